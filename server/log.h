@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/log.h -- one JSON object per line on stdout (Loki/ELK/Fluent Bit ready). Each line is
+ * written with a single write(2), so lines from threads never interleave. Never pass secrets:
+ * log ids, names, fingerprints and statuses only. */
+#ifndef DG_SERVER_LOG_H
+#define DG_SERVER_LOG_H
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void log_set_level(enum log_level lvl);
+/* Parse "debug|info|warn|error"; returns -1 if unknown. */
+int log_level_parse(const char *s);
+
+/* msg is a fixed event name ("listening", "keyring_rotated"); then key/value pairs of strings,
+ * NULL-terminated: log_msg(LOG_INFO, "listening", "addr", "127.0.0.1:8080", NULL).
+ * Values are JSON-escaped. A key starting with '#' is emitted as a raw JSON number
+ * ("#status", "404"). */
+void log_msg(enum log_level lvl, const char *msg, ...) __attribute__((sentinel));
+
+#endif

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/store/store.h -- the one storage interface. Backends: SQLite (embedded default) and,
+ * later, PostgreSQL. Rows are plain data: MACs and wrapped keys are computed by the caller and
+ * stored as given; this layer never sees key material in clear and never builds SQL from data.
+ * Every function is atomic (its own transaction) and thread-safe on one struct store. */
+#ifndef DG_STORE_H
+#define DG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+#define STORE_NAME_MAX 64          /* keyring and app names: [a-z0-9][a-z0-9._-]{0,62} + NUL */
+#define STORE_ROOT_ID_MAX 17       /* root key id: 16 hex + NUL */
+#define STORE_WRAPPED_MAX 128      /* wrapped KEKs and service keys */
+#define STORE_MAC_BYTES 32
+#define STORE_KEY_ID_MAX 17        /* API key public id: 16 base62 + NUL */
+#define STORE_SCOPES_MAX 256       /* space-separated scope names */
+#define STORE_KEYRINGS_MAX 2112    /* space-separated keyring names, empty = all */
+#define STORE_DESC_MAX 256
+
+struct store;
+
+/* Open (creating if needed) and migrate under a lock. url: "sqlite:PATH", or a plain path for
+ * SQLite; "postgres://..." is ST_INVALID until that backend lands. err gets one line. */
+NODISCARD enum status store_open(struct store **out, const char *url, char *err, size_t err_len);
+void store_close(struct store *s);                  /* NULL-safe */
+const char *store_backend(const struct store *s);   /* "sqlite" */
+int store_schema_version(struct store *s);          /* highest applied migration */
+
+/* --- small key/value settings (node id, init marker) --- */
+NODISCARD enum status store_meta_get(struct store *s, const char *key, char *val, size_t val_cap);
+NODISCARD enum status store_meta_set(struct store *s, const char *key, const char *val);
+
+/* --- service keys: random keys wrapped by the root key (row MAC, API-key hash, audit) --- */
+struct store_svckey {
+    char purpose[32];
+    char root_key_id[STORE_ROOT_ID_MAX];
+    uint8_t wrapped[STORE_WRAPPED_MAX];
+    size_t wrapped_len;
+    int64_t created_at;                 /* unix seconds */
+};
+NODISCARD enum status store_svckey_get(struct store *s, const char *purpose, struct store_svckey *out);
+NODISCARD enum status store_svckey_put(struct store *s, const struct store_svckey *k); /* upsert */
+/* Array owned by the caller: free(). */
+NODISCARD enum status store_svckey_list(struct store *s, struct store_svckey **out, size_t *n);
+
+/* --- keyrings and their KEK versions --- */
+struct store_keyring {
+    int64_t id;                         /* set by store_keyring_create */
+    char name[STORE_NAME_MAX];
+    char algorithm[24];                 /* "aes-256-gcm", "xchacha20-poly1305", "aes-256-siv" */
+    int deterministic;
+    int64_t rotation_period;            /* seconds, 0 = off */
+    int deletion_allowed;
+    uint32_t latest_version;
+    uint32_t min_decryption_version;
+    uint32_t min_encryption_version;
+    int64_t created_at, updated_at, rotated_at;
+    uint8_t mac[STORE_MAC_BYTES];
+};
+
+struct store_version {
+    int64_t keyring_id;
+    uint32_t version;
+    char root_key_id[STORE_ROOT_ID_MAX];
+    uint8_t wrapped[STORE_WRAPPED_MAX];
+    size_t wrapped_len;
+    int64_t created_at;
+    int64_t encryptions_reserved;       /* durable upper bound of encryptions done */
+    uint8_t mac[STORE_MAC_BYTES];
+};
+
+/* Insert a keyring and its version 1 together (v1->keyring_id is filled in). ST_CONFLICT when
+ * the name exists. */
+NODISCARD enum status store_keyring_create(struct store *s, struct store_keyring *kr,
+                                           struct store_version *v1);
+NODISCARD enum status store_keyring_get(struct store *s, const char *name, struct store_keyring *out);
+NODISCARD enum status store_keyring_list(struct store *s, struct store_keyring **out, size_t *n);
+/* Update every mutable column by id. ST_NOT_FOUND if gone. */
+NODISCARD enum status store_keyring_update(struct store *s, const struct store_keyring *kr);
+/* Add version v and update kr in one transaction, only if the stored latest_version still is
+ * prev_latest (else ST_CONFLICT: another node rotated first). */
+NODISCARD enum status store_keyring_rotate(struct store *s, const struct store_keyring *kr,
+                                           const struct store_version *v, uint32_t prev_latest);
+/* Delete the keyring and all its versions (secure_delete overwrites the pages). */
+NODISCARD enum status store_keyring_delete(struct store *s, int64_t keyring_id);
+
+NODISCARD enum status store_version_list(struct store *s, int64_t keyring_id,
+                                         struct store_version **out, size_t *n);
+NODISCARD enum status store_version_get(struct store *s, int64_t keyring_id, uint32_t version,
+                                        struct store_version *out);
+/* Raise encryptions_reserved to `reserved` (never lowers it) and store the new row MAC. */
+NODISCARD enum status store_version_reserve(struct store *s, int64_t keyring_id, uint32_t version,
+                                            int64_t reserved, const uint8_t mac[static STORE_MAC_BYTES]);
+/* Replace root_key_id, wrapped and mac (root key rotation). */
+NODISCARD enum status store_version_rewrap(struct store *s, const struct store_version *v);
+/* Every version of every keyring (root key rotation). */
+NODISCARD enum status store_version_list_all(struct store *s, struct store_version **out, size_t *n);
+
+/* --- apps and API keys --- */
+struct store_app {
+    int64_t id;
+    char name[STORE_NAME_MAX];
+    char description[STORE_DESC_MAX];
+    int64_t created_at;
+};
+NODISCARD enum status store_app_create(struct store *s, struct store_app *app); /* ST_CONFLICT */
+NODISCARD enum status store_app_get(struct store *s, const char *name, struct store_app *out);
+NODISCARD enum status store_app_list(struct store *s, struct store_app **out, size_t *n);
+
+struct store_apikey {
+    char id[STORE_KEY_ID_MAX];          /* public key id */
+    int64_t app_id;
+    char app_name[STORE_NAME_MAX];      /* filled by get/list (join) */
+    uint8_t hash[32];
+    char scopes[STORE_SCOPES_MAX];
+    char keyrings[STORE_KEYRINGS_MAX];
+    int64_t created_at, expires_at;
+    int64_t revoked_at;                 /* 0 = live */
+    uint8_t mac[STORE_MAC_BYTES];
+};
+NODISCARD enum status store_apikey_create(struct store *s, const struct store_apikey *k);
+NODISCARD enum status store_apikey_get(struct store *s, const char *id, struct store_apikey *out);
+NODISCARD enum status store_apikey_list(struct store *s, int64_t app_id,
+                                        struct store_apikey **out, size_t *n);
+/* Set revoked_at and the new mac. ST_NOT_FOUND if no such key. */
+NODISCARD enum status store_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
+                                          const uint8_t mac[static STORE_MAC_BYTES]);
+
+#endif
