@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/apps.h -- Dify apps/components and their API keys: creation, listing, revocation and
+ * authentication of bearer keys. Key rows carry a row MAC; a key whose row fails it is refused.
+ * Holds a cache of verified keys (thread-safe). Never stores or logs a key's secret part. */
+#ifndef DG_SERVER_APPS_H
+#define DG_SERVER_APPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/status.h"
+#include "crypto/secret.h"
+#include "server/store/store.h"
+
+enum scope {
+    SCOPE_ENCRYPT = 1u << 0,
+    SCOPE_DECRYPT = 1u << 1,
+    SCOPE_REWRAP = 1u << 2,
+    SCOPE_DATAKEY = 1u << 3,
+    SCOPE_DATAKEY_PLAINTEXT = 1u << 4,
+    SCOPE_KEYRINGS_ADMIN = 1u << 5,
+    SCOPE_APPS_ADMIN = 1u << 6,
+    SCOPE_AUDIT_READ = 1u << 7,
+    SCOPE_CERTS_READ = 1u << 8,
+    SCOPE_CERTS_WRITE = 1u << 9,
+    SCOPE_COMPLIANCE_READ = 1u << 10,
+    SCOPE__ALL = (1u << 11) - 1,
+};
+
+#define APPS_MAX_KEY_LIFETIME (365 * 86400)
+
+/* The authenticated caller of one request (a copy: safe after the key is revoked). */
+struct principal {
+    char app[STORE_NAME_MAX];
+    char key_id[STORE_KEY_ID_MAX];
+    uint32_t scopes;
+    char keyrings[STORE_KEYRINGS_MAX];  /* space-separated allow-list, "" = all */
+};
+
+/* Parse a scope name; 0 if unknown. scope_name(bit) for one bit. */
+uint32_t scope_parse(const char *name, size_t len);
+const char *scope_name(uint32_t bit);
+
+/* True when p holds every bit of `scopes` and, if keyring != NULL, the keyring is allowed. */
+bool principal_allows(const struct principal *p, uint32_t scopes, const char *keyring);
+
+struct apps;
+
+NODISCARD enum status apps_open(struct apps **out, struct store *st, const struct secret *mac_key,
+                                const struct secret *hash_key);
+void apps_close(struct apps *a);
+
+NODISCARD enum status apps_create(struct apps *a, const char *name, const char *description,
+                                  json_t **out);
+NODISCARD enum status apps_get(struct apps *a, const char *name, json_t **out);
+NODISCARD enum status apps_list(struct apps *a, json_t **out);
+
+/* Issue a key. keyrings: space-separated names or NULL for all; lifetime in seconds (1 ..
+ * APPS_MAX_KEY_LIFETIME). *out gets the key object including "key" (the only time it is shown);
+ * the caller wipes that string before freeing (json_decref does, via the wiping allocator). */
+NODISCARD enum status apps_key_create(struct apps *a, const char *app, uint32_t scopes,
+                                      const char *keyrings, int64_t lifetime, json_t **out);
+NODISCARD enum status apps_key_list(struct apps *a, const char *app, json_t **out);
+NODISCARD enum status apps_key_revoke(struct apps *a, const char *app, const char *key_id);
+
+/* Authenticate a bearer token: ST_OK with *p filled, or ST_UNAUTHENTICATED (malformed,
+ * checksum, unknown, revoked, expired) or ST_INTEGRITY (row MAC failed; logged). */
+NODISCARD enum status apps_authenticate(struct apps *a, const char *token, size_t len,
+                                        struct principal *p);
+
+#endif

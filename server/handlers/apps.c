@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/handlers/apps.c -- apps and their API keys (scope apps:admin). A new key's text is in
+ * the 201 response only; nothing else ever shows it. */
+#include <string.h>
+
+#include "server/handlers/handlers.h"
+#include "server/jsonx.h"
+#include "server/keyrings.h"
+#include "server/service.h"
+
+#define DEFAULT_KEY_LIFETIME (90 * 86400)
+
+static bool
+require_admin(struct req *r)
+{
+    if (principal_allows(&r->principal, SCOPE_APPS_ADMIN, NULL))
+        return true;
+    req_fail(r, ST_FORBIDDEN, NULL);
+    return false;
+}
+
+static void
+finish(struct req *r, enum status st, unsigned code, json_t *out, const char *msg)
+{
+    if (st != ST_OK)
+        req_fail(r, st, msg);
+    else
+        reply_jansson(r, code, out);
+}
+
+void
+h_apps_list(struct req *r)
+{
+    json_t *out = NULL;
+    if (require_admin(r))
+        finish(r, apps_list(r->svc->apps, &out), 200, out, NULL);
+}
+
+void
+h_app_get(struct req *r)
+{
+    json_t *out = NULL;
+    if (require_admin(r))
+        finish(r, apps_get(r->svc->apps, r->p1, &out), 200, out, NULL);
+}
+
+void
+h_apps_create(struct req *r)
+{
+    static const char *const allowed[] = {"name", "description", NULL};
+    json_t *body = NULL, *out = NULL;
+    const char *name = NULL, *desc = "", *msg = NULL;
+    enum status st;
+
+    if (!require_admin(r))
+        return;
+    if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
+        (st = jx_only(body, allowed, &msg)) == ST_OK) {
+        if (jx_str(body, "name", &name, NULL, NULL) != ST_OK || name == NULL ||
+            !name_valid(name) || jx_str(body, "description", &desc, NULL, NULL) != ST_OK ||
+            strlen(desc) >= STORE_DESC_MAX) {
+            st = ST_INVALID;
+            msg = "name must match [a-z0-9][a-z0-9._-]{0,62}; description a string < 256 bytes";
+        } else if ((st = apps_create(r->svc->apps, name, desc, &out)) == ST_CONFLICT) {
+            msg = "an app with this name exists";
+        }
+    }
+    json_decref(body);
+    finish(r, st, 201, out, msg);
+}
+
+void
+h_keys_list(struct req *r)
+{
+    json_t *out = NULL;
+    if (require_admin(r))
+        finish(r, apps_key_list(r->svc->apps, r->p1, &out), 200, out, NULL);
+}
+
+static enum status
+parse_scopes(const json_t *arr, uint32_t *scopes, const char **msg)
+{
+    size_t i;
+    json_t *v;
+    *scopes = 0;
+    *msg = "scopes must be a non-empty array of known scope names";
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+        return ST_INVALID;
+    json_array_foreach(arr, i, v) {
+        uint32_t s = json_is_string(v) ? scope_parse(json_string_value(v), json_string_length(v))
+                                       : 0;
+        if (s == 0)
+            return ST_INVALID;
+        *scopes |= s;
+    }
+    *msg = NULL;
+    return ST_OK;
+}
+
+static enum status
+parse_keyrings(const json_t *arr, char out[static STORE_KEYRINGS_MAX], const char **msg)
+{
+    size_t i, len = 0;
+    json_t *v;
+    out[0] = '\0';
+    *msg = "keyrings must be an array of at most 32 keyring names";
+    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 32)
+        return ST_INVALID;
+    json_array_foreach(arr, i, v) {
+        if (!json_is_string(v) || !name_valid(json_string_value(v)))
+            return ST_INVALID;
+        len += (size_t)snprintf(out + len, STORE_KEYRINGS_MAX - len, "%s%s", i ? " " : "",
+                                json_string_value(v));
+    }
+    *msg = NULL;
+    return ST_OK;
+}
+
+void
+h_keys_create(struct req *r)
+{
+    static const char *const allowed[] = {"scopes", "keyrings", "expires_in", NULL};
+    json_t *body = NULL, *out = NULL;
+    const char *msg = NULL;
+    char keyrings[STORE_KEYRINGS_MAX] = "";
+    uint32_t scopes = 0;
+    int64_t life = DEFAULT_KEY_LIFETIME;
+    const json_t *kr;
+    enum status st;
+
+    if (!require_admin(r))
+        return;
+    if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) != ST_OK ||
+        (st = jx_only(body, allowed, &msg)) != ST_OK ||
+        (st = parse_scopes(json_object_get(body, "scopes"), &scopes, &msg)) != ST_OK)
+        goto out;
+    if ((kr = json_object_get(body, "keyrings")) != NULL && !json_is_null(kr) &&
+        (st = parse_keyrings(kr, keyrings, &msg)) != ST_OK)
+        goto out;
+    if (jx_duration(body, "expires_in", &life, NULL) != ST_OK || life < 1 ||
+        life > APPS_MAX_KEY_LIFETIME) {
+        st = ST_INVALID;
+        msg = "expires_in must be a duration between 1s and 365d";
+        goto out;
+    }
+    st = apps_key_create(r->svc->apps, r->p1, scopes, keyrings[0] ? keyrings : NULL, life, &out);
+out:
+    json_decref(body);
+    finish(r, st, 201, out, msg);
+}
+
+void
+h_key_revoke(struct req *r)
+{
+    if (!require_admin(r))
+        return;
+    enum status st = apps_key_revoke(r->svc->apps, r->p1, r->p2);
+    if (st != ST_OK)
+        req_fail(r, st, NULL);
+    else
+        req_reply_empty(r, 204);
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/handlers/keyrings.c -- keyring administration routes (metadata only, never keys). */
+#include <string.h>
+
+#include "server/handlers/handlers.h"
+#include "server/jsonx.h"
+#include "server/service.h"
+
+static bool
+require(struct req *r, uint32_t scopes, const char *keyring)
+{
+    if (principal_allows(&r->principal, scopes, keyring))
+        return true;
+    req_fail(r, ST_FORBIDDEN, NULL);
+    return false;
+}
+
+void
+h_keyrings_list(struct req *r)
+{
+    json_t *out = NULL;
+    if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
+        return;
+    enum status st = krm_list(r->svc->keyrings, &out);
+    if (st != ST_OK)
+        req_fail(r, st, NULL);
+    else
+        reply_jansson(r, 200, out);
+}
+
+static enum status
+parse_create(json_t *body, struct krm_create *c, const char **msg)
+{
+    static const char *const allowed[] = {"name", "algorithm", "deterministic", "rotation_period",
+                                          "deletion_allowed", NULL};
+    bool det = false, has_det = false;
+    enum status st;
+
+    c->deterministic = -1;
+    c->rotation_period = -1;
+    c->name = NULL;
+    if ((st = jx_only(body, allowed, msg)) != ST_OK)
+        return st;
+    if (jx_str(body, "name", &c->name, NULL, NULL) != ST_OK || c->name == NULL) {
+        *msg = "name is required and must be a string";
+        return ST_INVALID;
+    }
+    if (jx_str(body, "algorithm", &c->algorithm, NULL, NULL) != ST_OK ||
+        jx_bool(body, "deterministic", &det, &has_det) != ST_OK ||
+        jx_bool(body, "deletion_allowed", &c->deletion_allowed, NULL) != ST_OK ||
+        jx_duration(body, "rotation_period", &c->rotation_period, NULL) != ST_OK) {
+        *msg = "a field has the wrong type or value";
+        return ST_INVALID;
+    }
+    if (has_det)
+        c->deterministic = det;
+    return ST_OK;
+}
+
+void
+h_keyrings_create(struct req *r)
+{
+    json_t *body = NULL, *out = NULL;
+    struct krm_create c = {0};
+    const char *msg = NULL;
+    enum status st;
+
+    if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
+        return;
+    if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
+        (st = parse_create(body, &c, &msg)) == ST_OK)
+        st = krm_create(r->svc->keyrings, &c, &out, &msg);
+    json_decref(body);
+    if (st != ST_OK)
+        req_fail(r, st, msg);
+    else
+        reply_jansson(r, 201, out);
+}
+
+void
+h_keyring_get(struct req *r)
+{
+    json_t *out = NULL;
+    const uint32_t any = SCOPE_ENCRYPT | SCOPE_DECRYPT | SCOPE_REWRAP | SCOPE_DATAKEY;
+    bool ok = principal_allows(&r->principal, SCOPE_KEYRINGS_ADMIN, NULL);
+    for (uint32_t b = 1; !ok && b <= SCOPE_DATAKEY; b <<= 1)
+        ok = (any & b) && principal_allows(&r->principal, b, r->p1);
+    if (!ok) {
+        req_fail(r, ST_FORBIDDEN, NULL);
+        return;
+    }
+    enum status st = krm_get(r->svc->keyrings, r->p1, &out);
+    if (st != ST_OK)
+        req_fail(r, st, NULL);
+    else
+        reply_jansson(r, 200, out);
+}
+
+static enum status
+parse_patch(json_t *body, struct krm_patch *p, const char **msg)
+{
+    static const char *const allowed[] = {"min_decryption_version", "min_encryption_version",
+                                          "rotation_period", "deletion_allowed", NULL};
+    bool del = false, has_del = false;
+    enum status st;
+
+    p->min_decryption_version = p->min_encryption_version = p->rotation_period = -1;
+    p->deletion_allowed = -1;
+    if ((st = jx_only(body, allowed, msg)) != ST_OK)
+        return st;
+    if (jx_int(body, "min_decryption_version", &p->min_decryption_version, NULL) != ST_OK ||
+        jx_int(body, "min_encryption_version", &p->min_encryption_version, NULL) != ST_OK ||
+        jx_duration(body, "rotation_period", &p->rotation_period, NULL) != ST_OK ||
+        jx_bool(body, "deletion_allowed", &del, &has_del) != ST_OK) {
+        *msg = "a field has the wrong type or value";
+        return ST_INVALID;
+    }
+    if (json_object_get(body, "min_decryption_version") && p->min_decryption_version < 1) {
+        *msg = "min_decryption_version must be at least 1";
+        return ST_INVALID;
+    }
+    if (json_object_get(body, "min_encryption_version") && p->min_encryption_version < 1) {
+        *msg = "min_encryption_version must be at least 1";
+        return ST_INVALID;
+    }
+    if (has_del)
+        p->deletion_allowed = del;
+    return ST_OK;
+}
+
+void
+h_keyring_patch(struct req *r)
+{
+    json_t *body = NULL, *out = NULL;
+    struct krm_patch p;
+    const char *msg = NULL;
+    enum status st;
+
+    if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
+        return;
+    if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
+        (st = parse_patch(body, &p, &msg)) == ST_OK)
+        st = krm_patch(r->svc->keyrings, r->p1, &p, &out, &msg);
+    json_decref(body);
+    if (st != ST_OK)
+        req_fail(r, st, msg);
+    else
+        reply_jansson(r, 200, out);
+}
+
+void
+h_keyring_delete(struct req *r)
+{
+    if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
+        return;
+    enum status st = krm_delete(r->svc->keyrings, r->p1);
+    if (st == ST_CONFLICT)
+        req_fail(r, st, "deletion_allowed is false for this keyring");
+    else if (st != ST_OK)
+        req_fail(r, st, NULL);
+    else
+        req_reply_empty(r, 204);
+}
+
+void
+h_keyring_rotate(struct req *r)
+{
+    json_t *out = NULL, *body = NULL;
+    const char *msg = NULL;
+    static const char *const none[] = {NULL};
+    enum status st = ST_OK;
+
+    if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
+        return;
+    if (r->body_len > 0 && ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) != ST_OK ||
+                            (st = jx_only(body, none, &msg)) != ST_OK)) {
+        json_decref(body);
+        req_fail(r, st, msg);
+        return;
+    }
+    json_decref(body);
+    st = krm_rotate(r->svc->keyrings, r->p1, &out);
+    if (st != ST_OK)
+        req_fail(r, st, NULL);
+    else
+        reply_jansson(r, 200, out);
+}

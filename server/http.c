@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/http.c -- libmicrohttpd glue: listener and limits, request lifecycle, routing, the
+ * status -> HTTP table and replies. Request bodies may hold plaintext: they are wiped when the
+ * request completes. Never logs headers or bodies. */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "server/handlers/handlers.h"
+#include "server/log.h"
+#include "server/service.h"
+
+struct http_server {
+    struct MHD_Daemon *d;
+    struct service *svc;
+    struct http_limits lim;
+    atomic_long in_flight;
+    char *tls_cert, *tls_key;
+    size_t tls_key_len;
+};
+
+static const struct {
+    unsigned code;
+    const char *error;
+    const char *text;
+} status_table[ST__COUNT] = {
+    [ST_OK] = {200, "ok", "ok"},
+    [ST_INVALID] = {400, "invalid_request", "the request is not valid"},
+    [ST_MALFORMED_CT] = {400, "malformed_ciphertext", "the ciphertext is malformed"},
+    [ST_UNAUTHENTICATED] = {401, "unauthenticated", "a valid API key is required"},
+    [ST_FORBIDDEN] = {403, "forbidden", "the API key does not allow this"},
+    [ST_NOT_FOUND] = {404, "not_found", "not found"},
+    [ST_METHOD] = {405, "method_not_allowed", "method not allowed on this path"},
+    [ST_CONFLICT] = {409, "conflict", "conflicts with the current state"},
+    [ST_TOO_LARGE] = {413, "too_large", "the request body is too large"},
+    [ST_BATCH_TOO_LARGE] = {413, "batch_too_large", "the batch has too many items or bytes"},
+    [ST_VERSION_DISABLED] = {422, "key_version_disabled", "this key version is disabled"},
+    [ST_UNKNOWN_VERSION] = {422, "unknown_key_version", "no such key version"},
+    [ST_AUTH] = {422, "decryption_failed", "decryption failed"},
+    [ST_RATE_LIMITED] = {429, "rate_limited", "too many requests"},
+    [ST_UNAVAILABLE] = {503, "unavailable", "the service is temporarily unavailable"},
+    [ST_INTEGRITY] = {500, "integrity_failure", "stored data failed its integrity check"},
+    [ST_INTERNAL] = {500, "internal", "internal error"},
+    [ST_IO] = {500, "internal", "internal error"},
+};
+
+unsigned
+http_code_for(enum status st)
+{
+    if ((unsigned)st >= ST__COUNT || status_table[st].code == 0)
+        return 500;
+    return status_table[st].code;
+}
+
+const char *
+req_header(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+req_query(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct secret_body {
+    char *p;
+    size_t n;
+};
+
+static void
+free_secret_body(void *cls)
+{
+    struct secret_body *b = cls;
+    sbuf_wipe_free(b->p, b->n);
+    free(b);
+}
+
+static void
+queue(struct req *r, unsigned code, const char *ctype, struct sbuf *body)
+{
+    struct MHD_Response *resp;
+    size_t len = 0;
+    char *p = NULL;
+
+    assert(!r->replied);
+    r->replied = true;
+    r->status_code = code;
+    if (body != NULL)
+        p = sbuf_take(body, &len);
+    if (p != NULL && body->secret) {
+        struct secret_body *sb = xmalloc(sizeof *sb);
+        sb->p = p;
+        sb->n = len;
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(len, p, free_secret_body, sb);
+    } else if (p != NULL) {
+        resp = MHD_create_response_from_buffer_with_free_callback(len, p, free);
+    } else {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (ctype != NULL)
+        MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (code == 429)
+        MHD_add_response_header(resp, "Retry-After", "1");
+    if (code == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    MHD_queue_response(r->conn, code, resp);
+    MHD_destroy_response(resp);
+}
+
+void
+req_reply_json(struct req *r, unsigned code, struct sbuf *body)
+{
+    queue(r, code, "application/json", body);
+}
+
+void
+req_reply_raw(struct req *r, unsigned code, const char *content_type, struct sbuf *body)
+{
+    queue(r, code, content_type, body);
+}
+
+void
+req_reply_empty(struct req *r, unsigned code)
+{
+    queue(r, code, NULL, NULL);
+}
+
+void
+req_fail(struct req *r, enum status st, const char *msg)
+{
+    struct sbuf b = {0};
+    unsigned code = http_code_for(st);
+    const char *err = (unsigned)st < ST__COUNT && status_table[st].error ? status_table[st].error
+                                                                          : "internal";
+    const char *text = msg != NULL ? msg : ((unsigned)st < ST__COUNT && status_table[st].text
+                                                ? status_table[st].text : "internal error");
+    sbuf_adds(&b, "{\"error\":{\"code\":\"");
+    sbuf_adds(&b, err);
+    sbuf_adds(&b, "\",\"message\":");
+    sbuf_add_jstr(&b, text, strlen(text));
+    sbuf_adds(&b, ",\"request_id\":\"");
+    sbuf_adds(&b, r->request_id);
+    sbuf_adds(&b, "\"}}");
+    queue(r, code, "application/json", &b);
+}
+
+/* --- request ids --- */
+
+static bool
+client_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* A per-thread random prefix and a counter: unique without a syscall per request. */
+static void
+new_request_id(char out[static 65])
+{
+    static _Thread_local char prefix[17];
+    static _Thread_local uint64_t counter;
+    if (prefix[0] == '\0') {
+        uint8_t rnd[8];
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(prefix, sizeof prefix, rnd, sizeof rnd);
+    }
+    snprintf(out, 65, "%s%016llx", prefix, (unsigned long long)++counter);
+}
+
+/* --- routing --- */
+
+#define MAX_SEGS 7
+
+struct route {
+    const char *method;
+    const char *pattern;        /* segments; "*" captures */
+    void (*fn)(struct req *);
+    bool auth;
+};
+
+static const struct route routes[] = {
+    {"GET", "healthz", h_healthz, false},
+    {"GET", "readyz", h_readyz, false},
+    {"GET", "v1/keyrings", h_keyrings_list, true},
+    {"POST", "v1/keyrings", h_keyrings_create, true},
+    {"GET", "v1/keyrings/*", h_keyring_get, true},
+    {"PATCH", "v1/keyrings/*", h_keyring_patch, true},
+    {"DELETE", "v1/keyrings/*", h_keyring_delete, true},
+    {"POST", "v1/keyrings/*/rotate", h_keyring_rotate, true},
+    {"POST", "v1/keyrings/*/encrypt", h_encrypt, true},
+    {"POST", "v1/keyrings/*/decrypt", h_decrypt, true},
+    {"POST", "v1/keyrings/*/rewrap", h_rewrap, true},
+    {"POST", "v1/keyrings/*/datakey", h_datakey, true},
+    {"GET", "v1/apps", h_apps_list, true},
+    {"POST", "v1/apps", h_apps_create, true},
+    {"GET", "v1/apps/*", h_app_get, true},
+    {"GET", "v1/apps/*/keys", h_keys_list, true},
+    {"POST", "v1/apps/*/keys", h_keys_create, true},
+    {"DELETE", "v1/apps/*/keys/*", h_key_revoke, true},
+};
+
+static size_t
+split(char *path, char *segs[static MAX_SEGS])
+{
+    size_t n = 0;
+    for (char *save = NULL, *s = strtok_r(path, "/", &save); s != NULL;
+         s = strtok_r(NULL, "/", &save)) {
+        if (n == MAX_SEGS)
+            return MAX_SEGS + 1;
+        segs[n++] = s;
+    }
+    return n;
+}
+
+/* Match path segments against a pattern; captures go to caps. */
+static bool
+match(const char *pattern, char *const segs[], size_t n, const char *caps[static 3])
+{
+    char pat[64];
+    char *ps[MAX_SEGS];
+    size_t ncap = 0;
+    snprintf(pat, sizeof pat, "%s", pattern);
+    if (split(pat, ps) != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ps[i], "*") == 0) {
+            if (ncap < 3)
+                caps[ncap++] = segs[i];
+        } else if (strcmp(ps[i], segs[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum status
+authenticate(struct req *r)
+{
+    const char *h = req_header(r, "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return ST_UNAUTHENTICATED;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    enum status st = apps_authenticate(r->svc->apps, h, strlen(h), &r->principal);
+    r->authenticated = st == ST_OK;
+    return st;
+}
+
+static void
+dispatch(struct req *r)
+{
+    char *path = arena_strndup(r->arena, r->path, strlen(r->path));
+    char *segs[MAX_SEGS];
+    const char *caps[3] = {NULL, NULL, NULL};
+    size_t n = split(path, segs);
+    bool path_known = false;
+    enum status st;
+
+    for (size_t i = 0; n <= MAX_SEGS && i < sizeof routes / sizeof routes[0]; i++) {
+        if (!match(routes[i].pattern, segs, n, caps))
+            continue;
+        path_known = true;
+        if (strcmp(routes[i].method, r->method) != 0)
+            continue;
+        r->p1 = caps[0];
+        r->p2 = caps[1];
+        r->p3 = caps[2];
+        if (routes[i].auth && (st = authenticate(r)) != ST_OK) {
+            req_fail(r, st, NULL);
+            return;
+        }
+        routes[i].fn(r);
+        return;
+    }
+    req_fail(r, path_known ? ST_METHOD : ST_NOT_FOUND, NULL);
+}
+
+/* --- MHD callbacks --- */
+
+static struct req *
+req_new(struct http_server *h, struct MHD_Connection *c, const char *url, const char *method)
+{
+    struct req *r = xcalloc(1, sizeof *r);
+    r->svc = h->svc;
+    r->arena = arena_new(2048);
+    r->conn = c;
+    r->method = arena_strndup(r->arena, method, strlen(method));
+    r->path = arena_strndup(r->arena, url, strlen(url));
+    clock_gettime(CLOCK_MONOTONIC, &r->started);
+    const char *cid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (cid != NULL && client_id_ok(cid))
+        snprintf(r->request_id, sizeof r->request_id, "%s", cid);
+    else
+        new_request_id(r->request_id);
+    return r;
+}
+
+static uint64_t
+body_cap(const struct http_server *h)
+{
+    return h->lim.max_body_bytes > h->lim.max_batch_bytes ? h->lim.max_body_bytes
+                                                          : h->lim.max_batch_bytes;
+}
+
+static bool
+body_append(struct req *r, uint64_t cap, const char *data, size_t n)
+{
+    if (r->body_overflow || r->body_len + n > cap) {
+        r->body_overflow = true;
+        return false;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t want = r->body_cap ? r->body_cap : 4096;
+        while (want < r->body_len + n + 1)
+            want *= 2;
+        char *nb = xmalloc(want);
+        if (r->body != NULL) {
+            memcpy(nb, r->body, r->body_len);
+            sodium_memzero(r->body, r->body_cap);
+            free(r->body);
+        }
+        r->body = nb;
+        r->body_cap = want;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return true;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *h = cls;
+    struct req *r = *con_cls;
+    (void)version;
+
+    if (r == NULL) {
+        r = req_new(h, c, url, method);
+        *con_cls = r;
+        atomic_fetch_add(&h->in_flight, 1);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > body_cap(h))
+            req_fail(r, ST_TOO_LARGE, NULL);
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->replied)
+            return MHD_YES;
+        if (!body_append(r, body_cap(h), upload_data, n) && r->body_len > 2 * body_cap(h))
+            return MHD_NO;          /* a chunked flood: drop the connection */
+        return MHD_YES;
+    }
+    if (r->replied)
+        return MHD_YES;
+    if (r->body_overflow)
+        req_fail(r, ST_TOO_LARGE, NULL);
+    else
+        dispatch(r);
+    if (!r->replied)
+        req_fail(r, ST_INTERNAL, NULL);
+    return MHD_YES;
+}
+
+static void
+log_request(const struct req *r)
+{
+    struct timespec now;
+    char status[8], ms[32];
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double d = (double)(now.tv_sec - r->started.tv_sec) * 1e3 +
+               (double)(now.tv_nsec - r->started.tv_nsec) / 1e6;
+    snprintf(status, sizeof status, "%u", r->status_code);
+    snprintf(ms, sizeof ms, "%.3f", d);
+    log_msg(r->status_code >= 500 ? LOG_ERROR : r->status_code >= 400 ? LOG_INFO : LOG_DEBUG,
+            "request", "request_id", r->request_id, "method", r->method, "path", r->path,
+            "#status", status, "#duration_ms", ms,
+            "app", r->authenticated ? r->principal.app : "",
+            "key_id", r->authenticated ? r->principal.key_id : "", NULL);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *h = cls;
+    struct req *r = *con_cls;
+    (void)c;
+    (void)toe;
+    if (r == NULL)
+        return;
+    log_request(r);
+    if (r->body != NULL) {
+        sodium_memzero(r->body, r->body_cap);
+        free(r->body);
+    }
+    arena_free(r->arena);
+    sodium_memzero(&r->principal, sizeof r->principal);
+    free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&h->in_flight, 1);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[256];
+    (void)cls;
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    buf[strcspn(buf, "\n")] = '\0';
+    log_msg(LOG_WARN, "http_server", "detail", buf, NULL);
+}
+
+/* --- listener --- */
+
+static bool
+split_listen(const char *listen, char host[static 256], char port[static 16])
+{
+    const char *colon;
+    host[0] = port[0] = '\0';
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (end == NULL || end[1] != ':' || (size_t)(end - listen - 1) >= 256)
+            return false;
+        snprintf(host, 256, "%.*s", (int)(end - listen - 1), listen + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (colon == NULL || (size_t)(colon - listen) >= 256)
+            return false;
+        snprintf(host, 256, "%.*s", (int)(colon - listen), listen);
+    }
+    if (strlen(colon + 1) == 0 || strlen(colon + 1) >= 16 ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        return false;
+    snprintf(port, 16, "%s", colon + 1);
+    return true;
+}
+
+bool
+http_is_loopback(const char *listen)
+{
+    char host[256], port[16];
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (!split_listen(listen, host, port))
+        return false;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+static char *
+read_file(const char *path, size_t *len, char *err, size_t err_len)
+{
+    struct stat sb;
+    char *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size <= 0 || sb.st_size > (1 << 20)) {
+        snprintf(err, err_len, "cannot read %s: %s", path, fd < 0 ? strerror(errno) : "bad size");
+        goto out;
+    }
+    buf = xmalloc((size_t)sb.st_size + 1);
+    if (read(fd, buf, (size_t)sb.st_size) != sb.st_size) {
+        snprintf(err, err_len, "cannot read %s", path);
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    buf[sb.st_size] = '\0';
+    *len = (size_t)sb.st_size;
+out:
+    if (fd >= 0)
+        close(fd);
+    return buf;
+}
+
+static enum status
+resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t err_len)
+{
+    char host[256], port[16];
+    struct addrinfo hints = {0}, *res = NULL;
+    if (!split_listen(listen, host, port)) {
+        snprintf(err, err_len, "--listen must be HOST:PORT or [V6]:PORT, got '%s'", listen);
+        return ST_INVALID;
+    }
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        snprintf(err, err_len, "cannot resolve listen address '%s': %s", listen, gai_strerror(rc));
+        return ST_INVALID;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return ST_OK;
+}
+
+static unsigned
+ncores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+enum status
+http_start(struct http_server **out, struct service *svc, const struct http_listen *l,
+           const struct http_limits *lim, char *err, size_t err_len)
+{
+    struct sockaddr_storage ss;
+    bool tls = l->tls_cert != NULL && l->tls_key != NULL;
+    struct http_server *h = NULL;
+    enum status st;
+
+    *out = NULL;
+    if ((l->tls_cert == NULL) != (l->tls_key == NULL)) {
+        snprintf(err, err_len, "--tls-cert and --tls-key go together");
+        return ST_INVALID;
+    }
+    if (!tls && !l->tls_terminated_upstream && !http_is_loopback(l->listen)) {
+        snprintf(err, err_len, "refusing plain HTTP on non-loopback address %s: give --tls-cert "
+                 "and --tls-key, or --tls-terminated-upstream if a proxy terminates TLS", l->listen);
+        return ST_INVALID;
+    }
+    if ((st = resolve(l->listen, &ss, err, err_len)) != ST_OK)
+        return st;
+    h = xcalloc(1, sizeof *h);
+    h->svc = svc;
+    h->lim = *lim;
+    size_t cert_len = 0;
+    if (tls && ((h->tls_cert = read_file(l->tls_cert, &cert_len, err, err_len)) == NULL ||
+                (h->tls_key = read_file(l->tls_key, &h->tls_key_len, err, err_len)) == NULL)) {
+        http_stop(h, 0);
+        return ST_INVALID;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    unsigned threads = lim->threads ? (unsigned)lim->threads : ncores();
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)lim->max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)lim->max_connections_per_ip, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)lim->idle_timeout, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts,
+                            MHD_OPTION_END);
+    if (h->d == NULL) {
+        snprintf(err, err_len, "cannot listen on %s (address in use, or bad TLS files?)",
+                 l->listen);
+        http_stop(h, 0);
+        return ST_IO;
+    }
+    *out = h;
+    return ST_OK;
+}
+
+void
+http_stop(struct http_server *h, int grace_seconds)
+{
+    if (h == NULL)
+        return;
+    if (h->d != NULL) {
+        MHD_socket s = MHD_quiesce_daemon(h->d);
+        if (s != MHD_INVALID_SOCKET)
+            close(s);
+        /* In-flight requests finish; idle keep-alive connections are closed by stop. */
+        for (int i = 0; i < grace_seconds * 100 && atomic_load(&h->in_flight) > 0; i++)
+            usleep(10000);
+        MHD_stop_daemon(h->d);
+    }
+    free(h->tls_cert);
+    if (h->tls_key != NULL) {
+        sodium_memzero(h->tls_key, h->tls_key_len);
+        free(h->tls_key);
+    }
+    free(h);
+}

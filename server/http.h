@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/http.h -- libmicrohttpd glue: listener, limits, request lifecycle, routing, replies
+ * and the single status -> HTTP table. Handlers see a struct req and never MHD calls. */
+#ifndef DG_SERVER_HTTP_H
+#define DG_SERVER_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common/status.h"
+#include "common/xmem.h"
+#include "server/apps.h"
+#include "server/sbuf.h"
+
+struct service;       /* server/service.h: everything a handler may use */
+
+struct http_limits {
+    uint64_t max_body_bytes;
+    uint64_t max_batch_bytes;
+    uint64_t max_batch_items;
+    uint64_t max_connections;
+    uint64_t max_connections_per_ip;   /* 0 = unlimited */
+    int64_t idle_timeout;              /* seconds */
+    uint64_t threads;                  /* 0 = one per core */
+};
+
+struct http_listen {
+    const char *listen;                /* "HOST:PORT" or "[v6]:PORT" */
+    const char *tls_cert, *tls_key;    /* PEM files, both or neither */
+    bool tls_terminated_upstream;
+};
+
+/* One HTTP request. Lives from the first MHD call until the completed callback. */
+struct req {
+    struct service *svc;
+    struct arena *arena;               /* non-secret request data only */
+    const char *method;
+    const char *path;
+    char *body;                        /* malloc'd, wiped at the end (may hold plaintext) */
+    size_t body_len, body_cap;
+    bool body_overflow;
+    char request_id[65];
+    struct principal principal;
+    bool authenticated;
+    struct timespec started;
+    void *conn;                        /* struct MHD_Connection *, for http.c only */
+    bool replied;
+    unsigned status_code;
+    /* Route parameters, NUL-terminated copies in the arena (NULL when absent). */
+    const char *p1, *p2, *p3;
+};
+
+/* Header and query lookups (NULL when absent). */
+const char *req_header(struct req *r, const char *name);
+const char *req_query(struct req *r, const char *name);
+
+/* Replies: each queues exactly one response; a second call is a bug (asserted). */
+void req_reply_json(struct req *r, unsigned code, struct sbuf *body);   /* takes body */
+void req_reply_raw(struct req *r, unsigned code, const char *content_type, struct sbuf *body);
+void req_reply_empty(struct req *r, unsigned code);
+/* Error reply with the code/message of the status table; msg overrides the fixed text (it must
+ * never contain secrets). Retry-After is added for ST_RATE_LIMITED. */
+void req_fail(struct req *r, enum status st, const char *msg);
+
+unsigned http_code_for(enum status st);
+
+/* Start the daemon; ST_INVALID with err for bad listen/TLS settings, ST_IO when binding fails. */
+struct http_server;
+NODISCARD enum status http_start(struct http_server **out, struct service *svc,
+                                 const struct http_listen *l, const struct http_limits *lim,
+                                 char *err, size_t err_len);
+/* Stop accepting, wait (up to grace seconds) for in-flight requests, then stop. */
+void http_stop(struct http_server *h, int grace_seconds);
+/* True when the listen host is a loopback address or "localhost". */
+bool http_is_loopback(const char *listen);
+
+#endif

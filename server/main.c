@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/main.c -- the difyguard binary: command dispatch and the local commands (init, serve,
+ * admin-key, rotate-root-key, migrate, version). Exit codes: 0 ok, 1 runtime failure, 2 usage.
+ * Each failure prints one line on stderr and never a secret. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "crypto/apikey.h"
+#include "crypto/secret.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/jsonx.h"
+#include "server/log.h"
+#include "server/service.h"
+
+#define DG_VERSION "0.1.0"
+#define EXIT_USAGE 2
+
+/* Options shared by every local command, then those of serve. */
+struct opts {
+    char *config, *data_dir, *database, *root_key, *log_level, *new_key;
+    bool json;
+    char *listen, *tls_cert, *tls_key;
+    bool tls_terminated_upstream;
+    uint64_t threads, max_body_bytes, max_batch_items, max_batch_bytes, max_connections,
+        max_connections_per_ip, kek_max_encryptions, reserve_block;
+    int64_t idle_timeout, maintenance_interval, shutdown_grace;
+};
+
+#define O(name, type, field, def, help) {name, type, offsetof(struct opts, field), def, help, false}
+#define COMMON_OPTS                                                                            \
+    O("config", OPT_STRING, config, NULL, "JSON config file (keys are option names)"),         \
+    O("data-dir", OPT_STRING, data_dir, "./data", "directory for the root key and database"),  \
+    O("database", OPT_STRING, database, NULL, "database URL (default sqlite:DATA_DIR/difyguard.db)"), \
+    O("root-key", OPT_STRING, root_key, NULL, "root key file (default DATA_DIR/root.key)"),    \
+    O("log-level", OPT_STRING, log_level, "info", "debug, info, warn or error")
+
+static const struct opt init_opts[] = {
+    COMMON_OPTS,
+    O("json", OPT_BOOL, json, NULL, "print the result as one JSON object"),
+};
+static const struct opt admin_opts[] = {
+    COMMON_OPTS,
+    O("json", OPT_BOOL, json, NULL, "print the result as one JSON object"),
+};
+static const struct opt migrate_opts[] = {COMMON_OPTS};
+static const struct opt rotate_opts[] = {
+    COMMON_OPTS,
+    O("new-key", OPT_STRING, new_key, NULL, "the new root key file (created 0600 if absent)"),
+};
+static const struct opt serve_opts[] = {
+    COMMON_OPTS,
+    O("listen", OPT_STRING, listen, "127.0.0.1:8080", "API listener HOST:PORT"),
+    O("tls-cert", OPT_STRING, tls_cert, NULL, "PEM certificate chain for the API listener"),
+    O("tls-key", OPT_STRING, tls_key, NULL, "PEM private key for the API listener"),
+    O("tls-terminated-upstream", OPT_BOOL, tls_terminated_upstream, NULL,
+      "allow plain HTTP on a non-loopback address (a proxy or mesh does TLS)"),
+    O("threads", OPT_UINT, threads, "0", "worker threads (0 = one per core)"),
+    O("max-body-bytes", OPT_SIZE, max_body_bytes, "4MiB", "largest single request body"),
+    O("max-batch-items", OPT_UINT, max_batch_items, "1000", "most items in one batch"),
+    O("max-batch-bytes", OPT_SIZE, max_batch_bytes, "4MiB", "largest batch request body"),
+    O("max-connections", OPT_UINT, max_connections, "4096", "most open connections"),
+    O("max-connections-per-ip", OPT_UINT, max_connections_per_ip, "256",
+      "most open connections from one client address (0 = no limit)"),
+    O("idle-timeout", OPT_DURATION, idle_timeout, "60s", "close connections idle this long"),
+    O("kek-max-encryptions", OPT_UINT, kek_max_encryptions, "4294967296",
+      "encryptions per key version; rotation at 90%"),
+    O("reserve-block", OPT_UINT, reserve_block, "4096",
+      "encryption counts reserved per durable write"),
+    O("maintenance-interval", OPT_DURATION, maintenance_interval, "60s",
+      "how often due rotations are checked"),
+    O("shutdown-grace", OPT_DURATION, shutdown_grace, "30s",
+      "on SIGTERM, how long in-flight requests may take"),
+};
+#define N(a) (sizeof a / sizeof a[0])
+
+static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "difyguard: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+/* Parse options for a command; returns -1 to continue, else the exit code. */
+static int
+parse(struct opts *o, const struct opt *t, size_t n, int argc, char **argv, const char *syn,
+      const char *summary)
+{
+    char err[512];
+    memset(o, 0, sizeof *o);
+    enum status st = config_parse(o, t, n, argc, argv, NULL, err, sizeof err);
+    if (st == ST_NOT_FOUND) {
+        config_help(stdout, argv[0], syn, summary, t, n);
+        return 0;
+    }
+    if (st != ST_OK)
+        return fail(EXIT_USAGE, "%s", err);
+    int lvl = log_level_parse(o->log_level != NULL ? o->log_level : "info");
+    if (lvl < 0)
+        return fail(EXIT_USAGE, "unknown --log-level '%s'", o->log_level);
+    log_set_level((enum log_level)lvl);
+    return -1;
+}
+
+static int
+cmd_init(int argc, char **argv)
+{
+    struct opts o;
+    struct service_paths p;
+    char key[APIKEY_TEXT_CHARS + 1], root_id[32], err[512];
+    int rc = parse(&o, init_opts, N(init_opts), argc, argv, "[--data-dir DIR] [--json]",
+                   "Create the root key (0600, never overwritten), the database, the service "
+                   "keys and the admin app; print the admin API key once.");
+    if (rc >= 0)
+        return rc;
+    service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
+    enum status st = service_init(&p, key, sizeof key, root_id, sizeof root_id, err, sizeof err);
+    if (st != ST_OK) {
+        rc = fail(1, "init failed: %s", err);
+    } else if (o.json) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "admin_key", key, "root_key_id", root_id,
+                              "data_dir", p.data_dir, "database", p.database);
+        char *s = json_dumps(j, JSON_COMPACT);
+        printf("%s\n", s);
+        sodium_memzero(s, strlen(s));
+        free(s);
+        json_decref(j);
+        rc = 0;
+    } else {
+        printf("Root key:  %s (id %s)\nDatabase:  %s\nAdmin API key (shown once, store it now):\n"
+               "%s\n", p.root_key, root_id, p.database, key);
+        rc = 0;
+    }
+    sodium_memzero(key, sizeof key);
+    service_paths_free(&p);
+    config_free(&o, init_opts, N(init_opts));
+    return rc;
+}
+
+static int
+open_service(struct service **svc, const struct opts *o, const struct krm_settings *ks,
+             struct service_paths *p)
+{
+    char err[512];
+    service_paths_resolve(p, o->data_dir, o->database, o->root_key);
+    enum status st = service_open(svc, p, ks, err, sizeof err);
+    if (st != ST_OK)
+        return fail(1, "%s", err);
+    return -1;
+}
+
+static int
+cmd_admin_key(int argc, char **argv)
+{
+    struct opts o;
+    struct service_paths p = {0};
+    struct service *svc = NULL;
+    struct krm_settings ks = {0};
+    char key[APIKEY_TEXT_CHARS + 1];
+    int rc = parse(&o, admin_opts, N(admin_opts), argc, argv, "--data-dir DIR [--json]",
+                   "Break-glass: mint a new admin API key locally with the root key.");
+    if (rc >= 0)
+        return rc;
+    if ((rc = open_service(&svc, &o, &ks, &p)) >= 0)
+        goto out;
+    if (service_admin_key(svc, key, sizeof key) != ST_OK) {
+        rc = fail(1, "%s", "could not mint an admin key");
+        goto out;
+    }
+    if (o.json)
+        printf("{\"admin_key\":\"%s\"}\n", key);
+    else
+        printf("Admin API key (shown once, store it now):\n%s\n", key);
+    sodium_memzero(key, sizeof key);
+    rc = 0;
+out:
+    service_close(svc);
+    service_paths_free(&p);
+    config_free(&o, admin_opts, N(admin_opts));
+    return rc;
+}
+
+static int
+cmd_migrate(int argc, char **argv)
+{
+    struct opts o;
+    struct service_paths p = {0};
+    struct store *st = NULL;
+    char err[512];
+    int rc = parse(&o, migrate_opts, N(migrate_opts), argc, argv, "[--database URL]",
+                   "Apply pending database migrations and exit.");
+    if (rc >= 0)
+        return rc;
+    service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
+    if (store_open(&st, p.database, err, sizeof err) != ST_OK) {
+        rc = fail(1, "%s", err);
+    } else {
+        printf("schema version %d (%s)\n", store_schema_version(st), store_backend(st));
+        rc = 0;
+    }
+    store_close(st);
+    service_paths_free(&p);
+    config_free(&o, migrate_opts, N(migrate_opts));
+    return rc;
+}
+
+/* Put the new key file's content in place of the default root key, keeping the old one. */
+static int
+install_root_key(const char *dir, const char *cur, const char *new_key, const char *old_id)
+{
+    char retired[4096], tmp[4096], buf[256];
+    ssize_t n = -1;
+    int in = -1, out = -1, rc = 1;
+
+    snprintf(retired, sizeof retired, "%s/root.key.retired-%s", dir, old_id);
+    snprintf(tmp, sizeof tmp, "%s/root.key.new", dir);
+    if ((in = open(new_key, O_RDONLY | O_CLOEXEC)) < 0 || (n = read(in, buf, sizeof buf)) <= 0 ||
+        (out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+        write(out, buf, (size_t)n) != n || fsync(out) != 0 || rename(cur, retired) != 0 ||
+        rename(tmp, cur) != 0) {
+        fail(1, "could not install the new root key: %s", strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    printf("The new root key is now %s; the old one is kept as %s until you remove it.\n", cur,
+           retired);
+    rc = 0;
+out:
+    sodium_memzero(buf, sizeof buf);
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return rc;
+}
+
+static int
+cmd_rotate_root(int argc, char **argv)
+{
+    struct opts o;
+    struct service_paths p = {0};
+    struct service *svc = NULL;
+    struct krm_settings ks = {0};
+    char err[512], old_id[ROOTKEY_ID_CHARS + 1];
+    int rc = parse(&o, rotate_opts, N(rotate_opts), argc, argv, "--data-dir DIR --new-key FILE",
+                   "Rewrap every key version and service key under a new root key. Run it with "
+                   "the service stopped; an interrupted run can be repeated.");
+    if (rc >= 0)
+        return rc;
+    if (o.new_key == NULL) {
+        rc = fail(EXIT_USAGE, "%s", "--new-key FILE is required");
+        goto out;
+    }
+    if ((rc = open_service(&svc, &o, &ks, &p)) >= 0)
+        goto out;
+    snprintf(old_id, sizeof old_id, "%s", rootkey_id(svc->root));
+    if (service_rotate_root(svc, o.new_key, err, sizeof err) != ST_OK) {
+        rc = fail(1, "root key rotation failed: %s", err);
+        goto out;
+    }
+    if (o.root_key == NULL)
+        rc = install_root_key(p.data_dir, p.root_key, o.new_key, old_id);
+    else
+        printf("Rotated. Start difyguard with --root-key %s from now on.\n", o.new_key), rc = 0;
+out:
+    service_close(svc);
+    service_paths_free(&p);
+    config_free(&o, rotate_opts, N(rotate_opts));
+    return rc;
+}
+
+static int
+wait_for_signal(void)
+{
+    sigset_t set;
+    int sig = 0;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigwait(&set, &sig);
+    return sig;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+    struct opts o;
+    struct service_paths p = {0};
+    struct service *svc = NULL;
+    struct http_server *http = NULL;
+    char err[512];
+    int rc = parse(&o, serve_opts, N(serve_opts), argc, argv,
+                   "[--listen HOST:PORT] [--data-dir DIR] [--database URL] [--config FILE]",
+                   "Run the service. TLS is required on non-loopback addresses.");
+    if (rc >= 0)
+        return rc;
+    struct http_listen l = {o.listen, o.tls_cert, o.tls_key, o.tls_terminated_upstream};
+    if (o.tls_cert == NULL && !o.tls_terminated_upstream && !http_is_loopback(o.listen)) {
+        rc = fail(EXIT_USAGE, "refusing plain HTTP on non-loopback address %s: give --tls-cert "
+                  "and --tls-key, or --tls-terminated-upstream", o.listen);
+        goto out;
+    }
+    struct krm_settings ks = {o.kek_max_encryptions, (int64_t)o.reserve_block};
+    if ((rc = open_service(&svc, &o, &ks, &p)) >= 0)
+        goto out;
+    svc->limits = (struct http_limits){o.max_body_bytes, o.max_batch_bytes, o.max_batch_items,
+                                       o.max_connections, o.max_connections_per_ip,
+                                       o.idle_timeout, o.threads};
+    krm_start_maintenance(svc->keyrings, (int)o.maintenance_interval);
+    enum status st = http_start(&http, svc, &l, &svc->limits, err, sizeof err);
+    if (st != ST_OK) {
+        rc = fail(st == ST_INVALID ? EXIT_USAGE : 1, "%s", err);
+        goto out;
+    }
+    atomic_store(&svc->ready, true);
+    log_msg(LOG_INFO, "listening", "addr", o.listen, "version", DG_VERSION,
+            "tls", o.tls_cert != NULL ? "on" : "off", "database", store_backend(svc->store),
+            "root_key_id", rootkey_id(svc->root), NULL);
+    int sig = wait_for_signal();
+    atomic_store(&svc->ready, false);
+    log_msg(LOG_INFO, "shutting_down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    http_stop(http, (int)o.shutdown_grace);
+    log_msg(LOG_INFO, "stopped", NULL);
+    rc = 0;
+out:
+    service_close(svc);
+    service_paths_free(&p);
+    config_free(&o, serve_opts, N(serve_opts));
+    return rc;
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: difyguard COMMAND [options]   (difyguard COMMAND --help for its options)\n\n"
+            "Secrets and compliance guard for Dify: envelope encryption over HTTP.\n\n"
+            "commands:\n"
+            "  init             create the root key, database and admin API key\n"
+            "  serve            run the HTTP service\n"
+            "  admin-key        break-glass: mint a new admin API key with the root key\n"
+            "  rotate-root-key  rewrap all key versions under a new root key\n"
+            "  migrate          apply database migrations and exit\n"
+            "  version          print the version\n\n"
+            "Every option also reads DIFYGUARD_<OPTION> (e.g. DIFYGUARD_DATA_DIR) and the JSON\n"
+            "file given by --config; flags win over variables, variables over the file.\n"
+            "Exit codes: 0 ok, 1 runtime failure, 2 usage error.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"init", cmd_init}, {"serve", cmd_serve}, {"admin-key", cmd_admin_key},
+        {"rotate-root-key", cmd_rotate_root}, {"migrate", cmd_migrate},
+    };
+    sigset_t set;
+
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("difyguard %s\n", DG_VERSION);
+        return 0;
+    }
+    /* Block the stop signals before any thread starts: serve waits for them with sigwait. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (crypto_init() != ST_OK)
+        return fail(1, "%s", "crypto initialisation failed");
+    jx_init();
+    for (size_t i = 0; i < N(cmds); i++)
+        if (strcmp(argv[1], cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "difyguard: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/service.c -- bootstrapping: data dir, root key, service keys wrapped by the root key,
+ * the admin app; and root key rotation. Errors name files and ids, never key bytes. */
+#include "server/service.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "common/xmem.h"
+#include "crypto/apikey.h"
+#include "server/jsonx.h"
+#include "server/log.h"
+
+#define SVCKEY_BYTES 32
+
+void
+service_paths_resolve(struct service_paths *out, const char *data_dir, const char *database,
+                      const char *root_key)
+{
+    char buf[4096];
+    const char *dir = data_dir != NULL ? data_dir : "./data";
+    out->data_dir = xstrdup(dir);
+    if (database != NULL) {
+        out->database = xstrdup(database);
+    } else {
+        snprintf(buf, sizeof buf, "sqlite:%s/difyguard.db", dir);
+        out->database = xstrdup(buf);
+    }
+    if (root_key != NULL) {
+        out->root_key = xstrdup(root_key);
+    } else {
+        snprintf(buf, sizeof buf, "%s/root.key", dir);
+        out->root_key = xstrdup(buf);
+    }
+}
+
+void
+service_paths_free(struct service_paths *p)
+{
+    free((char *)p->data_dir);
+    free((char *)p->database);
+    free((char *)p->root_key);
+    memset(p, 0, sizeof *p);
+}
+
+static void
+svckey_aad(char out[static 64], const char *purpose)
+{
+    snprintf(out, 64, "difyguard/v1/svckey/%s", purpose);
+}
+
+static enum status
+svckey_create(struct store *st, const struct rootkey *rk, const char *purpose)
+{
+    uint8_t key[SVCKEY_BYTES];
+    struct store_svckey row = {0};
+    char aad[64];
+    enum status s;
+
+    randombytes_buf(key, sizeof key);
+    svckey_aad(aad, purpose);
+    snprintf(row.purpose, sizeof row.purpose, "%s", purpose);
+    snprintf(row.root_key_id, sizeof row.root_key_id, "%s", rootkey_id(rk));
+    row.created_at = now_s();
+    s = rootkey_wrap(rk, row.wrapped, sizeof row.wrapped, &row.wrapped_len, key, sizeof key,
+                     (const uint8_t *)aad, strlen(aad));
+    sodium_memzero(key, sizeof key);
+    if (s == ST_OK)
+        s = store_svckey_put(st, &row);
+    return s;
+}
+
+static enum status
+svckey_load(struct store *st, const struct rootkey *rk, const char *purpose, struct secret **out,
+            char *err, size_t err_len)
+{
+    struct store_svckey row;
+    char aad[64];
+    enum status s;
+
+    *out = NULL;
+    if ((s = store_svckey_get(st, purpose, &row)) != ST_OK) {
+        snprintf(err, err_len, "service key '%s' missing from the database: run difyguard init",
+                 purpose);
+        return s == ST_NOT_FOUND ? ST_INVALID : s;
+    }
+    if (strcmp(row.root_key_id, rootkey_id(rk)) != 0) {
+        snprintf(err, err_len, "root key %s does not match this database (it expects root key %s)",
+                 rootkey_id(rk), row.root_key_id);
+        return ST_AUTH;
+    }
+    svckey_aad(aad, purpose);
+    s = rootkey_unwrap(rk, out, row.wrapped, row.wrapped_len, (const uint8_t *)aad, strlen(aad));
+    if (s != ST_OK)
+        snprintf(err, err_len, "service key '%s' does not open under root key %s", purpose,
+                 rootkey_id(rk));
+    return s;
+}
+
+static enum status
+mint_admin_key(struct apps *apps, char *admin_key, size_t cap)
+{
+    json_t *k = NULL;
+    enum status st = apps_key_create(apps, "admin", SCOPE__ALL, NULL, APPS_MAX_KEY_LIFETIME, &k);
+    if (st == ST_OK) {
+        const char *text = json_string_value(json_object_get(k, "key"));
+        if (text == NULL || strlen(text) >= cap)
+            st = ST_INTERNAL;
+        else
+            snprintf(admin_key, cap, "%s", text);
+    }
+    json_decref(k);
+    return st;
+}
+
+static enum status
+init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key, size_t cap,
+              char *err, size_t err_len)
+{
+    struct service *svc = NULL;
+    struct store *st = NULL;
+    json_t *app = NULL;
+    char marker[64];
+    enum status s;
+
+    if ((s = store_open(&st, p->database, err, err_len)) != ST_OK)
+        return s;
+    if (store_meta_get(st, "initialized_at", marker, sizeof marker) == ST_OK) {
+        snprintf(err, err_len, "database %s is already initialised", p->database);
+        store_close(st);
+        return ST_CONFLICT;
+    }
+    if ((s = svckey_create(st, rk, SVCKEY_ROWMAC)) != ST_OK ||
+        (s = svckey_create(st, rk, SVCKEY_APIKEY_HASH)) != ST_OK) {
+        snprintf(err, err_len, "could not store service keys");
+        store_close(st);
+        return s;
+    }
+    store_close(st);
+    struct krm_settings ks = {0};
+    if ((s = service_open(&svc, p, &ks, err, err_len)) != ST_OK)
+        return s;
+    if ((s = apps_create(svc->apps, "admin", "difyguard administrators", &app)) != ST_OK ||
+        (s = mint_admin_key(svc->apps, admin_key, cap)) != ST_OK) {
+        snprintf(err, err_len, "could not create the admin app and key");
+        goto out;
+    }
+    snprintf(marker, sizeof marker, "%lld", (long long)now_s());
+    if ((s = store_meta_set(svc->store, "initialized_at", marker)) != ST_OK ||
+        (s = store_meta_set(svc->store, "root_key_id", rootkey_id(rk))) != ST_OK)
+        snprintf(err, err_len, "could not record initialisation");
+out:
+    json_decref(app);
+    service_close(svc);
+    return s;
+}
+
+enum status
+service_init(const struct service_paths *p, char *admin_key, size_t cap, char *root_id,
+             size_t root_id_cap, char *err, size_t err_len)
+{
+    struct rootkey *rk = NULL;
+    enum status s;
+
+    if (mkdir(p->data_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_len, "cannot create data dir %s: %s", p->data_dir, strerror(errno));
+        return ST_IO;
+    }
+    if ((s = rootkey_create(p->root_key, err, err_len)) != ST_OK)
+        return s;
+    if ((s = rootkey_load(&rk, p->root_key, err, err_len)) != ST_OK)
+        goto fail;
+    snprintf(root_id, root_id_cap, "%s", rootkey_id(rk));
+    if ((s = init_database(p, rk, admin_key, cap, err, err_len)) != ST_OK)
+        goto fail;
+    rootkey_free(rk);
+    return ST_OK;
+fail:
+    /* Only the file this call created: a failed init must not leave a root key behind. */
+    rootkey_free(rk);
+    unlink(p->root_key);
+    return s;
+}
+
+enum status
+service_open(struct service **out, const struct service_paths *p, const struct krm_settings *ks,
+             char *err, size_t err_len)
+{
+    struct service *s = xcalloc(1, sizeof *s);
+    enum status st;
+
+    *out = NULL;
+    if ((st = rootkey_load(&s->root, p->root_key, err, err_len)) != ST_OK)
+        goto fail;
+    if ((st = store_open(&s->store, p->database, err, err_len)) != ST_OK)
+        goto fail;
+    if ((st = svckey_load(s->store, s->root, SVCKEY_ROWMAC, &s->mac_key, err, err_len)) != ST_OK ||
+        (st = svckey_load(s->store, s->root, SVCKEY_APIKEY_HASH, &s->hash_key, err, err_len)) != ST_OK)
+        goto fail;
+    if ((st = krm_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
+        snprintf(err, err_len, "cannot load keyrings from %s", p->database);
+        goto fail;
+    }
+    if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK)
+        goto fail;
+    *out = s;
+    return ST_OK;
+fail:
+    service_close(s);
+    return st;
+}
+
+void
+service_close(struct service *s)
+{
+    if (s == NULL)
+        return;
+    krm_close(s->keyrings);
+    apps_close(s->apps);
+    secret_free(s->mac_key);
+    secret_free(s->hash_key);
+    store_close(s->store);
+    rootkey_free(s->root);
+    free(s);
+}
+
+enum status
+service_admin_key(struct service *s, char *admin_key, size_t cap)
+{
+    enum status st = mint_admin_key(s->apps, admin_key, cap);
+    if (st == ST_OK)
+        log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin",
+                "detail", "a new admin key was minted locally with the root key", NULL);
+    return st;
+}
+
+static enum status
+svckey_rewrap(struct store *st, const struct rootkey *to, const char *purpose,
+              const struct secret *key)
+{
+    struct store_svckey row = {0};
+    char aad[64];
+
+    svckey_aad(aad, purpose);
+    snprintf(row.purpose, sizeof row.purpose, "%s", purpose);
+    snprintf(row.root_key_id, sizeof row.root_key_id, "%s", rootkey_id(to));
+    row.created_at = now_s();
+    enum status s = rootkey_wrap(to, row.wrapped, sizeof row.wrapped, &row.wrapped_len,
+                                 secret_ro(key), secret_len(key), (const uint8_t *)aad,
+                                 strlen(aad));
+    return s == ST_OK ? store_svckey_put(st, &row) : s;
+}
+
+enum status
+service_rotate_root(struct service *s, const char *new_key_path, char *err, size_t err_len)
+{
+    struct rootkey *to = NULL;
+    size_t n = 0;
+    enum status st;
+
+    if (access(new_key_path, F_OK) != 0 &&
+        (st = rootkey_create(new_key_path, err, err_len)) != ST_OK)
+        return st;
+    if ((st = rootkey_load(&to, new_key_path, err, err_len)) != ST_OK)
+        return st;
+    if (strcmp(rootkey_id(to), rootkey_id(s->root)) == 0) {
+        snprintf(err, err_len, "the new key is the current root key (%s)", rootkey_id(to));
+        st = ST_INVALID;
+        goto out;
+    }
+    /* KEKs first, service keys last: until the service keys move, the old root key still opens
+     * the database, so an interrupted rotation can simply be run again. */
+    if ((st = krm_rewrap_all(s->keyrings, to, &n)) != ST_OK) {
+        snprintf(err, err_len, "rewrapping key versions failed after %zu rows; run again", n);
+        goto out;
+    }
+    if ((st = svckey_rewrap(s->store, to, SVCKEY_ROWMAC, s->mac_key)) != ST_OK ||
+        (st = svckey_rewrap(s->store, to, SVCKEY_APIKEY_HASH, s->hash_key)) != ST_OK ||
+        (st = store_meta_set(s->store, "root_key_id", rootkey_id(to))) != ST_OK) {
+        snprintf(err, err_len, "rewrapping service keys failed; run again");
+        goto out;
+    }
+    char count[32];
+    snprintf(count, sizeof count, "%zu", n);
+    log_msg(LOG_WARN, "root_key_rotated", "from", rootkey_id(s->root), "to", rootkey_id(to),
+            "#key_versions", count, NULL);
+out:
+    rootkey_free(to);
+    return st;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/service.h -- the running service: store, root key, service keys, managers and
+ * settings, shared read-only by all handlers. Built by service_open (serve, admin commands). */
+#ifndef DG_SERVER_SERVICE_H
+#define DG_SERVER_SERVICE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "common/status.h"
+#include "crypto/rootkey.h"
+#include "crypto/secret.h"
+#include "server/apps.h"
+#include "server/http.h"
+#include "server/keyrings.h"
+#include "server/store/store.h"
+
+#define SVCKEY_ROWMAC "row-mac"
+#define SVCKEY_APIKEY_HASH "api-key-hash"
+
+struct service {
+    struct store *store;
+    struct rootkey *root;
+    struct secret *mac_key;       /* row MACs */
+    struct secret *hash_key;      /* API-key hashes */
+    struct krm *keyrings;
+    struct apps *apps;
+    struct http_limits limits;
+    atomic_bool ready;
+};
+
+struct service_paths {
+    const char *data_dir;
+    const char *database;         /* NULL = sqlite:<data_dir>/difyguard.db */
+    const char *root_key;         /* NULL = <data_dir>/root.key */
+};
+
+/* Resolve defaults into owned strings (free with service_paths_free). */
+void service_paths_resolve(struct service_paths *out, const char *data_dir, const char *database,
+                           const char *root_key);
+void service_paths_free(struct service_paths *p);
+
+/* First-time set-up: root key, database, service keys, admin app and key. ST_CONFLICT when the
+ * root key exists. admin_key gets the key text (caller wipes). */
+NODISCARD enum status service_init(const struct service_paths *p, char *admin_key, size_t cap,
+                                   char *root_id, size_t root_id_cap, char *err, size_t err_len);
+
+/* Open for serving or admin commands: loads and checks the root key and service keys. */
+NODISCARD enum status service_open(struct service **out, const struct service_paths *p,
+                                   const struct krm_settings *ks, char *err, size_t err_len);
+void service_close(struct service *s);
+
+/* A new admin key (break-glass). */
+NODISCARD enum status service_admin_key(struct service *s, char *admin_key, size_t cap);
+
+/* Rewrap every KEK and service key under the key in new_key_path. */
+NODISCARD enum status service_rotate_root(struct service *s, const char *new_key_path,
+                                          char *err, size_t err_len);
+
+#endif
