@@ -2,6 +2,8 @@
 /* common/status.c -- names of statuses for logs and metric labels. */
 #include "common/status.h"
 
+#include <stddef.h>
+
 static const char *const names[ST__COUNT] = {
     [ST_OK] = "ok",
     [ST_INVALID] = "invalid_request",

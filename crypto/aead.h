@@ -18,10 +18,16 @@ enum aead_alg {
 #define AEAD_TAG_BYTES 16
 #define AEAD_MAX_KEY_BYTES 64
 
+/* Fetch the OpenSSL ciphers once (crypto_init calls it; seal/open also do, idempotently).
+ * ST_INTERNAL when the provider lacks AES-256-GCM or AES-256-SIV. */
+NODISCARD enum status aead_init(void);
+
 size_t aead_key_bytes(enum aead_alg alg);
 size_t aead_nonce_bytes(enum aead_alg alg);
 
-/* Encrypt pt (pt_len) into ct (same length) and tag. ct may equal pt (in place).
+/* Encrypt pt (pt_len) into ct (same length) and tag. ct may equal pt (in place). For SIV the
+ * aad is always exactly one S2V component, even when empty (as Tink and Wycheproof).
+ * Thread-safe: each thread keeps its own cached EVP_CIPHER_CTX.
  * Returns ST_OK, ST_INVALID (wrong key/nonce size) or ST_INTERNAL. */
 NODISCARD enum status aead_seal(enum aead_alg alg, uint8_t *ct, uint8_t tag[static AEAD_TAG_BYTES],
                                 const uint8_t *key, size_t key_len,

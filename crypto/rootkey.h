@@ -19,7 +19,7 @@
 struct rootkey;
 
 /* Create a new root key file with mode 0600 (O_EXCL: never overwrites; ST_CONFLICT if it
- * exists). */
+ * exists). The file is fsync'd, as is its directory; on failure nothing is left behind. */
 NODISCARD enum status rootkey_create(const char *path, char *err, size_t err_len);
 
 /* Load a root key file. The path may be a symlink (Kubernetes secret mounts); the target is
@@ -29,10 +29,15 @@ NODISCARD enum status rootkey_create(const char *path, char *err, size_t err_len
 NODISCARD enum status rootkey_load(struct rootkey **out, const char *path, char *err, size_t err_len);
 void rootkey_free(struct rootkey *rk);
 
+/* A root key from raw bytes (copied into guarded memory; the caller wipes its copy). For
+ * tests, fuzzers and key import; production loads files. Never NULL (OOM aborts). */
+struct rootkey *rootkey_from_bytes(const uint8_t key[static ROOTKEY_BYTES]);
+
 /* NUL-terminated id, ROOTKEY_ID_CHARS long. Stable for a key, reveals nothing of it. */
 const char *rootkey_id(const struct rootkey *rk);
 
-/* Wrap key bytes under the root key with AAD. out_cap >= key_len + ROOTKEY_WRAP_OVERHEAD. */
+/* Wrap key bytes under the root key with AAD (random nonce). out_cap >= key_len +
+ * ROOTKEY_WRAP_OVERHEAD, else abort (caller contract). *out_len is set on entry. */
 NODISCARD enum status rootkey_wrap(const struct rootkey *rk, uint8_t *out, size_t out_cap,
                                    size_t *out_len, const uint8_t *key, size_t key_len,
                                    const uint8_t *aad, size_t aad_len);

@@ -332,15 +332,23 @@ opt_set_json(const struct cfg *c, const struct opt *o, const json_t *v, const ch
 }
 
 /* jansson's "near '<token>'" may quote part of a (secret) value: keep only the reason, except
- * for duplicate keys where the token is the key, which names what to fix. */
+ * for a duplicate key, where the token is the key and names what to fix. */
 static void
 json_reason(char *out, size_t out_len, const json_error_t *je)
 {
-    const char *near = strstr(je->text, " near ");
+    const char *near = strstr(je->text, " near '");
     size_t n = near ? (size_t)(near - je->text) : strlen(je->text);
+    char tok[CONFIG_SHOW_BYTES];
 
-    if (json_error_code(je) == json_error_duplicate_key)
-        n = strlen(je->text);
+    if (json_error_code(je) == json_error_duplicate_key && near != NULL) {
+        near += strlen(" near '");
+        size_t t = strlen(near);
+        if (t > 0 && near[t - 1] == '\'')
+            t--;                        /* jansson may have cut a long key: then no quote */
+        show(tok, CONFIG_SHOW_MAX, near, t);
+        snprintf(out, out_len, "duplicate key %s", tok);
+        return;
+    }
     show(out, out_len - 4, je->text, n);     /* show() writes at most max + 4 bytes */
 }
 
@@ -699,7 +707,7 @@ config_help(FILE *out, const char *cmd, const char *synopsis, const char *summar
         env_name(env, o->name);
         fprintf(out, "  %-*s  %s%s(", width, label, o->help ? o->help : "", o->help ? " " : "");
         if (o->secret)
-            fprintf(out, "secret: env %s or the config file only", env);
+            fprintf(out, "secret: environment or config file only, never a flag");
         else
             fprintf(out, "env %s", env);
         if (o->def != NULL && !o->secret)

@@ -574,6 +574,7 @@ http_start(struct http_server **out, struct service *svc, const struct http_list
         flags |= MHD_USE_TLS;
     unsigned threads = lim->threads ? (unsigned)lim->threads : ncores();
     struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)lim->max_connections, NULL},
@@ -582,7 +583,6 @@ http_start(struct http_server **out, struct service *svc, const struct http_list
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
         {MHD_OPTION_END, 0, NULL},

@@ -43,6 +43,15 @@ jx_init(void)
     json_set_alloc_funcs(jx_malloc, jx_free);
 }
 
+void
+jx_free_str(char *s)
+{
+    json_free_t f = NULL;
+    json_get_alloc_funcs(NULL, &f);
+    if (f != NULL)
+        f(s);
+}
+
 enum status
 jx_parse_object(json_t **out, const char *body, size_t len, const char **msg)
 {

@@ -15,6 +15,8 @@
 
 /* Install the wiping allocator (once, before any jansson use). */
 void jx_init(void);
+/* Free (and wipe) a string returned by json_dumps: it comes from the jansson allocator. */
+void jx_free_str(char *s);
 
 /* Parse a request body; must be an object. *msg gets a fixed message on failure. */
 NODISCARD enum status jx_parse_object(json_t **out, const char *body, size_t len, const char **msg);

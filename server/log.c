@@ -20,6 +20,7 @@
 #define LOG_NUMBER_MAX 64           /* longest text emitted as a raw JSON number */
 
 static atomic_int log_min = LOG_INFO;
+static atomic_int log_fd = STDOUT_FILENO;
 /* Held only around write(2): a line longer than PIPE_BUF, or a short write, must still not
  * interleave with another thread's line. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -35,6 +36,12 @@ struct line {
     size_t lim;
     bool cut;
 };
+
+void
+log_set_fd(int fd)
+{
+    atomic_store(&log_fd, fd);
+}
 
 void
 log_set_level(enum log_level lvl)
@@ -228,7 +235,7 @@ line_write(const struct line *l)
 
     pthread_mutex_lock(&log_mu);
     while (off < l->len) {
-        ssize_t w = write(STDOUT_FILENO, l->p + off, l->len - off);
+        ssize_t w = write(atomic_load(&log_fd), l->p + off, l->len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -246,7 +253,8 @@ log_msg(enum log_level lvl, const char *msg, ...)
     const char *key;
     int saved = errno;                  /* callers log, then report errno */
 
-    if ((unsigned)lvl > LOG_ERROR || (int)lvl < atomic_load_explicit(&log_min, memory_order_relaxed))
+    if ((unsigned)lvl > LOG_ERROR ||
+        (int)lvl < atomic_load_explicit(&log_min, memory_order_relaxed))
         return;
     line_start(&l, lvl, msg);
     va_start(ap, msg);

@@ -8,6 +8,9 @@
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level lvl);
+/* Where lines go: stdout (the default, for serve) or stderr (the other commands, whose stdout
+ * carries their result). */
+void log_set_fd(int fd);
 /* Parse "debug|info|warn|error"; returns -1 if unknown. */
 int log_level_parse(const char *s);
 

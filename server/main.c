@@ -140,8 +140,7 @@ cmd_init(int argc, char **argv)
                               "data_dir", p.data_dir, "database", p.database);
         char *s = json_dumps(j, JSON_COMPACT);
         printf("%s\n", s);
-        sodium_memzero(s, strlen(s));
-        free(s);
+        jx_free_str(s);
         json_decref(j);
         rc = 0;
     } else {
@@ -399,6 +398,8 @@ main(int argc, char **argv)
     if (crypto_init() != ST_OK)
         return fail(1, "%s", "crypto initialisation failed");
     jx_init();
+    if (strcmp(argv[1], "serve") != 0)
+        log_set_fd(STDERR_FILENO);
     for (size_t i = 0; i < N(cmds); i++)
         if (strcmp(argv[1], cmds[i].name) == 0)
             return cmds[i].fn(argc - 1, argv + 1);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "server/handlers/handlers.h"
+#include "server/jsonx.h"
 #include "server/service.h"
 
 void
@@ -16,7 +17,7 @@ reply_jansson(struct req *r, unsigned code, json_t *j)
         return;
     }
     sbuf_adds(&b, s);
-    free(s);
+    jx_free_str(s);
     req_reply_json(r, code, &b);
 }
 

@@ -522,3 +522,35 @@ h_datakey(struct req *r)
 {
     h_crypto(r, OP_DATAKEY);
 }
+
+enum status
+crypto_request_check(enum crypto_op op, const char *body, size_t len, size_t *n_items)
+{
+    json_t *j = NULL;
+    const char *msg = NULL;
+    enum status st;
+
+    *n_items = 0;
+    if ((st = jx_parse_object(&j, body, len, &msg)) != ST_OK)
+        return st;
+    const json_t *items = json_object_get(j, "items");
+    if (items == NULL) {
+        struct item it = {0};
+        st = parse_item(&it, op, j, false);
+        item_free(&it);
+        *n_items = 1;
+    } else if (!json_is_array(items)) {
+        st = ST_INVALID;
+    } else {
+        size_t i;
+        json_t *o;
+        json_array_foreach(items, i, o) {
+            struct item it = {0};
+            if (parse_item(&it, op, o, true) == ST_OK)
+                (*n_items)++;
+            item_free(&it);
+        }
+    }
+    json_decref(j);
+    return st;
+}

@@ -32,6 +32,11 @@ void h_keys_list(struct req *r);
 void h_keys_create(struct req *r);
 void h_key_revoke(struct req *r);
 
+/* Parse a crypto request body the way the handler does, without keys or crypto: for the fuzzer
+ * and tests. *n_items counts the items that parsed. */
+NODISCARD enum status crypto_request_check(enum crypto_op op, const char *body, size_t len,
+                                           size_t *n_items);
+
 /* Reply with a jansson value (takes the reference). */
 void reply_jansson(struct req *r, unsigned code, json_t *j);
 

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fuzz/fuzz_config.c -- the JSON config file layer must never crash, hang or leak, whatever
+ * the file holds; every option type and a secret are in the table. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/config.h"
+
+struct fuzz_settings {
+    char *listen;
+    char *config;
+    char *database;
+    char *token;
+    bool json;
+    bool tls_terminated_upstream;
+    uint64_t workers;
+    uint64_t max_body_bytes;
+    int64_t rotation_period;
+    int64_t timeout;
+};
+
+static const struct opt table[] = {
+    {"listen", OPT_STRING, offsetof(struct fuzz_settings, listen), "127.0.0.1:8080", "", false},
+    {"config", OPT_STRING, offsetof(struct fuzz_settings, config), NULL, "", false},
+    {"database", OPT_STRING, offsetof(struct fuzz_settings, database), NULL, "", false},
+    {"token", OPT_STRING, offsetof(struct fuzz_settings, token), NULL, "", true},
+    {"json", OPT_BOOL, offsetof(struct fuzz_settings, json), "false", "", false},
+    {"tls-terminated-upstream", OPT_BOOL,
+     offsetof(struct fuzz_settings, tls_terminated_upstream), NULL, "", false},
+    {"workers", OPT_UINT, offsetof(struct fuzz_settings, workers), "4", "", false},
+    {"max-body-bytes", OPT_SIZE, offsetof(struct fuzz_settings, max_body_bytes), "4MiB", "",
+     false},
+    {"rotation-period", OPT_DURATION, offsetof(struct fuzz_settings, rotation_period), "90d", "",
+     false},
+    {"timeout", OPT_DURATION, offsetof(struct fuzz_settings, timeout), "30s", "", false},
+};
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fuzz_settings s = {0};
+    char err[256];
+
+    /* Twice into the same struct: the second parse must free what the first one set. */
+    if (config_parse_json(&s, table, sizeof table / sizeof table[0], (const char *)data, size,
+                          err, sizeof err) == ST_OK)
+        (void)config_parse_json(&s, table, sizeof table / sizeof table[0], (const char *)data,
+                                size, err, sizeof err);
+    config_free(&s, table, sizeof table / sizeof table[0]);
+    return 0;
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Install what difyguard needs on Debian 12, only when something is missing.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      libsodium-dev libssl-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libcmocka-dev
+      curl ca-certificates openssl sqlite3
+      python3 python3-pytest python3-requests python3-yaml python3-jsonschema)
+if [ "${1:-}" = "--bench" ]; then pkgs+=(wrk nginx-light); fi
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

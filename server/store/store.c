@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/store/store.c -- picks a backend from the database URL and forwards every call through
+ * its ops table, after checking arguments and setting out-params. Never touches SQL itself. */
+#include <assert.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/store/store.h"
+#include "server/store/store_impl.h"
+
+/* --- argument checks: fixed-size fields must be NUL-terminated, lengths within bounds --- */
+
+static bool
+str_ok(const char *s, size_t cap)
+{
+    return strnlen(s, cap) < cap;
+}
+
+static bool
+name_ok(const char *s, size_t cap)
+{
+    return s[0] != '\0' && str_ok(s, cap);
+}
+
+static bool
+keyring_ok(const struct store_keyring *kr)
+{
+    return name_ok(kr->name, sizeof kr->name) && name_ok(kr->algorithm, sizeof kr->algorithm);
+}
+
+static bool
+version_ok(const struct store_version *v)
+{
+    return str_ok(v->root_key_id, sizeof v->root_key_id) && v->wrapped_len <= sizeof v->wrapped;
+}
+
+static bool
+apikey_ok(const struct store_apikey *k)
+{
+    return name_ok(k->id, sizeof k->id) && str_ok(k->scopes, sizeof k->scopes) &&
+           str_ok(k->keyrings, sizeof k->keyrings);
+}
+
+/* A list call either returns an array (NULL when n is 0) or nothing at all. */
+#define STORE_LIST_CALL(call, out, n)                                                              \
+    do {                                                                                           \
+        enum status st_ = (call);                                                                  \
+        if (st_ != ST_OK) {                                                                        \
+            free(*(out));                                                                          \
+            *(out) = NULL;                                                                         \
+            *(n) = 0;                                                                              \
+        }                                                                                          \
+        return st_;                                                                                \
+    } while (0)
+
+/* --- open / close --- */
+
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* "name://" with an RFC 3986 scheme name: a URL for a backend we do not know. */
+static size_t
+url_scheme_len(const char *url)
+{
+    size_t i = 0;
+
+    if (!((url[0] >= 'a' && url[0] <= 'z') || (url[0] >= 'A' && url[0] <= 'Z')))
+        return 0;
+    while (url[i] != '\0' && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789+.-", url[i]) != NULL)
+        i++;
+    return strncmp(url + i, "://", 3) == 0 ? i : 0;
+}
+
+enum status
+store_open(struct store **out, const char *url, char *err, size_t err_len)
+{
+    const char *path = url;
+    size_t scheme_len;
+
+    assert(out != NULL && url != NULL && (err != NULL || err_len == 0));
+    *out = NULL;
+    if (err_len > 0)
+        err[0] = '\0';
+
+    /* Never echo the URL in err: a PostgreSQL URL may carry a password. */
+    if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
+        snprintf(err, err_len, "PostgreSQL backend not built yet");
+        return ST_INVALID;
+    }
+    if (has_prefix(url, "sqlite://"))
+        path = url + strlen("sqlite://");
+    else if (has_prefix(url, "sqlite:"))
+        path = url + strlen("sqlite:");
+    else if ((scheme_len = url_scheme_len(url)) > 0) {
+        snprintf(err, err_len, "unsupported database URL scheme '%.*s' (want sqlite: or a path)",
+                 (int)(scheme_len > 32 ? 32 : scheme_len), url);
+        return ST_INVALID;
+    }
+    if (path[0] == '\0') {
+        snprintf(err, err_len, "empty database path");
+        return ST_INVALID;
+    }
+    return store_sqlite_open(out, path, err, err_len);
+}
+
+void
+store_close(struct store *s)
+{
+    if (s != NULL)
+        s->ops->close(s);
+}
+
+const char *
+store_backend(const struct store *s)
+{
+    assert(s != NULL);
+    return s->ops->name;
+}
+
+int
+store_schema_version(struct store *s)
+{
+    assert(s != NULL);
+    return s->ops->schema_version(s);
+}
+
+/* --- meta --- */
+
+enum status
+store_meta_get(struct store *s, const char *key, char *val, size_t val_cap)
+{
+    enum status st;
+
+    assert(s != NULL && key != NULL && val != NULL && val_cap > 0);
+    val[0] = '\0';
+    if (key[0] == '\0')
+        return ST_INVALID;
+    if ((st = s->ops->meta_get(s, key, val, val_cap)) != ST_OK)
+        val[0] = '\0';
+    return st;
+}
+
+enum status
+store_meta_set(struct store *s, const char *key, const char *val)
+{
+    assert(s != NULL && key != NULL && val != NULL);
+    if (key[0] == '\0')
+        return ST_INVALID;
+    return s->ops->meta_set(s, key, val);
+}
+
+/* --- service keys --- */
+
+enum status
+store_svckey_get(struct store *s, const char *purpose, struct store_svckey *out)
+{
+    enum status st;
+
+    assert(s != NULL && purpose != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (!name_ok(purpose, sizeof out->purpose))
+        return ST_INVALID;
+    if ((st = s->ops->svckey_get(s, purpose, out)) != ST_OK)
+        memset(out, 0, sizeof *out);
+    return st;
+}
+
+enum status
+store_svckey_put(struct store *s, const struct store_svckey *k)
+{
+    assert(s != NULL && k != NULL);
+    if (!name_ok(k->purpose, sizeof k->purpose) || !str_ok(k->root_key_id, sizeof k->root_key_id) ||
+        k->wrapped_len > sizeof k->wrapped)
+        return ST_INVALID;
+    return s->ops->svckey_put(s, k);
+}
+
+enum status
+store_svckey_list(struct store *s, struct store_svckey **out, size_t *n)
+{
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    STORE_LIST_CALL(s->ops->svckey_list(s, out, n), out, n);
+}
+
+/* --- keyrings and versions --- */
+
+enum status
+store_keyring_create(struct store *s, struct store_keyring *kr, struct store_version *v1)
+{
+    assert(s != NULL && kr != NULL && v1 != NULL);
+    if (!keyring_ok(kr) || !version_ok(v1))
+        return ST_INVALID;
+    return s->ops->keyring_create(s, kr, v1);
+}
+
+enum status
+store_keyring_get(struct store *s, const char *name, struct store_keyring *out)
+{
+    enum status st;
+
+    assert(s != NULL && name != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (!name_ok(name, sizeof out->name))
+        return ST_NOT_FOUND;            /* no stored name can be this long */
+    if ((st = s->ops->keyring_get(s, name, out)) != ST_OK)
+        memset(out, 0, sizeof *out);
+    return st;
+}
+
+enum status
+store_keyring_list(struct store *s, struct store_keyring **out, size_t *n)
+{
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    STORE_LIST_CALL(s->ops->keyring_list(s, out, n), out, n);
+}
+
+enum status
+store_keyring_update(struct store *s, const struct store_keyring *kr)
+{
+    assert(s != NULL && kr != NULL);
+    if (!keyring_ok(kr))
+        return ST_INVALID;
+    return s->ops->keyring_update(s, kr);
+}
+
+enum status
+store_keyring_rotate(struct store *s, const struct store_keyring *kr, const struct store_version *v,
+                     uint32_t prev_latest)
+{
+    assert(s != NULL && kr != NULL && v != NULL);
+    if (!keyring_ok(kr) || !version_ok(v) || v->keyring_id != kr->id)
+        return ST_INVALID;
+    return s->ops->keyring_rotate(s, kr, v, prev_latest);
+}
+
+enum status
+store_keyring_delete(struct store *s, int64_t keyring_id)
+{
+    assert(s != NULL);
+    return s->ops->keyring_delete(s, keyring_id);
+}
+
+enum status
+store_version_list(struct store *s, int64_t keyring_id, struct store_version **out, size_t *n)
+{
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    STORE_LIST_CALL(s->ops->version_list(s, keyring_id, out, n), out, n);
+}
+
+enum status
+store_version_get(struct store *s, int64_t keyring_id, uint32_t version, struct store_version *out)
+{
+    enum status st;
+
+    assert(s != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if ((st = s->ops->version_get(s, keyring_id, version, out)) != ST_OK)
+        memset(out, 0, sizeof *out);
+    return st;
+}
+
+enum status
+store_version_reserve(struct store *s, int64_t keyring_id, uint32_t version, int64_t reserved,
+                      const uint8_t mac[static STORE_MAC_BYTES])
+{
+    assert(s != NULL && mac != NULL);
+    return s->ops->version_reserve(s, keyring_id, version, reserved, mac);
+}
+
+enum status
+store_version_rewrap(struct store *s, const struct store_version *v)
+{
+    assert(s != NULL && v != NULL);
+    if (!version_ok(v))
+        return ST_INVALID;
+    return s->ops->version_rewrap(s, v);
+}
+
+enum status
+store_version_list_all(struct store *s, struct store_version **out, size_t *n)
+{
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    STORE_LIST_CALL(s->ops->version_list_all(s, out, n), out, n);
+}
+
+/* --- apps and API keys --- */
+
+enum status
+store_app_create(struct store *s, struct store_app *app)
+{
+    assert(s != NULL && app != NULL);
+    if (!name_ok(app->name, sizeof app->name) || !str_ok(app->description, sizeof app->description))
+        return ST_INVALID;
+    return s->ops->app_create(s, app);
+}
+
+enum status
+store_app_get(struct store *s, const char *name, struct store_app *out)
+{
+    enum status st;
+
+    assert(s != NULL && name != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (!name_ok(name, sizeof out->name))
+        return ST_NOT_FOUND;
+    if ((st = s->ops->app_get(s, name, out)) != ST_OK)
+        memset(out, 0, sizeof *out);
+    return st;
+}
+
+enum status
+store_app_list(struct store *s, struct store_app **out, size_t *n)
+{
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    STORE_LIST_CALL(s->ops->app_list(s, out, n), out, n);
+}
+
+enum status
+store_apikey_create(struct store *s, const struct store_apikey *k)
+{
+    assert(s != NULL && k != NULL);
+    if (!apikey_ok(k))
+        return ST_INVALID;
+    return s->ops->apikey_create(s, k);
+}
+
+enum status
+store_apikey_get(struct store *s, const char *id, struct store_apikey *out)
+{
+    enum status st;
+
+    assert(s != NULL && id != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (!name_ok(id, sizeof out->id))
+        return ST_NOT_FOUND;
+    if ((st = s->ops->apikey_get(s, id, out)) != ST_OK)
+        memset(out, 0, sizeof *out);
+    return st;
+}
+
+enum status
+store_apikey_list(struct store *s, int64_t app_id, struct store_apikey **out, size_t *n)
+{
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    STORE_LIST_CALL(s->ops->apikey_list(s, app_id, out, n), out, n);
+}
+
+enum status
+store_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
+                    const uint8_t mac[static STORE_MAC_BYTES])
+{
+    assert(s != NULL && id != NULL && mac != NULL);
+    if (!name_ok(id, STORE_KEY_ID_MAX))
+        return ST_NOT_FOUND;
+    return s->ops->apikey_revoke(s, id, revoked_at, mac);
+}

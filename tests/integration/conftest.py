@@ -1,0 +1,600 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Fixtures for the difyguard integration tests: the real binary on a temp SQLite data dir.
+
+- Every HTTP response goes through openapi_check (docs/openapi.yaml) automatically.
+- Every secret a test uses (plaintexts and their encodings, the admin key, issued API keys,
+  data keys, root key files) is registered; at the end of the session all captured server logs
+  and CLI stderr are scanned for them and the session fails if any appears.
+- Tests never assert on speed; eventual effects are polled with generous deadlines.
+"""
+import base64
+import itertools
+import json
+import os
+import secrets as pysecrets
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+import openapi_check
+
+BIN = os.environ.get("DIFYGUARD_BIN", "/work/main/build/server/difyguard")
+READY_DEADLINE = 20.0      # seconds for a server to answer /healthz
+STOP_DEADLINE = 30.0       # seconds for a server to exit after SIGTERM
+HTTP_TIMEOUT = 60.0
+
+CRYPTO_SCOPES = ["encrypt", "decrypt", "rewrap", "datakey", "datakey:plaintext"]
+
+
+# ----------------------------------------------------------------------------------------------
+# encodings
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(s: str) -> bytes:
+    return base64.b64decode(s, validate=True)
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64url(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def split_ciphertext(ct: str):
+    """'dg:v3:AAAA' -> (3, blob bytes)."""
+    parts = ct.split(":")
+    assert len(parts) == 3 and parts[0] == "dg" and parts[1].startswith("v"), ct
+    return int(parts[1][1:]), unb64url(parts[2])
+
+
+def join_ciphertext(version, blob: bytes) -> str:
+    return f"dg:v{version}:{b64url(blob)}"
+
+
+# ----------------------------------------------------------------------------------------------
+# the secret registry and log scan
+
+class SecretRegistry:
+    """Byte strings that must never appear in a log. Too-short values are not distinctive."""
+
+    MIN_LEN = 8
+
+    def __init__(self):
+        self._items = {}
+        self._lock = threading.Lock()
+        self.logs = []
+
+    def add(self, value, label):
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        if len(value) < self.MIN_LEN:
+            return
+        with self._lock:
+            self._items[value] = label
+            if b"/" in value:                          # JSON encoders may escape '/'
+                self._items[value.replace(b"/", b"\\/")] = label + " (json-escaped)"
+
+    def add_bytes(self, data: bytes, label):
+        """A plaintext or key: its raw bytes, standard base64, base64url and hex."""
+        forms = [data]
+        if len(data) > 96:
+            forms.append(data[:48])        # 48 = 3*16: base64 of the prefix is a prefix
+        for d in forms:
+            self.add(d, label)
+            self.add(b64(d), label + " (base64)")
+            self.add(b64url(d), label + " (base64url)")
+            self.add(d.hex(), label + " (hex)")
+
+    def add_text(self, text: str, label):
+        self.add_bytes(text.encode("utf-8"), label)
+        # json-escaped forms of non-ASCII text
+        esc = json.dumps(text)[1:-1]
+        if esc != text:
+            self.add(esc, label + " (json-escaped)")
+
+    def add_log(self, path):
+        with self._lock:
+            self.logs.append(path)
+
+    def scan(self):
+        """Returns a list of (log, label) hits."""
+        hits = []
+        with self._lock:
+            items = dict(self._items)
+            logs = list(self.logs)
+        for path in logs:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            for value, label in items.items():
+                if value in data:
+                    hits.append((path, label))
+        return hits
+
+
+SECRETS = SecretRegistry()
+_LIVE_SERVERS = []
+_counter = itertools.count(1)
+
+
+def uniq(prefix="t"):
+    """A unique lowercase name valid for keyrings and apps."""
+    return f"{prefix}-{next(_counter)}-{pysecrets.token_hex(3)}"
+
+
+def new_text(label="pt"):
+    """A distinctive UTF-8 plaintext, registered as a secret."""
+    t = f"pt-{label}-{pysecrets.token_urlsafe(18)}"
+    SECRETS.add_text(t, f"plaintext {label}")
+    return t
+
+
+def new_bytes(n, label="bytes"):
+    data = os.urandom(n)
+    SECRETS.add_bytes(data, f"plaintext {label} ({n} bytes)")
+    return data
+
+
+# ----------------------------------------------------------------------------------------------
+# HTTP client that checks every response against docs/openapi.yaml
+
+_UNSET = object()
+
+
+class Api:
+    """Bearer client of one server. Every response is checked against docs/openapi.yaml."""
+
+    def __init__(self, base, token=None):
+        self.base = base
+        self.token = token
+        self.session = requests.Session()
+
+    def with_token(self, token):
+        return Api(self.base, token)
+
+    def request(self, method, path, *, json_body=_UNSET, data=None, headers=None, token=_UNSET,
+                params=None, timeout=HTTP_TIMEOUT, check=True):
+        h = dict(headers or {})
+        tok = self.token if token is _UNSET else token
+        if tok is not None and "Authorization" not in h:
+            h["Authorization"] = f"Bearer {tok}"
+        if json_body is not _UNSET:
+            data = json.dumps(json_body).encode("utf-8")
+            h.setdefault("Content-Type", "application/json")
+        elif data is not None and isinstance(data, str):
+            data = data.encode("utf-8")
+            h.setdefault("Content-Type", "application/json")
+        resp = self.session.request(method, self.base + path, data=data, headers=h,
+                                    params=params, timeout=timeout)
+        if check:
+            openapi_check.check_response(resp)
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=_UNSET, **kw):
+        if body is not _UNSET:
+            kw["json_body"] = body
+        return self.request("POST", path, **kw)
+
+    def patch(self, path, body=_UNSET, **kw):
+        if body is not _UNSET:
+            kw["json_body"] = body
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    # -- conveniences used all over the tests -------------------------------------------------
+    def encrypt(self, keyring, text=None, plaintext=None, context=None, key_version=None):
+        body = {}
+        if text is not None:
+            body["text"] = text
+        if plaintext is not None:
+            body["plaintext"] = b64(plaintext)
+        if context is not None:
+            body["context"] = context
+        if key_version is not None:
+            body["key_version"] = key_version
+        return expect(self.post(f"/v1/keyrings/{keyring}/encrypt", body), 200)
+
+    def decrypt(self, keyring, ciphertext, context=None):
+        body = {"ciphertext": ciphertext}
+        if context is not None:
+            body["context"] = context
+        return expect(self.post(f"/v1/keyrings/{keyring}/decrypt", body), 200)
+
+
+def expect(resp, status, code=None):
+    """Assert the status (and error code); return the parsed JSON body (or None)."""
+    body = None
+    if resp.content and resp.headers.get("Content-Type", "").startswith("application/json"):
+        body = resp.json()
+    assert resp.status_code == status, (
+        f"{resp.request.method} {resp.request.url}: expected {status} {code or ''}, "
+        f"got {resp.status_code}: {resp.text[:500]}")
+    if code is not None:
+        assert body is not None and "error" in body, f"expected an error body, got {resp.text!r}"
+        assert body["error"]["code"] == code, (
+            f"{resp.request.method} {resp.request.url}: expected error {code}, got {body}")
+    if body is not None and status >= 400:
+        # every error body repeats the response's request id
+        assert body["error"]["request_id"] == resp.headers.get("X-Request-Id"), body
+    return body
+
+
+# ----------------------------------------------------------------------------------------------
+# processes
+
+def child_env(extra=None):
+    """The environment for difyguard children: no DIFYGUARD_* leaks in from ctest or the shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIFYGUARD_")}
+    env.update(extra or {})
+    return env
+
+
+def require_binary():
+    if not os.path.exists(BIN):
+        if os.environ.get("DIFYGUARD_BIN"):
+            pytest.fail(f"DIFYGUARD_BIN={BIN} does not exist")
+        pytest.skip(f"difyguard binary not built at {BIN} (set DIFYGUARD_BIN)")
+
+
+class Ctx:
+    """Per-session places for logs; numbering of process outputs."""
+
+    def __init__(self, logdir):
+        self.logdir = logdir
+        self._n = itertools.count(1)
+
+    def log_path(self, stem):
+        p = os.path.join(str(self.logdir), f"{next(self._n):03d}-{stem}")
+        SECRETS.add_log(p)
+        return p
+
+
+_CTX = None
+
+
+def run_cli(args, timeout=120, env=None, input_text=None):
+    """Run `difyguard args...`; stderr is captured to a scanned log. Returns CompletedProcess
+    with .stdout and .stderr as text."""
+    require_binary()
+    proc = subprocess.run([BIN] + list(args), capture_output=True, timeout=timeout,
+                          env=child_env(env), input=input_text, text=True)
+    if _CTX is not None:
+        name = "cli-" + (args[0] if args else "none").replace("/", "_") + ".stderr"
+        with open(_CTX.log_path(name), "w") as f:
+            f.write(proc.stderr)
+    return proc
+
+
+def init_data_dir(data_dir):
+    """`difyguard init --data-dir D --json`; registers the admin key and root key as secrets."""
+    os.makedirs(data_dir, exist_ok=True)
+    proc = run_cli(["init", "--data-dir", str(data_dir), "--json"])
+    assert proc.returncode == 0, f"init failed ({proc.returncode}): {proc.stderr}"
+    try:
+        info = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"init --json printed no JSON object: {proc.stdout[:300]!r}")
+    for k in ("admin_key", "root_key_id", "data_dir", "database"):
+        assert k in info, f"init --json lacks {k}: keys {sorted(info)}"
+    SECRETS.add(info["admin_key"], "admin key")
+    SECRETS.add(info["admin_key"][20:63], "admin key secret part")
+    register_root_key(os.path.join(str(data_dir), "root.key"))
+    return info
+
+
+def register_root_key(path):
+    try:
+        with open(path, "rb") as f:
+            content = f.read().strip()
+    except OSError:
+        return
+    SECRETS.add(content, f"root key {path}")
+    try:
+        SECRETS.add_bytes(base64.b64decode(content), f"root key bytes {path}")
+    except ValueError:
+        pass
+
+
+def run_serve_expecting_exit(data_dir, listen, extra=(), deadline=READY_DEADLINE):
+    """Start `serve` that must refuse to run; returns (exit code, stderr text). A server still
+    running after the deadline is killed and the test fails."""
+    require_binary()
+    err_path = _CTX.log_path("serve-refused.stderr")
+    out_path = _CTX.log_path("serve-refused.stdout")
+    with open(err_path, "wb") as err, open(out_path, "wb") as out:
+        proc = subprocess.Popen([BIN, "serve", "--data-dir", str(data_dir), "--listen", listen]
+                                + list(extra), stdout=out, stderr=err, env=child_env(),
+                                stdin=subprocess.DEVNULL)
+    try:
+        rc = proc.wait(timeout=deadline)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        pytest.fail(f"serve --listen {listen} {' '.join(extra)} kept running; expected a refusal")
+    with open(err_path, "r", errors="replace") as f:
+        err_text = f.read()
+    with open(out_path, "r", errors="replace") as f:
+        out_text = f.read()
+    return rc, err_text, out_text
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One `difyguard serve` process on a data dir."""
+
+    def __init__(self, data_dir, args=(), admin_key=None, env=None):
+        self.data_dir = str(data_dir)
+        self.args = list(args)
+        self.admin_key = admin_key
+        self.env = env
+        self.proc = None
+        self.port = None
+        self.stdout_path = self.stderr_path = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, token=None):
+        return Api(self.url, token)
+
+    @property
+    def admin(self):
+        return Api(self.url, self.admin_key)
+
+    def start(self, wait=True):
+        require_binary()
+        for attempt in range(3):
+            self.port = free_port()
+            self.stdout_path = _CTX.log_path(f"serve-{self.port}.stdout")
+            self.stderr_path = _CTX.log_path(f"serve-{self.port}.stderr")
+            out = open(self.stdout_path, "wb")
+            err = open(self.stderr_path, "wb")
+            self.proc = subprocess.Popen(
+                [BIN, "serve", "--data-dir", self.data_dir,
+                 "--listen", f"127.0.0.1:{self.port}"] + self.args,
+                stdout=out, stderr=err, env=child_env(self.env), stdin=subprocess.DEVNULL)
+            out.close()
+            err.close()
+            _LIVE_SERVERS.append(self)
+            if not wait:
+                return self
+            status = self.wait_ready()
+            if status == "ready":
+                return self
+            # exited early: retry only when the port was taken meanwhile
+            text = self.stderr().lower()
+            if "in use" in text or "bind" in text:
+                continue
+            pytest.fail(f"difyguard serve exited with {self.proc.returncode} before ready; "
+                        f"stderr: {self.stderr()[:1000]}")
+        pytest.fail("difyguard serve could not bind a free port three times")
+
+    def wait_ready(self, deadline=READY_DEADLINE):
+        end = time.monotonic() + deadline
+        probe = Api(self.url)
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                _forget(self)
+                return "exited"
+            try:
+                r = probe.get("/healthz", timeout=2, check=False)
+                if r.status_code == 200:
+                    openapi_check.check_response(r)
+                    return "ready"
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        pytest.fail(f"difyguard serve did not answer /healthz within {deadline}s; "
+                    f"stderr: {self.stderr()[:1000]}")
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "r", errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def stdout(self):
+        try:
+            with open(self.stdout_path, "r", errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, expect_rc=0):
+        """SIGTERM, wait, and assert the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                pytest.fail(f"difyguard serve did not exit within {STOP_DEADLINE}s of SIGTERM")
+        _forget(self)
+        rc = self.proc.returncode
+        if expect_rc is not None:
+            assert rc == expect_rc, (f"difyguard serve exited {rc} after SIGTERM (expected "
+                                     f"{expect_rc}); stderr: {self.stderr()[-1000:]}")
+        return rc
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        _forget(self)
+
+    def restart(self, args=None):
+        """Stop (asserting exit 0) and start a new process on the same data dir."""
+        self.stop()
+        if args is not None:
+            self.args = list(args)
+        return self.start()
+
+    # -- admin helpers -----------------------------------------------------------------------
+    def create_keyring(self, name=None, **fields):
+        name = name or uniq("kr")
+        body = {"name": name}
+        body.update(fields)
+        expect(self.admin.post("/v1/keyrings", body), 201)
+        return name
+
+    def issue_key(self, scopes, keyrings=None, expires_in=None, app=None):
+        """Create an app (unless given) and a key; returns (Api, key object)."""
+        admin = self.admin
+        if app is None:
+            app = uniq("app")
+            expect(admin.post("/v1/apps", {"name": app, "description": "integration test"}), 201)
+        body = {"scopes": list(scopes)}
+        if keyrings is not None:
+            body["keyrings"] = list(keyrings)
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        obj = expect(admin.post(f"/v1/apps/{app}/keys", body), 201)
+        register_api_key(obj["key"])
+        return Api(self.url, obj["key"]), obj
+
+
+def register_api_key(key):
+    SECRETS.add(key, "API key")
+    SECRETS.add(key[20:63], "API key secret part")
+
+
+def _forget(server):
+    try:
+        _LIVE_SERVERS.remove(server)
+    except ValueError:
+        pass
+
+
+# ----------------------------------------------------------------------------------------------
+# fixtures
+
+@pytest.fixture(scope="session", autouse=True)
+def _session(tmp_path_factory):
+    """Session set-up; at teardown stop stragglers and scan every captured log for secrets."""
+    global _CTX
+    _CTX = Ctx(tmp_path_factory.mktemp("logs"))
+    yield _CTX
+    for s in list(_LIVE_SERVERS):
+        s.kill()
+    hits = SECRETS.scan()
+    if hits:
+        lines = "\n".join(f"  {label} in {path}" for path, label in hits[:50])
+        pytest.fail(f"secrets found in server logs or CLI stderr ({len(hits)} hits):\n{lines}")
+
+
+@pytest.fixture(scope="session")
+def openapi():
+    return openapi_check.spec()
+
+
+class DataDir:
+    def __init__(self, path):
+        self.path = str(path)
+        self.info = init_data_dir(self.path)
+
+    @property
+    def admin_key(self):
+        return self.info["admin_key"]
+
+    @property
+    def root_key(self):
+        return os.path.join(self.path, "root.key")
+
+    @property
+    def db(self):
+        return os.path.join(self.path, "difyguard.db")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A module-scoped server with default flags; stopped with SIGTERM (exit 0) at the end."""
+    require_binary()
+    dd = DataDir(tmp_path_factory.mktemp("data"))
+    srv = Server(dd.path, admin_key=dd.admin_key)
+    srv.datadir = dd
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def crypto(server):
+    """A client of the module server holding every crypto scope on every keyring."""
+    api, _ = server.issue_key(CRYPTO_SCOPES)
+    return api
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Factory: start_server(args=[...], datadir=None) -> Server (init'd data dir unless given).
+    Servers still running at the end of the test are stopped and must exit 0."""
+    started = []
+
+    def factory(args=(), datadir=None, wait=True):
+        require_binary()
+        if datadir is None:
+            datadir = DataDir(tmp_path / f"data{len(started)}")
+        srv = Server(datadir.path, args=args, admin_key=datadir.admin_key)
+        srv.datadir = datadir
+        started.append(srv)
+        srv.start(wait=wait)
+        return srv
+
+    yield factory
+    for srv in started:
+        if srv.running():
+            srv.stop()
+
+
+@pytest.fixture
+def new_datadir(tmp_path):
+    """Factory: an init'd data dir without a server."""
+    n = itertools.count()
+
+    def factory():
+        require_binary()
+        return DataDir(tmp_path / f"dd{next(n)}")
+
+    return factory
+
+
+def poll_until(fn, deadline=20.0, interval=0.1, what="condition"):
+    """Call fn() until it returns a truthy value; fail after the deadline."""
+    end = time.monotonic() + deadline
+    last = None
+    while time.monotonic() < end:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"{what} not reached within {deadline}s (last: {last!r})")
