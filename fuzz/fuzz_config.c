@@ -38,14 +38,15 @@ static const struct opt table[] = {
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    const size_t n = sizeof table / sizeof table[0];
     struct fuzz_settings s = {0};
     char err[256];
+    enum status st;
 
     /* Twice into the same struct: the second parse must free what the first one set. */
-    if (config_parse_json(&s, table, sizeof table / sizeof table[0], (const char *)data, size,
-                          err, sizeof err) == ST_OK)
-        (void)config_parse_json(&s, table, sizeof table / sizeof table[0], (const char *)data,
-                                size, err, sizeof err);
-    config_free(&s, table, sizeof table / sizeof table[0]);
+    st = config_parse_json(&s, table, n, (const char *)data, size, err, sizeof err);
+    if (st == ST_OK)
+        st = config_parse_json(&s, table, n, (const char *)data, size, err, sizeof err);
+    config_free(&s, table, n);
     return 0;
 }

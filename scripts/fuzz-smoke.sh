@@ -15,7 +15,8 @@ for bin in build-fuzz/fuzz/fuzz_*; do
     [ -x "$bin" ] || continue
     mkdir -p "$work/$name"
     cp -r fuzz/corpus/"$name"/. "$work/$name"/ 2>/dev/null || true
-    dict=(); [ -f "fuzz/$name.dict" ] && dict=(-dict="fuzz/$name.dict")
+    dict=(); short="${name#fuzz_}"
+    for d in "fuzz/$name.dict" "fuzz/$short.dict"; do [ -f "$d" ] && dict=(-dict="$d"); done
     echo "-- $name (${secs}s)"
     UBSAN_OPTIONS=halt_on_error=1 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         "${dict[@]}" "$work/$name" >"$work/$name.log" 2>&1 || { tail -40 "$work/$name.log"; exit 1; }

@@ -453,7 +453,7 @@ file_apply(const struct cfg *c, const char *const *flags, char *const *env)
     text = xmalloc(CONFIG_FILE_MAX + 1);
     len = fread(text, 1, CONFIG_FILE_MAX + 1, f);
     if (ferror(f)) {
-        errf(c, "%s: read failed", label);
+        errf(c, "%s: %s", label, strerror(errno));
         goto out;
     }
     if (len > CONFIG_FILE_MAX) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* server/log.c -- JSON lines on stdout, built on the stack and written with one write(2).
+/* server/log.c -- JSON lines on stdout (or log_set_fd's fd), built in an 8 KiB stack buffer
+ * and written with one write(2).
  * Hot path: no heap allocation. Escapes everything it is given; it cannot tell a secret from an
  * id, so callers must never pass one (STYLE rule 22). */
 #include "server/log.h"

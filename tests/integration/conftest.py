@@ -446,6 +446,16 @@ class Server:
                                      f"{expect_rc}); stderr: {self.stderr()[-1000:]}")
         return rc
 
+    def wait_exit(self, deadline=STOP_DEADLINE):
+        """Wait for the process to exit on its own (no further signal); returns the code."""
+        try:
+            self.proc.wait(timeout=deadline)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"difyguard serve did not exit within {deadline}s")
+        _forget(self)
+        return self.proc.returncode
+
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
@@ -556,15 +566,15 @@ def crypto(server):
 
 @pytest.fixture
 def start_server(tmp_path):
-    """Factory: start_server(args=[...], datadir=None) -> Server (init'd data dir unless given).
+    """Factory: start_server(args=[...], datadir=None, env=None) -> Server (init'd data dir unless given).
     Servers still running at the end of the test are stopped and must exit 0."""
     started = []
 
-    def factory(args=(), datadir=None, wait=True):
+    def factory(args=(), datadir=None, wait=True, env=None):
         require_binary()
         if datadir is None:
             datadir = DataDir(tmp_path / f"data{len(started)}")
-        srv = Server(datadir.path, args=args, admin_key=datadir.admin_key)
+        srv = Server(datadir.path, args=args, admin_key=datadir.admin_key, env=env)
         srv.datadir = datadir
         started.append(srv)
         srv.start(wait=wait)

@@ -91,7 +91,14 @@ test_expand_state_matches(void **state)
         hkdf_sha256_expand_state(b, n, &keyed, info, n % sizeof info);
         assert_memory_equal(a, b, n);
     }
-    assert_int_equal(hkdf_sha256_expand(a, HKDF_SHA256_MAX_OUT + 1, prk, 32, NULL, 0), ST_INVALID);
+    uint8_t *big = malloc(HKDF_SHA256_MAX_OUT + 1);
+    assert_non_null(big);
+    assert_int_equal(hkdf_sha256_expand(big, HKDF_SHA256_MAX_OUT, prk, 32, NULL, 0), ST_OK);
+    memset(big, 1, HKDF_SHA256_MAX_OUT + 1);
+    assert_int_equal(hkdf_sha256_expand(big, HKDF_SHA256_MAX_OUT + 1, prk, 32, NULL, 0),
+                     ST_INVALID);
+    assert_true(sodium_is_zero(big, HKDF_SHA256_MAX_OUT + 1));
+    free(big);
 }
 
 static void

@@ -341,6 +341,34 @@ test_errno_kept(void **state)
     free(out);
 }
 
+static void
+test_set_fd(void **state)
+{
+    int fds[2];
+    char buf[512];
+    size_t len;
+    char *out;
+
+    (void)state;
+    assert_int_equal(pipe(fds), 0);
+    capture_begin();
+    log_set_fd(fds[1]);
+    log_msg(LOG_INFO, "to_pipe", NULL);
+    log_set_fd(STDOUT_FILENO);
+    log_msg(LOG_INFO, "to_stdout", NULL);
+    out = capture_end(&len);
+    ssize_t n = read(fds[0], buf, sizeof buf - 1);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    json_decref(parse_line(buf, (size_t)n));
+    assert_non_null(strstr(buf, "\"msg\":\"to_pipe\""));
+    assert_null(strstr(out, "to_pipe"));
+    assert_non_null(strstr(out, "\"msg\":\"to_stdout\""));
+    free(out);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 #define N_THREADS 8
 #define N_LINES 100
 
@@ -401,6 +429,7 @@ main(void)
         cmocka_unit_test_setup(test_truncation, setup),
         cmocka_unit_test_setup(test_many_fields_truncated, setup),
         cmocka_unit_test_setup(test_errno_kept, setup),
+        cmocka_unit_test_setup(test_set_fd, setup),
         cmocka_unit_test_setup(test_threads_do_not_interleave, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
