@@ -14,7 +14,7 @@
 
 enum opt_type {
     OPT_STRING,     /* char *, malloc'd (config_free frees it) */
-    OPT_BOOL,       /* bool; a flag without value sets true; env/file accept true/false/1/0 */
+    OPT_BOOL,       /* bool; a bare flag sets true; flags/env take true/false/1/0, the file JSON bools */
     OPT_UINT,       /* uint64_t, decimal */
     OPT_SIZE,       /* uint64_t bytes: 4096, "64k", "4MiB", "1m" */
     OPT_DURATION,   /* int64_t seconds: integer, or "90d", "12h", "30m", "45s" */
