@@ -396,13 +396,16 @@ log_request(const struct req *r)
 {
     struct timespec now;
     char status[8], ms[32];
+    enum log_level lvl = r->status_code >= 500 ? LOG_ERROR
+                       : r->status_code >= 400 ? LOG_INFO : LOG_DEBUG;
+    if (!log_enabled(lvl))
+        return;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double d = (double)(now.tv_sec - r->started.tv_sec) * 1e3 +
                (double)(now.tv_nsec - r->started.tv_nsec) / 1e6;
     snprintf(status, sizeof status, "%u", r->status_code);
     snprintf(ms, sizeof ms, "%.3f", d);
-    log_msg(r->status_code >= 500 ? LOG_ERROR : r->status_code >= 400 ? LOG_INFO : LOG_DEBUG,
-            "request", "request_id", r->request_id, "method", r->method, "path", r->path,
+    log_msg(lvl, "request", "request_id", r->request_id, "method", r->method, "path", r->path,
             "#status", status, "#duration_ms", ms,
             "app", r->authenticated ? r->principal.app : "",
             "key_id", r->authenticated ? r->principal.key_id : "", NULL);
@@ -582,7 +585,7 @@ http_start(struct http_server **out, struct service *svc, const struct http_list
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)lim->max_connections, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)lim->max_connections_per_ip, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)lim->idle_timeout, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},

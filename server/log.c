@@ -38,6 +38,12 @@ struct line {
     bool cut;
 };
 
+bool
+log_enabled(enum log_level lvl)
+{
+    return (int)lvl >= atomic_load_explicit(&log_min, memory_order_relaxed);
+}
+
 void
 log_set_fd(int fd)
 {

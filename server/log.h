@@ -5,9 +5,13 @@
 #ifndef DG_SERVER_LOG_H
 #define DG_SERVER_LOG_H
 
+#include <stdbool.h>
+
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level lvl);
+/* True when lines of this level are written: skip building costly fields otherwise. */
+bool log_enabled(enum log_level lvl);
 /* Where lines go: stdout (the default, for serve) or stderr (the other commands, whose stdout
  * carries their result). */
 void log_set_fd(int fd);

@@ -273,11 +273,12 @@ def test_rotate_root_key_then_restart(start_server, tmp_path):
     with open(srv.datadir.root_key, "rb") as f:
         assert f.read().strip() == content.strip()
     assert stat.S_IMODE(os.stat(srv.datadir.root_key).st_mode) == 0o600
-    olds = glob.glob(os.path.join(srv.data_dir, "root.key.old-*"))
-    assert olds, os.listdir(srv.data_dir)
-    assert any(old_id in o for o in olds), olds
+    # the old key is kept beside the new one, named by its id
+    olds = glob.glob(os.path.join(srv.data_dir, f"root.key.*{old_id}"))
+    assert len(olds) == 1, os.listdir(srv.data_dir)
     with open(olds[0], "rb") as f:
         assert f.read() == old_content
+    assert stat.S_IMODE(os.stat(olds[0]).st_mode) == 0o600
 
     srv.start()
     api = srv.client(key["key"])
@@ -297,6 +298,8 @@ def test_rotate_root_key_then_restart(start_server, tmp_path):
     os.chmod(srv.datadir.root_key, 0o600)
     rc, err, _ = run_serve_expecting_exit(srv.data_dir, f"127.0.0.1:{free_port()}")
     assert rc == 1, (rc, err)
+    # docs/api-shapes.md: "the old one kept as DIR/root.key.old-<id>"
+    assert os.path.basename(olds[0]) == f"root.key.old-{old_id}", olds[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,6 +414,7 @@ def test_tampered_api_key_row_refused(start_server):
     con.close()
     assert n == 1
     srv.start()
+    api = srv.client(key["key"])
     r = api.get("/v1/apps")
     assert r.status_code in (401, 500), r.status_code
     expect(r, r.status_code, "integrity_failure" if r.status_code == 500 else "unauthenticated")
