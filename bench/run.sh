@@ -80,7 +80,8 @@ done
 [ "$DURATION" -ge 1 ] && [ "$THREADS" -ge 1 ] && [ "$CONNS" -ge "$THREADS" ] && [ "$OPENSSL_SECONDS" -ge 1 ] ||
   { echo "run.sh: need duration >= 1, threads >= 1, connections >= threads, openssl-seconds >= 1" >&2; exit 2; }
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+exec 3>&2   # progress messages go to the original stderr, even from a trap inside a redirection
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
 BROKEN=()   # things that failed; any entry makes the exit status 1
 broke() { BROKEN+=("$*"); log "ERROR: $*"; }
 
@@ -113,7 +114,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   set +e
-  stop_pid "$FG_PID" INT
+  stop_pid "$FG_PID" TERM   # background children ignore SIGINT
   stop_pid "$NGINX_PID" TERM
   stop_pid "$DG_PID" TERM
   if [ -n "$TMP" ] && [ -d "$TMP" ]; then
@@ -129,10 +130,13 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT
 trap 'log "terminated"; exit 143' TERM
 
-# Run a command in the background and wait for it, so that a signal reaches our trap at once
-# (bash defers traps while a foreground child runs) and the trap can stop the child.
+# run_fg OUT ERR CMD...: run CMD in the background with stdout to OUT and stderr to ERR ("-" =
+# with stdout) and wait for it, so that a signal reaches our trap at once (bash defers traps
+# while a foreground child runs) and the trap can stop the child.
 run_fg() {
-  "$@" &
+  local out=$1 err=$2
+  shift 2
+  if [ "$err" = - ]; then "$@" >"$out" 2>&1 </dev/null & else "$@" >"$out" 2>"$err" </dev/null & fi
   FG_PID=$!
   local rc=0
   wait "$FG_PID" || rc=$?
@@ -214,13 +218,13 @@ run_wrk() {
   W_RPS=""; W_P50=""; W_P99=""; W_REQS=""; W_NON2XX=0; W_SOCKERR=0
   if [ "$WARMUP" -gt 0 ]; then
     BENCH_BODY_FILE="$body" BENCH_CONTENT_TYPE="$ctype" BENCH_TOKEN="$token" \
-      run_fg wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" --timeout 10s -s "$HERE/post.lua" "$url" \
-      >"$TMP/wrk-$name-warmup.txt" 2>&1 || true
+      run_fg "$TMP/wrk-$name-warmup.txt" - \
+      wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" --timeout 10s -s "$HERE/post.lua" "$url" || true
   fi
   log "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency: $name"
   if ! BENCH_BODY_FILE="$body" BENCH_CONTENT_TYPE="$ctype" BENCH_TOKEN="$token" \
-       run_fg wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency -s "$HERE/post.lua" "$url" \
-       >"$out" 2>&1; then
+       run_fg "$out" - \
+       wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency -s "$HERE/post.lua" "$url"; then
     log "wrk failed for $name:"; sed 's/^/    /' "$out" >&2
     return 1
   fi
@@ -271,8 +275,8 @@ MIB=1048576
 # 1. openssl speed: single-core AES-256-GCM throughput on 16 KiB blocks (nothing else running)
 log "openssl speed -evp aes-256-gcm -bytes 16384 -seconds $OPENSSL_SECONDS"
 OPENSSL_MBS=""
-if run_fg openssl speed -evp aes-256-gcm -bytes 16384 -seconds "$OPENSSL_SECONDS" \
-     >"$TMP/openssl-speed.txt" 2>"$TMP/openssl-speed.err"; then
+if run_fg "$TMP/openssl-speed.txt" "$TMP/openssl-speed.err" \
+     openssl speed -evp aes-256-gcm -bytes 16384 -seconds "$OPENSSL_SECONDS"; then
   # "The 'numbers' are in 1000s of bytes per second processed." ... "AES-256-GCM  2757607.42k"
   OPENSSL_KBS=$(awk 'toupper($1) == "AES-256-GCM" { v = $NF; sub(/k$/, "", v); print v }' "$TMP/openssl-speed.txt" | tail -n 1)
   if [[ "$OPENSSL_KBS" =~ ^[0-9.]+$ ]]; then
@@ -423,6 +427,18 @@ check_call() {
 
 if dg_setup; then
   DG_OK=1
+  # Memory first, on the fresh process (only the keyring and app set up), so that VmHWM is
+  # not the peak of the 1 MiB check or of the load runs.
+  log "opening $IDLE_CONNS idle keep-alive connections (GET /healthz each), holding ${HOLD}s"
+  if run_fg "$TMP/idle.txt" "$TMP/idle.err" \
+       "$PY" "$HERE/idle_conns.py" --port "$DG_PORT" --pid "$DG_PID" --count "$IDLE_CONNS" --hold "$HOLD"; then
+    for kv in $(cat "$TMP/idle.txt"); do R[idle_${kv%%=*}]=${kv#*=}; done
+    [ -s "$TMP/idle.err" ] && log "idle connections: $(tr '\n' ' ' <"$TMP/idle.err")"
+  else
+    broke "idle-connections helper failed: $(tr '\n' ' ' <"$TMP/idle.err")"
+  fi
+  kill -0 "$DG_PID" 2>/dev/null || { broke "difyguard died during the idle-connections step"; DG_OK=0; }
+
   # Ciphertext of the 64-byte value for the decrypt run, and checks of every request we drive.
   ENC_OK=0; DEC_OK=0; BATCH_OK=0; RAW_OK=0
   if check_call encrypt /v1/keyrings/bench/encrypt "$TMP/enc64.json" application/json; then
@@ -449,16 +465,6 @@ print(sum(1 for i in items if isinstance(i, dict) and str(i.get("ciphertext", ""
     else broke "1 MiB encrypt check: no dg:v ciphertext"; fi
   fi
 
-  # Memory first, on the fresh process, so that VmHWM is not the peak of the load runs.
-  log "opening $IDLE_CONNS idle keep-alive connections (GET /healthz each), holding ${HOLD}s"
-  if run_fg "$PY" "$HERE/idle_conns.py" --port "$DG_PORT" --pid "$DG_PID" --count "$IDLE_CONNS" \
-       --hold "$HOLD" >"$TMP/idle.txt" 2>"$TMP/idle.err"; then
-    for kv in $(cat "$TMP/idle.txt"); do R[idle_${kv%%=*}]=${kv#*=}; done
-    [ -s "$TMP/idle.err" ] && log "idle connections: $(tr '\n' ' ' <"$TMP/idle.err")"
-  else
-    broke "idle-connections helper failed: $(tr '\n' ' ' <"$TMP/idle.err")"
-  fi
-  kill -0 "$DG_PID" 2>/dev/null || { broke "difyguard died during the idle-connections step"; DG_OK=0; }
 
   URL="http://127.0.0.1:$DG_PORT/v1/keyrings/bench"
   if [ "$DG_OK" = 1 ] && [ "$ENC_OK" = 1 ]; then

@@ -3,6 +3,7 @@
  * canonical encoding of some byte string: one text per value, no lenient decoding. */
 #include "crypto/b64.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -50,8 +51,23 @@ b64_url_encode(char *out, size_t out_cap, const uint8_t *in, size_t in_len)
                   sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-/* libsodium checks the alphabet, the padding of the padded variant and that the unused trailing
- * bits are zero; no ignore set means whitespace is rejected; we insist it consumed everything. */
+/* libsodium 1.0.18 reads the text as signed char and so decodes every byte >= 0x80 as if it
+ * were a base64 character (found by fuzz_envelope): check the alphabet ourselves first. */
+static bool
+alphabet_ok(const char *text, size_t len, bool url)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  (url ? c == '-' || c == '_' : c == '+' || c == '/' || c == '=');
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* libsodium then checks the padding of the padded variant and that the unused trailing bits are
+ * zero; no ignore set means whitespace is rejected; we insist it consumed everything. */
 static enum status
 decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *text, size_t text_len,
        int variant)
@@ -65,7 +81,8 @@ decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *text, size_t t
         st = ST_OK;
         goto out;
     }
-    if (sodium_base642bin(out, out_cap, text, text_len, NULL, &n, &end, variant) != 0 ||
+    if (!alphabet_ok(text, text_len, variant == sodium_base64_VARIANT_URLSAFE_NO_PADDING) ||
+        sodium_base642bin(out, out_cap, text, text_len, NULL, &n, &end, variant) != 0 ||
         end != text + text_len)
         goto out;
     *out_len = n;

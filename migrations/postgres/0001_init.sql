@@ -1,8 +1,10 @@
 -- SPDX-License-Identifier: Apache-2.0
--- 0001_init (PostgreSQL): the initial schema. Forward-only: never edit once released, add 0002_*.sql.
+-- 0001_init (PostgreSQL): the initial schema. Forward-only: never edit it once released; add
+-- 0002_what.sql instead.
 -- The runner wraps this file in one transaction under an advisory lock and records it in
 -- schema_version, so it must not contain BEGIN or COMMIT itself.
--- Keep in step with migrations/sqlite/0001_init.sql (tests/unit/store checks table and column names).
+-- Keep in step with migrations/sqlite/0001_init.sql (tests/unit/store compares table, column and
+-- index names).
 -- Timestamps are unix seconds (BIGINT). Key versions are uint32 in C, hence BIGINT here.
 
 CREATE TABLE IF NOT EXISTS schema_version (

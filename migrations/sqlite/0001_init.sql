@@ -1,8 +1,9 @@
 -- SPDX-License-Identifier: Apache-2.0
--- 0001_init (SQLite): the initial schema. Forward-only: never edit once released, add 0002_*.sql.
--- The runner (server/store/store_sqlite_db.c) wraps this file in one BEGIN IMMEDIATE transaction and
--- records it in schema_version, so it must not contain BEGIN or COMMIT itself.
--- Keep in step with migrations/postgres/0001_init.sql (tests/unit/store checks table and column names).
+-- 0001_init (SQLite): the initial schema. Forward-only: never edit it once released; add
+-- 0002_what.sql instead. The runner (server/store/store_sqlite_db.c) wraps this file in one
+-- BEGIN IMMEDIATE transaction and records it in schema_version, so it must not contain BEGIN or
+-- COMMIT itself. Keep in step with migrations/postgres/0001_init.sql (tests/unit/store compares
+-- table, column and index names).
 -- Timestamps are unix seconds. MACs and wrapped keys are computed by the server; this schema only
 -- stores them. Tables are STRICT so a stray text value cannot sneak into an INTEGER or BLOB column.
 

@@ -31,8 +31,9 @@ enum sq_id {
     "mac = ?9"
 #define SQ_V_COLS "keyring_id, version, root_key_id, wrapped, created_at, encryptions_reserved, mac"
 #define SQ_APP_COLS "id, name, description, created_at"
-#define SQ_KEY_SELECT "SELECT k.id, k.app_id, a.name, k.hash, k.scopes, k.keyrings, k.created_at, " \
-    "k.expires_at, k.revoked_at, k.mac FROM api_keys AS k JOIN apps AS a ON a.id = k.app_id "
+#define SQ_KEY_SELECT "SELECT k.id, k.app_id, a.name, k.hash, k.scopes, k.keyrings, " \
+    "k.created_at, k.expires_at, k.revoked_at, k.mac " \
+    "FROM api_keys AS k JOIN apps AS a ON a.id = k.app_id "
 
 /* Every statement of this backend; op names it in diagnostics. */
 static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
@@ -40,13 +41,14 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     [SQ_META_SET] = {"meta_set", "INSERT INTO meta (key, value) VALUES (?1, ?2) "
                                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
     [SQ_SVC_GET] = {"svckey_get", "SELECT " SQ_SVC_COLS " FROM service_keys WHERE purpose = ?1"},
-    [SQ_SVC_PUT] = {"svckey_put", "INSERT INTO service_keys (" SQ_SVC_COLS ") VALUES (?1, ?2, ?3, ?4) "
+    [SQ_SVC_PUT] = {"svckey_put", "INSERT INTO service_keys (" SQ_SVC_COLS ") "
+                                  "VALUES (?1, ?2, ?3, ?4) "
                                   "ON CONFLICT (purpose) DO UPDATE SET "
                                   "root_key_id = excluded.root_key_id, wrapped = excluded.wrapped, "
                                   "created_at = excluded.created_at"},
     [SQ_SVC_LIST] = {"svckey_list", "SELECT " SQ_SVC_COLS " FROM service_keys ORDER BY purpose"},
-    [SQ_KR_INSERT] = {"keyring_insert", "INSERT INTO keyrings (" SQ_KR_COLS ") VALUES "
-                                        "(NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+    [SQ_KR_INSERT] = {"keyring_insert", "INSERT INTO keyrings (" SQ_KR_COLS ") VALUES (NULL, "
+                                        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
     [SQ_KR_GET] = {"keyring_get", "SELECT " SQ_KR_COLS " FROM keyrings WHERE name = ?1"},
     [SQ_KR_LIST] = {"keyring_list", "SELECT " SQ_KR_COLS " FROM keyrings ORDER BY name"},
     /* A writer holding a stale row (another node rotated since) must not roll latest_version
@@ -73,7 +75,8 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
                                        "WHERE keyring_id = ?1 AND version = ?2"},
     [SQ_V_REWRAP] = {"version_rewrap", "UPDATE key_versions SET root_key_id = ?3, wrapped = ?4, "
                                        "mac = ?5 WHERE keyring_id = ?1 AND version = ?2"},
-    [SQ_APP_INSERT] = {"app_insert", "INSERT INTO apps (" SQ_APP_COLS ") VALUES (NULL, ?1, ?2, ?3)"},
+    [SQ_APP_INSERT] = {"app_insert", "INSERT INTO apps (" SQ_APP_COLS ") "
+                                     "VALUES (NULL, ?1, ?2, ?3)"},
     [SQ_APP_GET] = {"app_get", "SELECT " SQ_APP_COLS " FROM apps WHERE name = ?1"},
     [SQ_APP_LIST] = {"app_list", "SELECT " SQ_APP_COLS " FROM apps ORDER BY name"},
     [SQ_KEY_INSERT] = {"apikey_insert", "INSERT INTO api_keys (id, app_id, hash, scopes, keyrings, "
@@ -83,7 +86,8 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     /* app_id 0 lists the keys of every app. */
     [SQ_KEY_LIST] = {"apikey_list", SQ_KEY_SELECT "WHERE ?1 = 0 OR k.app_id = ?1 "
                                     "ORDER BY k.created_at, k.id"},
-    [SQ_KEY_REVOKE] = {"apikey_revoke", "UPDATE api_keys SET revoked_at = ?2, mac = ?3 WHERE id = ?1"},
+    [SQ_KEY_REVOKE] = {"apikey_revoke", "UPDATE api_keys SET revoked_at = ?2, mac = ?3 "
+                                        "WHERE id = ?1"},
 };
 
 struct sq {
@@ -464,7 +468,9 @@ sq_keyring_delete(struct store *s, int64_t keyring_id)
         if ((st = sqdb_run(&b, &changes)) == ST_OK && changes == 0)
             st = ST_NOT_FOUND;
     }
-    st = sqdb_end(d, st);
+    /* Crypto-shredding: also drop the WAL frames that still hold the wrapped KEKs. */
+    if ((st = sqdb_end(d, st)) == ST_OK)
+        sqdb_checkpoint(d);
 out:
     sqdb_unlock(d);
     return st;

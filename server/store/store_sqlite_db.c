@@ -122,8 +122,10 @@ sqdb_bind_i64(struct sqdb_bind *b, int64_t v)
 void
 sqdb_bind_opt_i64(struct sqdb_bind *b, int64_t v)
 {
-    if (b->rc == SQLITE_OK)
-        b->rc = v == 0 ? sqlite3_bind_null(b->stmt, ++b->i) : sqlite3_bind_int64(b->stmt, ++b->i, v);
+    if (b->rc != SQLITE_OK)
+        return;
+    b->i++;
+    b->rc = v == 0 ? sqlite3_bind_null(b->stmt, b->i) : sqlite3_bind_int64(b->stmt, b->i, v);
 }
 
 /* SQLITE_STATIC: the bindings are cleared before the operation returns, so SQLite never holds the
@@ -366,6 +368,15 @@ sqdb_last_id(struct sqdb *d)
     return sqlite3_last_insert_rowid(d->db);
 }
 
+void
+sqdb_checkpoint(struct sqdb *d)
+{
+    int rc = sqlite3_wal_checkpoint_v2(d->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+
+    if (rc != SQLITE_OK)
+        sqdb_log("store_checkpoint_failed", "checkpoint", rc, sqlite3_errmsg(d->db));
+}
+
 /* --- open, migrate, close --- */
 
 /* Create the file 0600 ourselves, before SQLite would create it 0644 & ~umask. SQLite gives its
@@ -387,15 +398,17 @@ sqdb_create_file(const char *path, char *err, size_t err_len)
             return ST_IO;
         }
         if ((sb.st_mode & 077) != 0)    /* an operator's choice: warn, don't override */
-            fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"store_file_mode\",\"backend\":\"sqlite\","
-                    "\"detail\":\"database file is readable by group or others; chmod 600\"}\n");
+            fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"store_file_mode\","
+                    "\"backend\":\"sqlite\",\"detail\":\"database file is readable by group or "
+                    "others; chmod 600\"}\n");
         return ST_OK;
     }
     snprintf(err, err_len, "cannot create database %s: %s", path, strerror(errno));
     return ST_IO;
 }
 
-/* Step `sql` once: its first column must be the text want_text, or (want_text NULL) the int want. */
+/* Step `sql` once: its first column must be the text want_text, or (want_text NULL) the int
+ * want. */
 static bool
 sqdb_pragma(sqlite3 *db, const char *sql, const char *want_text, int want)
 {

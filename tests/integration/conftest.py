@@ -608,3 +608,23 @@ def poll_until(fn, deadline=20.0, interval=0.1, what="condition"):
             return last
         time.sleep(interval)
     pytest.fail(f"{what} not reached within {deadline}s (last: {last!r})")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How much of docs/openapi.yaml the run exercised (informational)."""
+    spec = openapi_check._instance
+    if spec is None or not spec.seen:
+        return
+    documented = set()
+    for path, item in spec.doc["paths"].items():
+        for method, op in item.items():
+            if isinstance(op, dict) and "responses" in op:
+                for code in op["responses"]:
+                    documented.add((path, method, int(code)))
+    seen = spec.seen & documented
+    terminalreporter.write_line(
+        f"openapi: {len(seen)}/{len(documented)} documented (path, method, status) exercised")
+    ok_missing = sorted(f"{m.upper()} {p} {c}" for p, m, c in documented - seen if c < 300)
+    if ok_missing:
+        terminalreporter.write_line("openapi: success responses never exercised: "
+                                    + ", ".join(ok_missing))

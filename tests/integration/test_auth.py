@@ -69,7 +69,7 @@ def test_apps_need_scope(server):
 # ---------------------------------------------------------------------------------------------
 # keys
 
-def test_key_create_list_revoke(server):
+def test_key_create(server):
     admin = server.admin
     app = uniq("app")
     expect(admin.post("/v1/apps", {"name": app}), 201)
@@ -89,24 +89,53 @@ def test_key_create_list_revoke(server):
     assert default["keyrings"] is None
     life = ts(default["expires_at"]) - ts(default["created_at"])
     assert abs(life.total_seconds() - 90 * 86400) <= 5
-    listing = expect(admin.get(f"/v1/apps/{app}/keys"), 200)
-    ids = [k["id"] for k in listing["keys"]]
-    assert obj["id"] in ids and default["id"] in ids
-    assert all("key" not in k for k in listing["keys"])
+    assert default["key"] != obj["key"] and default["id"] != obj["id"]
+    api = server.client(obj["key"])
+    assert api.decrypt(kr, api.encrypt(kr, text=new_text("newkey"))["ciphertext"])
 
+
+def test_key_list(server):
+    admin = server.admin
+    app = uniq("app")
+    expect(admin.post("/v1/apps", {"name": app}), 201)
+    a = expect(admin.post(f"/v1/apps/{app}/keys", {"scopes": ["encrypt"]}), 201)
+    b = expect(admin.post(f"/v1/apps/{app}/keys", {"scopes": ["decrypt"], "keyrings": ["x1"]}),
+               201)
+    register_api_key(a["key"])
+    register_api_key(b["key"])
+    listing = expect(admin.get(f"/v1/apps/{app}/keys"), 200)
+    by_id = {k["id"]: k for k in listing["keys"]}
+    assert set(by_id) == {a["id"], b["id"]}
+    assert all("key" not in k for k in listing["keys"])
+    assert by_id[b["id"]]["keyrings"] == ["x1"] and by_id[a["id"]]["keyrings"] is None
+    expect(admin.delete(f"/v1/apps/{app}/keys/{a['id']}"), 204)
+    listing = expect(admin.get(f"/v1/apps/{app}/keys"), 200)
+    revoked = [k for k in listing["keys"] if k["id"] == a["id"]][0]
+    assert revoked["revoked_at"] is not None
+
+
+def test_key_revocation_is_immediate(server):
+    admin = server.admin
+    app = uniq("app")
+    expect(admin.post("/v1/apps", {"name": app}), 201)
+    kr = server.create_keyring()
+    obj = expect(admin.post(f"/v1/apps/{app}/keys", {"scopes": ["encrypt", "decrypt"]}), 201)
+    other = expect(admin.post(f"/v1/apps/{app}/keys", {"scopes": ["rewrap"]}), 201)
+    register_api_key(obj["key"])
+    register_api_key(other["key"])
     api = server.client(obj["key"])
     ct = api.encrypt(kr, text=new_text("revoke"))["ciphertext"]
     r = admin.delete(f"/v1/apps/{app}/keys/{obj['id']}")
     expect(r, 204)
-    # revocation is immediate
+    assert r.content == b""
+    # the very next request is refused: no cache grace period
     expect(api.post(f"/v1/keyrings/{kr}/decrypt", {"ciphertext": ct}), 401, "unauthenticated")
-    listing = expect(admin.get(f"/v1/apps/{app}/keys"), 200)
-    revoked = [k for k in listing["keys"] if k["id"] == obj["id"]][0]
-    assert revoked["revoked_at"] is not None
+    expect(api.post(f"/v1/keyrings/{kr}/encrypt", {"text": "x"}), 401, "unauthenticated")
     expect(admin.delete(f"/v1/apps/{app}/keys/" + "Z" * 16), 404, "not_found")
-    # the other key of the app still works
-    expect(server.client(default["key"]).post(f"/v1/keyrings/{kr}/rewrap",
-                                              {"ciphertext": ct}), 200)
+    expect(admin.delete(f"/v1/apps/{uniq('none')}/keys/{other['id']}"), 404, "not_found")
+    # the app's other key still works
+    expect(server.client(other["key"]).post(f"/v1/keyrings/{kr}/rewrap", {"ciphertext": ct}),
+           200)
 
 
 def test_key_for_unknown_app_404(server):

@@ -59,3 +59,17 @@ def test_request_id_in_error_bodies(server):
     body = expect(r, 401, "unauthenticated")
     assert RID.match(body["error"]["request_id"])
     assert body["error"]["request_id"] == r.headers["X-Request-Id"]
+
+
+def test_unlisted_method_is_405(server, openapi):
+    # 405 belongs to no documented operation, so this one response is checked by hand against
+    # the Error schema instead of through the per-operation check.
+    for method, path in [("PUT", "/v1/keyrings"), ("DELETE", "/v1/apps"),
+                         ("GET", "/v1/keyrings/x/encrypt"), ("POST", "/healthz")]:
+        r = server.admin.request(method, path, check=False)
+        assert r.status_code == 405, (method, path, r.status_code)
+        assert RID.match(r.headers["X-Request-Id"])
+        body = r.json()
+        openapi.validate_schema({"$ref": "#/components/schemas/Error"}, body, f"{method} {path}")
+        assert body["error"]["code"] == "method_not_allowed"
+        assert body["error"]["request_id"] == r.headers["X-Request-Id"]

@@ -123,10 +123,16 @@ test_rejects_non_canonical(void **state)
     assert_int_equal(std_dec("Zg=="), ST_OK);
     assert_int_equal(url_dec("Zm8"), ST_OK);
     assert_int_equal(url_dec("-_-_"), ST_OK);
-    /* An embedded NUL is just another invalid character. */
+    /* An embedded NUL is just another invalid character, and so is every non-ASCII byte
+     * (libsodium 1.0.18 alone would decode those as '/' or '_'). */
     uint8_t bin[8];
     size_t n;
     assert_int_equal(b64_url_decode(bin, sizeof bin, &n, "Zm\0v", 4), ST_INVALID);
+    for (int c = 0x80; c <= 0xff; c++) {
+        char t[4] = {'Z', 'm', '9', (char)c};
+        assert_int_equal(b64_url_decode(bin, sizeof bin, &n, t, 4), ST_INVALID);
+        assert_int_equal(b64_std_decode(bin, sizeof bin, &n, t, 4), ST_INVALID);
+    }
 }
 
 /* Every last character of a 1- or 2-byte tail whose unused bits are non-zero is refused. */

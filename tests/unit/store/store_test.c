@@ -430,7 +430,7 @@ test_keyring_create_get_list(void **state)
 }
 
 static void
-test_keyring_update_rotate_delete(void **state)
+test_keyring_update_rotate(void **state)
 {
     struct fx *f = *state;
     struct store_keyring kr = mk_keyring("k"), got, ghost = mk_keyring("ghost");
@@ -492,8 +492,22 @@ test_keyring_update_rotate_delete(void **state)
     assert_int_equal(vs[1].version, 2);
     assert_memory_equal(vs[1].wrapped, v2.wrapped, v2.wrapped_len);
     free(vs);
+}
 
-    /* Delete: the keyring and every version are gone. */
+static void
+test_keyring_delete(void **state)
+{
+    struct fx *f = *state;
+    struct store_keyring kr = mk_keyring("k"), got;
+    struct store_version v1 = mk_version(1, 1), v2 = mk_version(2, 2), *vs = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_keyring_create(f->s, &kr, &v1), ST_OK);
+    kr.latest_version = 2;
+    v2.keyring_id = kr.id;
+    assert_int_equal(store_keyring_rotate(f->s, &kr, &v2, 1), ST_OK);
+
+    /* The keyring and every version are gone; other keyrings stay. */
     struct store_keyring other = mk_keyring("other");
     struct store_version ov = mk_version(1, 7);
     assert_int_equal(store_keyring_create(f->s, &other, &ov), ST_OK);
@@ -557,6 +571,50 @@ test_version_reserve_rewrap(void **state)
     free(all);
     rw.version = 5;
     assert_int_equal(store_version_rewrap(f->s, &rw), ST_NOT_FOUND);
+}
+
+/* Does the file (if any) contain the bytes? */
+static bool
+file_contains(const char *path, const uint8_t *needle, size_t len)
+{
+    FILE *fp = fopen(path, "rb");
+    uint8_t *buf;
+    size_t n;
+    bool found;
+
+    if (fp == NULL)
+        return false;
+    buf = malloc(1 << 22);
+    assert_non_null(buf);
+    n = fread(buf, 1, 1 << 22, fp);
+    fclose(fp);
+    found = memmem(buf, n, needle, len) != NULL;
+    free(buf);
+    return found;
+}
+
+/* Crypto-shredding: after delete, the wrapped KEK is in neither the database nor its WAL. */
+static void
+test_delete_shreds(void **state)
+{
+    static const uint8_t marker[] = "DG-SHRED-MARKER-7f3a9c41e2b8d605";
+    struct fx *f = *state;
+    struct store_keyring kr = mk_keyring("shred-me");
+    struct store_version v = mk_version(1, 1);
+    char wal[400];
+    struct stat sb;
+
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    memcpy(v.wrapped, marker, sizeof marker - 1);
+    v.wrapped_len = sizeof marker - 1;
+    assert_int_equal(store_keyring_create(f->s, &kr, &v), ST_OK);
+    assert_true(file_contains(f->path, marker, sizeof marker - 1) ||
+                file_contains(wal, marker, sizeof marker - 1));     /* the probe works */
+    assert_int_equal(store_keyring_delete(f->s, kr.id), ST_OK);
+    assert_false(file_contains(f->path, marker, sizeof marker - 1));
+    assert_false(file_contains(wal, marker, sizeof marker - 1));
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
 }
 
 /* --- apps and API keys --- */
@@ -907,8 +965,9 @@ test_schemas_in_step(void **state)
     assert_int_equal(bad, 0);
     /* The parser did find the schema: 7 tables, 41 columns and an index. */
     assert_int_equal(nl, 42);
-    const char *const expect[] = {"api_keys.revoked_at", "index:api_keys_by_app", "key_versions.mac",
-                                  "keyrings.min_encryption_version", "schema_version.applied_at"};
+    const char *const expect[] = {"api_keys.revoked_at", "index:api_keys_by_app",
+                                  "key_versions.mac", "keyrings.min_encryption_version",
+                                  "schema_version.applied_at"};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
         assert_non_null(bsearch(expect[i], lite, nl, sizeof lite[0], cmp_str));
 }
@@ -924,7 +983,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_svckey, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_create_get_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keyring_update_rotate_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyring_update_rotate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyring_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_shreds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_reserve_rewrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
