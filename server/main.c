@@ -386,7 +386,12 @@ main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("difyguard %s\n", DG_VERSION);
+        if (argc > 2 && strcmp(argv[2], "--help") != 0 && strcmp(argv[2], "-h") != 0) {
+            fprintf(stderr, "difyguard: version takes no options\n");
+            return EXIT_USAGE;
+        }
+        printf(argc > 2 ? "usage: difyguard version\nPrint the version.\n" : "difyguard %s\n",
+               DG_VERSION);
         return 0;
     }
     /* Block the stop signals before any thread starts: serve waits for them with sigwait. */

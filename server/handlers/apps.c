@@ -32,16 +32,20 @@ void
 h_apps_list(struct req *r)
 {
     json_t *out = NULL;
-    if (require_admin(r))
-        finish(r, apps_list(r->svc->apps, &out), 200, out, NULL);
+    if (!require_admin(r))
+        return;
+    enum status st = apps_list(r->svc->apps, &out);   /* before `out` is read */
+    finish(r, st, 200, out, NULL);
 }
 
 void
 h_app_get(struct req *r)
 {
     json_t *out = NULL;
-    if (require_admin(r))
-        finish(r, apps_get(r->svc->apps, r->p1, &out), 200, out, NULL);
+    if (!require_admin(r))
+        return;
+    enum status st = apps_get(r->svc->apps, r->p1, &out);   /* before `out` is read */
+    finish(r, st, 200, out, NULL);
 }
 
 void
@@ -73,8 +77,10 @@ void
 h_keys_list(struct req *r)
 {
     json_t *out = NULL;
-    if (require_admin(r))
-        finish(r, apps_key_list(r->svc->apps, r->p1, &out), 200, out, NULL);
+    if (!require_admin(r))
+        return;
+    enum status st = apps_key_list(r->svc->apps, r->p1, &out);   /* before `out` is read */
+    finish(r, st, 200, out, NULL);
 }
 
 static enum status

@@ -1,11 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Encrypt, decrypt, rewrap and datakey: single calls, formats, versions and failure modes."""
-import base64
 import json
 
 import pytest
 
-from conftest import (SECRETS, b64, b64url, expect, join_ciphertext, new_bytes, new_text,
+from conftest import (SECRETS, b64url, expect, join_ciphertext, new_bytes, new_text,
                       split_ciphertext, unb64, unb64url)
 
 ALGORITHMS = [

@@ -148,3 +148,34 @@ def test_keyring_admin_needs_scope(server):
     expect(api.get(f"/v1/keyrings/{name}"), 200)
     limited, _ = server.issue_key(["encrypt"], keyrings=[server.create_keyring()])
     expect(limited.get(f"/v1/keyrings/{name}"), 403, "forbidden")
+
+
+def test_automatic_rotation_at_90_percent_of_bound(start_server):
+    from conftest import CRYPTO_SCOPES, poll_until
+    srv = start_server(args=["--kek-max-encryptions", "10"])
+    name = srv.create_keyring()
+    kr = expect(srv.admin.get(f"/v1/keyrings/{name}"), 200)
+    assert kr["versions"][0]["encryption_limit"] == 10
+    api, _ = srv.issue_key(CRYPTO_SCOPES)
+    text = new_text("bound")
+    cts = [api.encrypt(name, text=text)["ciphertext"] for _ in range(9)]
+
+    def rotated():
+        return expect(srv.admin.get(f"/v1/keyrings/{name}"), 200)["latest_version"] >= 2
+
+    poll_until(rotated, what="rotation at 90% of the KEK bound")
+    assert api.encrypt(name, text=text)["key_version"] >= 2
+    # version 1 never exceeds its bound: explicit use stops with key_version_disabled
+    v1_ok = sum(1 for c in cts if c.startswith("dg:v1:"))
+    refused = False
+    for _ in range(5):
+        r = api.post(f"/v1/keyrings/{name}/encrypt", {"text": text, "key_version": 1})
+        if r.status_code == 200:
+            v1_ok += 1
+            continue
+        expect(r, 422, "key_version_disabled")
+        refused = True
+        break
+    assert refused and v1_ok <= 10, v1_ok
+    for c in cts:
+        assert api.decrypt(name, c)["text"] == text

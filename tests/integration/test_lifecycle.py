@@ -10,13 +10,12 @@ import socket
 import sqlite3
 import stat
 import threading
-import time
 
 import pytest
 import requests
 
 import conftest
-from conftest import (CRYPTO_SCOPES, SECRETS, Api, expect, free_port, new_bytes, new_text,
+from conftest import (CRYPTO_SCOPES, SECRETS, Api, expect, free_port, new_text,
                       poll_until, register_api_key, register_root_key, run_cli,
                       run_serve_expecting_exit)
 from openapi_check import ContractError
