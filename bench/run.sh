@@ -388,7 +388,7 @@ for chunk in [text] + text.splitlines():
     if isinstance(d, dict) and isinstance(d.get("admin_key"), str):
         print(d["admin_key"]); break' "$TMP/init.json" 2>/dev/null || true)
   if [ -z "$admin" ]; then broke "difyguard init --json printed no admin_key"; return 1; fi
-  set_token "$admin"; KEY_KIND=admin
+  set_token "$admin"; KEY_KIND="admin"
   start_difyguard || { broke "difyguard serve did not start (see $TMP/difyguard.err)"; return 1; }
 
   local code
