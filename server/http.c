@@ -367,8 +367,13 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
         *con_cls = r;
         atomic_fetch_add(&h->in_flight, 1);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > body_cap(h))
+        unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+        if (n > body_cap(h)) {
             req_fail(r, ST_TOO_LARGE, NULL);
+        } else if (n > 0) {
+            r->body_cap = (size_t)n + 1;    /* one allocation, no regrowth copies */
+            r->body = xmalloc(r->body_cap);
+        }
         return MHD_YES;
     }
     if (*upload_data_size != 0) {

@@ -4,6 +4,7 @@
  * Each failure prints one line on stderr and never a secret. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -317,6 +318,10 @@ cmd_serve(int argc, char **argv)
                   "and --tls-key, or --tls-terminated-upstream", o.listen);
         goto out;
     }
+    /* Large request and response buffers come and go with every big request: keep them in the
+     * heap instead of a fresh mmap (and its page faults) each time. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
     struct krm_settings ks = {o.kek_max_encryptions, (int64_t)o.reserve_block};
     if ((rc = open_service(&svc, &o, &ks, &p)) >= 0)
         goto out;

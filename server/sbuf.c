@@ -124,3 +124,19 @@ sbuf_wipe_free(void *p, size_t n)
         sodium_memzero(p, n);
     free(p);
 }
+
+void
+sbuf_add_u32(struct sbuf *b, const char *prefix, uint32_t v)
+{
+    char digits[10];
+    size_t n = 0;
+    sbuf_adds(b, prefix);
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    sbuf_reserve(b, n);
+    while (n > 0)
+        b->p[b->len++] = digits[--n];
+    b->p[b->len] = '\0';
+}

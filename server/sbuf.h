@@ -18,6 +18,8 @@ void sbuf_reserve(struct sbuf *b, size_t extra);
 void sbuf_add(struct sbuf *b, const void *p, size_t n);
 void sbuf_adds(struct sbuf *b, const char *s);
 void sbuf_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append a fixed prefix and a decimal number (no printf on the hot path). */
+void sbuf_add_u32(struct sbuf *b, const char *prefix, uint32_t v);
 /* Append s as a JSON string literal with quotes; invalid UTF-8 is the caller's problem. */
 void sbuf_add_jstr(struct sbuf *b, const char *s, size_t n);
 /* Give up ownership of the bytes (caller frees; wipes if secret). */

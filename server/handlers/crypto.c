@@ -17,6 +17,7 @@
 
 #define REFERENCE_MAX 256
 #define DATAKEY_BYTES 32
+#define SMALL_BYTES 512                 /* values up to this size avoid the heap */
 
 static const uint32_t op_scope[] = {SCOPE_ENCRYPT, SCOPE_DECRYPT, SCOPE_REWRAP, SCOPE_DATAKEY};
 static const char *const op_fields[][6] = {
@@ -30,11 +31,13 @@ static const char *const op_fields[][6] = {
 struct item {
     const uint8_t *ctx;
     size_t ctx_len;
-    uint8_t *ctx_buf;               /* malloc'd canonical context */
+    uint8_t *ctx_buf;               /* malloc'd canonical context, when large */
     const uint8_t *pt;              /* plaintext to encrypt */
     size_t pt_len;
-    uint8_t *pt_buf;                /* decoded base64 (wiped) */
+    uint8_t *pt_buf;                /* decoded base64 (wiped): pt_small or malloc'd */
     size_t pt_cap;
+    uint8_t ctx_small[SMALL_BYTES];
+    uint8_t pt_small[SMALL_BYTES];
     const char *ct;                 /* ciphertext text */
     size_t ct_len;
     uint32_t version;               /* 0 = latest */
@@ -48,7 +51,8 @@ item_free(struct item *it)
     free(it->ctx_buf);
     if (it->pt_buf != NULL) {
         sodium_memzero(it->pt_buf, it->pt_cap);
-        free(it->pt_buf);
+        if (it->pt_buf != it->pt_small)
+            free(it->pt_buf);
     }
 }
 
@@ -76,12 +80,14 @@ parse_context(struct item *it, const json_t *ctx)
                                            json_string_length(v)};
     }
     size_t cap = context_canon_len(pairs, n);
-    it->ctx_buf = xmalloc(cap);
-    if (context_canonicalize(it->ctx_buf, cap, &it->ctx_len, pairs, n) != ST_OK) {
+    uint8_t *buf = it->ctx_small;
+    if (cap > sizeof it->ctx_small)
+        buf = it->ctx_buf = xmalloc(cap);
+    if (context_canonicalize(buf, cap, &it->ctx_len, pairs, n) != ST_OK) {
         it->msg = "context keys must be unique UTF-8 strings without NUL";
         return ST_INVALID;
     }
-    it->ctx = it->ctx_buf;
+    it->ctx = buf;
     it->msg = NULL;
     return ST_OK;
 }
@@ -104,7 +110,7 @@ parse_plaintext(struct item *it, const json_t *o)
         return ST_OK;
     }
     it->pt_cap = b64_decoded_max(b64_len) + 1;
-    it->pt_buf = xmalloc(it->pt_cap);
+    it->pt_buf = it->pt_cap <= sizeof it->pt_small ? it->pt_small : xmalloc(it->pt_cap);
     if (b64_std_decode(it->pt_buf, it->pt_cap, &it->pt_len, b64, b64_len) != ST_OK) {
         it->msg = "plaintext must be canonical base64";
         return ST_INVALID;
@@ -175,12 +181,13 @@ seal_to(struct opctx *c, const struct item *it, uint32_t version, const uint8_t 
     const struct kek *kek = NULL;
     enum envelope_format fmt = krm_format(&c->use);
     size_t blen = envelope_blob_len(fmt, pt_len);
+    uint8_t small[SMALL_BYTES + ENVELOPE_MAX_OVERHEAD];
     uint8_t *blob = NULL;
     enum status st;
 
     if ((st = krm_kek_encrypt(&c->use, version, &kek)) != ST_OK)
         return st;
-    blob = xmalloc(blen);
+    blob = blen <= sizeof small ? small : xmalloc(blen);
     if ((st = envelope_seal(blob, blen, &blen, fmt, kek, it->ctx, it->ctx_len, pt, pt_len)) != ST_OK)
         goto out;
     *used = kek_version(kek);
@@ -191,7 +198,8 @@ seal_to(struct opctx *c, const struct item *it, uint32_t version, const uint8_t 
     out->p[out->len++] = '"';
     out->p[out->len] = '\0';
 out:
-    free(blob);
+    if (blob != small)
+        free(blob);
     return st;
 }
 
@@ -202,7 +210,8 @@ open_ct(struct opctx *c, const struct item *it, uint8_t **pt, size_t *pt_len, si
     struct envelope env;
     const struct kek *kek = NULL;
     size_t bcap = b64_decoded_max(it->ct_len) + 1;
-    uint8_t *blob = xmalloc(bcap);
+    uint8_t small[SMALL_BYTES + ENVELOPE_MAX_OVERHEAD];
+    uint8_t *blob = bcap <= sizeof small ? small : xmalloc(bcap);
     enum status st;
 
     *pt = NULL;
@@ -219,7 +228,8 @@ open_ct(struct opctx *c, const struct item *it, uint8_t **pt, size_t *pt_len, si
     *pt = xmalloc(*cap);
     st = envelope_open(*pt, *cap, pt_len, &env, kek, it->ctx, it->ctx_len);
 out:
-    free(blob);
+    if (blob != small)
+        free(blob);
     return st;
 }
 
@@ -261,7 +271,7 @@ run_item(struct opctx *c, enum crypto_op op, struct item *it, struct sbuf *out)
         else
             st = seal_to(c, it, 0, pt, pt_len, out, &ver);
         if (st == ST_OK)
-            sbuf_addf(out, ",\"key_version\":%u", ver);
+            sbuf_add_u32(out, ",\"key_version\":", ver);
         break;
     case OP_DECRYPT:
         if ((st = open_ct(c, it, &pt, &pt_len, &cap)) != ST_OK)
@@ -290,7 +300,7 @@ run_item(struct opctx *c, enum crypto_op op, struct item *it, struct sbuf *out)
         sbuf_adds(out, "{\"wrapped_key\":");
         if ((st = seal_to(c, it, 0, pt, cap, out, &ver)) != ST_OK)
             break;
-        sbuf_addf(out, ",\"key_version\":%u", ver);
+        sbuf_add_u32(out, ",\"key_version\":", ver);
         if (it->include_plaintext) {
             sbuf_adds(out, ",\"plaintext_key\":");
             add_b64(out, pt, cap);
@@ -474,7 +484,10 @@ h_crypto(struct req *r, enum crypto_op op)
             sbuf_adds(&out, "{\"ciphertext\":");
             uint32_t ver = 0;
             if ((st = seal_to(&c, &oit, oit.version, oit.pt, oit.pt_len, &out, &ver)) == ST_OK)
-                sbuf_addf(&out, ",\"key_version\":%u}", ver);
+            {
+                sbuf_add_u32(&out, ",\"key_version\":", ver);
+                sbuf_adds(&out, "}");
+            }
         } else if (items != NULL) {
             run_batch(&c, op, items, &out);
         } else {
