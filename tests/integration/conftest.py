@@ -384,6 +384,10 @@ class Server:
             status = self.wait_ready()
             if status == "ready":
                 return self
+            if status == "foreign":
+                # another process (a parallel test run) took the port first
+                self.kill()
+                continue
             # exited early: retry only when the port was taken meanwhile
             text = self.stderr().lower()
             if "in use" in text or "bind" in text:
@@ -403,13 +407,25 @@ class Server:
                 r = probe.get("/healthz", timeout=2, check=False)
                 if r.status_code == 200:
                     openapi_check.check_response(r)
-                    return "ready"
+                    return self._identify(probe)
             except requests.RequestException:
                 pass
             time.sleep(0.05)
         self.kill()
         pytest.fail(f"difyguard serve did not answer /healthz within {deadline}s; "
                     f"stderr: {self.stderr()[:1000]}")
+
+    def _identify(self, probe):
+        """The port answered: make sure it is this process on this data dir, not a server of a
+        parallel run that bound the same port while ours failed to."""
+        if self.proc.poll() is not None:
+            _forget(self)
+            return "exited"
+        if self.admin_key:
+            r = probe.get("/v1/keyrings", token=self.admin_key, timeout=10, check=False)
+            if r.status_code == 401:
+                return "foreign"
+        return "ready"
 
     def stderr(self):
         try:

@@ -49,7 +49,9 @@ def test_unknown_flag_exits_2(cmd):
     proc = run_cli([cmd, "--no-such-flag"])
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) >= 1 and "no-such-flag" in proc.stderr, proc.stderr
+    assert len(lines) == 1, f"expected one clear stderr line: {proc.stderr!r}"
+    assert "no-such-flag" in lines[0] or "option" in lines[0], lines[0]
+    assert proc.stdout == "", proc.stdout
 
 
 def test_unknown_command_and_no_command_exit_2():

@@ -296,8 +296,8 @@ def test_rotate_root_key_then_restart(start_server, tmp_path):
     os.chmod(srv.datadir.root_key, 0o600)
     rc, err, _ = run_serve_expecting_exit(srv.data_dir, f"127.0.0.1:{free_port()}")
     assert rc == 1, (rc, err)
-    # docs/api-shapes.md: "the old one kept as DIR/root.key.old-<id>"
-    assert os.path.basename(olds[0]) == f"root.key.old-{old_id}", olds[0]
+    # docs/api-shapes.md and SECURITY.md: "the old one kept as DIR/root.key.retired-<id>"
+    assert os.path.basename(olds[0]) == f"root.key.retired-{old_id}", olds[0]
 
 
 # ---------------------------------------------------------------------------------------------
