@@ -4,8 +4,8 @@
 #include "crypto/aead.h"
 
 #include <limits.h>
-#include <stdbool.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,7 +188,8 @@ evp_run(EVP_CIPHER_CTX *c, int enc, enum aead_alg alg, uint8_t *out, uint8_t tag
         ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES, tag) == 1;
     /* A zero-length AAD update still counts as one (empty) S2V component for SIV. */
     if (ok && (aad_len > 0 || alg == AEAD_AES256SIV))
-        ok = EVP_CipherUpdate(c, NULL, &n, aad_len > 0 ? aad : (const uint8_t *)"", (int)aad_len) == 1;
+        ok = EVP_CipherUpdate(c, NULL, &n, aad_len > 0 ? aad : (const uint8_t *)"",
+                              (int)aad_len) == 1;
     if (ok && len > 0)
         ok = EVP_CipherUpdate(c, out, &n, in, (int)len) == 1 && (size_t)n == len;
     if (ok)

@@ -93,7 +93,8 @@ apikey_hash(uint8_t out[static APIKEY_HASH_BYTES], const struct secret *hash_key
             const char *text, size_t len)
 {
     if (secret_len(hash_key) != APIKEY_HASH_KEY_BYTES) {
-        fprintf(stderr, "difyguard: apikey_hash: the key must be %d bytes\n", APIKEY_HASH_KEY_BYTES);
+        fprintf(stderr, "difyguard: apikey_hash: the key must be %d bytes\n",
+                APIKEY_HASH_KEY_BYTES);
         abort();
     }
     crypto_generichash(out, APIKEY_HASH_BYTES, (const uint8_t *)text, len, secret_ro(hash_key),
@@ -101,7 +102,8 @@ apikey_hash(uint8_t out[static APIKEY_HASH_BYTES], const struct secret *hash_key
 }
 
 bool
-apikey_hash_equal(const uint8_t a[static APIKEY_HASH_BYTES], const uint8_t b[static APIKEY_HASH_BYTES])
+apikey_hash_equal(const uint8_t a[static APIKEY_HASH_BYTES],
+                  const uint8_t b[static APIKEY_HASH_BYTES])
 {
     return sodium_memcmp(a, b, APIKEY_HASH_BYTES) == 0;
 }

@@ -24,8 +24,8 @@
 
 _Static_assert(sizeof DEK_LABEL - 1 == LABEL_BYTES && sizeof SIV_LABEL - 1 == LABEL_BYTES,
                "labels are 16 bytes");
-_Static_assert(ENVELOPE_HEADER_BYTES + ENVELOPE_SALT_BYTES + AEAD_TAG_BYTES <= ENVELOPE_MAX_OVERHEAD,
-               "DESIGN.md bounds the overhead at 64 bytes");
+_Static_assert(ENVELOPE_HEADER_BYTES + ENVELOPE_SALT_BYTES + AEAD_TAG_BYTES <=
+                   ENVELOPE_MAX_OVERHEAD, "DESIGN.md bounds the overhead at 64 bytes");
 
 static bool
 format_known(enum envelope_format fmt)

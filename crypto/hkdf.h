@@ -12,7 +12,7 @@
 #include "common/status.h"
 
 #define HKDF_SHA256_PRK_BYTES 32
-#define HKDF_SHA256_MAX_OUT (255 * 32)
+#define HKDF_SHA256_MAX_OUT ((size_t)255 * 32)
 
 void hkdf_sha256_extract(uint8_t prk[static HKDF_SHA256_PRK_BYTES],
                          const uint8_t *salt, size_t salt_len,

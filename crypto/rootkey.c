@@ -38,6 +38,7 @@ set_err(char *err, size_t err_len, const char *fmt, ...)
     if (err == NULL || err_len == 0)
         return;
     va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): a false positive, see va_start */
     vsnprintf(err, err_len, fmt, ap);
     va_end(ap);
 }

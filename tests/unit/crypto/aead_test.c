@@ -233,7 +233,8 @@ thread_worker(void *arg)
              aead_open(alg, buf, key, kl, nonce, nl, msg, 10, buf, sizeof buf, tag) == ST_OK &&
              memcmp(buf, msg, sizeof msg) == 0;
         tag[i % 16] ^= 1;
-        ok = ok && aead_open(alg, buf, key, kl, nonce, nl, msg, 10, buf, sizeof buf, tag) == ST_AUTH;
+        ok = ok &&
+             aead_open(alg, buf, key, kl, nonce, nl, msg, 10, buf, sizeof buf, tag) == ST_AUTH;
     }
     return ok ? arg : NULL;
 }

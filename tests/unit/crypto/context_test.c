@@ -9,7 +9,7 @@
 
 #include "crypto/context.h"
 
-#define P(k, v) {k, sizeof k - 1, v, sizeof v - 1}
+#define P(k, v) {k, sizeof(k) - 1, v, sizeof(v) - 1}
 
 static char *
 canon_hex(struct context_pair *pairs, size_t n, enum status *st)

@@ -119,9 +119,11 @@ test_round_trips(void **state)
 static const char golden_pt[] = "sk-dify-provider-key";
 static const char golden_siv[] = "dg:v7:AwAAAAd-R0HnQxRnM3CfbOuFK2l41K1OgLbvJK2SUNRywzEOW9YgDfo";
 static const char golden_gcm[] =
-    "dg:v7:AQAAAAcV_pja0EjQ6qf8AoFf-fAd8S2NARZosQ81PjpokClW4mG9quJlouSL1nn0XJiuPp1kzAo40e924cLAXosGOznifqvFTQ";
+    "dg:v7:AQAAAAcV_pja0EjQ6qf8AoFf-fAd8S2NARZosQ81PjpokClW4mG9quJlouSL1nn0XJiu"
+    "Pp1kzAo40e924cLAXosGOznifqvFTQ";
 static const char golden_xchacha[] =
-    "dg:v7:AgAAAAdtya9jQ7sY4i2yyiW2gYaifyJR7D9834iLDmliUAib0CT6XDC7wAiy2ce4dZiR_kGsJpsJ98J18VsfpLH_R73frwmqEg";
+    "dg:v7:AgAAAAdtya9jQ7sY4i2yyiW2gYaifyJR7D9834iLDmliUAib0CT6XDC7wAiy2ce4dZiR"
+    "_kGsJpsJ98J18VsfpLH_R73frwmqEg";
 
 static void
 open_text(const struct kek *kek, const char *text, const uint8_t *ctx, size_t ctx_len,

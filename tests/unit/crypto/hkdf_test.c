@@ -50,8 +50,10 @@ test_hkdf_wycheproof(void **state)
     json_array_foreach(json_object_get(root, "testGroups"), i, g)
         json_array_foreach(json_object_get(g, "tests"), j, t) {
             size_t il, sl, nl, ol, size = (size_t)tu_int(t, "size");
-            uint8_t *ikm = tu_unhex(tu_str(t, "ikm"), &il), *salt = tu_unhex(tu_str(t, "salt"), &sl);
-            uint8_t *info = tu_unhex(tu_str(t, "info"), &nl), *okm = tu_unhex(tu_str(t, "okm"), &ol);
+            uint8_t *ikm = tu_unhex(tu_str(t, "ikm"), &il);
+            uint8_t *salt = tu_unhex(tu_str(t, "salt"), &sl);
+            uint8_t *info = tu_unhex(tu_str(t, "info"), &nl);
+            uint8_t *okm = tu_unhex(tu_str(t, "okm"), &ol);
             uint8_t *out = malloc(size + 1);
             enum status st;
 

@@ -96,15 +96,16 @@ test_load_checks_mode(void **state)
 static void
 test_load_checks_content(void **state)
 {
+#define K "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="     /* bytes 00..1f */
     static const char *const bad[] = {
-        "", "\n", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", /* no padding */
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n\n", " AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= \n", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r\n",
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh/=\n",    /* non-canonical trailing bits */
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==\n",    /* 31 bytes */
+        "", "\n",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",      /* no padding */
+        K "\n\n", " " K, K " \n", K "\r\n", K K "\n",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh/=\n",   /* non-canonical trailing bits */
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==\n",   /* 31 bytes */
         "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ==\n", /* 34 bytes */
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
     };
+#undef K
     char *dir = tu_tmpdir(), *path = tu_path(dir, "k");
     struct rootkey *a = NULL, *b = NULL;
     char err[256];
