@@ -51,6 +51,37 @@ b64_url_encode(char *out, size_t out_cap, const uint8_t *in, size_t in_len)
                   sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
+size_t
+b64_url_encode_public(char *out, size_t out_cap, const uint8_t *in, size_t in_len)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t len = b64_url_len(in_len), o = 0, i = 0;
+
+    if (out_cap <= len) {
+        fprintf(stderr, "difyguard: b64 encode: output buffer too small\n");
+        abort();
+    }
+    for (; i + 3 <= in_len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = tab[(v >> 6) & 63];
+        out[o++] = tab[v & 63];
+    }
+    if (in_len - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+    } else if (in_len - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = tab[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
 /* libsodium 1.0.18 reads the text as signed char and so decodes every byte >= 0x80 as if it
  * were a base64 character (found by fuzz_envelope): check the alphabet ourselves first. */
 static bool

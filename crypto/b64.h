@@ -21,6 +21,10 @@ size_t b64_decoded_max(size_t n);
 size_t b64_std_encode(char *out, size_t out_cap, const uint8_t *in, size_t in_len);
 size_t b64_url_encode(char *out, size_t out_cap, const uint8_t *in, size_t in_len);
 
+/* Table-driven base64url for public data (ciphertexts): several times faster than the
+ * constant-time encoders above, and NOT constant-time: never pass secrets. Same output. */
+size_t b64_url_encode_public(char *out, size_t out_cap, const uint8_t *in, size_t in_len);
+
 /* Decode text (not NUL-terminated) into out. Returns ST_OK or ST_INVALID (non-canonical,
  * or more than out_cap bytes). *out_len is set on entry. */
 NODISCARD enum status b64_std_decode(uint8_t *out, size_t out_cap, size_t *out_len,

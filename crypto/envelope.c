@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
 #include <sodium.h>
 
 #include "common/xmem.h"
@@ -163,7 +164,11 @@ envelope_seal(uint8_t *blob, size_t blob_cap, size_t *blob_len, enum envelope_fo
         st = aead_seal(alg, body + SIV_BYTES, body, key, SIV_KEY_BYTES, NULL, 0,
                        a.p + LABEL_BYTES, a.len - LABEL_BYTES, pt, pt_len);
     } else {
-        randombytes_buf(body, ENVELOPE_SALT_BYTES);
+        /* OpenSSL's per-thread DRBG: no system call per value, unlike randombytes_buf. */
+        if (RAND_bytes(body, ENVELOPE_SALT_BYTES) != 1) {
+            st = ST_INTERNAL;
+            goto out;
+        }
         derive_key(key, kek, fmt, &a, body);
         st = aead_seal(alg, body + ENVELOPE_SALT_BYTES, body + ENVELOPE_SALT_BYTES + pt_len, key,
                        DEK_BYTES, zero_nonce, aead_nonce_bytes(alg), a.p + LABEL_BYTES,
@@ -319,6 +324,6 @@ envelope_format_text(char *out, size_t out_cap, uint32_t version, const uint8_t 
     if (out_cap <= len)
         contract("envelope_format_text: output buffer too small");
     int n = snprintf(out, out_cap, ENVELOPE_TEXT_PREFIX "%u:", (unsigned)version);
-    b64_url_encode(out + n, out_cap - (size_t)n, blob, blob_len);
+    b64_url_encode_public(out + n, out_cap - (size_t)n, blob, blob_len);   /* public bytes */
     return len;
 }
