@@ -3,6 +3,7 @@
  * Per-value keys exist only in this thread's guarded scratch and are wiped before returning. */
 #include "crypto/envelope.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,43 @@ contract(const char *what)
 {
     fprintf(stderr, "difyguard: envelope: %s\n", what);
     abort();
+}
+
+/* Salts are public (they travel in the ciphertext) but must never repeat under a KEK: each
+ * thread draws them from a pool refilled by OpenSSL's DRBG, one call per SALT_POOL_BYTES / 32
+ * values. A forked child empties its pool, so parent and child never hand out the same salt. */
+#define SALT_POOL_BYTES 4096
+static _Thread_local uint8_t salt_pool[SALT_POOL_BYTES];
+static _Thread_local size_t salt_pos = SALT_POOL_BYTES;
+static pthread_once_t salt_once = PTHREAD_ONCE_INIT;
+
+static void
+salt_pool_forget(void)
+{
+    sodium_memzero(salt_pool, sizeof salt_pool);
+    salt_pos = SALT_POOL_BYTES;
+}
+
+static void
+salt_pool_register(void)
+{
+    if (pthread_atfork(NULL, NULL, salt_pool_forget) != 0)
+        contract("pthread_atfork failed");
+}
+
+static bool
+salt_next(uint8_t out[static ENVELOPE_SALT_BYTES])
+{
+    pthread_once(&salt_once, salt_pool_register);
+    if (salt_pos + ENVELOPE_SALT_BYTES > SALT_POOL_BYTES) {
+        if (RAND_bytes(salt_pool, SALT_POOL_BYTES) != 1)
+            return false;
+        salt_pos = 0;
+    }
+    memcpy(out, salt_pool + salt_pos, ENVELOPE_SALT_BYTES);
+    sodium_memzero(salt_pool + salt_pos, ENVELOPE_SALT_BYTES);   /* used once, then gone */
+    salt_pos += ENVELOPE_SALT_BYTES;
+    return true;
 }
 
 size_t
@@ -164,8 +202,7 @@ envelope_seal(uint8_t *blob, size_t blob_cap, size_t *blob_len, enum envelope_fo
         st = aead_seal(alg, body + SIV_BYTES, body, key, SIV_KEY_BYTES, NULL, 0,
                        a.p + LABEL_BYTES, a.len - LABEL_BYTES, pt, pt_len);
     } else {
-        /* OpenSSL's per-thread DRBG: no system call per value, unlike randombytes_buf. */
-        if (RAND_bytes(body, ENVELOPE_SALT_BYTES) != 1) {
+        if (!salt_next(body)) {
             st = ST_INTERNAL;
             goto out;
         }

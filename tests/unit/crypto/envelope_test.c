@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -110,6 +112,52 @@ test_round_trips(void **state)
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             round_trip(f->kek, formats[i], pt, sizes[s]);
     free(pt);
+}
+
+/* Salts never repeat: not within a thread's pool, and not between a parent and a child forked
+ * while the parent's pool still holds unused salts (same KEK, fixed nonce: a repeat would be
+ * fatal for GCM). */
+static void
+test_salts_unique_across_fork(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 300 };
+    static uint8_t salts[N + 1][ENVELOPE_SALT_BYTES];
+    uint8_t blob[ENVELOPE_HEADER_BYTES + ENVELOPE_MAX_OVERHEAD + 1];
+    size_t blen;
+    int fds[2];
+
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(envelope_seal(blob, sizeof blob, &blen, ENVELOPE_AES256GCM, f->kek,
+                                       ctx1, CTX_LEN, (const uint8_t *)"x", 1), ST_OK);
+        memcpy(salts[i], blob + ENVELOPE_HEADER_BYTES, ENVELOPE_SALT_BYTES);
+    }
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        int ok = envelope_seal(blob, sizeof blob, &blen, ENVELOPE_AES256GCM, f->kek, ctx1,
+                               CTX_LEN, (const uint8_t *)"x", 1) == ST_OK &&
+                 write(fds[1], blob + ENVELOPE_HEADER_BYTES, ENVELOPE_SALT_BYTES) ==
+                     ENVELOPE_SALT_BYTES;
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], salts[N], ENVELOPE_SALT_BYTES), ENVELOPE_SALT_BYTES);
+    close(fds[0]);
+    int wst = 0;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    /* the parent's next salt, drawn after the fork, must differ from the child's too */
+    uint8_t next[ENVELOPE_SALT_BYTES];
+    assert_int_equal(envelope_seal(blob, sizeof blob, &blen, ENVELOPE_AES256GCM, f->kek, ctx1,
+                                   CTX_LEN, (const uint8_t *)"x", 1), ST_OK);
+    memcpy(next, blob + ENVELOPE_HEADER_BYTES, sizeof next);
+    assert_memory_not_equal(next, salts[N], sizeof next);
+    for (size_t i = 0; i <= N; i++)
+        for (size_t j = i + 1; j <= N; j++)
+            assert_memory_not_equal(salts[i], salts[j], ENVELOPE_SALT_BYTES);
 }
 
 /* Frozen ciphertexts: the format is permanent, so these must open forever (and the
@@ -349,6 +397,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_salts_unique_across_fork),
         cmocka_unit_test(test_known_answers),
         cmocka_unit_test(test_every_bit_flip_fails),
         cmocka_unit_test(test_wrong_context_kek_version_and_truncation),
