@@ -40,12 +40,14 @@ def closed_by_server(s, deadline=20.0):
 
 
 def test_connections_per_client_address(start_server):
-    srv = start_server(args=["--max-connections-per-ip", "2"])
-    a, b = connect(srv.port), connect(srv.port)
-    assert answered(a) and answered(b)
-    c = connect(srv.port)          # the kernel accepts; the server must drop it
-    assert not answered(c) or closed_by_server(c)
-    a.close()
+    srv = start_server(args=["--max-connections-per-ip", "4"])
+    # the harness's own keep-alive client may still hold one of the four slots
+    socks = [connect(srv.port) for _ in range(6)]
+    served = [s for s in socks if answered(s)]
+    refused = [s for s in socks if s not in served]
+    assert 3 <= len(served) <= 4, f"{len(served)} of 6 connections served with a limit of 4"
+    assert all(closed_by_server(s) for s in refused)
+    served[0].close()
     # a freed slot is usable again, once the server has seen the close
     end = time.monotonic() + 20
     ok = False
@@ -56,7 +58,7 @@ def test_connections_per_client_address(start_server):
         if not ok:
             time.sleep(0.2)
     assert ok, "a slot freed by a closed connection never became usable"
-    for s in (b, c):
+    for s in socks:
         s.close()
 
 
