@@ -72,6 +72,7 @@ apikey_parse(char id[static APIKEY_ID_CHARS + 1], const char *text, size_t len)
 
     id[0] = '\0';
     /* The prefix and the checksum are public; plain comparisons leak nothing secret. */
+    /* the prefix is public: a plain memcmp is fine */
     if (len != APIKEY_TEXT_CHARS || memcmp(text, APIKEY_PREFIX, PREFIX_LEN) != 0)
         goto out;
     for (size_t i = PREFIX_LEN; i < APIKEY_TEXT_CHARS; i++)

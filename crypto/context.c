@@ -62,7 +62,7 @@ static int
 key_cmp(const struct context_pair *a, const struct context_pair *b)
 {
     size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-    int c = n > 0 ? memcmp(a->key, b->key, n) : 0;
+    int c = n > 0 ? memcmp(a->key, b->key, n) : 0;   /* public keys */
 
     if (c != 0)
         return c;

@@ -276,7 +276,7 @@ envelope_parse_text(struct envelope *env, uint8_t *blob, size_t blob_cap,
     enum status st = ST_MALFORMED_CT;
 
     memset(env, 0, sizeof *env);
-    if (text_len < plen || memcmp(text, ENVELOPE_TEXT_PREFIX, plen) != 0)
+    if (text_len < plen || memcmp(text, ENVELOPE_TEXT_PREFIX, plen) != 0)   /* public */
         goto out;
     if ((used = parse_version(&version, text + plen, text_len - plen)) == 0)
         goto out;

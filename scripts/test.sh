@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs="$(nproc)"
 
+echo "== static checks"
+scripts/lint.sh
+
 echo "== build and test (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"

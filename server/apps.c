@@ -163,7 +163,7 @@ apps_create(struct apps *a, const char *name, const char *description, json_t **
     app.created_at = now_s();
     if ((st = store_app_create(a->store, &app)) != ST_OK)
         return st;
-    log_msg(LOG_INFO, "app_created", "app", name, NULL);
+    log_msg(LOG_INFO, "app_created", "app", name, LOG_END);
     *out = app_json(&app);
     return ST_OK;
 }
@@ -258,7 +258,7 @@ apps_key_create(struct apps *a, const char *app, uint32_t scopes, const char *ke
         *out = key_json(&k);
         json_object_set_new(*out, "key", json_string(text));
         log_msg(LOG_INFO, "api_key_created", "app", ap.name, "key_id", k.id, "scopes", k.scopes,
-                NULL);
+                LOG_END);
     }
     sodium_memzero(text, sizeof text);
     return st;
@@ -318,7 +318,7 @@ apps_key_revoke(struct apps *a, const char *app, const char *key_id)
     if (c->used && strcmp(c->row.id, key_id) == 0)
         c->used = false;
     pthread_mutex_unlock(&a->mu);
-    log_msg(LOG_INFO, "api_key_revoked", "app", app, "key_id", key_id, NULL);
+    log_msg(LOG_INFO, "api_key_revoked", "app", app, "key_id", key_id, LOG_END);
     return ST_OK;
 }
 
@@ -343,7 +343,7 @@ key_row(struct apps *a, const char *id, struct store_apikey *out)
     apikey_mac(a, out, mac);
     if (sodium_memcmp(mac, out->mac, sizeof mac) != 0) {
         log_msg(LOG_ERROR, "api_key_integrity_failure", "key_id", id,
-                "detail", "an API key row does not match its MAC; refusing it", NULL);
+                "detail", "an API key row does not match its MAC; refusing it", LOG_END);
         return ST_INTEGRITY;
     }
     pthread_mutex_lock(&a->mu);

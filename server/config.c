@@ -102,7 +102,7 @@ env_name(char out[static CONFIG_ENV_BYTES], const char *name)
     size_t i = 0;
 
     memcpy(out, CONFIG_ENV_PREFIX, p);
-    for (; name[i] != '\0' && i < CONFIG_NAME_MAX; i++)
+    for (; i < CONFIG_NAME_MAX && name[i] != '\0'; i++)
         out[p + i] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
     out[p + i] = '\0';
 }

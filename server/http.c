@@ -102,7 +102,7 @@ queue(struct req *r, unsigned code, const char *ctype, struct sbuf *body)
     r->status_code = code;
     if (body != NULL)
         p = sbuf_take(body, &len);
-    if (p != NULL && body->secret) {
+    if (p != NULL && body != NULL && body->secret) {
         struct secret_body *sb = xmalloc(sizeof *sb);
         sb->p = p;
         sb->n = len;
@@ -413,7 +413,7 @@ log_request(const struct req *r)
     log_msg(lvl, "request", "request_id", r->request_id, "method", r->method, "path", r->path,
             "#status", status, "#duration_ms", ms,
             "app", r->authenticated ? r->principal.app : "",
-            "key_id", r->authenticated ? r->principal.key_id : "", NULL);
+            "key_id", r->authenticated ? r->principal.key_id : "", LOG_END);
 }
 
 static void
@@ -447,7 +447,7 @@ mhd_log(void *cls, const char *fmt, va_list ap)
     (void)cls;
     vsnprintf(buf, sizeof buf, fmt, ap);
     buf[strcspn(buf, "\n")] = '\0';
-    log_msg(LOG_WARN, "http_server", "detail", buf, NULL);
+    log_msg(LOG_WARN, "http_server", "detail", buf, LOG_END);
 }
 
 /* --- listener --- */

@@ -171,7 +171,7 @@ keyring_load(struct krm *k, const struct store_keyring *row, struct keyring **ou
         kr->integrity_failed = true;
     if (kr->integrity_failed)
         log_msg(LOG_ERROR, "keyring_integrity_failure", "keyring", row->name,
-                "detail", "a keyring or key version row does not match its MAC; refusing it", NULL);
+                "detail", "a keyring or key version row does not match its MAC; refusing it", LOG_END);
     sodium_memzero(vs, n * sizeof *vs);
     free(vs);
     *out = kr;
@@ -464,7 +464,7 @@ krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char *
     }
     pthread_rwlock_unlock(&k->lock);
     if (st == ST_OK)
-        log_msg(LOG_INFO, "keyring_created", "keyring", r.name, "algorithm", r.algorithm, NULL);
+        log_msg(LOG_INFO, "keyring_created", "keyring", r.name, "algorithm", r.algorithm, LOG_END);
     else if (st == ST_CONFLICT)
         *msg = "a keyring with this name exists";
     sodium_memzero(&v, sizeof v);
@@ -496,7 +496,7 @@ rotate_locked(struct krm *k, struct keyring *kr, const char *reason)
     atomic_store(&kr->rotate_wanted, false);
     char ver[16];
     snprintf(ver, sizeof ver, "%u", r.latest_version);
-    log_msg(LOG_INFO, "keyring_rotated", "keyring", r.name, "#version", ver, "reason", reason, NULL);
+    log_msg(LOG_INFO, "keyring_rotated", "keyring", r.name, "#version", ver, "reason", reason, LOG_END);
 out:
     sodium_memzero(&v, sizeof v);
     return st;
@@ -579,7 +579,7 @@ krm_patch(struct krm *k, const char *name, const struct krm_patch *p, json_t **o
         goto out;
     kr->row = r;
     *out = describe(k, kr);
-    log_msg(LOG_INFO, "keyring_updated", "keyring", r.name, NULL);
+    log_msg(LOG_INFO, "keyring_updated", "keyring", r.name, LOG_END);
 out:
     pthread_rwlock_unlock(&k->lock);
     return st;
@@ -604,7 +604,7 @@ krm_delete(struct krm *k, const char *name)
         st = ST_CONFLICT;
     else if ((st = store_keyring_delete(k->store, kr->row.id)) == ST_OK) {
         remove_at(k, pos);
-        log_msg(LOG_INFO, "keyring_deleted", "keyring", name, NULL);
+        log_msg(LOG_INFO, "keyring_deleted", "keyring", name, LOG_END);
     }
     pthread_rwlock_unlock(&k->lock);
     return st;
@@ -667,7 +667,7 @@ kek_of(struct krm *k, struct keyring *kr, struct kver *kv, const struct kek **ou
                 atomic_store_explicit(&kv->kek, kek, memory_order_release);
             } else {
                 log_msg(LOG_ERROR, "kek_unwrap_failed", "keyring", kr->row.name,
-                        "detail", "a stored KEK does not open under this root key", NULL);
+                        "detail", "a stored KEK does not open under this root key", LOG_END);
                 st = ST_INTEGRITY;
             }
         }
@@ -711,7 +711,7 @@ count_one(struct krm *k, struct keyring *kr, struct kver *kv)
                 atomic_store(&kv->reserved, want);
             } else {
                 atomic_fetch_sub(&kv->used, 1);
-                log_msg(LOG_ERROR, "reservation_failed", "keyring", kr->row.name, NULL);
+                log_msg(LOG_ERROR, "reservation_failed", "keyring", kr->row.name, LOG_END);
                 st = ST_UNAVAILABLE;
             }
         }
@@ -793,7 +793,7 @@ krm_maintain(struct krm *k)
     for (size_t i = 0; i < k->n; i++) {
         if (due(k->items[i], now, &reason) &&
             rotate_locked(k, k->items[i], reason) != ST_OK)
-            log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", k->items[i]->row.name, NULL);
+            log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", k->items[i]->row.name, LOG_END);
     }
     pthread_rwlock_unlock(&k->lock);
 }

@@ -23,5 +23,7 @@ int log_level_parse(const char *s);
  * Values are JSON-escaped. A key starting with '#' is emitted as a raw JSON number
  * ("#status", "404"). */
 void log_msg(enum log_level lvl, const char *msg, ...) __attribute__((sentinel));
+/* The terminator of log_msg's pairs: a typed null pointer (a bare NULL may be an int). */
+#define LOG_END ((const char *)NULL)
 
 #endif

@@ -337,12 +337,12 @@ cmd_serve(int argc, char **argv)
     atomic_store(&svc->ready, true);
     log_msg(LOG_INFO, "listening", "addr", o.listen, "version", DG_VERSION,
             "tls", o.tls_cert != NULL ? "on" : "off", "database", store_backend(svc->store),
-            "root_key_id", rootkey_id(svc->root), NULL);
+            "root_key_id", rootkey_id(svc->root), LOG_END);
     int sig = wait_for_signal();
     atomic_store(&svc->ready, false);
-    log_msg(LOG_INFO, "shutting_down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    log_msg(LOG_INFO, "shutting_down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", LOG_END);
     http_stop(http, (int)o.shutdown_grace);
-    log_msg(LOG_INFO, "stopped", NULL);
+    log_msg(LOG_INFO, "stopped", LOG_END);
     rc = 0;
 out:
     service_close(svc);

@@ -236,7 +236,7 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
     enum status st = mint_admin_key(s->apps, admin_key, cap);
     if (st == ST_OK)
         log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin",
-                "detail", "a new admin key was minted locally with the root key", NULL);
+                "detail", "a new admin key was minted locally with the root key", LOG_END);
     return st;
 }
 
@@ -289,7 +289,7 @@ service_rotate_root(struct service *s, const char *new_key_path, char *err, size
     char count[32];
     snprintf(count, sizeof count, "%zu", n);
     log_msg(LOG_WARN, "root_key_rotated", "from", rootkey_id(s->root), "to", rootkey_id(to),
-            "#key_versions", count, NULL);
+            "#key_versions", count, LOG_END);
 out:
     rootkey_free(to);
     return st;

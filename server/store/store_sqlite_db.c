@@ -304,7 +304,8 @@ sqdb_col_text(struct sqdb_row *r, char *dst, size_t cap)
         r->bad = true;                  /* keep a terminated prefix for the logs */
         n = p == NULL ? 0 : strnlen((const char *)p, cap - 1);
     }
-    memcpy(dst, p, n);
+    if (p != NULL)
+        memcpy(dst, p, n);
     dst[n] = '\0';
 }
 
