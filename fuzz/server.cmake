@@ -9,3 +9,23 @@ dg_fuzz(fuzz_config
 dg_fuzz(fuzz_request
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_request.c
     LIBS dg_server)
+
+# fuzz_jwt -dict=fuzz/jwt.dict and fuzz_authz -dict=fuzz/authz.dict.
+# JWT verification (our strict split and header checks, then libjwt) with in-memory HS256,
+# RS256 and ES256 keys; and the Authorization header classifier (API key vs JWT vs malformed).
+if(NOT TARGET PkgConfig::LIBJWT)
+    pkg_check_modules(LIBJWT REQUIRED IMPORTED_TARGET libjwt>=1.10)
+endif()
+dg_fuzz(fuzz_jwt
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_jwt.c ${CMAKE_SOURCE_DIR}/server/jwt.c
+    LIBS dg_server dg_crypto dg_common PkgConfig::LIBJWT PkgConfig::JANSSON OpenSSL::Crypto m)
+dg_fuzz(fuzz_authz
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_authz.c ${CMAKE_SOURCE_DIR}/server/authz.c
+    LIBS dg_crypto dg_common)
+
+# The offline audit export verifier (`difyguard audit verify`). Seeds are valid exports signed with
+# the driver's fixed key; tests/unit/server/auditfmt_test.c writes and checks them.
+dg_fuzz(fuzz_audit_verify
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_audit_verify.c ${CMAKE_SOURCE_DIR}/server/auditfmt.c
+            ${CMAKE_SOURCE_DIR}/server/sbuf.c
+    LIBS PkgConfig::JANSSON dg_crypto dg_common)

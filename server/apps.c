@@ -3,7 +3,9 @@
  * every key row carries a MAC so scopes or expiry edited in the database are refused. */
 #include "server/apps.h"
 
+#include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +16,9 @@
 #include "crypto/rowmac.h"
 #include "server/jsonx.h"
 #include "server/keyrings.h"
+#include "server/bloom.h"
 #include "server/log.h"
+#include "server/ratelimit.h"
 
 #define CACHE_SLOTS 4096
 #define CACHE_TTL 10            /* seconds before a cached key row is read again */
@@ -28,6 +32,7 @@ static const char *const scope_names[] = {
 struct cached_key {
     bool used;
     int64_t loaded_at;
+    int64_t touched_at;            /* last_used_at written to the store */
     struct store_apikey row;
 };
 
@@ -37,7 +42,12 @@ struct apps {
     const struct secret *hash_key;
     pthread_mutex_t mu;
     struct cached_key *cache;      /* direct-mapped by a hash of the key id */
+    struct bloom *live;            /* ids of keys that exist: unknown ids stop here */
+    struct ratelimit *limits;
+    atomic_uint_fast64_t failures[AUTH_FAIL__COUNT];
 };
+
+#define LAST_USED_EVERY 10         /* seconds between last_used_at writes per key */
 
 uint32_t
 scope_parse(const char *name, size_t len)
@@ -114,7 +124,27 @@ apikey_mac(const struct apps *a, const struct store_apikey *k, uint8_t out[stati
     rowmac_i64(&m, k->created_at);
     rowmac_i64(&m, k->expires_at);
     rowmac_i64(&m, k->revoked_at);
+    rowmac_i64(&m, k->rate);
+    rowmac_i64(&m, k->burst);
+    rowmac_i64(&m, k->grace_until);
     rowmac_final(&m, out);
+}
+
+/* Every stored key id goes in the filter; revoked ones too (the lookup refuses them), so the
+ * filter only ever grows between restarts. */
+static enum status
+load_bloom(struct apps *a)
+{
+    struct store_apikey *keys = NULL;
+    size_t n = 0;
+    enum status st = store_apikey_list(a->store, 0, &keys, &n);
+
+    if (st == ST_OK)
+        st = bloom_new(&a->live, n + 100000, 0.001);
+    for (size_t i = 0; i < n && st == ST_OK; i++)
+        bloom_add(a->live, keys[i].id, strlen(keys[i].id));
+    free(keys);
+    return st;
 }
 
 enum status
@@ -127,8 +157,9 @@ apps_open(struct apps **out, struct store *st, const struct secret *mac_key,
     a->hash_key = hash_key;
     a->cache = xcalloc(CACHE_SLOTS, sizeof *a->cache);
     pthread_mutex_init(&a->mu, NULL);
+    a->limits = ratelimit_new(RATELIMIT_DEFAULT_KEYS);
     *out = a;
-    return ST_OK;
+    return load_bloom(a);
 }
 
 void
@@ -138,6 +169,8 @@ apps_close(struct apps *a)
         return;
     sodium_memzero(a->cache, CACHE_SLOTS * sizeof *a->cache);
     free(a->cache);
+    bloom_free(a->live);
+    ratelimit_free(a->limits);
     pthread_mutex_destroy(&a->mu);
     free(a);
 }
@@ -218,49 +251,102 @@ strlist_json(const char *text, bool null_when_empty)
 static json_t *
 key_json(const struct store_apikey *k)
 {
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o}",
         "id", k->id, "app", k->app_name,
         "scopes", strlist_json(k->scopes, false),
         "keyrings", strlist_json(k->keyrings, true),
         "created_at", jx_time(k->created_at),
         "expires_at", jx_time(k->expires_at),
-        "revoked_at", jx_time(k->revoked_at));
+        "revoked_at", jx_time(k->revoked_at),
+        "rate", (json_int_t)k->rate, "burst", (json_int_t)k->burst,
+        "grace_until", jx_time(k->grace_until),
+        "last_used_at", jx_time(k->last_used_at));
 }
 
-enum status
-apps_key_create(struct apps *a, const char *app, uint32_t scopes, const char *keyrings,
-                int64_t lifetime, json_t **out)
+static enum status
+insert_key(struct apps *a, struct store_apikey *k, json_t **out)
 {
-    struct store_app ap;
-    struct store_apikey k = {0};
     char text[APIKEY_TEXT_CHARS + 1];
     enum status st;
 
+    apikey_generate(text, k->id);
+    apikey_hash(k->hash, a->hash_key, text, APIKEY_TEXT_CHARS);
+    apikey_mac(a, k, k->mac);
+    if ((st = store_apikey_create(a->store, k)) == ST_OK) {
+        bloom_add(a->live, k->id, strlen(k->id));
+        *out = key_json(k);
+        json_object_set_new(*out, "key", json_string(text));
+        log_msg(LOG_INFO, "api_key_created", "app", k->app_name, "key_id", k->id,
+                "scopes", k->scopes, LOG_END);
+    }
+    sodium_memzero(text, sizeof text);
+    return st;
+}
+
+enum status
+apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json_t **out)
+{
+    struct store_app ap;
+    struct store_apikey k = {0};
+    enum status st;
+
     *out = NULL;
-    if (scopes == 0 || (scopes & ~(uint32_t)SCOPE__ALL) != 0 || lifetime < 1 ||
-        lifetime > APPS_MAX_KEY_LIFETIME ||
-        (keyrings != NULL && strlen(keyrings) >= sizeof k.keyrings))
+    if (ks->scopes == 0 || (ks->scopes & ~(uint32_t)SCOPE__ALL) != 0 || ks->lifetime < 1 ||
+        ks->lifetime > APPS_MAX_KEY_LIFETIME || ks->rate < 0 || ks->burst < 0 ||
+        (ks->keyrings != NULL && strlen(ks->keyrings) >= sizeof k.keyrings))
         return ST_INVALID;
     if (!name_valid(app))
         return ST_NOT_FOUND;
     if ((st = store_app_get(a->store, app, &ap)) != ST_OK)
         return st;
-    apikey_generate(text, k.id);
     k.app_id = ap.id;
     snprintf(k.app_name, sizeof k.app_name, "%s", ap.name);
-    apikey_hash(k.hash, a->hash_key, text, APIKEY_TEXT_CHARS);
-    scopes_to_text(k.scopes, scopes);
-    snprintf(k.keyrings, sizeof k.keyrings, "%s", keyrings != NULL ? keyrings : "");
+    scopes_to_text(k.scopes, ks->scopes);
+    snprintf(k.keyrings, sizeof k.keyrings, "%s", ks->keyrings != NULL ? ks->keyrings : "");
     k.created_at = now_s();
-    k.expires_at = k.created_at + lifetime;
-    apikey_mac(a, &k, k.mac);
-    if ((st = store_apikey_create(a->store, &k)) == ST_OK) {
-        *out = key_json(&k);
-        json_object_set_new(*out, "key", json_string(text));
-        log_msg(LOG_INFO, "api_key_created", "app", ap.name, "key_id", k.id, "scopes", k.scopes,
-                LOG_END);
-    }
-    sodium_memzero(text, sizeof text);
+    k.expires_at = k.created_at + ks->lifetime;
+    k.rate = ks->rate;
+    k.burst = ks->rate > 0 && ks->burst == 0 ? ks->rate : ks->burst;
+    return insert_key(a, &k, out);
+}
+
+static void forget_cached(struct apps *a, const char *key_id);
+
+enum status
+apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t grace, json_t **out)
+{
+    struct store_apikey old, k;
+    uint8_t mac[ROWMAC_BYTES];
+    int64_t now = now_s();
+    enum status st;
+
+    *out = NULL;
+    if (grace < 0 || grace > APPS_MAX_GRACE)
+        return ST_INVALID;
+    if (strlen(key_id) != APIKEY_ID_CHARS)
+        return ST_NOT_FOUND;
+    if ((st = store_apikey_get(a->store, key_id, &old)) != ST_OK)
+        return st;
+    apikey_mac(a, &old, mac);
+    if (sodium_memcmp(mac, old.mac, sizeof mac) != 0)
+        return ST_INTEGRITY;
+    if (strcmp(old.app_name, app) != 0)
+        return ST_NOT_FOUND;
+    if (old.revoked_at != 0 || old.expires_at <= now || (old.grace_until != 0 &&
+                                                         old.grace_until <= now))
+        return ST_CONFLICT;
+    k = old;
+    k.created_at = now;
+    k.expires_at = now + (old.expires_at - old.created_at);
+    k.grace_until = 0;
+    k.last_used_at = 0;
+    if ((st = insert_key(a, &k, out)) != ST_OK)
+        return st;
+    old.grace_until = now + grace;
+    apikey_mac(a, &old, old.mac);
+    if ((st = store_apikey_update(a->store, &old)) == ST_OK)
+        forget_cached(a, key_id);
+    log_msg(LOG_INFO, "api_key_rotated", "app", app, "old_key_id", key_id, "key_id", k.id, LOG_END);
     return st;
 }
 
@@ -295,6 +381,16 @@ slot_of(struct apps *a, const char *id)
     return &a->cache[h % CACHE_SLOTS];
 }
 
+static void
+forget_cached(struct apps *a, const char *key_id)
+{
+    pthread_mutex_lock(&a->mu);
+    struct cached_key *c = slot_of(a, key_id);
+    if (c->used && strcmp(c->row.id, key_id) == 0)
+        c->used = false;
+    pthread_mutex_unlock(&a->mu);
+}
+
 enum status
 apps_key_revoke(struct apps *a, const char *app, const char *key_id)
 {
@@ -313,11 +409,7 @@ apps_key_revoke(struct apps *a, const char *app, const char *key_id)
         if ((st = store_apikey_revoke(a->store, key_id, k.revoked_at, k.mac)) != ST_OK)
             return st;
     }
-    pthread_mutex_lock(&a->mu);
-    struct cached_key *c = slot_of(a, key_id);
-    if (c->used && strcmp(c->row.id, key_id) == 0)
-        c->used = false;
-    pthread_mutex_unlock(&a->mu);
+    forget_cached(a, key_id);
     log_msg(LOG_INFO, "api_key_revoked", "app", app, "key_id", key_id, LOG_END);
     return ST_OK;
 }
@@ -355,29 +447,127 @@ key_row(struct apps *a, const char *id, struct store_apikey *out)
     return ST_OK;
 }
 
+static const char *const fail_names[AUTH_FAIL__COUNT] = {
+    "malformed", "unknown_key", "bad_secret", "revoked", "expired", "integrity", "rate_limited",
+    "jwt",
+};
+
+const char *
+auth_fail_name(enum auth_fail f)
+{
+    return (unsigned)f < AUTH_FAIL__COUNT ? fail_names[f] : "unknown";
+}
+
+uint64_t
+apps_auth_failures(const struct apps *a, enum auth_fail f)
+{
+    return (unsigned)f < AUTH_FAIL__COUNT ? atomic_load(&a->failures[f]) : 0;
+}
+
+void
+apps_count_failure(struct apps *a, enum auth_fail f)
+{
+    if ((unsigned)f < AUTH_FAIL__COUNT)
+        atomic_fetch_add(&a->failures[f], 1);
+}
+
 enum status
-apps_authenticate(struct apps *a, const char *token, size_t len, struct principal *p)
+apps_rate_check(struct apps *a, const char *bucket, int64_t rate, int64_t burst,
+                unsigned *retry_after)
+{
+    struct timespec ts;
+    double wait = 0;
+
+    if (rate <= 0)
+        return ST_OK;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (ratelimit_take(a->limits, bucket, (double)rate, (double)(burst > 0 ? burst : rate), now_ns,
+                       &wait))
+        return ST_OK;
+    *retry_after = wait < 1 ? 1 : (unsigned)ceil(wait);
+    apps_count_failure(a, AUTH_FAIL_RATE_LIMITED);
+    return ST_RATE_LIMITED;
+}
+
+/* Record use in the store at most every LAST_USED_EVERY seconds per key. */
+static void
+touch(struct apps *a, const char *id, int64_t now)
+{
+    bool due = false;
+    pthread_mutex_lock(&a->mu);
+    struct cached_key *c = slot_of(a, id);
+    if (c->used && strcmp(c->row.id, id) == 0 && now - c->touched_at >= LAST_USED_EVERY) {
+        c->touched_at = now;
+        due = true;
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (due && store_apikey_touch(a->store, id, now) != ST_OK)
+        log_msg(LOG_WARN, "last_used_write_failed", "key_id", id, LOG_END);
+}
+
+/* Keys minted by another process (the admin-key command, another replica) are not in this
+ * process's filter yet: allow a few store lookups a second (a token bucket of MISS_RATE) for ids
+ * the filter lacks, so a flood of unknown keys costs the database almost nothing. */
+#define MISS_RATE 10.0
+static bool
+miss_budget(struct apps *a)
+{
+    struct timespec ts;
+    double wait = 0;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ratelimit_take(a->limits, "\001filter-miss", MISS_RATE, MISS_RATE,
+                          (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, &wait);
+}
+
+static enum auth_fail
+check_key(const struct store_apikey *k, const uint8_t hash[static APIKEY_HASH_BYTES], int64_t now)
+{
+    if (!apikey_hash_equal(hash, k->hash))
+        return AUTH_FAIL_BAD_SECRET;
+    if (k->revoked_at != 0)
+        return AUTH_FAIL_REVOKED;
+    if (k->expires_at <= now || (k->grace_until != 0 && k->grace_until <= now))
+        return AUTH_FAIL_EXPIRED;
+    return AUTH_FAIL__COUNT;        /* no failure */
+}
+
+enum status
+apps_authenticate(struct apps *a, const char *token, size_t len, struct principal *p,
+                  unsigned *retry_after)
 {
     char id[APIKEY_ID_CHARS + 1];
     uint8_t hash[APIKEY_HASH_BYTES];
     struct store_apikey k;
+    int64_t now = now_s();
+    enum auth_fail why;
     enum status st;
 
     memset(p, 0, sizeof *p);
-    if ((st = apikey_parse(id, token, len)) != ST_OK)
+    if (apikey_parse(id, token, len) != ST_OK) {
+        apps_count_failure(a, AUTH_FAIL_MALFORMED);
         return ST_UNAUTHENTICATED;
-    if ((st = key_row(a, id, &k)) != ST_OK)
+    }
+    if (!bloom_maybe_contains(a->live, id, strlen(id)) && !miss_budget(a)) {
+        apps_count_failure(a, AUTH_FAIL_UNKNOWN);
+        return ST_UNAUTHENTICATED;
+    }
+    if ((st = key_row(a, id, &k)) != ST_OK) {
+        apps_count_failure(a, st == ST_INTEGRITY ? AUTH_FAIL_INTEGRITY : AUTH_FAIL_UNKNOWN);
         return st;
+    }
+    bloom_add(a->live, id, strlen(id));     /* found: known from now on */
     apikey_hash(hash, a->hash_key, token, len);
-    if (!apikey_hash_equal(hash, k.hash) || k.revoked_at != 0 || k.expires_at <= now_s()) {
-        st = ST_UNAUTHENTICATED;
-        goto out;
+    why = check_key(&k, hash, now);
+    sodium_memzero(hash, sizeof hash);
+    if (why != AUTH_FAIL__COUNT) {
+        apps_count_failure(a, why);
+        return ST_UNAUTHENTICATED;
     }
     snprintf(p->app, sizeof p->app, "%s", k.app_name);
     snprintf(p->key_id, sizeof p->key_id, "%s", k.id);
     p->scopes = scopes_from_text(k.scopes);
     snprintf(p->keyrings, sizeof p->keyrings, "%s", k.keyrings);
-out:
-    sodium_memzero(hash, sizeof hash);
-    return st;
+    touch(a, id, now);
+    return apps_rate_check(a, k.id, k.rate, k.burst, retry_after);
 }

@@ -58,17 +58,43 @@ NODISCARD enum status apps_create(struct apps *a, const char *name, const char *
 NODISCARD enum status apps_get(struct apps *a, const char *name, json_t **out);
 NODISCARD enum status apps_list(struct apps *a, json_t **out);
 
-/* Issue a key. keyrings: space-separated names or NULL for all; lifetime in seconds (1 ..
- * APPS_MAX_KEY_LIFETIME). *out gets the key object including "key" (the only time it is shown);
- * the caller wipes that string before freeing (json_decref does, via the wiping allocator). */
-NODISCARD enum status apps_key_create(struct apps *a, const char *app, uint32_t scopes,
-                                      const char *keyrings, int64_t lifetime, json_t **out);
+struct key_spec {
+    uint32_t scopes;
+    const char *keyrings;              /* space-separated names, NULL = all */
+    int64_t lifetime;                  /* seconds, 1 .. APPS_MAX_KEY_LIFETIME */
+    int64_t rate, burst;               /* requests per second and burst, 0 = unlimited */
+};
+
+/* Issue a key. *out gets the key object including "key" (the only time it is shown); the
+ * caller wipes that string before freeing (json_decref does, via the wiping allocator). */
+NODISCARD enum status apps_key_create(struct apps *a, const char *app, const struct key_spec *ks,
+                                      json_t **out);
+/* Rotate: a new key with the same scopes, keyrings, limits and lifetime; the old one keeps
+ * working for grace seconds (0 .. 30 days), then is refused. */
+#define APPS_MAX_GRACE (30 * 86400)
+NODISCARD enum status apps_key_rotate(struct apps *a, const char *app, const char *key_id,
+                                      int64_t grace, json_t **out);
 NODISCARD enum status apps_key_list(struct apps *a, const char *app, json_t **out);
 NODISCARD enum status apps_key_revoke(struct apps *a, const char *app, const char *key_id);
 
-/* Authenticate a bearer token: ST_OK with *p filled, or ST_UNAUTHENTICATED (malformed,
- * checksum, unknown, revoked, expired) or ST_INTEGRITY (row MAC failed; logged). */
+/* Why authentications fail, counted for metrics. */
+enum auth_fail {
+    AUTH_FAIL_MALFORMED, AUTH_FAIL_UNKNOWN, AUTH_FAIL_BAD_SECRET, AUTH_FAIL_REVOKED,
+    AUTH_FAIL_EXPIRED, AUTH_FAIL_INTEGRITY, AUTH_FAIL_RATE_LIMITED, AUTH_FAIL_JWT,
+    AUTH_FAIL__COUNT
+};
+const char *auth_fail_name(enum auth_fail f);
+uint64_t apps_auth_failures(const struct apps *a, enum auth_fail f);
+void apps_count_failure(struct apps *a, enum auth_fail f);
+
+/* Authenticate an API key: ST_OK with *p filled, or ST_UNAUTHENTICATED (malformed, checksum,
+ * unknown, revoked, expired, past its rotation grace) or ST_INTEGRITY (row MAC failed; logged),
+ * or ST_RATE_LIMITED with *retry_after (seconds) set. Unknown ids are refused by a Bloom filter
+ * before any lookup; last_used_at is written at most every 10 s per key. */
 NODISCARD enum status apps_authenticate(struct apps *a, const char *token, size_t len,
-                                        struct principal *p);
+                                        struct principal *p, unsigned *retry_after);
+/* Apply a key's token bucket (also used for JWT principals, keyed by app). */
+NODISCARD enum status apps_rate_check(struct apps *a, const char *bucket, int64_t rate,
+                                      int64_t burst, unsigned *retry_after);
 
 #endif

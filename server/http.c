@@ -19,7 +19,13 @@
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "crypto/apikey.h"
+#include "server/authz.h"
+#include "server/jsonx.h"
+#include "server/jwt.h"
+#include "server/audit.h"
 #include "server/handlers/handlers.h"
+#include "server/keyrings.h"
 #include "server/log.h"
 #include "server/service.h"
 
@@ -90,6 +96,8 @@ free_secret_body(void *cls)
     free(b);
 }
 
+/* Build the response and keep it on the request: it is queued once the request's audit event
+ * is durable (or at once for unaudited routes). */
 static void
 queue(struct req *r, unsigned code, const char *ctype, struct sbuf *body)
 {
@@ -116,12 +124,24 @@ queue(struct req *r, unsigned code, const char *ctype, struct sbuf *body)
         MHD_add_response_header(resp, "Content-Type", ctype);
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
-    if (code == 429)
-        MHD_add_response_header(resp, "Retry-After", "1");
+    if (code == 429) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", r->retry_after ? r->retry_after : 1);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
     if (code == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    MHD_queue_response(r->conn, code, resp);
-    MHD_destroy_response(resp);
+    r->resp = resp;
+}
+
+static void
+flush(struct req *r)
+{
+    if (r->resp == NULL)
+        return;
+    MHD_queue_response(r->conn, r->status_code, r->resp);
+    MHD_destroy_response(r->resp);
+    r->resp = NULL;
 }
 
 void
@@ -201,27 +221,41 @@ struct route {
     const char *pattern;        /* segments; "*" captures */
     void (*fn)(struct req *);
     bool auth;
+    const char *op;             /* audit operation name */
+    const char *templ;          /* audit route template */
+    bool keyring_param;         /* p1 names a keyring */
 };
 
+#define KR "/v1/keyrings/{name}"
 static const struct route routes[] = {
-    {"GET", "healthz", h_healthz, false},
-    {"GET", "readyz", h_readyz, false},
-    {"GET", "v1/keyrings", h_keyrings_list, true},
-    {"POST", "v1/keyrings", h_keyrings_create, true},
-    {"GET", "v1/keyrings/*", h_keyring_get, true},
-    {"PATCH", "v1/keyrings/*", h_keyring_patch, true},
-    {"DELETE", "v1/keyrings/*", h_keyring_delete, true},
-    {"POST", "v1/keyrings/*/rotate", h_keyring_rotate, true},
-    {"POST", "v1/keyrings/*/encrypt", h_encrypt, true},
-    {"POST", "v1/keyrings/*/decrypt", h_decrypt, true},
-    {"POST", "v1/keyrings/*/rewrap", h_rewrap, true},
-    {"POST", "v1/keyrings/*/datakey", h_datakey, true},
-    {"GET", "v1/apps", h_apps_list, true},
-    {"POST", "v1/apps", h_apps_create, true},
-    {"GET", "v1/apps/*", h_app_get, true},
-    {"GET", "v1/apps/*/keys", h_keys_list, true},
-    {"POST", "v1/apps/*/keys", h_keys_create, true},
-    {"DELETE", "v1/apps/*/keys/*", h_key_revoke, true},
+    {"GET", "healthz", h_healthz, false, NULL, NULL, false},
+    {"GET", "readyz", h_readyz, false, NULL, NULL, false},
+    {"GET", "v1/keyrings", h_keyrings_list, true, "keyring.list", "/v1/keyrings", false},
+    {"POST", "v1/keyrings", h_keyrings_create, true, "keyring.create", "/v1/keyrings", false},
+    {"GET", "v1/keyrings/*", h_keyring_get, true, "keyring.get", KR, true},
+    {"PATCH", "v1/keyrings/*", h_keyring_patch, true, "keyring.update", KR, true},
+    {"DELETE", "v1/keyrings/*", h_keyring_delete, true, "keyring.delete", KR, true},
+    {"POST", "v1/keyrings/*/rotate", h_keyring_rotate, true, "keyring.rotate", KR "/rotate", true},
+    {"POST", "v1/keyrings/*/encrypt", h_encrypt, true, "encrypt", KR "/encrypt", true},
+    {"POST", "v1/keyrings/*/decrypt", h_decrypt, true, "decrypt", KR "/decrypt", true},
+    {"POST", "v1/keyrings/*/rewrap", h_rewrap, true, "rewrap", KR "/rewrap", true},
+    {"POST", "v1/keyrings/*/datakey", h_datakey, true, "datakey", KR "/datakey", true},
+    {"GET", "v1/apps", h_apps_list, true, "app.list", "/v1/apps", false},
+    {"POST", "v1/apps", h_apps_create, true, "app.create", "/v1/apps", false},
+    {"GET", "v1/apps/*", h_app_get, true, "app.get", "/v1/apps/{app}", false},
+    {"GET", "v1/apps/*/usage", h_app_usage, true, "app.usage", "/v1/apps/{app}/usage", false},
+    {"GET", "v1/apps/*/keys", h_keys_list, true, "key.list", "/v1/apps/{app}/keys", false},
+    {"POST", "v1/apps/*/keys", h_keys_create, true, "key.create", "/v1/apps/{app}/keys", false},
+    {"DELETE", "v1/apps/*/keys/*", h_key_revoke, true, "key.revoke", "/v1/apps/{app}/keys/{id}",
+     false},
+    {"POST", "v1/apps/*/keys/*/rotate", h_key_rotate, true, "key.rotate",
+     "/v1/apps/{app}/keys/{id}/rotate", false},
+    {"GET", "v1/audit/events", h_audit_events, true, "audit.events", "/v1/audit/events", false},
+    {"GET", "v1/audit/export", h_audit_export, true, "audit.export", "/v1/audit/export", false},
+    {"GET", "v1/audit/verify", h_audit_verify, true, "audit.verify", "/v1/audit/verify", false},
+    {"GET", "v1/audit/public-key", h_audit_public_key, true, "audit.public_key",
+     "/v1/audit/public-key", false},
+    {"POST", "v1/audit/hash", h_audit_hash, true, "audit.hash", "/v1/audit/hash", false},
 };
 
 static size_t
@@ -258,17 +292,47 @@ match(const char *pattern, char *const segs[], size_t n, const char *caps[static
     return true;
 }
 
+/* A JWT bearer: the app is "jwt:<iss>", scopes come from the role claim, sub is HMAC-ed. */
+static enum status
+authenticate_jwt(struct req *r, const struct authz *az)
+{
+    struct jwt_claims c;
+    enum status st = jwt_verify(r->svc->jwt, az->token, az->token_len, now_s(), &c);
+
+    if (st != ST_OK) {
+        apps_count_failure(r->svc->apps, AUTH_FAIL_JWT);
+        sodium_memzero(&c, sizeof c);
+        return ST_UNAUTHENTICATED;
+    }
+    snprintf(r->principal.app, sizeof r->principal.app, "jwt:%.*s",
+             (int)(sizeof r->principal.app - 5), c.iss);
+    r->principal.scopes = c.scopes;
+    r->principal.keyrings[0] = '\0';
+    if (r->svc->audit != NULL)
+        audit_hmac_hex(r->svc->audit, r->au.h_sub, c.sub, strlen(c.sub));
+    sodium_memzero(&c, sizeof c);
+    r->authenticated = true;
+    return ST_OK;
+}
+
 static enum status
 authenticate(struct req *r)
 {
     const char *h = req_header(r, "Authorization");
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+    struct authz az;
+    enum status st;
+
+    if (authz_parse(h, h != NULL ? strlen(h) : 0, &az) != ST_OK) {
+        apps_count_failure(r->svc->apps, AUTH_FAIL_MALFORMED);
         return ST_UNAUTHENTICATED;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    enum status st = apps_authenticate(r->svc->apps, h, strlen(h), &r->principal);
-    r->authenticated = st == ST_OK;
+    }
+    if (az.kind == AUTHZ_JWT)
+        return r->svc->jwt != NULL ? authenticate_jwt(r, &az) : ST_UNAUTHENTICATED;
+    st = apps_authenticate(r->svc->apps, az.token, az.token_len, &r->principal,
+                           &r->retry_after);
+    r->authenticated = st == ST_OK || st == ST_RATE_LIMITED;
+    if (!r->authenticated)
+        r->au.presented_key_id = arena_strndup(r->arena, az.key_id, strlen(az.key_id));
     return st;
 }
 
@@ -291,6 +355,9 @@ dispatch(struct req *r)
         r->p1 = caps[0];
         r->p2 = caps[1];
         r->p3 = caps[2];
+        r->op = routes[i].op;
+        r->route = routes[i].templ;
+        r->keyring_param = routes[i].keyring_param;
         if (routes[i].auth && (st = authenticate(r)) != ST_OK) {
             req_fail(r, st, NULL);
             return;
@@ -298,7 +365,212 @@ dispatch(struct req *r)
         routes[i].fn(r);
         return;
     }
+    r->op = "unknown";
+    r->route = "unknown";
     req_fail(r, path_known ? ST_METHOD : ST_NOT_FOUND, NULL);
+}
+
+/* --- audit --- */
+
+/* Is this peer address one of --trusted-proxies (comma-separated exact addresses)? */
+static bool
+proxy_trusted(const struct service *svc, const char *peer)
+{
+    size_t pl = strlen(peer);
+    for (const char *p = svc->trusted_proxies; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == pl && strncmp(p, peer, n) == 0)
+            return true;
+        p += n;
+        p += strspn(p, ", ");
+    }
+    return false;
+}
+
+static void
+grow_hex(char (**arr)[65], size_t *n, size_t *cap)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *arr = xrealloc(*arr, *cap * sizeof **arr);
+    }
+}
+
+void
+req_audit_context(struct req *r, const char *value, size_t len)
+{
+    if (r == NULL || r->svc->audit == NULL)
+        return;
+    grow_hex(&r->au.h_context, &r->au.n_context, &r->au.cap_context);
+    audit_hmac_hex(r->svc->audit, r->au.h_context[r->au.n_context++], value, len);
+}
+
+void
+req_audit_reference(struct req *r, const char *value, size_t len)
+{
+    if (r == NULL || r->svc->audit == NULL)
+        return;
+    grow_hex(&r->au.h_reference, &r->au.n_reference, &r->au.cap_reference);
+    audit_hmac_hex(r->svc->audit, r->au.h_reference[r->au.n_reference++], value, len);
+}
+
+void
+req_audit_item(struct req *r, bool ok, uint32_t version)
+{
+    struct req_audit *au = &r->au;
+    au->total++;
+    if (!ok) {
+        au->failed++;
+        return;
+    }
+    au->ok++;
+    for (size_t i = 0; i < au->n_versions; i++) {
+        if (au->versions[i] == version) {
+            au->counts[i]++;
+            return;
+        }
+    }
+    if (au->n_versions < sizeof au->versions / sizeof au->versions[0]) {
+        au->versions[au->n_versions] = version;
+        au->counts[au->n_versions++] = 1;
+    }
+}
+
+/* The last X-Forwarded-For hop, believed only when the socket peer is a trusted proxy. */
+static void
+forwarded_for(struct req *r, char out[static 64])
+{
+    const char *xff = req_header(r, "X-Forwarded-For");
+    if (xff == NULL || r->svc->trusted_proxies == NULL || !proxy_trusted(r->svc, out))
+        return;
+    const char *last = strrchr(xff, ',');
+    last = last != NULL ? last + 1 : xff;
+    last += strspn(last, " ");
+    size_t n = strcspn(last, " ");
+    struct in6_addr a6;
+    struct in_addr a4;
+    char tmp[64];
+    if (n == 0 || n >= sizeof tmp)
+        return;
+    memcpy(tmp, last, n);
+    tmp[n] = '\0';
+    if (inet_pton(AF_INET, tmp, &a4) == 1 || inet_pton(AF_INET6, tmp, &a6) == 1)
+        snprintf(out, 64, "%s", tmp);
+}
+
+/* The client address from the socket (or a trusted proxy's X-Forwarded-For), as text. */
+static void
+client_addr(struct req *r, char out[static 64])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, 64);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, 64);
+    forwarded_for(r, out);
+}
+
+/* W3C traceparent "00-<32 hex trace id>-<16 hex>-<2 hex>": the trace id, when well formed. */
+static void
+trace_id(struct req *r, char out[static 33])
+{
+    const char *tp = req_header(r, "traceparent");
+    out[0] = '\0';
+    if (tp == NULL || strlen(tp) != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' ||
+        strspn(tp + 3, "0123456789abcdef") < 32 || strspn(tp + 36, "0123456789abcdef") < 16 ||
+        strncmp(tp + 3, "00000000000000000000000000000000", 32) == 0)
+        return;
+    memcpy(out, tp + 3, 32);
+    out[32] = '\0';
+}
+
+static void
+on_audited(void *arg, enum status st)
+{
+    struct req *r = arg;
+    r->audit_st = st;
+    atomic_store(&r->audit_done, true);
+    MHD_resume_connection(r->conn);
+}
+
+static struct audit_rec *
+make_record(struct req *r)
+{
+    struct audit *a = r->svc->audit;
+    struct audit_rec *rec = audit_rec_new();
+    struct timespec now;
+    char addr[64];
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    rec->latency_us = (int64_t)(now.tv_sec - r->started.tv_sec) * 1000000 +
+                      (now.tv_nsec - r->started.tv_nsec) / 1000;
+    rec->op = r->op != NULL ? r->op : "unknown";
+    rec->method = r->method;
+    rec->route = r->route != NULL ? r->route : "unknown";
+    rec->status = r->status_code;
+    if (r->authenticated) {
+        snprintf(rec->app, sizeof rec->app, "%s", r->principal.app);
+        snprintf(rec->key_id, sizeof rec->key_id, "%s", r->principal.key_id);
+    } else {
+        if (r->au.presented_key_id != NULL)
+            audit_hmac_hex(a, rec->h_key_id, r->au.presented_key_id,
+                           strlen(r->au.presented_key_id));
+        rec->coalesce = r->status_code == 401;      /* floods of bad keys fold together */
+    }
+    if (r->keyring_param && r->p1 != NULL) {
+        if (r->status_code == 404 || !name_valid(r->p1))
+            audit_hmac_hex(a, rec->h_keyring, r->p1, strlen(r->p1));
+        else
+            snprintf(rec->keyring, sizeof rec->keyring, "%s", r->p1);
+    }
+    rec->key_version = r->au.key_version;
+    rec->items_total = r->au.total;
+    rec->items_ok = r->au.ok;
+    rec->items_failed = r->au.failed;
+    rec->n_versions = r->au.n_versions;
+    memcpy(rec->versions, r->au.versions, sizeof rec->versions);
+    memcpy(rec->version_counts, r->au.counts, sizeof rec->version_counts);
+    trace_id(r, rec->trace_id);
+    audit_hmac_hex(a, rec->h_request_id, r->request_id, strlen(r->request_id));
+    client_addr(r, addr);
+    audit_hmac_hex(a, rec->h_client, addr, strlen(addr));
+    if (r->au.h_sub[0] != '\0')
+        memcpy(rec->h_sub, r->au.h_sub, sizeof rec->h_sub);
+    rec->h_context = r->au.h_context;       /* the record takes the arrays */
+    rec->n_h_context = r->au.n_context;
+    rec->h_reference = r->au.h_reference;
+    rec->n_h_reference = r->au.n_reference;
+    r->au.h_context = NULL;
+    r->au.h_reference = NULL;
+    r->au.n_context = r->au.n_reference = 0;
+    return rec;
+}
+
+/* Hand the request's event to the audit writer. Returns true when the connection is suspended
+ * until the event is durable (the response is queued on resume). */
+static bool
+audit_request(struct http_server *h, struct req *r, bool may_wait)
+{
+    struct audit *a = h->svc->audit;
+    if (a == NULL || strncmp(r->path, "/v1/", 4) != 0)
+        return false;
+    struct audit_rec *rec = make_record(r);
+    bool wait = audit_durable(a) || audit_backlog(a) > AUDIT_MAX_BACKLOG;   /* backpressure */
+    if (may_wait && wait && !rec->coalesce) {
+        rec->done = on_audited;
+        rec->arg = r;
+        r->suspended = true;
+        MHD_suspend_connection(r->conn);    /* before submit: the writer may resume at once */
+        audit_submit(a, rec);
+        return true;
+    }
+    audit_submit(a, rec);
+    return false;
 }
 
 /* --- MHD callbacks --- */
@@ -369,7 +641,13 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
         if (n > body_cap(h)) {
+            /* Answer before reading the body; the event goes to the trail without waiting. */
+            r->dispatched = true;
+            r->op = "unknown";
+            r->route = "unknown";
             req_fail(r, ST_TOO_LARGE, NULL);
+            audit_request(h, r, false);
+            flush(r);
         } else if (n > 0) {
             r->body_cap = (size_t)n + 1;    /* one allocation, no regrowth copies */
             r->body = xmalloc(r->body_cap);
@@ -379,20 +657,38 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
     if (*upload_data_size != 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->replied)
+        if (r->dispatched)
             return MHD_YES;
         if (!body_append(r, body_cap(h), upload_data, n) && r->body_len > 2 * body_cap(h))
             return MHD_NO;          /* a chunked flood: drop the connection */
         return MHD_YES;
     }
-    if (r->replied)
+    if (r->suspended) {
+        /* Resumed by the audit writer: answer, or 503 when the event could not be written. */
+        if (!atomic_load(&r->audit_done))
+            return MHD_YES;
+        r->suspended = false;
+        if (r->audit_st != ST_OK) {
+            MHD_destroy_response(r->resp);
+            r->resp = NULL;
+            r->replied = false;
+            req_fail(r, ST_UNAVAILABLE, "the audit trail could not record this request");
+        }
+        flush(r);
         return MHD_YES;
+    }
+    if (r->dispatched)
+        return MHD_YES;
+    r->dispatched = true;
     if (r->body_overflow)
         req_fail(r, ST_TOO_LARGE, NULL);
     else
         dispatch(r);
     if (!r->replied)
         req_fail(r, ST_INTERNAL, NULL);
+    if (audit_request(h, r, true))
+        return MHD_YES;             /* suspended until the event is durable */
+    flush(r);
     return MHD_YES;
 }
 
@@ -427,6 +723,10 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r == NULL)
         return;
     log_request(r);
+    if (r->resp != NULL)
+        MHD_destroy_response(r->resp);
+    free(r->au.h_context);
+    free(r->au.h_reference);
     if (r->body != NULL) {
         sodium_memzero(r->body, r->body_cap);
         free(r->body);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "common/status.h"
@@ -50,7 +51,35 @@ struct req {
     unsigned status_code;
     /* Route parameters, NUL-terminated copies in the arena (NULL when absent). */
     const char *p1, *p2, *p3;
+    const char *op, *route;            /* audit names of the matched route */
+    bool keyring_param;
+    /* What handlers add to the audit event (server/audit.h); HMACs are computed by the calls
+     * below, never stored in clear. */
+    struct req_audit {
+        uint32_t key_version;
+        uint32_t total, ok, failed;
+        size_t n_versions;
+        uint32_t versions[8], counts[8];
+        char (*h_context)[65];
+        size_t n_context, cap_context;
+        char (*h_reference)[65];
+        size_t n_reference, cap_reference;
+        char h_sub[65];
+        const char *presented_key_id;      /* an unknown key's id (HMAC-ed in the event) */
+    } au;
+    /* The response waits here while the request's audit event is made durable. */
+    void *resp;                        /* struct MHD_Response * */
+    bool dispatched, suspended;
+    _Atomic bool audit_done;
+    enum status audit_st;
+    unsigned retry_after;              /* seconds, for 429 */
 };
+
+/* Audit helpers for handlers: record a context value, a batch reference (both HMAC-ed), and one
+ * batch item's outcome and key version. No-ops when auditing is off. */
+void req_audit_context(struct req *r, const char *value, size_t len);
+void req_audit_reference(struct req *r, const char *value, size_t len);
+void req_audit_item(struct req *r, bool ok, uint32_t version);
 
 /* Header and query lookups (NULL when absent). */
 const char *req_header(struct req *r, const char *name);

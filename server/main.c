@@ -20,7 +20,10 @@
 #include "crypto/apikey.h"
 #include "crypto/secret.h"
 #include "server/config.h"
+#include "server/audit.h"
+#include "server/cmd_audit.h"
 #include "server/http.h"
+#include "server/jwt.h"
 #include "server/jsonx.h"
 #include "server/log.h"
 #include "server/service.h"
@@ -34,6 +37,9 @@ struct opts {
     bool json;
     char *listen, *tls_cert, *tls_key;
     bool tls_terminated_upstream;
+    bool audit_durable;
+    int64_t audit_checkpoint_interval, audit_retention;
+    char *audit_archive_dir, *jwt_config, *trusted_proxies;
     uint64_t threads, max_body_bytes, max_batch_items, max_batch_bytes, max_connections,
         max_connections_per_ip, kek_max_encryptions, reserve_block;
     int64_t idle_timeout, maintenance_interval, shutdown_grace;
@@ -83,6 +89,17 @@ static const struct opt serve_opts[] = {
       "how often due rotations are checked"),
     O("shutdown-grace", OPT_DURATION, shutdown_grace, "30s",
       "on SIGTERM, how long in-flight requests may take"),
+    O("audit-durable", OPT_BOOL, audit_durable, "true",
+      "answer only after the request's audit event is fsync'd"),
+    O("audit-checkpoint-interval", OPT_DURATION, audit_checkpoint_interval, "60s",
+      "how often the audit chain gets a signed checkpoint"),
+    O("audit-retention", OPT_DURATION, audit_retention, "0",
+      "prune audit events older than this behind a signed anchor (0 = keep)"),
+    O("audit-archive-dir", OPT_STRING, audit_archive_dir, NULL,
+      "where pruned events are exported first (default DATA_DIR/audit-archive)"),
+    O("jwt-config", OPT_STRING, jwt_config, NULL, "JSON file of JWT issuers and keys"),
+    O("trusted-proxies", OPT_STRING, trusted_proxies, NULL,
+      "comma-separated addresses whose X-Forwarded-For is believed"),
 };
 #define N(a) (sizeof a / sizeof a[0])
 
@@ -157,11 +174,11 @@ cmd_init(int argc, char **argv)
 
 static int
 open_service(struct service **svc, const struct opts *o, const struct krm_settings *ks,
-             struct service_paths *p)
+             const struct audit_settings *as, struct service_paths *p)
 {
     char err[512];
     service_paths_resolve(p, o->data_dir, o->database, o->root_key);
-    enum status st = service_open(svc, p, ks, err, sizeof err);
+    enum status st = service_open(svc, p, ks, as, err, sizeof err);
     if (st != ST_OK)
         return fail(1, "%s", err);
     return -1;
@@ -179,7 +196,8 @@ cmd_admin_key(int argc, char **argv)
                    "Break-glass: mint a new admin API key locally with the root key.");
     if (rc >= 0)
         return rc;
-    if ((rc = open_service(&svc, &o, &ks, &p)) >= 0)
+    struct audit_settings as = {.durable = true, .checkpoint_interval = 60, .own_chain = true};
+    if ((rc = open_service(&svc, &o, &ks, &as, &p)) >= 0)
         goto out;
     if (service_admin_key(svc, key, sizeof key) != ST_OK) {
         rc = fail(1, "%s", "could not mint an admin key");
@@ -269,7 +287,7 @@ cmd_rotate_root(int argc, char **argv)
         rc = fail(EXIT_USAGE, "%s", "--new-key FILE is required");
         goto out;
     }
-    if ((rc = open_service(&svc, &o, &ks, &p)) >= 0)
+    if ((rc = open_service(&svc, &o, &ks, NULL, &p)) >= 0)
         goto out;
     snprintf(old_id, sizeof old_id, "%s", rootkey_id(svc->root));
     if (service_rotate_root(svc, o.new_key, err, sizeof err) != ST_OK) {
@@ -285,6 +303,21 @@ out:
     service_paths_free(&p);
     config_free(&o, rotate_opts, N(rotate_opts));
     return rc;
+}
+
+static int
+load_jwt(struct service *svc, const char *path)
+{
+    json_error_t je;
+    char err[512];
+    json_t *cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (cfg == NULL)
+        return fail(EXIT_USAGE, "--jwt-config %s: not a JSON file (line %d)", path, je.line);
+    enum status st = jwt_verifier_from_json(&svc->jwt, err, sizeof err, cfg);
+    json_decref(cfg);
+    if (st != ST_OK)
+        return fail(EXIT_USAGE, "--jwt-config %s: %s", path, err);
+    return -1;
 }
 
 static int
@@ -323,7 +356,15 @@ cmd_serve(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
     struct krm_settings ks = {o.kek_max_encryptions, (int64_t)o.reserve_block};
-    if ((rc = open_service(&svc, &o, &ks, &p)) >= 0)
+    char archive[4096];
+    snprintf(archive, sizeof archive, "%s/audit-archive", o.data_dir);
+    struct audit_settings as = {o.audit_durable, o.audit_checkpoint_interval, o.audit_retention,
+                                o.audit_archive_dir != NULL ? o.audit_archive_dir : archive,
+                                false};
+    if ((rc = open_service(&svc, &o, &ks, &as, &p)) >= 0)
+        goto out;
+    svc->trusted_proxies = o.trusted_proxies;
+    if (o.jwt_config != NULL && (rc = load_jwt(svc, o.jwt_config)) >= 0)
         goto out;
     svc->limits = (struct http_limits){o.max_body_bytes, o.max_batch_bytes, o.max_batch_items,
                                        o.max_connections, o.max_connections_per_ip,
@@ -363,6 +404,7 @@ usage(FILE *f)
             "  admin-key        break-glass: mint a new admin API key with the root key\n"
             "  rotate-root-key  rewrap all key versions under a new root key\n"
             "  migrate          apply database migrations and exit\n"
+            "  audit verify     verify an exported audit trail offline\n"
             "  version          print the version\n\n"
             "Every option also reads DIFYGUARD_<OPTION> (e.g. DIFYGUARD_DATA_DIR) and the JSON\n"
             "file given by --config; flags win over variables, variables over the file.\n"
@@ -377,7 +419,7 @@ main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {
         {"init", cmd_init}, {"serve", cmd_serve}, {"admin-key", cmd_admin_key},
-        {"rotate-root-key", cmd_rotate_root}, {"migrate", cmd_migrate},
+        {"rotate-root-key", cmd_rotate_root}, {"migrate", cmd_migrate}, {"audit", cmd_audit},
     };
     sigset_t set;
 

@@ -14,6 +14,8 @@
 
 #include "common/xmem.h"
 #include "crypto/apikey.h"
+#include "server/audit.h"
+#include "server/jwt.h"
 #include "server/jsonx.h"
 #include "server/log.h"
 
@@ -107,7 +109,8 @@ static enum status
 mint_admin_key(struct apps *apps, char *admin_key, size_t cap)
 {
     json_t *k = NULL;
-    enum status st = apps_key_create(apps, "admin", SCOPE__ALL, NULL, APPS_MAX_KEY_LIFETIME, &k);
+    struct key_spec ks = {.scopes = SCOPE__ALL, .lifetime = APPS_MAX_KEY_LIFETIME};
+    enum status st = apps_key_create(apps, "admin", &ks, &k);
     if (st == ST_OK) {
         const char *text = json_string_value(json_object_get(k, "key"));
         if (text == NULL || strlen(text) >= cap)
@@ -137,14 +140,15 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
         return ST_CONFLICT;
     }
     if ((s = svckey_create(st, rk, SVCKEY_ROWMAC)) != ST_OK ||
-        (s = svckey_create(st, rk, SVCKEY_APIKEY_HASH)) != ST_OK) {
+        (s = svckey_create(st, rk, SVCKEY_APIKEY_HASH)) != ST_OK ||
+        (s = audit_keys_ensure(st, rk)) != ST_OK) {
         snprintf(err, err_len, "could not store service keys");
         store_close(st);
         return s;
     }
     store_close(st);
     struct krm_settings ks = {0};
-    if ((s = service_open(&svc, p, &ks, err, err_len)) != ST_OK)
+    if ((s = service_open(&svc, p, &ks, NULL, err, err_len)) != ST_OK)
         return s;
     if ((s = apps_create(svc->apps, "admin", "difyguard administrators", &app)) != ST_OK ||
         (s = mint_admin_key(svc->apps, admin_key, cap)) != ST_OK) {
@@ -190,7 +194,7 @@ fail:
 
 enum status
 service_open(struct service **out, const struct service_paths *p, const struct krm_settings *ks,
-             char *err, size_t err_len)
+             const struct audit_settings *as, char *err, size_t err_len)
 {
     struct service *s = xcalloc(1, sizeof *s);
     enum status st;
@@ -209,6 +213,8 @@ service_open(struct service **out, const struct service_paths *p, const struct k
     }
     if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK)
         goto fail;
+    if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, as, err, err_len)) != ST_OK)
+        goto fail;
     *out = s;
     return ST_OK;
 fail:
@@ -221,6 +227,8 @@ service_close(struct service *s)
 {
     if (s == NULL)
         return;
+    audit_close(s->audit);              /* drains the queue first */
+    jwt_verifier_free(s->jwt);
     krm_close(s->keyrings);
     apps_close(s->apps);
     secret_free(s->mac_key);
@@ -237,24 +245,51 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
     if (st == ST_OK)
         log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin",
                 "detail", "a new admin key was minted locally with the root key", LOG_END);
+    if (s->audit != NULL) {
+        /* Break-glass use of the root key goes in the trail (written before the command exits). */
+        struct audit_rec *rec = audit_rec_new();
+        char id[APIKEY_ID_CHARS + 1];
+        rec->op = "admin_key.break_glass";
+        rec->method = "CLI";
+        rec->route = "difyguard admin-key";
+        rec->status = st == ST_OK ? 201 : 500;
+        snprintf(rec->app, sizeof rec->app, "admin");
+        if (st == ST_OK && apikey_parse(id, admin_key, strlen(admin_key)) == ST_OK)
+            snprintf(rec->key_id, sizeof rec->key_id, "%s", id);
+        audit_submit(s->audit, rec);
+    }
     return st;
 }
 
+/* Rewrap every service key (row MAC, API-key hash, audit keys, ...) from the current root key
+ * to `to`, skipping those already under it. */
 static enum status
-svckey_rewrap(struct store *st, const struct rootkey *to, const char *purpose,
-              const struct secret *key)
+svckeys_rewrap(struct service *s, const struct rootkey *to)
 {
-    struct store_svckey row = {0};
-    char aad[64];
+    struct store_svckey *keys = NULL;
+    size_t n = 0;
+    enum status st = store_svckey_list(s->store, &keys, &n);
 
-    svckey_aad(aad, purpose);
-    snprintf(row.purpose, sizeof row.purpose, "%s", purpose);
-    snprintf(row.root_key_id, sizeof row.root_key_id, "%s", rootkey_id(to));
-    row.created_at = now_s();
-    enum status s = rootkey_wrap(to, row.wrapped, sizeof row.wrapped, &row.wrapped_len,
-                                 secret_ro(key), secret_len(key), (const uint8_t *)aad,
-                                 strlen(aad));
-    return s == ST_OK ? store_svckey_put(st, &row) : s;
+    for (size_t i = 0; i < n && st == ST_OK; i++) {
+        struct store_svckey row = keys[i];
+        struct secret *key = NULL;
+        char aad[64];
+        if (strcmp(row.root_key_id, rootkey_id(to)) == 0)
+            continue;
+        svckey_aad(aad, row.purpose);
+        st = rootkey_unwrap(s->root, &key, row.wrapped, row.wrapped_len, (const uint8_t *)aad,
+                            strlen(aad));
+        if (st == ST_OK)
+            st = rootkey_wrap(to, row.wrapped, sizeof row.wrapped, &row.wrapped_len,
+                              secret_ro(key), secret_len(key), (const uint8_t *)aad, strlen(aad));
+        secret_free(key);
+        snprintf(row.root_key_id, sizeof row.root_key_id, "%s", rootkey_id(to));
+        if (st == ST_OK)
+            st = store_svckey_put(s->store, &row);
+    }
+    sodium_memzero(keys, n * sizeof *keys);
+    free(keys);
+    return st;
 }
 
 enum status
@@ -280,8 +315,7 @@ service_rotate_root(struct service *s, const char *new_key_path, char *err, size
         snprintf(err, err_len, "rewrapping key versions failed after %zu rows; run again", n);
         goto out;
     }
-    if ((st = svckey_rewrap(s->store, to, SVCKEY_ROWMAC, s->mac_key)) != ST_OK ||
-        (st = svckey_rewrap(s->store, to, SVCKEY_APIKEY_HASH, s->hash_key)) != ST_OK ||
+    if ((st = svckeys_rewrap(s, to)) != ST_OK ||
         (st = store_meta_set(s->store, "root_key_id", rootkey_id(to))) != ST_OK) {
         snprintf(err, err_len, "rewrapping service keys failed; run again");
         goto out;

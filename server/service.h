@@ -25,6 +25,9 @@ struct service {
     struct secret *hash_key;      /* API-key hashes */
     struct krm *keyrings;
     struct apps *apps;
+    struct audit *audit;          /* NULL when the command does not audit */
+    struct jwt_verifier *jwt;     /* NULL unless --jwt-config */
+    const char *trusted_proxies;  /* comma-separated peer addresses, or NULL */
     struct http_limits limits;
     atomic_bool ready;
 };
@@ -45,9 +48,12 @@ void service_paths_free(struct service_paths *p);
 NODISCARD enum status service_init(const struct service_paths *p, char *admin_key, size_t cap,
                                    char *root_id, size_t root_id_cap, char *err, size_t err_len);
 
-/* Open for serving or admin commands: loads and checks the root key and service keys. */
+/* Open for serving or admin commands: loads and checks the root key and service keys; starts
+ * the audit writer when as != NULL. */
+struct audit_settings;
 NODISCARD enum status service_open(struct service **out, const struct service_paths *p,
-                                   const struct krm_settings *ks, char *err, size_t err_len);
+                                   const struct krm_settings *ks, const struct audit_settings *as,
+                                   char *err, size_t err_len);
 void service_close(struct service *s);
 
 /* A new admin key (break-glass). */

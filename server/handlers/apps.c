@@ -125,12 +125,13 @@ parse_keyrings(const json_t *arr, char out[static STORE_KEYRINGS_MAX], const cha
 void
 h_keys_create(struct req *r)
 {
-    static const char *const allowed[] = {"scopes", "keyrings", "expires_in", NULL};
+    static const char *const allowed[] = {"scopes", "keyrings", "expires_in", "rate", "burst",
+                                          NULL};
     json_t *body = NULL, *out = NULL;
     const char *msg = NULL;
     char keyrings[STORE_KEYRINGS_MAX] = "";
     uint32_t scopes = 0;
-    int64_t life = DEFAULT_KEY_LIFETIME;
+    int64_t life = DEFAULT_KEY_LIFETIME, rate = 0, burst = 0;
     const json_t *kr;
     enum status st;
 
@@ -149,7 +150,14 @@ h_keys_create(struct req *r)
         msg = "expires_in must be a duration between 1s and 365d";
         goto out;
     }
-    st = apps_key_create(r->svc->apps, r->p1, scopes, keyrings[0] ? keyrings : NULL, life, &out);
+    if (jx_int(body, "rate", &rate, NULL) != ST_OK || jx_int(body, "burst", &burst, NULL) != ST_OK ||
+        rate < 0 || burst < 0 || rate > 1000000 || burst > 1000000) {
+        st = ST_INVALID;
+        msg = "rate and burst must be integers from 0 (unlimited) to 1000000";
+        goto out;
+    }
+    struct key_spec ks = {scopes, keyrings[0] ? keyrings : NULL, life, rate, burst};
+    st = apps_key_create(r->svc->apps, r->p1, &ks, &out);
 out:
     json_decref(body);
     finish(r, st, 201, out, msg);
@@ -165,4 +173,31 @@ h_key_revoke(struct req *r)
         req_fail(r, st, NULL);
     else
         req_reply_empty(r, 204);
+}
+
+void
+h_key_rotate(struct req *r)
+{
+    static const char *const allowed[] = {"grace_period", NULL};
+    json_t *body = NULL, *out = NULL;
+    const char *msg = NULL;
+    int64_t grace = 86400;
+    enum status st = ST_OK;
+
+    if (!require_admin(r))
+        return;
+    if (r->body_len > 0 && ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) != ST_OK ||
+                            (st = jx_only(body, allowed, &msg)) != ST_OK))
+        goto out;
+    if (body != NULL && (jx_duration(body, "grace_period", &grace, NULL) != ST_OK ||
+                         grace > APPS_MAX_GRACE)) {
+        st = ST_INVALID;
+        msg = "grace_period must be a duration up to 30d";
+        goto out;
+    }
+    if ((st = apps_key_rotate(r->svc->apps, r->p1, r->p2, grace, &out)) == ST_CONFLICT)
+        msg = "the key is revoked, expired or already past its grace period";
+out:
+    json_decref(body);
+    finish(r, st, 201, out, msg);
 }

@@ -42,6 +42,7 @@ struct item {
     size_t ct_len;
     uint32_t version;               /* 0 = latest */
     bool include_plaintext;
+    uint32_t used_version;          /* the key version the operation used (for the trail) */
     const char *msg;                /* error explanation */
 };
 
@@ -57,7 +58,7 @@ item_free(struct item *it)
 }
 
 static enum status
-parse_context(struct item *it, const json_t *ctx)
+parse_context(struct item *it, const json_t *ctx, struct req *r)
 {
     struct context_pair pairs[CONTEXT_MAX_PAIRS];
     static const uint8_t empty[4] = {0, 0, 0, 0};
@@ -89,6 +90,8 @@ parse_context(struct item *it, const json_t *ctx)
     }
     it->ctx = buf;
     it->msg = NULL;
+    for (size_t i = 0; i < n; i++)      /* sorted now: the trail lists them in key order */
+        req_audit_context(r, pairs[i].val, pairs[i].val_len);
     return ST_OK;
 }
 
@@ -120,7 +123,7 @@ parse_plaintext(struct item *it, const json_t *o)
 }
 
 static enum status
-parse_item(struct item *it, enum crypto_op op, const json_t *o, bool batch)
+parse_item(struct item *it, enum crypto_op op, const json_t *o, bool batch, struct req *r)
 {
     const char *const *allowed = op_fields[op];
     static const char *const single_enc[] = {"plaintext", "text", "context", "key_version", NULL};
@@ -137,7 +140,7 @@ parse_item(struct item *it, enum crypto_op op, const json_t *o, bool batch)
         return ST_INVALID;
     }
     if ((st = jx_only(o, allowed, &it->msg)) != ST_OK ||
-        (st = parse_context(it, json_object_get(o, "context"))) != ST_OK)
+        (st = parse_context(it, json_object_get(o, "context"), r)) != ST_OK)
         return st;
     switch (op) {
     case OP_ENCRYPT:
@@ -205,13 +208,14 @@ out:
 
 /* Open it->ct into a new wiped-on-free buffer (*pt, capacity *cap). */
 static enum status
-open_ct(struct opctx *c, const struct item *it, uint8_t **pt, size_t *pt_len, size_t *cap)
+open_ct(struct opctx *c, struct item *it, uint8_t **pt, size_t *pt_len, size_t *cap)
 {
     struct envelope env;
     const struct kek *kek = NULL;
     size_t bcap = b64_decoded_max(it->ct_len) + 1;
     uint8_t small[SMALL_BYTES + ENVELOPE_MAX_OVERHEAD];
     uint8_t *blob = bcap <= sizeof small ? small : xmalloc(bcap);
+    uint32_t used_version = 0;
     enum status st;
 
     *pt = NULL;
@@ -222,12 +226,15 @@ open_ct(struct opctx *c, const struct item *it, uint8_t **pt, size_t *pt_len, si
         st = ST_AUTH;           /* made by another keyring: say no more than that it failed */
         goto out;
     }
+    used_version = env.version;
     if ((st = krm_kek_decrypt(&c->use, env.version, &kek)) != ST_OK)
         goto out;
     *cap = envelope_plaintext_len(&env) + 1;
     *pt = xmalloc(*cap);
     st = envelope_open(*pt, *cap, pt_len, &env, kek, it->ctx, it->ctx_len);
 out:
+    if (used_version != 0)
+        it->used_version = used_version;
     if (blob != small)
         free(blob);
     return st;
@@ -307,6 +314,8 @@ run_item(struct opctx *c, enum crypto_op op, struct item *it, struct sbuf *out)
         }
         break;
     }
+    if (ver != 0)
+        it->used_version = ver;
     wipe_free(pt, cap);
     return st;
 }
@@ -321,8 +330,12 @@ one_item(struct opctx *c, enum crypto_op op, const json_t *o, bool batch, struct
     size_t mark = out->len;
     enum status st;
 
-    if ((st = parse_item(&it, op, o, batch)) == ST_OK)
+    if ((st = parse_item(&it, op, o, batch, c->r)) == ST_OK)
         st = run_item(c, op, &it, out);
+    if (batch)
+        req_audit_item(c->r, st == ST_OK, it.used_version);
+    else
+        c->r->au.key_version = it.used_version;
     if (st != ST_OK) {
         if (out->secret)
             sodium_memzero(out->p + mark, out->len - mark);
@@ -378,8 +391,10 @@ run_batch(struct opctx *c, enum crypto_op op, const json_t *items, struct sbuf *
             sbuf_add_jstr(out, text, strlen(text));
             sbuf_adds(out, "}");
         }
-        if (ref != NULL && json_is_string(ref) && json_string_length(ref) <= REFERENCE_MAX)
+        if (ref != NULL && json_is_string(ref) && json_string_length(ref) <= REFERENCE_MAX) {
             add_reference(out, o);
+            req_audit_reference(c->r, json_string_value(ref), json_string_length(ref));
+        }
         sbuf_adds(out, "}");
         msg = NULL;
     }
@@ -442,7 +457,7 @@ octet_item(struct req *r, struct item *it, json_t **ctx_json)
             return st;
         it->msg = NULL;
     }
-    if ((st = parse_context(it, *ctx_json)) != ST_OK)
+    if ((st = parse_context(it, *ctx_json, r)) != ST_OK)
         return st;
     it->pt = (const uint8_t *)(r->body != NULL ? r->body : "");
     it->pt_len = r->body_len;
@@ -487,6 +502,7 @@ h_crypto(struct req *r, enum crypto_op op)
             {
                 sbuf_add_u32(&out, ",\"key_version\":", ver);
                 sbuf_adds(&out, "}");
+                r->au.key_version = ver;
             }
         } else if (items != NULL) {
             run_batch(&c, op, items, &out);
@@ -549,7 +565,7 @@ crypto_request_check(enum crypto_op op, const char *body, size_t len, size_t *n_
     const json_t *items = json_object_get(j, "items");
     if (items == NULL) {
         struct item it = {0};
-        st = parse_item(&it, op, j, false);
+        st = parse_item(&it, op, j, false, NULL);
         item_free(&it);
         *n_items = 1;
     } else if (!json_is_array(items)) {
@@ -559,7 +575,7 @@ crypto_request_check(enum crypto_op op, const char *body, size_t len, size_t *n_
         json_t *o;
         json_array_foreach(items, i, o) {
             struct item it = {0};
-            if (parse_item(&it, op, o, true) == ST_OK)
+            if (parse_item(&it, op, o, true, NULL) == ST_OK)
                 (*n_items)++;
             item_free(&it);
         }

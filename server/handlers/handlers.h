@@ -31,6 +31,14 @@ void h_app_get(struct req *r);
 void h_keys_list(struct req *r);
 void h_keys_create(struct req *r);
 void h_key_revoke(struct req *r);
+void h_key_rotate(struct req *r);
+void h_app_usage(struct req *r);
+
+void h_audit_events(struct req *r);
+void h_audit_export(struct req *r);
+void h_audit_verify(struct req *r);
+void h_audit_public_key(struct req *r);
+void h_audit_hash(struct req *r);
 
 /* Parse a crypto request body the way the handler does, without keys or crypto: for the fuzzer
  * and tests. *n_items counts the items that parsed. */

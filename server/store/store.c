@@ -372,3 +372,120 @@ store_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
         return ST_NOT_FOUND;
     return s->ops->apikey_revoke(s, id, revoked_at, mac);
 }
+
+/* --- API key state and the audit trail: thin checks, then the backend --- */
+
+enum status
+store_apikey_update(struct store *s, const struct store_apikey *k)
+{
+    assert(s != NULL && k != NULL);
+    if (!name_ok(k->id, STORE_KEY_ID_MAX))
+        return ST_NOT_FOUND;
+    return s->ops->apikey_update(s, k);
+}
+
+enum status
+store_apikey_touch(struct store *s, const char *id, int64_t last_used_at)
+{
+    assert(s != NULL && id != NULL);
+    return name_ok(id, STORE_KEY_ID_MAX) ? s->ops->apikey_touch(s, id, last_used_at) : ST_OK;
+}
+
+enum status
+store_audit_append(struct store *s, const struct store_audit_row *rows, size_t n,
+                   const struct store_usage *usage, size_t nu)
+{
+    assert(s != NULL && (rows != NULL || n == 0) && (usage != NULL || nu == 0));
+    if (n == 0 && nu == 0)
+        return ST_OK;
+    return s->ops->audit_append(s, rows, n, usage, nu);
+}
+
+enum status
+store_audit_head(struct store *s, const char *chain_id, uint64_t *seq, uint8_t hash[static 32])
+{
+    assert(s != NULL && chain_id != NULL && seq != NULL);
+    *seq = 0;
+    memset(hash, 0, 32);
+    return s->ops->audit_head(s, chain_id, seq, hash);
+}
+
+enum status
+store_audit_checkpoint_add(struct store *s, const char *chain_id, uint64_t seq, const char *kind,
+                           int64_t time_ms, const char *line)
+{
+    assert(s != NULL && chain_id != NULL && kind != NULL && line != NULL);
+    return s->ops->audit_checkpoint_add(s, chain_id, seq, kind, time_ms, line);
+}
+
+enum status
+store_audit_checkpoint_last(struct store *s, const char *chain_id, const char *kind, char **line,
+                            uint64_t *seq)
+{
+    assert(s != NULL && chain_id != NULL && kind != NULL && line != NULL && seq != NULL);
+    *line = NULL;
+    *seq = 0;
+    return s->ops->audit_checkpoint_last(s, chain_id, kind, line, seq);
+}
+
+enum status
+store_audit_list(struct store *s, const struct store_audit_filter *f,
+                 struct store_audit_row **out, size_t *n)
+{
+    assert(s != NULL && f != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    return s->ops->audit_list(s, f, out, n);
+}
+
+void
+store_audit_rows_free(struct store_audit_row *rows, size_t n)
+{
+    for (size_t i = 0; rows != NULL && i < n; i++)
+        free(rows[i].line);
+    free(rows);
+}
+
+enum status
+store_audit_export(struct store *s, const char *chain_id, uint64_t after_seq, uint64_t upto_seq,
+                   store_line_cb cb, void *arg)
+{
+    assert(s != NULL && chain_id != NULL && cb != NULL);
+    return s->ops->audit_export(s, chain_id, after_seq, upto_seq, cb, arg);
+}
+
+enum status
+store_audit_chains(struct store *s, char (**out)[STORE_CHAIN_ID_MAX], size_t *n)
+{
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    return s->ops->audit_chains(s, out, n);
+}
+
+enum status
+store_audit_prune(struct store *s, const char *chain_id, uint64_t upto)
+{
+    assert(s != NULL && chain_id != NULL);
+    return s->ops->audit_prune(s, chain_id, upto);
+}
+
+enum status
+store_audit_seq_before(struct store *s, const char *chain_id, int64_t time_ms, uint64_t *seq,
+                       uint8_t hash[static 32])
+{
+    assert(s != NULL && chain_id != NULL && seq != NULL);
+    *seq = 0;
+    memset(hash, 0, 32);
+    return s->ops->audit_seq_before(s, chain_id, time_ms, seq, hash);
+}
+
+enum status
+store_usage_list(struct store *s, const char *app, const char *from_day, const char *to_day,
+                 struct store_usage **out, size_t *n)
+{
+    assert(s != NULL && app != NULL && from_day != NULL && to_day != NULL);
+    *out = NULL;
+    *n = 0;
+    return s->ops->usage_list(s, app, from_day, to_day, out, n);
+}

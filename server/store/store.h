@@ -119,6 +119,9 @@ struct store_apikey {
     char keyrings[STORE_KEYRINGS_MAX];
     int64_t created_at, expires_at;
     int64_t revoked_at;                 /* 0 = live */
+    int64_t rate, burst;                /* requests per second and burst; 0 = unlimited */
+    int64_t grace_until;                /* a rotated key: works until then; 0 = not rotated */
+    int64_t last_used_at;               /* not covered by the MAC: flushed from memory */
     uint8_t mac[STORE_MAC_BYTES];
 };
 NODISCARD enum status store_apikey_create(struct store *s, const struct store_apikey *k);
@@ -128,5 +131,80 @@ NODISCARD enum status store_apikey_list(struct store *s, int64_t app_id,
 /* Set revoked_at and the new mac. ST_NOT_FOUND if no such key. */
 NODISCARD enum status store_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
                                           const uint8_t mac[static STORE_MAC_BYTES]);
+
+/* Replace revoked_at, grace_until, rate, burst and mac of a key. ST_NOT_FOUND if none. */
+NODISCARD enum status store_apikey_update(struct store *s, const struct store_apikey *k);
+/* Record last use (never lowers it). Keys that vanished are ignored. */
+NODISCARD enum status store_apikey_touch(struct store *s, const char *id, int64_t last_used_at);
+
+/* --- audit trail (server/audit.c owns the chain; this layer stores lines as given) --- */
+#define STORE_CHAIN_ID_MAX 17
+#define STORE_OP_MAX 32
+#define STORE_OUTCOME_MAX 16
+
+struct store_audit_row {
+    char chain_id[STORE_CHAIN_ID_MAX];
+    uint64_t seq;
+    int64_t time_ms;
+    char app[STORE_NAME_MAX + 8];       /* "jwt:<iss>" apps may be longer than names */
+    char key_id[STORE_KEY_ID_MAX];
+    char op[STORE_OP_MAX];
+    char keyring[STORE_NAME_MAX];
+    char outcome[STORE_OUTCOME_MAX];
+    int status;
+    uint8_t hash[32];
+    char *line;                         /* append: borrowed; list: malloc'd (rows_free) */
+};
+
+struct store_usage {
+    char day[11];                       /* YYYY-MM-DD, UTC */
+    char app[STORE_NAME_MAX + 8];
+    char op[STORE_OP_MAX];
+    char keyring[STORE_NAME_MAX];
+    char outcome[STORE_OUTCOME_MAX];
+    int64_t count;
+};
+
+/* Insert events and add usage counts in ONE transaction (the group commit). Durable on return
+ * (SQLite synchronous=FULL). ST_CONFLICT if a (chain_id, seq) exists. */
+NODISCARD enum status store_audit_append(struct store *s, const struct store_audit_row *rows,
+                                         size_t n, const struct store_usage *usage, size_t nu);
+/* The last event of a chain: ST_NOT_FOUND when it has none (then *seq = 0). */
+NODISCARD enum status store_audit_head(struct store *s, const char *chain_id, uint64_t *seq,
+                                       uint8_t hash[static 32]);
+NODISCARD enum status store_audit_checkpoint_add(struct store *s, const char *chain_id,
+                                                 uint64_t seq, const char *kind, int64_t time_ms,
+                                                 const char *line);
+/* The latest checkpoint line of a kind ("anchor", ...) in a chain into a malloc'd string. */
+NODISCARD enum status store_audit_checkpoint_last(struct store *s, const char *chain_id,
+                                                  const char *kind, char **line, uint64_t *seq);
+
+struct store_audit_filter {
+    const char *app, *key_id, *op, *outcome;    /* NULL = any */
+    int64_t from_ms, to_ms;                     /* 0 = open */
+    const char *after_chain;                    /* cursor: rows after (after_chain, after_seq) */
+    uint64_t after_seq;
+    size_t limit;
+};
+NODISCARD enum status store_audit_list(struct store *s, const struct store_audit_filter *f,
+                                       struct store_audit_row **out, size_t *n);
+void store_audit_rows_free(struct store_audit_row *rows, size_t n);
+
+/* Every line of a chain after after_seq up to upto_seq, in order: events by seq, each checkpoint right after
+ * the event it covers, anchors (which cover pruned events) first. cb's failure stops the walk. */
+typedef enum status (*store_line_cb)(void *arg, const char *line, size_t len);
+NODISCARD enum status store_audit_export(struct store *s, const char *chain_id, uint64_t after_seq,
+                                         uint64_t upto_seq, store_line_cb cb, void *arg);
+/* Chains present (malloc'd array of STORE_CHAIN_ID_MAX strings). */
+NODISCARD enum status store_audit_chains(struct store *s, char (**out)[STORE_CHAIN_ID_MAX],
+                                         size_t *n);
+/* Delete events with seq <= upto and checkpoints before it (the anchor at upto stays). */
+NODISCARD enum status store_audit_prune(struct store *s, const char *chain_id, uint64_t upto);
+/* The highest seq of a chain's events older than time_ms (0 when none). */
+NODISCARD enum status store_audit_seq_before(struct store *s, const char *chain_id,
+                                             int64_t time_ms, uint64_t *seq, uint8_t hash[static 32]);
+/* Usage roll-ups of an app between two days (inclusive), ordered by day, op, keyring, outcome. */
+NODISCARD enum status store_usage_list(struct store *s, const char *app, const char *from_day,
+                                       const char *to_day, struct store_usage **out, size_t *n);
 
 #endif

@@ -49,6 +49,27 @@ struct store_ops {
                                size_t *n);
     enum status (*apikey_revoke)(struct store *s, const char *id, int64_t revoked_at,
                                  const uint8_t mac[static STORE_MAC_BYTES]);
+    enum status (*apikey_update)(struct store *s, const struct store_apikey *k);
+    enum status (*apikey_touch)(struct store *s, const char *id, int64_t last_used_at);
+
+    enum status (*audit_append)(struct store *s, const struct store_audit_row *rows, size_t n,
+                                const struct store_usage *usage, size_t nu);
+    enum status (*audit_head)(struct store *s, const char *chain_id, uint64_t *seq,
+                              uint8_t hash[static 32]);
+    enum status (*audit_checkpoint_add)(struct store *s, const char *chain_id, uint64_t seq,
+                                        const char *kind, int64_t time_ms, const char *line);
+    enum status (*audit_checkpoint_last)(struct store *s, const char *chain_id, const char *kind,
+                                         char **line, uint64_t *seq);
+    enum status (*audit_list)(struct store *s, const struct store_audit_filter *f,
+                              struct store_audit_row **out, size_t *n);
+    enum status (*audit_export)(struct store *s, const char *chain_id, uint64_t after_seq,
+                                uint64_t upto_seq, store_line_cb cb, void *arg);
+    enum status (*audit_chains)(struct store *s, char (**out)[STORE_CHAIN_ID_MAX], size_t *n);
+    enum status (*audit_prune)(struct store *s, const char *chain_id, uint64_t upto);
+    enum status (*audit_seq_before)(struct store *s, const char *chain_id, int64_t time_ms,
+                                    uint64_t *seq, uint8_t hash[static 32]);
+    enum status (*usage_list)(struct store *s, const char *app, const char *from_day,
+                              const char *to_day, struct store_usage **out, size_t *n);
 };
 
 /* The head of every backend's handle: backends embed it as their first member. */

@@ -2,6 +2,7 @@
 /* server/store/store_sqlite.c -- the SQLite backend of store.h: the SQL of every operation and the
  * mapping between rows and structs. Connection, migrations and helpers are in store_sqlite_db.c.
  * Every value is bound, never spliced into SQL. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,9 @@ enum sq_id {
     SQ_KR_DELETE_VERSIONS, SQ_KR_DELETE,
     SQ_V_INSERT, SQ_V_GET, SQ_V_LIST, SQ_V_LIST_ALL, SQ_V_RESERVE, SQ_V_EXISTS, SQ_V_REWRAP,
     SQ_APP_INSERT, SQ_APP_GET, SQ_APP_LIST,
-    SQ_KEY_INSERT, SQ_KEY_GET, SQ_KEY_LIST, SQ_KEY_REVOKE,
+    SQ_KEY_INSERT, SQ_KEY_GET, SQ_KEY_LIST, SQ_KEY_REVOKE, SQ_KEY_UPDATE, SQ_KEY_TOUCH,
+    SQ_AU_INSERT, SQ_AU_USAGE, SQ_AU_HEAD, SQ_AU_CP_ADD, SQ_AU_CP_LAST, SQ_AU_LIST, SQ_AU_EXPORT,
+    SQ_AU_CHAINS, SQ_AU_PRUNE_EV, SQ_AU_PRUNE_CP, SQ_AU_BEFORE, SQ_USAGE_LIST,
     SQ__COUNT
 };
 
@@ -32,7 +35,8 @@ enum sq_id {
 #define SQ_V_COLS "keyring_id, version, root_key_id, wrapped, created_at, encryptions_reserved, mac"
 #define SQ_APP_COLS "id, name, description, created_at"
 #define SQ_KEY_SELECT "SELECT k.id, k.app_id, a.name, k.hash, k.scopes, k.keyrings, " \
-    "k.created_at, k.expires_at, k.revoked_at, k.mac " \
+    "k.created_at, k.expires_at, k.revoked_at, k.rate, k.burst, k.grace_until, k.last_used_at, " \
+    "k.mac " \
     "FROM api_keys AS k JOIN apps AS a ON a.id = k.app_id "
 
 /* Every statement of this backend; op names it in diagnostics. */
@@ -80,14 +84,58 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     [SQ_APP_GET] = {"app_get", "SELECT " SQ_APP_COLS " FROM apps WHERE name = ?1"},
     [SQ_APP_LIST] = {"app_list", "SELECT " SQ_APP_COLS " FROM apps ORDER BY name"},
     [SQ_KEY_INSERT] = {"apikey_insert", "INSERT INTO api_keys (id, app_id, hash, scopes, keyrings, "
-                                        "created_at, expires_at, revoked_at, mac) VALUES "
-                                        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+                                        "created_at, expires_at, revoked_at, rate, burst, "
+                                        "grace_until, mac) VALUES "
+                                        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
     [SQ_KEY_GET] = {"apikey_get", SQ_KEY_SELECT "WHERE k.id = ?1"},
     /* app_id 0 lists the keys of every app. */
     [SQ_KEY_LIST] = {"apikey_list", SQ_KEY_SELECT "WHERE ?1 = 0 OR k.app_id = ?1 "
                                     "ORDER BY k.created_at, k.id"},
     [SQ_KEY_REVOKE] = {"apikey_revoke", "UPDATE api_keys SET revoked_at = ?2, mac = ?3 "
                                         "WHERE id = ?1"},
+    [SQ_KEY_UPDATE] = {"apikey_update", "UPDATE api_keys SET revoked_at = ?2, grace_until = ?3, "
+                                        "rate = ?4, burst = ?5, mac = ?6 WHERE id = ?1"},
+    [SQ_KEY_TOUCH] = {"apikey_touch", "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 "
+                                      "AND (last_used_at IS NULL OR last_used_at < ?2)"},
+    [SQ_AU_INSERT] = {"audit_insert", "INSERT INTO audit_events (chain_id, seq, time_ms, app, "
+                                      "key_id, op, keyring, outcome, status, hash, line) VALUES "
+                                      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+    [SQ_AU_USAGE] = {"usage_add", "INSERT INTO usage_daily (day, app, op, keyring, outcome, count) "
+                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT "
+                                  "(day, app, op, keyring, outcome) DO UPDATE SET "
+                                  "count = count + excluded.count"},
+    [SQ_AU_HEAD] = {"audit_head", "SELECT seq, hash FROM audit_events WHERE chain_id = ?1 "
+                                  "ORDER BY seq DESC LIMIT 1"},
+    [SQ_AU_CP_ADD] = {"audit_checkpoint_add", "INSERT INTO audit_checkpoints (chain_id, seq, kind, "
+                                              "time_ms, line) VALUES (?1, ?2, ?3, ?4, ?5)"},
+    [SQ_AU_CP_LAST] = {"audit_checkpoint_last", "SELECT line, seq FROM audit_checkpoints "
+                                                "WHERE chain_id = ?1 AND kind = ?2 "
+                                                "ORDER BY seq DESC, time_ms DESC LIMIT 1"},
+    [SQ_AU_LIST] = {"audit_list", "SELECT chain_id, seq, time_ms, app, key_id, op, keyring, "
+                                  "outcome, status, hash, line FROM audit_events WHERE "
+                                  "(?1 IS NULL OR app = ?1) AND (?2 IS NULL OR key_id = ?2) AND "
+                                  "(?3 IS NULL OR op = ?3) AND (?4 IS NULL OR outcome = ?4) AND "
+                                  "(?5 = 0 OR time_ms >= ?5) AND (?6 = 0 OR time_ms < ?6) AND "
+                                  "(chain_id > ?7 OR (chain_id = ?7 AND seq > ?8)) "
+                                  "ORDER BY chain_id, seq LIMIT ?9"},
+    [SQ_AU_EXPORT] = {"audit_export", "SELECT line FROM ("
+                                      "SELECT seq, 1 AS r, time_ms, line FROM audit_events "
+                                      "WHERE chain_id = ?1 AND seq > ?2 AND seq <= ?3 UNION ALL "
+                                      "SELECT seq, CASE kind WHEN 'anchor' THEN 0 ELSE 2 END, "
+                                      "time_ms, line FROM audit_checkpoints WHERE chain_id = ?1 "
+                                      "AND seq <= ?3 "
+                                      "AND (seq > ?2 OR (kind = 'anchor' AND seq >= ?2))) "
+                                      "ORDER BY seq, r, time_ms"},
+    [SQ_AU_CHAINS] = {"audit_chains", "SELECT chain_id FROM audit_events UNION "
+                                      "SELECT chain_id FROM audit_checkpoints ORDER BY 1"},
+    [SQ_AU_PRUNE_EV] = {"audit_prune", "DELETE FROM audit_events WHERE chain_id = ?1 AND seq <= ?2"},
+    [SQ_AU_PRUNE_CP] = {"audit_prune", "DELETE FROM audit_checkpoints WHERE chain_id = ?1 AND "
+                                       "(seq < ?2 OR (seq = ?2 AND kind <> 'anchor'))"},
+    [SQ_AU_BEFORE] = {"audit_seq_before", "SELECT seq, hash FROM audit_events WHERE chain_id = ?1 "
+                                          "AND time_ms < ?2 ORDER BY seq DESC LIMIT 1"},
+    [SQ_USAGE_LIST] = {"usage_list", "SELECT day, app, op, keyring, outcome, count FROM usage_daily "
+                                     "WHERE app = ?1 AND day >= ?2 AND day <= ?3 "
+                                     "ORDER BY day, op, keyring, outcome"},
 };
 
 struct sq {
@@ -190,6 +238,10 @@ read_apikey(struct sqdb_row *r, void *dst)
     k->created_at = sqdb_col_i64(r);
     k->expires_at = sqdb_col_i64(r);
     k->revoked_at = sqdb_col_opt_i64(r);
+    k->rate = sqdb_col_i64(r);
+    k->burst = sqdb_col_i64(r);
+    k->grace_until = sqdb_col_opt_i64(r);
+    k->last_used_at = sqdb_col_opt_i64(r);
     sq_col_mac(r, k->mac, "api_keys");
 }
 
@@ -624,6 +676,9 @@ sq_apikey_create(struct store *s, const struct store_apikey *k)
         sqdb_bind_i64(&b, k->created_at);
         sqdb_bind_i64(&b, k->expires_at);
         sqdb_bind_opt_i64(&b, k->revoked_at);
+        sqdb_bind_i64(&b, k->rate);
+        sqdb_bind_i64(&b, k->burst);
+        sqdb_bind_opt_i64(&b, k->grace_until);
         sqdb_bind_blob(&b, k->mac, sizeof k->mac);
         st = sqdb_run(&b, NULL);
     }
@@ -684,6 +739,365 @@ sq_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
 }
 
 
+static enum status
+sq_apikey_update(struct store *s, const struct store_apikey *k)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    int changes = 0;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_KEY_UPDATE, &b)) == ST_OK) {
+        sqdb_bind_text(&b, k->id);
+        sqdb_bind_opt_i64(&b, k->revoked_at);
+        sqdb_bind_opt_i64(&b, k->grace_until);
+        sqdb_bind_i64(&b, k->rate);
+        sqdb_bind_i64(&b, k->burst);
+        sqdb_bind_blob(&b, k->mac, sizeof k->mac);
+        if ((st = sqdb_run(&b, &changes)) == ST_OK && changes == 0)
+            st = ST_NOT_FOUND;
+    }
+    sqdb_unlock(d);
+    return st;
+}
+
+static enum status
+sq_apikey_touch(struct store *s, const char *id, int64_t last_used_at)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_KEY_TOUCH, &b)) == ST_OK) {
+        sqdb_bind_text(&b, id);
+        sqdb_bind_i64(&b, last_used_at);
+        st = sqdb_run(&b, NULL);
+    }
+    sqdb_unlock(d);
+    return st;
+}
+
+/* --- audit trail --- */
+
+/* A malloc'd copy of the next text column ("" for NULL). */
+static char *
+col_dup_text(struct sqdb_row *r)
+{
+    const unsigned char *p = sqlite3_column_text(r->stmt, r->i);
+    size_t n = (size_t)sqlite3_column_bytes(r->stmt, r->i);
+    r->i++;
+    return xstrndup(p != NULL ? (const char *)p : "", p != NULL ? n : 0);
+}
+
+static enum status
+sq_audit_insert(struct sqdb *d, const struct store_audit_row *a)
+{
+    struct sqdb_bind b;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_AU_INSERT, &b)) != ST_OK)
+        return st;
+    sqdb_bind_text(&b, a->chain_id);
+    sqdb_bind_i64(&b, (int64_t)a->seq);
+    sqdb_bind_i64(&b, a->time_ms);
+    sqdb_bind_text(&b, a->app);
+    sqdb_bind_text(&b, a->key_id);
+    sqdb_bind_text(&b, a->op);
+    sqdb_bind_text(&b, a->keyring);
+    sqdb_bind_text(&b, a->outcome);
+    sqdb_bind_i64(&b, a->status);
+    sqdb_bind_blob(&b, a->hash, sizeof a->hash);
+    sqdb_bind_text(&b, a->line);
+    return sqdb_run(&b, NULL);
+}
+
+static enum status
+sq_usage_add(struct sqdb *d, const struct store_usage *u)
+{
+    struct sqdb_bind b;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_AU_USAGE, &b)) != ST_OK)
+        return st;
+    sqdb_bind_text(&b, u->day);
+    sqdb_bind_text(&b, u->app);
+    sqdb_bind_text(&b, u->op);
+    sqdb_bind_text(&b, u->keyring);
+    sqdb_bind_text(&b, u->outcome);
+    sqdb_bind_i64(&b, u->count);
+    return sqdb_run(&b, NULL);
+}
+
+static enum status
+sq_audit_append(struct store *s, const struct store_audit_row *rows, size_t n,
+                const struct store_usage *usage, size_t nu)
+{
+    struct sqdb *d = sq_lock(s);
+    enum status st;
+
+    if ((st = sqdb_begin(d)) == ST_OK) {
+        for (size_t i = 0; i < n && st == ST_OK; i++)
+            st = sq_audit_insert(d, &rows[i]);
+        for (size_t i = 0; i < nu && st == ST_OK; i++)
+            st = sq_usage_add(d, &usage[i]);
+        st = sqdb_end(d, st);
+    }
+    sqdb_unlock(d);
+    return st;
+}
+
+struct sq_seq_hash {
+    uint64_t seq;
+    uint8_t *hash;
+};
+
+static void
+read_seq_hash(struct sqdb_row *r, void *dst)
+{
+    struct sq_seq_hash *h = dst;
+    h->seq = (uint64_t)sqdb_col_i64(r);
+    sqdb_col_blob_exact(r, h->hash, 32);
+}
+
+static enum status
+sq_seq_hash(struct store *s, enum sq_id id, const char *chain_id, int64_t arg, bool has_arg,
+            uint64_t *seq, uint8_t hash[static 32])
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    struct sq_seq_hash h = {0, hash};
+    enum status st;
+
+    if ((st = sqdb_prep(d, id, &b)) == ST_OK) {
+        sqdb_bind_text(&b, chain_id);
+        if (has_arg)
+            sqdb_bind_i64(&b, arg);
+        st = sqdb_fetch_one(&b, read_seq_hash, &h);
+    }
+    sqdb_unlock(d);
+    *seq = st == ST_OK ? h.seq : 0;
+    return st;
+}
+
+static enum status
+sq_audit_head(struct store *s, const char *chain_id, uint64_t *seq, uint8_t hash[static 32])
+{
+    return sq_seq_hash(s, SQ_AU_HEAD, chain_id, 0, false, seq, hash);
+}
+
+static enum status
+sq_audit_seq_before(struct store *s, const char *chain_id, int64_t time_ms, uint64_t *seq,
+                    uint8_t hash[static 32])
+{
+    enum status st = sq_seq_hash(s, SQ_AU_BEFORE, chain_id, time_ms, true, seq, hash);
+    return st == ST_NOT_FOUND ? ST_OK : st;
+}
+
+static enum status
+sq_audit_checkpoint_add(struct store *s, const char *chain_id, uint64_t seq, const char *kind,
+                        int64_t time_ms, const char *line)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_AU_CP_ADD, &b)) == ST_OK) {
+        sqdb_bind_text(&b, chain_id);
+        sqdb_bind_i64(&b, (int64_t)seq);
+        sqdb_bind_text(&b, kind);
+        sqdb_bind_i64(&b, time_ms);
+        sqdb_bind_text(&b, line);
+        st = sqdb_run(&b, NULL);
+    }
+    sqdb_unlock(d);
+    return st;
+}
+
+struct sq_line_seq {
+    char *line;
+    uint64_t seq;
+};
+
+static void
+read_line_seq(struct sqdb_row *r, void *dst)
+{
+    struct sq_line_seq *l = dst;
+    l->line = col_dup_text(r);
+    l->seq = (uint64_t)sqdb_col_i64(r);
+}
+
+static enum status
+sq_audit_checkpoint_last(struct store *s, const char *chain_id, const char *kind, char **line,
+                         uint64_t *seq)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    struct sq_line_seq l = {NULL, 0};
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_AU_CP_LAST, &b)) == ST_OK) {
+        sqdb_bind_text(&b, chain_id);
+        sqdb_bind_text(&b, kind);
+        st = sqdb_fetch_one(&b, read_line_seq, &l);
+    }
+    sqdb_unlock(d);
+    if (st != ST_OK) {
+        free(l.line);
+        l.line = NULL;
+    }
+    *line = l.line;
+    *seq = l.seq;
+    return st;
+}
+
+static void
+read_audit_row(struct sqdb_row *r, void *dst)
+{
+    struct store_audit_row *a = dst;
+    sqdb_col_text(r, a->chain_id, sizeof a->chain_id);
+    a->seq = (uint64_t)sqdb_col_i64(r);
+    a->time_ms = sqdb_col_i64(r);
+    sqdb_col_text(r, a->app, sizeof a->app);
+    sqdb_col_text(r, a->key_id, sizeof a->key_id);
+    sqdb_col_text(r, a->op, sizeof a->op);
+    sqdb_col_text(r, a->keyring, sizeof a->keyring);
+    sqdb_col_text(r, a->outcome, sizeof a->outcome);
+    a->status = (int)sqdb_col_i64(r);
+    sqdb_col_blob_exact(r, a->hash, sizeof a->hash);
+    a->line = col_dup_text(r);
+}
+
+static enum status
+sq_audit_list(struct store *s, const struct store_audit_filter *f, struct store_audit_row **out,
+              size_t *n)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    void *arr = NULL;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_AU_LIST, &b)) == ST_OK) {
+        sqdb_bind_text(&b, f->app);
+        sqdb_bind_text(&b, f->key_id);
+        sqdb_bind_text(&b, f->op);
+        sqdb_bind_text(&b, f->outcome);
+        sqdb_bind_i64(&b, f->from_ms);
+        sqdb_bind_i64(&b, f->to_ms);
+        sqdb_bind_text(&b, f->after_chain != NULL ? f->after_chain : "");
+        sqdb_bind_i64(&b, (int64_t)f->after_seq);
+        sqdb_bind_i64(&b, (int64_t)(f->limit ? f->limit : 100));
+        st = sqdb_fetch_all(&b, read_audit_row, sizeof **out, &arr, n);
+    }
+    sqdb_unlock(d);
+    *out = arr;
+    return st;
+}
+
+static void
+read_line(struct sqdb_row *r, void *dst)
+{
+    *(char **)dst = col_dup_text(r);
+}
+
+static enum status
+sq_audit_export(struct store *s, const char *chain_id, uint64_t after_seq, uint64_t upto_seq,
+                store_line_cb cb, void *arg)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    char **lines = NULL;
+    size_t n = 0;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_AU_EXPORT, &b)) == ST_OK) {
+        sqdb_bind_text(&b, chain_id);
+        sqdb_bind_i64(&b, (int64_t)after_seq);
+        sqdb_bind_i64(&b, (int64_t)upto_seq);
+        st = sqdb_fetch_all(&b, read_line, sizeof *lines, (void **)&lines, &n);
+    }
+    sqdb_unlock(d);
+    for (size_t i = 0; i < n; i++) {
+        if (st == ST_OK)
+            st = cb(arg, lines[i], strlen(lines[i]));
+        free(lines[i]);
+    }
+    free(lines);
+    return st;
+}
+
+static void
+read_chain(struct sqdb_row *r, void *dst)
+{
+    sqdb_col_text(r, dst, STORE_CHAIN_ID_MAX);
+}
+
+static enum status
+sq_audit_chains(struct store *s, char (**out)[STORE_CHAIN_ID_MAX], size_t *n)
+{
+    void *arr = NULL;
+    enum status st = sq_list(s, SQ_AU_CHAINS, read_chain, STORE_CHAIN_ID_MAX, &arr, n);
+
+    *out = arr;
+    return st;
+}
+
+static enum status
+sq_audit_prune(struct store *s, const char *chain_id, uint64_t upto)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    enum status st;
+
+    if ((st = sqdb_begin(d)) == ST_OK) {
+        if ((st = sqdb_prep(d, SQ_AU_PRUNE_EV, &b)) == ST_OK) {
+            sqdb_bind_text(&b, chain_id);
+            sqdb_bind_i64(&b, (int64_t)upto);
+            st = sqdb_run(&b, NULL);
+        }
+        if (st == ST_OK && (st = sqdb_prep(d, SQ_AU_PRUNE_CP, &b)) == ST_OK) {
+            sqdb_bind_text(&b, chain_id);
+            sqdb_bind_i64(&b, (int64_t)upto);
+            st = sqdb_run(&b, NULL);
+        }
+        st = sqdb_end(d, st);
+    }
+    sqdb_unlock(d);
+    return st;
+}
+
+static void
+read_usage(struct sqdb_row *r, void *dst)
+{
+    struct store_usage *u = dst;
+    sqdb_col_text(r, u->day, sizeof u->day);
+    sqdb_col_text(r, u->app, sizeof u->app);
+    sqdb_col_text(r, u->op, sizeof u->op);
+    sqdb_col_text(r, u->keyring, sizeof u->keyring);
+    sqdb_col_text(r, u->outcome, sizeof u->outcome);
+    u->count = sqdb_col_i64(r);
+}
+
+static enum status
+sq_usage_list(struct store *s, const char *app, const char *from_day, const char *to_day,
+              struct store_usage **out, size_t *n)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    void *arr = NULL;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_USAGE_LIST, &b)) == ST_OK) {
+        sqdb_bind_text(&b, app);
+        sqdb_bind_text(&b, from_day);
+        sqdb_bind_text(&b, to_day);
+        st = sqdb_fetch_all(&b, read_usage, sizeof **out, &arr, n);
+    }
+    sqdb_unlock(d);
+    *out = arr;
+    return st;
+}
+
+
 /* --- open and close --- */
 
 static int
@@ -726,6 +1140,18 @@ static const struct store_ops sq_ops = {
     .apikey_get = sq_apikey_get,
     .apikey_list = sq_apikey_list,
     .apikey_revoke = sq_apikey_revoke,
+    .apikey_update = sq_apikey_update,
+    .apikey_touch = sq_apikey_touch,
+    .audit_append = sq_audit_append,
+    .audit_head = sq_audit_head,
+    .audit_checkpoint_add = sq_audit_checkpoint_add,
+    .audit_checkpoint_last = sq_audit_checkpoint_last,
+    .audit_list = sq_audit_list,
+    .audit_export = sq_audit_export,
+    .audit_chains = sq_audit_chains,
+    .audit_prune = sq_audit_prune,
+    .audit_seq_before = sq_audit_seq_before,
+    .usage_list = sq_usage_list,
 };
 
 enum status

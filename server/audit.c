@@ -1,0 +1,753 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/audit.c -- the audit writer: one thread turns queued records into chained event lines
+ * and commits many in one transaction (one fsync), then releases the waiting requests. Also
+ * checkpoints, export, retention. Holds the audit keys in guarded memory; never logs values. */
+#include "server/audit.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "common/xmem.h"
+#include "crypto/b64.h"
+#include "server/log.h"
+
+#define SVC_SIGN "audit-sign"
+#define SVC_HMAC "audit-hmac"
+#define HMAC_KEY_BYTES 32
+#define MAX_GROUP 4096
+
+struct audit {
+    struct store *store;
+    struct audit_settings set;
+    char chain_id[STORE_CHAIN_ID_MAX];
+    struct secret *sign_sk;            /* Ed25519 secret key */
+    uint8_t sign_pk[AUDIT_PK_BYTES];
+    char sign_key_id[AUDIT_KEY_ID_CHARS + 1];
+    struct secret *hmac_key;
+    char hmac_key_id[AUDIT_KEY_ID_CHARS + 1];
+    int64_t key_created_at;
+
+    pthread_mutex_t chain_mu;          /* head and every write to the chain */
+    uint64_t head_seq;
+    uint8_t head_hash[AUDIT_HASH_BYTES];
+    uint64_t checkpoint_seq;           /* head at the last checkpoint */
+    int64_t checkpoint_at_ms;
+    int64_t retention_at_ms;
+
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv;
+    struct audit_rec *q_head, *q_tail;
+    size_t q_len;
+    bool stopping;
+    pthread_t thread;
+    bool thread_started;
+    atomic_uint_fast64_t failures;
+};
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- keys --- */
+
+static enum status
+svc_wrap_put(struct store *st, const struct rootkey *rk, const char *purpose, const uint8_t *key,
+             size_t len)
+{
+    struct store_svckey row = {0};
+    char aad[64];
+    snprintf(aad, sizeof aad, "difyguard/v1/svckey/%s", purpose);
+    snprintf(row.purpose, sizeof row.purpose, "%s", purpose);
+    snprintf(row.root_key_id, sizeof row.root_key_id, "%s", rootkey_id(rk));
+    row.created_at = now_ms() / 1000;
+    enum status s = rootkey_wrap(rk, row.wrapped, sizeof row.wrapped, &row.wrapped_len, key, len,
+                                 (const uint8_t *)aad, strlen(aad));
+    return s == ST_OK ? store_svckey_put(st, &row) : s;
+}
+
+static enum status
+svc_load(struct store *st, const struct rootkey *rk, const char *purpose, struct secret **out,
+         int64_t *created_at)
+{
+    struct store_svckey row;
+    char aad[64];
+    enum status s;
+
+    snprintf(aad, sizeof aad, "difyguard/v1/svckey/%s", purpose);
+    if ((s = store_svckey_get(st, purpose, &row)) != ST_OK)
+        return s;
+    if (created_at != NULL)
+        *created_at = row.created_at;
+    return rootkey_unwrap(rk, out, row.wrapped, row.wrapped_len, (const uint8_t *)aad,
+                          strlen(aad));
+}
+
+enum status
+audit_keys_ensure(struct store *st, const struct rootkey *rk)
+{
+    struct store_svckey row;
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    uint8_t hk[HMAC_KEY_BYTES];
+    enum status s = ST_OK;
+
+    if (store_svckey_get(st, SVC_SIGN, &row) == ST_NOT_FOUND) {
+        crypto_sign_keypair(pk, sk);
+        s = svc_wrap_put(st, rk, SVC_SIGN, sk, sizeof sk);
+        sodium_memzero(sk, sizeof sk);
+    }
+    if (s == ST_OK && store_svckey_get(st, SVC_HMAC, &row) == ST_NOT_FOUND) {
+        randombytes_buf(hk, sizeof hk);
+        s = svc_wrap_put(st, rk, SVC_HMAC, hk, sizeof hk);
+        sodium_memzero(hk, sizeof hk);
+    }
+    return s;
+}
+
+static enum status
+load_keys(struct audit *a, const struct rootkey *rk)
+{
+    uint8_t digest[32];
+    enum status s;
+
+    if ((s = svc_load(a->store, rk, SVC_SIGN, &a->sign_sk, &a->key_created_at)) != ST_OK ||
+        (s = svc_load(a->store, rk, SVC_HMAC, &a->hmac_key, NULL)) != ST_OK)
+        return s;
+    if (secret_len(a->sign_sk) != AUDIT_SK_BYTES || secret_len(a->hmac_key) != HMAC_KEY_BYTES)
+        return ST_INTEGRITY;
+    crypto_sign_ed25519_sk_to_pk(a->sign_pk, secret_ro(a->sign_sk));
+    auditfmt_key_id(a->sign_key_id, a->sign_pk);
+    /* The HMAC key's id reveals nothing about it: a keyed digest of a fixed label. */
+    crypto_generichash(digest, sizeof digest, (const uint8_t *)"difyguard/audit-hmac-id", 23,
+                       secret_ro(a->hmac_key), HMAC_KEY_BYTES);
+    sodium_bin2hex(a->hmac_key_id, sizeof a->hmac_key_id, digest, 8);
+    return ST_OK;
+}
+
+void
+audit_hmac_hex(const struct audit *a, char out[static AUDIT_HEX], const char *value, size_t len)
+{
+    uint8_t mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, secret_ro(a->hmac_key), HMAC_KEY_BYTES);
+    crypto_auth_hmacsha256_update(&st, (const uint8_t *)value, len);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_memzero(&st, sizeof st);
+    sodium_bin2hex(out, AUDIT_HEX, mac, sizeof mac);
+}
+
+const char *
+audit_hmac_key_id(const struct audit *a)
+{
+    return a->hmac_key_id;
+}
+
+size_t
+audit_backlog(struct audit *a)
+{
+    pthread_mutex_lock(&a->q_mu);
+    size_t n = a->q_len;
+    pthread_mutex_unlock(&a->q_mu);
+    return n;
+}
+
+bool
+audit_durable(const struct audit *a)
+{
+    return a->set.durable;
+}
+
+uint64_t
+audit_failures(const struct audit *a)
+{
+    return atomic_load(&a->failures);
+}
+
+char *
+audit_public_keys_json(const struct audit *a)
+{
+    char pk[64], created[32];
+    struct tm tm;
+    time_t t = (time_t)a->key_created_at;
+    gmtime_r(&t, &tm);
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    b64_std_encode(pk, sizeof pk, a->sign_pk, sizeof a->sign_pk);
+    size_t n = 256 + strlen(pk);
+    char *out = xmalloc(n);
+    snprintf(out, n, "{\"keys\":[{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":"
+             "\"ed25519\",\"created_at\":\"%s\",\"active\":true}]}", a->sign_key_id, pk, created);
+    return out;
+}
+
+size_t
+audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES])
+{
+    *out = xmalloc(sizeof **out);
+    memcpy((*out)[0], a->sign_pk, AUDIT_PK_BYTES);
+    return 1;
+}
+
+/* --- checkpoints --- */
+
+/* With chain_mu held: sign and store a checkpoint of the current head. */
+static enum status
+checkpoint_locked(struct audit *a, const char *kind, uint64_t seq, const uint8_t *hash,
+                  int64_t t_ms)
+{
+    struct sbuf line = {0};
+    struct audit_signer signer;
+    struct audit_checkpoint cp = {.chain_id = a->chain_id, .seq = seq, .time_ms = t_ms,
+                                  .kind = kind};
+    enum status st;
+
+    memcpy(cp.hash, hash, AUDIT_HASH_BYTES);
+    snprintf(signer.key_id, sizeof signer.key_id, "%s", a->sign_key_id);
+    signer.sk = a->sign_sk;
+    if ((st = auditfmt_checkpoint(&line, &cp, &signer, 1)) == ST_OK)
+        st = store_audit_checkpoint_add(a->store, a->chain_id, seq, kind, t_ms, line.p);
+    sbuf_free(&line);
+    if (st == ST_OK && strcmp(kind, "anchor") != 0) {
+        a->checkpoint_seq = seq;
+        a->checkpoint_at_ms = t_ms;
+    }
+    return st;
+}
+
+static void
+maybe_checkpoint(struct audit *a, int64_t t_ms)
+{
+    pthread_mutex_lock(&a->chain_mu);
+    if (a->head_seq != a->checkpoint_seq &&
+        t_ms - a->checkpoint_at_ms >= a->set.checkpoint_interval * 1000 &&
+        checkpoint_locked(a, "periodic", a->head_seq, a->head_hash, t_ms) != ST_OK)
+        log_msg(LOG_ERROR, "audit_checkpoint_failed", "chain_id", a->chain_id, LOG_END);
+    pthread_mutex_unlock(&a->chain_mu);
+}
+
+/* --- the writer --- */
+
+static void
+fill_event(struct audit_event *e, const struct audit *a, const struct audit_rec *r)
+{
+    static const char *const none = NULL;
+    memset(e, 0, sizeof *e);
+    e->chain_id = a->chain_id;
+    e->time_ms = r->time_ms;
+    e->op = r->op;
+    e->method = r->method;
+    e->route = r->route;
+    e->status = r->status;
+    e->outcome = r->status < 400 ? "ok" : r->status == 401 || r->status == 403 ||
+                 r->status == 429 ? "denied" : r->status >= 500 ? "error" : "invalid";
+    e->latency_us = r->latency_us;
+    e->app = r->app[0] ? r->app : none;
+    e->key_id = r->key_id[0] ? r->key_id : none;
+    e->keyring = r->keyring[0] ? r->keyring : none;
+    e->key_version = r->key_version;
+    e->items_total = r->items_total;
+    e->items_ok = r->items_ok;
+    e->items_failed = r->items_failed;
+    e->n_versions = r->n_versions;
+    e->versions = r->versions;
+    e->version_counts = r->version_counts;
+    e->trace_id = r->trace_id[0] ? r->trace_id : none;
+    e->count = r->count ? r->count : 1;
+    e->hmac_key_id = a->hmac_key_id;
+    e->h_request_id = r->h_request_id[0] ? r->h_request_id : none;
+    e->h_client = r->h_client[0] ? r->h_client : none;
+    e->h_keyring = r->h_keyring[0] ? r->h_keyring : none;
+    e->h_key_id = r->h_key_id[0] ? r->h_key_id : none;
+    e->h_sub = r->h_sub[0] ? r->h_sub : none;
+}
+
+struct group {
+    struct audit_rec *recs;
+    struct store_audit_row *rows;
+    struct sbuf *lines;
+    struct store_usage *usage;
+    size_t n, nu;
+};
+
+static void
+usage_add(struct group *g, const struct store_audit_row *row, int64_t count)
+{
+    struct store_usage u = {0};
+    time_t t = (time_t)(row->time_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(u.day, sizeof u.day, "%Y-%m-%d", &tm);
+    snprintf(u.app, sizeof u.app, "%s", row->app);
+    snprintf(u.op, sizeof u.op, "%s", row->op);
+    snprintf(u.keyring, sizeof u.keyring, "%s", row->keyring);
+    snprintf(u.outcome, sizeof u.outcome, "%s", row->outcome);
+    for (size_t i = 0; i < g->nu; i++) {
+        struct store_usage *x = &g->usage[i];
+        if (strcmp(x->day, u.day) == 0 && strcmp(x->app, u.app) == 0 && strcmp(x->op, u.op) == 0 &&
+            strcmp(x->keyring, u.keyring) == 0 && strcmp(x->outcome, u.outcome) == 0) {
+            x->count += count;
+            return;
+        }
+    }
+    u.count = count;
+    g->usage[g->nu++] = u;
+}
+
+/* Merge unknown-key 401s of a group that share client, route and second into the first one. */
+static void
+coalesce(struct audit_rec *list)
+{
+    for (struct audit_rec *r = list; r != NULL; r = r->next) {
+        if (!r->coalesce || r->merged)
+            continue;
+        for (struct audit_rec *q = r->next; q != NULL; q = q->next) {
+            if (q->coalesce && !q->merged && q->time_ms / 1000 == r->time_ms / 1000 &&
+                strcmp(q->h_client, r->h_client) == 0 && strcmp(q->route, r->route) == 0) {
+                q->merged = true;
+                r->count = (r->count ? r->count : 1) + 1;
+            }
+        }
+    }
+}
+
+/* Pointers to the rows of an HMAC array (malloc'd; NULL when empty). */
+static const char **
+hmac_list(char (*h)[AUDIT_HEX], size_t n)
+{
+    if (n == 0)
+        return NULL;
+    const char **p = xcalloc(n, sizeof *p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = h[i];
+    return p;
+}
+
+static void
+row_from(struct store_audit_row *row, const struct audit_event *e, const uint8_t hash[32],
+         char *line)
+{
+    memset(row, 0, sizeof *row);
+    snprintf(row->chain_id, sizeof row->chain_id, "%s", e->chain_id);
+    row->seq = e->seq;
+    row->time_ms = e->time_ms;
+    snprintf(row->app, sizeof row->app, "%s", e->app ? e->app : "");
+    snprintf(row->key_id, sizeof row->key_id, "%s", e->key_id ? e->key_id : "");
+    snprintf(row->op, sizeof row->op, "%s", e->op);
+    snprintf(row->keyring, sizeof row->keyring, "%s", e->keyring ? e->keyring : "");
+    snprintf(row->outcome, sizeof row->outcome, "%s", e->outcome);
+    row->status = (int)e->status;
+    memcpy(row->hash, hash, 32);
+    row->line = line;
+}
+
+/* Chain, write and commit one group; returns the status every record of it gets. */
+static enum status
+commit_group(struct audit *a, struct audit_rec *list, size_t n)
+{
+    struct group g = {0};
+    struct audit_event e;
+    uint8_t hash[AUDIT_HASH_BYTES];
+    enum status st = ST_OK;
+
+    g.rows = xcalloc(n, sizeof *g.rows);
+    g.lines = xcalloc(n, sizeof *g.lines);
+    g.usage = xcalloc(n, sizeof *g.usage);
+    pthread_mutex_lock(&a->chain_mu);
+    uint64_t seq0 = a->head_seq;
+    uint8_t hash0[AUDIT_HASH_BYTES];
+    memcpy(hash0, a->head_hash, sizeof hash0);
+    coalesce(list);
+    for (struct audit_rec *r = list; r != NULL && st == ST_OK; r = r->next) {
+        if (r->merged)
+            continue;
+        fill_event(&e, a, r);
+        e.seq = a->head_seq + 1;
+        memcpy(e.prev_hash, a->head_hash, sizeof e.prev_hash);
+        const char **ctx = hmac_list(r->h_context, r->n_h_context);
+        const char **ref = hmac_list(r->h_reference, r->n_h_reference);
+        e.h_context = ctx;
+        e.n_h_context = r->n_h_context;
+        e.h_reference = ref;
+        e.n_h_reference = r->n_h_reference;
+        st = auditfmt_event(&g.lines[g.n], hash, &e);
+        free(ctx);
+        free(ref);
+        if (st != ST_OK)
+            break;
+        row_from(&g.rows[g.n], &e, hash, g.lines[g.n].p);
+        usage_add(&g, &g.rows[g.n], (int64_t)e.count);
+        g.n++;
+        a->head_seq = e.seq;
+        memcpy(a->head_hash, hash, sizeof hash);
+    }
+    if (st == ST_OK)
+        st = store_audit_append(a->store, g.rows, g.n, g.usage, g.nu);
+    if (st != ST_OK) {
+        a->head_seq = seq0;             /* nothing was written: the chain stays where it was */
+        memcpy(a->head_hash, hash0, sizeof hash0);
+        /* Someone else wrote to this chain (a second server on the same database): follow the
+         * stored head so the next group links to it. This group is answered 503. */
+        if (st == ST_CONFLICT &&
+            store_audit_head(a->store, a->chain_id, &a->head_seq, a->head_hash) == ST_OK)
+            log_msg(LOG_ERROR, "audit_chain_moved", "chain_id", a->chain_id,
+                    "detail", "another writer appended to this node's chain", LOG_END);
+    }
+    pthread_mutex_unlock(&a->chain_mu);
+    for (size_t i = 0; i < g.n; i++)
+        sbuf_free(&g.lines[i]);
+    free(g.rows);
+    free(g.lines);
+    free(g.usage);
+    return st;
+}
+
+static void
+rec_free(struct audit_rec *r)
+{
+    free(r->h_context);
+    free(r->h_reference);
+    free(r);
+}
+
+struct audit_rec *
+audit_rec_new(void)
+{
+    struct audit_rec *r = xcalloc(1, sizeof *r);
+    r->time_ms = now_ms();
+    return r;
+}
+
+void
+audit_submit(struct audit *a, struct audit_rec *rec)
+{
+    rec->next = NULL;
+    pthread_mutex_lock(&a->q_mu);
+    if (a->q_tail != NULL)
+        a->q_tail->next = rec;
+    else
+        a->q_head = rec;
+    a->q_tail = rec;
+    a->q_len++;
+    pthread_cond_signal(&a->q_cv);
+    pthread_mutex_unlock(&a->q_mu);
+}
+
+/* Take up to MAX_GROUP queued records (the group commit). */
+static struct audit_rec *
+take_group(struct audit *a, size_t *n)
+{
+    struct audit_rec *list = a->q_head, *last = NULL;
+    size_t k = 0;
+    for (struct audit_rec *r = list; r != NULL && k < MAX_GROUP; r = r->next, k++)
+        last = r;
+    if (last != NULL) {
+        a->q_head = last->next;
+        last->next = NULL;
+        if (a->q_head == NULL)
+            a->q_tail = NULL;
+    }
+    a->q_len -= k;
+    *n = k;
+    return list;
+}
+
+static void retention_run(struct audit *a, int64_t t_ms);
+
+static void
+process(struct audit *a, struct audit_rec *list, size_t n)
+{
+    enum status st = commit_group(a, list, n);
+    if (st != ST_OK) {
+        atomic_fetch_add(&a->failures, n);
+        log_msg(LOG_ERROR, "audit_write_failed", "chain_id", a->chain_id,
+                "detail", "the audit sink could not commit; requests answered 503", LOG_END);
+    }
+    for (struct audit_rec *r = list, *next; r != NULL; r = next) {
+        next = r->next;
+        if (r->done != NULL)
+            r->done(r->arg, st);
+        rec_free(r);
+    }
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct audit *a = arg;
+    pthread_mutex_lock(&a->q_mu);
+    for (;;) {
+        if (a->q_head == NULL && !a->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&a->q_cv, &a->q_mu, &until);
+        }
+        size_t n = 0;
+        struct audit_rec *list = take_group(a, &n);
+        bool stop = a->stopping && list == NULL;
+        pthread_mutex_unlock(&a->q_mu);
+        if (list != NULL)
+            process(a, list, n);
+        int64_t t = now_ms();
+        maybe_checkpoint(a, t);
+        retention_run(a, t);
+        if (stop)
+            return NULL;
+        pthread_mutex_lock(&a->q_mu);
+    }
+}
+
+/* --- retention --- */
+
+struct archive {
+    FILE *f;
+};
+
+static enum status
+archive_line(void *arg, const char *line, size_t len)
+{
+    struct archive *ar = arg;
+    return fwrite(line, 1, len, ar->f) == len && fputc('\n', ar->f) != EOF ? ST_OK : ST_IO;
+}
+
+/* Export the events about to be pruned to the archive dir (when one is set). */
+static enum status
+archive(struct audit *a, uint64_t upto)
+{
+    char path[4096];
+    struct archive ar;
+    enum status st;
+
+    if (a->set.archive_dir == NULL)
+        return ST_OK;
+    if (mkdir(a->set.archive_dir, 0700) != 0 && errno != EEXIST)
+        return ST_IO;
+    snprintf(path, sizeof path, "%s/audit-%s-upto-%llu.ndjson", a->set.archive_dir, a->chain_id,
+             (unsigned long long)upto);
+    if ((ar.f = fopen(path, "wx")) == NULL)
+        return errno == EEXIST ? ST_OK : ST_IO;
+    st = store_audit_export(a->store, a->chain_id, 0, upto, archive_line, &ar);
+    if (fflush(ar.f) != 0 || fsync(fileno(ar.f)) != 0)
+        st = ST_IO;
+    fclose(ar.f);
+    return st;
+}
+
+/* Prune events older than the retention period behind a signed anchor checkpoint. */
+static void
+retention_run(struct audit *a, int64_t t_ms)
+{
+    uint64_t seq = 0;
+    uint8_t hash[AUDIT_HASH_BYTES];
+    enum status st;
+
+    if (a->set.retention <= 0 || t_ms - a->retention_at_ms < 1000)
+        return;
+    a->retention_at_ms = t_ms;
+    pthread_mutex_lock(&a->chain_mu);
+    /* Only events already covered by a checkpoint go: the export after pruning still ends well. */
+    st = store_audit_seq_before(a->store, a->chain_id, t_ms - a->set.retention * 1000, &seq, hash);
+    if (st == ST_OK && seq > 0 && seq <= a->checkpoint_seq && (st = archive(a, seq)) == ST_OK &&
+        (st = checkpoint_locked(a, "anchor", seq, hash, t_ms)) == ST_OK)
+        st = store_audit_prune(a->store, a->chain_id, seq);
+    pthread_mutex_unlock(&a->chain_mu);
+    if (st != ST_OK)
+        log_msg(LOG_ERROR, "audit_retention_failed", "chain_id", a->chain_id, LOG_END);
+    else if (seq > 0 && seq <= a->checkpoint_seq) {
+        char s[24];
+        snprintf(s, sizeof s, "%llu", (unsigned long long)seq);
+        log_msg(LOG_INFO, "audit_pruned", "chain_id", a->chain_id, "#upto_seq", s, LOG_END);
+    }
+}
+
+/* --- open, close, export --- */
+
+/* Every event pruned: the chain continues from the last anchor's seq and hash. */
+static enum status
+head_from_anchor(struct audit *a)
+{
+    char *line = NULL;
+    uint64_t seq = 0;
+    size_t n = 0;
+    enum status st = store_audit_checkpoint_last(a->store, a->chain_id, "anchor", &line, &seq);
+
+    if (st == ST_NOT_FOUND)
+        return ST_OK;                   /* a new chain */
+    if (st != ST_OK)
+        return st;
+    json_t *j = json_loads(line, 0, NULL);
+    const char *hex = json_string_value(json_object_get(j, "hash"));
+    if (hex == NULL || sodium_hex2bin(a->head_hash, sizeof a->head_hash, hex, strlen(hex), NULL,
+                                      &n, NULL) != 0 || n != sizeof a->head_hash)
+        st = ST_INTEGRITY;
+    else
+        a->head_seq = seq;
+    json_decref(j);
+    free(line);
+    return st;
+}
+
+static enum status
+chain_init(struct audit *a)
+{
+    uint8_t rnd[8];
+    enum status st = ST_NOT_FOUND;
+    if (a->set.own_chain) {
+        /* A short-lived process (admin-key) never shares the server's chain head. */
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(a->chain_id, sizeof a->chain_id, rnd, sizeof rnd);
+        return ST_OK;
+    }
+    st = store_meta_get(a->store, "audit_chain_id", a->chain_id, sizeof a->chain_id);
+    if (st == ST_NOT_FOUND) {
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(a->chain_id, sizeof a->chain_id, rnd, sizeof rnd);
+        st = store_meta_set(a->store, "audit_chain_id", a->chain_id);
+    }
+    if (st != ST_OK)
+        return st;
+    st = store_audit_head(a->store, a->chain_id, &a->head_seq, a->head_hash);
+    if (st == ST_NOT_FOUND)
+        st = head_from_anchor(a);
+    /* checkpoint_at_ms 0: the writer checkpoints the head at its first chance after a start. */
+    a->checkpoint_seq = 0;
+    a->checkpoint_at_ms = 0;
+    return st;
+}
+
+enum status
+audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
+           const struct audit_settings *set, char *err, size_t err_len)
+{
+    struct audit *a = xcalloc(1, sizeof *a);
+    enum status s;
+
+    *out = NULL;
+    a->store = st;
+    a->set = *set;
+    if (a->set.checkpoint_interval <= 0)
+        a->set.checkpoint_interval = 60;
+    pthread_mutex_init(&a->chain_mu, NULL);
+    pthread_mutex_init(&a->q_mu, NULL);
+    pthread_cond_init(&a->q_cv, NULL);
+    if ((s = audit_keys_ensure(st, rk)) != ST_OK || (s = load_keys(a, rk)) != ST_OK) {
+        snprintf(err, err_len, "cannot load the audit keys (root key %s)", rootkey_id(rk));
+        goto fail;
+    }
+    if ((s = chain_init(a)) != ST_OK) {
+        snprintf(err, err_len, "cannot read the audit chain head");
+        goto fail;
+    }
+    if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
+        snprintf(err, err_len, "cannot start the audit writer");
+        s = ST_INTERNAL;
+        goto fail;
+    }
+    a->thread_started = true;
+    *out = a;
+    return ST_OK;
+fail:
+    audit_close(a);
+    return s;
+}
+
+void
+audit_close(struct audit *a)
+{
+    if (a == NULL)
+        return;
+    if (a->thread_started) {
+        pthread_mutex_lock(&a->q_mu);
+        a->stopping = true;
+        pthread_cond_signal(&a->q_cv);
+        pthread_mutex_unlock(&a->q_mu);
+        pthread_join(a->thread, NULL);
+        pthread_mutex_lock(&a->chain_mu);
+        if (a->head_seq != a->checkpoint_seq && a->head_seq > 0 &&
+            checkpoint_locked(a, "periodic", a->head_seq, a->head_hash, now_ms()) != ST_OK)
+            log_msg(LOG_ERROR, "audit_checkpoint_failed", "chain_id", a->chain_id, LOG_END);
+        pthread_mutex_unlock(&a->chain_mu);
+    }
+    secret_free(a->sign_sk);
+    secret_free(a->hmac_key);
+    pthread_mutex_destroy(&a->chain_mu);
+    pthread_mutex_destroy(&a->q_mu);
+    pthread_cond_destroy(&a->q_cv);
+    free(a);
+}
+
+struct export_ctx {
+    store_line_cb cb;
+    void *arg;
+};
+
+static enum status
+export_line(void *arg, const char *line, size_t len)
+{
+    struct export_ctx *x = arg;
+    char *l = xmalloc(len + 2);
+    memcpy(l, line, len);
+    l[len] = '\n';
+    l[len + 1] = '\0';
+    enum status st = x->cb(x->arg, l, len + 1);
+    free(l);
+    return st;
+}
+
+static enum status
+export_chain(struct audit *a, const char *chain_id, uint64_t after_seq, struct export_ctx *x)
+{
+    uint64_t upto = 0;
+    uint8_t hash[AUDIT_HASH_BYTES];
+    enum status st;
+
+    if (strcmp(chain_id, a->chain_id) == 0) {
+        /* Our own chain: checkpoint its head now, so the export ends with a checkpoint. */
+        pthread_mutex_lock(&a->chain_mu);
+        upto = a->head_seq;
+        st = upto > 0 ? checkpoint_locked(a, "export", upto, a->head_hash, now_ms()) : ST_OK;
+        pthread_mutex_unlock(&a->chain_mu);
+    } else {
+        /* Another node's chain: up to its head (it ends with whatever it last signed). */
+        st = store_audit_head(a->store, chain_id, &upto, hash);
+    }
+    if (st != ST_OK || upto == 0)
+        return st == ST_NOT_FOUND ? ST_OK : st;
+    return store_audit_export(a->store, chain_id, after_seq, upto, export_line, x);
+}
+
+enum status
+audit_export(struct audit *a, const char *chain_id, uint64_t after_seq, store_line_cb cb,
+             void *arg)
+{
+    struct export_ctx x = {cb, arg};
+    char (*chains)[STORE_CHAIN_ID_MAX] = NULL;
+    size_t n = 0;
+    enum status st;
+
+    if (chain_id != NULL)
+        return export_chain(a, chain_id, after_seq, &x);
+    if ((st = store_audit_chains(a->store, &chains, &n)) != ST_OK)
+        return st;
+    bool own = false;
+    for (size_t i = 0; i < n && st == ST_OK; i++) {
+        own = own || strcmp(chains[i], a->chain_id) == 0;
+        st = export_chain(a, chains[i], 0, &x);
+    }
+    if (st == ST_OK && !own)
+        st = export_chain(a, a->chain_id, 0, &x);
+    free(chains);
+    return st;
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/audit.h -- the audit writer: owns this node's chain (chain_id, head seq and hash), the
+ * audit signing and HMAC keys (wrapped by the root key), group commit of events by one writer
+ * thread, signed checkpoints, export, retention and usage roll-ups. Events never hold plaintext,
+ * ciphertext or keys: identifying values arrive already HMAC-ed (audit_hmac_hex). Thread-safe. */
+#ifndef DG_SERVER_AUDIT_H
+#define DG_SERVER_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+#include "crypto/rootkey.h"
+#include "server/auditfmt.h"
+#include "server/store/store.h"
+
+#define AUDIT_HEX 65                   /* 64 hex digits + NUL */
+#define AUDIT_MAX_VERSIONS 8           /* distinct key versions tracked per batch event */
+
+struct audit_settings {
+    bool durable;                      /* respond only after the event is fsync'd (default) */
+    int64_t checkpoint_interval;       /* seconds between periodic checkpoints */
+    int64_t retention;                 /* seconds; 0 keeps events forever */
+    const char *archive_dir;           /* pruned events are exported here first */
+    bool own_chain;                    /* a one-off chain for this process (CLI commands) */
+};
+
+/* What http.c knows about one finished request. Strings are copies (the request may go away
+ * only after the completion callback). */
+struct audit_rec {
+    int64_t time_ms;
+    const char *op, *method, *route;   /* static strings */
+    unsigned status;
+    int64_t latency_us;
+    char app[STORE_NAME_MAX + 8];
+    char key_id[STORE_KEY_ID_MAX];
+    char keyring[STORE_NAME_MAX];
+    uint32_t key_version;
+    uint32_t items_total, items_ok, items_failed;
+    size_t n_versions;
+    uint32_t versions[AUDIT_MAX_VERSIONS], version_counts[AUDIT_MAX_VERSIONS];
+    char trace_id[33];
+    char h_request_id[AUDIT_HEX], h_client[AUDIT_HEX], h_keyring[AUDIT_HEX];
+    char h_key_id[AUDIT_HEX], h_sub[AUDIT_HEX];
+    char (*h_context)[AUDIT_HEX];      /* malloc'd, freed by the writer */
+    size_t n_h_context;
+    char (*h_reference)[AUDIT_HEX];    /* malloc'd, freed by the writer */
+    size_t n_h_reference;
+    uint64_t count;                    /* identical events folded in (0 or 1 = one) */
+    bool coalesce;                     /* an unknown-key 401: may merge with its kind */
+    bool merged;                       /* writer-private: folded into an earlier record */
+    /* Called once from the writer thread after the commit (ST_OK) or its failure. */
+    void (*done)(void *arg, enum status st);
+    void *arg;
+    struct audit_rec *next;
+};
+
+struct audit;
+
+/* Create the audit keys if this database has none (init and upgrades). */
+NODISCARD enum status audit_keys_ensure(struct store *st, const struct rootkey *rk);
+
+NODISCARD enum status audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
+                                 const struct audit_settings *set, char *err, size_t err_len);
+/* Stops the writer after draining the queue, writes a final checkpoint. NULL-safe. */
+void audit_close(struct audit *a);
+
+/* A new record (zeroed, time set); audit_submit takes ownership. */
+struct audit_rec *audit_rec_new(void);
+/* Queue a record. When durable, rec->done runs after the commit; otherwise right away. */
+void audit_submit(struct audit *a, struct audit_rec *rec);
+bool audit_durable(const struct audit *a);
+/* Records queued and not yet written: non-durable requests wait too when this grows large. */
+size_t audit_backlog(struct audit *a);
+#define AUDIT_MAX_BACKLOG 65536
+
+/* HMAC-SHA256 of a value under the audit HMAC key, lowercase hex: how the trail records context
+ * values, references, request ids, client addresses, unknown names and JWT subjects. */
+void audit_hmac_hex(const struct audit *a, char out[static AUDIT_HEX], const char *value,
+                    size_t len);
+const char *audit_hmac_key_id(const struct audit *a);
+
+/* Public keys: JSON {"keys": [...]} (see docs/api-shapes.md). */
+char *audit_public_keys_json(const struct audit *a);
+/* Accepted public keys for verification (malloc'd array). */
+size_t audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES]);
+
+/* Export chain lines (all chains when chain_id is NULL) after after_seq, each chain ending with
+ * a fresh "export" checkpoint; lines go to cb with a trailing "\n". */
+NODISCARD enum status audit_export(struct audit *a, const char *chain_id, uint64_t after_seq,
+                                   store_line_cb cb, void *arg);
+
+/* Events sink failures so far (for health and metrics). */
+uint64_t audit_failures(const struct audit *a);
+
+#endif
