@@ -6,6 +6,8 @@
 #   bench/run.sh [--duration 10] [--bin PATH] [--threads 2] [--connections 64] [--warmup 2]
 #                [--idle-connections 1000] [--hold 3] [--openssl-seconds 3]
 #                [--serve-arg ARG]... [--json FILE] [--keep-tmp] [--no-install]
+#                [--only all|main|audit] [--audit-dir DIR] [--audit-connections 32,256]
+#                [--fsync-seconds 2]
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,9 +26,13 @@ SERVE_ARGS=()
 JSON_OUT=""
 KEEP_TMP=0
 INSTALL=1
+ONLY=all
+AUDIT_PARENT=/var/tmp
+AUDIT_CONNS=32,256
+FSYNC_SECONDS=2
 
 usage() {
-  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   cat <<'EOF'
 Options:
   --duration N          seconds per measured wrk run (default 10)
@@ -41,6 +47,12 @@ Options:
   --json FILE           also write the figures as JSON to FILE
   --keep-tmp            keep the temporary directory (logs, wrk output, data dir)
   --no-install          never call apt-get; fail if a tool is missing
+  --only SECTION        all (default), main (openssl, nginx, difyguard figures) or audit
+                        (encrypt with durable audit on vs off, and the disk's fsync latency)
+  --audit-dir DIR       parent of the audit section's data dirs; must be a real disk, not tmpfs
+                        (default /var/tmp)
+  --audit-connections L comma-separated wrk connection counts for the audit section (default 32,256)
+  --fsync-seconds N     length of the fdatasync probe in the audit section (default 2)
 EOF
 }
 
@@ -70,15 +82,39 @@ while [ $# -gt 0 ]; do
     --json=*) JSON_OUT=${1#*=}; shift ;;
     --keep-tmp) KEEP_TMP=1; shift ;;
     --no-install) INSTALL=0; shift ;;
+    --only) need_arg "$@"; ONLY=$2; shift 2 ;;
+    --only=*) ONLY=${1#*=}; shift ;;
+    --audit-dir) need_arg "$@"; AUDIT_PARENT=$2; shift 2 ;;
+    --audit-dir=*) AUDIT_PARENT=${1#*=}; shift ;;
+    --audit-connections) need_arg "$@"; AUDIT_CONNS=$2; shift 2 ;;
+    --audit-connections=*) AUDIT_CONNS=${1#*=}; shift ;;
+    --fsync-seconds) need_arg "$@"; FSYNC_SECONDS=$2; shift 2 ;;
+    --fsync-seconds=*) FSYNC_SECONDS=${1#*=}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
-for v in DURATION THREADS CONNS WARMUP IDLE_CONNS HOLD OPENSSL_SECONDS; do
+for v in DURATION THREADS CONNS WARMUP IDLE_CONNS HOLD OPENSSL_SECONDS FSYNC_SECONDS; do
   is_uint "${!v}" || { echo "run.sh: ${v,,} must be a whole number, got '${!v}'" >&2; exit 2; }
 done
 [ "$DURATION" -ge 1 ] && [ "$THREADS" -ge 1 ] && [ "$CONNS" -ge "$THREADS" ] && [ "$OPENSSL_SECONDS" -ge 1 ] ||
   { echo "run.sh: need duration >= 1, threads >= 1, connections >= threads, openssl-seconds >= 1" >&2; exit 2; }
+case "$ONLY" in
+  all) RUN_MAIN=1; RUN_AUDIT=1 ;;
+  main) RUN_MAIN=1; RUN_AUDIT=0 ;;
+  audit) RUN_MAIN=0; RUN_AUDIT=1 ;;
+  *) echo "run.sh: --only must be all, main or audit, got '$ONLY'" >&2; exit 2 ;;
+esac
+IFS=, read -r -a AUDIT_CONN_LIST <<<"$AUDIT_CONNS"
+[ ${#AUDIT_CONN_LIST[@]} -ge 1 ] || { echo "run.sh: --audit-connections is empty" >&2; exit 2; }
+for c in "${AUDIT_CONN_LIST[@]}"; do
+  is_uint "$c" && [ "$c" -ge "$THREADS" ] ||
+    { echo "run.sh: --audit-connections takes whole numbers >= threads, got '$c'" >&2; exit 2; }
+done
+[ "$FSYNC_SECONDS" -ge 1 ] || { echo "run.sh: fsync-seconds must be >= 1" >&2; exit 2; }
+if [ "$RUN_AUDIT" = 1 ] && [ ! -d "$AUDIT_PARENT" ]; then
+  echo "run.sh: --audit-dir $AUDIT_PARENT is not a directory" >&2; exit 2
+fi
 
 exec 3>&2   # progress messages go to the original stderr, even from a trap inside a redirection
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
@@ -87,7 +123,7 @@ broke() { BROKEN+=("$*"); log "ERROR: $*"; }
 
 # ---------------------------------------------------------------------------------------------
 # Processes we start, and cleanup (also on Ctrl-C, SIGTERM and failure).
-NGINX_PID=""; DG_PID=""; FG_PID=""; TMP=""
+NGINX_PID=""; DG_PID=""; FG_PID=""; TMP=""; AUDIT_WORK=""
 
 stop_pid() { # stop_pid PID SIGNAL: signal one of our children, wait up to 10 s, then SIGKILL it
   local pid=$1 sig=$2 i kids
@@ -117,13 +153,16 @@ cleanup() {
   stop_pid "$FG_PID" TERM   # background children ignore SIGINT
   stop_pid "$NGINX_PID" TERM
   stop_pid "$DG_PID" TERM
-  if [ -n "$TMP" ] && [ -d "$TMP" ]; then
-    if [ "$KEEP_TMP" = 1 ] || [ "$rc" -ne 0 ]; then
-      log "temporary files kept in $TMP"
-    else
-      rm -rf "$TMP"
+  local d
+  for d in "$TMP" "$AUDIT_WORK"; do   # both made by mktemp -d in this run
+    if [ -n "$d" ] && [ -d "$d" ]; then
+      if [ "$KEEP_TMP" = 1 ] || [ "$rc" -ne 0 ]; then
+        log "temporary files kept in $d"
+      else
+        rm -rf "$d"
+      fi
     fi
-  fi
+  done
   exit "$rc"
 }
 trap cleanup EXIT
@@ -149,7 +188,9 @@ run_fg() {
 ensure_tools() {
   local missing=() pkgs=()
   command -v wrk >/dev/null 2>&1 || { missing+=(wrk); pkgs+=(wrk); }
-  { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || { missing+=(nginx); pkgs+=(nginx-light); }
+  if [ "$RUN_MAIN" = 1 ]; then
+    { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || { missing+=(nginx); pkgs+=(nginx-light); }
+  fi
   command -v openssl >/dev/null 2>&1 || { missing+=(openssl); pkgs+=(openssl); }
   command -v curl >/dev/null 2>&1 || { missing+=(curl); pkgs+=(curl); }
   [ -x "$PY" ] || { missing+=(python3); pkgs+=(python3); }
@@ -273,57 +314,61 @@ MIB=1048576
 
 # ---------------------------------------------------------------------------------------------
 # 1. openssl speed: single-core AES-256-GCM throughput on 16 KiB blocks (nothing else running)
-log "openssl speed -evp aes-256-gcm -bytes 16384 -seconds $OPENSSL_SECONDS"
 OPENSSL_MBS=""
-if run_fg "$TMP/openssl-speed.txt" "$TMP/openssl-speed.err" \
-     openssl speed -evp aes-256-gcm -bytes 16384 -seconds "$OPENSSL_SECONDS"; then
-  # "The 'numbers' are in 1000s of bytes per second processed." ... "AES-256-GCM  2757607.42k"
-  OPENSSL_KBS=$(awk 'toupper($1) == "AES-256-GCM" { v = $NF; sub(/k$/, "", v); print v }' "$TMP/openssl-speed.txt" | tail -n 1)
-  if [[ "$OPENSSL_KBS" =~ ^[0-9.]+$ ]]; then
-    OPENSSL_MBS=$(calc "$OPENSSL_KBS * 1000 / 1000000" 1)   # 1000s of bytes/s -> MB/s (10^6)
+if [ "$RUN_MAIN" = 1 ]; then
+  log "openssl speed -evp aes-256-gcm -bytes 16384 -seconds $OPENSSL_SECONDS"
+  if run_fg "$TMP/openssl-speed.txt" "$TMP/openssl-speed.err" \
+       openssl speed -evp aes-256-gcm -bytes 16384 -seconds "$OPENSSL_SECONDS"; then
+    # "The 'numbers' are in 1000s of bytes per second processed." ... "AES-256-GCM  2757607.42k"
+    OPENSSL_KBS=$(awk 'toupper($1) == "AES-256-GCM" { v = $NF; sub(/k$/, "", v); print v }' "$TMP/openssl-speed.txt" | tail -n 1)
+    if [[ "$OPENSSL_KBS" =~ ^[0-9.]+$ ]]; then
+      OPENSSL_MBS=$(calc "$OPENSSL_KBS * 1000 / 1000000" 1)   # 1000s of bytes/s -> MB/s (10^6)
+    else
+      broke "could not parse openssl speed output ($TMP/openssl-speed.txt)"
+    fi
   else
-    broke "could not parse openssl speed output ($TMP/openssl-speed.txt)"
+    broke "openssl speed failed: $(tail -n 3 "$TMP/openssl-speed.err" | tr '\n' ' ')"
   fi
-else
-  broke "openssl speed failed: $(tail -n 3 "$TMP/openssl-speed.err" | tr '\n' ' ')"
 fi
 
 # ---------------------------------------------------------------------------------------------
 # 2. nginx baseline: static JSON 200 of about the size of an encrypt reply, for POST
-NGX="$TMP/nginx"
-mkdir -p "$NGX"
-NGX_PORT=$(free_port)
-FAKE_CT="dg:v1:$(head -c 128 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')"
-sed -e "s#@PREFIX@#$NGX#g" -e "s#@PORT@#$NGX_PORT#g" \
-    -e "s#@BODY@#{\"ciphertext\":\"$FAKE_CT\",\"key_version\":1}#g" \
-    "$HERE/nginx.conf.template" >"$NGX/nginx.conf"
-log "starting nginx on 127.0.0.1:$NGX_PORT (prefix $NGX)"
-NGINX_OK=0
-if "$NGINX" -t -q -p "$NGX/" -e "$NGX/error.log" -c "$NGX/nginx.conf" 2>"$NGX/configtest.err"; then
-  "$NGINX" -p "$NGX/" -e "$NGX/error.log" -c "$NGX/nginx.conf" >"$NGX/stdout.log" 2>&1 &
-  NGINX_PID=$!
-  if wait_http "http://127.0.0.1:$NGX_PORT/" "$NGINX_PID" nginx; then
-    code=$(curl -s -o "$TMP/nginx-check.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-           --data-binary @"$TMP/enc64.json" "http://127.0.0.1:$NGX_PORT/v1/keyrings/bench/encrypt" || true)
-    if [ "$code" = 200 ]; then
-      NGINX_OK=1
+if [ "$RUN_MAIN" = 1 ]; then
+  NGX="$TMP/nginx"
+  mkdir -p "$NGX"
+  NGX_PORT=$(free_port)
+  FAKE_CT="dg:v1:$(head -c 128 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')"
+  sed -e "s#@PREFIX@#$NGX#g" -e "s#@PORT@#$NGX_PORT#g" \
+      -e "s#@BODY@#{\"ciphertext\":\"$FAKE_CT\",\"key_version\":1}#g" \
+      "$HERE/nginx.conf.template" >"$NGX/nginx.conf"
+  log "starting nginx on 127.0.0.1:$NGX_PORT (prefix $NGX)"
+  NGINX_OK=0
+  if "$NGINX" -t -q -p "$NGX/" -e "$NGX/error.log" -c "$NGX/nginx.conf" 2>"$NGX/configtest.err"; then
+    "$NGINX" -p "$NGX/" -e "$NGX/error.log" -c "$NGX/nginx.conf" >"$NGX/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    if wait_http "http://127.0.0.1:$NGX_PORT/" "$NGINX_PID" nginx; then
+      code=$(curl -s -o "$TMP/nginx-check.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+             --data-binary @"$TMP/enc64.json" "http://127.0.0.1:$NGX_PORT/v1/keyrings/bench/encrypt" || true)
+      if [ "$code" = 200 ]; then
+        NGINX_OK=1
+      else
+        broke "nginx answered $code to the POST check"
+      fi
     else
-      broke "nginx answered $code to the POST check"
+      broke "nginx did not start; see $NGX/error.log"; tail -n 5 "$NGX/error.log" >&2 2>/dev/null || true
     fi
   else
-    broke "nginx did not start; see $NGX/error.log"; tail -n 5 "$NGX/error.log" >&2 2>/dev/null || true
+    broke "nginx config test failed: $(tr '\n' ' ' <"$NGX/configtest.err")"
   fi
-else
-  broke "nginx config test failed: $(tr '\n' ' ' <"$NGX/configtest.err")"
-fi
-if [ "$NGINX_OK" = 1 ]; then
-  if run_wrk nginx "http://127.0.0.1:$NGX_PORT/v1/keyrings/bench/encrypt" "$TMP/enc64.json" application/json; then
-    save_wrk nginx
-  else
-    broke "wrk against nginx failed"
+  if [ "$NGINX_OK" = 1 ]; then
+    if run_wrk nginx "http://127.0.0.1:$NGX_PORT/v1/keyrings/bench/encrypt" "$TMP/enc64.json" application/json; then
+      save_wrk nginx
+    else
+      broke "wrk against nginx failed"
+    fi
   fi
+  stop_pid "$NGINX_PID" TERM; NGINX_PID=""
 fi
-stop_pid "$NGINX_PID" TERM; NGINX_PID=""
 
 # ---------------------------------------------------------------------------------------------
 # 3. difyguard
@@ -353,17 +398,41 @@ api() {
 }
 set_token() { TOKEN=$1; umask 077; printf 'Authorization: Bearer %s\n' "$TOKEN" >"$AUTH_HDR"; umask 022; }
 
+DG_LOG="$TMP/difyguard"   # server stdout/stderr go to $DG_LOG.log / $DG_LOG.err
+DG_EXTRA_ARGS=()          # appended after --serve-arg ones (the audit section's --audit-durable=false)
 start_difyguard() {
   DG_PORT=$(free_port)
-  log "starting difyguard serve on 127.0.0.1:$DG_PORT"
+  log "starting difyguard serve on 127.0.0.1:$DG_PORT${DG_EXTRA_ARGS[*]:+ (${DG_EXTRA_ARGS[*]})}"
   "$BIN" serve --data-dir "$DG_DATA" --listen "127.0.0.1:$DG_PORT" \
-    --max-connections-per-ip 2000 --max-connections 4096 "${SERVE_ARGS[@]}" \
-    >>"$TMP/difyguard.log" 2>>"$TMP/difyguard.err" </dev/null &
+    --max-connections-per-ip 2000 --max-connections 4096 "${SERVE_ARGS[@]}" "${DG_EXTRA_ARGS[@]}" \
+    >>"$DG_LOG.log" 2>>"$DG_LOG.err" </dev/null &
   DG_PID=$!
   if ! wait_http "http://127.0.0.1:$DG_PORT/healthz" "$DG_PID" difyguard; then
-    tail -n 5 "$TMP/difyguard.err" "$TMP/difyguard.log" >&2 2>/dev/null || true
+    tail -n 5 "$DG_LOG.err" "$DG_LOG.log" >&2 2>/dev/null || true
     return 1
   fi
+}
+
+# stop_difyguard: SIGTERM, up to 10 s, exit status 0 expected; records what broke
+stop_difyguard() {
+  local i rc=0
+  if ! kill -0 "$DG_PID" 2>/dev/null; then
+    broke "difyguard is no longer running after the load runs"
+    wait "$DG_PID" 2>/dev/null || true
+    DG_PID=""
+    return 1
+  fi
+  log "stopping difyguard (SIGTERM)"
+  kill -TERM "$DG_PID" 2>/dev/null || true
+  for i in $(seq 1 100); do kill -0 "$DG_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$DG_PID" 2>/dev/null; then
+    broke "difyguard did not exit within 10 s of SIGTERM"
+    stop_pid "$DG_PID" KILL
+  else
+    wait "$DG_PID" || rc=$?
+    [ "$rc" = 0 ] || broke "difyguard exited $rc on SIGTERM"
+  fi
+  DG_PID=""
 }
 
 dg_setup() {
@@ -389,7 +458,7 @@ for chunk in [text] + text.splitlines():
         print(d["admin_key"]); break' "$TMP/init.json" 2>/dev/null || true)
   if [ -z "$admin" ]; then broke "difyguard init --json printed no admin_key"; return 1; fi
   set_token "$admin"; KEY_KIND="admin"
-  start_difyguard || { broke "difyguard serve did not start (see $TMP/difyguard.err)"; return 1; }
+  start_difyguard || { broke "difyguard serve did not start (see $DG_LOG.err)"; return 1; }
 
   local code
   echo '{"name":"bench"}' >"$TMP/keyring.json"
@@ -425,7 +494,7 @@ check_call() {
   fi
 }
 
-if dg_setup; then
+if [ "$RUN_MAIN" = 1 ] && dg_setup; then
   DG_OK=1
   # Memory first, on the fresh process (only the keyring and app set up), so that VmHWM is
   # not the peak of the 1 MiB check or of the load runs.
@@ -482,21 +551,93 @@ print(sum(1 for i in items if isinstance(i, dict) and str(i.get("ciphertext", ""
   if kill -0 "$DG_PID" 2>/dev/null; then
     R[end_hwm]=$(awk '/^VmHWM:/ {print $2}' "/proc/$DG_PID/status" 2>/dev/null || true)
     R[end_rss]=$(awk '/^VmRSS:/ {print $2}' "/proc/$DG_PID/status" 2>/dev/null || true)
-    log "stopping difyguard (SIGTERM)"
-    kill -TERM "$DG_PID" 2>/dev/null || true
-    dg_rc=0
-    for i in $(seq 1 100); do kill -0 "$DG_PID" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$DG_PID" 2>/dev/null; then
-      broke "difyguard did not exit within 10 s of SIGTERM"
-      stop_pid "$DG_PID" KILL
-    else
-      wait "$DG_PID" || dg_rc=$?
-      [ "$dg_rc" = 0 ] || broke "difyguard exited $dg_rc on SIGTERM"
-    fi
-    DG_PID=""
-  else
-    broke "difyguard is no longer running after the load runs"
   fi
+  stop_difyguard || true
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 3b. Durable audit on vs off: the 64-byte encrypt against a server started with the default
+# (--audit-durable=true: the reply waits for the group commit's fsync) and against one started
+# with --audit-durable=false, at each of AUDIT_CONN_LIST connections, each on a fresh data dir on
+# a real disk (AUDIT_PARENT, default /var/tmp), plus the fdatasync latency of that disk.
+AUDIT_FS=""; AUDIT_DEV=""
+audit_run() { # audit_run CONNS MODE(durable|nondurable) -> R[audit_cCONNS_MODE_*]
+  local c=$1 mode=$2 id="audit_c$1_$2" saved_conns=$CONNS
+  DG_DATA="$AUDIT_WORK/data-c$c-$mode"
+  DG_LOG="$TMP/difyguard-c$c-$mode"
+  DG_EXTRA_ARGS=()
+  [ "$mode" = nondurable ] && DG_EXTRA_ARGS=(--audit-durable=false)
+  log "audit section: $c connections, $mode audit, data dir $DG_DATA"
+  if ! dg_setup; then DG_EXTRA_ARGS=(); stop_pid "$DG_PID" TERM; DG_PID=""; return 1; fi
+  DG_EXTRA_ARGS=()
+  if check_call "audit $mode encrypt" /v1/keyrings/bench/encrypt "$TMP/enc64.json" application/json &&
+     [[ "$(json_field "$TMP/resp" ciphertext)" == dg:v* ]]; then
+    CONNS=$c
+    if run_wrk "audit-c$c-$mode" "http://127.0.0.1:$DG_PORT/v1/keyrings/bench/encrypt" \
+         "$TMP/enc64.json" application/json "$TOKEN"; then
+      save_wrk "$id"
+    else
+      broke "wrk encrypt ($c connections, $mode audit) failed"
+    fi
+    CONNS=$saved_conns
+  else
+    broke "audit section: encrypt check failed on the $mode server"
+  fi
+  stop_difyguard || true
+}
+
+if [ "$RUN_AUDIT" = 1 ]; then
+  AUDIT_WORK=$(mktemp -d "$AUDIT_PARENT/difyguard-bench-audit.XXXXXX")
+  chmod 700 "$AUDIT_WORK"
+  AUDIT_FS=$(stat -f -c %T "$AUDIT_WORK" 2>/dev/null || echo unknown)
+  AUDIT_DEV=$(findmnt -n -o SOURCE,FSTYPE --target "$AUDIT_WORK" 2>/dev/null | awk '{print $1 " " $2}' || true)
+  R[audit_dir]=$AUDIT_WORK; R[audit_fs]=$AUDIT_FS; R[audit_mount]=$AUDIT_DEV
+  case "$AUDIT_FS" in
+    tmpfs|ramfs)
+      log "WARNING: $AUDIT_WORK is on $AUDIT_FS: fsync is free there and the durable figures mean nothing; pass --audit-dir on a real disk" ;;
+  esac
+  for a in "${SERVE_ARGS[@]}"; do
+    [[ "$a" == --audit-durable* ]] && log "WARNING: --serve-arg $a also applies to the audit section's durable server"
+  done
+
+  # fdatasync latency of the disk, alone (nothing else running): append 4 KiB + fdatasync in a loop
+  log "fdatasync probe: 4 KiB append + os.fdatasync for ${FSYNC_SECONDS}s in $AUDIT_WORK"
+  if run_fg "$TMP/fsync.txt" "$TMP/fsync.err" "$PY" - "$AUDIT_WORK/fsync-probe.bin" "$FSYNC_SECONDS" <<'EOF'
+import os, sys, time
+path, seconds = sys.argv[1], float(sys.argv[2])
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+buf = os.urandom(4096)
+lat = []
+end = time.monotonic() + seconds
+try:
+    while time.monotonic() < end:
+        os.write(fd, buf)
+        t = time.perf_counter()
+        os.fdatasync(fd)
+        lat.append((time.perf_counter() - t) * 1000.0)
+finally:
+    os.close(fd)
+    os.unlink(path)
+lat.sort()
+n = len(lat)
+pick = lambda q: lat[min(n - 1, int(q * n))]
+print("n=%d p50=%.3f p99=%.3f mean=%.3f max=%.3f" % (n, pick(0.50), pick(0.99), sum(lat) / n, lat[-1]))
+EOF
+  then
+    for kv in $(cat "$TMP/fsync.txt"); do R[fsync_${kv%%=*}]=${kv#*=}; done
+  else
+    broke "fdatasync probe failed: $(tr '\n' ' ' <"$TMP/fsync.err")"
+  fi
+
+  if [ ! -x "$BIN" ]; then
+    broke "difyguard binary not found or not executable: $BIN (build it, or pass --bin PATH)"
+  else
+    for c in "${AUDIT_CONN_LIST[@]}"; do
+      audit_run "$c" durable || true
+      audit_run "$c" nondurable || true
+    done
+  fi
+  DG_DATA="$TMP/data"; DG_LOG="$TMP/difyguard"
 fi
 
 # ---------------------------------------------------------------------------------------------

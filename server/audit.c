@@ -28,6 +28,7 @@
 
 struct audit {
     struct store *store;
+    const struct rootkey *rk;
     struct audit_settings set;
     char chain_id[STORE_CHAIN_ID_MAX];
     struct secret *sign_sk;            /* Ed25519 secret key */
@@ -176,6 +177,47 @@ audit_failures(const struct audit *a)
     return atomic_load(&a->failures);
 }
 
+/* Retired signing keys: meta "audit_retired_keys" holds "key_id:base64pk:created:retired;..." */
+#define RETIRED_MAX 4096
+
+static size_t
+retired_keys(const struct audit *a, char out[RETIRED_MAX])
+{
+    out[0] = '\0';
+    if (store_meta_get(a->store, "audit_retired_keys", out, RETIRED_MAX) != ST_OK)
+        out[0] = '\0';
+    size_t n = 0;
+    for (const char *p = out; *p != '\0'; p++)
+        n += *p == ';';
+    return n;
+}
+
+static void
+time_text(char out[static 32], int64_t t)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+add_retired_json(const struct audit *a, struct sbuf *b)
+{
+    char list[RETIRED_MAX], created[32];
+    retired_keys(a, list);
+    for (char *save = NULL, *e = strtok_r(list, ";", &save); e != NULL;
+         e = strtok_r(NULL, ";", &save)) {
+        char id[AUDIT_KEY_ID_CHARS + 1], pk[64];
+        long long c = 0, r = 0;
+        if (sscanf(e, "%16[0-9a-f]:%60[A-Za-z0-9+/=]:%lld:%lld", id, pk, &c, &r) != 4)
+            continue;
+        time_text(created, c);
+        sbuf_addf(b, ",{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":\"ed25519\","
+                  "\"created_at\":\"%s\",\"active\":false}", id, pk, created);
+    }
+}
+
 char *
 audit_public_keys_json(const struct audit *a)
 {
@@ -185,19 +227,30 @@ audit_public_keys_json(const struct audit *a)
     gmtime_r(&t, &tm);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
     b64_std_encode(pk, sizeof pk, a->sign_pk, sizeof a->sign_pk);
-    size_t n = 256 + strlen(pk);
-    char *out = xmalloc(n);
-    snprintf(out, n, "{\"keys\":[{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":"
-             "\"ed25519\",\"created_at\":\"%s\",\"active\":true}]}", a->sign_key_id, pk, created);
-    return out;
+    struct sbuf b = {0};
+    sbuf_addf(&b, "{\"keys\":[{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":"
+              "\"ed25519\",\"created_at\":\"%s\",\"active\":true}", a->sign_key_id, pk, created);
+    add_retired_json(a, &b);
+    sbuf_adds(&b, "]}");
+    size_t len;
+    return sbuf_take(&b, &len);
 }
 
 size_t
 audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES])
 {
-    *out = xmalloc(sizeof **out);
+    char list[RETIRED_MAX];
+    size_t n = 1, max = retired_keys(a, list) + 1;
+    *out = xcalloc(max, sizeof **out);
     memcpy((*out)[0], a->sign_pk, AUDIT_PK_BYTES);
-    return 1;
+    for (char *save = NULL, *e = strtok_r(list, ";", &save); e != NULL && n < max;
+         e = strtok_r(NULL, ";", &save)) {
+        const char *c1 = strchr(e, ':');
+        const char *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+        if (c2 != NULL && auditfmt_parse_public_key((*out)[n], c1 + 1, (size_t)(c2 - c1 - 1)) == ST_OK)
+            n++;
+    }
+    return n;
 }
 
 /* --- checkpoints --- */
@@ -636,6 +689,7 @@ audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
 
     *out = NULL;
     a->store = st;
+    a->rk = rk;
     a->set = *set;
     if (a->set.checkpoint_interval <= 0)
         a->set.checkpoint_interval = 60;
@@ -749,5 +803,57 @@ audit_export(struct audit *a, const char *chain_id, uint64_t after_seq, store_li
     if (st == ST_OK && !own)
         st = export_chain(a, a->chain_id, 0, &x);
     free(chains);
+    return st;
+}
+
+/* A new signing key: a key_change checkpoint at the head signed by the old and the new key, the
+ * new key stored (wrapped by the root key) and the old public key kept for verification. */
+enum status
+audit_rotate_key(struct audit *a, char new_id[static AUDIT_KEY_ID_CHARS + 1])
+{
+    uint8_t pk[AUDIT_PK_BYTES];
+    struct secret *sk = secret_new(AUDIT_SK_BYTES);
+    struct audit_signer signers[2];
+    struct sbuf line = {0};
+    char list[RETIRED_MAX], old_pk[64], entry[160];
+    int64_t t = now_ms();
+    enum status st;
+
+    crypto_sign_keypair(pk, secret_rw(sk));
+    auditfmt_key_id(new_id, pk);
+    snprintf(signers[0].key_id, sizeof signers[0].key_id, "%s", a->sign_key_id);
+    signers[0].sk = a->sign_sk;
+    snprintf(signers[1].key_id, sizeof signers[1].key_id, "%s", new_id);
+    signers[1].sk = sk;
+    pthread_mutex_lock(&a->chain_mu);
+    struct audit_checkpoint cp = {.chain_id = a->chain_id, .seq = a->head_seq, .time_ms = t,
+                                  .kind = "key_change", .new_key_id = new_id, .new_public_key = pk};
+    memcpy(cp.hash, a->head_hash, sizeof cp.hash);
+    retired_keys(a, list);
+    b64_std_encode(old_pk, sizeof old_pk, a->sign_pk, sizeof a->sign_pk);
+    snprintf(entry, sizeof entry, "%s:%s:%lld:%lld;", a->sign_key_id, old_pk,
+             (long long)a->key_created_at, (long long)(t / 1000));
+    if (strlen(list) + strlen(entry) >= sizeof list) {
+        st = ST_CONFLICT;               /* too many retired keys kept: refuse, say why */
+        goto out;
+    }
+    strcat(list, entry);
+    if ((st = auditfmt_checkpoint(&line, &cp, signers, 2)) != ST_OK ||
+        (st = store_meta_set(a->store, "audit_retired_keys", list)) != ST_OK ||
+        (st = svc_wrap_put(a->store, a->rk, SVC_SIGN, secret_ro(sk), AUDIT_SK_BYTES)) != ST_OK ||
+        (st = store_audit_checkpoint_add(a->store, a->chain_id, cp.seq, "key_change", t,
+                                         line.p)) != ST_OK)
+        goto out;
+    secret_free(a->sign_sk);
+    a->sign_sk = sk;
+    sk = NULL;
+    memcpy(a->sign_pk, pk, sizeof pk);
+    snprintf(a->sign_key_id, sizeof a->sign_key_id, "%s", new_id);
+    a->key_created_at = t / 1000;
+    log_msg(LOG_WARN, "audit_key_rotated", "chain_id", a->chain_id, "key_id", new_id, LOG_END);
+out:
+    pthread_mutex_unlock(&a->chain_mu);
+    sbuf_free(&line);
+    secret_free(sk);
     return st;
 }

@@ -91,6 +91,10 @@ size_t audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES])
 NODISCARD enum status audit_export(struct audit *a, const char *chain_id, uint64_t after_seq,
                                    store_line_cb cb, void *arg);
 
+/* Replace the signing key: a key_change checkpoint signed by the old and the new key; the old
+ * public key stays listed (inactive) for verification. new_id gets the new key's id. */
+NODISCARD enum status audit_rotate_key(struct audit *a, char new_id[static AUDIT_KEY_ID_CHARS + 1]);
+
 /* Events sink failures so far (for health and metrics). */
 uint64_t audit_failures(const struct audit *a);
 

@@ -256,6 +256,8 @@ static const struct route routes[] = {
     {"GET", "v1/audit/public-key", h_audit_public_key, true, "audit.public_key",
      "/v1/audit/public-key", false},
     {"POST", "v1/audit/hash", h_audit_hash, true, "audit.hash", "/v1/audit/hash", false},
+    {"POST", "v1/audit/rotate-key", h_audit_rotate_key, true, "audit.rotate_key",
+     "/v1/audit/rotate-key", false},
 };
 
 static size_t

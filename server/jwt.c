@@ -186,8 +186,8 @@ out:
 }
 
 enum status
-jwt_verifier_add_key(struct jwt_verifier *v, const char **err, const char *kid, enum jwt_key_alg alg,
-                     const uint8_t *key, size_t key_len)
+jwt_verifier_add_key(struct jwt_verifier *v, const char **err, const char *kid,
+                     enum jwt_key_alg alg, const uint8_t *key, size_t key_len)
 {
     struct jwt_key *k = NULL;
     size_t kid_len = kid ? strnlen(kid, JWT_KID_MAX) : 0;

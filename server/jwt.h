@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server/jwt.h -- JWT bearer tokens (DESIGN.md "API keys"): static HS secrets or PEM public keys
  * per kid, each pinned to one algorithm. We parse the header ourselves (strict base64url, no
- * duplicate keys, pinned alg) before libjwt checks the signature. Never logs or returns key bytes. */
+ * duplicate keys, pinned alg) before libjwt checks the signature.
+ * Never logs or returns key bytes. */
 #ifndef DG_SERVER_JWT_H
 #define DG_SERVER_JWT_H
 
@@ -33,7 +34,7 @@ enum jwt_reason {
     JWT_R_OK = 0,
     JWT_R_MALFORMED,        /* size, split, base64url, JSON, duplicate keys, claim types */
     JWT_R_ALG_NONE,         /* "alg":"none" in any case */
-    JWT_R_BAD_HEADER,       /* crit, jku, x5u, x5c, jwk present, or typ other than "JWT" */
+    JWT_R_BAD_HEADER,       /* crit, jku, x5u, x5c or jwk present, or typ not "JWT" (any case) */
     JWT_R_UNKNOWN_KID,      /* kid missing or not configured */
     JWT_R_ALG_MISMATCH,     /* alg is not the one pinned for the kid (algorithm confusion) */
     JWT_R_BAD_SIGNATURE,

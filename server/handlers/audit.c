@@ -267,3 +267,23 @@ h_app_usage(struct req *r)
     reply_jansson(r, 200, json_pack("{s:s, s:s, s:s, s:o}", "app", r->p1, "from", from, "to", to,
                                     "usage", arr));
 }
+
+/* POST /v1/audit/rotate-key: needs audit:read and keyrings:admin. */
+void
+h_audit_rotate_key(struct req *r)
+{
+    char id[AUDIT_KEY_ID_CHARS + 1];
+    if (!require(r, SCOPE_AUDIT_READ | SCOPE_KEYRINGS_ADMIN))
+        return;
+    enum status st = audit_rotate_key(r->svc->audit, id);
+    if (st != ST_OK) {
+        req_fail(r, st, st == ST_CONFLICT ? "too many retired audit keys are kept" : NULL);
+        return;
+    }
+    char *keys = audit_public_keys_json(r->svc->audit);
+    struct sbuf b = {0};
+    sbuf_addf(&b, "{\"key_id\":\"%s\",", id);
+    sbuf_adds(&b, keys + 1);            /* splice in "keys": [...] */
+    free(keys);
+    req_reply_json(r, 200, &b);
+}

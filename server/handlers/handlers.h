@@ -39,6 +39,7 @@ void h_audit_export(struct req *r);
 void h_audit_verify(struct req *r);
 void h_audit_public_key(struct req *r);
 void h_audit_hash(struct req *r);
+void h_audit_rotate_key(struct req *r);
 
 /* Parse a crypto request body the way the handler does, without keys or crypto: for the fuzzer
  * and tests. *n_items counts the items that parsed. */

@@ -7,10 +7,12 @@ per-app usage roll-ups, and retention pruning behind an anchor checkpoint.
 The helpers at the top are also used by test_keys_v2.py and test_audit_load.py."""
 import base64
 import datetime
+import hashlib
 import json
 import os
 import re
 import secrets as pysecrets
+import subprocess
 import time
 
 import pytest
@@ -523,6 +525,72 @@ def test_export_resigned_with_another_key_refused(trail, start_server):
     mixed.append(lines_of(text)[-1])
     assert_invalid(cli_verify(trail["dir"], join_lines(mixed), trail["keys"] + other_keys),
                    "a checkpoint from another trail")
+
+
+class Forger:
+    """An attacker with write access to an export and an Ed25519 key of their own: alters an
+    event, recomputes every hash after it and re-signs every checkpoint (the formats of
+    server/auditfmt.h). Only the auditor's public key can tell."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.key = d / f"forger-{pysecrets.token_hex(4)}.pem"
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(self.key)],
+                       check=True, capture_output=True)
+        der = subprocess.run(["openssl", "pkey", "-in", str(self.key), "-pubout", "-outform",
+                              "DER"], check=True, capture_output=True).stdout
+        self.pk = der[-32:]
+        self.pk_b64 = base64.b64encode(self.pk).decode()
+        self.key_id = hashlib.sha256(self.pk).hexdigest()[:16]
+
+    def sign(self, msg):
+        m = self.dir / "msg.bin"
+        m.write_bytes(msg)
+        sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", str(self.key), "-rawin",
+                              "-in", str(m)], check=True, capture_output=True).stdout
+        assert len(sig) == 64
+        return sig
+
+    def forge(self, lines, alter_seq):
+        out, prev, hashes, altered = [], {}, {}, False
+        for line in lines:
+            o = json.loads(line)
+            chain = o["chain_id"]
+            if o["type"] == "event":
+                body = line[: line.rindex(',"hash":"')] + "}"
+                if o["seq"] == alter_seq:
+                    assert '"status":200,' in body, body
+                    body = body.replace('"status":200,', '"status":201,', 1)
+                    altered = True
+                if chain in prev:
+                    body = body.replace(f'"prev_hash":"{o["prev_hash"]}"',
+                                        f'"prev_hash":"{prev[chain]}"', 1)
+                h = hashlib.sha256(b"difyguard-audit-v1\n" + body.encode()).hexdigest()
+                prev[chain], hashes[(chain, o["seq"])] = h, h
+                out.append(body[:-1] + f',"hash":"{h}"}}')
+            else:
+                o["hash"] = hashes.get((chain, o["seq"]), o["hash"])
+                msg = "difyguard-audit-checkpoint-v1\n" + "\n".join(
+                    [chain, str(o["seq"]), o["hash"], o["time"], o["kind"],
+                     o.get("new_key_id", ""), o.get("new_public_key", "")]) + "\n"
+                sig = base64.b64encode(self.sign(msg.encode())).decode()
+                o["signatures"] = [{"key_id": self.key_id, "sig": sig}]
+                out.append(json.dumps(o, separators=(",", ":")))
+        assert altered, f"no event with seq {alter_seq}"
+        return join_lines(out)
+
+
+def test_forged_and_resigned_trail_refused(trail):
+    ok_events = [parse(trail["lines"][i]) for i in trail["events"]
+                 if parse(trail["lines"][i])["status"] == 200]
+    victim = ok_events[len(ok_events) // 2]["seq"]
+    forger = Forger(trail["dir"])
+    forged = forger.forge(trail["lines"], victim)
+    # the forgery is perfect under the forger's own key (so the test forges correctly) ...
+    assert_valid(cli_verify(trail["dir"], forged, [forger.pk_b64]), "forgery under its own key")
+    # ... and refused under the trail's real key
+    assert_invalid(cli_verify(trail["dir"], forged, trail["keys"]),
+                   "an altered trail re-signed with another key")
 
 
 def test_export_since_checkpoint(server, keyring, auditor, trail, tmp_path):

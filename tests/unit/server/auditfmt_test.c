@@ -792,8 +792,8 @@ test_shape(void **state)
         "[]", "{\"type\":\"event\"}", "{\"type\":\"other\"}", "{\"type\":1}",
         "{\"type\":\"checkpoint\",\"type\":\"checkpoint\"}", "{\"type\":\"checkpoint\"}",
         "{\"type\":\"event\",\"chain_id\":\"a\",\"x\":1}", "{\"chain_id\":\"a\",\"type\":\"event\"}",
-        "{\"type\":\"checkpoint\",\"chain_id\":\"a\",\"seq\":-1,\"hash\":\"00\",\"time\":\"t\","
-        "\"kind\":\"export\",\"signatures\":[]}",
+        ("{\"type\":\"checkpoint\",\"chain_id\":\"a\",\"seq\":-1,\"hash\":\"00\",\"time\":\"t\","
+         "\"kind\":\"export\",\"signatures\":[]}"),
     };
     struct audit_verify_result r;
     char buf[512];

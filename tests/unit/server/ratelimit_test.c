@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/server/ratelimit_test.c -- token buckets: burst, refill, Retry-After, unlimited,
- * changed limits, clocks out of order, bounded memory with eviction, and exactness under threads. */
+ * changed limits, clocks out of order, bounded memory with eviction, and exactness under
+ * threads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
