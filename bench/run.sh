@@ -600,9 +600,10 @@ if [ "$RUN_AUDIT" = 1 ]; then
     [[ "$a" == --audit-durable* ]] && log "WARNING: --serve-arg $a also applies to the audit section's durable server"
   done
 
-  # fdatasync latency of the disk, alone (nothing else running): append 4 KiB + fdatasync in a loop
-  log "fdatasync probe: 4 KiB append + os.fdatasync for ${FSYNC_SECONDS}s in $AUDIT_WORK"
-  if run_fg "$TMP/fsync.txt" "$TMP/fsync.err" "$PY" - "$AUDIT_WORK/fsync-probe.bin" "$FSYNC_SECONDS" <<'EOF'
+  # fdatasync latency of the disk, alone (nothing else running), before and after the load runs:
+  # append 4 KiB + fdatasync in a loop, in the directory that holds the data dirs (same filesystem)
+  # (run_fg gives its command /dev/null as stdin, so the script goes in a file, not a here-doc)
+  cat >"$TMP/fsync_probe.py" <<'EOF'
 import os, sys, time
 path, seconds = sys.argv[1], float(sys.argv[2])
 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -623,11 +624,17 @@ n = len(lat)
 pick = lambda q: lat[min(n - 1, int(q * n))]
 print("n=%d p50=%.3f p99=%.3f mean=%.3f max=%.3f" % (n, pick(0.50), pick(0.99), sum(lat) / n, lat[-1]))
 EOF
-  then
-    for kv in $(cat "$TMP/fsync.txt"); do R[fsync_${kv%%=*}]=${kv#*=}; done
-  else
-    broke "fdatasync probe failed: $(tr '\n' ' ' <"$TMP/fsync.err")"
-  fi
+  fsync_probe() { # fsync_probe WHEN(pre|post) -> R[fsync_WHEN_{n,p50,p99,mean,max}] (ms)
+    log "fdatasync probe ($1): 4 KiB append + os.fdatasync for ${FSYNC_SECONDS}s in $AUDIT_WORK"
+    if run_fg "$TMP/fsync-$1.txt" "$TMP/fsync-$1.err" \
+         "$PY" "$TMP/fsync_probe.py" "$AUDIT_WORK/fsync-probe.bin" "$FSYNC_SECONDS"; then
+      for kv in $(cat "$TMP/fsync-$1.txt"); do R[fsync_$1_${kv%%=*}]=${kv#*=}; done
+      [ -n "${R[fsync_$1_p50]:-}" ] || broke "fdatasync probe printed nothing usable ($TMP/fsync-$1.txt)"
+    else
+      broke "fdatasync probe failed: $(tr '\n' ' ' <"$TMP/fsync-$1.err")"
+    fi
+  }
+  fsync_probe pre
 
   if [ ! -x "$BIN" ]; then
     broke "difyguard binary not found or not executable: $BIN (build it, or pass --bin PATH)"
@@ -637,6 +644,7 @@ EOF
       audit_run "$c" nondurable || true
     done
   fi
+  fsync_probe post
   DG_DATA="$TMP/data"; DG_LOG="$TMP/difyguard"
 fi
 
@@ -646,25 +654,32 @@ NGX_RPS=${R[nginx_rps]:-}
 MARK_NOTE=""
 verdict() { # verdict VALUE OP LIMIT -> PASS / MISS (informational)
   awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
-    ok = (op == ">=") ? (v >= l) : (v < l); print ok ? "PASS" : "MISS" }'
+    ok = (op == ">=") ? (v >= l) : (op == "<=") ? (v <= l) : (v < l); print ok ? "PASS" : "MISS" }'
 }
 errs() { # errs ID -> " [N non-2xx, M socket errors]" when any
   local n=${R[${1}_non2xx]:-0} s=${R[${1}_sockerr]:-0}
   if [ "$n" != 0 ] || [ "$s" != 0 ]; then printf ' [%s non-2xx, %s socket errors]' "$n" "$s"; fi
 }
-for id in nginx enc dec batch raw; do
+AUDIT_IDS=()
+for c in "${AUDIT_CONN_LIST[@]}"; do AUDIT_IDS+=("audit_c${c}_durable" "audit_c${c}_nondurable"); done
+for id in nginx enc dec batch raw "${AUDIT_IDS[@]}"; do
   if [ "${R[${id}_non2xx]:-0}" != 0 ] || [ "${R[${id}_sockerr]:-0}" != 0 ]; then MARK_NOTE=1; fi
 done
 
 FMT='%-34s %14s %9s %9s %9s  %-24s %s\n'
 echo
 echo "difyguard benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores, $(uname -r)"
-echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --timeout 10s --latency, keep-alive, warm-up ${WARMUP}s; servers run one at a time"
-[ "$DG_OK" = 1 ] && echo "difyguard: $BIN ($("$BIN" version 2>/dev/null | head -n 1 || true)); auth: $KEY_KIND"
+if [ "$RUN_MAIN" = 1 ]; then WRK_C="-c$CONNS"; else WRK_C="-c{${AUDIT_CONNS}}"; fi
+echo "wrk -t$THREADS $WRK_C -d${DURATION}s --timeout 10s --latency, keep-alive, warm-up ${WARMUP}s; servers run one at a time"
+[ -x "$BIN" ] && [ -n "$KEY_KIND" ] && echo "difyguard: $BIN ($("$BIN" version 2>/dev/null | head -n 1 || true)); auth: $KEY_KIND"
 [ "$DG_OK" = 1 ] && echo "data dir on: $(df -P "$DG_DATA" 2>/dev/null | awk 'NR == 2 {print $1}') ($(stat -f -c %T "$DG_DATA" 2>/dev/null))"
-echo
-printf "$FMT" "figure" "value" "p50 ms" "p99 ms" "ratio" "target" "result"
-printf "$FMT" "----------------------------------" "--------------" "---------" "---------" "---------" "------------------------" "------"
+table_head() {
+  echo
+  printf "$FMT" "figure" "value" "p50 ms" "p99 ms" "${1:-ratio}" "target" "result"
+  printf "$FMT" "----------------------------------" "--------------" "---------" "---------" "---------" "------------------------" "------"
+}
+if [ "$RUN_MAIN" = 1 ]; then
+table_head
 
 if [ -n "$NGX_RPS" ]; then
   printf "$FMT" "nginx static JSON 200 (baseline)" "$(calc "$NGX_RPS" 0) req/s" "${R[nginx_p50]}" "${R[nginx_p99]}" "1.00x" "" "$(errs nginx)"
@@ -722,6 +737,50 @@ if [ -n "${R[end_hwm]:-}" ]; then
 fi
 echo
 echo "MB = 10^6 bytes. Ratios: single calls and batch items/s over nginx req/s; 1 MiB over openssl speed."
+fi   # RUN_MAIN
+
+if [ "$RUN_AUDIT" = 1 ]; then
+  echo
+  echo "Durable audit on vs off: encrypt 64 B (JSON), fresh data dir per run under ${AUDIT_WORK%/*}"
+  echo "  filesystem: ${AUDIT_FS:-unknown} (stat -f -c %T); mount: ${AUDIT_DEV:-unknown}$(case "$AUDIT_FS" in tmpfs|ramfs) echo "  WARNING: not a real disk, fsync is free";; esac)"
+  for w in pre post; do
+    if [ "$w" = pre ]; then when="before the runs"; else when="after the runs "; fi
+    if [ -n "${R[fsync_${w}_p50]:-}" ]; then
+      echo "  fdatasync, 4 KiB append, $when: p50 ${R[fsync_${w}_p50]} ms, p99 ${R[fsync_${w}_p99]} ms, mean ${R[fsync_${w}_mean]} ms, max ${R[fsync_${w}_max]} ms (${R[fsync_${w}_n]} calls in ${FSYNC_SECONDS}s)"
+    else
+      echo "  fdatasync, $when: not measured"
+    fi
+  done
+  echo "  (measured alone; the server logs no per-commit fsync timing)"
+  table_head "dur/non"
+  for c in "${AUDIT_CONN_LIST[@]}"; do
+    d="audit_c${c}_durable"; n="audit_c${c}_nondurable"
+    for id in "$d" "$n"; do
+      if [ "$id" = "$d" ]; then label="encrypt, $c conns, durable"
+      else label="encrypt, $c conns, not durable"; fi
+      if [ -n "${R[${id}_rps]:-}" ]; then
+        printf "$FMT" "$label" "$(calc "${R[${id}_rps]}" 0) req/s" "${R[${id}_p50]}" "${R[${id}_p99]}" "" "" "$(errs "$id")"
+      else
+        printf "$FMT" "$label" "n/a" "" "" "" "" "not measured"
+      fi
+    done
+    if [ "$c" = 256 ]; then target="<= 20% at 256"; else target="(information)"; fi
+    if [ -n "${R[${d}_rps]:-}" ] && [ -n "${R[${n}_rps]:-}" ] && [ "$(calc "(${R[${n}_rps]} > 0) ? 1 : 0" 0)" = 1 ]; then
+      ratio=$(calc "${R[${d}_rps]} / ${R[${n}_rps]}" 3)
+      cost=$(calc "(1 - ${R[${d}_rps]} / ${R[${n}_rps]}) * 100" 1)
+      R[audit_c${c}_cost_pct]=$cost; R[audit_c${c}_ratio]=$ratio
+      res=""
+      if [ "$c" = 256 ]; then res=$(verdict "$cost" "<=" 20); R[audit_c${c}_result]=$res; fi
+      printf "$FMT" "  cost of durable, $c conns" "$cost %" "" "" "${ratio}x" "$target" "$res"
+    else
+      printf "$FMT" "  cost of durable, $c conns" "n/a" "" "" "" "$target" "not measured"
+    fi
+  done
+  echo
+  echo "cost = 1 - durable req/s / non-durable req/s. Durable: each reply waits for the fsync of the group"
+  echo "commit holding its audit event (SQLite WAL, synchronous=FULL); --audit-durable=false replies before it."
+fi
+echo
 echo "PASS/MISS are informational; see bench/README.md for methodology and caveats."
 [ -n "$MARK_NOTE" ] && echo "NOTE: some runs had errors or dropped connections (bracketed); those figures are suspect."
 [ "$DG_OK" = 1 ] && [ -s "$TMP/difyguard.log" ] && echo "difyguard log: $(wc -l <"$TMP/difyguard.log") lines"

@@ -194,7 +194,7 @@ apps_create(struct apps *a, const char *name, const char *description, json_t **
     snprintf(app.name, sizeof app.name, "%s", name);
     snprintf(app.description, sizeof app.description, "%s", description);
     app.created_at = now_s();
-    if ((st = store_app_create(a->store, &app)) != ST_OK)
+    if ((st = store_app_create(a->store, &app, NULL)) != ST_OK)
         return st;
     log_msg(LOG_INFO, "app_created", "app", name, LOG_END);
     *out = app_json(&app);
@@ -272,7 +272,7 @@ insert_key(struct apps *a, struct store_apikey *k, json_t **out)
     apikey_generate(text, k->id);
     apikey_hash(k->hash, a->hash_key, text, APIKEY_TEXT_CHARS);
     apikey_mac(a, k, k->mac);
-    if ((st = store_apikey_create(a->store, k)) == ST_OK) {
+    if ((st = store_apikey_create(a->store, k, NULL)) == ST_OK) {
         bloom_add(a->live, k->id, strlen(k->id));
         *out = key_json(k);
         json_object_set_new(*out, "key", json_string(text));
@@ -344,7 +344,7 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
         return st;
     old.grace_until = now + grace;
     apikey_mac(a, &old, old.mac);
-    if ((st = store_apikey_update(a->store, &old)) == ST_OK)
+    if ((st = store_apikey_update(a->store, &old, NULL)) == ST_OK)
         forget_cached(a, key_id);
     log_msg(LOG_INFO, "api_key_rotated", "app", app, "old_key_id", key_id, "key_id", k.id, LOG_END);
     return st;
@@ -406,7 +406,7 @@ apps_key_revoke(struct apps *a, const char *app, const char *key_id)
     if (k.revoked_at == 0) {
         k.revoked_at = now_s();
         apikey_mac(a, &k, k.mac);
-        if ((st = store_apikey_revoke(a->store, key_id, k.revoked_at, k.mac)) != ST_OK)
+        if ((st = store_apikey_revoke(a->store, key_id, k.revoked_at, k.mac, NULL)) != ST_OK)
             return st;
     }
     forget_cached(a, key_id);

@@ -737,6 +737,8 @@ fields_check(struct verifier *v, const json_t *o, const struct field *t, size_t 
         if (i < next)
             return reject(v, "%s member \"%s\" is out of order", what, t[i].name);
         for (; next < i; next++) {
+            if (t[next].required && json_object_get(o, t[next].name) != NULL)
+                return reject(v, "%s member \"%s\" is out of order", what, t[next].name);
             if (t[next].required)
                 return reject(v, "%s lacks \"%s\"", what, t[next].name);
         }

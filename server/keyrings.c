@@ -457,7 +457,7 @@ krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char *
         return st;
     keyring_mac(k, &r, r.mac);
     pthread_rwlock_wrlock(&k->lock);
-    if ((st = store_keyring_create(k->store, &r, &v)) == ST_OK &&
+    if ((st = store_keyring_create(k->store, &r, &v, NULL)) == ST_OK &&
         (st = keyring_load(k, &r, &kr)) == ST_OK) {
         insert(k, kr);
         *out = describe(k, kr);
@@ -487,7 +487,7 @@ rotate_locked(struct krm *k, struct keyring *kr, const char *reason)
     r.latest_version++;
     r.updated_at = r.rotated_at = v.created_at;
     keyring_mac(k, &r, r.mac);
-    if ((st = store_keyring_rotate(k->store, &r, &v, kr->row.latest_version)) != ST_OK)
+    if ((st = store_keyring_rotate(k->store, &r, &v, kr->row.latest_version, NULL)) != ST_OK)
         goto out;
     kr->v = xrealloc(kr->v, (kr->nv + 1) * sizeof *kr->v);
     kver_set(&kr->v[kr->nv], &v);
@@ -575,7 +575,7 @@ krm_patch(struct krm *k, const char *name, const struct krm_patch *p, json_t **o
         goto out;
     r.updated_at = now_s();
     keyring_mac(k, &r, r.mac);
-    if ((st = store_keyring_update(k->store, &r)) != ST_OK)
+    if ((st = store_keyring_update(k->store, &r, NULL)) != ST_OK)
         goto out;
     kr->row = r;
     *out = describe(k, kr);
@@ -602,7 +602,7 @@ krm_delete(struct krm *k, const char *name)
         st = ST_INTEGRITY;
     else if (!kr->row.deletion_allowed)
         st = ST_CONFLICT;
-    else if ((st = store_keyring_delete(k->store, kr->row.id)) == ST_OK) {
+    else if ((st = store_keyring_delete(k->store, kr->row.id, NULL)) == ST_OK) {
         remove_at(k, pos);
         log_msg(LOG_INFO, "keyring_deleted", "keyring", name, LOG_END);
     }

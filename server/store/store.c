@@ -193,12 +193,13 @@ store_svckey_list(struct store *s, struct store_svckey **out, size_t *n)
 /* --- keyrings and versions --- */
 
 enum status
-store_keyring_create(struct store *s, struct store_keyring *kr, struct store_version *v1)
+store_keyring_create(struct store *s, struct store_keyring *kr, struct store_version *v1,
+                     const struct store_audit_row *ev)
 {
     assert(s != NULL && kr != NULL && v1 != NULL);
     if (!keyring_ok(kr) || !version_ok(v1))
         return ST_INVALID;
-    return s->ops->keyring_create(s, kr, v1);
+    return s->ops->keyring_create(s, kr, v1, ev);
 }
 
 enum status
@@ -225,29 +226,30 @@ store_keyring_list(struct store *s, struct store_keyring **out, size_t *n)
 }
 
 enum status
-store_keyring_update(struct store *s, const struct store_keyring *kr)
+store_keyring_update(struct store *s, const struct store_keyring *kr,
+                     const struct store_audit_row *ev)
 {
     assert(s != NULL && kr != NULL);
     if (!keyring_ok(kr))
         return ST_INVALID;
-    return s->ops->keyring_update(s, kr);
+    return s->ops->keyring_update(s, kr, ev);
 }
 
 enum status
 store_keyring_rotate(struct store *s, const struct store_keyring *kr, const struct store_version *v,
-                     uint32_t prev_latest)
+                     uint32_t prev_latest, const struct store_audit_row *ev)
 {
     assert(s != NULL && kr != NULL && v != NULL);
     if (!keyring_ok(kr) || !version_ok(v) || v->keyring_id != kr->id)
         return ST_INVALID;
-    return s->ops->keyring_rotate(s, kr, v, prev_latest);
+    return s->ops->keyring_rotate(s, kr, v, prev_latest, ev);
 }
 
 enum status
-store_keyring_delete(struct store *s, int64_t keyring_id)
+store_keyring_delete(struct store *s, int64_t keyring_id, const struct store_audit_row *ev)
 {
     assert(s != NULL);
-    return s->ops->keyring_delete(s, keyring_id);
+    return s->ops->keyring_delete(s, keyring_id, ev);
 }
 
 enum status
@@ -300,12 +302,12 @@ store_version_list_all(struct store *s, struct store_version **out, size_t *n)
 /* --- apps and API keys --- */
 
 enum status
-store_app_create(struct store *s, struct store_app *app)
+store_app_create(struct store *s, struct store_app *app, const struct store_audit_row *ev)
 {
     assert(s != NULL && app != NULL);
     if (!name_ok(app->name, sizeof app->name) || !str_ok(app->description, sizeof app->description))
         return ST_INVALID;
-    return s->ops->app_create(s, app);
+    return s->ops->app_create(s, app, ev);
 }
 
 enum status
@@ -332,12 +334,13 @@ store_app_list(struct store *s, struct store_app **out, size_t *n)
 }
 
 enum status
-store_apikey_create(struct store *s, const struct store_apikey *k)
+store_apikey_create(struct store *s, const struct store_apikey *k,
+                    const struct store_audit_row *ev)
 {
     assert(s != NULL && k != NULL);
     if (!apikey_ok(k))
         return ST_INVALID;
-    return s->ops->apikey_create(s, k);
+    return s->ops->apikey_create(s, k, ev);
 }
 
 enum status
@@ -365,23 +368,24 @@ store_apikey_list(struct store *s, int64_t app_id, struct store_apikey **out, si
 
 enum status
 store_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
-                    const uint8_t mac[static STORE_MAC_BYTES])
+                    const uint8_t mac[static STORE_MAC_BYTES], const struct store_audit_row *ev)
 {
     assert(s != NULL && id != NULL && mac != NULL);
     if (!name_ok(id, STORE_KEY_ID_MAX))
         return ST_NOT_FOUND;
-    return s->ops->apikey_revoke(s, id, revoked_at, mac);
+    return s->ops->apikey_revoke(s, id, revoked_at, mac, ev);
 }
 
 /* --- API key state and the audit trail: thin checks, then the backend --- */
 
 enum status
-store_apikey_update(struct store *s, const struct store_apikey *k)
+store_apikey_update(struct store *s, const struct store_apikey *k,
+                    const struct store_audit_row *ev)
 {
     assert(s != NULL && k != NULL);
     if (!name_ok(k->id, STORE_KEY_ID_MAX))
         return ST_NOT_FOUND;
-    return s->ops->apikey_update(s, k);
+    return s->ops->apikey_update(s, k, ev);
 }
 
 enum status

@@ -21,6 +21,8 @@
 #define STORE_DESC_MAX 256
 
 struct store;
+/* An audit event committed in the same transaction as an admin change (NULL = none). */
+struct store_audit_row;
 
 /* Open (creating if needed) and migrate under a lock. url: "sqlite:PATH", or a plain path for
  * SQLite; "postgres://..." is ST_INVALID until that backend lands. err gets one line. */
@@ -28,6 +30,9 @@ NODISCARD enum status store_open(struct store **out, const char *url, char *err,
 void store_close(struct store *s);                  /* NULL-safe */
 const char *store_backend(const struct store *s);   /* "sqlite" */
 int store_schema_version(struct store *s);          /* highest applied migration */
+
+/* Admin changes below take `ev`: when not NULL, that audit event row is inserted in the
+ * change's own transaction, so a committed change always has its event. */
 
 /* --- small key/value settings (node id, init marker) --- */
 NODISCARD enum status store_meta_get(struct store *s, const char *key, char *val, size_t val_cap);
@@ -75,17 +80,20 @@ struct store_version {
 /* Insert a keyring and its version 1 together (v1->keyring_id is filled in). ST_CONFLICT when
  * the name exists. */
 NODISCARD enum status store_keyring_create(struct store *s, struct store_keyring *kr,
-                                           struct store_version *v1);
+                                           struct store_version *v1, const struct store_audit_row *ev);
 NODISCARD enum status store_keyring_get(struct store *s, const char *name, struct store_keyring *out);
 NODISCARD enum status store_keyring_list(struct store *s, struct store_keyring **out, size_t *n);
 /* Update every mutable column by id. ST_NOT_FOUND if gone. */
-NODISCARD enum status store_keyring_update(struct store *s, const struct store_keyring *kr);
+NODISCARD enum status store_keyring_update(struct store *s, const struct store_keyring *kr,
+                                           const struct store_audit_row *ev);
 /* Add version v and update kr in one transaction, only if the stored latest_version still is
  * prev_latest (else ST_CONFLICT: another node rotated first). */
 NODISCARD enum status store_keyring_rotate(struct store *s, const struct store_keyring *kr,
-                                           const struct store_version *v, uint32_t prev_latest);
+                                           const struct store_version *v, uint32_t prev_latest,
+                                           const struct store_audit_row *ev);
 /* Delete the keyring and all its versions (secure_delete overwrites the pages). */
-NODISCARD enum status store_keyring_delete(struct store *s, int64_t keyring_id);
+NODISCARD enum status store_keyring_delete(struct store *s, int64_t keyring_id,
+                                           const struct store_audit_row *ev);
 
 NODISCARD enum status store_version_list(struct store *s, int64_t keyring_id,
                                          struct store_version **out, size_t *n);
@@ -106,7 +114,8 @@ struct store_app {
     char description[STORE_DESC_MAX];
     int64_t created_at;
 };
-NODISCARD enum status store_app_create(struct store *s, struct store_app *app); /* ST_CONFLICT */
+NODISCARD enum status store_app_create(struct store *s, struct store_app *app,
+                                       const struct store_audit_row *ev); /* ST_CONFLICT */
 NODISCARD enum status store_app_get(struct store *s, const char *name, struct store_app *out);
 NODISCARD enum status store_app_list(struct store *s, struct store_app **out, size_t *n);
 
@@ -124,16 +133,19 @@ struct store_apikey {
     int64_t last_used_at;               /* not covered by the MAC: flushed from memory */
     uint8_t mac[STORE_MAC_BYTES];
 };
-NODISCARD enum status store_apikey_create(struct store *s, const struct store_apikey *k);
+NODISCARD enum status store_apikey_create(struct store *s, const struct store_apikey *k,
+                                          const struct store_audit_row *ev);
 NODISCARD enum status store_apikey_get(struct store *s, const char *id, struct store_apikey *out);
 NODISCARD enum status store_apikey_list(struct store *s, int64_t app_id,
                                         struct store_apikey **out, size_t *n);
 /* Set revoked_at and the new mac. ST_NOT_FOUND if no such key. */
 NODISCARD enum status store_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
-                                          const uint8_t mac[static STORE_MAC_BYTES]);
+                                          const uint8_t mac[static STORE_MAC_BYTES],
+                                          const struct store_audit_row *ev);
 
 /* Replace revoked_at, grace_until, rate, burst and mac of a key. ST_NOT_FOUND if none. */
-NODISCARD enum status store_apikey_update(struct store *s, const struct store_apikey *k);
+NODISCARD enum status store_apikey_update(struct store *s, const struct store_apikey *k,
+                                          const struct store_audit_row *ev);
 /* Record last use (never lowers it). Keys that vanished are ignored. */
 NODISCARD enum status store_apikey_touch(struct store *s, const char *id, int64_t last_used_at);
 

@@ -22,13 +22,16 @@ struct store_ops {
     enum status (*svckey_list)(struct store *s, struct store_svckey **out, size_t *n);
 
     enum status (*keyring_create)(struct store *s, struct store_keyring *kr,
-                                  struct store_version *v1);
+                                  struct store_version *v1, const struct store_audit_row *ev);
     enum status (*keyring_get)(struct store *s, const char *name, struct store_keyring *out);
     enum status (*keyring_list)(struct store *s, struct store_keyring **out, size_t *n);
-    enum status (*keyring_update)(struct store *s, const struct store_keyring *kr);
+    enum status (*keyring_update)(struct store *s, const struct store_keyring *kr,
+                                  const struct store_audit_row *ev);
     enum status (*keyring_rotate)(struct store *s, const struct store_keyring *kr,
-                                  const struct store_version *v, uint32_t prev_latest);
-    enum status (*keyring_delete)(struct store *s, int64_t keyring_id);
+                                  const struct store_version *v, uint32_t prev_latest,
+                                  const struct store_audit_row *ev);
+    enum status (*keyring_delete)(struct store *s, int64_t keyring_id,
+                                  const struct store_audit_row *ev);
 
     enum status (*version_list)(struct store *s, int64_t keyring_id, struct store_version **out,
                                 size_t *n);
@@ -39,17 +42,21 @@ struct store_ops {
     enum status (*version_rewrap)(struct store *s, const struct store_version *v);
     enum status (*version_list_all)(struct store *s, struct store_version **out, size_t *n);
 
-    enum status (*app_create)(struct store *s, struct store_app *app);
+    enum status (*app_create)(struct store *s, struct store_app *app,
+                              const struct store_audit_row *ev);
     enum status (*app_get)(struct store *s, const char *name, struct store_app *out);
     enum status (*app_list)(struct store *s, struct store_app **out, size_t *n);
 
-    enum status (*apikey_create)(struct store *s, const struct store_apikey *k);
+    enum status (*apikey_create)(struct store *s, const struct store_apikey *k,
+                                 const struct store_audit_row *ev);
     enum status (*apikey_get)(struct store *s, const char *id, struct store_apikey *out);
     enum status (*apikey_list)(struct store *s, int64_t app_id, struct store_apikey **out,
                                size_t *n);
     enum status (*apikey_revoke)(struct store *s, const char *id, int64_t revoked_at,
-                                 const uint8_t mac[static STORE_MAC_BYTES]);
-    enum status (*apikey_update)(struct store *s, const struct store_apikey *k);
+                                 const uint8_t mac[static STORE_MAC_BYTES],
+                                 const struct store_audit_row *ev);
+    enum status (*apikey_update)(struct store *s, const struct store_apikey *k,
+                                 const struct store_audit_row *ev);
     enum status (*apikey_touch)(struct store *s, const char *id, int64_t last_used_at);
 
     enum status (*audit_append)(struct store *s, const struct store_audit_row *rows, size_t n,

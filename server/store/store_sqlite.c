@@ -401,7 +401,7 @@ sq_version_insert(struct sqdb *d, int64_t keyring_id, const struct store_version
 }
 
 static enum status
-sq_keyring_create(struct store *s, struct store_keyring *kr, struct store_version *v1)
+sq_keyring_create0(struct store *s, struct store_keyring *kr, struct store_version *v1)
 {
     struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;
@@ -475,7 +475,7 @@ sq_keyring_set(struct sqdb *d, enum sq_id id, const struct store_keyring *kr, ui
 }
 
 static enum status
-sq_keyring_update(struct store *s, const struct store_keyring *kr)
+sq_keyring_update0(struct store *s, const struct store_keyring *kr)
 {
     struct sqdb *d = sq_lock(s);
     enum status st = sq_keyring_set(d, SQ_KR_UPDATE, kr, 0);
@@ -485,7 +485,7 @@ sq_keyring_update(struct store *s, const struct store_keyring *kr)
 }
 
 static enum status
-sq_keyring_rotate(struct store *s, const struct store_keyring *kr, const struct store_version *v,
+sq_keyring_rotate0(struct store *s, const struct store_keyring *kr, const struct store_version *v,
                   uint32_t prev_latest)
 {
     struct sqdb *d = sq_lock(s);
@@ -502,7 +502,7 @@ sq_keyring_rotate(struct store *s, const struct store_keyring *kr, const struct 
 }
 
 static enum status
-sq_keyring_delete(struct store *s, int64_t keyring_id)
+sq_keyring_delete0(struct store *s, int64_t keyring_id)
 {
     struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;
@@ -618,7 +618,7 @@ sq_version_list_all(struct store *s, struct store_version **out, size_t *n)
 /* --- apps and API keys --- */
 
 static enum status
-sq_app_create(struct store *s, struct store_app *app)
+sq_app_create0(struct store *s, struct store_app *app)
 {
     struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;
@@ -661,7 +661,7 @@ sq_app_list(struct store *s, struct store_app **out, size_t *n)
 }
 
 static enum status
-sq_apikey_create(struct store *s, const struct store_apikey *k)
+sq_apikey_create0(struct store *s, const struct store_apikey *k)
 {
     struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;
@@ -719,7 +719,7 @@ sq_apikey_list(struct store *s, int64_t app_id, struct store_apikey **out, size_
 }
 
 static enum status
-sq_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
+sq_apikey_revoke0(struct store *s, const char *id, int64_t revoked_at,
                  const uint8_t mac[static STORE_MAC_BYTES])
 {
     struct sqdb *d = sq_lock(s);
@@ -740,7 +740,7 @@ sq_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
 
 
 static enum status
-sq_apikey_update(struct store *s, const struct store_apikey *k)
+sq_apikey_update0(struct store *s, const struct store_apikey *k)
 {
     struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;
@@ -1097,6 +1097,96 @@ sq_usage_list(struct store *s, const char *app, const char *from_day, const char
     return st;
 }
 
+
+/* --- admin changes with their audit event in the same transaction --- */
+
+/* Lock and, when there is an event, open the outer transaction the change nests in. */
+static struct sqdb *
+ev_begin(struct store *s, const struct store_audit_row *ev, enum status *st)
+{
+    struct sqdb *d = sq_lock(s);
+    *st = ev != NULL ? sqdb_begin(d) : ST_OK;
+    return d;
+}
+
+static enum status
+ev_end(struct sqdb *d, const struct store_audit_row *ev, enum status st)
+{
+    if (ev != NULL) {
+        if (st == ST_OK)
+            st = sq_audit_insert(d, ev);
+        st = sqdb_end(d, st);
+    }
+    sqdb_unlock(d);
+    return st;
+}
+
+static enum status
+sq_keyring_create(struct store *s, struct store_keyring *kr, struct store_version *v1,
+                  const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_keyring_create0(s, kr, v1) : st);
+}
+
+static enum status
+sq_keyring_update(struct store *s, const struct store_keyring *kr, const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_keyring_update0(s, kr) : st);
+}
+
+static enum status
+sq_keyring_rotate(struct store *s, const struct store_keyring *kr, const struct store_version *v,
+                  uint32_t prev_latest, const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_keyring_rotate0(s, kr, v, prev_latest) : st);
+}
+
+static enum status
+sq_keyring_delete(struct store *s, int64_t keyring_id, const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_keyring_delete0(s, keyring_id) : st);
+}
+
+static enum status
+sq_app_create(struct store *s, struct store_app *app, const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_app_create0(s, app) : st);
+}
+
+static enum status
+sq_apikey_create(struct store *s, const struct store_apikey *k, const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_apikey_create0(s, k) : st);
+}
+
+static enum status
+sq_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
+                 const uint8_t mac[static STORE_MAC_BYTES], const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_apikey_revoke0(s, id, revoked_at, mac) : st);
+}
+
+static enum status
+sq_apikey_update(struct store *s, const struct store_apikey *k, const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_apikey_update0(s, k) : st);
+}
 
 /* --- open and close --- */
 

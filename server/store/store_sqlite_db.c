@@ -16,12 +16,16 @@
 #include "server/store/store_sqlite_db.h"
 
 /* Statements of the connection itself, cached after the caller's n. */
-enum { SQDB_BEGIN, SQDB_COMMIT, SQDB_ROLLBACK, SQDB_VERSION, SQDB_RECORD, SQDB__OWN };
+enum { SQDB_BEGIN, SQDB_COMMIT, SQDB_ROLLBACK, SQDB_VERSION, SQDB_RECORD, SQDB_SAVEPOINT,
+       SQDB_RELEASE, SQDB_ROLLBACK_TO, SQDB__OWN };
 
 static const struct sqdb_stmt sqdb_own[SQDB__OWN] = {
     [SQDB_BEGIN] = {"begin", "BEGIN IMMEDIATE"},
     [SQDB_COMMIT] = {"commit", "COMMIT"},
     [SQDB_ROLLBACK] = {"rollback", "ROLLBACK"},
+    [SQDB_SAVEPOINT] = {"savepoint", "SAVEPOINT nested"},
+    [SQDB_RELEASE] = {"release", "RELEASE nested"},
+    [SQDB_ROLLBACK_TO] = {"rollback_to", "ROLLBACK TO nested"},
     [SQDB_VERSION] = {"schema_version", "SELECT COALESCE(MAX(version), 0) FROM schema_version"},
     [SQDB_RECORD] = {"schema_record",
                      "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)"},
@@ -35,6 +39,7 @@ struct sqdb {
     const struct sqdb_stmt *stmts;
     size_t n;
     sqlite3_stmt **cache;               /* n + SQDB__OWN, prepared on first use */
+    int depth;                          /* open sqdb_begin calls: inner ones are savepoints */
 };
 
 /* --- diagnostics and status mapping --- */
@@ -344,9 +349,12 @@ enum status
 sqdb_begin(struct sqdb *d)
 {
     struct sqdb_bind b;
-    enum status st = sqdb_prep(d, d->n + SQDB_BEGIN, &b);
+    /* Inside an open transaction (an admin change carrying its audit event) nest a savepoint. */
+    enum status st = sqdb_prep(d, d->n + (d->depth > 0 ? SQDB_SAVEPOINT : SQDB_BEGIN), &b);
 
-    return st == ST_OK ? sqdb_run(&b, NULL) : st;
+    if (st == ST_OK && (st = sqdb_run(&b, NULL)) == ST_OK)
+        d->depth++;
+    return st;
 }
 
 enum status
@@ -354,6 +362,18 @@ sqdb_end(struct sqdb *d, enum status st)
 {
     struct sqdb_bind b;
 
+    if (d->depth > 1) {
+        d->depth--;
+        if (st != ST_OK && sqdb_prep(d, d->n + SQDB_ROLLBACK_TO, &b) == ST_OK &&
+            sqdb_run(&b, NULL) != ST_OK)
+            sqdb_log("store_rollback_failed", b.op, 0, "savepoint left to the transaction");
+        if (sqdb_prep(d, d->n + SQDB_RELEASE, &b) == ST_OK && sqdb_run(&b, NULL) != ST_OK &&
+            st == ST_OK)
+            st = ST_UNAVAILABLE;
+        return st;
+    }
+    if (d->depth > 0)
+        d->depth--;
     if (st == ST_OK && (st = sqdb_prep(d, d->n + SQDB_COMMIT, &b)) == ST_OK)
         st = sqdb_run(&b, NULL);
     /* After a failed COMMIT (SQLITE_BUSY, I/O) the transaction may still be open. */
@@ -537,8 +557,13 @@ sqdb_open(struct sqdb **out, const char *path, const struct sqdb_stmt *stmts, si
     d->stmts = stmts;
     d->n = n;
     d->cache = xcalloc(n + SQDB__OWN, sizeof *d->cache);
-    if (pthread_mutex_init(&d->mu, NULL) != 0)
+    pthread_mutexattr_t ma;
+    /* Recursive: an admin change runs its own operation inside the audit event's transaction. */
+    if (pthread_mutexattr_init(&ma) != 0 ||
+        pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE) != 0 ||
+        pthread_mutex_init(&d->mu, &ma) != 0)
         abort();
+    pthread_mutexattr_destroy(&ma);
     /* No SQLITE_OPEN_CREATE for files: sqdb_create_file made it with the right mode. */
     rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
                          (memory ? SQLITE_OPEN_CREATE : 0), NULL);

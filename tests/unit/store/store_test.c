@@ -405,13 +405,13 @@ test_keyring_create_get_list(void **state)
 
     a.deterministic = 1;
     snprintf(a.algorithm, sizeof a.algorithm, "aes-256-siv");
-    assert_int_equal(store_keyring_create(f->s, &a, &v1), ST_OK);
+    assert_int_equal(store_keyring_create(f->s, &a, &v1, NULL), ST_OK);
     assert_true(a.id > 0);
     assert_int_equal(v1.keyring_id, a.id);
-    assert_int_equal(store_keyring_create(f->s, &b, &v1b), ST_OK);
+    assert_int_equal(store_keyring_create(f->s, &b, &v1b, NULL), ST_OK);
     assert_true(b.id != a.id);
 
-    assert_int_equal(store_keyring_create(f->s, &dup, &dupv), ST_CONFLICT);
+    assert_int_equal(store_keyring_create(f->s, &dup, &dupv, NULL), ST_CONFLICT);
     assert_int_equal(dup.id, 0);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM key_versions"), 2);  /* rolled back */
 
@@ -442,18 +442,18 @@ test_keyring_update_rotate(void **state)
     struct store_version *vs = NULL;
     size_t n = 0;
 
-    assert_int_equal(store_keyring_create(f->s, &kr, &v1), ST_OK);
+    assert_int_equal(store_keyring_create(f->s, &kr, &v1, NULL), ST_OK);
 
     kr.min_encryption_version = 1;
     kr.rotation_period = 3600;
     kr.deletion_allowed = 1;
     kr.updated_at = 1700000100;
     memset(kr.mac, 0xB2, sizeof kr.mac);
-    assert_int_equal(store_keyring_update(f->s, &kr), ST_OK);
+    assert_int_equal(store_keyring_update(f->s, &kr, NULL), ST_OK);
     assert_int_equal(store_keyring_get(f->s, "k", &got), ST_OK);
     assert_keyring_eq(&got, &kr);
     ghost.id = 999999;
-    assert_int_equal(store_keyring_update(f->s, &ghost), ST_NOT_FOUND);
+    assert_int_equal(store_keyring_update(f->s, &ghost, NULL), ST_NOT_FOUND);
 
     /* Rotate 1 -> 2. */
     struct store_keyring r2 = kr;
@@ -461,7 +461,7 @@ test_keyring_update_rotate(void **state)
     r2.rotated_at = r2.updated_at = 1700000200;
     memset(r2.mac, 0xC3, sizeof r2.mac);
     v2.keyring_id = kr.id;
-    assert_int_equal(store_keyring_rotate(f->s, &r2, &v2, 1), ST_OK);
+    assert_int_equal(store_keyring_rotate(f->s, &r2, &v2, 1, NULL), ST_OK);
     assert_int_equal(store_keyring_get(f->s, "k", &got), ST_OK);
     assert_keyring_eq(&got, &r2);
 
@@ -469,26 +469,26 @@ test_keyring_update_rotate(void **state)
     struct store_keyring stale = r2;
     v3.keyring_id = kr.id;
     stale.latest_version = 3;
-    assert_int_equal(store_keyring_rotate(f->s, &stale, &v3, 1), ST_CONFLICT);
+    assert_int_equal(store_keyring_rotate(f->s, &stale, &v3, 1, NULL), ST_CONFLICT);
     assert_int_equal(store_version_get(f->s, kr.id, 3, &v3), ST_NOT_FOUND);
     /* ... and a stale update cannot roll latest_version back. */
-    assert_int_equal(store_keyring_update(f->s, &kr), ST_CONFLICT);
+    assert_int_equal(store_keyring_update(f->s, &kr, NULL), ST_CONFLICT);
     assert_int_equal(store_keyring_get(f->s, "k", &got), ST_OK);
     assert_int_equal(got.latest_version, 2);
     /* An existing version number is a conflict too, and rolls the keyring update back. */
     struct store_version again = mk_version(2, 9);
     again.keyring_id = kr.id;
     stale.latest_version = 3;
-    assert_int_equal(store_keyring_rotate(f->s, &stale, &again, 2), ST_CONFLICT);
+    assert_int_equal(store_keyring_rotate(f->s, &stale, &again, 2, NULL), ST_CONFLICT);
     assert_int_equal(store_keyring_get(f->s, "k", &got), ST_OK);
     assert_int_equal(got.latest_version, 2);
     /* Mismatched ids and a missing keyring. */
     v3 = mk_version(3, 3);
     v3.keyring_id = kr.id + 1;
-    assert_int_equal(store_keyring_rotate(f->s, &stale, &v3, 2), ST_INVALID);
+    assert_int_equal(store_keyring_rotate(f->s, &stale, &v3, 2, NULL), ST_INVALID);
     ghost.latest_version = 2;
     v3.keyring_id = ghost.id;
-    assert_int_equal(store_keyring_rotate(f->s, &ghost, &v3, 1), ST_NOT_FOUND);
+    assert_int_equal(store_keyring_rotate(f->s, &ghost, &v3, 1, NULL), ST_NOT_FOUND);
 
     assert_int_equal(store_version_list(f->s, kr.id, &vs, &n), ST_OK);
     assert_int_equal(n, 2);
@@ -506,16 +506,16 @@ test_keyring_delete(void **state)
     struct store_version v1 = mk_version(1, 1), v2 = mk_version(2, 2), *vs = NULL;
     size_t n = 0;
 
-    assert_int_equal(store_keyring_create(f->s, &kr, &v1), ST_OK);
+    assert_int_equal(store_keyring_create(f->s, &kr, &v1, NULL), ST_OK);
     kr.latest_version = 2;
     v2.keyring_id = kr.id;
-    assert_int_equal(store_keyring_rotate(f->s, &kr, &v2, 1), ST_OK);
+    assert_int_equal(store_keyring_rotate(f->s, &kr, &v2, 1, NULL), ST_OK);
 
     /* The keyring and every version are gone; other keyrings stay. */
     struct store_keyring other = mk_keyring("other");
     struct store_version ov = mk_version(1, 7);
-    assert_int_equal(store_keyring_create(f->s, &other, &ov), ST_OK);
-    assert_int_equal(store_keyring_delete(f->s, kr.id), ST_OK);
+    assert_int_equal(store_keyring_create(f->s, &other, &ov, NULL), ST_OK);
+    assert_int_equal(store_keyring_delete(f->s, kr.id, NULL), ST_OK);
     assert_int_equal(store_keyring_get(f->s, "k", &got), ST_NOT_FOUND);
     assert_int_equal(store_version_list(f->s, kr.id, &vs, &n), ST_OK);
     assert_int_equal(n, 0);
@@ -523,12 +523,12 @@ test_keyring_delete(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(vs[0].keyring_id, other.id);
     free(vs);
-    assert_int_equal(store_keyring_delete(f->s, kr.id), ST_NOT_FOUND);
+    assert_int_equal(store_keyring_delete(f->s, kr.id, NULL), ST_NOT_FOUND);
 
     /* Ids of deleted keyrings are never reused. */
     struct store_keyring fresh = mk_keyring("k");
     struct store_version fv = mk_version(1, 8);
-    assert_int_equal(store_keyring_create(f->s, &fresh, &fv), ST_OK);
+    assert_int_equal(store_keyring_create(f->s, &fresh, &fv, NULL), ST_OK);
     assert_true(fresh.id > other.id);
 }
 
@@ -543,7 +543,7 @@ test_version_reserve_rewrap(void **state)
 
     memset(mac100, 0x64, sizeof mac100);
     memset(mac50, 0x32, sizeof mac50);
-    assert_int_equal(store_keyring_create(f->s, &kr, &v1), ST_OK);
+    assert_int_equal(store_keyring_create(f->s, &kr, &v1, NULL), ST_OK);
     assert_int_equal(store_version_reserve(f->s, kr.id, 1, 100, mac100), ST_OK);
     assert_int_equal(store_version_get(f->s, kr.id, 1, &got), ST_OK);
     assert_int_equal(got.encryptions_reserved, 100);
@@ -611,10 +611,10 @@ test_delete_shreds(void **state)
     snprintf(wal, sizeof wal, "%s-wal", f->path);
     memcpy(v.wrapped, marker, sizeof marker - 1);
     v.wrapped_len = sizeof marker - 1;
-    assert_int_equal(store_keyring_create(f->s, &kr, &v), ST_OK);
+    assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
     assert_true(file_contains(f->path, marker, sizeof marker - 1) ||
                 file_contains(wal, marker, sizeof marker - 1));     /* the probe works */
-    assert_int_equal(store_keyring_delete(f->s, kr.id), ST_OK);
+    assert_int_equal(store_keyring_delete(f->s, kr.id, NULL), ST_OK);
     assert_false(file_contains(f->path, marker, sizeof marker - 1));
     assert_false(file_contains(wal, marker, sizeof marker - 1));
     assert_int_equal(stat(wal, &sb), 0);
@@ -630,10 +630,10 @@ test_apps(void **state)
     struct store_app a = mk_app("worker"), b = mk_app("api"), dup = mk_app("api"), got, *list;
     size_t n = 0;
 
-    assert_int_equal(store_app_create(f->s, &a), ST_OK);
-    assert_int_equal(store_app_create(f->s, &b), ST_OK);
+    assert_int_equal(store_app_create(f->s, &a, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &b, NULL), ST_OK);
     assert_true(a.id > 0 && b.id > a.id);
-    assert_int_equal(store_app_create(f->s, &dup), ST_CONFLICT);
+    assert_int_equal(store_app_create(f->s, &dup, NULL), ST_CONFLICT);
     assert_int_equal(store_app_get(f->s, "worker", &got), ST_OK);
     assert_int_equal(got.id, a.id);
     assert_string_equal(got.name, a.name);
@@ -656,18 +656,18 @@ test_apikeys(void **state)
     uint8_t mac[STORE_MAC_BYTES];
     size_t n = 0;
 
-    assert_int_equal(store_app_create(f->s, &a), ST_OK);
-    assert_int_equal(store_app_create(f->s, &b), ST_OK);
+    assert_int_equal(store_app_create(f->s, &a, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &b, NULL), ST_OK);
     k1 = mk_apikey("AAAAAAAAAAAAAAA2", a.id, 1700000200);
     k2 = mk_apikey("AAAAAAAAAAAAAAA1", a.id, 1700000100);
     k3 = mk_apikey("BBBBBBBBBBBBBBBB", b.id, 1700000000);
     k3.keyrings[0] = '\0';              /* empty allow-list: all keyrings */
-    assert_int_equal(store_apikey_create(f->s, &k1), ST_OK);
-    assert_int_equal(store_apikey_create(f->s, &k2), ST_OK);
-    assert_int_equal(store_apikey_create(f->s, &k3), ST_OK);
-    assert_int_equal(store_apikey_create(f->s, &k1), ST_CONFLICT);
+    assert_int_equal(store_apikey_create(f->s, &k1, NULL), ST_OK);
+    assert_int_equal(store_apikey_create(f->s, &k2, NULL), ST_OK);
+    assert_int_equal(store_apikey_create(f->s, &k3, NULL), ST_OK);
+    assert_int_equal(store_apikey_create(f->s, &k1, NULL), ST_CONFLICT);
     struct store_apikey orphan = mk_apikey("CCCCCCCCCCCCCCCC", b.id + 50, 1);
-    assert_int_equal(store_apikey_create(f->s, &orphan), ST_NOT_FOUND);
+    assert_int_equal(store_apikey_create(f->s, &orphan, NULL), ST_NOT_FOUND);
 
     assert_int_equal(store_apikey_get(f->s, k1.id, &got), ST_OK);
     assert_string_equal(got.app_name, "admin");     /* filled by the join */
@@ -694,12 +694,12 @@ test_apikeys(void **state)
     assert_int_equal(n, 0);
 
     memset(mac, 0xD4, sizeof mac);
-    assert_int_equal(store_apikey_revoke(f->s, k1.id, 1700000300, mac), ST_OK);
+    assert_int_equal(store_apikey_revoke(f->s, k1.id, 1700000300, mac, NULL), ST_OK);
     assert_int_equal(store_apikey_get(f->s, k1.id, &got), ST_OK);
     assert_int_equal(got.revoked_at, 1700000300);
     assert_memory_equal(got.mac, mac, sizeof mac);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"), 2);
-    assert_int_equal(store_apikey_revoke(f->s, "ZZZZZZZZZZZZZZZZ", 1, mac), ST_NOT_FOUND);
+    assert_int_equal(store_apikey_revoke(f->s, "ZZZZZZZZZZZZZZZZ", 1, mac, NULL), ST_NOT_FOUND);
 }
 
 /* --- bad input and tampered rows --- */
@@ -713,14 +713,14 @@ test_invalid_input(void **state)
     struct store_app app = mk_app("y");
 
     memset(kr.name, 'a', sizeof kr.name);           /* not terminated */
-    assert_int_equal(store_keyring_create(f->s, &kr, &v), ST_INVALID);
+    assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_INVALID);
     kr = mk_keyring("");
-    assert_int_equal(store_keyring_create(f->s, &kr, &v), ST_INVALID);
+    assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_INVALID);
     kr = mk_keyring("x");
     v.wrapped_len = STORE_WRAPPED_MAX + 1;
-    assert_int_equal(store_keyring_create(f->s, &kr, &v), ST_INVALID);
+    assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_INVALID);
     memset(app.description, 'd', sizeof app.description);
-    assert_int_equal(store_app_create(f->s, &app), ST_INVALID);
+    assert_int_equal(store_app_create(f->s, &app, NULL), ST_INVALID);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keyrings"), 0);
 }
 
@@ -734,8 +734,8 @@ test_tampered_rows(void **state)
     uint8_t zero[STORE_MAC_BYTES] = {0};
     size_t n = 0;
 
-    assert_int_equal(store_keyring_create(f->s, &kr, &v), ST_OK);
-    assert_int_equal(store_app_create(f->s, &app), ST_OK);
+    assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &app, NULL), ST_OK);
     /* A MAC of the wrong size, or an over-long name: the row still loads, its MAC zeroed, so the
      * caller's MAC check refuses just that row. */
     raw_exec(f->path, "UPDATE keyrings SET mac = x'0102'");
@@ -805,7 +805,7 @@ test_threads(void **state)
     struct worker w[THREADS];
     pthread_t t[THREADS];
 
-    assert_int_equal(store_keyring_create(f->s, &kr, &v), ST_OK);
+    assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
     for (int i = 0; i < THREADS; i++) {
         w[i] = (struct worker){.s = f->s, .keyring_id = kr.id, .idx = i};
         assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cli/client.h -- the admin commands' HTTP client: one JSON call at a time to the difyguard API
+ * over libcurl. Owns the bearer token; never prints it, never puts it in an error message and
+ * wipes every copy it or libcurl made. Not thread-safe (one client per command run). */
+#ifndef DG_CLI_CLIENT_H
+#define DG_CLI_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/status.h"
+#include "server/config.h"
+
+#define CLIENT_DEFAULT_ADDR "http://127.0.0.1:8080"
+
+/* Connection settings; every admin command embeds one in its settings struct. */
+struct client_opts {
+    char *addr;         /* base URL: http[s]://HOST[:PORT][/prefix]; no scheme means http */
+    char *token;        /* the API key (or JWT); secret: DIFYGUARD_TOKEN only, never a flag */
+    char *cacert;       /* PEM CA file for https; NULL = the system store */
+    int64_t timeout;    /* seconds one call may take in all */
+};
+
+/* The option table entries for the struct client_opts member `m` of the settings type `T`. */
+#define CLIENT_OPTS(T, m)                                                                      \
+    {"addr", OPT_STRING, offsetof(T, m.addr), CLIENT_DEFAULT_ADDR,                            \
+     "difyguard API base URL", false},                                                         \
+    {"token", OPT_STRING, offsetof(T, m.token), NULL,                                          \
+     "API key to call the API with (apps:admin, keyrings:admin)", true},                       \
+    {"cacert", OPT_STRING, offsetof(T, m.cacert), NULL,                                        \
+     "PEM CA file that signed the server's certificate (https)", false},                       \
+    {"timeout", OPT_DURATION, offsetof(T, m.timeout), "30s",                                   \
+     "give up on a call after this long", false}
+
+struct client;
+
+/* Check the settings and prepare a connection. Returns ST_OK; ST_INVALID when the token is
+ * missing or unusable, the address is not an http(s) URL or carries credentials (a usage error:
+ * err holds one line, never the token); ST_INTERNAL when libcurl cannot start.
+ * Expects jx_init() done, so jansson's copies of responses are wiped when freed. */
+NODISCARD enum status client_new(struct client **out, const struct client_opts *o, char *err,
+                                 size_t err_len);
+
+/* NULL-safe. Wipes the token and anything libcurl allocated. */
+void client_free(struct client *c);
+
+/* One call: METHOD (GET, POST, DELETE, ...) path ("/v1/apps", from client_path()) with an
+ * optional JSON body. On 2xx: ST_OK and *resp is the parsed body (NULL when empty), owned by
+ * the caller; *code is the HTTP status (may be NULL). Otherwise prints one line on stderr,
+ * "difyguard: METHOD path: STATUS error.code: error.message" (or the transport failure), and
+ * returns ST_IO (no answer), ST_INTERNAL (an answer that is not JSON) or the status matching
+ * the HTTP code (ST_NOT_FOUND, ST_CONFLICT, ...). Response bytes are wiped after parsing. */
+NODISCARD enum status client_call(struct client *c, json_t **resp, long *code,
+                                  const char *method, const char *path, const json_t *body);
+
+/* Build a path from `fmt`, whose only conversions are "%s": each argument is percent-escaped
+ * (everything but A-Z a-z 0-9 - . _ ~), so names can go in path segments and query values.
+ * Returns a malloc'd string (free()). */
+char *client_path(const char *fmt, ...);
+
+#endif

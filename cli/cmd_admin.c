@@ -1,0 +1,988 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cli/cmd_admin.c -- `difyguard app|key|keyring SUBCOMMAND`: the admin client over the HTTP API.
+ * Builds one request per subcommand, prints the answer as text or JSON. Never takes a secret
+ * from argv, never prints the token, prints a new API key once and then wipes it. */
+#include "cli/cmd_admin.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "cli/client.h"
+#include "common/xmem.h"
+#include "server/config.h"
+#include "server/jsonx.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define SHOW_MAX 48             /* characters of an argument quoted back in an error */
+#define CELL_BYTES 256          /* one printed value; longer ones end in "..." */
+#define LABEL_WIDTH 16
+#define USAGE_DEFAULT_DAYS 30
+
+struct admin_opts {
+    struct client_opts conn;
+    bool json;
+    char *description;                          /* app create */
+    char *from, *to;                            /* app usage */
+    char *scope, *keyring, *expires_in;         /* key create */
+    uint64_t rate, burst;
+    char *grace_period;                         /* key rotate */
+    char *algorithm, *rotation_period;          /* keyring create */
+    bool deterministic, deletion_allowed;
+};
+
+#define O(name, type, field, def, help) \
+    {name, type, offsetof(struct admin_opts, field), def, help, false}
+#define BASE_OPTS                                                                              \
+    CLIENT_OPTS(struct admin_opts, conn),                                                      \
+    O("json", OPT_BOOL, json, NULL, "print the API's JSON answer instead of text")
+
+static const struct opt base_opts[] = {BASE_OPTS};
+static const struct opt app_create_opts[] = {
+    BASE_OPTS,
+    O("description", OPT_STRING, description, NULL, "what the app is for"),
+};
+static const struct opt app_usage_opts[] = {
+    BASE_OPTS,
+    O("from", OPT_STRING, from, NULL, "first day, YYYY-MM-DD (default: 30 days up to --to)"),
+    O("to", OPT_STRING, to, NULL, "last day, YYYY-MM-DD (default: today, UTC)"),
+};
+static const struct opt key_create_opts[] = {
+    BASE_OPTS,
+    O("scope", OPT_STRING, scope, NULL,
+      "what the key may do (encrypt, decrypt, rewrap, datakey, datakey:plaintext, "
+      "keyrings:admin, apps:admin, audit:read, ...); repeat the flag or separate with commas"),
+    O("keyring", OPT_STRING, keyring, NULL,
+      "a keyring the key may use (default: all); repeat the flag or separate with commas"),
+    O("expires-in", OPT_STRING, expires_in, NULL,
+      "lifetime: seconds, or 30m, 12h, 90d (server default 90d, at most 365d)"),
+    O("rate", OPT_UINT, rate, NULL, "requests per second (default 0: unlimited)"),
+    O("burst", OPT_UINT, burst, NULL, "requests allowed at once (default: the rate)"),
+};
+static const struct opt key_rotate_opts[] = {
+    BASE_OPTS,
+    O("grace-period", OPT_STRING, grace_period, NULL,
+      "how long the old key keeps working: seconds, or 30m, 12h, 7d (server default 24h, "
+      "at most 30d)"),
+};
+static const struct opt keyring_create_opts[] = {
+    BASE_OPTS,
+    O("algorithm", OPT_STRING, algorithm, NULL,
+      "aes-256-gcm (server default), xchacha20-poly1305 or aes-256-siv"),
+    O("deterministic", OPT_BOOL, deterministic, NULL,
+      "same plaintext and context give the same ciphertext (implies aes-256-siv)"),
+    O("rotation-period", OPT_STRING, rotation_period, NULL,
+      "rotate automatically this often: 90d, 12h, ... (at least 1h), 0 = never "
+      "(server default 90d, or 0 for deterministic keyrings)"),
+    O("deletion-allowed", OPT_BOOL, deletion_allowed, NULL, "the keyring may be deleted"),
+};
+#define N(a) (sizeof a / sizeof a[0])
+
+/* Repeated flag values (config_parse keeps only the last one of a flag). */
+struct strlist {
+    char **v;
+    size_t n;
+};
+
+/* One subcommand run. */
+struct run {
+    char cmd[32];                   /* "key create", for messages */
+    struct admin_opts o;
+    const char **pos;               /* positional arguments, NULL-terminated */
+    struct strlist scopes, keyrings;
+    struct client *c;               /* made at the first call */
+};
+
+struct sub {
+    const char *name, *synopsis, *summary;
+    const struct opt *opts;
+    size_t n_opts, n_pos;           /* n_pos: exactly this many positional arguments */
+    bool repeats;                   /* --scope and --keyring may repeat */
+    int (*fn)(struct run *r);
+};
+
+/* stdout's buffer is ours, so the copy of a printed key in it can be wiped. */
+static char stdout_buf[BUFSIZ];
+
+/* ---- messages ---------------------------------------------------------------------------- */
+
+/* Argument text for an error: printable ASCII, at most SHOW_MAX characters. */
+static const char *
+shown(char out[static SHOW_MAX + 4], const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0' && n < SHOW_MAX; n++)
+        out[n] = (s[n] >= 0x20 && s[n] < 0x7f) ? s[n] : '?';
+    if (s[n] != '\0') {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static int say(const struct run *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* One line on stderr, "difyguard: app create: ...", and the exit code to return. */
+static int
+say(const struct run *r, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fprintf(stderr, "difyguard: %s: ", r->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+/* ---- arguments --------------------------------------------------------------------------- */
+
+static void
+strlist_free(struct strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+/* Add the comma-separated values of `val`; an empty item is an error. */
+static enum status
+strlist_split(struct strlist *l, const char *val, const char *src, char *err, size_t err_len)
+{
+    char s[SHOW_MAX + 4];
+
+    for (const char *p = val;; p++) {
+        size_t n = strcspn(p, ",");
+        if (n == 0) {
+            snprintf(err, err_len, "%s: empty item in \"%s\"", src, shown(s, val));
+            return ST_INVALID;
+        }
+        l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+        l->v[l->n++] = xstrndup(p, n);
+        p += n;
+        if (*p == '\0')
+            return ST_OK;
+    }
+}
+
+/* Move every "--NAME V" and "--NAME=V" before "--" out of argv into l. */
+static enum status
+take_repeated(struct strlist *l, const char *flag, int *argc, char **argv, char *err,
+              size_t err_len)
+{
+    const size_t fl = strlen(flag);
+    bool done = false;
+    int out = 1;
+
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        done |= strcmp(a, "--") == 0;
+        if (!done && strncmp(a, flag, fl) == 0 && a[fl] == '=') {
+            v = a + fl + 1;
+        } else if (!done && strcmp(a, flag) == 0) {
+            if (i + 1 >= *argc || strncmp(argv[i + 1], "--", 2) == 0) {
+                snprintf(err, err_len, "option %s needs a value", flag);
+                return ST_INVALID;
+            }
+            v = argv[++i];
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (strlist_split(l, v, flag, err, err_len) != ST_OK)
+            return ST_INVALID;
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return ST_OK;
+}
+
+/* A duration flag; false (and the message printed) when it does not parse. */
+static bool
+duration_arg(const struct run *r, int64_t *out, const char *flag, const char *val)
+{
+    char s[SHOW_MAX + 4];
+
+    if (config_duration(out, val, strlen(val)) == ST_OK)
+        return true;
+    say(r, EXIT_USAGE, "--%s: expected a duration (seconds, or 45s, 30m, 12h, 90d), got \"%s\"",
+        flag, shown(s, val));
+    return false;
+}
+
+static bool
+day_arg(const struct run *r, const char *flag, const char *val)
+{
+    struct tm tm = {0};
+    const char *end = strptime(val, "%Y-%m-%d", &tm);
+    char s[SHOW_MAX + 4];
+
+    if (end != NULL && *end == '\0' && strlen(val) == 10)
+        return true;
+    say(r, EXIT_USAGE, "--%s: expected a day as YYYY-MM-DD, got \"%s\"", flag, shown(s, val));
+    return false;
+}
+
+/* The JSON array of l's items; NULL when one is not valid UTF-8. */
+static json_t *
+str_array(const struct strlist *l)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < l->n; i++) {
+        if (json_array_append_new(a, json_string(l->v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* ---- calls ------------------------------------------------------------------------------- */
+
+/* One API call. Takes `path` (from client_path) and `body`. Returns 0, or the exit code with
+ * the failure already printed. */
+static int
+api(struct run *r, json_t **resp, const char *method, char *path, json_t *body)
+{
+    char err[512];
+    enum status st = ST_OK;
+    int rc = 0;
+
+    *resp = NULL;
+    if (r->c == NULL && (st = client_new(&r->c, &r->o.conn, err, sizeof err)) != ST_OK)
+        rc = say(r, st == ST_INVALID ? EXIT_USAGE : EXIT_FAIL, "%s", err);
+    else if (client_call(r->c, resp, NULL, method, path, body) != ST_OK)
+        rc = EXIT_FAIL;
+    free(path);
+    json_decref(body);
+    return rc;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+/* A JSON value as one line of text: strings with control characters replaced, integers,
+ * yes/no, arrays joined with ","; `if_null` for null or missing. */
+static const char *
+text(char out[static CELL_BYTES], const json_t *v, const char *if_null)
+{
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        for (; s[n] != '\0' && n < CELL_BYTES - 4; n++)
+            out[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7f) ? '?' : s[n];
+        memcpy(out + n, s[n] != '\0' ? "..." : "", s[n] != '\0' ? 4 : 1);
+    } else if (json_is_integer(v)) {
+        snprintf(out, CELL_BYTES, "%lld", (long long)json_integer_value(v));
+    } else if (json_is_boolean(v)) {
+        snprintf(out, CELL_BYTES, "%s", json_is_true(v) ? "yes" : "no");
+    } else if (json_is_array(v)) {
+        char item[CELL_BYTES];
+        for (size_t i = 0; i < json_array_size(v) && n < CELL_BYTES; i++)
+            n += (size_t)snprintf(out + n, CELL_BYTES - n, "%s%s", i ? "," : "",
+                                  text(item, json_array_get(v, i), "-"));
+    } else {
+        snprintf(out, CELL_BYTES, "%s", if_null);
+    }
+    return out;
+}
+
+static const char *
+field(char out[static CELL_BYTES], const json_t *obj, const char *key, const char *if_null)
+{
+    return text(out, json_object_get(obj, key), if_null);
+}
+
+static void
+line(const char *label, const char *value)
+{
+    printf("%-*s %s\n", LABEL_WIDTH, label, value);
+}
+
+/* Seconds as "90d", "12h", "30m" or "45s"; 0 as `zero`. */
+static const char *
+span(char out[static 32], int64_t s, const char *zero)
+{
+    if (s == 0)
+        snprintf(out, 32, "%s", zero);
+    else if (s % 86400 == 0)
+        snprintf(out, 32, "%lldd", (long long)(s / 86400));
+    else if (s % 3600 == 0)
+        snprintf(out, 32, "%lldh", (long long)(s / 3600));
+    else if (s % 60 == 0)
+        snprintf(out, 32, "%lldm", (long long)(s / 60));
+    else
+        snprintf(out, 32, "%llds", (long long)s);
+    return out;
+}
+
+static void
+print_json(const json_t *j)
+{
+    if (j != NULL)
+        json_dumpf(j, stdout, JSON_COMPACT);
+    else
+        fputs("null", stdout);
+    putchar('\n');
+}
+
+/* Columns of text: widths from the longest cell; the last column is not padded. */
+struct table {
+    size_t cols, n;
+    char **cell;
+};
+
+static void
+table_add(struct table *t, const char *const *row)
+{
+    t->cell = xrealloc(t->cell, (t->n + t->cols) * sizeof *t->cell);
+    for (size_t i = 0; i < t->cols; i++)
+        t->cell[t->n++] = xstrdup(row[i]);
+}
+
+static void
+table_print(struct table *t)
+{
+    size_t *w = xcalloc(t->cols, sizeof *w);
+
+    for (size_t i = 0; i < t->n; i++) {
+        size_t len = strlen(t->cell[i]);
+        if (len > w[i % t->cols])
+            w[i % t->cols] = len;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        size_t c = i % t->cols;
+        if (c + 1 < t->cols)
+            printf("%-*s  ", (int)w[c], t->cell[i]);
+        else
+            printf("%s\n", t->cell[i]);
+        free(t->cell[i]);
+    }
+    free(t->cell);
+    free(w);
+}
+
+/* Print a new key's text once, on its own line, then wipe it here and in stdout's buffer. */
+static int
+print_secret(const struct run *r, json_t *obj)
+{
+    json_t *k = json_object_get(obj, "key");
+    char *key = (char *)json_string_value(k);  /* jansson's own copy: wiped in place below */
+
+    if (key == NULL)
+        return say(r, EXIT_FAIL, "the answer holds no key");
+    if (r->o.json)
+        print_json(obj);
+    else
+        printf("API key (shown once, store it now):\n%s\n", key);
+    fflush(stdout);
+    sodium_memzero(key, json_string_length(k));
+    sodium_memzero(stdout_buf, sizeof stdout_buf);
+    return 0;
+}
+
+/* ---- apps -------------------------------------------------------------------------------- */
+
+static int
+show_app(const struct run *r, const json_t *app)
+{
+    char b[CELL_BYTES];
+
+    if (r->o.json) {
+        print_json(app);
+        return 0;
+    }
+    line("name:", field(b, app, "name", "-"));
+    line("description:", field(b, app, "description", "-"));
+    line("created:", field(b, app, "created_at", "-"));
+    return 0;
+}
+
+static int
+app_create(struct run *r)
+{
+    json_t *body = json_pack("{s:s}", "name", r->pos[0]), *app = NULL;
+    int rc;
+
+    if (body == NULL || (r->o.description != NULL &&
+                         json_object_set_new(body, "description",
+                                             json_string(r->o.description)) != 0)) {
+        json_decref(body);
+        return say(r, EXIT_USAGE, "NAME and --description must be valid UTF-8");
+    }
+    if ((rc = api(r, &app, "POST", client_path("/v1/apps"), body)) == 0)
+        rc = show_app(r, app);
+    json_decref(app);
+    return rc;
+}
+
+static int
+app_show(struct run *r)
+{
+    json_t *app = NULL;
+    int rc = api(r, &app, "GET", client_path("/v1/apps/%s", r->pos[0]), NULL);
+
+    if (rc == 0)
+        rc = show_app(r, app);
+    json_decref(app);
+    return rc;
+}
+
+static int
+app_list(struct run *r)
+{
+    json_t *j = NULL, *apps, *a;
+    struct table t = {3, 0, NULL};
+    char b[3][CELL_BYTES];
+    size_t i;
+    int rc = api(r, &j, "GET", client_path("/v1/apps"), NULL);
+
+    if (rc != 0 || r->o.json) {
+        if (rc == 0)
+            print_json(j);
+        json_decref(j);
+        return rc;
+    }
+    table_add(&t, (const char *const[]){"NAME", "CREATED", "DESCRIPTION"});
+    apps = json_object_get(j, "apps");
+    json_array_foreach(apps, i, a) {
+        table_add(&t, (const char *const[]){field(b[0], a, "name", "-"),
+                                            field(b[1], a, "created_at", "-"),
+                                            field(b[2], a, "description", "")});
+    }
+    table_print(&t);
+    json_decref(j);
+    return 0;
+}
+
+/* --from and --to, defaulting to the 30 days up to today (UTC). */
+static bool
+usage_days(const struct run *r, char from[static 11], char to[static 11])
+{
+    struct tm tm = {0};
+    time_t t = time(NULL);
+
+    if ((r->o.to != NULL && !day_arg(r, "to", r->o.to)) ||
+        (r->o.from != NULL && !day_arg(r, "from", r->o.from)))
+        return false;
+    if (r->o.to != NULL) {
+        strptime(r->o.to, "%Y-%m-%d", &tm);
+        t = timegm(&tm);
+    }
+    gmtime_r(&t, &tm);
+    strftime(to, 11, "%Y-%m-%d", &tm);
+    t -= (time_t)(USAGE_DEFAULT_DAYS - 1) * 86400;
+    gmtime_r(&t, &tm);
+    strftime(from, 11, "%Y-%m-%d", &tm);
+    if (r->o.from != NULL)
+        snprintf(from, 11, "%s", r->o.from);
+    return true;
+}
+
+static int
+app_usage(struct run *r)
+{
+    json_t *j = NULL, *u;
+    struct table t = {5, 0, NULL};
+    char from[11], to[11], b[5][CELL_BYTES];
+    size_t i;
+    int rc;
+
+    if (!usage_days(r, from, to))
+        return EXIT_USAGE;
+    rc = api(r, &j, "GET", client_path("/v1/apps/%s/usage?from=%s&to=%s", r->pos[0], from, to),
+             NULL);
+    if (rc != 0 || r->o.json) {
+        if (rc == 0)
+            print_json(j);
+        json_decref(j);
+        return rc;
+    }
+    printf("usage of app %s from %s to %s (UTC days)\n", field(b[0], j, "app", "-"), from, to);
+    table_add(&t, (const char *const[]){"DAY", "OPERATION", "KEYRING", "OUTCOME", "COUNT"});
+    json_array_foreach(json_object_get(j, "usage"), i, u) {
+        table_add(&t, (const char *const[]){
+            field(b[0], u, "day", "-"), field(b[1], u, "op", "-"),
+            field(b[2], u, "keyring", "-"), field(b[3], u, "outcome", "-"),
+            field(b[4], u, "count", "0")});
+    }
+    table_print(&t);
+    json_decref(j);
+    return 0;
+}
+
+/* ---- keys -------------------------------------------------------------------------------- */
+
+/* active, grace (rotated, still accepted), retired (grace over), expired or revoked. */
+static const char *
+key_status(const json_t *k)
+{
+    const char *rev = json_string_value(json_object_get(k, "revoked_at"));
+    const char *exp = json_string_value(json_object_get(k, "expires_at"));
+    const char *grace = json_string_value(json_object_get(k, "grace_until"));
+    char now[32];
+
+    time_rfc3339(now, (int64_t)time(NULL));    /* same format: compares as text */
+    if (rev != NULL)
+        return "revoked";
+    if (exp != NULL && strcmp(exp, now) <= 0)
+        return "expired";
+    if (grace != NULL)
+        return strcmp(grace, now) <= 0 ? "retired" : "grace";
+    return "active";
+}
+
+/* Every field of a key object but its text. */
+static void
+key_lines(const json_t *k)
+{
+    char b[CELL_BYTES], rate[CELL_BYTES];
+    json_int_t rps = json_integer_value(json_object_get(k, "rate"));
+
+    if (rps > 0)
+        snprintf(rate, sizeof rate, "%lld/s, burst %lld", (long long)rps,
+                 (long long)json_integer_value(json_object_get(k, "burst")));
+    else
+        snprintf(rate, sizeof rate, "unlimited");
+    line("id:", field(b, k, "id", "-"));
+    line("app:", field(b, k, "app", "-"));
+    line("status:", key_status(k));
+    line("scopes:", field(b, k, "scopes", "-"));
+    line("keyrings:", field(b, k, "keyrings", "all"));
+    line("rate:", rate);
+    line("created:", field(b, k, "created_at", "-"));
+    line("expires:", field(b, k, "expires_at", "never"));
+    line("revoked:", field(b, k, "revoked_at", "-"));
+    line("grace until:", field(b, k, "grace_until", "-"));
+    line("last used:", field(b, k, "last_used_at", "never"));
+}
+
+static int
+key_create(struct run *r)
+{
+    json_t *body = json_object(), *k = NULL, *a;
+    int64_t life = 0;
+    int rc;
+
+    if (r->scopes.n == 0) {
+        json_decref(body);
+        return say(r, EXIT_USAGE, "--scope is required (e.g. --scope encrypt,decrypt)");
+    }
+    if (r->o.expires_in != NULL && !duration_arg(r, &life, "expires-in", r->o.expires_in)) {
+        json_decref(body);
+        return EXIT_USAGE;
+    }
+    if ((a = str_array(&r->scopes)) == NULL || json_object_set_new(body, "scopes", a) != 0 ||
+        (r->keyrings.n > 0 && ((a = str_array(&r->keyrings)) == NULL ||
+                               json_object_set_new(body, "keyrings", a) != 0))) {
+        json_decref(body);
+        return say(r, EXIT_USAGE, "--scope and --keyring values must be valid UTF-8");
+    }
+    if (r->o.expires_in != NULL)
+        json_object_set_new(body, "expires_in", json_integer(life));
+    if (r->o.rate > 0)
+        json_object_set_new(body, "rate", json_integer((json_int_t)r->o.rate));
+    if (r->o.burst > 0)
+        json_object_set_new(body, "burst", json_integer((json_int_t)r->o.burst));
+    if ((rc = api(r, &k, "POST", client_path("/v1/apps/%s/keys", r->pos[0]), body)) == 0) {
+        if (!r->o.json)
+            key_lines(k);
+        rc = print_secret(r, k);
+    }
+    json_decref(k);
+    return rc;
+}
+
+static int
+key_list(struct run *r)
+{
+    json_t *j = NULL, *k;
+    struct table t = {6, 0, NULL};
+    char b[5][CELL_BYTES];
+    size_t i;
+    int rc = api(r, &j, "GET", client_path("/v1/apps/%s/keys", r->pos[0]), NULL);
+
+    if (rc != 0 || r->o.json) {
+        if (rc == 0)
+            print_json(j);
+        json_decref(j);
+        return rc;
+    }
+    table_add(&t, (const char *const[]){"ID", "STATUS", "SCOPES", "KEYRINGS", "EXPIRES",
+                                        "LAST USED"});
+    json_array_foreach(json_object_get(j, "keys"), i, k) {
+        table_add(&t, (const char *const[]){
+            field(b[0], k, "id", "-"), key_status(k), field(b[1], k, "scopes", "-"),
+            field(b[2], k, "keyrings", "all"), field(b[3], k, "expires_at", "never"),
+            field(b[4], k, "last_used_at", "never")});
+    }
+    table_print(&t);
+    json_decref(j);
+    return 0;
+}
+
+static int
+key_show(struct run *r)
+{
+    json_t *j = NULL, *k, *found = NULL;
+    char s[SHOW_MAX + 4];
+    size_t i;
+    int rc = api(r, &j, "GET", client_path("/v1/apps/%s/keys", r->pos[0]), NULL);
+
+    if (rc != 0)
+        goto out;
+    json_array_foreach(json_object_get(j, "keys"), i, k) {
+        const char *id = json_string_value(json_object_get(k, "id"));
+        if (id != NULL && strcmp(id, r->pos[1]) == 0)
+            found = k;
+    }
+    if (found == NULL)
+        rc = say(r, EXIT_FAIL, "app %s has no key %s", r->pos[0], shown(s, r->pos[1]));
+    else if (r->o.json)
+        print_json(found);
+    else
+        key_lines(found);
+out:
+    json_decref(j);
+    return rc;
+}
+
+static int
+key_revoke(struct run *r)
+{
+    json_t *j = NULL;
+    int rc = api(r, &j, "DELETE", client_path("/v1/apps/%s/keys/%s", r->pos[0], r->pos[1]),
+                 NULL);
+
+    json_decref(j);
+    if (rc != 0)
+        return rc;
+    if (r->o.json) {
+        j = json_pack("{s:s, s:s, s:b}", "app", r->pos[0], "id", r->pos[1], "revoked", 1);
+        print_json(j);
+        json_decref(j);
+    } else {
+        printf("Revoked key %s of app %s: it is refused from now on.\n", r->pos[1], r->pos[0]);
+    }
+    return 0;
+}
+
+static int
+key_rotate(struct run *r)
+{
+    json_t *body = json_object(), *k = NULL;
+    int64_t grace = 86400;          /* the server's default */
+    char until[32], g[32];
+    int rc;
+
+    if (r->o.grace_period != NULL) {
+        if (!duration_arg(r, &grace, "grace-period", r->o.grace_period)) {
+            json_decref(body);
+            return EXIT_USAGE;
+        }
+        json_object_set_new(body, "grace_period", json_integer(grace));
+    }
+    rc = api(r, &k, "POST", client_path("/v1/apps/%s/keys/%s/rotate", r->pos[0], r->pos[1]),
+             body);
+    if (rc == 0) {
+        if (!r->o.json) {
+            time_rfc3339(until, (int64_t)time(NULL) + grace);
+            printf("Rotated key %s of app %s: it keeps working until about %s (grace period "
+                   "%s), then it is refused. The new key:\n", r->pos[1], r->pos[0], until,
+                   span(g, grace, "0s"));
+            key_lines(k);
+        }
+        rc = print_secret(r, k);
+    }
+    json_decref(k);
+    return rc;
+}
+
+/* ---- keyrings ---------------------------------------------------------------------------- */
+
+static void
+keyring_lines(const json_t *kr)
+{
+    char b[CELL_BYTES], v[5][CELL_BYTES];
+    struct table t = {5, 0, NULL};
+    const json_t *ver;
+    size_t i;
+
+    line("name:", field(b, kr, "name", "-"));
+    line("algorithm:", field(b, kr, "algorithm", "-"));
+    line("deterministic:", field(b, kr, "deterministic", "-"));
+    line("rotation:", span(b, json_integer_value(json_object_get(kr, "rotation_period")), "off"));
+    line("next rotation:", field(b, kr, "next_rotation_at", "-"));
+    line("latest version:", field(b, kr, "latest_version", "-"));
+    line("min decrypt:", field(b, kr, "min_decryption_version", "-"));
+    line("min encrypt:", field(b, kr, "min_encryption_version", "-"));
+    line("deletable:", field(b, kr, "deletion_allowed", "-"));
+    line("created:", field(b, kr, "created_at", "-"));
+    line("updated:", field(b, kr, "updated_at", "-"));
+    table_add(&t, (const char *const[]){"VERSION", "CREATED", "ENCRYPTIONS", "LIMIT",
+                                        "ROOT KEY"});
+    json_array_foreach(json_object_get(kr, "versions"), i, ver) {
+        table_add(&t, (const char *const[]){
+            field(v[0], ver, "version", "-"), field(v[1], ver, "created_at", "-"),
+            field(v[2], ver, "encryptions", "-"), field(v[3], ver, "encryption_limit", "-"),
+            field(v[4], ver, "root_key_id", "-")});
+    }
+    putchar('\n');
+    table_print(&t);
+}
+
+/* Print one keyring answer (create, show, rotate) and free it. */
+static int
+keyring_done(const struct run *r, int rc, json_t *kr)
+{
+    if (rc == 0 && r->o.json)
+        print_json(kr);
+    else if (rc == 0)
+        keyring_lines(kr);
+    json_decref(kr);
+    return rc;
+}
+
+static int
+keyring_create(struct run *r)
+{
+    json_t *body = json_pack("{s:s}", "name", r->pos[0]), *kr = NULL;
+    int64_t period = 0;
+
+    if (body == NULL || (r->o.algorithm != NULL &&
+                         json_object_set_new(body, "algorithm",
+                                             json_string(r->o.algorithm)) != 0)) {
+        json_decref(body);
+        return say(r, EXIT_USAGE, "NAME and --algorithm must be valid UTF-8");
+    }
+    if (r->o.rotation_period != NULL) {
+        if (!duration_arg(r, &period, "rotation-period", r->o.rotation_period)) {
+            json_decref(body);
+            return EXIT_USAGE;
+        }
+        json_object_set_new(body, "rotation_period", json_integer(period));
+    }
+    if (r->o.deterministic)
+        json_object_set_new(body, "deterministic", json_true());
+    if (r->o.deletion_allowed)
+        json_object_set_new(body, "deletion_allowed", json_true());
+    return keyring_done(r, api(r, &kr, "POST", client_path("/v1/keyrings"), body), kr);
+}
+
+static int
+keyring_show(struct run *r)
+{
+    json_t *kr = NULL;
+    return keyring_done(r, api(r, &kr, "GET", client_path("/v1/keyrings/%s", r->pos[0]), NULL),
+                        kr);
+}
+
+static int
+keyring_rotate(struct run *r)
+{
+    json_t *kr = NULL;
+    int rc = api(r, &kr, "POST", client_path("/v1/keyrings/%s/rotate", r->pos[0]),
+                 json_object());
+    if (rc == 0 && !r->o.json)
+        printf("Rotated keyring %s: new encryptions use version %lld; older versions still "
+               "decrypt.\n\n", r->pos[0],
+               (long long)json_integer_value(json_object_get(kr, "latest_version")));
+    return keyring_done(r, rc, kr);
+}
+
+static int
+keyring_list(struct run *r)
+{
+    json_t *j = NULL, *kr;
+    struct table t = {5, 0, NULL};
+    char b[5][CELL_BYTES];
+    size_t i;
+    int rc = api(r, &j, "GET", client_path("/v1/keyrings"), NULL);
+
+    if (rc != 0 || r->o.json) {
+        if (rc == 0)
+            print_json(j);
+        json_decref(j);
+        return rc;
+    }
+    table_add(&t, (const char *const[]){"NAME", "ALGORITHM", "VERSION", "ROTATION",
+                                        "NEXT ROTATION"});
+    json_array_foreach(json_object_get(j, "keyrings"), i, kr) {
+        table_add(&t, (const char *const[]){
+            field(b[0], kr, "name", "-"), field(b[1], kr, "algorithm", "-"),
+            field(b[2], kr, "latest_version", "-"),
+            span(b[3], json_integer_value(json_object_get(kr, "rotation_period")), "off"),
+            field(b[4], kr, "next_rotation_at", "-")});
+    }
+    table_print(&t);
+    json_decref(j);
+    return 0;
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------- */
+
+#define SUB(name, syn, sum, opts, npos, rep, fn) {name, syn, sum, opts, N(opts), npos, rep, fn}
+
+static const struct sub app_subs[] = {
+    SUB("create", "NAME [--description TEXT]", "Create an app (a tenant that owns API keys).",
+        app_create_opts, 1, false, app_create),
+    SUB("list", "", "List the apps.", base_opts, 0, false, app_list),
+    SUB("show", "NAME", "Show one app.", base_opts, 1, false, app_show),
+    SUB("usage", "NAME [--from DAY] [--to DAY]",
+        "Show an app's request counts per day, operation, keyring and outcome.",
+        app_usage_opts, 1, false, app_usage),
+};
+
+static const struct sub key_subs[] = {
+    SUB("create", "APP --scope S [--scope S ...] [--keyring K ...] [--expires-in 90d] "
+        "[--rate N] [--burst N]",
+        "Issue an API key for APP. The key is printed once, alone on the last line (with\n"
+        "--json: the \"key\" field); it cannot be shown again. --scope and --keyring repeat or\n"
+        "take comma-separated lists.",
+        key_create_opts, 1, true, key_create),
+    SUB("list", "APP", "List APP's keys (never their secret).", base_opts, 1, false, key_list),
+    SUB("show", "APP ID", "Show one of APP's keys (never its secret).", base_opts, 2, false,
+        key_show),
+    SUB("revoke", "APP ID", "Revoke a key: it is refused from the next request on.", base_opts,
+        2, false, key_revoke),
+    SUB("rotate", "APP ID [--grace-period 24h]",
+        "Issue a new key with the same scopes, keyrings and limits. The old key keeps working\n"
+        "for the grace period, then it is refused. The new key is printed once, alone on the\n"
+        "last line (with --json: the \"key\" field).",
+        key_rotate_opts, 2, false, key_rotate),
+};
+
+static const struct sub keyring_subs[] = {
+    SUB("create", "NAME [--algorithm A] [--deterministic] [--rotation-period 90d] "
+        "[--deletion-allowed]",
+        "Create a keyring (its key versions never leave the service).", keyring_create_opts, 1,
+        false, keyring_create),
+    SUB("list", "", "List the keyrings.", base_opts, 0, false, keyring_list),
+    SUB("show", "NAME", "Show a keyring and its key versions.", base_opts, 1, false,
+        keyring_show),
+    SUB("rotate", "NAME", "Add a key version: new encryptions use it, older ones still decrypt.",
+        base_opts, 1, false, keyring_rotate),
+};
+
+static void
+group_usage(FILE *f, const char *group, const struct sub *subs, size_t n)
+{
+    fprintf(f, "usage: difyguard %s SUBCOMMAND [options]   (difyguard %s SUBCOMMAND --help for "
+            "its options)\n\nsubcommands:\n", group, group);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %s %s%s%s\n", group, subs[i].name, subs[i].synopsis[0] ? " " : "",
+                subs[i].synopsis);
+    fprintf(f, "\nCalls the API at DIFYGUARD_ADDR (--addr, default %s) with the API key in\n"
+            "DIFYGUARD_TOKEN (environment only); DIFYGUARD_CACERT (--cacert) verifies https.\n"
+            "--json prints the API's answer. Exit codes: 0 ok, 1 failure, 2 usage error.\n",
+            CLIENT_DEFAULT_ADDR);
+}
+
+/* Options and positional arguments of one subcommand; -1 to go on, else the exit code. */
+static int
+parse(struct run *r, const struct sub *s, int argc, char **argv)
+{
+    char err[512];
+    size_t n = 0;
+    enum status st = ST_OK;
+
+    if (s->repeats && ((st = take_repeated(&r->scopes, "--scope", &argc, argv, err,
+                                           sizeof err)) != ST_OK ||
+                       (st = take_repeated(&r->keyrings, "--keyring", &argc, argv, err,
+                                           sizeof err)) != ST_OK))
+        return say(r, EXIT_USAGE, "%s", err);
+    st = config_parse(&r->o, s->opts, s->n_opts, argc, argv, &r->pos, err, sizeof err);
+    if (st == ST_NOT_FOUND) {
+        config_help(stdout, r->cmd, s->synopsis, s->summary, s->opts, s->n_opts);
+        return 0;
+    }
+    if (st != ST_OK)
+        return say(r, EXIT_USAGE, "%s", err);
+    /* Flags win; the variables (DIFYGUARD_SCOPE, DIFYGUARD_KEYRING) count only without them. */
+    if (s->repeats &&
+        ((r->scopes.n == 0 && r->o.scope != NULL &&
+          strlist_split(&r->scopes, r->o.scope, "DIFYGUARD_SCOPE", err, sizeof err) != ST_OK) ||
+         (r->keyrings.n == 0 && r->o.keyring != NULL &&
+          strlist_split(&r->keyrings, r->o.keyring, "DIFYGUARD_KEYRING", err, sizeof err) !=
+              ST_OK)))
+        return say(r, EXIT_USAGE, "%s", err);
+    while (r->pos[n] != NULL)
+        n++;
+    if (n != s->n_pos)
+        return say(r, EXIT_USAGE, "wrong number of arguments; usage: difyguard %s%s%s", r->cmd,
+                   s->synopsis[0] != '\0' ? " " : "", s->synopsis);
+    return -1;
+}
+
+static int
+dispatch(const char *group, const struct sub *subs, size_t n, int argc, char **argv)
+{
+    const struct sub *s = NULL;
+    struct run r = {0};
+    char sh[SHOW_MAX + 4];
+    int rc;
+
+    if (argc < 2) {
+        group_usage(stderr, group, subs, n);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        group_usage(stdout, group, subs, n);
+        return 0;
+    }
+    for (size_t i = 0; i < n && s == NULL; i++)
+        s = strcmp(argv[1], subs[i].name) == 0 ? &subs[i] : NULL;
+    snprintf(r.cmd, sizeof r.cmd, "%s", group);
+    if (s == NULL)
+        return say(&r, EXIT_USAGE, "unknown subcommand \"%s\" (difyguard %s --help lists them)",
+                   shown(sh, argv[1]), group);
+    snprintf(r.cmd, sizeof r.cmd, "%s %s", group, s->name);
+    setvbuf(stdout, stdout_buf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof stdout_buf);
+    if ((rc = parse(&r, s, argc - 1, argv + 1)) < 0)
+        rc = s->fn(&r);
+    fflush(stdout);
+    sodium_memzero(stdout_buf, sizeof stdout_buf);
+    client_free(r.c);
+    strlist_free(&r.scopes);
+    strlist_free(&r.keyrings);
+    config_free(&r.o, s->opts, s->n_opts);
+    return rc;
+}
+
+int
+cmd_app(int argc, char **argv)
+{
+    return dispatch("app", app_subs, N(app_subs), argc, argv);
+}
+
+int
+cmd_key(int argc, char **argv)
+{
+    return dispatch("key", key_subs, N(key_subs), argc, argv);
+}
+
+int
+cmd_keyring(int argc, char **argv)
+{
+    return dispatch("keyring", keyring_subs, N(keyring_subs), argc, argv);
+}
