@@ -590,7 +590,7 @@ if [ "$RUN_AUDIT" = 1 ]; then
   AUDIT_WORK=$(mktemp -d "$AUDIT_PARENT/difyguard-bench-audit.XXXXXX")
   chmod 700 "$AUDIT_WORK"
   AUDIT_FS=$(stat -f -c %T "$AUDIT_WORK" 2>/dev/null || echo unknown)
-  AUDIT_DEV=$(findmnt -n -o SOURCE,FSTYPE --target "$AUDIT_WORK" 2>/dev/null | awk '{print $1 " " $2}' || true)
+  AUDIT_DEV=$(findmnt -n -o SOURCE,FSTYPE --target "$AUDIT_WORK" 2>/dev/null | awk 'END {print $1 " " $2}' || true)   # last line: the mount that is visible
   R[audit_dir]=$AUDIT_WORK; R[audit_fs]=$AUDIT_FS; R[audit_mount]=$AUDIT_DEV
   case "$AUDIT_FS" in
     tmpfs|ramfs)

@@ -100,7 +100,7 @@ show(char out[static CLIENT_SHOW_MAX + 4], const char *s)
 {
     size_t n = 0;
 
-    for (; s[n] != '\0' && n < CLIENT_SHOW_MAX; n++)
+    for (; n < CLIENT_SHOW_MAX && s[n] != '\0'; n++)
         out[n] = (s[n] >= 0x20 && s[n] < 0x7f) ? s[n] : '?';
     if (s[n] != '\0') {
         memcpy(out + n, "...", 3);

@@ -122,7 +122,7 @@ shown(char out[static SHOW_MAX + 4], const char *s)
 {
     size_t n = 0;
 
-    for (; s[n] != '\0' && n < SHOW_MAX; n++)
+    for (; n < SHOW_MAX && s[n] != '\0'; n++)
         out[n] = (s[n] >= 0x20 && s[n] < 0x7f) ? s[n] : '?';
     if (s[n] != '\0') {
         memcpy(out + n, "...", 3);
@@ -288,7 +288,7 @@ text(char out[static CELL_BYTES], const json_t *v, const char *if_null)
     out[0] = '\0';
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
-        for (; s[n] != '\0' && n < CELL_BYTES - 4; n++)
+        for (; n < CELL_BYTES - 4 && s[n] != '\0'; n++)
             out[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7f) ? '?' : s[n];
         memcpy(out + n, s[n] != '\0' ? "..." : "", s[n] != '\0' ? 4 : 1);
     } else if (json_is_integer(v)) {
@@ -785,15 +785,16 @@ keyring_create(struct run *r)
         json_object_set_new(body, "deterministic", json_true());
     if (r->o.deletion_allowed)
         json_object_set_new(body, "deletion_allowed", json_true());
-    return keyring_done(r, api(r, &kr, "POST", client_path("/v1/keyrings"), body), kr);
+    int rc = api(r, &kr, "POST", client_path("/v1/keyrings"), body);
+    return keyring_done(r, rc, kr);
 }
 
 static int
 keyring_show(struct run *r)
 {
     json_t *kr = NULL;
-    return keyring_done(r, api(r, &kr, "GET", client_path("/v1/keyrings/%s", r->pos[0]), NULL),
-                        kr);
+    int rc = api(r, &kr, "GET", client_path("/v1/keyrings/%s", r->pos[0]), NULL);
+    return keyring_done(r, rc, kr);
 }
 
 static int

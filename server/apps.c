@@ -183,7 +183,8 @@ app_json(const struct store_app *app)
 }
 
 enum status
-apps_create(struct apps *a, const char *name, const char *description, json_t **out)
+apps_create(struct apps *a, const char *name, const char *description, json_t **out,
+            const struct store_audit_row *ev)
 {
     struct store_app app = {0};
     enum status st;
@@ -194,7 +195,7 @@ apps_create(struct apps *a, const char *name, const char *description, json_t **
     snprintf(app.name, sizeof app.name, "%s", name);
     snprintf(app.description, sizeof app.description, "%s", description);
     app.created_at = now_s();
-    if ((st = store_app_create(a->store, &app, NULL)) != ST_OK)
+    if ((st = store_app_create(a->store, &app, ev)) != ST_OK)
         return st;
     log_msg(LOG_INFO, "app_created", "app", name, LOG_END);
     *out = app_json(&app);
@@ -264,7 +265,7 @@ key_json(const struct store_apikey *k)
 }
 
 static enum status
-insert_key(struct apps *a, struct store_apikey *k, json_t **out)
+insert_key(struct apps *a, struct store_apikey *k, json_t **out, const struct store_audit_row *ev)
 {
     char text[APIKEY_TEXT_CHARS + 1];
     enum status st;
@@ -272,7 +273,7 @@ insert_key(struct apps *a, struct store_apikey *k, json_t **out)
     apikey_generate(text, k->id);
     apikey_hash(k->hash, a->hash_key, text, APIKEY_TEXT_CHARS);
     apikey_mac(a, k, k->mac);
-    if ((st = store_apikey_create(a->store, k, NULL)) == ST_OK) {
+    if ((st = store_apikey_create(a->store, k, ev)) == ST_OK) {
         bloom_add(a->live, k->id, strlen(k->id));
         *out = key_json(k);
         json_object_set_new(*out, "key", json_string(text));
@@ -284,7 +285,8 @@ insert_key(struct apps *a, struct store_apikey *k, json_t **out)
 }
 
 enum status
-apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json_t **out)
+apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json_t **out,
+                const struct store_audit_row *ev)
 {
     struct store_app ap;
     struct store_apikey k = {0};
@@ -307,13 +309,14 @@ apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json
     k.expires_at = k.created_at + ks->lifetime;
     k.rate = ks->rate;
     k.burst = ks->rate > 0 && ks->burst == 0 ? ks->rate : ks->burst;
-    return insert_key(a, &k, out);
+    return insert_key(a, &k, out, ev);
 }
 
 static void forget_cached(struct apps *a, const char *key_id);
 
 enum status
-apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t grace, json_t **out)
+apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t grace, json_t **out,
+                const struct store_audit_row *ev)
 {
     struct store_apikey old, k;
     uint8_t mac[ROWMAC_BYTES];
@@ -340,11 +343,11 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
     k.expires_at = now + (old.expires_at - old.created_at);
     k.grace_until = 0;
     k.last_used_at = 0;
-    if ((st = insert_key(a, &k, out)) != ST_OK)
+    if ((st = insert_key(a, &k, out, NULL)) != ST_OK)
         return st;
     old.grace_until = now + grace;
     apikey_mac(a, &old, old.mac);
-    if ((st = store_apikey_update(a->store, &old, NULL)) == ST_OK)
+    if ((st = store_apikey_update(a->store, &old, ev)) == ST_OK)
         forget_cached(a, key_id);
     log_msg(LOG_INFO, "api_key_rotated", "app", app, "old_key_id", key_id, "key_id", k.id, LOG_END);
     return st;
@@ -392,7 +395,8 @@ forget_cached(struct apps *a, const char *key_id)
 }
 
 enum status
-apps_key_revoke(struct apps *a, const char *app, const char *key_id)
+apps_key_revoke(struct apps *a, const char *app, const char *key_id,
+                const struct store_audit_row *ev)
 {
     struct store_apikey k;
     enum status st;
@@ -406,7 +410,7 @@ apps_key_revoke(struct apps *a, const char *app, const char *key_id)
     if (k.revoked_at == 0) {
         k.revoked_at = now_s();
         apikey_mac(a, &k, k.mac);
-        if ((st = store_apikey_revoke(a->store, key_id, k.revoked_at, k.mac, NULL)) != ST_OK)
+        if ((st = store_apikey_revoke(a->store, key_id, k.revoked_at, k.mac, ev)) != ST_OK)
             return st;
     }
     forget_cached(a, key_id);

@@ -53,8 +53,9 @@ NODISCARD enum status apps_open(struct apps **out, struct store *st, const struc
                                 const struct secret *hash_key);
 void apps_close(struct apps *a);
 
+/* Changes take `ev` (may be NULL): the request's audit event, committed with the change. */
 NODISCARD enum status apps_create(struct apps *a, const char *name, const char *description,
-                                  json_t **out);
+                                  json_t **out, const struct store_audit_row *ev);
 NODISCARD enum status apps_get(struct apps *a, const char *name, json_t **out);
 NODISCARD enum status apps_list(struct apps *a, json_t **out);
 
@@ -68,14 +69,16 @@ struct key_spec {
 /* Issue a key. *out gets the key object including "key" (the only time it is shown); the
  * caller wipes that string before freeing (json_decref does, via the wiping allocator). */
 NODISCARD enum status apps_key_create(struct apps *a, const char *app, const struct key_spec *ks,
-                                      json_t **out);
+                                      json_t **out, const struct store_audit_row *ev);
 /* Rotate: a new key with the same scopes, keyrings, limits and lifetime; the old one keeps
  * working for grace seconds (0 .. 30 days), then is refused. */
 #define APPS_MAX_GRACE (30 * 86400)
 NODISCARD enum status apps_key_rotate(struct apps *a, const char *app, const char *key_id,
-                                      int64_t grace, json_t **out);
+                                      int64_t grace, json_t **out,
+                                      const struct store_audit_row *ev);
 NODISCARD enum status apps_key_list(struct apps *a, const char *app, json_t **out);
-NODISCARD enum status apps_key_revoke(struct apps *a, const char *app, const char *key_id);
+NODISCARD enum status apps_key_revoke(struct apps *a, const char *app, const char *key_id,
+                                      const struct store_audit_row *ev);
 
 /* Why authentications fail, counted for metrics. */
 enum auth_fail {

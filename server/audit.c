@@ -857,3 +857,40 @@ out:
     secret_free(sk);
     return st;
 }
+
+enum status
+audit_txn_begin(struct audit *a, struct audit_txn *t, struct audit_rec *rec)
+{
+    struct audit_event e;
+    uint8_t hash[AUDIT_HASH_BYTES];
+    enum status st;
+
+    memset(t, 0, sizeof *t);
+    t->a = a;
+    pthread_mutex_lock(&a->chain_mu);
+    fill_event(&e, a, rec);
+    e.seq = a->head_seq + 1;
+    memcpy(e.prev_hash, a->head_hash, sizeof e.prev_hash);
+    if ((st = auditfmt_event(&t->line, hash, &e)) != ST_OK) {
+        pthread_mutex_unlock(&a->chain_mu);
+        sbuf_free(&t->line);
+        return st;
+    }
+    row_from(&t->row, &e, hash, t->line.p);
+    t->held = true;
+    return ST_OK;
+}
+
+void
+audit_txn_end(struct audit_txn *t, bool committed)
+{
+    if (!t->held)
+        return;
+    if (committed) {
+        t->a->head_seq = t->row.seq;
+        memcpy(t->a->head_hash, t->row.hash, sizeof t->a->head_hash);
+    }
+    t->held = false;
+    pthread_mutex_unlock(&t->a->chain_mu);
+    sbuf_free(&t->line);
+}

@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "crypto/rootkey.h"
 #include "server/auditfmt.h"
+#include "server/sbuf.h"
 #include "server/store/store.h"
 
 #define AUDIT_HEX 65                   /* 64 hex digits + NUL */
@@ -90,6 +91,18 @@ size_t audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES])
  * a fresh "export" checkpoint; lines go to cb with a trailing "\n". */
 NODISCARD enum status audit_export(struct audit *a, const char *chain_id, uint64_t after_seq,
                                    store_line_cb cb, void *arg);
+
+/* An admin change's event, committed in the change's own database transaction: begin chains
+ * the event (as the request will be answered if the change commits) and holds the chain; hand
+ * &t->row to the store call; end advances the chain only if the change committed. */
+struct audit_txn {
+    struct audit *a;
+    struct store_audit_row row;
+    struct sbuf line;
+    bool held;
+};
+NODISCARD enum status audit_txn_begin(struct audit *a, struct audit_txn *t, struct audit_rec *rec);
+void audit_txn_end(struct audit_txn *t, bool committed);
 
 /* Replace the signing key: a key_change checkpoint signed by the old and the new key; the old
  * public key stays listed (inactive) for verification. new_id gets the new key's id. */

@@ -553,13 +553,39 @@ make_record(struct req *r)
     return rec;
 }
 
+const struct store_audit_row *
+req_admin_event(struct req *r, unsigned status)
+{
+    struct audit *a = r->svc->audit;
+    if (a == NULL)
+        return NULL;
+    unsigned saved = r->status_code;
+    r->status_code = status;            /* the answer if the change commits */
+    struct audit_rec *rec = make_record(r);
+    r->status_code = saved;
+    enum status st = audit_txn_begin(a, &r->txn, rec);
+    free(rec->h_context);
+    free(rec->h_reference);
+    free(rec);
+    return st == ST_OK ? &r->txn.row : NULL;
+}
+
+void
+req_admin_done(struct req *r, enum status st)
+{
+    if (!r->txn.held)
+        return;
+    audit_txn_end(&r->txn, st == ST_OK);
+    r->audited = st == ST_OK;           /* else the normal path records the failure */
+}
+
 /* Hand the request's event to the audit writer. Returns true when the connection is suspended
  * until the event is durable (the response is queued on resume). */
 static bool
 audit_request(struct http_server *h, struct req *r, bool may_wait)
 {
     struct audit *a = h->svc->audit;
-    if (a == NULL || strncmp(r->path, "/v1/", 4) != 0)
+    if (a == NULL || strncmp(r->path, "/v1/", 4) != 0 || r->audited)
         return false;
     struct audit_rec *rec = make_record(r);
     bool wait = audit_durable(a) || audit_backlog(a) > AUDIT_MAX_BACKLOG;   /* backpressure */

@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "common/xmem.h"
 #include "server/apps.h"
+#include "server/audit.h"
 #include "server/sbuf.h"
 
 struct service;       /* server/service.h: everything a handler may use */
@@ -73,6 +74,8 @@ struct req {
     _Atomic bool audit_done;
     enum status audit_st;
     unsigned retry_after;              /* seconds, for 429 */
+    struct audit_txn txn;              /* an admin change's event, in the change's transaction */
+    bool audited;                      /* its event is committed already */
 };
 
 /* Audit helpers for handlers: record a context value, a batch reference (both HMAC-ed), and one
@@ -80,6 +83,11 @@ struct req {
 void req_audit_context(struct req *r, const char *value, size_t len);
 void req_audit_reference(struct req *r, const char *value, size_t len);
 void req_audit_item(struct req *r, bool ok, uint32_t version);
+
+/* Admin changes: the event the request will have if the change commits with `status`, to pass
+ * to the store call (NULL when auditing is off: pass it on anyway); then report the outcome. */
+const struct store_audit_row *req_admin_event(struct req *r, unsigned status);
+void req_admin_done(struct req *r, enum status st);
 
 /* Header and query lookups (NULL when absent). */
 const char *req_header(struct req *r, const char *name);

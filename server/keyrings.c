@@ -443,7 +443,8 @@ check_create(const struct krm_create *c, struct store_keyring *r, const char **m
 }
 
 enum status
-krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char **msg)
+krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char **msg,
+           const struct store_audit_row *ev)
 {
     struct store_keyring r;
     struct store_version v;
@@ -457,7 +458,7 @@ krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char *
         return st;
     keyring_mac(k, &r, r.mac);
     pthread_rwlock_wrlock(&k->lock);
-    if ((st = store_keyring_create(k->store, &r, &v, NULL)) == ST_OK &&
+    if ((st = store_keyring_create(k->store, &r, &v, ev)) == ST_OK &&
         (st = keyring_load(k, &r, &kr)) == ST_OK) {
         insert(k, kr);
         *out = describe(k, kr);
@@ -473,7 +474,8 @@ krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char *
 
 /* Rotate with the write lock held. */
 static enum status
-rotate_locked(struct krm *k, struct keyring *kr, const char *reason)
+rotate_locked(struct krm *k, struct keyring *kr, const char *reason,
+              const struct store_audit_row *ev)
 {
     struct store_keyring r = kr->row;
     struct store_version v;
@@ -487,7 +489,7 @@ rotate_locked(struct krm *k, struct keyring *kr, const char *reason)
     r.latest_version++;
     r.updated_at = r.rotated_at = v.created_at;
     keyring_mac(k, &r, r.mac);
-    if ((st = store_keyring_rotate(k->store, &r, &v, kr->row.latest_version, NULL)) != ST_OK)
+    if ((st = store_keyring_rotate(k->store, &r, &v, kr->row.latest_version, ev)) != ST_OK)
         goto out;
     kr->v = xrealloc(kr->v, (kr->nv + 1) * sizeof *kr->v);
     kver_set(&kr->v[kr->nv], &v);
@@ -503,7 +505,7 @@ out:
 }
 
 enum status
-krm_rotate(struct krm *k, const char *name, json_t **out)
+krm_rotate(struct krm *k, const char *name, json_t **out, const struct store_audit_row *ev)
 {
     struct keyring *kr;
     enum status st;
@@ -515,7 +517,7 @@ krm_rotate(struct krm *k, const char *name, json_t **out)
     pthread_rwlock_wrlock(&k->lock);
     if ((kr = find(k, name, NULL)) == NULL)
         st = ST_NOT_FOUND;
-    else if ((st = rotate_locked(k, kr, "manual")) == ST_OK)
+    else if ((st = rotate_locked(k, kr, "manual", ev)) == ST_OK)
         *out = describe(k, kr);
     pthread_rwlock_unlock(&k->lock);
     return st;
@@ -551,7 +553,7 @@ apply_patch(struct store_keyring *r, const struct krm_patch *p, const char **msg
 
 enum status
 krm_patch(struct krm *k, const char *name, const struct krm_patch *p, json_t **out,
-          const char **msg)
+          const char **msg, const struct store_audit_row *ev)
 {
     struct keyring *kr;
     struct store_keyring r;
@@ -575,7 +577,7 @@ krm_patch(struct krm *k, const char *name, const struct krm_patch *p, json_t **o
         goto out;
     r.updated_at = now_s();
     keyring_mac(k, &r, r.mac);
-    if ((st = store_keyring_update(k->store, &r, NULL)) != ST_OK)
+    if ((st = store_keyring_update(k->store, &r, ev)) != ST_OK)
         goto out;
     kr->row = r;
     *out = describe(k, kr);
@@ -586,7 +588,7 @@ out:
 }
 
 enum status
-krm_delete(struct krm *k, const char *name)
+krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev)
 {
     struct keyring *kr;
     size_t pos;
@@ -602,7 +604,7 @@ krm_delete(struct krm *k, const char *name)
         st = ST_INTEGRITY;
     else if (!kr->row.deletion_allowed)
         st = ST_CONFLICT;
-    else if ((st = store_keyring_delete(k->store, kr->row.id, NULL)) == ST_OK) {
+    else if ((st = store_keyring_delete(k->store, kr->row.id, ev)) == ST_OK) {
         remove_at(k, pos);
         log_msg(LOG_INFO, "keyring_deleted", "keyring", name, LOG_END);
     }
@@ -792,7 +794,7 @@ krm_maintain(struct krm *k)
     pthread_rwlock_wrlock(&k->lock);
     for (size_t i = 0; i < k->n; i++) {
         if (due(k->items[i], now, &reason) &&
-            rotate_locked(k, k->items[i], reason) != ST_OK)
+            rotate_locked(k, k->items[i], reason, NULL) != ST_OK)
             log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", k->items[i]->row.name, LOG_END);
     }
     pthread_rwlock_unlock(&k->lock);

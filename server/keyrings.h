@@ -42,11 +42,13 @@ struct krm_create {
     bool deletion_allowed;
 };
 /* *msg gets a fixed explanation on ST_INVALID. */
+/* `ev` (may be NULL) is the request's audit event, committed with the change. */
 NODISCARD enum status krm_create(struct krm *k, const struct krm_create *c, json_t **out,
-                                 const char **msg);
+                                 const char **msg, const struct store_audit_row *ev);
 NODISCARD enum status krm_get(struct krm *k, const char *name, json_t **out);
 NODISCARD enum status krm_list(struct krm *k, json_t **out);
-NODISCARD enum status krm_rotate(struct krm *k, const char *name, json_t **out);
+NODISCARD enum status krm_rotate(struct krm *k, const char *name, json_t **out,
+                                 const struct store_audit_row *ev);
 
 struct krm_patch {
     int64_t min_decryption_version;    /* -1 = unchanged */
@@ -55,8 +57,8 @@ struct krm_patch {
     int deletion_allowed;              /* -1 = unchanged */
 };
 NODISCARD enum status krm_patch(struct krm *k, const char *name, const struct krm_patch *p,
-                                json_t **out, const char **msg);
-NODISCARD enum status krm_delete(struct krm *k, const char *name);
+                                json_t **out, const char **msg, const struct store_audit_row *ev);
+NODISCARD enum status krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev);
 
 /* A keyring held for crypto calls (read lock). Release on every path. */
 struct krm_use {

@@ -110,7 +110,7 @@ mint_admin_key(struct apps *apps, char *admin_key, size_t cap)
 {
     json_t *k = NULL;
     struct key_spec ks = {.scopes = SCOPE__ALL, .lifetime = APPS_MAX_KEY_LIFETIME};
-    enum status st = apps_key_create(apps, "admin", &ks, &k);
+    enum status st = apps_key_create(apps, "admin", &ks, &k, NULL);
     if (st == ST_OK) {
         const char *text = json_string_value(json_object_get(k, "key"));
         if (text == NULL || strlen(text) >= cap)
@@ -150,7 +150,7 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
     struct krm_settings ks = {0};
     if ((s = service_open(&svc, p, &ks, NULL, err, err_len)) != ST_OK)
         return s;
-    if ((s = apps_create(svc->apps, "admin", "difyguard administrators", &app)) != ST_OK ||
+    if ((s = apps_create(svc->apps, "admin", "difyguard administrators", &app, NULL)) != ST_OK ||
         (s = mint_admin_key(svc->apps, admin_key, cap)) != ST_OK) {
         snprintf(err, err_len, "could not create the admin app and key");
         goto out;

@@ -65,9 +65,11 @@ h_apps_create(struct req *r)
             strlen(desc) >= STORE_DESC_MAX) {
             st = ST_INVALID;
             msg = "name must match [a-z0-9][a-z0-9._-]{0,62}; description a string < 256 bytes";
-        } else if ((st = apps_create(r->svc->apps, name, desc, &out)) == ST_CONFLICT) {
+        } else if ((st = apps_create(r->svc->apps, name, desc, &out,
+                                     req_admin_event(r, 201))) == ST_CONFLICT) {
             msg = "an app with this name exists";
         }
+        req_admin_done(r, st);
     }
     json_decref(body);
     finish(r, st, 201, out, msg);
@@ -157,7 +159,8 @@ h_keys_create(struct req *r)
         goto out;
     }
     struct key_spec ks = {scopes, keyrings[0] ? keyrings : NULL, life, rate, burst};
-    st = apps_key_create(r->svc->apps, r->p1, &ks, &out);
+    st = apps_key_create(r->svc->apps, r->p1, &ks, &out, req_admin_event(r, 201));
+    req_admin_done(r, st);
 out:
     json_decref(body);
     finish(r, st, 201, out, msg);
@@ -168,7 +171,8 @@ h_key_revoke(struct req *r)
 {
     if (!require_admin(r))
         return;
-    enum status st = apps_key_revoke(r->svc->apps, r->p1, r->p2);
+    enum status st = apps_key_revoke(r->svc->apps, r->p1, r->p2, req_admin_event(r, 204));
+    req_admin_done(r, st);
     if (st != ST_OK)
         req_fail(r, st, NULL);
     else
@@ -195,7 +199,9 @@ h_key_rotate(struct req *r)
         msg = "grace_period must be a duration up to 30d";
         goto out;
     }
-    if ((st = apps_key_rotate(r->svc->apps, r->p1, r->p2, grace, &out)) == ST_CONFLICT)
+    st = apps_key_rotate(r->svc->apps, r->p1, r->p2, grace, &out, req_admin_event(r, 201));
+    req_admin_done(r, st);
+    if (st == ST_CONFLICT)
         msg = "the key is revoked, expired or already past its grace period";
 out:
     json_decref(body);

@@ -69,7 +69,10 @@ h_keyrings_create(struct req *r)
         return;
     if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
         (st = parse_create(body, &c, &msg)) == ST_OK)
-        st = krm_create(r->svc->keyrings, &c, &out, &msg);
+    {
+        st = krm_create(r->svc->keyrings, &c, &out, &msg, req_admin_event(r, 201));
+        req_admin_done(r, st);
+    }
     json_decref(body);
     if (st != ST_OK)
         req_fail(r, st, msg);
@@ -140,7 +143,10 @@ h_keyring_patch(struct req *r)
         return;
     if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
         (st = parse_patch(body, &p, &msg)) == ST_OK)
-        st = krm_patch(r->svc->keyrings, r->p1, &p, &out, &msg);
+    {
+        st = krm_patch(r->svc->keyrings, r->p1, &p, &out, &msg, req_admin_event(r, 200));
+        req_admin_done(r, st);
+    }
     json_decref(body);
     if (st != ST_OK)
         req_fail(r, st, msg);
@@ -153,7 +159,8 @@ h_keyring_delete(struct req *r)
 {
     if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
         return;
-    enum status st = krm_delete(r->svc->keyrings, r->p1);
+    enum status st = krm_delete(r->svc->keyrings, r->p1, req_admin_event(r, 204));
+    req_admin_done(r, st);
     if (st == ST_CONFLICT)
         req_fail(r, st, "deletion_allowed is false for this keyring");
     else if (st != ST_OK)
@@ -179,7 +186,8 @@ h_keyring_rotate(struct req *r)
         return;
     }
     json_decref(body);
-    st = krm_rotate(r->svc->keyrings, r->p1, &out);
+    st = krm_rotate(r->svc->keyrings, r->p1, &out, req_admin_event(r, 200));
+    req_admin_done(r, st);
     if (st != ST_OK)
         req_fail(r, st, NULL);
     else
