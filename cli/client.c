@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <sodium.h>
@@ -126,8 +127,11 @@ base_url(char **out, const char *addr, char *err, size_t err_len)
         snprintf(err, err_len, "could not start libcurl");
         return ST_INTERNAL;
     }
-    if (addr == NULL || addr[0] == '\0' ||
-        curl_url_set(u, CURLUPART_URL, addr, CURLU_DEFAULT_SCHEME) != CURLUE_OK ||
+    /* An explicit scheme: libcurl would guess https for a bare HOST:PORT, and a local
+     * difyguard serves plain http on loopback. */
+    if (addr == NULL || (strncasecmp(addr, "http://", 7) != 0 &&
+                         strncasecmp(addr, "https://", 8) != 0) ||
+        curl_url_set(u, CURLUPART_URL, addr, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
         snprintf(err, err_len, "--addr (DIFYGUARD_ADDR) must be an http:// or https:// URL, "

@@ -18,7 +18,7 @@
 
 /* Connection settings; every admin command embeds one in its settings struct. */
 struct client_opts {
-    char *addr;         /* base URL: http[s]://HOST[:PORT][/prefix]; no scheme means http */
+    char *addr;         /* base URL: http[s]://HOST[:PORT][/prefix], the scheme required */
     char *token;        /* the API key (or JWT); secret: DIFYGUARD_TOKEN only, never a flag */
     char *cacert;       /* PEM CA file for https; NULL = the system store */
     int64_t timeout;    /* seconds one call may take in all */

@@ -347,6 +347,40 @@ def test_denied_requests_are_audited(server, keyring, auditor):
     assert any(h in hmacs(e, "request_id") or int(e.get("count", 1)) > 1 for e in denied), denied
 
 
+def test_revoked_key_401_names_the_existing_key(server, keyring, auditor):
+    """docs/audit.md: key_id is "the API key id used, when it exists"; only ids that do not
+    exist are HMAC-ed. A revoked key still exists: its 401 names it in clear."""
+    app = uniq("app")
+    expect(server.admin.post("/v1/apps", {"name": app}), 201)
+    api, obj = server.issue_key(["encrypt"], app=app)
+    expect(server.admin.delete(f"/v1/apps/{app}/keys/{obj['id']}"), 204)
+    r_id = rid("revoked")
+    expect(api.post(f"/v1/keyrings/{keyring}/encrypt", {"text": "x"},
+                    headers={"X-Request-Id": r_id}), 401, "unauthenticated")
+    e = find_event(auditor, audit_hash(auditor, r_id), op="encrypt", outcome="denied")
+    assert e["key_id"] == obj["id"], f"the revoked key's id is not in its 401 event: {e}"
+
+
+def test_unknown_names_are_hmac_ed(server, keyring, auditor):
+    import test_keys_v2
+    unknown = test_keys_v2.make_key()
+    r_id = rid("unknown-key")
+    expect(server.client(unknown).post(f"/v1/keyrings/{keyring}/encrypt", {"text": "x"},
+                                       headers={"X-Request-Id": r_id}), 401, "unauthenticated")
+    e = find_event(auditor, audit_hash(auditor, r_id), op="encrypt", outcome="denied")
+    assert e["key_id"] is None and e["app"] is None, e
+    assert hmacs(e, "key_id") == [audit_hash(auditor, unknown[4:20])], e
+    assert unknown[4:20] not in event_text(e)
+    missing = uniq("nokr")
+    r_id = rid("unknown-kr")
+    expect(server.admin.post(f"/v1/keyrings/{missing}/rotate", {},
+                             headers={"X-Request-Id": r_id}), 404, "not_found")
+    e = find_event(auditor, audit_hash(auditor, r_id), op="keyring.rotate")
+    assert e["keyring"] is None and hmacs(e, "keyring") == [audit_hash(auditor, missing)], e
+    assert missing not in event_text(e)
+    assert e["outcome"] == "invalid" and e["status"] == 404, e
+
+
 # ----------------------------------------------------------------------------------------------
 # HMAC-ed fields, no secrets
 
