@@ -306,18 +306,6 @@ text(char out[static CELL_BYTES], const json_t *v, const char *if_null)
     return out;
 }
 
-static const char *
-field(char out[static CELL_BYTES], const json_t *obj, const char *key, const char *if_null)
-{
-    return text(out, json_object_get(obj, key), if_null);
-}
-
-static void
-line(const char *label, const char *value)
-{
-    printf("%-*s %s\n", LABEL_WIDTH, label, value);
-}
-
 /* Seconds as "90d", "12h", "30m" or "45s"; 0 as `zero`. */
 static const char *
 span(char out[static 32], int64_t s, const char *zero)
@@ -335,6 +323,57 @@ span(char out[static 32], int64_t s, const char *zero)
     return out;
 }
 
+/* One printed value of an object: a member shown by text(), or computed by fn. */
+struct col {
+    const char *head;           /* table header, or "label:" for lines */
+    const char *key;
+    const char *if_null;
+    const char *(*fn)(char out[static CELL_BYTES], const json_t *obj);
+};
+
+static const char *
+cell(char out[static CELL_BYTES], const json_t *obj, const struct col *c)
+{
+    return c->fn != NULL ? c->fn(out, obj) : text(out, json_object_get(obj, c->key), c->if_null);
+}
+
+/* "label:  value" lines, one per column. */
+static void
+print_lines(const json_t *obj, const struct col *cols, size_t n)
+{
+    char b[CELL_BYTES];
+
+    for (size_t i = 0; i < n; i++)
+        printf("%-*s %s\n", LABEL_WIDTH, cols[i].head, cell(b, obj, &cols[i]));
+}
+
+/* A table of the objects in `arr` under a header row: widths from the longest cell, the last
+ * column not padded. */
+static void
+print_rows(const json_t *arr, const struct col *cols, size_t n)
+{
+    size_t rows = json_array_size(arr) + 1, *w = xcalloc(n, sizeof *w);
+    char **cells = xcalloc(rows * n, sizeof *cells), b[CELL_BYTES];
+
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t c = 0; c < n; c++) {
+            const json_t *obj = r > 0 ? json_array_get(arr, r - 1) : NULL;
+            char *s = xstrdup(r == 0 ? cols[c].head : cell(b, obj, &cols[c]));
+            w[c] = strlen(s) > w[c] ? strlen(s) : w[c];
+            cells[r * n + c] = s;
+        }
+    }
+    for (size_t i = 0; i < rows * n; i++) {
+        if (i % n + 1 < n)
+            printf("%-*s  ", (int)w[i % n], cells[i]);
+        else
+            printf("%s\n", cells[i]);
+        free(cells[i]);
+    }
+    free(cells);
+    free(w);
+}
+
 static void
 print_json(const json_t *j)
 {
@@ -343,42 +382,6 @@ print_json(const json_t *j)
     else
         fputs("null", stdout);
     putchar('\n');
-}
-
-/* Columns of text: widths from the longest cell; the last column is not padded. */
-struct table {
-    size_t cols, n;
-    char **cell;
-};
-
-static void
-table_add(struct table *t, const char *const *row)
-{
-    t->cell = xrealloc(t->cell, (t->n + t->cols) * sizeof *t->cell);
-    for (size_t i = 0; i < t->cols; i++)
-        t->cell[t->n++] = xstrdup(row[i]);
-}
-
-static void
-table_print(struct table *t)
-{
-    size_t *w = xcalloc(t->cols, sizeof *w);
-
-    for (size_t i = 0; i < t->n; i++) {
-        size_t len = strlen(t->cell[i]);
-        if (len > w[i % t->cols])
-            w[i % t->cols] = len;
-    }
-    for (size_t i = 0; i < t->n; i++) {
-        size_t c = i % t->cols;
-        if (c + 1 < t->cols)
-            printf("%-*s  ", (int)w[c], t->cell[i]);
-        else
-            printf("%s\n", t->cell[i]);
-        free(t->cell[i]);
-    }
-    free(t->cell);
-    free(w);
 }
 
 /* Print a new key's text once, on its own line, then wipe it here and in stdout's buffer. */
@@ -400,28 +403,53 @@ print_secret(const struct run *r, json_t *obj)
     return 0;
 }
 
+/* GET path; print the answer as JSON, or the array `member` of it as a table. */
+static int
+list(struct run *r, char *path, const char *member, const struct col *cols, size_t n)
+{
+    json_t *j = NULL;
+    int rc = api(r, &j, "GET", path, NULL);
+
+    if (rc == 0 && r->o.json)
+        print_json(j);
+    else if (rc == 0)
+        print_rows(json_object_get(j, member), cols, n);
+    json_decref(j);
+    return rc;
+}
+
+/* Print one object answer as JSON or lines, and free it. */
+static int
+done(const struct run *r, int rc, json_t *obj, const struct col *cols, size_t n)
+{
+    if (rc == 0 && r->o.json)
+        print_json(obj);
+    else if (rc == 0)
+        print_lines(obj, cols, n);
+    json_decref(obj);
+    return rc;
+}
+
 /* ---- apps -------------------------------------------------------------------------------- */
 
-static int
-show_app(const struct run *r, const json_t *app)
-{
-    char b[CELL_BYTES];
-
-    if (r->o.json) {
-        print_json(app);
-        return 0;
-    }
-    line("name:", field(b, app, "name", "-"));
-    line("description:", field(b, app, "description", "-"));
-    line("created:", field(b, app, "created_at", "-"));
-    return 0;
-}
+static const struct col app_lines[] = {
+    {"name:", "name", "-", NULL}, {"description:", "description", "-", NULL},
+    {"created:", "created_at", "-", NULL},
+};
+static const struct col app_rows[] = {
+    {"NAME", "name", "-", NULL}, {"CREATED", "created_at", "-", NULL},
+    {"DESCRIPTION", "description", "", NULL},
+};
+static const struct col usage_rows[] = {
+    {"DAY", "day", "-", NULL}, {"OPERATION", "op", "-", NULL},
+    {"KEYRING", "keyring", "-", NULL}, {"OUTCOME", "outcome", "-", NULL},
+    {"COUNT", "count", "0", NULL},
+};
 
 static int
 app_create(struct run *r)
 {
     json_t *body = json_pack("{s:s}", "name", r->pos[0]), *app = NULL;
-    int rc;
 
     if (body == NULL || (r->o.description != NULL &&
                          json_object_set_new(body, "description",
@@ -429,10 +457,8 @@ app_create(struct run *r)
         json_decref(body);
         return say(r, EXIT_USAGE, "NAME and --description must be valid UTF-8");
     }
-    if ((rc = api(r, &app, "POST", client_path("/v1/apps"), body)) == 0)
-        rc = show_app(r, app);
-    json_decref(app);
-    return rc;
+    int rc = api(r, &app, "POST", client_path("/v1/apps"), body);
+    return done(r, rc, app, app_lines, N(app_lines));
 }
 
 static int
@@ -440,38 +466,13 @@ app_show(struct run *r)
 {
     json_t *app = NULL;
     int rc = api(r, &app, "GET", client_path("/v1/apps/%s", r->pos[0]), NULL);
-
-    if (rc == 0)
-        rc = show_app(r, app);
-    json_decref(app);
-    return rc;
+    return done(r, rc, app, app_lines, N(app_lines));
 }
 
 static int
 app_list(struct run *r)
 {
-    json_t *j = NULL, *apps, *a;
-    struct table t = {3, 0, NULL};
-    char b[3][CELL_BYTES];
-    size_t i;
-    int rc = api(r, &j, "GET", client_path("/v1/apps"), NULL);
-
-    if (rc != 0 || r->o.json) {
-        if (rc == 0)
-            print_json(j);
-        json_decref(j);
-        return rc;
-    }
-    table_add(&t, (const char *const[]){"NAME", "CREATED", "DESCRIPTION"});
-    apps = json_object_get(j, "apps");
-    json_array_foreach(apps, i, a) {
-        table_add(&t, (const char *const[]){field(b[0], a, "name", "-"),
-                                            field(b[1], a, "created_at", "-"),
-                                            field(b[2], a, "description", "")});
-    }
-    table_print(&t);
-    json_decref(j);
-    return 0;
+    return list(r, client_path("/v1/apps"), "apps", app_rows, N(app_rows));
 }
 
 /* --from and --to, defaulting to the 30 days up to today (UTC). */
@@ -501,40 +502,21 @@ usage_days(const struct run *r, char from[static 11], char to[static 11])
 static int
 app_usage(struct run *r)
 {
-    json_t *j = NULL, *u;
-    struct table t = {5, 0, NULL};
-    char from[11], to[11], b[5][CELL_BYTES];
-    size_t i;
-    int rc;
+    char from[11], to[11];
 
     if (!usage_days(r, from, to))
         return EXIT_USAGE;
-    rc = api(r, &j, "GET", client_path("/v1/apps/%s/usage?from=%s&to=%s", r->pos[0], from, to),
-             NULL);
-    if (rc != 0 || r->o.json) {
-        if (rc == 0)
-            print_json(j);
-        json_decref(j);
-        return rc;
-    }
-    printf("usage of app %s from %s to %s (UTC days)\n", field(b[0], j, "app", "-"), from, to);
-    table_add(&t, (const char *const[]){"DAY", "OPERATION", "KEYRING", "OUTCOME", "COUNT"});
-    json_array_foreach(json_object_get(j, "usage"), i, u) {
-        table_add(&t, (const char *const[]){
-            field(b[0], u, "day", "-"), field(b[1], u, "op", "-"),
-            field(b[2], u, "keyring", "-"), field(b[3], u, "outcome", "-"),
-            field(b[4], u, "count", "0")});
-    }
-    table_print(&t);
-    json_decref(j);
-    return 0;
+    if (!r->o.json)
+        printf("usage of app %s from %s to %s (UTC days)\n", r->pos[0], from, to);
+    return list(r, client_path("/v1/apps/%s/usage?from=%s&to=%s", r->pos[0], from, to),
+                "usage", usage_rows, N(usage_rows));
 }
 
 /* ---- keys -------------------------------------------------------------------------------- */
 
 /* active, grace (rotated, still accepted), retired (grace over), expired or revoked. */
 static const char *
-key_status(const json_t *k)
+key_status(char out[static CELL_BYTES], const json_t *k)
 {
     const char *rev = json_string_value(json_object_get(k, "revoked_at"));
     const char *exp = json_string_value(json_object_get(k, "expires_at"));
@@ -543,59 +525,59 @@ key_status(const json_t *k)
 
     time_rfc3339(now, (int64_t)time(NULL));    /* same format: compares as text */
     if (rev != NULL)
-        return "revoked";
+        return strcpy(out, "revoked");
     if (exp != NULL && strcmp(exp, now) <= 0)
-        return "expired";
+        return strcpy(out, "expired");
     if (grace != NULL)
-        return strcmp(grace, now) <= 0 ? "retired" : "grace";
-    return "active";
+        return strcpy(out, strcmp(grace, now) <= 0 ? "retired" : "grace");
+    return strcpy(out, "active");
+}
+
+static const char *
+key_rate(char out[static CELL_BYTES], const json_t *k)
+{
+    json_int_t rps = json_integer_value(json_object_get(k, "rate"));
+
+    if (rps <= 0)
+        return strcpy(out, "unlimited");
+    snprintf(out, CELL_BYTES, "%lld/s, burst %lld", (long long)rps,
+             (long long)json_integer_value(json_object_get(k, "burst")));
+    return out;
 }
 
 /* Every field of a key object but its text. */
-static void
-key_lines(const json_t *k)
-{
-    char b[CELL_BYTES], rate[CELL_BYTES];
-    json_int_t rps = json_integer_value(json_object_get(k, "rate"));
+static const struct col key_lines[] = {
+    {"id:", "id", "-", NULL}, {"app:", "app", "-", NULL},
+    {"status:", NULL, NULL, key_status}, {"scopes:", "scopes", "-", NULL},
+    {"keyrings:", "keyrings", "all", NULL}, {"rate:", NULL, NULL, key_rate},
+    {"created:", "created_at", "-", NULL}, {"expires:", "expires_at", "never", NULL},
+    {"revoked:", "revoked_at", "-", NULL}, {"grace until:", "grace_until", "-", NULL},
+    {"last used:", "last_used_at", "never", NULL},
+};
+static const struct col key_rows[] = {
+    {"ID", "id", "-", NULL}, {"STATUS", NULL, NULL, key_status},
+    {"SCOPES", "scopes", "-", NULL}, {"KEYRINGS", "keyrings", "all", NULL},
+    {"EXPIRES", "expires_at", "never", NULL}, {"LAST USED", "last_used_at", "never", NULL},
+};
 
-    if (rps > 0)
-        snprintf(rate, sizeof rate, "%lld/s, burst %lld", (long long)rps,
-                 (long long)json_integer_value(json_object_get(k, "burst")));
-    else
-        snprintf(rate, sizeof rate, "unlimited");
-    line("id:", field(b, k, "id", "-"));
-    line("app:", field(b, k, "app", "-"));
-    line("status:", key_status(k));
-    line("scopes:", field(b, k, "scopes", "-"));
-    line("keyrings:", field(b, k, "keyrings", "all"));
-    line("rate:", rate);
-    line("created:", field(b, k, "created_at", "-"));
-    line("expires:", field(b, k, "expires_at", "never"));
-    line("revoked:", field(b, k, "revoked_at", "-"));
-    line("grace until:", field(b, k, "grace_until", "-"));
-    line("last used:", field(b, k, "last_used_at", "never"));
-}
-
-static int
-key_create(struct run *r)
+/* The request body of key create; NULL (and the message printed) on a usage error. */
+static json_t *
+key_create_body(const struct run *r)
 {
-    json_t *body = json_object(), *k = NULL, *a;
+    json_t *body = json_object(), *a;
     int64_t life = 0;
-    int rc;
 
     if (r->scopes.n == 0) {
-        json_decref(body);
-        return say(r, EXIT_USAGE, "--scope is required (e.g. --scope encrypt,decrypt)");
+        say(r, EXIT_USAGE, "--scope is required (e.g. --scope encrypt,decrypt)");
+        goto fail;
     }
-    if (r->o.expires_in != NULL && !duration_arg(r, &life, "expires-in", r->o.expires_in)) {
-        json_decref(body);
-        return EXIT_USAGE;
-    }
+    if (r->o.expires_in != NULL && !duration_arg(r, &life, "expires-in", r->o.expires_in))
+        goto fail;
     if ((a = str_array(&r->scopes)) == NULL || json_object_set_new(body, "scopes", a) != 0 ||
         (r->keyrings.n > 0 && ((a = str_array(&r->keyrings)) == NULL ||
                                json_object_set_new(body, "keyrings", a) != 0))) {
-        json_decref(body);
-        return say(r, EXIT_USAGE, "--scope and --keyring values must be valid UTF-8");
+        say(r, EXIT_USAGE, "--scope and --keyring values must be valid UTF-8");
+        goto fail;
     }
     if (r->o.expires_in != NULL)
         json_object_set_new(body, "expires_in", json_integer(life));
@@ -603,9 +585,23 @@ key_create(struct run *r)
         json_object_set_new(body, "rate", json_integer((json_int_t)r->o.rate));
     if (r->o.burst > 0)
         json_object_set_new(body, "burst", json_integer((json_int_t)r->o.burst));
+    return body;
+fail:
+    json_decref(body);
+    return NULL;
+}
+
+static int
+key_create(struct run *r)
+{
+    json_t *body = key_create_body(r), *k = NULL;
+    int rc;
+
+    if (body == NULL)
+        return EXIT_USAGE;
     if ((rc = api(r, &k, "POST", client_path("/v1/apps/%s/keys", r->pos[0]), body)) == 0) {
         if (!r->o.json)
-            key_lines(k);
+            print_lines(k, key_lines, N(key_lines));
         rc = print_secret(r, k);
     }
     json_decref(k);
@@ -615,31 +611,10 @@ key_create(struct run *r)
 static int
 key_list(struct run *r)
 {
-    json_t *j = NULL, *k;
-    struct table t = {6, 0, NULL};
-    char b[5][CELL_BYTES];
-    size_t i;
-    int rc = api(r, &j, "GET", client_path("/v1/apps/%s/keys", r->pos[0]), NULL);
-
-    if (rc != 0 || r->o.json) {
-        if (rc == 0)
-            print_json(j);
-        json_decref(j);
-        return rc;
-    }
-    table_add(&t, (const char *const[]){"ID", "STATUS", "SCOPES", "KEYRINGS", "EXPIRES",
-                                        "LAST USED"});
-    json_array_foreach(json_object_get(j, "keys"), i, k) {
-        table_add(&t, (const char *const[]){
-            field(b[0], k, "id", "-"), key_status(k), field(b[1], k, "scopes", "-"),
-            field(b[2], k, "keyrings", "all"), field(b[3], k, "expires_at", "never"),
-            field(b[4], k, "last_used_at", "never")});
-    }
-    table_print(&t);
-    json_decref(j);
-    return 0;
+    return list(r, client_path("/v1/apps/%s/keys", r->pos[0]), "keys", key_rows, N(key_rows));
 }
 
+/* There is no GET for one key: it is taken from the list. */
 static int
 key_show(struct run *r)
 {
@@ -660,7 +635,7 @@ key_show(struct run *r)
     else if (r->o.json)
         print_json(found);
     else
-        key_lines(found);
+        print_lines(found, key_lines, N(key_lines));
 out:
     json_decref(j);
     return rc;
@@ -709,7 +684,7 @@ key_rotate(struct run *r)
             printf("Rotated key %s of app %s: it keeps working until about %s (grace period "
                    "%s), then it is refused. The new key:\n", r->pos[1], r->pos[0], until,
                    span(g, grace, "0s"));
-            key_lines(k);
+            print_lines(k, key_lines, N(key_lines));
         }
         rc = print_secret(r, k);
     }
@@ -719,45 +694,52 @@ key_rotate(struct run *r)
 
 /* ---- keyrings ---------------------------------------------------------------------------- */
 
-static void
-keyring_lines(const json_t *kr)
+static const char *
+rotation(char out[static CELL_BYTES], const json_t *kr)
 {
-    char b[CELL_BYTES], v[5][CELL_BYTES];
-    struct table t = {5, 0, NULL};
-    const json_t *ver;
-    size_t i;
-
-    line("name:", field(b, kr, "name", "-"));
-    line("algorithm:", field(b, kr, "algorithm", "-"));
-    line("deterministic:", field(b, kr, "deterministic", "-"));
-    line("rotation:", span(b, json_integer_value(json_object_get(kr, "rotation_period")), "off"));
-    line("next rotation:", field(b, kr, "next_rotation_at", "-"));
-    line("latest version:", field(b, kr, "latest_version", "-"));
-    line("min decrypt:", field(b, kr, "min_decryption_version", "-"));
-    line("min encrypt:", field(b, kr, "min_encryption_version", "-"));
-    line("deletable:", field(b, kr, "deletion_allowed", "-"));
-    line("created:", field(b, kr, "created_at", "-"));
-    line("updated:", field(b, kr, "updated_at", "-"));
-    table_add(&t, (const char *const[]){"VERSION", "CREATED", "ENCRYPTIONS", "LIMIT",
-                                        "ROOT KEY"});
-    json_array_foreach(json_object_get(kr, "versions"), i, ver) {
-        table_add(&t, (const char *const[]){
-            field(v[0], ver, "version", "-"), field(v[1], ver, "created_at", "-"),
-            field(v[2], ver, "encryptions", "-"), field(v[3], ver, "encryption_limit", "-"),
-            field(v[4], ver, "root_key_id", "-")});
-    }
-    putchar('\n');
-    table_print(&t);
+    return span(out, json_integer_value(json_object_get(kr, "rotation_period")), "off");
 }
 
-/* Print one keyring answer (create, show, rotate) and free it. */
+static void
+print_versions(const json_t *kr)
+{
+    static const struct col rows[] = {
+        {"VERSION", "version", "-", NULL},
+        {"CREATED", "created_at", "-", NULL},
+        {"ENCRYPTIONS", "encryptions", "-", NULL},
+        {"LIMIT", "encryption_limit", "-", NULL},
+        {"ROOT KEY", "root_key_id", "-", NULL},
+    };
+    putchar('\n');
+    print_rows(json_object_get(kr, "versions"), rows, N(rows));
+}
+
+static const struct col keyring_lines[] = {
+    {"name:", "name", "-", NULL}, {"algorithm:", "algorithm", "-", NULL},
+    {"deterministic:", "deterministic", "-", NULL}, {"rotation:", NULL, NULL, rotation},
+    {"next rotation:", "next_rotation_at", "-", NULL},
+    {"latest version:", "latest_version", "-", NULL},
+    {"min decrypt:", "min_decryption_version", "-", NULL},
+    {"min encrypt:", "min_encryption_version", "-", NULL},
+    {"deletable:", "deletion_allowed", "-", NULL}, {"created:", "created_at", "-", NULL},
+    {"updated:", "updated_at", "-", NULL},
+};
+static const struct col keyring_rows[] = {
+    {"NAME", "name", "-", NULL}, {"ALGORITHM", "algorithm", "-", NULL},
+    {"VERSION", "latest_version", "-", NULL}, {"ROTATION", NULL, NULL, rotation},
+    {"NEXT ROTATION", "next_rotation_at", "-", NULL},
+};
+
+/* Print a keyring answer (create, show, rotate): lines, then the table of its versions. */
 static int
 keyring_done(const struct run *r, int rc, json_t *kr)
 {
-    if (rc == 0 && r->o.json)
+    if (rc == 0 && r->o.json) {
         print_json(kr);
-    else if (rc == 0)
-        keyring_lines(kr);
+    } else if (rc == 0) {
+        print_lines(kr, keyring_lines, N(keyring_lines));
+        print_versions(kr);
+    }
     json_decref(kr);
     return rc;
 }
@@ -813,30 +795,7 @@ keyring_rotate(struct run *r)
 static int
 keyring_list(struct run *r)
 {
-    json_t *j = NULL, *kr;
-    struct table t = {5, 0, NULL};
-    char b[5][CELL_BYTES];
-    size_t i;
-    int rc = api(r, &j, "GET", client_path("/v1/keyrings"), NULL);
-
-    if (rc != 0 || r->o.json) {
-        if (rc == 0)
-            print_json(j);
-        json_decref(j);
-        return rc;
-    }
-    table_add(&t, (const char *const[]){"NAME", "ALGORITHM", "VERSION", "ROTATION",
-                                        "NEXT ROTATION"});
-    json_array_foreach(json_object_get(j, "keyrings"), i, kr) {
-        table_add(&t, (const char *const[]){
-            field(b[0], kr, "name", "-"), field(b[1], kr, "algorithm", "-"),
-            field(b[2], kr, "latest_version", "-"),
-            span(b[3], json_integer_value(json_object_get(kr, "rotation_period")), "off"),
-            field(b[4], kr, "next_rotation_at", "-")});
-    }
-    table_print(&t);
-    json_decref(j);
-    return 0;
+    return list(r, client_path("/v1/keyrings"), "keyrings", keyring_rows, N(keyring_rows));
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------- */

@@ -565,7 +565,10 @@ apps_authenticate(struct apps *a, const char *token, size_t len, struct principa
     why = check_key(&k, hash, now);
     sodium_memzero(hash, sizeof hash);
     if (why != AUTH_FAIL__COUNT) {
+        /* A known key (revoked, expired, wrong secret): the trail names it; no scopes granted. */
         apps_count_failure(a, why);
+        snprintf(p->app, sizeof p->app, "%s", k.app_name);
+        snprintf(p->key_id, sizeof p->key_id, "%s", k.id);
         return ST_UNAUTHENTICATED;
     }
     snprintf(p->app, sizeof p->app, "%s", k.app_name);

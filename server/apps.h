@@ -91,7 +91,9 @@ uint64_t apps_auth_failures(const struct apps *a, enum auth_fail f);
 void apps_count_failure(struct apps *a, enum auth_fail f);
 
 /* Authenticate an API key: ST_OK with *p filled, or ST_UNAUTHENTICATED (malformed, checksum,
- * unknown, revoked, expired, past its rotation grace) or ST_INTEGRITY (row MAC failed; logged),
+ * unknown; or a known key that is revoked, expired or past its grace: then only p->app and
+ * p->key_id are set, for the audit trail, and no scopes),
+ * or ST_INTEGRITY (row MAC failed; logged),
  * or ST_RATE_LIMITED with *retry_after (seconds) set. Unknown ids are refused by a Bloom filter
  * before any lookup; last_used_at is written at most every 10 s per key. */
 NODISCARD enum status apps_authenticate(struct apps *a, const char *token, size_t len,

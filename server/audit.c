@@ -52,6 +52,7 @@ struct audit {
     bool stopping;
     pthread_t thread;
     bool thread_started;
+    struct audit_rec *floods;          /* writer-only: 401s being folded, one per second/client */
     atomic_uint_fast64_t failures;
 };
 
@@ -255,14 +256,14 @@ audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES])
 
 /* --- checkpoints --- */
 
-/* With chain_mu held: sign and store a checkpoint of the current head. */
+/* Sign and store a checkpoint of (chain_id, seq, hash) with this node's key. */
 static enum status
-checkpoint_locked(struct audit *a, const char *kind, uint64_t seq, const uint8_t *hash,
-                  int64_t t_ms)
+sign_checkpoint(struct audit *a, const char *chain_id, const char *kind, uint64_t seq,
+                const uint8_t *hash, int64_t t_ms)
 {
     struct sbuf line = {0};
     struct audit_signer signer;
-    struct audit_checkpoint cp = {.chain_id = a->chain_id, .seq = seq, .time_ms = t_ms,
+    struct audit_checkpoint cp = {.chain_id = chain_id, .seq = seq, .time_ms = t_ms,
                                   .kind = kind};
     enum status st;
 
@@ -270,8 +271,17 @@ checkpoint_locked(struct audit *a, const char *kind, uint64_t seq, const uint8_t
     snprintf(signer.key_id, sizeof signer.key_id, "%s", a->sign_key_id);
     signer.sk = a->sign_sk;
     if ((st = auditfmt_checkpoint(&line, &cp, &signer, 1)) == ST_OK)
-        st = store_audit_checkpoint_add(a->store, a->chain_id, seq, kind, t_ms, line.p);
+        st = store_audit_checkpoint_add(a->store, chain_id, seq, kind, t_ms, line.p);
     sbuf_free(&line);
+    return st;
+}
+
+/* With chain_mu held: sign and store a checkpoint of this node's chain. */
+static enum status
+checkpoint_locked(struct audit *a, const char *kind, uint64_t seq, const uint8_t *hash,
+                  int64_t t_ms)
+{
+    enum status st = sign_checkpoint(a, a->chain_id, kind, seq, hash, t_ms);
     if (st == ST_OK && strcmp(kind, "anchor") != 0) {
         a->checkpoint_seq = seq;
         a->checkpoint_at_ms = t_ms;
@@ -521,11 +531,14 @@ static void retention_run(struct audit *a, int64_t t_ms);
 static void
 process(struct audit *a, struct audit_rec *list, size_t n)
 {
+    if (list == NULL)
+        return;
     enum status st = commit_group(a, list, n);
     if (st != ST_OK) {
         atomic_fetch_add(&a->failures, n);
-        log_msg(LOG_ERROR, "audit_write_failed", "chain_id", a->chain_id,
-                "detail", "the audit sink could not commit; requests answered 503", LOG_END);
+        log_msg(LOG_ERROR, "audit_write_failed", "chain_id", a->chain_id, "status",
+                status_name(st), "detail", "the audit sink could not commit; requests answered 503",
+                LOG_END);
     }
     for (struct audit_rec *r = list, *next; r != NULL; r = next) {
         next = r->next;
@@ -533,6 +546,55 @@ process(struct audit *a, struct audit_rec *list, size_t n)
             r->done(r->arg, st);
         rec_free(r);
     }
+}
+
+/* Fold failed authentications into one pending event per (client, route, second): nobody waits
+ * for them. Returns the records that are not folded. */
+static struct audit_rec *
+fold_floods(struct audit *a, struct audit_rec *list, size_t *n)
+{
+    struct audit_rec *keep = NULL, **tail = &keep;
+    for (struct audit_rec *r = list, *next; r != NULL; r = next) {
+        next = r->next;
+        r->next = NULL;
+        struct audit_rec *f = r->coalesce ? a->floods : NULL;
+        for (; f != NULL; f = f->next)
+            if (f->time_ms / 1000 == r->time_ms / 1000 && strcmp(f->h_client, r->h_client) == 0 &&
+                strcmp(f->route, r->route) == 0)
+                break;
+        if (f != NULL) {
+            f->count = (f->count ? f->count : 1) + 1;
+            rec_free(r);
+            (*n)--;
+        } else if (r->coalesce) {
+            r->next = a->floods;
+            a->floods = r;
+            (*n)--;
+        } else {
+            *tail = r;
+            tail = &r->next;
+        }
+    }
+    return keep;
+}
+
+/* Move folded events whose second is over (all of them when stopping) into the group. */
+static struct audit_rec *
+due_floods(struct audit *a, struct audit_rec *list, size_t *n, bool all)
+{
+    int64_t sec = now_ms() / 1000;
+    for (struct audit_rec **pp = &a->floods; *pp != NULL;) {
+        struct audit_rec *f = *pp;
+        if (all || f->time_ms / 1000 < sec) {
+            *pp = f->next;
+            f->next = list;
+            list = f;
+            (*n)++;
+        } else {
+            pp = &f->next;
+        }
+    }
+    return list;
 }
 
 static void *
@@ -544,15 +606,20 @@ writer_main(void *arg)
         if (a->q_head == NULL && !a->stopping) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += 1;
+            until.tv_nsec += 250 * 1000000L;        /* floods are flushed within ~1.25 s */
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
             pthread_cond_timedwait(&a->q_cv, &a->q_mu, &until);
         }
         size_t n = 0;
         struct audit_rec *list = take_group(a, &n);
         bool stop = a->stopping && list == NULL;
         pthread_mutex_unlock(&a->q_mu);
-        if (list != NULL)
-            process(a, list, n);
+        list = fold_floods(a, list, &n);
+        list = due_floods(a, list, &n, stop);
+        process(a, list, n);
         int64_t t = now_ms();
         maybe_checkpoint(a, t);
         retention_run(a, t);
@@ -774,8 +841,15 @@ export_chain(struct audit *a, const char *chain_id, uint64_t after_seq, struct e
         st = upto > 0 ? checkpoint_locked(a, "export", upto, a->head_hash, now_ms()) : ST_OK;
         pthread_mutex_unlock(&a->chain_mu);
     } else {
-        /* Another node's chain: up to its head (it ends with whatever it last signed). */
+        /* Another chain (a replica's, or a CLI command's): checkpoint its head with this node's
+         * key too, so every chain of the export ends with an export checkpoint. The chain_mu
+         * serialises checkpoint writes. */
         st = store_audit_head(a->store, chain_id, &upto, hash);
+        if (st == ST_OK && upto > 0) {
+            pthread_mutex_lock(&a->chain_mu);
+            st = sign_checkpoint(a, chain_id, "export", upto, hash, now_ms());
+            pthread_mutex_unlock(&a->chain_mu);
+        }
     }
     if (st != ST_OK || upto == 0)
         return st == ST_NOT_FOUND ? ST_OK : st;

@@ -515,7 +515,8 @@ make_record(struct req *r)
     rec->method = r->method;
     rec->route = r->route != NULL ? r->route : "unknown";
     rec->status = r->status_code;
-    if (r->authenticated) {
+    if (r->authenticated || r->principal.key_id[0] != '\0') {
+        /* authenticated, or a known key refused (revoked, expired): named in clear */
         snprintf(rec->app, sizeof rec->app, "%s", r->principal.app);
         snprintf(rec->key_id, sizeof rec->key_id, "%s", r->principal.key_id);
     } else {

@@ -11,36 +11,12 @@ import secrets as pysecrets
 import sqlite3
 import subprocess
 import time
-import zlib
 
 import pytest
 
 from conftest import (SECRETS, expect, new_text, poll_until, register_api_key, uniq)
-from test_audit import all_events, audit_hash, auditor_of, find_event, hmacs, rid
-
-B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def base62_crc(text):
-    v = zlib.crc32(text.encode())
-    out = ""
-    for _ in range(6):
-        out = B62[v % 62] + out
-        v //= 62
-    return out
-
-
-def make_key(key_id=None, secret=None, good_checksum=True):
-    key_id = key_id or "".join(pysecrets.choice(B62) for _ in range(16))
-    secret = secret or "".join(pysecrets.choice(B62) for _ in range(43))
-    body = "dgk_" + key_id + secret
-    crc = base62_crc(body)
-    if not good_checksum:
-        crc = crc[:-1] + ("0" if crc[-1] != "0" else "1")
-    key = body + crc
-    register_api_key(key)
-    return key
-
+from test_audit import (B62, all_events, audit_hash, auditor_of, find_event, hmacs,
+                        make_key, rid)
 
 def ts(s):
     return datetime.datetime.strptime(s.split(".")[0].rstrip("Z"),

@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Client addresses in the trail (X-Forwarded-For only from trusted proxies) and coalescing of
+unknown-key floods into counted events."""
+import time
+
+from conftest import expect, uniq
+
+
+def hmac_of(api, value):
+    return expect(api.post("/v1/audit/hash", {"value": value}), 200)["hmac"]
+
+
+def events(api, **params):
+    return expect(api.get("/v1/audit/events", params=params), 200)["events"]
+
+
+def last_event(api, op):
+    evs = events(api, op=op, limit=1000)
+    return evs[-1]
+
+
+def test_forwarded_for_only_from_trusted_proxies(start_server):
+    for trusted, expected in ((False, "127.0.0.1"), (True, "203.0.113.7")):
+        args = ["--trusted-proxies", "127.0.0.1"] if trusted else []
+        srv = start_server(args=args)
+        expect(srv.admin.get("/v1/keyrings", headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}),
+               200)
+        ev = last_event(srv.admin, "keyring.list")
+        assert ev["hmac"]["client"] == hmac_of(srv.admin, expected), (trusted, ev)
+        srv.stop()
+
+
+def test_unknown_key_flood_is_coalesced(start_server):
+    srv = start_server()
+    bad = "dgk_" + "A" * 16 + "B" * 43 + "000000"     # well formed, wrong checksum
+    unknown = srv.client(bad)
+    n = 30
+    for _ in range(n):
+        expect(unknown.get("/v1/keyrings"), 401, "unauthenticated")
+    # every refusal is accounted for, in fewer events than requests
+    def denied():
+        evs = [e for e in events(srv.admin, op="keyring.list", outcome="denied", limit=1000)
+               if e["status"] == 401]
+        return evs if sum(e["count"] for e in evs) >= n else None
+    end = time.monotonic() + 20
+    evs = denied()
+    while evs is None and time.monotonic() < end:
+        time.sleep(0.2)
+        evs = denied()
+    assert evs is not None, "not every 401 reached the trail"
+    assert sum(e["count"] for e in evs) == n
+    assert len(evs) < n
+    assert expect(srv.admin.get("/v1/audit/verify"), 200)["valid"] is True
