@@ -20,7 +20,6 @@ CREATE TABLE audit_events (
 ) STRICT;
 
 CREATE INDEX audit_events_by_time ON audit_events (time_ms);
-CREATE INDEX audit_events_by_app ON audit_events (app, time_ms);
 
 -- Signed checkpoints (periodic, export, anchor, key_change), each the exact line.
 CREATE TABLE audit_checkpoints (

@@ -457,7 +457,8 @@ sqdb_configure(sqlite3 *db, bool memory, char *err, size_t err_len)
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     if (sqlite3_exec(db, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; "
-                         "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK)
+                         "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 4000",
+                     NULL, NULL, NULL) != SQLITE_OK)
         failed = "pragmas";
     else if (!sqdb_pragma(db, "PRAGMA journal_mode = WAL", memory ? "memory" : "wal", 0))
         failed = "journal_mode=WAL";
