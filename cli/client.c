@@ -323,6 +323,8 @@ setup(struct client *c, struct sbuf *in, char *errbuf, const char *method, const
     curl_easy_setopt(h, CURLOPT_WRITEDATA, in);
     if (c->cacert != NULL)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+    if (strncasecmp(c->base, "http://", 7) == 0)
+        curl_easy_setopt(h, CURLOPT_PROXY, "");   /* no http_proxy: it would see the token */
     if (body != NULL) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);

@@ -403,17 +403,22 @@ print_secret(const struct run *r, json_t *obj)
     return 0;
 }
 
-/* GET path; print the answer as JSON, or the array `member` of it as a table. */
+/* GET path; print the answer as JSON, or the array `member` of it as a table (after `title`
+ * when not NULL). */
 static int
-list(struct run *r, char *path, const char *member, const struct col *cols, size_t n)
+list(struct run *r, const char *title, char *path, const char *member, const struct col *cols,
+     size_t n)
 {
     json_t *j = NULL;
     int rc = api(r, &j, "GET", path, NULL);
 
-    if (rc == 0 && r->o.json)
+    if (rc == 0 && r->o.json) {
         print_json(j);
-    else if (rc == 0)
+    } else if (rc == 0) {
+        if (title != NULL)
+            printf("%s\n", title);
         print_rows(json_object_get(j, member), cols, n);
+    }
     json_decref(j);
     return rc;
 }
@@ -472,7 +477,7 @@ app_show(struct run *r)
 static int
 app_list(struct run *r)
 {
-    return list(r, client_path("/v1/apps"), "apps", app_rows, N(app_rows));
+    return list(r, NULL, client_path("/v1/apps"), "apps", app_rows, N(app_rows));
 }
 
 /* --from and --to, defaulting to the 30 days up to today (UTC). */
@@ -502,13 +507,13 @@ usage_days(const struct run *r, char from[static 11], char to[static 11])
 static int
 app_usage(struct run *r)
 {
-    char from[11], to[11];
+    char from[11], to[11], title[CELL_BYTES + 64], s[SHOW_MAX + 4];
 
     if (!usage_days(r, from, to))
         return EXIT_USAGE;
-    if (!r->o.json)
-        printf("usage of app %s from %s to %s (UTC days)\n", r->pos[0], from, to);
-    return list(r, client_path("/v1/apps/%s/usage?from=%s&to=%s", r->pos[0], from, to),
+    snprintf(title, sizeof title, "usage of app %s from %s to %s (UTC days)", shown(s, r->pos[0]),
+             from, to);
+    return list(r, title, client_path("/v1/apps/%s/usage?from=%s&to=%s", r->pos[0], from, to),
                 "usage", usage_rows, N(usage_rows));
 }
 
@@ -611,7 +616,8 @@ key_create(struct run *r)
 static int
 key_list(struct run *r)
 {
-    return list(r, client_path("/v1/apps/%s/keys", r->pos[0]), "keys", key_rows, N(key_rows));
+    return list(r, NULL, client_path("/v1/apps/%s/keys", r->pos[0]), "keys", key_rows,
+                N(key_rows));
 }
 
 /* There is no GET for one key: it is taken from the list. */
@@ -795,7 +801,8 @@ keyring_rotate(struct run *r)
 static int
 keyring_list(struct run *r)
 {
-    return list(r, client_path("/v1/keyrings"), "keyrings", keyring_rows, N(keyring_rows));
+    return list(r, NULL, client_path("/v1/keyrings"), "keyrings", keyring_rows,
+                N(keyring_rows));
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------- */

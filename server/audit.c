@@ -887,7 +887,7 @@ audit_rotate_key(struct audit *a, char new_id[static AUDIT_KEY_ID_CHARS + 1])
 {
     uint8_t pk[AUDIT_PK_BYTES];
     struct secret *sk = secret_new(AUDIT_SK_BYTES);
-    struct audit_signer signers[2];
+    struct audit_signer signers[2] = {0};
     struct sbuf line = {0};
     char list[RETIRED_MAX], old_pk[64], entry[160];
     int64_t t = now_ms();

@@ -31,7 +31,8 @@ struct audit_settings {
  * only after the completion callback). */
 struct audit_rec {
     int64_t time_ms;
-    const char *op, *method, *route;   /* static strings */
+    const char *op, *route;            /* static strings */
+    char method[12];                   /* a copy: folded records outlive their request */
     unsigned status;
     int64_t latency_us;
     char app[STORE_NAME_MAX + 8];

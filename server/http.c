@@ -512,7 +512,7 @@ make_record(struct req *r)
     rec->latency_us = (int64_t)(now.tv_sec - r->started.tv_sec) * 1000000 +
                       (now.tv_nsec - r->started.tv_nsec) / 1000;
     rec->op = r->op != NULL ? r->op : "unknown";
-    rec->method = r->method;
+    snprintf(rec->method, sizeof rec->method, "%s", r->method);
     rec->route = r->route != NULL ? r->route : "unknown";
     rec->status = r->status_code;
     if (r->authenticated || r->principal.key_id[0] != '\0') {
@@ -944,13 +944,18 @@ http_stop(struct http_server *h, int grace_seconds)
     if (h == NULL)
         return;
     if (h->d != NULL) {
+        /* Stop accepting; the listen socket stays open (MHD still has it in its epoll set)
+         * until the daemon is stopped, then we close it. */
         MHD_socket s = MHD_quiesce_daemon(h->d);
-        if (s != MHD_INVALID_SOCKET)
-            close(s);
-        /* In-flight requests finish; idle keep-alive connections are closed by stop. */
+        /* In-flight requests (suspended ones included: the audit writer still runs) finish;
+         * idle keep-alive connections are closed by stop. */
         for (int i = 0; i < grace_seconds * 100 && atomic_load(&h->in_flight) > 0; i++)
             usleep(10000);
+        if (atomic_load(&h->in_flight) > 0)
+            log_msg(LOG_WARN, "shutdown_grace_expired", LOG_END);
         MHD_stop_daemon(h->d);
+        if (s != MHD_INVALID_SOCKET)
+            close(s);
     }
     free(h->tls_cert);
     if (h->tls_key != NULL) {

@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "cli/cmd_admin.h"
 #include "crypto/apikey.h"
 #include "crypto/secret.h"
 #include "server/config.h"
@@ -405,6 +406,9 @@ usage(FILE *f)
             "  rotate-root-key  rewrap all key versions under a new root key\n"
             "  migrate          apply database migrations and exit\n"
             "  audit verify     verify an exported audit trail offline\n"
+            "  app              create, list and show apps; their usage (over the API)\n"
+            "  key              create, list, show, revoke and rotate API keys (over the API)\n"
+            "  keyring          create, list, show and rotate keyrings (over the API)\n"
             "  version          print the version\n\n"
             "Every option also reads DIFYGUARD_<OPTION> (e.g. DIFYGUARD_DATA_DIR) and the JSON\n"
             "file given by --config; flags win over variables, variables over the file.\n"
@@ -420,6 +424,7 @@ main(int argc, char **argv)
     } cmds[] = {
         {"init", cmd_init}, {"serve", cmd_serve}, {"admin-key", cmd_admin_key},
         {"rotate-root-key", cmd_rotate_root}, {"migrate", cmd_migrate}, {"audit", cmd_audit},
+        {"app", cmd_app}, {"key", cmd_key}, {"keyring", cmd_keyring},
     };
     sigset_t set;
 

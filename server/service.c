@@ -250,7 +250,7 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
         struct audit_rec *rec = audit_rec_new();
         char id[APIKEY_ID_CHARS + 1];
         rec->op = "admin_key.break_glass";
-        rec->method = "CLI";
+        snprintf(rec->method, sizeof rec->method, "CLI");
         rec->route = "difyguard admin-key";
         rec->status = st == ST_OK ? 201 : 500;
         snprintf(rec->app, sizeof rec->app, "admin");

@@ -12,7 +12,7 @@ import requests
 import openapi_check
 from conftest import expect, new_text, uniq
 from test_audit import (all_events, audit_hash, auditor_of, cli_verify, event_count, export_text,
-                        hmacs, public_keys, rid, verify_api)
+                        hmacs, make_key, public_keys, rid, verify_api)
 
 THREADS = 16
 LOAD_SECONDS = 5.0
@@ -138,4 +138,49 @@ def test_kill_9_loses_no_answered_request(start_server, tmp_path):
     # the restarted server keeps auditing on a valid chain
     api = srv.client(clients[0].key["key"])
     expect(api.post(f"/v1/keyrings/{clients[0].kr}/encrypt", {"text": "after"}), 200)
+    verify_everything(srv, tmp_path)
+
+
+def test_failed_authentication_floods_are_counted_and_harmless(start_server, tmp_path):
+    """Floods of unknown-key 401s may be folded into events with a count, but every 401 is
+    counted, and the folding never costs a legitimate request its answer."""
+    srv = start_server()
+    kr = srv.create_keyring()
+    api, _ = srv.issue_key(["encrypt"], keyrings=[kr])
+    bad = srv.client(make_key())
+    stop = threading.Event()
+    flood = {"401": 0, "other": 0}
+
+    def attacker():
+        a = srv.client(bad.token)
+        while not stop.is_set():
+            r = a.post(f"/v1/keyrings/{kr}/encrypt", {"text": "x"}, check=False)
+            flood["401" if r.status_code == 401 else "other"] += 1
+
+    t0 = time.time() - 1
+    th = threading.Thread(target=attacker, daemon=True)
+    th.start()
+    statuses = {}
+    end = time.monotonic() + 3.5            # crosses several second boundaries
+    while time.monotonic() < end:
+        r = api.post(f"/v1/keyrings/{kr}/encrypt", {"text": "x"}, check=False)
+        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+    stop.set()
+    th.join(timeout=60)
+    assert statuses.keys() == {200}, f"legitimate requests during a 401 flood: {statuses}"
+    assert flood["other"] == 0 and flood["401"] > 0, flood
+    aud = auditor_of(srv)
+
+    def counted():
+        evs = [e for e in all_events(aud, op="encrypt", outcome="denied",
+                                     **{"from": str(int(t0))}) if e["status"] == 401]
+        return event_count(evs) == flood["401"]
+
+    end = time.monotonic() + 20
+    while not counted() and time.monotonic() < end:
+        time.sleep(0.25)
+    evs = [e for e in all_events(aud, op="encrypt", outcome="denied", **{"from": str(int(t0))})
+           if e["status"] == 401]
+    assert event_count(evs) == flood["401"], (
+        f"{flood['401']} 401s answered, {event_count(evs)} counted in {len(evs)} events")
     verify_everything(srv, tmp_path)

@@ -385,3 +385,12 @@ def test_https_with_cacert(start_server, tls_files):
     line = one_error_line(run_cli(["app", "list"], env=env), 1)
     assert line.startswith("difyguard: GET /v1/apps: "), line
     srv.stop()
+
+
+def test_plain_http_ignores_proxy_variables(server):
+    """A proxy would see the bearer token of a plain-http call: the client never uses one."""
+    env = dict(env_of(server), http_proxy="http://127.0.0.1:1", HTTP_PROXY="http://127.0.0.1:1",
+               ALL_PROXY="http://127.0.0.1:1", NO_PROXY="", no_proxy="")
+    proc = run_cli(["app", "list", "--json"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "admin" in [a["name"] for a in json.loads(proc.stdout)["apps"]]
