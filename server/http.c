@@ -34,6 +34,7 @@ struct http_server {
     struct service *svc;
     struct http_limits lim;
     atomic_long in_flight;
+    atomic_bool draining;              /* SIGTERM: new requests are refused with 503 */
     char *tls_cert, *tls_key;
     size_t tls_key_len;
 };
@@ -230,6 +231,7 @@ struct route {
 static const struct route routes[] = {
     {"GET", "healthz", h_healthz, false, NULL, NULL, false},
     {"GET", "readyz", h_readyz, false, NULL, NULL, false},
+    {"GET", "metrics", h_metrics, false, NULL, NULL, false},
     {"GET", "v1/keyrings", h_keyrings_list, true, "keyring.list", "/v1/keyrings", false},
     {"POST", "v1/keyrings", h_keyrings_create, true, "keyring.create", "/v1/keyrings", false},
     {"GET", "v1/keyrings/*", h_keyring_get, true, "keyring.get", KR, true},
@@ -669,7 +671,15 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
         atomic_fetch_add(&h->in_flight, 1);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
-        if (n > body_cap(h)) {
+        if (atomic_load(&h->draining)) {
+            r->dispatched = true;
+            r->op = "unknown";
+            r->route = "unknown";
+            req_fail(r, ST_UNAVAILABLE, "shutting down");
+            MHD_add_response_header(r->resp, "Connection", "close");
+            audit_request(h, r, false);
+            flush(r);
+        } else if (n > body_cap(h)) {
             /* Answer before reading the body; the event goes to the trail without waiting. */
             r->dispatched = true;
             r->op = "unknown";
@@ -944,18 +954,16 @@ http_stop(struct http_server *h, int grace_seconds)
     if (h == NULL)
         return;
     if (h->d != NULL) {
-        /* Stop accepting; the listen socket stays open (MHD still has it in its epoll set)
-         * until the daemon is stopped, then we close it. */
-        MHD_socket s = MHD_quiesce_daemon(h->d);
-        /* In-flight requests (suspended ones included: the audit writer still runs) finish;
-         * idle keep-alive connections are closed by stop. */
+        /* Drain: new requests are answered 503 with "Connection: close" (readiness already says
+         * not ready), in-flight ones finish (suspended ones too: the audit writer still runs),
+         * then the daemon stops and closes idle connections. MHD_quiesce_daemon is not used:
+         * with an epoll thread pool it races the workers over the listen socket (0.9.75). */
+        atomic_store(&h->draining, true);
         for (int i = 0; i < grace_seconds * 100 && atomic_load(&h->in_flight) > 0; i++)
             usleep(10000);
         if (atomic_load(&h->in_flight) > 0)
             log_msg(LOG_WARN, "shutdown_grace_expired", LOG_END);
         MHD_stop_daemon(h->d);
-        if (s != MHD_INVALID_SOCKET)
-            close(s);
     }
     free(h->tls_cert);
     if (h->tls_key != NULL) {

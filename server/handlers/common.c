@@ -2,6 +2,7 @@
 /* server/handlers/common.c -- health endpoints and the jansson reply helper. */
 #include <string.h>
 
+#include "server/audit.h"
 #include "server/handlers/handlers.h"
 #include "server/jsonx.h"
 #include "server/service.h"
@@ -36,4 +37,29 @@ h_readyz(struct req *r)
     bool ready = atomic_load(&r->svc->ready);
     sbuf_adds(&b, ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not_ready\"}");
     req_reply_json(r, ready ? 200 : 503, &b);
+}
+
+/* GET /metrics: Prometheus text format. No secrets, bounded labels (fixed reason names). */
+void
+h_metrics(struct req *r)
+{
+    struct sbuf b = {0};
+    sbuf_adds(&b, "# HELP difyguard_auth_failures_total Refused authentications, by reason.\n"
+                  "# TYPE difyguard_auth_failures_total counter\n");
+    for (int f = 0; f < AUTH_FAIL__COUNT; f++)
+        sbuf_addf(&b, "difyguard_auth_failures_total{reason=\"%s\"} %llu\n",
+                  auth_fail_name((enum auth_fail)f),
+                  (unsigned long long)apps_auth_failures(r->svc->apps, (enum auth_fail)f));
+    if (r->svc->audit != NULL) {
+        sbuf_addf(&b, "# HELP difyguard_audit_write_failures_total Audit events that could not be "
+                  "written (their requests were answered 503).\n"
+                  "# TYPE difyguard_audit_write_failures_total counter\n"
+                  "difyguard_audit_write_failures_total %llu\n"
+                  "# HELP difyguard_audit_backlog Audit events queued and not yet written.\n"
+                  "# TYPE difyguard_audit_backlog gauge\n"
+                  "difyguard_audit_backlog %zu\n",
+                  (unsigned long long)audit_failures(r->svc->audit),
+                  audit_backlog(r->svc->audit));
+    }
+    req_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }

@@ -11,6 +11,7 @@ enum crypto_op { OP_ENCRYPT, OP_DECRYPT, OP_REWRAP, OP_DATAKEY };
 
 void h_healthz(struct req *r);
 void h_readyz(struct req *r);
+void h_metrics(struct req *r);
 
 void h_keyrings_list(struct req *r);
 void h_keyrings_create(struct req *r);

@@ -51,3 +51,20 @@ def test_unknown_key_flood_is_coalesced(start_server):
     assert sum(e["count"] for e in evs) == n
     assert len(evs) < n
     assert expect(srv.admin.get("/v1/audit/verify"), 200)["valid"] is True
+
+
+def test_auth_failures_counted_per_reason(start_server):
+    srv = start_server()
+
+    def count(reason):
+        text = srv.client().get("/metrics").text
+        for line in text.splitlines():
+            if line.startswith(f'difyguard_auth_failures_total{{reason="{reason}"}}'):
+                return int(line.split()[-1])
+        raise AssertionError(f"no counter for {reason}: {text[:300]}")
+
+    before = count("malformed")
+    for _ in range(3):
+        expect(srv.client("not-a-key").get("/v1/keyrings"), 401, "unauthenticated")
+    assert count("malformed") == before + 3
+    assert "# TYPE difyguard_auth_failures_total counter" in srv.client().get("/metrics").text
