@@ -53,6 +53,13 @@ struct audit {
     pthread_t thread;
     bool thread_started;
     struct audit_rec *floods;          /* writer-only: 401s being folded, one per second/client */
+    /* The releaser answers committed requests (MHD_resume_connection is a system call each)
+     * while the writer already commits the next group. */
+    pthread_t rel_thread;
+    bool rel_started, rel_stop;
+    pthread_mutex_t rel_mu;
+    pthread_cond_t rel_cv;
+    struct audit_rec *rel_head, *rel_tail;
     atomic_uint_fast64_t failures;
 };
 
@@ -540,11 +547,42 @@ process(struct audit *a, struct audit_rec *list, size_t n)
                 status_name(st), "detail", "the audit sink could not commit; requests answered 503",
                 LOG_END);
     }
-    for (struct audit_rec *r = list, *next; r != NULL; r = next) {
-        next = r->next;
-        if (r->done != NULL)
-            r->done(r->arg, st);
-        rec_free(r);
+    struct audit_rec *last = list;
+    for (struct audit_rec *r = list; r != NULL; r = r->next) {
+        r->result = st;
+        last = r;
+    }
+    pthread_mutex_lock(&a->rel_mu);
+    if (a->rel_tail != NULL)
+        a->rel_tail->next = list;
+    else
+        a->rel_head = list;
+    a->rel_tail = last;
+    pthread_cond_signal(&a->rel_cv);
+    pthread_mutex_unlock(&a->rel_mu);
+}
+
+static void *
+releaser_main(void *arg)
+{
+    struct audit *a = arg;
+    pthread_mutex_lock(&a->rel_mu);
+    for (;;) {
+        while (a->rel_head == NULL && !a->rel_stop)
+            pthread_cond_wait(&a->rel_cv, &a->rel_mu);
+        struct audit_rec *list = a->rel_head;
+        a->rel_head = a->rel_tail = NULL;
+        bool stop = a->rel_stop && list == NULL;
+        pthread_mutex_unlock(&a->rel_mu);
+        for (struct audit_rec *r = list, *next; r != NULL; r = next) {
+            next = r->next;
+            if (r->done != NULL)
+                r->done(r->arg, r->result);
+            rec_free(r);
+        }
+        if (stop)
+            return NULL;
+        pthread_mutex_lock(&a->rel_mu);
     }
 }
 
@@ -763,6 +801,8 @@ audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
     pthread_mutex_init(&a->chain_mu, NULL);
     pthread_mutex_init(&a->q_mu, NULL);
     pthread_cond_init(&a->q_cv, NULL);
+    pthread_mutex_init(&a->rel_mu, NULL);
+    pthread_cond_init(&a->rel_cv, NULL);
     if ((s = audit_keys_ensure(st, rk)) != ST_OK || (s = load_keys(a, rk)) != ST_OK) {
         snprintf(err, err_len, "cannot load the audit keys (root key %s)", rootkey_id(rk));
         goto fail;
@@ -771,6 +811,12 @@ audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
         snprintf(err, err_len, "cannot read the audit chain head");
         goto fail;
     }
+    if (pthread_create(&a->rel_thread, NULL, releaser_main, a) != 0) {
+        snprintf(err, err_len, "cannot start the audit releaser");
+        s = ST_INTERNAL;
+        goto fail;
+    }
+    a->rel_started = true;
     if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
         snprintf(err, err_len, "cannot start the audit writer");
         s = ST_INTERNAL;
@@ -801,11 +847,20 @@ audit_close(struct audit *a)
             log_msg(LOG_ERROR, "audit_checkpoint_failed", "chain_id", a->chain_id, LOG_END);
         pthread_mutex_unlock(&a->chain_mu);
     }
+    if (a->rel_started) {
+        pthread_mutex_lock(&a->rel_mu);
+        a->rel_stop = true;
+        pthread_cond_signal(&a->rel_cv);
+        pthread_mutex_unlock(&a->rel_mu);
+        pthread_join(a->rel_thread, NULL);
+    }
     secret_free(a->sign_sk);
     secret_free(a->hmac_key);
     pthread_mutex_destroy(&a->chain_mu);
     pthread_mutex_destroy(&a->q_mu);
     pthread_cond_destroy(&a->q_cv);
+    pthread_mutex_destroy(&a->rel_mu);
+    pthread_cond_destroy(&a->rel_cv);
     free(a);
 }
 
