@@ -95,13 +95,12 @@ wipe_calloc(size_t k, size_t n)
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
-/* Server text for an error line: printable ASCII only, at most CLIENT_SHOW_MAX characters. */
-static const char *
-show(char out[static CLIENT_SHOW_MAX + 4], const char *s)
+const char *
+client_printable(char *out, size_t max, const char *s)
 {
     size_t n = 0;
 
-    for (; n < CLIENT_SHOW_MAX && s[n] != '\0'; n++)
+    for (; n < max && s[n] != '\0'; n++)
         out[n] = (s[n] >= 0x20 && s[n] < 0x7f) ? s[n] : '?';
     if (s[n] != '\0') {
         memcpy(out + n, "...", 3);
@@ -109,6 +108,13 @@ show(char out[static CLIENT_SHOW_MAX + 4], const char *s)
     }
     out[n] = '\0';
     return out;
+}
+
+/* Server text for an error line: printable ASCII only, at most CLIENT_SHOW_MAX characters. */
+static const char *
+show(char out[static CLIENT_SHOW_MAX + 4], const char *s)
+{
+    return client_printable(out, CLIENT_SHOW_MAX, s);
 }
 
 /* Normalise and check the base URL: http or https, no user info, query or fragment. The

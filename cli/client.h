@@ -61,4 +61,8 @@ NODISCARD enum status client_call(struct client *c, json_t **resp, long *code,
  * Returns a malloc'd string (free()). */
 char *client_path(const char *fmt, ...);
 
+/* Copy at most max characters of s into out (capacity max + 4), replacing anything but
+ * printable ASCII with '?', and marking a cut with "...": for quoting text in error lines. */
+const char *client_printable(char *out, size_t max, const char *s);
+
 #endif

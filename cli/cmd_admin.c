@@ -120,16 +120,7 @@ static char stdout_buf[BUFSIZ];
 static const char *
 shown(char out[static SHOW_MAX + 4], const char *s)
 {
-    size_t n = 0;
-
-    for (; n < SHOW_MAX && s[n] != '\0'; n++)
-        out[n] = (s[n] >= 0x20 && s[n] < 0x7f) ? s[n] : '?';
-    if (s[n] != '\0') {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-    return out;
+    return client_printable(out, SHOW_MAX, s);
 }
 
 static int say(const struct run *r, int code, const char *fmt, ...)
