@@ -68,3 +68,33 @@ def test_auth_failures_counted_per_reason(start_server):
         expect(srv.client("not-a-key").get("/v1/keyrings"), 401, "unauthenticated")
     assert count("malformed") == before + 3
     assert "# TYPE difyguard_auth_failures_total counter" in srv.client().get("/metrics").text
+
+
+def test_audit_sink_failure_answers_503_and_counts(start_server):
+    """A database another process holds locked past the busy timeout: the audit writer cannot
+    commit, so the request is answered 503 (never 200 without its event) and counted."""
+    import sqlite3
+
+    srv = start_server()
+    name = uniq("sink")
+    expect(srv.admin.post("/v1/keyrings", {"name": name}), 201)
+    expect(srv.admin.post(f"/v1/keyrings/{name}/encrypt", {"text": "warm"}), 200)
+
+    def failures():
+        for line in srv.client().get("/metrics").text.splitlines():
+            if line.startswith("difyguard_audit_write_failures_total "):
+                return int(line.split()[-1])
+        raise AssertionError("no audit failure counter")
+
+    before = failures()
+    db = sqlite3.connect(srv.datadir.db, timeout=30, isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        r = srv.admin.post(f"/v1/keyrings/{name}/encrypt", {"text": "while locked"}, timeout=60)
+        expect(r, 503, "unavailable")
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    assert failures() >= before + 1
+    expect(srv.admin.post(f"/v1/keyrings/{name}/encrypt", {"text": "after"}), 200)
+    assert expect(srv.admin.get("/v1/audit/verify"), 200)["valid"] is True
