@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crypto/context.c -- canonical bytes of an encryption context (a permanent format: any change
  * here breaks every stored ciphertext). Validates strictly, never normalises. */
+#include "common/bytes.h"
 #include "crypto/context.h"
 
 #include <stdio.h>
@@ -70,19 +71,9 @@ key_cmp(const struct context_pair *a, const struct context_pair *b)
 }
 
 static uint8_t *
-put_u32(uint8_t *p, size_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-    return p + 4;
-}
-
-static uint8_t *
 put_str(uint8_t *p, const char *s, size_t len)
 {
-    p = put_u32(p, len);
+    p = put_u32be(p, (uint32_t)len);
     if (len > 0)
         memcpy(p, s, len);
     return p + len;
@@ -118,7 +109,7 @@ context_canonicalize(uint8_t *out, size_t out_cap, size_t *out_len,
         fprintf(stderr, "difyguard: context_canonicalize: output buffer too small\n");
         abort();
     }
-    uint8_t *p = put_u32(out, n);
+    uint8_t *p = put_u32be(out, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         p = put_str(p, pairs[i].key, pairs[i].key_len);
         p = put_str(p, pairs[i].val, pairs[i].val_len);

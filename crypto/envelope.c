@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crypto/envelope.c -- seal and open values in the permanent ciphertext format (envelope.h).
  * Per-value keys exist only in this thread's guarded scratch and are wiped before returning. */
+#include "common/bytes.h"
 #include "crypto/envelope.h"
 
 #include <pthread.h>
@@ -171,10 +172,7 @@ static void
 put_header(uint8_t h[static ENVELOPE_HEADER_BYTES], enum envelope_format fmt, uint32_t version)
 {
     h[0] = (uint8_t)fmt;
-    h[1] = (uint8_t)(version >> 24);
-    h[2] = (uint8_t)(version >> 16);
-    h[3] = (uint8_t)(version >> 8);
-    h[4] = (uint8_t)version;
+    put_u32be(h + 1, version);
 }
 
 enum status

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crypto/kek.c -- the only holder of KEK bytes. A KEK lives here only as an HMAC-SHA256 state
  * keyed with it (in guarded memory), which is all kek_derive needs; it never leaves this file. */
+#include "common/bytes.h"
 #include "crypto/kek.h"
 
 #include <stdio.h>
@@ -53,16 +54,6 @@ kek_version(const struct kek *k)
     return k->version;
 }
 
-static uint8_t *
-put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-    return p + 4;
-}
-
 /* AAD = "difyguard/v1/kek" || u32be(len) keyring || u32be(version) || root key id. xmalloc'd. */
 static uint8_t *
 wrap_aad(size_t *len, const struct rootkey *rk, const char *keyring, uint32_t version)
@@ -77,9 +68,9 @@ wrap_aad(size_t *len, const struct rootkey *rk, const char *keyring, uint32_t ve
     *len = label + 4 + name + 4 + ROOTKEY_ID_CHARS;
     p = aad = xmalloc(*len);
     memcpy(p, KEK_AAD_LABEL, label);
-    p = put_u32(p + label, (uint32_t)name);
+    p = put_u32be(p + label, (uint32_t)name);
     memcpy(p, keyring, name);
-    p = put_u32(p + name, version);
+    p = put_u32be(p + name, version);
     memcpy(p, rootkey_id(rk), ROOTKEY_ID_CHARS);
     return aad;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crypto/rowmac.c -- HMAC-SHA256 over length-prefixed row fields, so no two rows (or tables)
  * serialise alike. The state is key-derived: _final and _check always wipe it. */
+#include "common/bytes.h"
 #include "crypto/rowmac.h"
 
 #include <stdio.h>
@@ -18,10 +19,7 @@ put_len(struct rowmac *m, size_t n)
         fprintf(stderr, "difyguard: rowmac: field too long\n");
         abort();
     }
-    b[0] = (uint8_t)(n >> 24);
-    b[1] = (uint8_t)(n >> 16);
-    b[2] = (uint8_t)(n >> 8);
-    b[3] = (uint8_t)n;
+    put_u32be(b, (uint32_t)n);
     crypto_auth_hmacsha256_update(&m->st, b, sizeof b);
 }
 

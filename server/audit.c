@@ -19,7 +19,9 @@
 
 #include "common/xmem.h"
 #include "crypto/b64.h"
+#include "server/jsonx.h"
 #include "server/log.h"
+#include "server/svckey.h"
 
 #define SVC_SIGN "audit-sign"
 #define SVC_HMAC "audit-hmac"
@@ -73,38 +75,6 @@ now_ms(void)
 
 /* --- keys --- */
 
-static enum status
-svc_wrap_put(struct store *st, const struct rootkey *rk, const char *purpose, const uint8_t *key,
-             size_t len)
-{
-    struct store_svckey row = {0};
-    char aad[64];
-    snprintf(aad, sizeof aad, "difyguard/v1/svckey/%s", purpose);
-    snprintf(row.purpose, sizeof row.purpose, "%s", purpose);
-    snprintf(row.root_key_id, sizeof row.root_key_id, "%s", rootkey_id(rk));
-    row.created_at = now_ms() / 1000;
-    enum status s = rootkey_wrap(rk, row.wrapped, sizeof row.wrapped, &row.wrapped_len, key, len,
-                                 (const uint8_t *)aad, strlen(aad));
-    return s == ST_OK ? store_svckey_put(st, &row) : s;
-}
-
-static enum status
-svc_load(struct store *st, const struct rootkey *rk, const char *purpose, struct secret **out,
-         int64_t *created_at)
-{
-    struct store_svckey row;
-    char aad[64];
-    enum status s;
-
-    snprintf(aad, sizeof aad, "difyguard/v1/svckey/%s", purpose);
-    if ((s = store_svckey_get(st, purpose, &row)) != ST_OK)
-        return s;
-    if (created_at != NULL)
-        *created_at = row.created_at;
-    return rootkey_unwrap(rk, out, row.wrapped, row.wrapped_len, (const uint8_t *)aad,
-                          strlen(aad));
-}
-
 enum status
 audit_keys_ensure(struct store *st, const struct rootkey *rk)
 {
@@ -115,12 +85,12 @@ audit_keys_ensure(struct store *st, const struct rootkey *rk)
 
     if (store_svckey_get(st, SVC_SIGN, &row) == ST_NOT_FOUND) {
         crypto_sign_keypair(pk, sk);
-        s = svc_wrap_put(st, rk, SVC_SIGN, sk, sizeof sk);
+        s = svckey_put(st, rk, SVC_SIGN, sk, sizeof sk);
         sodium_memzero(sk, sizeof sk);
     }
     if (s == ST_OK && store_svckey_get(st, SVC_HMAC, &row) == ST_NOT_FOUND) {
         randombytes_buf(hk, sizeof hk);
-        s = svc_wrap_put(st, rk, SVC_HMAC, hk, sizeof hk);
+        s = svckey_put(st, rk, SVC_HMAC, hk, sizeof hk);
         sodium_memzero(hk, sizeof hk);
     }
     return s;
@@ -132,8 +102,9 @@ load_keys(struct audit *a, const struct rootkey *rk)
     uint8_t digest[32];
     enum status s;
 
-    if ((s = svc_load(a->store, rk, SVC_SIGN, &a->sign_sk, &a->key_created_at)) != ST_OK ||
-        (s = svc_load(a->store, rk, SVC_HMAC, &a->hmac_key, NULL)) != ST_OK)
+    if ((s = svckey_load(a->store, rk, SVC_SIGN, &a->sign_sk, &a->key_created_at, NULL, 0)) !=
+            ST_OK ||
+        (s = svckey_load(a->store, rk, SVC_HMAC, &a->hmac_key, NULL, NULL, 0)) != ST_OK)
         return s;
     if (secret_len(a->sign_sk) != AUDIT_SK_BYTES || secret_len(a->hmac_key) != HMAC_KEY_BYTES)
         return ST_INTEGRITY;
@@ -200,14 +171,6 @@ retired_keys(const struct audit *a, char out[RETIRED_MAX])
     return n;
 }
 
-static void
-time_text(char out[static 32], int64_t t)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static void
 add_retired_json(const struct audit *a, struct sbuf *b)
@@ -220,7 +183,7 @@ add_retired_json(const struct audit *a, struct sbuf *b)
         long long c = 0, r = 0;
         if (sscanf(e, "%16[0-9a-f]:%60[A-Za-z0-9+/=]:%lld:%lld", id, pk, &c, &r) != 4)
             continue;
-        time_text(created, c);
+        time_rfc3339(created, c);
         sbuf_addf(b, ",{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":\"ed25519\","
                   "\"created_at\":\"%s\",\"active\":false}", id, pk, created);
     }
@@ -230,10 +193,7 @@ char *
 audit_public_keys_json(const struct audit *a)
 {
     char pk[64], created[32];
-    struct tm tm;
-    time_t t = (time_t)a->key_created_at;
-    gmtime_r(&t, &tm);
-    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    time_rfc3339(created, a->key_created_at);
     b64_std_encode(pk, sizeof pk, a->sign_pk, sizeof a->sign_pk);
     struct sbuf b = {0};
     sbuf_addf(&b, "{\"keys\":[{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":"
@@ -375,23 +335,6 @@ usage_add(struct group *g, const struct store_audit_row *row, int64_t count)
     g->usage[g->nu++] = u;
 }
 
-/* Merge unknown-key 401s of a group that share client, route and second into the first one. */
-static void
-coalesce(struct audit_rec *list)
-{
-    for (struct audit_rec *r = list; r != NULL; r = r->next) {
-        if (!r->coalesce || r->merged)
-            continue;
-        for (struct audit_rec *q = r->next; q != NULL; q = q->next) {
-            if (q->coalesce && !q->merged && q->time_ms / 1000 == r->time_ms / 1000 &&
-                strcmp(q->h_client, r->h_client) == 0 && strcmp(q->route, r->route) == 0) {
-                q->merged = true;
-                r->count = (r->count ? r->count : 1) + 1;
-            }
-        }
-    }
-}
-
 /* Pointers to the rows of an HMAC array (malloc'd; NULL when empty). */
 static const char **
 hmac_list(char (*h)[AUDIT_HEX], size_t n)
@@ -438,10 +381,7 @@ commit_group(struct audit *a, struct audit_rec *list, size_t n)
     uint64_t seq0 = a->head_seq;
     uint8_t hash0[AUDIT_HASH_BYTES];
     memcpy(hash0, a->head_hash, sizeof hash0);
-    coalesce(list);
     for (struct audit_rec *r = list; r != NULL && st == ST_OK; r = r->next) {
-        if (r->merged)
-            continue;
         fill_event(&e, a, r);
         e.seq = a->head_seq + 1;
         memcpy(e.prev_hash, a->head_hash, sizeof e.prev_hash);
@@ -969,7 +909,7 @@ audit_rotate_key(struct audit *a, char new_id[static AUDIT_KEY_ID_CHARS + 1])
     strcat(list, entry);
     if ((st = auditfmt_checkpoint(&line, &cp, signers, 2)) != ST_OK ||
         (st = store_meta_set(a->store, "audit_retired_keys", list)) != ST_OK ||
-        (st = svc_wrap_put(a->store, a->rk, SVC_SIGN, secret_ro(sk), AUDIT_SK_BYTES)) != ST_OK ||
+        (st = svckey_put(a->store, a->rk, SVC_SIGN, secret_ro(sk), AUDIT_SK_BYTES)) != ST_OK ||
         (st = store_audit_checkpoint_add(a->store, a->chain_id, cp.seq, "key_change", t,
                                          line.p)) != ST_OK)
         goto out;

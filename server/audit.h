@@ -51,7 +51,6 @@ struct audit_rec {
     size_t n_h_reference;
     uint64_t count;                    /* identical events folded in (0 or 1 = one) */
     bool coalesce;                     /* an unknown-key 401: may merge with its kind */
-    bool merged;                       /* writer-private: folded into an earlier record */
     enum status result;                /* writer-private: the commit's outcome */
     /* Called once from the writer thread after the commit (ST_OK) or its failure. */
     void (*done)(void *arg, enum status st);

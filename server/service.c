@@ -16,6 +16,7 @@
 #include "crypto/apikey.h"
 #include "server/audit.h"
 #include "server/jwt.h"
+#include "server/svckey.h"
 #include "server/jsonx.h"
 #include "server/log.h"
 
@@ -51,58 +52,22 @@ service_paths_free(struct service_paths *p)
     memset(p, 0, sizeof *p);
 }
 
-static void
-svckey_aad(char out[static 64], const char *purpose)
-{
-    snprintf(out, 64, "difyguard/v1/svckey/%s", purpose);
-}
-
 static enum status
 svckey_create(struct store *st, const struct rootkey *rk, const char *purpose)
 {
     uint8_t key[SVCKEY_BYTES];
-    struct store_svckey row = {0};
-    char aad[64];
-    enum status s;
-
     randombytes_buf(key, sizeof key);
-    svckey_aad(aad, purpose);
-    snprintf(row.purpose, sizeof row.purpose, "%s", purpose);
-    snprintf(row.root_key_id, sizeof row.root_key_id, "%s", rootkey_id(rk));
-    row.created_at = now_s();
-    s = rootkey_wrap(rk, row.wrapped, sizeof row.wrapped, &row.wrapped_len, key, sizeof key,
-                     (const uint8_t *)aad, strlen(aad));
+    enum status s = svckey_put(st, rk, purpose, key, sizeof key);
     sodium_memzero(key, sizeof key);
-    if (s == ST_OK)
-        s = store_svckey_put(st, &row);
     return s;
 }
 
 static enum status
-svckey_load(struct store *st, const struct rootkey *rk, const char *purpose, struct secret **out,
-            char *err, size_t err_len)
+svckey_require(struct store *st, const struct rootkey *rk, const char *purpose,
+               struct secret **out, char *err, size_t err_len)
 {
-    struct store_svckey row;
-    char aad[64];
-    enum status s;
-
-    *out = NULL;
-    if ((s = store_svckey_get(st, purpose, &row)) != ST_OK) {
-        snprintf(err, err_len, "service key '%s' missing from the database: run difyguard init",
-                 purpose);
-        return s == ST_NOT_FOUND ? ST_INVALID : s;
-    }
-    if (strcmp(row.root_key_id, rootkey_id(rk)) != 0) {
-        snprintf(err, err_len, "root key %s does not match this database (it expects root key %s)",
-                 rootkey_id(rk), row.root_key_id);
-        return ST_AUTH;
-    }
-    svckey_aad(aad, purpose);
-    s = rootkey_unwrap(rk, out, row.wrapped, row.wrapped_len, (const uint8_t *)aad, strlen(aad));
-    if (s != ST_OK)
-        snprintf(err, err_len, "service key '%s' does not open under root key %s", purpose,
-                 rootkey_id(rk));
-    return s;
+    enum status s = svckey_load(st, rk, purpose, out, NULL, err, err_len);
+    return s == ST_NOT_FOUND ? ST_INVALID : s;
 }
 
 static enum status
@@ -204,8 +169,10 @@ service_open(struct service **out, const struct service_paths *p, const struct k
         goto fail;
     if ((st = store_open(&s->store, p->database, err, err_len)) != ST_OK)
         goto fail;
-    if ((st = svckey_load(s->store, s->root, SVCKEY_ROWMAC, &s->mac_key, err, err_len)) != ST_OK ||
-        (st = svckey_load(s->store, s->root, SVCKEY_APIKEY_HASH, &s->hash_key, err, err_len)) != ST_OK)
+    if ((st = svckey_require(s->store, s->root, SVCKEY_ROWMAC, &s->mac_key, err, err_len)) !=
+            ST_OK ||
+        (st = svckey_require(s->store, s->root, SVCKEY_APIKEY_HASH, &s->hash_key, err,
+                             err_len)) != ST_OK)
         goto fail;
     if ((st = krm_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
         snprintf(err, err_len, "cannot load keyrings from %s", p->database);
@@ -261,37 +228,6 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
     return st;
 }
 
-/* Rewrap every service key (row MAC, API-key hash, audit keys, ...) from the current root key
- * to `to`, skipping those already under it. */
-static enum status
-svckeys_rewrap(struct service *s, const struct rootkey *to)
-{
-    struct store_svckey *keys = NULL;
-    size_t n = 0;
-    enum status st = store_svckey_list(s->store, &keys, &n);
-
-    for (size_t i = 0; i < n && st == ST_OK; i++) {
-        struct store_svckey row = keys[i];
-        struct secret *key = NULL;
-        char aad[64];
-        if (strcmp(row.root_key_id, rootkey_id(to)) == 0)
-            continue;
-        svckey_aad(aad, row.purpose);
-        st = rootkey_unwrap(s->root, &key, row.wrapped, row.wrapped_len, (const uint8_t *)aad,
-                            strlen(aad));
-        if (st == ST_OK)
-            st = rootkey_wrap(to, row.wrapped, sizeof row.wrapped, &row.wrapped_len,
-                              secret_ro(key), secret_len(key), (const uint8_t *)aad, strlen(aad));
-        secret_free(key);
-        snprintf(row.root_key_id, sizeof row.root_key_id, "%s", rootkey_id(to));
-        if (st == ST_OK)
-            st = store_svckey_put(s->store, &row);
-    }
-    sodium_memzero(keys, n * sizeof *keys);
-    free(keys);
-    return st;
-}
-
 enum status
 service_rotate_root(struct service *s, const char *new_key_path, char *err, size_t err_len)
 {
@@ -315,7 +251,7 @@ service_rotate_root(struct service *s, const char *new_key_path, char *err, size
         snprintf(err, err_len, "rewrapping key versions failed after %zu rows; run again", n);
         goto out;
     }
-    if ((st = svckeys_rewrap(s, to)) != ST_OK ||
+    if ((st = svckey_rewrap_all(s->store, s->root, to)) != ST_OK ||
         (st = store_meta_set(s->store, "root_key_id", rootkey_id(to))) != ST_OK) {
         snprintf(err, err_len, "rewrapping service keys failed; run again");
         goto out;
