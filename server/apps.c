@@ -552,7 +552,8 @@ apps_authenticate(struct apps *a, const char *token, size_t len, struct principa
         apps_count_failure(a, AUTH_FAIL_MALFORMED);
         return ST_UNAUTHENTICATED;
     }
-    if (!bloom_maybe_contains(a->live, id, strlen(id)) && !miss_budget(a)) {
+    bool in_filter = bloom_maybe_contains(a->live, id, strlen(id));
+    if (!in_filter && !miss_budget(a)) {
         apps_count_failure(a, AUTH_FAIL_UNKNOWN);
         return ST_UNAUTHENTICATED;
     }
@@ -560,7 +561,8 @@ apps_authenticate(struct apps *a, const char *token, size_t len, struct principa
         apps_count_failure(a, st == ST_INTEGRITY ? AUTH_FAIL_INTEGRITY : AUTH_FAIL_UNKNOWN);
         return st;
     }
-    bloom_add(a->live, id, strlen(id));     /* found: known from now on */
+    if (!in_filter)
+        bloom_add(a->live, id, strlen(id));     /* minted elsewhere: known from now on */
     apikey_hash(hash, a->hash_key, token, len);
     why = check_key(&k, hash, now);
     sodium_memzero(hash, sizeof hash);
