@@ -27,5 +27,6 @@ dg_fuzz(fuzz_authz
 # the driver's fixed key; tests/unit/server/auditfmt_test.c writes and checks them.
 dg_fuzz(fuzz_audit_verify
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_audit_verify.c ${CMAKE_SOURCE_DIR}/server/auditfmt.c
+            ${CMAKE_SOURCE_DIR}/server/auditverify.c
             ${CMAKE_SOURCE_DIR}/server/sbuf.c
     LIBS PkgConfig::JANSSON dg_crypto dg_common)

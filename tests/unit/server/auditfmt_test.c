@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "server/auditfmt.c"
+#include "server/auditverify.c"
 #include "server/cmd_audit.h"
 
 #define MAX_LINES 64
@@ -269,11 +270,11 @@ test_time_format(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         time_format(out, cases[i].ms);
         assert_string_equal(out, cases[i].text);
-        assert_true(time_ok(out, TIME_CHARS));
+        assert_true(afmt_time_ok(out, TIME_CHARS));
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_false(time_ok(bad[i], strlen(bad[i])));
-    assert_true(time_ok("2000-02-29T12:00:00.000Z", TIME_CHARS));
+        assert_false(afmt_time_ok(bad[i], strlen(bad[i])));
+    assert_true(afmt_time_ok("2000-02-29T12:00:00.000Z", TIME_CHARS));
 }
 
 /* The exact line for a small event, and its hash recomputed by the documented rule. */
@@ -625,7 +626,7 @@ test_duplicated_seq(void **state)
     /* Another event with a4's seq, linked to a4 itself so only the seq is wrong. */
     build(&b, V_NORMAL);
     json_t *o = json_loads(b.ls.l[L_A4 - 1], 0, NULL);
-    assert_true(hex_decode(prev, AUDIT_HASH_BYTES, json_string_value(json_object_get(o, "hash")),
+    assert_true(afmt_hex_decode(prev, AUDIT_HASH_BYTES, json_string_value(json_object_get(o, "hash")),
                            HASH_HEX));
     json_decref(o);
     fill_event(&e, 4);
