@@ -3,6 +3,7 @@
  * and commits many in one transaction (one fsync), then releases the waiting requests. Also
  * checkpoints, export, retention. Holds the audit keys in guarded memory; never logs values. */
 #include "server/audit.h"
+#include "server/audit_priv.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,52 +22,14 @@
 #include "crypto/b64.h"
 #include "server/jsonx.h"
 #include "server/log.h"
+#include "server/sealed.h"
 #include "server/svckey.h"
 
-#define SVC_SIGN "audit-sign"
-#define SVC_HMAC "audit-hmac"
-#define HMAC_KEY_BYTES 32
 #define MAX_GROUP 4096
 
-struct audit {
-    struct store *store;
-    const struct rootkey *rk;
-    struct audit_settings set;
-    char chain_id[STORE_CHAIN_ID_MAX];
-    struct secret *sign_sk;            /* Ed25519 secret key */
-    uint8_t sign_pk[AUDIT_PK_BYTES];
-    char sign_key_id[AUDIT_KEY_ID_CHARS + 1];
-    struct secret *hmac_key;
-    char hmac_key_id[AUDIT_KEY_ID_CHARS + 1];
-    int64_t key_created_at;
 
-    pthread_mutex_t chain_mu;          /* head and every write to the chain */
-    uint64_t head_seq;
-    uint8_t head_hash[AUDIT_HASH_BYTES];
-    uint64_t checkpoint_seq;           /* head at the last checkpoint */
-    int64_t checkpoint_at_ms;
-    int64_t retention_at_ms;
-
-    pthread_mutex_t q_mu;
-    pthread_cond_t q_cv;
-    struct audit_rec *q_head, *q_tail;
-    size_t q_len;
-    bool stopping;
-    pthread_t thread;
-    bool thread_started;
-    struct audit_rec *floods;          /* writer-only: 401s being folded, one per second/client */
-    /* The releaser answers committed requests (MHD_resume_connection is a system call each)
-     * while the writer already commits the next group. */
-    pthread_t rel_thread;
-    bool rel_started, rel_stop;
-    pthread_mutex_t rel_mu;
-    pthread_cond_t rel_cv;
-    struct audit_rec *rel_head, *rel_tail;
-    atomic_uint_fast64_t failures;
-};
-
-static int64_t
-now_ms(void)
+int64_t
+audit__now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -80,17 +43,17 @@ audit_keys_ensure(struct store *st, const struct rootkey *rk)
 {
     struct store_svckey row;
     uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-    uint8_t hk[HMAC_KEY_BYTES];
+    uint8_t hk[AUDIT_HMAC_KEY_BYTES];
     enum status s = ST_OK;
 
-    if (store_svckey_get(st, SVC_SIGN, &row) == ST_NOT_FOUND) {
+    if (store_svckey_get(st, AUDIT_SVC_SIGN, &row) == ST_NOT_FOUND) {
         crypto_sign_keypair(pk, sk);
-        s = svckey_put(st, rk, SVC_SIGN, sk, sizeof sk);
+        s = svckey_put(st, rk, AUDIT_SVC_SIGN, sk, sizeof sk);
         sodium_memzero(sk, sizeof sk);
     }
-    if (s == ST_OK && store_svckey_get(st, SVC_HMAC, &row) == ST_NOT_FOUND) {
+    if (s == ST_OK && store_svckey_get(st, AUDIT_SVC_HMAC, &row) == ST_NOT_FOUND) {
         randombytes_buf(hk, sizeof hk);
-        s = svckey_put(st, rk, SVC_HMAC, hk, sizeof hk);
+        s = svckey_put(st, rk, AUDIT_SVC_HMAC, hk, sizeof hk);
         sodium_memzero(hk, sizeof hk);
     }
     return s;
@@ -102,17 +65,17 @@ load_keys(struct audit *a, const struct rootkey *rk)
     uint8_t digest[32];
     enum status s;
 
-    if ((s = svckey_load(a->store, rk, SVC_SIGN, &a->sign_sk, &a->key_created_at, NULL, 0)) !=
+    if ((s = svckey_load(a->store, rk, AUDIT_SVC_SIGN, &a->sign_sk, &a->key_created_at, NULL, 0)) !=
             ST_OK ||
-        (s = svckey_load(a->store, rk, SVC_HMAC, &a->hmac_key, NULL, NULL, 0)) != ST_OK)
+        (s = svckey_load(a->store, rk, AUDIT_SVC_HMAC, &a->hmac_key, NULL, NULL, 0)) != ST_OK)
         return s;
-    if (secret_len(a->sign_sk) != AUDIT_SK_BYTES || secret_len(a->hmac_key) != HMAC_KEY_BYTES)
+    if (secret_len(a->sign_sk) != AUDIT_SK_BYTES || secret_len(a->hmac_key) != AUDIT_HMAC_KEY_BYTES)
         return ST_INTEGRITY;
     crypto_sign_ed25519_sk_to_pk(a->sign_pk, secret_ro(a->sign_sk));
     auditfmt_key_id(a->sign_key_id, a->sign_pk);
     /* The HMAC key's id reveals nothing about it: a keyed digest of a fixed label. */
     crypto_generichash(digest, sizeof digest, (const uint8_t *)"difyguard/audit-hmac-id", 23,
-                       secret_ro(a->hmac_key), HMAC_KEY_BYTES);
+                       secret_ro(a->hmac_key), AUDIT_HMAC_KEY_BYTES);
     sodium_bin2hex(a->hmac_key_id, sizeof a->hmac_key_id, digest, 8);
     return ST_OK;
 }
@@ -122,7 +85,7 @@ audit_hmac_hex(const struct audit *a, char out[static AUDIT_HEX], const char *va
 {
     uint8_t mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, secret_ro(a->hmac_key), HMAC_KEY_BYTES);
+    crypto_auth_hmacsha256_init(&st, secret_ro(a->hmac_key), AUDIT_HMAC_KEY_BYTES);
     crypto_auth_hmacsha256_update(&st, (const uint8_t *)value, len);
     crypto_auth_hmacsha256_final(&st, mac);
     sodium_memzero(&st, sizeof st);
@@ -156,21 +119,27 @@ audit_failures(const struct audit *a)
     return atomic_load(&a->failures);
 }
 
-/* Retired signing keys: meta "audit_retired_keys" holds "key_id:base64pk:created:retired;..." */
+/* Retired signing keys: the sealed meta "audit_retired_keys" holds
+ * "key_id:base64pk:created:retired;...". A list that fails its seal is not used (and logged):
+ * verification then accepts only the current key, so nothing injected is ever trusted. */
 #define RETIRED_MAX 4096
+#define META_RETIRED "audit_retired_keys"
 
 static size_t
 retired_keys(const struct audit *a, char out[RETIRED_MAX])
 {
-    out[0] = '\0';
-    if (store_meta_get(a->store, "audit_retired_keys", out, RETIRED_MAX) != ST_OK)
+    enum status st = sealed_get(a->store, a->mac_key, META_RETIRED, out, RETIRED_MAX);
+    if (st != ST_OK) {
+        if (st != ST_NOT_FOUND)
+            log_msg(LOG_ERROR, "audit_meta_integrity_failure", "key", META_RETIRED,
+                    "detail", "the retired audit keys fail their seal; ignoring them", LOG_END);
         out[0] = '\0';
+    }
     size_t n = 0;
     for (const char *p = out; *p != '\0'; p++)
         n += *p == ';';
     return n;
 }
-
 
 static void
 add_retired_json(const struct audit *a, struct sbuf *b)
@@ -223,36 +192,36 @@ audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES])
 
 /* --- checkpoints --- */
 
-/* Sign and store a checkpoint of (chain_id, seq, hash) with this node's key. */
-static enum status
-sign_checkpoint(struct audit *a, const char *chain_id, const char *kind, uint64_t seq,
-                const uint8_t *hash, int64_t t_ms)
+enum status
+audit__sign_line(struct audit *a, struct sbuf *line, const char *chain_id, const char *kind,
+                 uint64_t seq, const uint8_t *hash, int64_t t_ms)
 {
-    struct sbuf line = {0};
     struct audit_signer signer;
     struct audit_checkpoint cp = {.chain_id = chain_id, .seq = seq, .time_ms = t_ms,
                                   .kind = kind};
-    enum status st;
 
     memcpy(cp.hash, hash, AUDIT_HASH_BYTES);
     snprintf(signer.key_id, sizeof signer.key_id, "%s", a->sign_key_id);
     signer.sk = a->sign_sk;
-    if ((st = auditfmt_checkpoint(&line, &cp, &signer, 1)) == ST_OK)
-        st = store_audit_checkpoint_add(a->store, chain_id, seq, kind, t_ms, line.p);
-    sbuf_free(&line);
-    return st;
+    return auditfmt_checkpoint(line, &cp, &signer, 1);
 }
 
-/* With chain_mu held: sign and store a checkpoint of this node's chain. */
-static enum status
-checkpoint_locked(struct audit *a, const char *kind, uint64_t seq, const uint8_t *hash,
-                  int64_t t_ms)
+enum status
+audit__checkpoint_locked(struct audit *a, const char *kind, uint64_t seq, const uint8_t *hash,
+                         int64_t t_ms, struct sbuf *line_out)
 {
-    enum status st = sign_checkpoint(a, a->chain_id, kind, seq, hash, t_ms);
+    struct sbuf line = {0};
+    enum status st = audit__sign_line(a, &line, a->chain_id, kind, seq, hash, t_ms);
+
+    if (st == ST_OK)
+        st = store_audit_checkpoint_add(a->store, a->chain_id, seq, kind, t_ms, line.p);
+    if (st == ST_OK && line_out != NULL)
+        sbuf_add(line_out, line.p, line.len);
     if (st == ST_OK && strcmp(kind, "anchor") != 0) {
         a->checkpoint_seq = seq;
         a->checkpoint_at_ms = t_ms;
     }
+    sbuf_free(&line);
     return st;
 }
 
@@ -262,7 +231,7 @@ maybe_checkpoint(struct audit *a, int64_t t_ms)
     pthread_mutex_lock(&a->chain_mu);
     if (a->head_seq != a->checkpoint_seq &&
         t_ms - a->checkpoint_at_ms >= a->set.checkpoint_interval * 1000 &&
-        checkpoint_locked(a, "periodic", a->head_seq, a->head_hash, t_ms) != ST_OK)
+        audit__checkpoint_locked(a, "periodic", a->head_seq, a->head_hash, t_ms, NULL) != ST_OK)
         log_msg(LOG_ERROR, "audit_checkpoint_failed", "chain_id", a->chain_id, LOG_END);
     pthread_mutex_unlock(&a->chain_mu);
 }
@@ -365,7 +334,42 @@ row_from(struct store_audit_row *row, const struct audit_event *e, const uint8_t
     row->line = line;
 }
 
-/* Chain, write and commit one group; returns the status every record of it gets. */
+/* The event line of one record at the chain head (e gets the event). A record whose fields the
+ * format refuses (sanitising in http.c should make that impossible) is written as a minimal
+ * "unrecordable" event instead, so one request never fails the others of its group. */
+static enum status
+event_line(struct audit *a, const struct audit_rec *r, struct audit_event *e, struct sbuf *line,
+           uint8_t hash[static AUDIT_HASH_BYTES])
+{
+    const char **ctx = hmac_list(r->h_context, r->n_h_context);
+    const char **ref = hmac_list(r->h_reference, r->n_h_reference);
+    enum status st;
+
+    fill_event(e, a, r);
+    e->seq = a->head_seq + 1;
+    memcpy(e->prev_hash, a->head_hash, sizeof e->prev_hash);
+    e->h_context = ctx;
+    e->n_h_context = r->n_h_context;
+    e->h_reference = ref;
+    e->n_h_reference = r->n_h_reference;
+    if ((st = auditfmt_event(line, hash, e)) != ST_OK) {
+        log_msg(LOG_ERROR, "audit_record_unrecordable", "chain_id", a->chain_id, "op", "unknown",
+                "detail", "a request's event could not be formatted; recorded minimally", LOG_END);
+        struct audit_event m = {.chain_id = e->chain_id, .seq = e->seq, .time_ms = e->time_ms,
+                                .op = "unrecordable", .status = e->status,
+                                .outcome = e->outcome, .latency_us = e->latency_us,
+                                .count = e->count, .hmac_key_id = e->hmac_key_id};
+        memcpy(m.prev_hash, e->prev_hash, sizeof m.prev_hash);
+        *e = m;
+        st = auditfmt_event(line, hash, e);
+    }
+    free(ctx);
+    free(ref);
+    return st;
+}
+
+/* Chain, write and commit one group. Each record's result is set: ST_OK when its event is
+ * committed, else the failure (the store's, for all of them). */
 static enum status
 commit_group(struct audit *a, struct audit_rec *list, size_t n)
 {
@@ -381,38 +385,30 @@ commit_group(struct audit *a, struct audit_rec *list, size_t n)
     uint64_t seq0 = a->head_seq;
     uint8_t hash0[AUDIT_HASH_BYTES];
     memcpy(hash0, a->head_hash, sizeof hash0);
-    for (struct audit_rec *r = list; r != NULL && st == ST_OK; r = r->next) {
-        fill_event(&e, a, r);
-        e.seq = a->head_seq + 1;
-        memcpy(e.prev_hash, a->head_hash, sizeof e.prev_hash);
-        const char **ctx = hmac_list(r->h_context, r->n_h_context);
-        const char **ref = hmac_list(r->h_reference, r->n_h_reference);
-        e.h_context = ctx;
-        e.n_h_context = r->n_h_context;
-        e.h_reference = ref;
-        e.n_h_reference = r->n_h_reference;
-        st = auditfmt_event(&g.lines[g.n], hash, &e);
-        free(ctx);
-        free(ref);
-        if (st != ST_OK)
-            break;
+    for (struct audit_rec *r = list; r != NULL; r = r->next) {
+        if ((r->result = event_line(a, r, &e, &g.lines[g.n], hash)) != ST_OK)
+            continue;                   /* this record alone fails; the chain skips it */
         row_from(&g.rows[g.n], &e, hash, g.lines[g.n].p);
         usage_add(&g, &g.rows[g.n], (int64_t)e.count);
         g.n++;
         a->head_seq = e.seq;
         memcpy(a->head_hash, hash, sizeof hash);
     }
-    if (st == ST_OK)
+    if (g.n > 0) {
+        audit__head_seal(a, &g.rows[g.n - 1]);
         st = store_audit_append(a->store, g.rows, g.n, g.usage, g.nu);
+    }
     if (st != ST_OK) {
-        a->head_seq = seq0;             /* nothing was written: the chain stays where it was */
+        /* Nothing was written: the chain stays where it was. A conflict means another writer
+         * appended to this node's chain (the serve lock prevents a second server): never
+         * follow it, every group fails until an operator looks. */
+        a->head_seq = seq0;
         memcpy(a->head_hash, hash0, sizeof hash0);
-        /* Someone else wrote to this chain (a second server on the same database): follow the
-         * stored head so the next group links to it. This group is answered 503. */
-        if (st == ST_CONFLICT &&
-            store_audit_head(a->store, a->chain_id, &a->head_seq, a->head_hash) == ST_OK)
-            log_msg(LOG_ERROR, "audit_chain_moved", "chain_id", a->chain_id,
+        if (st == ST_CONFLICT)
+            log_msg(LOG_ERROR, "audit_chain_conflict", "chain_id", a->chain_id,
                     "detail", "another writer appended to this node's chain", LOG_END);
+        for (struct audit_rec *r = list; r != NULL; r = r->next)
+            r->result = st;
     }
     pthread_mutex_unlock(&a->chain_mu);
     for (size_t i = 0; i < g.n; i++)
@@ -431,11 +427,22 @@ rec_free(struct audit_rec *r)
     free(r);
 }
 
+enum status
+audit__commit_one(struct audit *a, struct audit_rec *rec)
+{
+    rec->next = NULL;
+    enum status st = commit_group(a, rec, 1);
+    if (st == ST_OK)
+        st = rec->result;
+    rec_free(rec);
+    return st;
+}
+
 struct audit_rec *
 audit_rec_new(void)
 {
     struct audit_rec *r = xcalloc(1, sizeof *r);
-    r->time_ms = now_ms();
+    r->time_ms = audit__now_ms();
     return r;
 }
 
@@ -473,23 +480,20 @@ take_group(struct audit *a, size_t *n)
     return list;
 }
 
-static void retention_run(struct audit *a, int64_t t_ms);
-
 static void
 process(struct audit *a, struct audit_rec *list, size_t n)
 {
     if (list == NULL)
         return;
     enum status st = commit_group(a, list, n);
-    if (st != ST_OK) {
-        atomic_fetch_add(&a->failures, n);
+    if (st != ST_OK)
         log_msg(LOG_ERROR, "audit_write_failed", "chain_id", a->chain_id, "status",
                 status_name(st), "detail", "the audit sink could not commit; requests answered 503",
                 LOG_END);
-    }
     struct audit_rec *last = list;
     for (struct audit_rec *r = list; r != NULL; r = r->next) {
-        r->result = st;
+        if (r->result != ST_OK)
+            atomic_fetch_add(&a->failures, 1);
         last = r;
     }
     pthread_mutex_lock(&a->rel_mu);
@@ -526,8 +530,18 @@ releaser_main(void *arg)
     }
 }
 
-/* Fold failed authentications into one pending event per (client, route, second): nobody waits
- * for them. Returns the records that are not folded. */
+/* Records of one flood: same second, client, route, method, status and key (known or not). */
+static bool
+same_flood(const struct audit_rec *f, const struct audit_rec *r)
+{
+    return f->time_ms / 1000 == r->time_ms / 1000 && f->status == r->status &&
+           strcmp(f->h_client, r->h_client) == 0 && strcmp(f->route, r->route) == 0 &&
+           strcmp(f->method, r->method) == 0 && strcmp(f->key_id, r->key_id) == 0 &&
+           strcmp(f->h_key_id, r->h_key_id) == 0;
+}
+
+/* Fold refused authentications and requests refused before routing into one pending event per
+ * flood (see same_flood): nobody waits for them. Returns the records that are not folded. */
 static struct audit_rec *
 fold_floods(struct audit *a, struct audit_rec *list, size_t *n)
 {
@@ -536,10 +550,8 @@ fold_floods(struct audit *a, struct audit_rec *list, size_t *n)
         next = r->next;
         r->next = NULL;
         struct audit_rec *f = r->coalesce ? a->floods : NULL;
-        for (; f != NULL; f = f->next)
-            if (f->time_ms / 1000 == r->time_ms / 1000 && strcmp(f->h_client, r->h_client) == 0 &&
-                strcmp(f->route, r->route) == 0)
-                break;
+        for (; f != NULL && !same_flood(f, r); f = f->next)
+            ;
         if (f != NULL) {
             f->count = (f->count ? f->count : 1) + 1;
             rec_free(r);
@@ -560,7 +572,7 @@ fold_floods(struct audit *a, struct audit_rec *list, size_t *n)
 static struct audit_rec *
 due_floods(struct audit *a, struct audit_rec *list, size_t *n, bool all)
 {
-    int64_t sec = now_ms() / 1000;
+    int64_t sec = audit__now_ms() / 1000;
     for (struct audit_rec **pp = &a->floods; *pp != NULL;) {
         struct audit_rec *f = *pp;
         if (all || f->time_ms / 1000 < sec) {
@@ -598,136 +610,21 @@ writer_main(void *arg)
         list = fold_floods(a, list, &n);
         list = due_floods(a, list, &n, stop);
         process(a, list, n);
-        int64_t t = now_ms();
+        int64_t t = audit__now_ms();
         maybe_checkpoint(a, t);
-        retention_run(a, t);
+        audit__retention_run(a, t);
         if (stop)
             return NULL;
         pthread_mutex_lock(&a->q_mu);
     }
 }
 
-/* --- retention --- */
-
-struct archive {
-    FILE *f;
-};
-
-static enum status
-archive_line(void *arg, const char *line, size_t len)
-{
-    struct archive *ar = arg;
-    return fwrite(line, 1, len, ar->f) == len && fputc('\n', ar->f) != EOF ? ST_OK : ST_IO;
-}
-
-/* Export the events about to be pruned to the archive dir (when one is set). */
-static enum status
-archive(struct audit *a, uint64_t upto)
-{
-    char path[4096];
-    struct archive ar;
-    enum status st;
-
-    if (a->set.archive_dir == NULL)
-        return ST_OK;
-    if (mkdir(a->set.archive_dir, 0700) != 0 && errno != EEXIST)
-        return ST_IO;
-    snprintf(path, sizeof path, "%s/audit-%s-upto-%llu.ndjson", a->set.archive_dir, a->chain_id,
-             (unsigned long long)upto);
-    if ((ar.f = fopen(path, "wx")) == NULL)
-        return errno == EEXIST ? ST_OK : ST_IO;
-    st = store_audit_export(a->store, a->chain_id, 0, upto, archive_line, &ar);
-    if (fflush(ar.f) != 0 || fsync(fileno(ar.f)) != 0)
-        st = ST_IO;
-    fclose(ar.f);
-    return st;
-}
-
-/* Prune events older than the retention period behind a signed anchor checkpoint. */
-static void
-retention_run(struct audit *a, int64_t t_ms)
-{
-    uint64_t seq = 0;
-    uint8_t hash[AUDIT_HASH_BYTES];
-    enum status st;
-
-    if (a->set.retention <= 0 || t_ms - a->retention_at_ms < 1000)
-        return;
-    a->retention_at_ms = t_ms;
-    pthread_mutex_lock(&a->chain_mu);
-    /* Only events already covered by a checkpoint go: the export after pruning still ends well. */
-    st = store_audit_seq_before(a->store, a->chain_id, t_ms - a->set.retention * 1000, &seq, hash);
-    if (st == ST_OK && seq > 0 && seq <= a->checkpoint_seq && (st = archive(a, seq)) == ST_OK &&
-        (st = checkpoint_locked(a, "anchor", seq, hash, t_ms)) == ST_OK)
-        st = store_audit_prune(a->store, a->chain_id, seq);
-    pthread_mutex_unlock(&a->chain_mu);
-    if (st != ST_OK)
-        log_msg(LOG_ERROR, "audit_retention_failed", "chain_id", a->chain_id, LOG_END);
-    else if (seq > 0 && seq <= a->checkpoint_seq) {
-        char s[24];
-        snprintf(s, sizeof s, "%llu", (unsigned long long)seq);
-        log_msg(LOG_INFO, "audit_pruned", "chain_id", a->chain_id, "#upto_seq", s, LOG_END);
-    }
-}
-
 /* --- open, close, export --- */
-
-/* Every event pruned: the chain continues from the last anchor's seq and hash. */
-static enum status
-head_from_anchor(struct audit *a)
-{
-    char *line = NULL;
-    uint64_t seq = 0;
-    size_t n = 0;
-    enum status st = store_audit_checkpoint_last(a->store, a->chain_id, "anchor", &line, &seq);
-
-    if (st == ST_NOT_FOUND)
-        return ST_OK;                   /* a new chain */
-    if (st != ST_OK)
-        return st;
-    json_t *j = json_loads(line, 0, NULL);
-    const char *hex = json_string_value(json_object_get(j, "hash"));
-    if (hex == NULL || sodium_hex2bin(a->head_hash, sizeof a->head_hash, hex, strlen(hex), NULL,
-                                      &n, NULL) != 0 || n != sizeof a->head_hash)
-        st = ST_INTEGRITY;
-    else
-        a->head_seq = seq;
-    json_decref(j);
-    free(line);
-    return st;
-}
-
-static enum status
-chain_init(struct audit *a)
-{
-    uint8_t rnd[8];
-    enum status st = ST_NOT_FOUND;
-    if (a->set.own_chain) {
-        /* A short-lived process (admin-key) never shares the server's chain head. */
-        randombytes_buf(rnd, sizeof rnd);
-        sodium_bin2hex(a->chain_id, sizeof a->chain_id, rnd, sizeof rnd);
-        return ST_OK;
-    }
-    st = store_meta_get(a->store, "audit_chain_id", a->chain_id, sizeof a->chain_id);
-    if (st == ST_NOT_FOUND) {
-        randombytes_buf(rnd, sizeof rnd);
-        sodium_bin2hex(a->chain_id, sizeof a->chain_id, rnd, sizeof rnd);
-        st = store_meta_set(a->store, "audit_chain_id", a->chain_id);
-    }
-    if (st != ST_OK)
-        return st;
-    st = store_audit_head(a->store, a->chain_id, &a->head_seq, a->head_hash);
-    if (st == ST_NOT_FOUND)
-        st = head_from_anchor(a);
-    /* checkpoint_at_ms 0: the writer checkpoints the head at its first chance after a start. */
-    a->checkpoint_seq = 0;
-    a->checkpoint_at_ms = 0;
-    return st;
-}
 
 enum status
 audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
-           const struct audit_settings *set, char *err, size_t err_len)
+           const struct secret *mac_key, const struct audit_settings *set, char *err,
+           size_t err_len)
 {
     struct audit *a = xcalloc(1, sizeof *a);
     enum status s;
@@ -735,6 +632,7 @@ audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
     *out = NULL;
     a->store = st;
     a->rk = rk;
+    a->mac_key = mac_key;
     a->set = *set;
     if (a->set.checkpoint_interval <= 0)
         a->set.checkpoint_interval = 60;
@@ -747,10 +645,8 @@ audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
         snprintf(err, err_len, "cannot load the audit keys (root key %s)", rootkey_id(rk));
         goto fail;
     }
-    if ((s = chain_init(a)) != ST_OK) {
-        snprintf(err, err_len, "cannot read the audit chain head");
+    if ((s = audit__chain_open(a, err, err_len)) != ST_OK)
         goto fail;
-    }
     if (pthread_create(&a->rel_thread, NULL, releaser_main, a) != 0) {
         snprintf(err, err_len, "cannot start the audit releaser");
         s = ST_INTERNAL;
@@ -783,7 +679,8 @@ audit_close(struct audit *a)
         pthread_join(a->thread, NULL);
         pthread_mutex_lock(&a->chain_mu);
         if (a->head_seq != a->checkpoint_seq && a->head_seq > 0 &&
-            checkpoint_locked(a, "periodic", a->head_seq, a->head_hash, now_ms()) != ST_OK)
+            audit__checkpoint_locked(a, "periodic", a->head_seq, a->head_hash, audit__now_ms(),
+                                     NULL) != ST_OK)
             log_msg(LOG_ERROR, "audit_checkpoint_failed", "chain_id", a->chain_id, LOG_END);
         pthread_mutex_unlock(&a->chain_mu);
     }
@@ -804,77 +701,6 @@ audit_close(struct audit *a)
     free(a);
 }
 
-struct export_ctx {
-    store_line_cb cb;
-    void *arg;
-};
-
-static enum status
-export_line(void *arg, const char *line, size_t len)
-{
-    struct export_ctx *x = arg;
-    char *l = xmalloc(len + 2);
-    memcpy(l, line, len);
-    l[len] = '\n';
-    l[len + 1] = '\0';
-    enum status st = x->cb(x->arg, l, len + 1);
-    free(l);
-    return st;
-}
-
-static enum status
-export_chain(struct audit *a, const char *chain_id, uint64_t after_seq, struct export_ctx *x)
-{
-    uint64_t upto = 0;
-    uint8_t hash[AUDIT_HASH_BYTES];
-    enum status st;
-
-    if (strcmp(chain_id, a->chain_id) == 0) {
-        /* Our own chain: checkpoint its head now, so the export ends with a checkpoint. */
-        pthread_mutex_lock(&a->chain_mu);
-        upto = a->head_seq;
-        st = upto > 0 ? checkpoint_locked(a, "export", upto, a->head_hash, now_ms()) : ST_OK;
-        pthread_mutex_unlock(&a->chain_mu);
-    } else {
-        /* Another chain (a replica's, or a CLI command's): checkpoint its head with this node's
-         * key too, so every chain of the export ends with an export checkpoint. The chain_mu
-         * serialises checkpoint writes. */
-        st = store_audit_head(a->store, chain_id, &upto, hash);
-        if (st == ST_OK && upto > 0) {
-            pthread_mutex_lock(&a->chain_mu);
-            st = sign_checkpoint(a, chain_id, "export", upto, hash, now_ms());
-            pthread_mutex_unlock(&a->chain_mu);
-        }
-    }
-    if (st != ST_OK || upto == 0)
-        return st == ST_NOT_FOUND ? ST_OK : st;
-    return store_audit_export(a->store, chain_id, after_seq, upto, export_line, x);
-}
-
-enum status
-audit_export(struct audit *a, const char *chain_id, uint64_t after_seq, store_line_cb cb,
-             void *arg)
-{
-    struct export_ctx x = {cb, arg};
-    char (*chains)[STORE_CHAIN_ID_MAX] = NULL;
-    size_t n = 0;
-    enum status st;
-
-    if (chain_id != NULL)
-        return export_chain(a, chain_id, after_seq, &x);
-    if ((st = store_audit_chains(a->store, &chains, &n)) != ST_OK)
-        return st;
-    bool own = false;
-    for (size_t i = 0; i < n && st == ST_OK; i++) {
-        own = own || strcmp(chains[i], a->chain_id) == 0;
-        st = export_chain(a, chains[i], 0, &x);
-    }
-    if (st == ST_OK && !own)
-        st = export_chain(a, a->chain_id, 0, &x);
-    free(chains);
-    return st;
-}
-
 /* A new signing key: a key_change checkpoint at the head signed by the old and the new key, the
  * new key stored (wrapped by the root key) and the old public key kept for verification. */
 enum status
@@ -885,7 +711,7 @@ audit_rotate_key(struct audit *a, char new_id[static AUDIT_KEY_ID_CHARS + 1])
     struct audit_signer signers[2] = {0};
     struct sbuf line = {0};
     char list[RETIRED_MAX], old_pk[64], entry[160];
-    int64_t t = now_ms();
+    int64_t t = audit__now_ms();
     enum status st;
 
     crypto_sign_keypair(pk, secret_rw(sk));
@@ -908,8 +734,8 @@ audit_rotate_key(struct audit *a, char new_id[static AUDIT_KEY_ID_CHARS + 1])
     }
     strcat(list, entry);
     if ((st = auditfmt_checkpoint(&line, &cp, signers, 2)) != ST_OK ||
-        (st = store_meta_set(a->store, "audit_retired_keys", list)) != ST_OK ||
-        (st = svckey_put(a->store, a->rk, SVC_SIGN, secret_ro(sk), AUDIT_SK_BYTES)) != ST_OK ||
+        (st = sealed_put(a->store, a->mac_key, META_RETIRED, list)) != ST_OK ||
+        (st = svckey_put(a->store, a->rk, AUDIT_SVC_SIGN, secret_ro(sk), AUDIT_SK_BYTES)) != ST_OK ||
         (st = store_audit_checkpoint_add(a->store, a->chain_id, cp.seq, "key_change", t,
                                          line.p)) != ST_OK)
         goto out;
@@ -946,6 +772,7 @@ audit_txn_begin(struct audit *a, struct audit_txn *t, struct audit_rec *rec)
         return st;
     }
     row_from(&t->row, &e, hash, t->line.p);
+    audit__head_seal(a, &t->row);
     t->held = true;
     return ST_OK;
 }

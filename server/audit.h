@@ -25,6 +25,7 @@ struct audit_settings {
     int64_t retention;                 /* seconds; 0 keeps events forever */
     const char *archive_dir;           /* pruned events are exported here first */
     bool own_chain;                    /* a one-off chain for this process (CLI commands) */
+    bool new_chain_on_break;           /* --audit-new-chain: see audit_open */
 };
 
 /* What http.c knows about one finished request. Strings are copies (the request may go away
@@ -63,8 +64,14 @@ struct audit;
 /* Create the audit keys if this database has none (init and upgrades). */
 NODISCARD enum status audit_keys_ensure(struct store *st, const struct rootkey *rk);
 
+/* Load the audit keys, then find this node's chain and check it before it grows: its id, the
+ * stored lines after its last checkpoint (which must verify from that checkpoint) and the head
+ * sealed with the last commit must agree. A chain that fails is refused (ST_INTEGRITY, err says
+ * what), unless set->new_chain_on_break: then a new chain starts and the break is logged and
+ * recorded as its first event. mac_key seals settings rows (server/sealed.h). */
 NODISCARD enum status audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
-                                 const struct audit_settings *set, char *err, size_t err_len);
+                                 const struct secret *mac_key, const struct audit_settings *set,
+                                 char *err, size_t err_len);
 /* Stops the writer after draining the queue, writes a final checkpoint. NULL-safe. */
 void audit_close(struct audit *a);
 
@@ -88,10 +95,19 @@ char *audit_public_keys_json(const struct audit *a);
 /* Accepted public keys for verification (malloc'd array). */
 size_t audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES]);
 
-/* Export chain lines (all chains when chain_id is NULL) after after_seq, each chain ending with
- * a fresh "export" checkpoint; lines go to cb with a trailing "\n". */
+/* Export chain lines (all chains when chain_id is NULL; this node's first) after after_seq,
+ * each chain ending with an export checkpoint signed now; lines go to cb with a trailing "\n".
+ * This node signs its own head; another chain is verified and exported only up to its last
+ * checkpoint that verifies under an accepted key (see audit_export.c). rep (may be NULL) counts
+ * the other chains that did not verify (left out or cut short) and names the first problem. */
+struct audit_export_report {
+    uint64_t unverified;
+    char error[256];                   /* one sentence, no secrets */
+};
 NODISCARD enum status audit_export(struct audit *a, const char *chain_id, uint64_t after_seq,
-                                   store_line_cb cb, void *arg);
+                                   store_line_cb cb, void *arg, struct audit_export_report *rep);
+/* Other chains exports found unverifiable so far (for metrics). */
+uint64_t audit_unverified_chains(const struct audit *a);
 
 /* An admin change's event, committed in the change's own database transaction: begin chains
  * the event (as the request will be answered if the change commits) and holds the chain; hand

@@ -99,10 +99,33 @@ struct audit_verify_result {
  * not its event's, no checkpoint at all, or events after a chain's last checkpoint (a truncated
  * or extended tail). since: an optional checkpoint line the auditor kept from an earlier export;
  * the export must then start right after it and link to it. Key changes (checkpoints signed by
- * the old and the new key) extend the accepted keys. ST_INVALID for unusable arguments. */
+ * an accepted key and the new key) extend the accepted keys wherever they stand in the file; in
+ * the chain of a key change, checkpoints after it count only when a key other than the retired
+ * old one signs them. ST_INVALID for unusable arguments. */
 NODISCARD enum status audit_verify(const char *text, size_t len,
                                    const uint8_t (*keys)[AUDIT_PK_BYTES], size_t n_keys,
                                    const char *since, size_t since_len,
                                    struct audit_verify_result *res);
+
+/* The writer's check of ONE stored chain before it relies on it (at start, against its last
+ * checkpoint; and before it signs another node's chain into an export): audit_verify's line
+ * rules, key changes and --since, but the text may end anywhere (no end rules) and verification
+ * stops at the first problem. *out describes what verified before it: the chain's head there,
+ * and its last checkpoint in the text (cp_end: bytes of text up to and including that line).
+ * Returns ST_OK when all of the text verified, ST_AUTH with res->error otherwise. */
+struct audit_prefix {
+    uint64_t events, checkpoints;
+    uint64_t head_seq;                 /* the last verified event, anchor or since checkpoint */
+    uint8_t head_hash[AUDIT_HASH_BYTES];
+    bool has_cp;                       /* a checkpoint of the text (or the since line) verified */
+    uint64_t cp_seq;                   /* the last verified checkpoint of the text */
+    uint8_t cp_hash[AUDIT_HASH_BYTES];
+    size_t cp_end;
+};
+NODISCARD enum status audit_verify_prefix(const char *text, size_t len,
+                                          const uint8_t (*keys)[AUDIT_PK_BYTES], size_t n_keys,
+                                          const char *since, size_t since_len,
+                                          struct audit_prefix *out,
+                                          struct audit_verify_result *res);
 
 #endif

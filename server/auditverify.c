@@ -29,11 +29,18 @@ struct chain {
     uint64_t uncovered;             /* first event no checkpoint covers yet, 0 if none */
     uint64_t last_cp_line;
     enum cp_kind last_kind;
+    uint64_t cp_seq;                /* what its last checkpoint in the text covers */
+    uint8_t cp_hash[AUDIT_HASH_BYTES];
+    uint64_t retired;               /* bit k: keys[k] signed a key change of this chain: from
+                                     * there on it no longer counts for this chain */
 };
 
 struct vkey {
     uint8_t pk[AUDIT_PK_BYTES];
     char id[AUDIT_KEY_ID_CHARS + 1];
+    /* A key learned from a key change signs only checkpoints made at or after that change:
+     * its time, as written (the fixed-width form orders like the time); "" for given keys. */
+    char from[TIME_CHARS + 1];
 };
 
 struct verifier {
@@ -45,6 +52,9 @@ struct verifier {
     struct audit_verify_result *res;
     uint64_t line;
     bool in_since;                  /* reading the --since checkpoints */
+    bool quiet;                     /* the key-change pre-pass: problems are not reported */
+    struct audit_prefix *prefix;    /* audit_verify_prefix: the text may end anywhere */
+    bool cp_applied;                /* the line just verified was a checkpoint of the text */
 };
 
 /* The first problem wins; --since problems have no export line (line 0). */
@@ -58,7 +68,7 @@ reject(struct verifier *v, const char *fmt, ...)
     size_t off = 0;
     va_list ap;
 
-    if (r->error[0] == '\0') {
+    if (r->error[0] == '\0' && !v->quiet) {
         if (v->in_since)
             off = (size_t)snprintf(r->error, sizeof r->error, "--since: ");
         va_start(ap, fmt);
@@ -130,19 +140,37 @@ chain_get(struct verifier *v, const char *id, size_t len)
     return c;
 }
 
+/* Accept pk for checkpoints made at or after `from` ("" = any time); a key already accepted
+ * keeps the earlier of its two times. */
 static enum status
-key_accept(struct verifier *v, const uint8_t pk[static AUDIT_PK_BYTES])
+key_accept(struct verifier *v, const uint8_t pk[static AUDIT_PK_BYTES], const char *from)
 {
     for (size_t i = 0; i < v->n_keys; i++) {
-        if (memcmp(v->keys[i].pk, pk, AUDIT_PK_BYTES) == 0)
-            return ST_OK;
+        if (memcmp(v->keys[i].pk, pk, AUDIT_PK_BYTES) != 0)
+            continue;
+        if (strcmp(from, v->keys[i].from) < 0)
+            snprintf(v->keys[i].from, sizeof v->keys[i].from, "%s", from);
+        return ST_OK;
     }
     if (v->n_keys == VERIFY_MAX_KEYS)
         return reject(v, "more than %d audit keys", VERIFY_MAX_KEYS);
     memcpy(v->keys[v->n_keys].pk, pk, AUDIT_PK_BYTES);
     auditfmt_key_id(v->keys[v->n_keys].id, pk);
+    snprintf(v->keys[v->n_keys].from, sizeof v->keys[v->n_keys].from, "%s", from);
     v->n_keys++;
     return ST_OK;
+}
+
+/* audit_verify_prefix reads one chain: a line of another is a problem there. */
+static enum status
+one_chain(struct verifier *v, const char *id, size_t len)
+{
+    char sh[SHOW_BYTES];
+
+    if (v->prefix == NULL || v->n_chains == 0 ||
+        chain_slot(v->chains, v->cap, id, len)->id != NULL)
+        return ST_OK;
+    return reject(v, "a line of chain \"%s\" among another chain's lines", shown(sh, id, len));
 }
 
 /* Members of a JSON object: allowed types, required or not, in this order. */
@@ -384,6 +412,10 @@ verify_event(struct verifier *v, const json_t *o, const char *p, size_t n)
         (st = event_values_check(v, o, prev)) != ST_OK ||
         (st = event_integrity(v, o, p, n, hash)) != ST_OK)
         return st;
+    size_t len;
+    const char *id = jstr(o, "chain_id", &len);
+    if ((st = one_chain(v, id, len)) != ST_OK)
+        return st;
     return event_link(v, o, prev, hash);
 }
 
@@ -456,14 +488,16 @@ sig_parse(struct verifier *v, const json_t *e, const char **id, uint8_t sig[stat
     return ST_OK;
 }
 
-/* At least one accepted key must sign, and every signature by an accepted key must verify; a
- * key change must also be signed by its new key, which is accepted from then on. */
+/* At least one accepted key that this chain has not retired must sign, and every signature by
+ * such a key must verify; a key change must also be signed by its new key (learned before the
+ * main pass, see learn_key_changes), and retires its old signers for this chain. */
 static enum status
 cp_signatures(struct verifier *v, const json_t *sigs, const struct cp_text *t,
-              const uint8_t new_pk[static AUDIT_PK_BYTES])
+              const uint8_t new_pk[static AUDIT_PK_BYTES], struct chain *c)
 {
     uint8_t sig[SIG_BYTES];
     size_t n = json_array_size(sigs), good = 0, i;
+    uint64_t signers = 0;
     bool new_ok = false;
     const char *id;
     json_t *e;
@@ -481,20 +515,35 @@ cp_signatures(struct verifier *v, const json_t *sigs, const struct cp_text *t,
             continue;
         }
         for (size_t k = 0; k < v->n_keys; k++) {
-            if (strcmp(id, v->keys[k].id) != 0)
+            /* Not this key: retired by this chain, or introduced by a key change made after
+             * this checkpoint (the CVE-2023-31439 analogue: history re-signed with a newer
+             * key). */
+            if (strcmp(id, v->keys[k].id) != 0 || (c->retired >> k & 1u) ||
+                strcmp(t->time, v->keys[k].from) < 0)
                 continue;
             if (!sig_verifies(sig, &v->msg, v->keys[k].pk))
                 return reject(v, "the signature by key %s does not verify: the checkpoint was "
                             "altered", v->keys[k].id);
             good++;
+            signers |= UINT64_C(1) << k;
         }
     }
     if (good == 0)
         return reject(v, "checkpoint is not signed by an accepted key (re-signed with another "
-                    "key, or a --public-key is missing)");
+                    "key, a key this chain retired at a key change, or a --public-key is "
+                    "missing)");
     if (t->kind == CP_KEY_CHANGE && !new_ok)
         return reject(v, "key change is not signed by its new key");
-    return t->kind == CP_KEY_CHANGE ? key_accept(v, new_pk) : ST_OK;
+    if (t->kind != CP_KEY_CHANGE)
+        return ST_OK;
+    if ((st = key_accept(v, new_pk, t->time)) != ST_OK)
+        return st;
+    for (size_t k = 0; k < v->n_keys; k++) {       /* the new key itself is never retired */
+        if (memcmp(v->keys[k].pk, new_pk, AUDIT_PK_BYTES) == 0)
+            signers &= ~(UINT64_C(1) << k);
+    }
+    c->retired |= signers;
+    return ST_OK;
 }
 
 /* A --since checkpoint: its chain starts there (and must show up in the export). */
@@ -536,6 +585,8 @@ cp_apply(struct verifier *v, const struct cp_text *t, const uint8_t hash[static 
     c->uncovered = 0;
     c->last_cp_line = v->line;
     c->last_kind = t->kind;
+    c->cp_seq = c->seq;
+    memcpy(c->cp_hash, c->hash, AUDIT_HASH_BYTES);
     v->res->checkpoints++;
     return ST_OK;
 }
@@ -549,9 +600,15 @@ verify_checkpoint(struct verifier *v, const json_t *o)
 
     if ((st = fields_check(v, o, cp_fields, N_FIELDS(cp_fields), "checkpoint")) != ST_OK ||
         (st = cp_parse(v, o, &t, hash, new_pk)) != ST_OK ||
-        (st = cp_signatures(v, json_object_get(o, "signatures"), &t, new_pk)) != ST_OK)
+        (st = one_chain(v, t.chain_id, t.chain_len)) != ST_OK ||
+        (st = cp_signatures(v, json_object_get(o, "signatures"), &t, new_pk,
+                            chain_get(v, t.chain_id, t.chain_len))) != ST_OK)
         return st;
-    return v->in_since ? cp_since(v, &t, hash) : cp_apply(v, &t, hash);
+    if (v->in_since)
+        return cp_since(v, &t, hash);
+    if ((st = cp_apply(v, &t, hash)) == ST_OK)
+        v->cp_applied = true;
+    return st;
 }
 
 static enum status
@@ -587,6 +644,45 @@ verify_line(struct verifier *v, const char *p, size_t n)
 
 /* Every line ends with "\n"; a last line without one is torn. In the --since text a missing
  * final newline and empty lines are tolerated: people keep that file by hand. */
+/* One key-change line of the pre-pass: true when it introduced a key, or an earlier time for
+ * one (so the passes end: each line can lower a key's time once). */
+static bool
+learn_key_change(struct verifier *v, const char *p, size_t n)
+{
+    struct cp_text t;
+    uint8_t hash[AUDIT_HASH_BYTES], new_pk[AUDIT_PK_BYTES], sig[SIG_BYTES];
+    bool new_ok = false, old_ok = false, known = false, learned = false;
+    json_t *o = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL), *e;
+    const char *id;
+    size_t i;
+
+    if (o == NULL || fields_check(v, o, cp_fields, N_FIELDS(cp_fields), "checkpoint") != ST_OK ||
+        cp_parse(v, o, &t, hash, new_pk) != ST_OK || t.kind != CP_KEY_CHANGE)
+        goto out;
+    for (size_t k = 0; k < v->n_keys; k++)      /* known already, from this time or before */
+        known |= memcmp(v->keys[k].pk, new_pk, AUDIT_PK_BYTES) == 0 &&
+                 strcmp(v->keys[k].from, t.time) <= 0;
+    if (known)
+        goto out;
+    afmt_cp_message(&v->msg, &t);
+    json_array_foreach(json_object_get(o, "signatures"), i, e) {
+        if (i >= VERIFY_MAX_SIGS || sig_parse(v, e, &id, sig) != ST_OK)
+            break;
+        if (strcmp(id, t.new_key_id) == 0) {
+            new_ok = new_ok || sig_verifies(sig, &v->msg, new_pk);
+            continue;
+        }
+        for (size_t k = 0; k < v->n_keys; k++)
+            old_ok = old_ok || (strcmp(id, v->keys[k].id) == 0 &&
+                                strcmp(t.time, v->keys[k].from) >= 0 &&
+                                sig_verifies(sig, &v->msg, v->keys[k].pk));
+    }
+    learned = new_ok && old_ok && key_accept(v, new_pk, t.time) == ST_OK;
+out:
+    json_decref(o);
+    return learned;
+}
+
 static enum status
 verify_text(struct verifier *v, const char *text, size_t len)
 {
@@ -598,13 +694,42 @@ verify_text(struct verifier *v, const char *text, size_t len)
         nl = memchr(text + pos, '\n', len - pos);
         n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
         v->line++;
+        v->cp_applied = false;
         if (nl == NULL && !v->in_since)
             st = reject(v, "torn last line: it does not end with a newline");
         else if (n > 0 || !v->in_since)
             st = verify_line(v, text + pos, n);
         pos += n + 1;
+        if (st == ST_OK && v->cp_applied && v->prefix != NULL)
+            v->prefix->cp_end = pos;    /* the verified text ends after this checkpoint */
     }
     return st;
+}
+
+/* Before the main pass: learn every key a key change introduces, wherever it stands in the
+ * text (exports hold chains one after another, so a chain signed after a rotation may come
+ * before the chain holding the key change). A key change counts only when a key already
+ * accepted signs it and its new key's signature verifies; repeated until nothing new is
+ * learned, so chained rotations (k1 -> k2 -> k3) resolve in any order. Quiet: problems are
+ * reported by the main pass. */
+static void
+learn_key_changes(struct verifier *v, const char *text, size_t len)
+{
+    static const char marker[] = "\"kind\":\"key_change\"";
+    bool learned = true;
+
+    v->quiet = true;
+    while (learned && v->n_keys < VERIFY_MAX_KEYS) {
+        learned = false;
+        for (size_t pos = 0; pos < len;) {
+            const char *nl = memchr(text + pos, '\n', len - pos);
+            size_t n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+            if (n <= VERIFY_LINE_MAX && memmem(text + pos, n, marker, sizeof marker - 1) != NULL)
+                learned |= learn_key_change(v, text + pos, n);
+            pos += n + 1;
+        }
+    }
+    v->quiet = false;
 }
 
 /* The end: some checkpoint, and each chain ends with an export checkpoint covering its last
@@ -667,7 +792,10 @@ audit_verify(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK_BYTES]
         goto out;
     }
     for (size_t i = 0; i < n_keys; i++)
-        (void)key_accept(&v, keys[i]);              /* cannot fail: n_keys is bounded */
+        (void)key_accept(&v, keys[i], "");          /* cannot fail: n_keys is bounded */
+    if (since != NULL)
+        learn_key_changes(&v, since, since_len);
+    learn_key_changes(&v, text, len);
     if (since != NULL) {
         v.in_since = true;
         if ((st = verify_text(&v, since, since_len)) != ST_OK)
@@ -684,6 +812,56 @@ audit_verify(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK_BYTES]
     for (size_t i = 0; i < v.cap; i++)
         res->chains += v.chains[i].id != NULL && v.chains[i].lines > 0;
 out:
+    verifier_free(&v);
+    return st;
+}
+
+enum status
+audit_verify_prefix(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK_BYTES],
+                    size_t n_keys, const char *since, size_t since_len,
+                    struct audit_prefix *out, struct audit_verify_result *res)
+{
+    struct verifier v = {.res = res, .prefix = out};
+    enum status st = ST_INVALID;
+
+    if (res == NULL || out == NULL)
+        return ST_INVALID;
+    memset(res, 0, sizeof *res);
+    memset(out, 0, sizeof *out);
+    if ((text == NULL && len > 0) || (since == NULL && since_len > 0) || keys == NULL ||
+        n_keys == 0 || n_keys > VERIFY_MAX_KEYS) {
+        snprintf(res->error, sizeof res->error, "no public key, or no input");
+        goto out;
+    }
+    for (size_t i = 0; i < n_keys; i++)
+        (void)key_accept(&v, keys[i], "");
+    if (since != NULL)
+        learn_key_changes(&v, since, since_len);
+    learn_key_changes(&v, text, len);
+    if (since != NULL) {
+        v.in_since = true;
+        if ((st = verify_text(&v, since, since_len)) != ST_OK)
+            goto out;
+        v.in_since = false;
+        v.line = 0;
+        out->has_cp = v.n_chains > 0;
+    }
+    st = verify_text(&v, text, len);
+out:
+    for (size_t i = 0; i < v.cap; i++) {
+        const struct chain *c = &v.chains[i];
+        if (c->id == NULL)
+            continue;
+        out->head_seq = c->seq;         /* one chain: what verified before any problem */
+        memcpy(out->head_hash, c->hash, AUDIT_HASH_BYTES);
+        if (c->last_cp_line != 0) {
+            out->has_cp = true;
+            out->cp_seq = c->cp_seq;
+            memcpy(out->cp_hash, c->cp_hash, AUDIT_HASH_BYTES);
+        }
+    }
+    out->events = res->events;
+    out->checkpoints = res->checkpoints;
     verifier_free(&v);
     return st;
 }

@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "common/text.h"
 #include "crypto/apikey.h"
 #include "server/authz.h"
 #include "server/jsonx.h"
@@ -135,14 +137,17 @@ queue(struct req *r, unsigned code, const char *ctype, struct sbuf *body)
     r->resp = resp;
 }
 
-static void
+/* Hand the built response to MHD. False when MHD cannot take it at this point (a response
+ * queued in the middle of an upload): the caller then closes the connection. */
+static bool
 flush(struct req *r)
 {
     if (r->resp == NULL)
-        return;
-    MHD_queue_response(r->conn, r->status_code, r->resp);
+        return true;
+    enum MHD_Result ok = MHD_queue_response(r->conn, r->status_code, r->resp);
     MHD_destroy_response(r->resp);
     r->resp = NULL;
+    return ok == MHD_YES;
 }
 
 void
@@ -211,6 +216,55 @@ new_request_id(char out[static 65])
         sodium_bin2hex(prefix, sizeof prefix, rnd, sizeof rnd);
     }
     snprintf(out, 65, "%s%016llx", prefix, (unsigned long long)++counter);
+}
+
+/* --- the request line --- */
+
+/* The request target's path exactly as the client sent it must be canonical: "/" followed by
+ * non-empty segments of unreserved characters, no "." or ".." segment, no trailing "/", no
+ * percent-encoding at all. Every route of this service spells its paths that way, so any other
+ * spelling (//v1/..., /v1/./x, /v1/keyrings/a%2Fb/...) is refused before routing: what is
+ * routed, authorised and audited is always the same string. */
+static bool
+path_canonical(const char *raw)
+{
+    size_t seg = 0;
+
+    if (raw == NULL || raw[0] != '/')
+        return false;
+    if (raw[1] == '\0')
+        return true;
+    for (const char *p = raw + 1;; p++) {
+        char c = *p;
+        if (c == '/' || c == '\0') {
+            const char *start = p - seg;
+            if (seg == 0 || (seg == 1 && start[0] == '.') ||
+                (seg == 2 && start[0] == '.' && start[1] == '.'))
+                return false;
+            if (c == '\0')
+                return true;
+            seg = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_' || c == '~'))
+            return false;
+        seg++;
+    }
+}
+
+/* The method as audit text: a known method by name, anything else one fixed token, so no
+ * client byte reaches the trail through it. */
+static const char *
+method_token(const char *m)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                        "OPTIONS", "TRACE", "CONNECT"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(m, known[i]) == 0)
+            return known[i];
+    }
+    return "OTHER";
 }
 
 /* --- routing --- */
@@ -340,6 +394,17 @@ authenticate(struct req *r)
     return st;
 }
 
+/* A request refused before routing reached any handler (bad path, no such route, too large,
+ * draining): its event is recorded as "unknown" and may be folded with others like it. */
+static void
+refuse_early(struct req *r, enum status st, const char *msg)
+{
+    r->op = "unknown";
+    r->route = "unknown";
+    r->refused_early = true;
+    req_fail(r, st, msg);
+}
+
 static void
 dispatch(struct req *r)
 {
@@ -362,6 +427,7 @@ dispatch(struct req *r)
         r->op = routes[i].op;
         r->route = routes[i].templ;
         r->keyring_param = routes[i].keyring_param;
+        r->unaudited = routes[i].op == NULL;   /* the route decides, never the raw path */
         if (routes[i].auth && (st = authenticate(r)) != ST_OK) {
             req_fail(r, st, NULL);
             return;
@@ -369,9 +435,7 @@ dispatch(struct req *r)
         routes[i].fn(r);
         return;
     }
-    r->op = "unknown";
-    r->route = "unknown";
-    req_fail(r, path_known ? ST_METHOD : ST_NOT_FOUND, NULL);
+    refuse_early(r, path_known ? ST_METHOD : ST_NOT_FOUND, NULL);
 }
 
 /* --- audit --- */
@@ -440,26 +504,76 @@ req_audit_item(struct req *r, bool ok, uint32_t version)
     }
 }
 
-/* The last X-Forwarded-For hop, believed only when the socket peer is a trusted proxy. */
+/* Every X-Forwarded-For line, in order, joined with commas (a header may be sent several
+ * times; reading only the first would let a client pick its own address). */
+struct xff {
+    char buf[1024];
+    size_t len;
+    bool overflow;
+};
+
+static enum MHD_Result
+xff_line(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct xff *x = cls;
+    (void)kind;
+    if (key == NULL || value == NULL || strcasecmp(key, "X-Forwarded-For") != 0)
+        return MHD_YES;
+    size_t n = strlen(value);
+    if (x->len + n + 2 > sizeof x->buf) {
+        x->overflow = true;
+        return MHD_NO;
+    }
+    if (x->len > 0)
+        x->buf[x->len++] = ',';
+    memcpy(x->buf + x->len, value, n);
+    x->len += n;
+    x->buf[x->len] = '\0';
+    return MHD_YES;
+}
+
+/* One hop of the list, trimmed, when it is an IP address. */
+static bool
+xff_hop(const char *p, size_t n, char out[static 64])
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    while (n > 0 && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= 64)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return inet_pton(AF_INET, out, &a4) == 1 || inet_pton(AF_INET6, out, &a6) == 1;
+}
+
+/* The client behind trusted proxies: walk X-Forwarded-For from the right (the hop our peer
+ * added) and take the first address that is not itself a trusted proxy. Believed only when the
+ * socket peer is trusted; a malformed hop stops the walk at the last good address. */
 static void
 forwarded_for(struct req *r, char out[static 64])
 {
-    const char *xff = req_header(r, "X-Forwarded-For");
-    if (xff == NULL || r->svc->trusted_proxies == NULL || !proxy_trusted(r->svc, out))
+    struct xff x = {.len = 0};
+    char hop[64];
+
+    if (r->svc->trusted_proxies == NULL || !proxy_trusted(r->svc, out))
         return;
-    const char *last = strrchr(xff, ',');
-    last = last != NULL ? last + 1 : xff;
-    last += strspn(last, " ");
-    size_t n = strcspn(last, " ");
-    struct in6_addr a6;
-    struct in_addr a4;
-    char tmp[64];
-    if (n == 0 || n >= sizeof tmp)
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, xff_line, &x);
+    if (x.len == 0 || x.overflow)
         return;
-    memcpy(tmp, last, n);
-    tmp[n] = '\0';
-    if (inet_pton(AF_INET, tmp, &a4) == 1 || inet_pton(AF_INET6, tmp, &a6) == 1)
-        snprintf(out, 64, "%s", tmp);
+    for (size_t end = x.len; end > 0;) {
+        size_t start = end;
+        while (start > 0 && x.buf[start - 1] != ',')
+            start--;
+        if (!xff_hop(x.buf + start, end - start, hop))
+            return;
+        snprintf(out, 64, "%s", hop);
+        if (!proxy_trusted(r->svc, hop))
+            return;
+        end = start > 0 ? start - 1 : 0;
+    }
 }
 
 /* The client address from the socket (or a trusted proxy's X-Forwarded-For), as text. */
@@ -514,24 +628,27 @@ make_record(struct req *r)
     rec->latency_us = (int64_t)(now.tv_sec - r->started.tv_sec) * 1000000 +
                       (now.tv_nsec - r->started.tv_nsec) / 1000;
     rec->op = r->op != NULL ? r->op : "unknown";
-    snprintf(rec->method, sizeof rec->method, "%s", r->method);
+    snprintf(rec->method, sizeof rec->method, "%s", r->method);   /* a fixed token */
     rec->route = r->route != NULL ? r->route : "unknown";
     rec->status = r->status_code;
     if (r->authenticated || r->principal.key_id[0] != '\0') {
-        /* authenticated, or a known key refused (revoked, expired): named in clear */
-        snprintf(rec->app, sizeof rec->app, "%s", r->principal.app);
-        snprintf(rec->key_id, sizeof rec->key_id, "%s", r->principal.key_id);
-    } else {
-        if (r->au.presented_key_id != NULL)
-            audit_hmac_hex(a, rec->h_key_id, r->au.presented_key_id,
-                           strlen(r->au.presented_key_id));
-        rec->coalesce = r->status_code == 401;      /* floods of bad keys fold together */
+        /* authenticated, or a known key refused (revoked, expired, wrong secret): named in
+         * clear. JWT apps hold an issuer string: copied as safe text, never cut in a char. */
+        (void)text_copy_safe(rec->app, sizeof rec->app, r->principal.app);
+        (void)text_copy_safe(rec->key_id, sizeof rec->key_id, r->principal.key_id);
+    } else if (r->au.presented_key_id != NULL) {
+        audit_hmac_hex(a, rec->h_key_id, r->au.presented_key_id, strlen(r->au.presented_key_id));
     }
+    /* Refused authentications and requests refused before routing fold together per client,
+     * route, method, status, key and second (a flood is one event with a count). */
+    rec->coalesce = r->refused_early || r->status_code == 401;
     if (r->keyring_param && r->p1 != NULL) {
-        if (r->status_code == 404 || !name_valid(r->p1))
-            audit_hmac_hex(a, rec->h_keyring, r->p1, strlen(r->p1));
-        else
+        /* In clear only when the keyring exists (or the request just created or used it):
+         * a name someone merely tried stays an HMAC. */
+        if (name_valid(r->p1) && (r->status_code < 300 || krm_known(r->svc->keyrings, r->p1)))
             snprintf(rec->keyring, sizeof rec->keyring, "%s", r->p1);
+        else
+            audit_hmac_hex(a, rec->h_keyring, r->p1, strlen(r->p1));
     }
     rec->key_version = r->au.key_version;
     rec->items_total = r->au.total;
@@ -588,7 +705,9 @@ static bool
 audit_request(struct http_server *h, struct req *r, bool may_wait)
 {
     struct audit *a = h->svc->audit;
-    if (a == NULL || strncmp(r->path, "/v1/", 4) != 0 || r->audited)
+    /* Every request is audited except those the route table marks public (health, metrics):
+     * the decision follows the matched route, never a spelling of the path. */
+    if (a == NULL || r->unaudited || r->audited)
         return false;
     struct audit_rec *rec = make_record(r);
     bool wait = audit_durable(a) || audit_backlog(a) > AUDIT_MAX_BACKLOG;   /* backpressure */
@@ -606,22 +725,37 @@ audit_request(struct http_server *h, struct req *r, bool may_wait)
 
 /* --- MHD callbacks --- */
 
-static struct req *
-req_new(struct http_server *h, struct MHD_Connection *c, const char *url, const char *method)
+/* MHD_OPTION_URI_LOG_CALLBACK: once per request, with the request target exactly as sent (MHD
+ * percent-decodes the path it hands to on_request afterwards). The request object starts here,
+ * so the canonical-path check sees the client's own bytes. */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
+    struct http_server *h = cls;
     struct req *r = xcalloc(1, sizeof *r);
+
     r->svc = h->svc;
     r->arena = arena_new(2048);
     r->conn = c;
-    r->method = arena_strndup(r->arena, method, strlen(method));
-    r->path = arena_strndup(r->arena, url, strlen(url));
+    if (uri != NULL)
+        r->raw_path = arena_strndup(r->arena, uri, strcspn(uri, "?#"));
     clock_gettime(CLOCK_MONOTONIC, &r->started);
-    const char *cid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    return r;
+}
+
+/* The first access-handler call: headers are in. */
+static void
+req_start(struct http_server *h, struct req *r, const char *url, const char *method)
+{
+    r->started_call = true;
+    r->method = method_token(method);
+    r->path = arena_strndup(r->arena, url, strlen(url));
+    const char *cid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
     if (cid != NULL && client_id_ok(cid))
         snprintf(r->request_id, sizeof r->request_id, "%s", cid);
     else
         new_request_id(r->request_id);
-    return r;
+    atomic_fetch_add(&h->in_flight, 1);
 }
 
 static uint64_t
@@ -657,6 +791,57 @@ body_append(struct req *r, uint64_t cap, const char *data, size_t n)
     return true;
 }
 
+/* Answer now, before (or instead of) reading the body: a request refused before routing.
+ * Returns what on_request returns. */
+static enum MHD_Result
+answer_early(struct http_server *h, struct req *r, enum status st, const char *msg, bool close)
+{
+    r->dispatched = true;
+    refuse_early(r, st, msg);
+    if (close)
+        MHD_add_response_header(r->resp, "Connection", "close");
+    audit_request(h, r, false);
+    return flush(r) ? MHD_YES : MHD_NO;
+}
+
+/* The first call: refuse what must never be routed, and size the body buffer. */
+static enum MHD_Result
+on_headers(struct http_server *h, struct req *r)
+{
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+
+    if (atomic_load(&h->draining))
+        return answer_early(h, r, ST_UNAVAILABLE, "shutting down", true);
+    if (!path_canonical(r->raw_path))
+        return answer_early(h, r, ST_INVALID, "the request path is not canonical (empty, '.' or "
+                            "'..' segments, percent-encoding or a trailing '/')", false);
+    if (n > body_cap(h))
+        return answer_early(h, r, ST_TOO_LARGE, NULL, false);   /* before reading the body */
+    if (n > 0) {
+        r->body_cap = (size_t)n + 1;    /* one allocation, no regrowth copies */
+        r->body = xmalloc(r->body_cap);
+    }
+    return MHD_YES;
+}
+
+/* Resumed by the audit writer: answer, or 503 when the event could not be written. */
+static enum MHD_Result
+on_resumed(struct req *r)
+{
+    if (!atomic_load(&r->audit_done))
+        return MHD_YES;
+    r->suspended = false;
+    if (r->audit_st != ST_OK) {
+        MHD_destroy_response(r->resp);
+        r->resp = NULL;
+        r->replied = false;
+        req_fail(r, ST_UNAVAILABLE, "the audit trail could not record this request");
+    }
+    flush(r);
+    return MHD_YES;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
            const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -665,64 +850,29 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
     struct req *r = *con_cls;
     (void)version;
 
-    if (r == NULL) {
-        r = req_new(h, c, url, method);
-        *con_cls = r;
-        atomic_fetch_add(&h->in_flight, 1);
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
-        if (atomic_load(&h->draining)) {
-            r->dispatched = true;
-            r->op = "unknown";
-            r->route = "unknown";
-            req_fail(r, ST_UNAVAILABLE, "shutting down");
-            MHD_add_response_header(r->resp, "Connection", "close");
-            audit_request(h, r, false);
-            flush(r);
-        } else if (n > body_cap(h)) {
-            /* Answer before reading the body; the event goes to the trail without waiting. */
-            r->dispatched = true;
-            r->op = "unknown";
-            r->route = "unknown";
-            req_fail(r, ST_TOO_LARGE, NULL);
-            audit_request(h, r, false);
-            flush(r);
-        } else if (n > 0) {
-            r->body_cap = (size_t)n + 1;    /* one allocation, no regrowth copies */
-            r->body = xmalloc(r->body_cap);
-        }
-        return MHD_YES;
+    if (r == NULL)                      /* no URI callback ran: the raw path is unknown */
+        *con_cls = r = on_uri(h, NULL, c);
+    if (!r->started_call) {
+        req_start(h, r, url, method);
+        return on_headers(h, r);
     }
     if (*upload_data_size != 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (r->dispatched)
+            return MHD_YES;             /* answered before the body: the rest is discarded */
+        if (body_append(r, body_cap(h), upload_data, n))
             return MHD_YES;
-        if (!body_append(r, body_cap(h), upload_data, n) && r->body_len > 2 * body_cap(h))
-            return MHD_NO;          /* a chunked flood: drop the connection */
-        return MHD_YES;
+        /* Over the limit in the middle of a (chunked) body: stop reading. MHD cannot queue a
+         * response mid-upload, so the 413 is audited and the connection closed. */
+        return answer_early(h, r, ST_TOO_LARGE, NULL, true);
     }
-    if (r->suspended) {
-        /* Resumed by the audit writer: answer, or 503 when the event could not be written. */
-        if (!atomic_load(&r->audit_done))
-            return MHD_YES;
-        r->suspended = false;
-        if (r->audit_st != ST_OK) {
-            MHD_destroy_response(r->resp);
-            r->resp = NULL;
-            r->replied = false;
-            req_fail(r, ST_UNAVAILABLE, "the audit trail could not record this request");
-        }
-        flush(r);
-        return MHD_YES;
-    }
+    if (r->suspended)
+        return on_resumed(r);
     if (r->dispatched)
         return MHD_YES;
     r->dispatched = true;
-    if (r->body_overflow)
-        req_fail(r, ST_TOO_LARGE, NULL);
-    else
-        dispatch(r);
+    dispatch(r);
     if (!r->replied)
         req_fail(r, ST_INTERNAL, NULL);
     if (audit_request(h, r, true))
@@ -738,8 +888,8 @@ log_request(const struct req *r)
     char status[8], ms[32];
     enum log_level lvl = r->status_code >= 500 ? LOG_ERROR
                        : r->status_code >= 400 ? LOG_INFO : LOG_DEBUG;
-    if (!log_enabled(lvl))
-        return;
+    if (!r->started_call || !log_enabled(lvl))
+        return;                         /* MHD refused it before its headers were in */
     clock_gettime(CLOCK_MONOTONIC, &now);
     double d = (double)(now.tv_sec - r->started.tv_sec) * 1e3 +
                (double)(now.tv_nsec - r->started.tv_nsec) / 1e6;
@@ -772,9 +922,11 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     arena_free(r->arena);
     sodium_memzero(&r->principal, sizeof r->principal);
+    bool counted = r->started_call;
     free(r);
     *con_cls = NULL;
-    atomic_fetch_sub(&h->in_flight, 1);
+    if (counted)
+        atomic_fetch_sub(&h->in_flight, 1);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -932,6 +1084,7 @@ http_start(struct http_server **out, struct service *svc, const struct http_list
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
         {MHD_OPTION_END, 0, NULL},

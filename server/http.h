@@ -38,8 +38,9 @@ struct http_listen {
 struct req {
     struct service *svc;
     struct arena *arena;               /* non-secret request data only */
-    const char *method;
-    const char *path;
+    const char *method;                /* a known method's name, or "OTHER" (never raw bytes) */
+    const char *path;                  /* canonical: checked against the raw request target */
+    const char *raw_path;              /* the request target's path as sent (before decoding) */
     char *body;                        /* malloc'd, wiped at the end (may hold plaintext) */
     size_t body_len, body_cap;
     bool body_overflow;
@@ -48,6 +49,9 @@ struct req {
     bool authenticated;
     struct timespec started;
     void *conn;                        /* struct MHD_Connection *, for http.c only */
+    bool started_call;                 /* the first access-handler call has run */
+    bool unaudited;                    /* matched a public route (health, metrics) */
+    bool refused_early;                /* refused before routing: its event may be folded */
     bool replied;
     unsigned status_code;
     /* Route parameters, NUL-terminated copies in the arena (NULL when absent). */

@@ -369,6 +369,17 @@ krm_get(struct krm *k, const char *name, json_t **out)
     return st;
 }
 
+bool
+krm_known(struct krm *k, const char *name)
+{
+    if (k == NULL)
+        return false;
+    pthread_rwlock_rdlock(&k->lock);
+    bool known = find(k, name, NULL) != NULL;
+    pthread_rwlock_unlock(&k->lock);
+    return known;
+}
+
 enum status
 krm_list(struct krm *k, json_t **out)
 {

@@ -38,7 +38,7 @@ struct opts {
     bool json;
     char *listen, *tls_cert, *tls_key;
     bool tls_terminated_upstream;
-    bool audit_durable;
+    bool audit_durable, audit_new_chain;
     int64_t audit_checkpoint_interval, audit_retention;
     char *audit_archive_dir, *jwt_config, *trusted_proxies;
     uint64_t threads, max_body_bytes, max_batch_items, max_batch_bytes, max_connections,
@@ -96,6 +96,9 @@ static const struct opt serve_opts[] = {
       "how often the audit chain gets a signed checkpoint"),
     O("audit-retention", OPT_DURATION, audit_retention, "0",
       "prune audit events older than this behind a signed anchor (0 = keep)"),
+    O("audit-new-chain", OPT_BOOL, audit_new_chain, NULL,
+      "when the stored audit chain fails its check at start, begin a new chain (the break is "
+      "logged and recorded) instead of refusing to start"),
     O("audit-archive-dir", OPT_STRING, audit_archive_dir, NULL,
       "where pruned events are exported first (default DATA_DIR/audit-archive)"),
     O("jwt-config", OPT_STRING, jwt_config, NULL, "JSON file of JWT issuers and keys"),
@@ -361,7 +364,7 @@ cmd_serve(int argc, char **argv)
     snprintf(archive, sizeof archive, "%s/audit-archive", o.data_dir);
     struct audit_settings as = {o.audit_durable, o.audit_checkpoint_interval, o.audit_retention,
                                 o.audit_archive_dir != NULL ? o.audit_archive_dir : archive,
-                                false};
+                                false, o.audit_new_chain};
     if ((rc = open_service(&svc, &o, &ks, &as, &p)) >= 0)
         goto out;
     svc->trusted_proxies = o.trusted_proxies;

@@ -180,7 +180,8 @@ service_open(struct service **out, const struct service_paths *p, const struct k
     }
     if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK)
         goto fail;
-    if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, as, err, err_len)) != ST_OK)
+    if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, s->mac_key, as, err,
+                                          err_len)) != ST_OK)
         goto fail;
     *out = s;
     return ST_OK;

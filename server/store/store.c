@@ -426,7 +426,7 @@ enum status
 store_audit_checkpoint_last(struct store *s, const char *chain_id, const char *kind, char **line,
                             uint64_t *seq)
 {
-    assert(s != NULL && chain_id != NULL && kind != NULL && line != NULL && seq != NULL);
+    assert(s != NULL && chain_id != NULL && line != NULL && seq != NULL);
     *line = NULL;
     *seq = 0;
     return s->ops->audit_checkpoint_last(s, chain_id, kind, line, seq);

@@ -166,6 +166,9 @@ struct store_audit_row {
     int status;
     uint8_t hash[32];
     char *line;                         /* append: borrowed; list: malloc'd (rows_free) */
+    /* When head_val is set, the meta row head_key is set to it in the same transaction as the
+     * event (the writer's sealed chain head). Both borrowed; NULL on listed rows. */
+    const char *head_key, *head_val;
 };
 
 struct store_usage {
@@ -187,7 +190,8 @@ NODISCARD enum status store_audit_head(struct store *s, const char *chain_id, ui
 NODISCARD enum status store_audit_checkpoint_add(struct store *s, const char *chain_id,
                                                  uint64_t seq, const char *kind, int64_t time_ms,
                                                  const char *line);
-/* The latest checkpoint line of a kind ("anchor", ...) in a chain into a malloc'd string. */
+/* The latest checkpoint line of a kind ("anchor", ...; NULL: of any kind) in a chain into a
+ * malloc'd string. */
 NODISCARD enum status store_audit_checkpoint_last(struct store *s, const char *chain_id,
                                                   const char *kind, char **line, uint64_t *seq);
 
@@ -202,8 +206,10 @@ NODISCARD enum status store_audit_list(struct store *s, const struct store_audit
                                        struct store_audit_row **out, size_t *n);
 void store_audit_rows_free(struct store_audit_row *rows, size_t n);
 
-/* Every line of a chain after after_seq up to upto_seq, in order: events by seq, each checkpoint right after
- * the event it covers, anchors (which cover pruned events) first. cb's failure stops the walk. */
+/* Every line of a chain after after_seq up to upto_seq, in order: events by seq, each checkpoint
+ * right after the event it covers, anchors (which cover pruned events) first. Stored "export"
+ * checkpoints are left out: an export ends with the one made for it, and no earlier one may
+ * stand in the file as a place to cut it. cb's failure stops the walk. */
 typedef enum status (*store_line_cb)(void *arg, const char *line, size_t len);
 NODISCARD enum status store_audit_export(struct store *s, const char *chain_id, uint64_t after_seq,
                                          uint64_t upto_seq, store_line_cb cb, void *arg);

@@ -109,7 +109,8 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     [SQ_AU_CP_ADD] = {"audit_checkpoint_add", "INSERT INTO audit_checkpoints (chain_id, seq, kind, "
                                               "time_ms, line) VALUES (?1, ?2, ?3, ?4, ?5)"},
     [SQ_AU_CP_LAST] = {"audit_checkpoint_last", "SELECT line, seq FROM audit_checkpoints "
-                                                "WHERE chain_id = ?1 AND kind = ?2 "
+                                                "WHERE chain_id = ?1 AND "
+                                                "(?2 IS NULL OR kind = ?2) "
                                                 "ORDER BY seq DESC, time_ms DESC LIMIT 1"},
     [SQ_AU_LIST] = {"audit_list", "SELECT chain_id, seq, time_ms, app, key_id, op, keyring, "
                                   "outcome, status, hash, line FROM audit_events WHERE "
@@ -123,7 +124,7 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
                                       "WHERE chain_id = ?1 AND seq > ?2 AND seq <= ?3 UNION ALL "
                                       "SELECT seq, CASE kind WHEN 'anchor' THEN 0 ELSE 2 END, "
                                       "time_ms, line FROM audit_checkpoints WHERE chain_id = ?1 "
-                                      "AND seq <= ?3 "
+                                      "AND seq <= ?3 AND kind <> 'export' "
                                       "AND (seq > ?2 OR (kind = 'anchor' AND seq >= ?2))) "
                                       "ORDER BY seq, r, time_ms"},
     [SQ_AU_CHAINS] = {"audit_chains", "SELECT chain_id FROM audit_events UNION "
@@ -808,6 +809,12 @@ sq_audit_insert(struct sqdb *d, const struct store_audit_row *a)
     sqdb_bind_i64(&b, a->status);
     sqdb_bind_blob(&b, a->hash, sizeof a->hash);
     sqdb_bind_text(&b, a->line);
+    if ((st = sqdb_run(&b, NULL)) != ST_OK || a->head_val == NULL)
+        return st;
+    if ((st = sqdb_prep(d, SQ_META_SET, &b)) != ST_OK)
+        return st;
+    sqdb_bind_text(&b, a->head_key);
+    sqdb_bind_text(&b, a->head_val);
     return sqdb_run(&b, NULL);
 }
 
