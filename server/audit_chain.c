@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "common/xmem.h"
@@ -75,6 +76,46 @@ add_line(void *arg, const char *line, size_t len)
     return ST_OK;
 }
 
+static enum status
+first_line(void *arg, const char *line, size_t len)
+{
+    struct sbuf *b = arg;
+    if (b->len == 0)
+        sbuf_add(b, line, len);
+    return ST_OK;
+}
+
+/* The event a (non-anchor) checkpoint covers must be stored, intact, with its hash: else the
+ * checkpoint vouches for events that are gone. */
+static enum status
+covered_event_check(struct audit *a, const char *cp, uint64_t cp_seq, char *err, size_t err_len)
+{
+    struct sbuf ev = {0};
+    uint8_t got[AUDIT_HASH_BYTES], want[AUDIT_HASH_BYTES];
+    json_t *o = json_loads(cp, 0, NULL);
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    const char *hex = json_string_value(json_object_get(o, "hash"));
+    size_t n = 0;
+    enum status st = ST_OK;
+
+    if (cp_seq == 0 || (kind != NULL && strcmp(kind, "anchor") == 0))
+        goto out;                       /* an empty chain, or events pruned behind an anchor */
+    if ((st = store_audit_export(a->store, a->chain_id, cp_seq - 1, cp_seq, first_line, &ev)) !=
+        ST_OK)
+        goto out;
+    if (hex == NULL || sodium_hex2bin(want, sizeof want, hex, strlen(hex), NULL, &n, NULL) != 0 ||
+        n != sizeof want || auditfmt_line_hash(ev.p, ev.len, got) != ST_OK ||
+        sodium_memcmp(got, want, sizeof want) != 0) {
+        snprintf(err, err_len, "audit chain %s: the event seq %" PRIu64 " its last checkpoint "
+                 "covers is missing or altered", a->chain_id, cp_seq);
+        st = ST_INTEGRITY;
+    }
+out:
+    json_decref(o);
+    sbuf_free(&ev);
+    return st;
+}
+
 /* Verify the stored chain from its last checkpoint (from its start when it has none) to its
  * last event; *seq and hash get that head. */
 static enum status
@@ -92,7 +133,8 @@ chain_verify(struct audit *a, uint64_t *seq, uint8_t hash[static AUDIT_HASH_BYTE
 
     if (st != ST_OK && st != ST_NOT_FOUND)
         goto out;
-    if ((st = store_audit_export(a->store, a->chain_id, cp != NULL ? cp_seq : 0, INT64_MAX,
+    if ((cp != NULL && (st = covered_event_check(a, cp, cp_seq, err, err_len)) != ST_OK) ||
+        (st = store_audit_export(a->store, a->chain_id, cp != NULL ? cp_seq : 0, INT64_MAX,
                                  add_line, &tail)) != ST_OK)
         goto out;
     n_keys = audit_public_keys(a, &keys);

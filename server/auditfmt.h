@@ -107,6 +107,11 @@ NODISCARD enum status audit_verify(const char *text, size_t len,
                                    const char *since, size_t since_len,
                                    struct audit_verify_result *res);
 
+/* The hash of one stored event line: ST_OK when the line ends with its hash member and that
+ * hash is the line's own (hash gets it), else ST_AUTH. Checks nothing else of the line. */
+NODISCARD enum status auditfmt_line_hash(const char *line, size_t len,
+                                         uint8_t hash[static AUDIT_HASH_BYTES]);
+
 /* The writer's check of ONE stored chain before it relies on it (at start, against its last
  * checkpoint; and before it signs another node's chain into an export): audit_verify's line
  * rules, key changes and --since, but the text may end anywhere (no end rules) and verification

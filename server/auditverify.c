@@ -865,3 +865,23 @@ out:
     verifier_free(&v);
     return st;
 }
+
+enum status
+auditfmt_line_hash(const char *line, size_t len, uint8_t hash[static AUDIT_HASH_BYTES])
+{
+    uint8_t want[AUDIT_HASH_BYTES];
+
+    memset(hash, 0, AUDIT_HASH_BYTES);
+    if (line == NULL || len < HASH_SUFFIX_LEN + 2 ||
+        memcmp(line + len - HASH_SUFFIX_LEN, HASH_KEY, sizeof HASH_KEY - 1) != 0 ||
+        memcmp(line + len - 2, "\"}", 2) != 0 ||
+        !afmt_hex_decode(hash, AUDIT_HASH_BYTES,
+                         line + len - HASH_SUFFIX_LEN + (sizeof HASH_KEY - 1), HASH_HEX))
+        goto bad;
+    afmt_event_hash(want, line, len - HASH_SUFFIX_LEN);
+    if (sodium_memcmp(want, hash, AUDIT_HASH_BYTES) == 0)
+        return ST_OK;
+bad:
+    memset(hash, 0, AUDIT_HASH_BYTES);
+    return ST_AUTH;
+}
