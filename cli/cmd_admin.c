@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "cli/client.h"
+#include "common/checked.h"
 #include "common/xmem.h"
 #include "server/config.h"
 #include "server/jsonx.h"
@@ -677,7 +678,7 @@ key_rotate(struct run *r)
              body);
     if (rc == 0) {
         if (!r->o.json) {
-            time_rfc3339(until, (int64_t)time(NULL) + grace);
+            time_rfc3339(until, checked_time_add((int64_t)time(NULL), grace));
             printf("Rotated key %s of app %s: it keeps working until about %s (grace period "
                    "%s), then it is refused. The new key:\n", r->pos[1], r->pos[0], until,
                    span(g, grace, "0s"));

@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "common/checked.h"
 #include "common/xmem.h"
 #include "crypto/apikey.h"
 #include "crypto/rowmac.h"
@@ -306,7 +307,7 @@ apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json
     scopes_to_text(k.scopes, ks->scopes);
     snprintf(k.keyrings, sizeof k.keyrings, "%s", ks->keyrings != NULL ? ks->keyrings : "");
     k.created_at = now_s();
-    k.expires_at = k.created_at + ks->lifetime;
+    k.expires_at = checked_time_add(k.created_at, ks->lifetime);
     k.rate = ks->rate;
     k.burst = ks->rate > 0 && ks->burst == 0 ? ks->rate : ks->burst;
     return insert_key(a, &k, out, ev);
@@ -340,12 +341,12 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
         return ST_CONFLICT;
     k = old;
     k.created_at = now;
-    k.expires_at = now + (old.expires_at - old.created_at);
+    k.expires_at = checked_time_add(now, old.expires_at - old.created_at);
     k.grace_until = 0;
     k.last_used_at = 0;
     if ((st = insert_key(a, &k, out, NULL)) != ST_OK)
         return st;
-    old.grace_until = now + grace;
+    old.grace_until = checked_time_add(now, grace);
     apikey_mac(a, &old, old.mac);
     if ((st = store_apikey_update(a->store, &old, ev)) == ST_OK)
         forget_cached(a, key_id);

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "common/checked.h"
 #include "common/xmem.h"
 
 #define CONFIG_ENV_PREFIX "DIFYGUARD_"
@@ -177,11 +178,13 @@ parse_bool(bool *out, const char *s, size_t len)
     return true;
 }
 
-/* Seconds, or a number with one unit: s, m, h, d ("90d"). No sign, spaces or fractions. */
+/* Seconds, or a number with one unit: s, m, h, d ("90d"). No sign, spaces or fractions; at
+ * most DURATION_MAX_SECONDS, so every later "now + duration" fits. */
 enum status
 config_duration(int64_t *out, const char *s, size_t len)
 {
     uint64_t v, mult = 1;
+    int64_t secs;
     size_t n;
 
     *out = 0;
@@ -198,9 +201,20 @@ config_duration(int64_t *out, const char *s, size_t len)
     } else if (len != n) {
         return ST_INVALID;
     }
-    if (v > (uint64_t)INT64_MAX / mult)
+    if (v > (uint64_t)DURATION_MAX_SECONDS || !checked_mul(&secs, (int64_t)v, (int64_t)mult) ||
+        secs > DURATION_MAX_SECONDS)
         return ST_INVALID;
-    *out = (int64_t)(v * mult);
+    *out = secs;
+    return ST_OK;
+}
+
+enum status
+config_duration_seconds(int64_t *out, int64_t secs)
+{
+    *out = 0;
+    if (secs < 0 || secs > DURATION_MAX_SECONDS)
+        return ST_INVALID;
+    *out = secs;
     return ST_OK;
 }
 
@@ -278,7 +292,7 @@ opt_set_text(const struct cfg *c, const struct opt *o, const char *val, size_t l
             *OPT_FIELD(c->settings, o, int64_t) = d;
             return ST_OK;
         }
-        want = "a duration (seconds, or 45s, 30m, 12h, 90d)";
+        want = "a duration (seconds, or 45s, 30m, 12h, 90d; at most 3650d)";
         break;
     }
     if (o->secret)
@@ -321,11 +335,15 @@ opt_set_json(const struct cfg *c, const struct opt *o, const json_t *v, const ch
             errf(c, "%s must not be negative", src);
             return ST_INVALID;
         }
-        if (o->type == OPT_DURATION)
-            *OPT_FIELD(c->settings, o, int64_t) = (int64_t)json_integer_value(v);
-        else
+        if (o->type != OPT_DURATION) {
             *OPT_FIELD(c->settings, o, uint64_t) = (uint64_t)json_integer_value(v);
-        return ST_OK;
+            return ST_OK;
+        }
+        if (config_duration_seconds(OPT_FIELD(c->settings, o, int64_t),
+                                    (int64_t)json_integer_value(v)) == ST_OK)
+            return ST_OK;
+        errf(c, "%s must be a duration of at most 3650d (315360000 seconds)", src);
+        return ST_INVALID;
     }
     errf(c, "%s must be %s", src, want);
     return ST_INVALID;

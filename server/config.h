@@ -55,8 +55,11 @@ void config_help(FILE *out, const char *cmd, const char *synopsis, const char *s
                  const struct opt *table, size_t n_opts);
 
 /* Duration and size parsers shared with the HTTP layer ("90d" -> 7776000). ST_INVALID on junk,
- * negatives or overflow. */
+ * negatives or overflow; a duration is also refused above DURATION_MAX_SECONDS (3650 days,
+ * common/checked.h), so adding one to a sane time never overflows. *out is 0 on failure. */
 NODISCARD enum status config_duration(int64_t *out, const char *s, size_t len);
+/* The same bound for a duration given as integer seconds (JSON numbers). */
+NODISCARD enum status config_duration_seconds(int64_t *out, int64_t secs);
 NODISCARD enum status config_size(uint64_t *out, const char *s, size_t len);
 
 #endif

@@ -959,7 +959,8 @@ http_stop(struct http_server *h, int grace_seconds)
          * then the daemon stops and closes idle connections. MHD_quiesce_daemon is not used:
          * with an epoll thread pool it races the workers over the listen socket (0.9.75). */
         atomic_store(&h->draining, true);
-        for (int i = 0; i < grace_seconds * 100 && atomic_load(&h->in_flight) > 0; i++)
+        for (int64_t i = 0; i < (int64_t)grace_seconds * 100 && atomic_load(&h->in_flight) > 0;
+             i++)
             usleep(10000);
         if (atomic_load(&h->in_flight) > 0)
             log_msg(LOG_WARN, "shutdown_grace_expired", LOG_END);

@@ -6,6 +6,8 @@
 #include "server/jsonx.h"
 #include "server/service.h"
 
+#define PERIOD_MSG "rotation_period must be 0 (off) or a duration from 1h to 3650d"
+
 static bool
 require(struct req *r, uint32_t scopes, const char *keyring)
 {
@@ -47,9 +49,12 @@ parse_create(json_t *body, struct krm_create *c, const char **msg)
     }
     if (jx_str(body, "algorithm", &c->algorithm, NULL, NULL) != ST_OK ||
         jx_bool(body, "deterministic", &det, &has_det) != ST_OK ||
-        jx_bool(body, "deletion_allowed", &c->deletion_allowed, NULL) != ST_OK ||
-        jx_duration(body, "rotation_period", &c->rotation_period, NULL) != ST_OK) {
+        jx_bool(body, "deletion_allowed", &c->deletion_allowed, NULL) != ST_OK) {
         *msg = "a field has the wrong type or value";
+        return ST_INVALID;
+    }
+    if (jx_duration(body, "rotation_period", &c->rotation_period, NULL) != ST_OK) {
+        *msg = PERIOD_MSG;
         return ST_INVALID;
     }
     if (has_det)
@@ -113,9 +118,12 @@ parse_patch(json_t *body, struct krm_patch *p, const char **msg)
         return st;
     if (jx_int(body, "min_decryption_version", &p->min_decryption_version, NULL) != ST_OK ||
         jx_int(body, "min_encryption_version", &p->min_encryption_version, NULL) != ST_OK ||
-        jx_duration(body, "rotation_period", &p->rotation_period, NULL) != ST_OK ||
         jx_bool(body, "deletion_allowed", &del, &has_del) != ST_OK) {
         *msg = "a field has the wrong type or value";
+        return ST_INVALID;
+    }
+    if (jx_duration(body, "rotation_period", &p->rotation_period, NULL) != ST_OK) {
+        *msg = PERIOD_MSG;
         return ST_INVALID;
     }
     if (json_object_get(body, "min_decryption_version") && p->min_decryption_version < 1) {

@@ -545,14 +545,18 @@ test_durations(void **state)
     } good[] = {
         {"0", 0}, {"45", 45}, {"45s", 45}, {"30m", 1800}, {"12h", 43200}, {"90d", 7776000},
         {"1d", 86400}, {"0d", 0}, {"007", 7},
-        {"9223372036854775807", INT64_MAX}, {"9223372036854775807s", INT64_MAX},
-        {"106751991167300d", 106751991167300LL * 86400},
-        {"153722867280912930m", 153722867280912930LL * 60},
+        /* the 10-year cap (DURATION_MAX_SECONDS), reached in every unit */
+        {"3650d", 315360000}, {"87600h", 315360000}, {"5256000m", 315360000},
+        {"315360000", 315360000}, {"315360000s", 315360000},
     };
     static const char *const bad[] = {
         "", "s", "-1", "-1h", "+1", " 1", "1 ", "1x", "1.5h", "1hh", "1h30m", "1D", "1H", "0x10",
         "9223372036854775808", "9223372036854775808s", "106751991167301d",
         "153722867280912931m", "99999999999999999999", "1w", "1ms", "d1",
+        /* over the cap: each of these once parsed and later overflowed "now + period" */
+        "3651d", "87601h", "5256001m", "315360001", "315360001s",
+        "9223372036854775807", "9223372036854775807s", "106751991167300d",
+        "153722867280912930m", "2562047788015215h",
     };
     int64_t v;
 
@@ -570,6 +574,49 @@ test_durations(void **state)
     assert_int_equal(v, 7776000);
     assert_int_equal(config_duration(&v, "1\0s", 3), ST_INVALID);
     assert_int_equal(config_duration(&v, NULL, 0), ST_INVALID);
+    assert_int_equal(config_duration_seconds(&v, 315360000), ST_OK);
+    assert_int_equal(v, 315360000);
+    assert_int_equal(config_duration_seconds(&v, 315360001), ST_INVALID);
+    assert_int_equal(config_duration_seconds(&v, -1), ST_INVALID);
+    assert_int_equal(config_duration_seconds(&v, INT64_MAX), ST_INVALID);
+    assert_int_equal(v, 0);
+}
+
+/* The cap holds in every layer: flag, variable and JSON number or string. */
+static void
+test_duration_cap_every_layer(void **state)
+{
+    static const char *const json_bad[] = {
+        "{\"timeout\": 315360001}", "{\"timeout\": 9223372036854775807}",
+        "{\"timeout\": \"3651d\"}",
+    };
+    struct settings s;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(PARSE(&s, err, "--timeout", "3650d"), ST_OK);
+    assert_int_equal(s.timeout, 315360000);
+    config_free(&s, table, N_OPTS);
+    assert_int_equal(PARSE(&s, err, "--timeout", "9223372036854775807"), ST_INVALID);
+    assert_non_null(strstr(err, "--timeout"));
+    assert_non_null(strstr(err, "at most 3650d"));
+    setenv("DIFYGUARD_TIMEOUT", "106751991167300d", 1);
+    assert_int_equal(PARSE(&s, err, "--json"), ST_INVALID);
+    assert_non_null(strstr(err, "DIFYGUARD_TIMEOUT"));
+    unsetenv("DIFYGUARD_TIMEOUT");
+    for (size_t i = 0; i < sizeof json_bad / sizeof json_bad[0]; i++) {
+        memset(&s, 0, sizeof s);
+        if (config_parse_json(&s, table, N_OPTS, json_bad[i], strlen(json_bad[i]), err,
+                              sizeof err) != ST_INVALID)
+            fail_msg("config file %s accepted (timeout %lld)", json_bad[i], (long long)s.timeout);
+        assert_non_null(strstr(err, "timeout"));
+    }
+    const char *ok = "{\"timeout\": 315360000}";
+    memset(&s, 0, sizeof s);
+    assert_int_equal(config_parse_json(&s, table, N_OPTS, ok, strlen(ok), err, sizeof err),
+                     ST_OK);
+    assert_int_equal(s.timeout, 315360000);
+    config_free(&s, table, N_OPTS);
 }
 
 static void
@@ -663,6 +710,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_file_via_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_json_direct, setup, teardown),
         cmocka_unit_test(test_durations),
+        cmocka_unit_test_setup_teardown(test_duration_cap_every_layer, setup, teardown),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test_setup_teardown(test_empty_env_is_unset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_config_option, setup, teardown),
