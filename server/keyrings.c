@@ -380,12 +380,14 @@ krm_get(struct krm *k, const char *name, json_t **out)
 }
 
 enum status
-krm_list(struct krm *k, json_t **out)
+krm_list(struct krm *k, bool (*visible)(const void *arg, const char *name), const void *arg,
+         json_t **out)
 {
     json_t *arr = json_array();
     pthread_rwlock_rdlock(&k->lock);
     for (size_t i = 0; i < k->n; i++)
-        if (!k->items[i]->integrity_failed)
+        if (!k->items[i]->integrity_failed &&
+            (visible == NULL || visible(arg, k->items[i]->row.name)))
             json_array_append_new(arr, describe(k, k->items[i]));
     pthread_rwlock_unlock(&k->lock);
     *out = json_pack("{s:o}", "keyrings", arr);

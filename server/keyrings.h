@@ -46,7 +46,9 @@ struct krm_create {
 NODISCARD enum status krm_create(struct krm *k, const struct krm_create *c, json_t **out,
                                  const char **msg, const struct store_audit_row *ev);
 NODISCARD enum status krm_get(struct krm *k, const char *name, json_t **out);
-NODISCARD enum status krm_list(struct krm *k, json_t **out);
+/* Every keyring for which visible(arg, name) is true (visible NULL: every keyring). */
+NODISCARD enum status krm_list(struct krm *k, bool (*visible)(const void *arg, const char *name),
+                               const void *arg, json_t **out);
 NODISCARD enum status krm_rotate(struct krm *k, const char *name, json_t **out,
                                  const struct store_audit_row *ev);
 

@@ -274,13 +274,20 @@ h_app_usage(struct req *r)
                                     "usage", arr));
 }
 
-/* POST /v1/audit/rotate-key: needs audit:read and keyrings:admin. */
+/* POST /v1/audit/rotate-key: needs audit:read and keyrings:admin, and no keyring allow-list:
+ * the signing key covers every keyring's events, so a key bounded to some keyrings may not
+ * change it. */
 void
 h_audit_rotate_key(struct req *r)
 {
     char id[AUDIT_KEY_ID_CHARS + 1];
     if (!require(r, SCOPE_AUDIT_READ | SCOPE_KEYRINGS_ADMIN))
         return;
+    if (!principal_all_keyrings(&r->principal)) {
+        req_fail(r, ST_FORBIDDEN, "allow-list: changing the audit signing key needs an API key "
+                 "without a keyring allow-list");
+        return;
+    }
     enum status st = audit_rotate_key(r->svc->audit, id);
     if (st != ST_OK) {
         req_fail(r, st, st == ST_CONFLICT ? "too many retired audit keys are kept" : NULL);
