@@ -72,6 +72,10 @@ table_check(const struct opt *table, size_t n)
         contract(o->type <= OPT_DURATION, "bad type", o->name);
         contract(strcmp(o->name, "config") != 0 || o->type == OPT_STRING,
                  "\"config\" must be OPT_STRING", o->name);
+        contract(!(o->secret && o->flag_only), "a secret is never a flag: not flag_only",
+                 o->name);
+        contract(strcmp(o->name, "config") != 0 || !o->flag_only, "\"config\" reads env too",
+                 o->name);
         for (size_t j = 0; j < i; j++)
             contract(strcmp(table[j].name, o->name) != 0, "duplicate name", o->name);
     }
@@ -386,6 +390,10 @@ json_key(const struct cfg *c, bool *seen, const char *key, const json_t *v, cons
         errf(c, "%s: key \"config\" cannot be set in a config file", label);
         return ST_INVALID;
     }
+    if (o->flag_only) {
+        errf(c, "%s: key \"%s\" can only be given as a flag (--%s)", label, shown, o->name);
+        return ST_INVALID;
+    }
     if (seen[o - c->table]) {
         errf(c, "%s: duplicate key \"%s\" (%s)", label, shown, o->name);
         return ST_INVALID;
@@ -491,7 +499,9 @@ out:
 /* Copy every DIFYGUARD_* value of the table. Secret ones are then wiped and unset at once, so
  * they are gone from the environment (and /proc/<pid>/environ) even if parsing fails later.
  * Writing through getenv()'s pointer is deliberate: unsetenv alone leaves the bytes in place.
- * An empty variable counts as unset (compose files often pass FOO= for "not configured"). */
+ * An empty variable counts as unset (compose files often pass FOO= for "not configured").
+ * flag_only options are not looked up at all: DIFYGUARD_SCOPE left in a shell must not turn
+ * "key create" into an admin key. */
 static char **
 env_take(const struct cfg *c)
 {
@@ -501,6 +511,8 @@ env_take(const struct cfg *c)
     for (size_t i = 0; i < c->n; i++) {
         char *v;
 
+        if (c->table[i].flag_only)
+            continue;
         env_name(name, c->table[i].name);
         if ((v = getenv(name)) == NULL)
             continue;
@@ -726,6 +738,8 @@ config_help(FILE *out, const char *cmd, const char *synopsis, const char *summar
         fprintf(out, "  %-*s  %s%s(", width, label, o->help ? o->help : "", o->help ? " " : "");
         if (o->secret)
             fprintf(out, "secret: environment or config file only, never a flag");
+        else if (o->flag_only)
+            fprintf(out, "flag only: no variable or config file sets it");
         else
             fprintf(out, "env %s", env);
         if (o->def != NULL && !o->secret)
