@@ -129,7 +129,8 @@ void apps_count_failure(struct apps *a, enum auth_fail f);
  * before any lookup; last_used_at is written at most every 10 s per key. */
 NODISCARD enum status apps_authenticate(struct apps *a, const char *token, size_t len,
                                         struct principal *p, unsigned *retry_after);
-/* Apply a key's token bucket (also used for JWT principals, keyed by app). */
+/* Apply a key's token bucket (also used for JWT principals, one bucket per (iss, sub):
+ * jwt_bucket). */
 NODISCARD enum status apps_rate_check(struct apps *a, const char *bucket, int64_t rate,
                                       int64_t burst, unsigned *retry_after);
 

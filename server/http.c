@@ -296,11 +296,14 @@ match(const char *pattern, char *const segs[], size_t n, const char *caps[static
     return true;
 }
 
-/* A JWT bearer: the app is "jwt:<iss>", scopes come from the role claim, sub is HMAC-ed. */
+/* A JWT bearer: the app is "jwt:<iss>", scopes come from the role claim, sub is HMAC-ed; the
+ * config's rate and burst apply per (iss, sub) bucket (429 with Retry-After, as for keys). */
 static enum status
 authenticate_jwt(struct req *r, const struct authz *az)
 {
     struct jwt_claims c;
+    char bucket[JWT_BUCKET_BYTES];
+    int64_t rate, burst;
     enum status st = jwt_verify(r->svc->jwt, az->token, az->token_len, now_s(), &c);
 
     if (st != ST_OK) {
@@ -314,9 +317,11 @@ authenticate_jwt(struct req *r, const struct authz *az)
     r->principal.keyrings[0] = '\0';
     if (r->svc->audit != NULL)
         audit_hmac_hex(r->svc->audit, r->au.h_sub, c.sub, strlen(c.sub));
+    jwt_bucket(bucket, &c);
     sodium_memzero(&c, sizeof c);
     r->authenticated = true;
-    return ST_OK;
+    jwt_verifier_rate(r->svc->jwt, &rate, &burst);
+    return apps_rate_check(r->svc->apps, bucket, rate, burst, &r->retry_after);
 }
 
 static enum status

@@ -60,6 +60,7 @@ struct jwt_verifier {
     size_t n_keys;
     struct jwt_role roles[JWT_MAX_ROLES];
     size_t n_roles;
+    int64_t rate, burst;            /* per (iss, sub); 0 = unlimited */
     _Atomic uint64_t *failures;     /* [JWT_R__COUNT]; behind a pointer so verify can take const */
 };
 
@@ -260,6 +261,39 @@ jwt_verifier_add_role(struct jwt_verifier *v, const char **err, const char *role
     st = ST_OK;
 out:
     return st;
+}
+
+enum status
+jwt_verifier_set_rate(struct jwt_verifier *v, int64_t rate, int64_t burst)
+{
+    if (rate < 0 || burst < 0 || rate > JWT_RATE_MAX || burst > JWT_RATE_MAX)
+        return ST_INVALID;
+    v->rate = rate;
+    v->burst = burst;
+    return ST_OK;
+}
+
+void
+jwt_verifier_rate(const struct jwt_verifier *v, int64_t *rate, int64_t *burst)
+{
+    *rate = v->rate;
+    *burst = v->burst;
+}
+
+void
+jwt_bucket(char out[static JWT_BUCKET_BYTES], const struct jwt_claims *c)
+{
+    static const char prefix[] = "\002jwt:";   /* API key ids are base62: no clash */
+    crypto_generichash_state h;
+    uint8_t d[16];
+
+    crypto_generichash_init(&h, NULL, 0, sizeof d);
+    crypto_generichash_update(&h, (const uint8_t *)c->iss, strlen(c->iss) + 1);    /* with NUL */
+    crypto_generichash_update(&h, (const uint8_t *)c->sub, strlen(c->sub));
+    crypto_generichash_final(&h, d, sizeof d);
+    memcpy(out, prefix, sizeof prefix - 1);
+    sodium_bin2hex(out + sizeof prefix - 1, JWT_BUCKET_BYTES - (sizeof prefix - 1), d, sizeof d);
+    sodium_memzero(&h, sizeof h);
 }
 
 /* ---- verification -------------------------------------------------------------------------- */
@@ -799,9 +833,10 @@ enum status
 jwt_verifier_from_json(struct jwt_verifier **out, char *err, size_t err_len, const json_t *cfg)
 {
     static const char *const fields[] = {"issuer", "audience", "leeway", "role_claim", "roles",
-                                         "keys", NULL};
+                                         "keys", "rate", "burst", NULL};
     const json_t *leeway = json_object_get(cfg, "leeway");
     const json_t *claim = json_object_get(cfg, "role_claim");
+    const json_t *rate = json_object_get(cfg, "rate"), *burst = json_object_get(cfg, "burst");
     struct jwt_verifier *v = NULL;
     const char *bad = NULL, *msg = NULL;
     enum status st = ST_INVALID;
@@ -825,6 +860,12 @@ jwt_verifier_from_json(struct jwt_verifier **out, char *err, size_t err_len, con
                          leeway ? json_integer_value(leeway) : JWT_LEEWAY_DEFAULT,
                          claim ? json_string_value(claim) : "role") != ST_OK) {
         errf(err, err_len, "%s", msg);
+        goto out;
+    }
+    if ((rate != NULL && !json_is_integer(rate)) || (burst != NULL && !json_is_integer(burst)) ||
+        jwt_verifier_set_rate(v, rate ? json_integer_value(rate) : 0,
+                              burst ? json_integer_value(burst) : 0) != ST_OK) {
+        errf(err, err_len, "rate and burst must be integers from 0 (unlimited) to 1000000");
         goto out;
     }
     if ((st = load_roles(v, json_object_get(cfg, "roles"), err, err_len)) != ST_OK ||

@@ -871,6 +871,65 @@ test_config_inline_public_key(void **state)
     json_decref(cfg);
 }
 
+/* rate and burst (issue 6, finding 4): optional, integers 0..1000000, 0 = unlimited. */
+static void
+test_config_rate(void **state)
+{
+    static const char *const bad[] = {"\"rate\":-1", "\"rate\":1000001", "\"burst\":-5",
+                                      "\"rate\":\"5\"", "\"rate\":1.5", "\"burst\":null"};
+    const char *head = "{\"issuer\":\"i\",\"audience\":\"a\",\"roles\":{\"r\":[\"encrypt\"]},";
+    char t[2048], err[256];
+    int64_t rate = -1, burst = -1;
+    struct jwt_verifier *v;
+
+    (void)state;
+    jwt_verifier_rate(fx.v, &rate, &burst);
+    assert_int_equal(rate, 0);                  /* absent: unlimited */
+    assert_int_equal(burst, 0);
+    snprintf(t, sizeof t, "%s\"rate\":5,\"burst\":10,\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\","
+             "\"secret_file\":\"%s\"}]}", head, path_in("hs1"));
+    v = load(t, ST_OK, err, sizeof err);
+    jwt_verifier_rate(v, &rate, &burst);
+    assert_int_equal(rate, 5);
+    assert_int_equal(burst, 10);
+    jwt_verifier_free(v);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(t, sizeof t, "%s%s,\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\","
+                 "\"secret_file\":\"%s\"}]}", head, bad[i], path_in("hs1"));
+        expect_cfg_error(t, ST_INVALID, "rate and burst must be integers");
+    }
+}
+
+/* One bucket per (iss, sub), never an API key id, the subject not in clear. */
+static void
+test_bucket(void **state)
+{
+    struct jwt_claims a = {0}, b = {0};
+    char ba[JWT_BUCKET_BYTES], bb[JWT_BUCKET_BYTES], again[JWT_BUCKET_BYTES];
+
+    (void)state;
+    snprintf(a.iss, sizeof a.iss, "https://idp.example");
+    snprintf(a.sub, sizeof a.sub, "user-1");
+    b = a;
+    snprintf(b.sub, sizeof b.sub, "user-2");
+    jwt_bucket(ba, &a);
+    jwt_bucket(bb, &b);
+    jwt_bucket(again, &a);
+    assert_string_equal(ba, again);
+    assert_string_not_equal(ba, bb);
+    assert_int_equal(strlen(ba), JWT_BUCKET_BYTES - 1);
+    assert_int_equal(ba[0], '\002');
+    assert_null(strstr(ba, "user-1"));
+    /* (iss "ab", sub "c") and (iss "a", sub "bc") are different principals */
+    snprintf(a.iss, sizeof a.iss, "ab");
+    snprintf(a.sub, sizeof a.sub, "c");
+    snprintf(b.iss, sizeof b.iss, "a");
+    snprintf(b.sub, sizeof b.sub, "bc");
+    jwt_bucket(ba, &a);
+    jwt_bucket(bb, &b);
+    assert_string_not_equal(ba, bb);
+}
+
 static void
 test_api_contract(void **state)
 {
@@ -927,6 +986,8 @@ main(void)
         cmocka_unit_test(test_failure_counters),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_inline_public_key),
+        cmocka_unit_test(test_config_rate),
+        cmocka_unit_test(test_bucket),
         cmocka_unit_test(test_api_contract),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
