@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "crypto/apikey.h"
+#include "crypto/keyfile.h"
 #include "server/authz.h"
 #include "server/jsonx.h"
 #include "server/jwt.h"
@@ -837,12 +838,16 @@ http_is_loopback(const char *listen)
     return false;
 }
 
+/* A PEM file; a private key (secret_what != NULL) must pass the key-file rule first. */
 static char *
-read_file(const char *path, size_t *len, char *err, size_t err_len)
+read_file(const char *path, const char *secret_what, size_t *len, char *err, size_t err_len)
 {
     struct stat sb;
     char *buf = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && secret_what != NULL &&
+        keyfile_check_fd(fd, secret_what, path, err, err_len) != ST_OK)
+        goto out;
     if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size <= 0 || sb.st_size > (1 << 20)) {
         snprintf(err, err_len, "cannot read %s: %s", path, fd < 0 ? strerror(errno) : "bad size");
         goto out;
@@ -915,8 +920,9 @@ http_start(struct http_server **out, struct service *svc, const struct http_list
     h->svc = svc;
     h->lim = *lim;
     size_t cert_len = 0;
-    if (tls && ((h->tls_cert = read_file(l->tls_cert, &cert_len, err, err_len)) == NULL ||
-                (h->tls_key = read_file(l->tls_key, &h->tls_key_len, err, err_len)) == NULL)) {
+    if (tls && ((h->tls_cert = read_file(l->tls_cert, NULL, &cert_len, err, err_len)) == NULL ||
+                (h->tls_key = read_file(l->tls_key, "--tls-key", &h->tls_key_len, err,
+                                        err_len)) == NULL)) {
         http_stop(h, 0);
         return ST_INVALID;
     }

@@ -24,6 +24,7 @@
 
 #include "common/xmem.h"
 #include "crypto/b64.h"
+#include "crypto/keyfile.h"
 #include "crypto/secret.h"
 #include "server/apps.h"
 
@@ -617,10 +618,11 @@ unknown_field(const json_t *obj, const char *const *allowed)
 }
 
 /* A small regular file, read whole into *out (xmalloc; the caller wipes and frees it). Plain
- * read(2), no stdio: stdio would leave a copy of a secret in its buffer. */
+ * read(2), no stdio: stdio would leave a copy of a secret in its buffer. A secret file must
+ * also pass the key-file rule (crypto/keyfile.h), as the root key does: ST_FORBIDDEN. */
 static enum status
-read_small_file(uint8_t **out, size_t *out_len, const char *path, char *err, size_t err_len,
-                const char *field)
+read_small_file(uint8_t **out, size_t *out_len, const char *path, bool secret, char *err,
+                size_t err_len, const char *field)
 {
     uint8_t *buf = NULL;
     struct stat sb;
@@ -640,6 +642,9 @@ read_small_file(uint8_t **out, size_t *out_len, const char *path, char *err, siz
         st = ST_INVALID;
         goto out;
     }
+    if (secret && (st = keyfile_check_fd(fd, field, path, err, err_len)) != ST_OK)
+        goto out;
+    st = ST_IO;
     cap = (size_t)sb.st_size + 1;
     buf = xmalloc(cap);
     while (n < cap && got > 0)
@@ -705,7 +710,8 @@ key_material(uint8_t **out, size_t *out_len, const json_t *k, enum jwt_key_alg a
         goto out;
     }
     snprintf(field, sizeof field, "keys[%zu].%s", idx, sf ? "secret_file" : "public_key_file");
-    st = read_small_file(out, out_len, json_string_value(sf ? sf : pf), err, err_len, field);
+    st = read_small_file(out, out_len, json_string_value(sf ? sf : pf), sf != NULL, err, err_len,
+                         field);
     /* A secret written with echo ends in a newline that the token issuer does not use. */
     if (st == ST_OK && sf != NULL && *out_len > 0 && (*out)[*out_len - 1] == '\n')
         (*out_len)--;

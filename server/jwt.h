@@ -106,8 +106,11 @@ void jwt_bucket(char out[static JWT_BUCKET_BYTES], const struct jwt_claims *c);
  * leeway, role_claim, rate and burst are optional (30, "role", 0, 0); unknown fields are
  * refused. A secret_file is read as raw bytes with one trailing "\n" or "\r\n" removed; HS
  * secrets are never accepted inline.
- * On failure: ST_INVALID (or ST_IO for an unreadable file) and err (err_len bytes) gets a one-line
- * message naming the field, never key bytes. */
+ * A secret_file must pass the key-file rule of the root key (crypto/keyfile.h: not readable or
+ * writable by others, not writable by its group; symlinks followed).
+ * On failure: ST_INVALID (or ST_IO for an unreadable file, ST_FORBIDDEN for a secret_file whose
+ * mode is too open) and err (err_len bytes) gets a one-line message naming the field, never key
+ * bytes. */
 NODISCARD enum status jwt_verifier_from_json(struct jwt_verifier **out, char *err, size_t err_len,
                                              const json_t *cfg);
 
