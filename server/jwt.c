@@ -319,7 +319,9 @@ split(struct jwt_parts *parts, const char *t, size_t len)
     return n == 3 && parts->len[0] > 0 && parts->len[1] > 0;
 }
 
-/* Strict base64url, then a JSON object without duplicate keys. */
+/* Strict base64url, then a JSON object without duplicate keys. The decoded bytes are part of a
+ * bearer credential: wiped before they are freed (jansson's own copies are wiped by the jsonx
+ * allocator; je may quote a few bytes of the text, so it is wiped too). */
 static json_t *
 decode_object(const char *text, size_t len)
 {
@@ -336,6 +338,8 @@ decode_object(const char *text, size_t len)
         j = NULL;
     }
 out:
+    sodium_memzero(&je, sizeof je);
+    sodium_memzero(buf, cap + 1);
     free(buf);
     return j;
 }
@@ -382,7 +386,7 @@ check_signature(const struct jwt_key *key, const struct jwt_parts *parts, const 
 {
     uint8_t sig[JWT_SIG_MAX];
     char text[JWT_TOKEN_MAX + 1];
-    size_t sig_len = 0;
+    size_t sig_len = 0, text_used = 0;
     jwt_t *j = NULL;
     enum jwt_reason r = JWT_R_BAD_SIGNATURE;
     int rc;
@@ -395,6 +399,7 @@ check_signature(const struct jwt_key *key, const struct jwt_parts *parts, const 
         goto out;
     memcpy(text, token, len);
     text[len] = '\0';
+    text_used = len + 1;
     if (key->alg == JWT_HS256)
         rc = jwt_decode(&j, text, secret_ro(key->hs), (int)secret_len(key->hs));
     else
@@ -408,6 +413,9 @@ check_signature(const struct jwt_key *key, const struct jwt_parts *parts, const 
     r = JWT_R_OK;
 out:
     jwt_free(j);        /* libjwt scrubs its copy of the key */
+    /* The token (a bearer credential) and its signature: no copy stays on this stack. */
+    sodium_memzero(text, text_used);
+    sodium_memzero(sig, sizeof sig);
     return r;
 }
 
