@@ -24,16 +24,17 @@ struct client_opts {
     int64_t timeout;    /* seconds one call may take in all */
 };
 
-/* The option table entries for the struct client_opts member `m` of the settings type `T`. */
+/* The option table entries for the struct client_opts member `m` of the settings type `T`:
+ * global settings, so each also reads its DIFYGUARD_* variable (the token only from there). */
 #define CLIENT_OPTS(T, m)                                                                      \
     {"addr", OPT_STRING, offsetof(T, m.addr), CLIENT_DEFAULT_ADDR,                            \
-     "difyguard API base URL", false},                                                         \
+     "difyguard API base URL", false, false},                                                  \
     {"token", OPT_STRING, offsetof(T, m.token), NULL,                                          \
-     "API key to call the API with (apps:admin, keyrings:admin)", true},                       \
+     "API key to call the API with (apps:admin, keyrings:admin)", true, false},                \
     {"cacert", OPT_STRING, offsetof(T, m.cacert), NULL,                                        \
-     "PEM CA file that signed the server's certificate (https)", false},                       \
+     "PEM CA file that signed the server's certificate (https)", false, false},                \
     {"timeout", OPT_DURATION, offsetof(T, m.timeout), "30s",                                   \
-     "give up on a call after this long", false}
+     "give up on a call after this long", false, false}
 
 struct client;
 

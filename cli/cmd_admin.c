@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "cli/client.h"
+#include "common/checked.h"
 #include "common/xmem.h"
 #include "server/config.h"
 #include "server/jsonx.h"
@@ -41,8 +42,13 @@ struct admin_opts {
     bool deterministic, deletion_allowed;
 };
 
+/* O: a global setting (also DIFYGUARD_<NAME>). F: flag only -- what a command grants or
+ * changes is never taken from the environment, so a stray DIFYGUARD_SCOPE or
+ * DIFYGUARD_DELETION_ALLOWED cannot widen a key or a keyring. */
 #define O(name, type, field, def, help) \
-    {name, type, offsetof(struct admin_opts, field), def, help, false}
+    {name, type, offsetof(struct admin_opts, field), def, help, false, false}
+#define F(name, type, field, def, help) \
+    {name, type, offsetof(struct admin_opts, field), def, help, false, true}
 #define BASE_OPTS                                                                              \
     CLIENT_OPTS(struct admin_opts, conn),                                                      \
     O("json", OPT_BOOL, json, NULL, "print the API's JSON answer instead of text")
@@ -50,41 +56,41 @@ struct admin_opts {
 static const struct opt base_opts[] = {BASE_OPTS};
 static const struct opt app_create_opts[] = {
     BASE_OPTS,
-    O("description", OPT_STRING, description, NULL, "what the app is for"),
+    F("description", OPT_STRING, description, NULL, "what the app is for"),
 };
 static const struct opt app_usage_opts[] = {
     BASE_OPTS,
-    O("from", OPT_STRING, from, NULL, "first day, YYYY-MM-DD (default: 30 days up to --to)"),
-    O("to", OPT_STRING, to, NULL, "last day, YYYY-MM-DD (default: today, UTC)"),
+    F("from", OPT_STRING, from, NULL, "first day, YYYY-MM-DD (default: 30 days up to --to)"),
+    F("to", OPT_STRING, to, NULL, "last day, YYYY-MM-DD (default: today, UTC)"),
 };
 static const struct opt key_create_opts[] = {
     BASE_OPTS,
-    O("scope", OPT_STRING, scope, NULL,
+    F("scope", OPT_STRING, scope, NULL,
       "what the key may do (encrypt, decrypt, rewrap, datakey, datakey:plaintext, "
       "keyrings:admin, apps:admin, audit:read, ...); repeat the flag or separate with commas"),
-    O("keyring", OPT_STRING, keyring, NULL,
+    F("keyring", OPT_STRING, keyring, NULL,
       "a keyring the key may use (default: all); repeat the flag or separate with commas"),
-    O("expires-in", OPT_STRING, expires_in, NULL,
+    F("expires-in", OPT_STRING, expires_in, NULL,
       "lifetime: seconds, or 30m, 12h, 90d (server default 90d, at most 365d)"),
-    O("rate", OPT_UINT, rate, NULL, "requests per second (default 0: unlimited)"),
-    O("burst", OPT_UINT, burst, NULL, "requests allowed at once (default: the rate)"),
+    F("rate", OPT_UINT, rate, NULL, "requests per second (default 0: unlimited)"),
+    F("burst", OPT_UINT, burst, NULL, "requests allowed at once (default: the rate)"),
 };
 static const struct opt key_rotate_opts[] = {
     BASE_OPTS,
-    O("grace-period", OPT_STRING, grace_period, NULL,
+    F("grace-period", OPT_STRING, grace_period, NULL,
       "how long the old key keeps working: seconds, or 30m, 12h, 7d (server default 24h, "
       "at most 30d)"),
 };
 static const struct opt keyring_create_opts[] = {
     BASE_OPTS,
-    O("algorithm", OPT_STRING, algorithm, NULL,
+    F("algorithm", OPT_STRING, algorithm, NULL,
       "aes-256-gcm (server default), xchacha20-poly1305 or aes-256-siv"),
-    O("deterministic", OPT_BOOL, deterministic, NULL,
+    F("deterministic", OPT_BOOL, deterministic, NULL,
       "same plaintext and context give the same ciphertext (implies aes-256-siv)"),
-    O("rotation-period", OPT_STRING, rotation_period, NULL,
+    F("rotation-period", OPT_STRING, rotation_period, NULL,
       "rotate automatically this often: 90d, 12h, ... (at least 1h), 0 = never "
       "(server default 90d, or 0 for deterministic keyrings)"),
-    O("deletion-allowed", OPT_BOOL, deletion_allowed, NULL, "the keyring may be deleted"),
+    F("deletion-allowed", OPT_BOOL, deletion_allowed, NULL, "the keyring may be deleted"),
 };
 #define N(a) (sizeof a / sizeof a[0])
 
@@ -677,7 +683,7 @@ key_rotate(struct run *r)
              body);
     if (rc == 0) {
         if (!r->o.json) {
-            time_rfc3339(until, (int64_t)time(NULL) + grace);
+            time_rfc3339(until, checked_time_add((int64_t)time(NULL), grace));
             printf("Rotated key %s of app %s: it keeps working until about %s (grace period "
                    "%s), then it is refused. The new key:\n", r->pos[1], r->pos[0], until,
                    span(g, grace, "0s"));
@@ -851,7 +857,9 @@ group_usage(FILE *f, const char *group, const struct sub *subs, size_t n)
                 subs[i].synopsis);
     fprintf(f, "\nCalls the API at DIFYGUARD_ADDR (--addr, default %s) with the API key in\n"
             "DIFYGUARD_TOKEN (environment only); DIFYGUARD_CACERT (--cacert) verifies https.\n"
-            "--json prints the API's answer. Exit codes: 0 ok, 1 failure, 2 usage error.\n",
+            "--json prints the API's answer. Options that say what a command grants or changes\n"
+            "(--scope, --keyring, --expires-in, --deletion-allowed, ...) are flags only: no\n"
+            "DIFYGUARD_* variable sets them. Exit codes: 0 ok, 1 failure, 2 usage error.\n",
             CLIENT_DEFAULT_ADDR);
 }
 
@@ -875,14 +883,8 @@ parse(struct run *r, const struct sub *s, int argc, char **argv)
     }
     if (st != ST_OK)
         return say(r, EXIT_USAGE, "%s", err);
-    /* Flags win; the variables (DIFYGUARD_SCOPE, DIFYGUARD_KEYRING) count only without them. */
-    if (s->repeats &&
-        ((r->scopes.n == 0 && r->o.scope != NULL &&
-          strlist_split(&r->scopes, r->o.scope, "DIFYGUARD_SCOPE", err, sizeof err) != ST_OK) ||
-         (r->keyrings.n == 0 && r->o.keyring != NULL &&
-          strlist_split(&r->keyrings, r->o.keyring, "DIFYGUARD_KEYRING", err, sizeof err) !=
-              ST_OK)))
-        return say(r, EXIT_USAGE, "%s", err);
+    /* --scope and --keyring were taken from argv above (they repeat); being flag-only, no
+     * variable sets them, so r->o.scope and r->o.keyring stay NULL. */
     while (r->pos[n] != NULL)
         n++;
     if (n != s->n_pos)

@@ -17,6 +17,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/b64.h"
+#include "crypto/keyfile.h"
 #include "common/xmem.h"
 
 #define WRAP_FORMAT_V1 0x01
@@ -178,41 +179,6 @@ read_small(int fd, uint8_t *buf, size_t *len)
     }
 }
 
-/* Open path (following symlinks, as Kubernetes secret mounts need) and check the target: a
- * regular file, not readable or writable by others, not writable by its group. fstat on the
- * open descriptor checks the very file we read (no stat-then-open race). */
-static enum status
-open_checked(int *fd_out, const char *path, char *err, size_t err_len)
-{
-    struct stat sb;
-    enum status st = ST_IO;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-
-    *fd_out = -1;
-    if (fd < 0 || fstat(fd, &sb) != 0) {
-        set_err(err, err_len, "root key file %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        st = ST_INVALID;
-        set_err(err, err_len, "root key file %s: not a regular file", path);
-        goto out;
-    }
-    if (sb.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) {
-        st = ST_FORBIDDEN;
-        set_err(err, err_len, "root key file %s: mode %04o is too open (refused: no access for "
-                "others, no group write; use chmod 600)", path, (unsigned)(sb.st_mode & 07777));
-        goto out;
-    }
-    *fd_out = fd;
-    fd = -1;
-    st = ST_OK;
-out:
-    if (fd >= 0)
-        close(fd);
-    return st;
-}
-
 enum status
 rootkey_load(struct rootkey **out, const char *path, char *err, size_t err_len)
 {
@@ -224,7 +190,7 @@ rootkey_load(struct rootkey **out, const char *path, char *err, size_t err_len)
 
     *out = NULL;
     set_err(err, err_len, "%s", "");
-    if ((st = open_checked(&fd, path, err, err_len)) != ST_OK)
+    if ((st = keyfile_open(&fd, "root key file", path, err, err_len)) != ST_OK)
         goto out;
     if ((st = read_small(fd, secret_rw(text), &len)) != ST_OK) {
         set_err(err, err_len, "root key file %s: %s", path,

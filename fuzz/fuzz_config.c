@@ -20,19 +20,20 @@ struct fuzz_settings {
 };
 
 static const struct opt table[] = {
-    {"listen", OPT_STRING, offsetof(struct fuzz_settings, listen), "127.0.0.1:8080", "", false},
-    {"config", OPT_STRING, offsetof(struct fuzz_settings, config), NULL, "", false},
-    {"database", OPT_STRING, offsetof(struct fuzz_settings, database), NULL, "", false},
-    {"token", OPT_STRING, offsetof(struct fuzz_settings, token), NULL, "", true},
-    {"json", OPT_BOOL, offsetof(struct fuzz_settings, json), "false", "", false},
+    {"listen", OPT_STRING, offsetof(struct fuzz_settings, listen), "127.0.0.1:8080", "", false,
+     false},
+    {"config", OPT_STRING, offsetof(struct fuzz_settings, config), NULL, "", false, false},
+    {"database", OPT_STRING, offsetof(struct fuzz_settings, database), NULL, "", false, false},
+    {"token", OPT_STRING, offsetof(struct fuzz_settings, token), NULL, "", true, false},
+    {"json", OPT_BOOL, offsetof(struct fuzz_settings, json), "false", "", false, false},
     {"tls-terminated-upstream", OPT_BOOL,
-     offsetof(struct fuzz_settings, tls_terminated_upstream), NULL, "", false},
-    {"workers", OPT_UINT, offsetof(struct fuzz_settings, workers), "4", "", false},
+     offsetof(struct fuzz_settings, tls_terminated_upstream), NULL, "", false, false},
+    {"workers", OPT_UINT, offsetof(struct fuzz_settings, workers), "4", "", false, false},
     {"max-body-bytes", OPT_SIZE, offsetof(struct fuzz_settings, max_body_bytes), "4MiB", "",
-     false},
+     false, false},
     {"rotation-period", OPT_DURATION, offsetof(struct fuzz_settings, rotation_period), "90d", "",
-     false},
-    {"timeout", OPT_DURATION, offsetof(struct fuzz_settings, timeout), "30s", "", false},
+     false, true},                  /* flag only: a config-file key naming it is refused */
+    {"timeout", OPT_DURATION, offsetof(struct fuzz_settings, timeout), "30s", "", false, false},
 };
 
 int

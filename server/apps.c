@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "common/checked.h"
 #include "common/xmem.h"
 #include "crypto/apikey.h"
 #include "crypto/rowmac.h"
@@ -93,6 +94,39 @@ scopes_to_text(char out[static STORE_SCOPES_MAX], uint32_t scopes)
     }
 }
 
+/* Does the space-separated `list` hold `name` (len bytes) as a whole item? Exact: "tenant-42"
+ * does not hold "tenant-4". */
+static bool
+list_has(const char *list, const char *name, size_t len)
+{
+    for (const char *s = list; *s != '\0';) {
+        size_t n = strcspn(s, " ");
+        if (n == len && memcmp(s, name, n) == 0)
+            return true;
+        s += n;
+        s += strspn(s, " ");
+    }
+    return false;
+}
+
+/* Is the allow-list `inner` within `outer`? "" means every keyring on either side. */
+static bool
+list_within(const char *inner, const char *outer)
+{
+    if (outer[0] == '\0')
+        return true;
+    if (inner[0] == '\0')
+        return false;
+    for (const char *s = inner; *s != '\0';) {
+        size_t n = strcspn(s, " ");
+        if (n > 0 && !list_has(outer, s, n))
+            return false;
+        s += n;
+        s += strspn(s, " ");
+    }
+    return true;
+}
+
 bool
 principal_allows(const struct principal *p, uint32_t scopes, const char *keyring)
 {
@@ -100,15 +134,45 @@ principal_allows(const struct principal *p, uint32_t scopes, const char *keyring
         return false;
     if (keyring == NULL || p->keyrings[0] == '\0')
         return true;
-    size_t kl = strlen(keyring);
-    for (const char *s = p->keyrings; *s != '\0';) {
-        size_t n = strcspn(s, " ");
-        if (n == kl && memcmp(s, keyring, n) == 0)
-            return true;
-        s += n;
-        s += strspn(s, " ");
+    return list_has(p->keyrings, keyring, strlen(keyring));
+}
+
+bool
+principal_all_keyrings(const struct principal *p)
+{
+    return p->keyrings[0] == '\0';
+}
+
+const char *
+grant_refusal_text(enum grant_refusal g)
+{
+    switch (g) {
+    case GRANT_SCOPE:
+        return "scope: the key would hold a scope the calling key does not hold";
+    case GRANT_KEYRINGS:
+        return "allow-list: the key's keyrings must be within the calling key's keyring "
+               "allow-list (give \"keyrings\")";
+    case GRANT_EXPIRY:
+        return "expiry: the key would expire after the calling key";
+    case GRANT_OK:
+        break;
     }
-    return false;
+    return "allowed";
+}
+
+enum grant_refusal
+principal_may_grant(const struct principal *by, uint32_t scopes, const char *keyrings,
+                    int64_t expires_at)
+{
+    if (by->scopes == SCOPE__ALL && principal_all_keyrings(by))
+        return GRANT_OK;                /* unrestricted: the admin key */
+    if ((scopes & ~by->scopes) != 0)
+        return GRANT_SCOPE;
+    if (!list_within(keyrings != NULL ? keyrings : "", by->keyrings))
+        return GRANT_KEYRINGS;
+    if (by->expires_at != 0 && expires_at > by->expires_at)
+        return GRANT_EXPIRY;
+    return GRANT_OK;
 }
 
 static void
@@ -284,9 +348,26 @@ insert_key(struct apps *a, struct store_apikey *k, json_t **out, const struct st
     return st;
 }
 
+/* May `by` (NULL: a local caller) issue key k? ST_FORBIDDEN with *why set when not. */
+static enum status
+grant_check(const struct principal *by, const struct store_apikey *k, const char **why)
+{
+    enum grant_refusal g;
+
+    if (by == NULL)
+        return ST_OK;
+    g = principal_may_grant(by, scopes_from_text(k->scopes), k->keyrings, k->expires_at);
+    if (g == GRANT_OK)
+        return ST_OK;
+    if (why != NULL)
+        *why = grant_refusal_text(g);
+    return ST_FORBIDDEN;
+}
+
 enum status
-apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json_t **out,
-                const struct store_audit_row *ev)
+apps_key_grant(struct apps *a, const char *app, const struct key_spec *ks,
+               const struct principal *by, const char **why, json_t **out,
+               const struct store_audit_row *ev)
 {
     struct store_app ap;
     struct store_apikey k = {0};
@@ -297,25 +378,35 @@ apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json
         ks->lifetime > APPS_MAX_KEY_LIFETIME || ks->rate < 0 || ks->burst < 0 ||
         (ks->keyrings != NULL && strlen(ks->keyrings) >= sizeof k.keyrings))
         return ST_INVALID;
+    scopes_to_text(k.scopes, ks->scopes);
+    snprintf(k.keyrings, sizeof k.keyrings, "%s", ks->keyrings != NULL ? ks->keyrings : "");
+    k.created_at = now_s();
+    k.expires_at = checked_time_add(k.created_at, ks->lifetime);
+    if ((st = grant_check(by, &k, why)) != ST_OK)
+        return st;
     if (!name_valid(app))
         return ST_NOT_FOUND;
     if ((st = store_app_get(a->store, app, &ap)) != ST_OK)
         return st;
     k.app_id = ap.id;
     snprintf(k.app_name, sizeof k.app_name, "%s", ap.name);
-    scopes_to_text(k.scopes, ks->scopes);
-    snprintf(k.keyrings, sizeof k.keyrings, "%s", ks->keyrings != NULL ? ks->keyrings : "");
-    k.created_at = now_s();
-    k.expires_at = k.created_at + ks->lifetime;
     k.rate = ks->rate;
     k.burst = ks->rate > 0 && ks->burst == 0 ? ks->rate : ks->burst;
     return insert_key(a, &k, out, ev);
 }
 
+enum status
+apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json_t **out,
+                const struct store_audit_row *ev)
+{
+    return apps_key_grant(a, app, ks, NULL, NULL, out, ev);
+}
+
 static void forget_cached(struct apps *a, const char *key_id);
 
 enum status
-apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t grace, json_t **out,
+apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t grace,
+                const struct principal *by, const char **why, json_t **out,
                 const struct store_audit_row *ev)
 {
     struct store_apikey old, k;
@@ -340,12 +431,14 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
         return ST_CONFLICT;
     k = old;
     k.created_at = now;
-    k.expires_at = now + (old.expires_at - old.created_at);
+    k.expires_at = checked_time_add(now, old.expires_at - old.created_at);
     k.grace_until = 0;
     k.last_used_at = 0;
+    if ((st = grant_check(by, &k, why)) != ST_OK)
+        return st;
     if ((st = insert_key(a, &k, out, NULL)) != ST_OK)
         return st;
-    old.grace_until = now + grace;
+    old.grace_until = checked_time_add(now, grace);
     apikey_mac(a, &old, old.mac);
     if ((st = store_apikey_update(a->store, &old, ev)) == ST_OK)
         forget_cached(a, key_id);
@@ -395,10 +488,10 @@ forget_cached(struct apps *a, const char *key_id)
 }
 
 enum status
-apps_key_revoke(struct apps *a, const char *app, const char *key_id,
-                const struct store_audit_row *ev)
+apps_key_revoke(struct apps *a, const char *app, const char *key_id, const struct principal *by,
+                const char **why, const struct store_audit_row *ev)
 {
-    struct store_apikey k;
+    struct store_apikey k, bound;
     enum status st;
 
     if (strlen(key_id) != APIKEY_ID_CHARS)
@@ -407,6 +500,10 @@ apps_key_revoke(struct apps *a, const char *app, const char *key_id,
         return st;
     if (strcmp(k.app_name, app) != 0)
         return ST_NOT_FOUND;
+    bound = k;
+    bound.expires_at = 0;               /* revoking never extends a lifetime: no expiry bound */
+    if ((st = grant_check(by, &bound, why)) != ST_OK)
+        return st;
     if (k.revoked_at == 0) {
         k.revoked_at = now_s();
         apikey_mac(a, &k, k.mac);
@@ -577,6 +674,8 @@ apps_authenticate(struct apps *a, const char *token, size_t len, struct principa
     snprintf(p->key_id, sizeof p->key_id, "%s", k.id);
     p->scopes = scopes_from_text(k.scopes);
     snprintf(p->keyrings, sizeof p->keyrings, "%s", k.keyrings);
+    p->expires_at = k.grace_until != 0 && k.grace_until < k.expires_at ? k.grace_until
+                                                                        : k.expires_at;
     touch(a, id, now);
     return apps_rate_check(a, k.id, k.rate, k.burst, retry_after);
 }

@@ -38,14 +38,34 @@ struct principal {
     char key_id[STORE_KEY_ID_MAX];
     uint32_t scopes;
     char keyrings[STORE_KEYRINGS_MAX];  /* space-separated allow-list, "" = all */
+    int64_t expires_at;                 /* when the key stops working (expiry, or the end of its
+                                         * grace period); 0 = no key row (a JWT): no bound */
 };
 
 /* Parse a scope name; 0 if unknown. scope_name(bit) for one bit. */
 uint32_t scope_parse(const char *name, size_t len);
 const char *scope_name(uint32_t bit);
 
-/* True when p holds every bit of `scopes` and, if keyring != NULL, the keyring is allowed. */
+/* True when p holds every bit of `scopes` and, if keyring != NULL, its allow-list names the
+ * keyring exactly (an empty allow-list allows every keyring). keyring == NULL is only for
+ * operations that touch no keyring (apps, audit reads); anything that reads or changes one
+ * keyring passes its name. */
 bool principal_allows(const struct principal *p, uint32_t scopes, const char *keyring);
+/* True when p has no keyring allow-list: required for changes that affect every keyring (the
+ * audit signing key). */
+bool principal_all_keyrings(const struct principal *p);
+
+/* Why a principal may not issue a key (principal_may_grant), and the 403 text for it: names
+ * what refused (scope, allow-list or expiry), never a secret. */
+enum grant_refusal { GRANT_OK = 0, GRANT_SCOPE, GRANT_KEYRINGS, GRANT_EXPIRY };
+const char *grant_refusal_text(enum grant_refusal g);
+/* May `by` create (or rotate into) a key with these scopes, allow-list (space-separated, "" =
+ * every keyring) and expiry? An unrestricted principal (every scope, no allow-list) may issue
+ * anything. Others only a key whose scopes are a subset of theirs, whose allow-list is within
+ * theirs (so a restricted principal must give one), and which expires no later than they do
+ * (not bounded for principals without a key row: expires_at == 0). */
+enum grant_refusal principal_may_grant(const struct principal *by, uint32_t scopes,
+                                       const char *keyrings, int64_t expires_at);
 
 struct apps;
 
@@ -66,18 +86,29 @@ struct key_spec {
     int64_t rate, burst;               /* requests per second and burst, 0 = unlimited */
 };
 
-/* Issue a key. *out gets the key object including "key" (the only time it is shown); the
- * caller wipes that string before freeing (json_decref does, via the wiping allocator). */
+/* Issue a key on behalf of `by` (the caller over the API): ST_FORBIDDEN, with *why set to a
+ * grant_refusal_text, when principal_may_grant refuses. *out gets the key object including
+ * "key" (the only time it is shown); the caller wipes that string before freeing (json_decref
+ * does, via the wiping allocator). */
+NODISCARD enum status apps_key_grant(struct apps *a, const char *app, const struct key_spec *ks,
+                                     const struct principal *by, const char **why, json_t **out,
+                                     const struct store_audit_row *ev);
+/* The same for local callers holding the root key (init, admin-key): no grantor, no bound. */
 NODISCARD enum status apps_key_create(struct apps *a, const char *app, const struct key_spec *ks,
                                       json_t **out, const struct store_audit_row *ev);
 /* Rotate: a new key with the same scopes, keyrings, limits and lifetime; the old one keeps
- * working for grace seconds (0 .. 30 days), then is refused. */
+ * working for grace seconds (0 .. 30 days), then is refused. Bounded like apps_key_grant: `by`
+ * must be allowed to issue the new key (ST_FORBIDDEN, *why set). */
 #define APPS_MAX_GRACE (30 * 86400)
 NODISCARD enum status apps_key_rotate(struct apps *a, const char *app, const char *key_id,
-                                      int64_t grace, json_t **out,
+                                      int64_t grace, const struct principal *by,
+                                      const char **why, json_t **out,
                                       const struct store_audit_row *ev);
 NODISCARD enum status apps_key_list(struct apps *a, const char *app, json_t **out);
+/* Revoke at once. `by` may revoke only keys whose scopes and allow-list it could grant
+ * (ST_FORBIDDEN, *why set): a restricted admin key cannot lock out a more powerful one. */
 NODISCARD enum status apps_key_revoke(struct apps *a, const char *app, const char *key_id,
+                                      const struct principal *by, const char **why,
                                       const struct store_audit_row *ev);
 
 /* Why authentications fail, counted for metrics. */
@@ -98,7 +129,8 @@ void apps_count_failure(struct apps *a, enum auth_fail f);
  * before any lookup; last_used_at is written at most every 10 s per key. */
 NODISCARD enum status apps_authenticate(struct apps *a, const char *token, size_t len,
                                         struct principal *p, unsigned *retry_after);
-/* Apply a key's token bucket (also used for JWT principals, keyed by app). */
+/* Apply a key's token bucket (also used for JWT principals, one bucket per (iss, sub):
+ * jwt_bucket). */
 NODISCARD enum status apps_rate_check(struct apps *a, const char *bucket, int64_t rate,
                                       int64_t burst, unsigned *retry_after);
 

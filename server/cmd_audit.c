@@ -31,12 +31,12 @@ struct verify_opts {
 static const struct opt verify_table[] = {
     {"public-key", OPT_STRING, offsetof(struct verify_opts, public_key), NULL,
      "an accepted audit public key: base64 text, or @FILE holding one or more; repeatable",
-     false},
+     false, false},
     {"since", OPT_STRING, offsetof(struct verify_opts, since), NULL,
      "checkpoint line(s) kept from an earlier export: the export must continue from them",
-     false},
+     false, false},
     {"json", OPT_BOOL, offsetof(struct verify_opts, json), NULL,
-     "print the result as one JSON object", false},
+     "print the result as one JSON object", false, false},
 };
 #define N_VERIFY_OPTS (sizeof verify_table / sizeof verify_table[0])
 

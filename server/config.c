@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "common/checked.h"
 #include "common/xmem.h"
 
 #define CONFIG_ENV_PREFIX "DIFYGUARD_"
@@ -71,6 +72,10 @@ table_check(const struct opt *table, size_t n)
         contract(o->type <= OPT_DURATION, "bad type", o->name);
         contract(strcmp(o->name, "config") != 0 || o->type == OPT_STRING,
                  "\"config\" must be OPT_STRING", o->name);
+        contract(!(o->secret && o->flag_only), "a secret is never a flag: not flag_only",
+                 o->name);
+        contract(strcmp(o->name, "config") != 0 || !o->flag_only, "\"config\" reads env too",
+                 o->name);
         for (size_t j = 0; j < i; j++)
             contract(strcmp(table[j].name, o->name) != 0, "duplicate name", o->name);
     }
@@ -177,11 +182,13 @@ parse_bool(bool *out, const char *s, size_t len)
     return true;
 }
 
-/* Seconds, or a number with one unit: s, m, h, d ("90d"). No sign, spaces or fractions. */
+/* Seconds, or a number with one unit: s, m, h, d ("90d"). No sign, spaces or fractions; at
+ * most DURATION_MAX_SECONDS, so every later "now + duration" fits. */
 enum status
 config_duration(int64_t *out, const char *s, size_t len)
 {
     uint64_t v, mult = 1;
+    int64_t secs;
     size_t n;
 
     *out = 0;
@@ -198,9 +205,20 @@ config_duration(int64_t *out, const char *s, size_t len)
     } else if (len != n) {
         return ST_INVALID;
     }
-    if (v > (uint64_t)INT64_MAX / mult)
+    if (v > (uint64_t)DURATION_MAX_SECONDS || !checked_mul(&secs, (int64_t)v, (int64_t)mult) ||
+        secs > DURATION_MAX_SECONDS)
         return ST_INVALID;
-    *out = (int64_t)(v * mult);
+    *out = secs;
+    return ST_OK;
+}
+
+enum status
+config_duration_seconds(int64_t *out, int64_t secs)
+{
+    *out = 0;
+    if (secs < 0 || secs > DURATION_MAX_SECONDS)
+        return ST_INVALID;
+    *out = secs;
     return ST_OK;
 }
 
@@ -278,7 +296,7 @@ opt_set_text(const struct cfg *c, const struct opt *o, const char *val, size_t l
             *OPT_FIELD(c->settings, o, int64_t) = d;
             return ST_OK;
         }
-        want = "a duration (seconds, or 45s, 30m, 12h, 90d)";
+        want = "a duration (seconds, or 45s, 30m, 12h, 90d; at most 3650d)";
         break;
     }
     if (o->secret)
@@ -321,11 +339,15 @@ opt_set_json(const struct cfg *c, const struct opt *o, const json_t *v, const ch
             errf(c, "%s must not be negative", src);
             return ST_INVALID;
         }
-        if (o->type == OPT_DURATION)
-            *OPT_FIELD(c->settings, o, int64_t) = (int64_t)json_integer_value(v);
-        else
+        if (o->type != OPT_DURATION) {
             *OPT_FIELD(c->settings, o, uint64_t) = (uint64_t)json_integer_value(v);
-        return ST_OK;
+            return ST_OK;
+        }
+        if (config_duration_seconds(OPT_FIELD(c->settings, o, int64_t),
+                                    (int64_t)json_integer_value(v)) == ST_OK)
+            return ST_OK;
+        errf(c, "%s must be a duration of at most 3650d (315360000 seconds)", src);
+        return ST_INVALID;
     }
     errf(c, "%s must be %s", src, want);
     return ST_INVALID;
@@ -366,6 +388,10 @@ json_key(const struct cfg *c, bool *seen, const char *key, const json_t *v, cons
     }
     if (strcmp(o->name, "config") == 0) {
         errf(c, "%s: key \"config\" cannot be set in a config file", label);
+        return ST_INVALID;
+    }
+    if (o->flag_only) {
+        errf(c, "%s: key \"%s\" can only be given as a flag (--%s)", label, shown, o->name);
         return ST_INVALID;
     }
     if (seen[o - c->table]) {
@@ -473,7 +499,9 @@ out:
 /* Copy every DIFYGUARD_* value of the table. Secret ones are then wiped and unset at once, so
  * they are gone from the environment (and /proc/<pid>/environ) even if parsing fails later.
  * Writing through getenv()'s pointer is deliberate: unsetenv alone leaves the bytes in place.
- * An empty variable counts as unset (compose files often pass FOO= for "not configured"). */
+ * An empty variable counts as unset (compose files often pass FOO= for "not configured").
+ * flag_only options are not looked up at all: DIFYGUARD_SCOPE left in a shell must not turn
+ * "key create" into an admin key. */
 static char **
 env_take(const struct cfg *c)
 {
@@ -483,6 +511,8 @@ env_take(const struct cfg *c)
     for (size_t i = 0; i < c->n; i++) {
         char *v;
 
+        if (c->table[i].flag_only)
+            continue;
         env_name(name, c->table[i].name);
         if ((v = getenv(name)) == NULL)
             continue;
@@ -708,6 +738,8 @@ config_help(FILE *out, const char *cmd, const char *synopsis, const char *summar
         fprintf(out, "  %-*s  %s%s(", width, label, o->help ? o->help : "", o->help ? " " : "");
         if (o->secret)
             fprintf(out, "secret: environment or config file only, never a flag");
+        else if (o->flag_only)
+            fprintf(out, "flag only: no variable or config file sets it");
         else
             fprintf(out, "env %s", env);
         if (o->def != NULL && !o->secret)

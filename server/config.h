@@ -27,12 +27,16 @@ struct opt {
     const char *def;         /* default as text, NULL = unset (string NULL / zero) */
     const char *help;        /* one line */
     bool secret;             /* env var unset after reading; never echoed in errors */
+    bool flag_only;          /* only from argv: never from DIFYGUARD_* nor a config file. For
+                              * options that state what a command grants or changes, so a
+                              * stray variable cannot widen it. Not with `secret`. */
 };
-/* The env variable is DIFYGUARD_ + upper(name) with '-' -> '_'. */
+/* The env variable is DIFYGUARD_ + upper(name) with '-' -> '_' (none for flag_only options). */
 
 /* Fill `settings` (zeroed by the caller) from defaults, the JSON config file named by
  * --config / DIFYGUARD_CONFIG (only when the table has a "config" option), the environment and
- * argv (argv[0] is the command name; "--name value", "--name=value" and bare "--flag" for
+ * argv; flag_only options from defaults and argv alone, a config file naming one is an error
+ * (argv[0] is the command name; "--name value", "--name=value" and bare "--flag" for
  * booleans). Positional arguments go to *positional (NULL-terminated, pointers into argv; may be
  * NULL when the command takes none: then any positional is an error).
  * Returns ST_OK, ST_INVALID (usage error: err holds one line naming the option and the source)
@@ -50,13 +54,16 @@ NODISCARD enum status config_parse_json(void *settings, const struct opt *table,
 void config_free(void *settings, const struct opt *table, size_t n_opts);
 
 /* Print usage: "usage: difyguard <cmd> <synopsis>", the summary, then each option with its
- * env variable and default. */
+ * env variable (or "flag only") and default. */
 void config_help(FILE *out, const char *cmd, const char *synopsis, const char *summary,
                  const struct opt *table, size_t n_opts);
 
 /* Duration and size parsers shared with the HTTP layer ("90d" -> 7776000). ST_INVALID on junk,
- * negatives or overflow. */
+ * negatives or overflow; a duration is also refused above DURATION_MAX_SECONDS (3650 days,
+ * common/checked.h), so adding one to a sane time never overflows. *out is 0 on failure. */
 NODISCARD enum status config_duration(int64_t *out, const char *s, size_t len);
+/* The same bound for a duration given as integer seconds (JSON numbers). */
+NODISCARD enum status config_duration_seconds(int64_t *out, int64_t secs);
 NODISCARD enum status config_size(uint64_t *out, const char *s, size_t len);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "common/text.h"
 #include "crypto/apikey.h"
+#include "crypto/keyfile.h"
 #include "server/authz.h"
 #include "server/jsonx.h"
 #include "server/jwt.h"
@@ -350,11 +351,14 @@ match(const char *pattern, char *const segs[], size_t n, const char *caps[static
     return true;
 }
 
-/* A JWT bearer: the app is "jwt:<iss>", scopes come from the role claim, sub is HMAC-ed. */
+/* A JWT bearer: the app is "jwt:<iss>", scopes come from the role claim, sub is HMAC-ed; the
+ * config's rate and burst apply per (iss, sub) bucket (429 with Retry-After, as for keys). */
 static enum status
 authenticate_jwt(struct req *r, const struct authz *az)
 {
     struct jwt_claims c;
+    char bucket[JWT_BUCKET_BYTES];
+    int64_t rate, burst;
     enum status st = jwt_verify(r->svc->jwt, az->token, az->token_len, now_s(), &c);
 
     if (st != ST_OK) {
@@ -368,9 +372,11 @@ authenticate_jwt(struct req *r, const struct authz *az)
     r->principal.keyrings[0] = '\0';
     if (r->svc->audit != NULL)
         audit_hmac_hex(r->svc->audit, r->au.h_sub, c.sub, strlen(c.sub));
+    jwt_bucket(bucket, &c);
     sodium_memzero(&c, sizeof c);
     r->authenticated = true;
-    return ST_OK;
+    jwt_verifier_rate(r->svc->jwt, &rate, &burst);
+    return apps_rate_check(r->svc->apps, bucket, rate, burst, &r->retry_after);
 }
 
 static enum status
@@ -984,12 +990,16 @@ http_is_loopback(const char *listen)
     return false;
 }
 
+/* A PEM file; a private key (secret_what != NULL) must pass the key-file rule first. */
 static char *
-read_file(const char *path, size_t *len, char *err, size_t err_len)
+read_file(const char *path, const char *secret_what, size_t *len, char *err, size_t err_len)
 {
     struct stat sb;
     char *buf = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && secret_what != NULL &&
+        keyfile_check_fd(fd, secret_what, path, err, err_len) != ST_OK)
+        goto out;
     if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size <= 0 || sb.st_size > (1 << 20)) {
         snprintf(err, err_len, "cannot read %s: %s", path, fd < 0 ? strerror(errno) : "bad size");
         goto out;
@@ -1062,8 +1072,9 @@ http_start(struct http_server **out, struct service *svc, const struct http_list
     h->svc = svc;
     h->lim = *lim;
     size_t cert_len = 0;
-    if (tls && ((h->tls_cert = read_file(l->tls_cert, &cert_len, err, err_len)) == NULL ||
-                (h->tls_key = read_file(l->tls_key, &h->tls_key_len, err, err_len)) == NULL)) {
+    if (tls && ((h->tls_cert = read_file(l->tls_cert, NULL, &cert_len, err, err_len)) == NULL ||
+                (h->tls_key = read_file(l->tls_key, "--tls-key", &h->tls_key_len, err,
+                                        err_len)) == NULL)) {
         http_stop(h, 0);
         return ST_INVALID;
     }
@@ -1112,7 +1123,8 @@ http_stop(struct http_server *h, int grace_seconds)
          * then the daemon stops and closes idle connections. MHD_quiesce_daemon is not used:
          * with an epoll thread pool it races the workers over the listen socket (0.9.75). */
         atomic_store(&h->draining, true);
-        for (int i = 0; i < grace_seconds * 100 && atomic_load(&h->in_flight) > 0; i++)
+        for (int64_t i = 0; i < (int64_t)grace_seconds * 100 && atomic_load(&h->in_flight) > 0;
+             i++)
             usleep(10000);
         if (atomic_load(&h->in_flight) > 0)
             log_msg(LOG_WARN, "shutdown_grace_expired", LOG_END);

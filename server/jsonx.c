@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "common/checked.h"
 #include "common/xmem.h"
 #include "server/config.h"
 
@@ -147,22 +148,29 @@ jx_duration(const json_t *obj, const char *key, int64_t *out, bool *present)
     if (v == NULL)
         return ST_OK;
     if (json_is_integer(v)) {
-        if (json_integer_value(v) < 0)
+        int64_t secs;
+        if (config_duration_seconds(&secs, (int64_t)json_integer_value(v)) != ST_OK)
             return ST_INVALID;
-        *out = (int64_t)json_integer_value(v);
+        *out = secs;
         return ST_OK;
     }
     if (!json_is_string(v))
         return ST_INVALID;
-    return config_duration(out, json_string_value(v), json_string_length(v));
+    int64_t secs;
+    if (config_duration(&secs, json_string_value(v), json_string_length(v)) != ST_OK)
+        return ST_INVALID;
+    *out = secs;                        /* unchanged on failure, like the other getters */
+    return ST_OK;
 }
 
 void
 time_rfc3339(char out[static 32], int64_t t)
 {
-    struct tm tm;
-    time_t tt = (time_t)t;
-    gmtime_r(&tt, &tm);
+    struct tm tm = {0};
+    /* Clamped, so a time past year 9999 still prints as a valid RFC 3339 value. */
+    time_t tt = (time_t)(t > TIME_MAX_SECONDS ? TIME_MAX_SECONDS : t);
+    if (gmtime_r(&tt, &tm) == NULL)
+        memset(&tm, 0, sizeof tm);
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 

@@ -30,7 +30,8 @@ NODISCARD enum status jx_str(const json_t *obj, const char *key, const char **ou
                              bool *present);
 NODISCARD enum status jx_bool(const json_t *obj, const char *key, bool *out, bool *present);
 NODISCARD enum status jx_int(const json_t *obj, const char *key, int64_t *out, bool *present);
-/* A duration: integer seconds or a string such as "90d". */
+/* A duration: integer seconds or a string such as "90d", at most 3650 days (ST_INVALID above:
+ * see config_duration). */
 NODISCARD enum status jx_duration(const json_t *obj, const char *key, int64_t *out, bool *present);
 
 /* RFC 3339 UTC ("2026-11-28T20:21:00Z"); JSON null for t == 0. */

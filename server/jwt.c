@@ -24,6 +24,7 @@
 
 #include "common/xmem.h"
 #include "crypto/b64.h"
+#include "crypto/keyfile.h"
 #include "crypto/secret.h"
 #include "server/apps.h"
 
@@ -60,6 +61,7 @@ struct jwt_verifier {
     size_t n_keys;
     struct jwt_role roles[JWT_MAX_ROLES];
     size_t n_roles;
+    int64_t rate, burst;            /* per (iss, sub); 0 = unlimited */
     _Atomic uint64_t *failures;     /* [JWT_R__COUNT]; behind a pointer so verify can take const */
 };
 
@@ -262,6 +264,39 @@ out:
     return st;
 }
 
+enum status
+jwt_verifier_set_rate(struct jwt_verifier *v, int64_t rate, int64_t burst)
+{
+    if (rate < 0 || burst < 0 || rate > JWT_RATE_MAX || burst > JWT_RATE_MAX)
+        return ST_INVALID;
+    v->rate = rate;
+    v->burst = burst;
+    return ST_OK;
+}
+
+void
+jwt_verifier_rate(const struct jwt_verifier *v, int64_t *rate, int64_t *burst)
+{
+    *rate = v->rate;
+    *burst = v->burst;
+}
+
+void
+jwt_bucket(char out[static JWT_BUCKET_BYTES], const struct jwt_claims *c)
+{
+    static const char prefix[] = "\002jwt:";   /* API key ids are base62: no clash */
+    crypto_generichash_state h;
+    uint8_t d[16];
+
+    crypto_generichash_init(&h, NULL, 0, sizeof d);
+    crypto_generichash_update(&h, (const uint8_t *)c->iss, strlen(c->iss) + 1);    /* with NUL */
+    crypto_generichash_update(&h, (const uint8_t *)c->sub, strlen(c->sub));
+    crypto_generichash_final(&h, d, sizeof d);
+    memcpy(out, prefix, sizeof prefix - 1);
+    sodium_bin2hex(out + sizeof prefix - 1, JWT_BUCKET_BYTES - (sizeof prefix - 1), d, sizeof d);
+    sodium_memzero(&h, sizeof h);
+}
+
 /* ---- verification -------------------------------------------------------------------------- */
 
 /* Exactly three non-empty parts except the signature, which may be empty only so that an
@@ -284,7 +319,9 @@ split(struct jwt_parts *parts, const char *t, size_t len)
     return n == 3 && parts->len[0] > 0 && parts->len[1] > 0;
 }
 
-/* Strict base64url, then a JSON object without duplicate keys. */
+/* Strict base64url, then a JSON object without duplicate keys. The decoded bytes are part of a
+ * bearer credential: wiped before they are freed (jansson's own copies are wiped by the jsonx
+ * allocator; je may quote a few bytes of the text, so it is wiped too). */
 static json_t *
 decode_object(const char *text, size_t len)
 {
@@ -301,6 +338,8 @@ decode_object(const char *text, size_t len)
         j = NULL;
     }
 out:
+    sodium_memzero(&je, sizeof je);
+    sodium_memzero(buf, cap + 1);
     free(buf);
     return j;
 }
@@ -347,7 +386,7 @@ check_signature(const struct jwt_key *key, const struct jwt_parts *parts, const 
 {
     uint8_t sig[JWT_SIG_MAX];
     char text[JWT_TOKEN_MAX + 1];
-    size_t sig_len = 0;
+    size_t sig_len = 0, text_used = 0;
     jwt_t *j = NULL;
     enum jwt_reason r = JWT_R_BAD_SIGNATURE;
     int rc;
@@ -360,6 +399,7 @@ check_signature(const struct jwt_key *key, const struct jwt_parts *parts, const 
         goto out;
     memcpy(text, token, len);
     text[len] = '\0';
+    text_used = len + 1;
     if (key->alg == JWT_HS256)
         rc = jwt_decode(&j, text, secret_ro(key->hs), (int)secret_len(key->hs));
     else
@@ -373,6 +413,9 @@ check_signature(const struct jwt_key *key, const struct jwt_parts *parts, const 
     r = JWT_R_OK;
 out:
     jwt_free(j);        /* libjwt scrubs its copy of the key */
+    /* The token (a bearer credential) and its signature: no copy stays on this stack. */
+    sodium_memzero(text, text_used);
+    sodium_memzero(sig, sizeof sig);
     return r;
 }
 
@@ -583,10 +626,11 @@ unknown_field(const json_t *obj, const char *const *allowed)
 }
 
 /* A small regular file, read whole into *out (xmalloc; the caller wipes and frees it). Plain
- * read(2), no stdio: stdio would leave a copy of a secret in its buffer. */
+ * read(2), no stdio: stdio would leave a copy of a secret in its buffer. A secret file must
+ * also pass the key-file rule (crypto/keyfile.h), as the root key does: ST_FORBIDDEN. */
 static enum status
-read_small_file(uint8_t **out, size_t *out_len, const char *path, char *err, size_t err_len,
-                const char *field)
+read_small_file(uint8_t **out, size_t *out_len, const char *path, bool secret, char *err,
+                size_t err_len, const char *field)
 {
     uint8_t *buf = NULL;
     struct stat sb;
@@ -606,6 +650,9 @@ read_small_file(uint8_t **out, size_t *out_len, const char *path, char *err, siz
         st = ST_INVALID;
         goto out;
     }
+    if (secret && (st = keyfile_check_fd(fd, field, path, err, err_len)) != ST_OK)
+        goto out;
+    st = ST_IO;
     cap = (size_t)sb.st_size + 1;
     buf = xmalloc(cap);
     while (n < cap && got > 0)
@@ -671,7 +718,8 @@ key_material(uint8_t **out, size_t *out_len, const json_t *k, enum jwt_key_alg a
         goto out;
     }
     snprintf(field, sizeof field, "keys[%zu].%s", idx, sf ? "secret_file" : "public_key_file");
-    st = read_small_file(out, out_len, json_string_value(sf ? sf : pf), err, err_len, field);
+    st = read_small_file(out, out_len, json_string_value(sf ? sf : pf), sf != NULL, err, err_len,
+                         field);
     /* A secret written with echo ends in a newline that the token issuer does not use. */
     if (st == ST_OK && sf != NULL && *out_len > 0 && (*out)[*out_len - 1] == '\n')
         (*out_len)--;
@@ -799,9 +847,10 @@ enum status
 jwt_verifier_from_json(struct jwt_verifier **out, char *err, size_t err_len, const json_t *cfg)
 {
     static const char *const fields[] = {"issuer", "audience", "leeway", "role_claim", "roles",
-                                         "keys", NULL};
+                                         "keys", "rate", "burst", NULL};
     const json_t *leeway = json_object_get(cfg, "leeway");
     const json_t *claim = json_object_get(cfg, "role_claim");
+    const json_t *rate = json_object_get(cfg, "rate"), *burst = json_object_get(cfg, "burst");
     struct jwt_verifier *v = NULL;
     const char *bad = NULL, *msg = NULL;
     enum status st = ST_INVALID;
@@ -825,6 +874,12 @@ jwt_verifier_from_json(struct jwt_verifier **out, char *err, size_t err_len, con
                          leeway ? json_integer_value(leeway) : JWT_LEEWAY_DEFAULT,
                          claim ? json_string_value(claim) : "role") != ST_OK) {
         errf(err, err_len, "%s", msg);
+        goto out;
+    }
+    if ((rate != NULL && !json_is_integer(rate)) || (burst != NULL && !json_is_integer(burst)) ||
+        jwt_verifier_set_rate(v, rate ? json_integer_value(rate) : 0,
+                              burst ? json_integer_value(burst) : 0) != ST_OK) {
+        errf(err, err_len, "rate and burst must be integers from 0 (unlimited) to 1000000");
         goto out;
     }
     if ((st = load_roles(v, json_object_get(cfg, "roles"), err, err_len)) != ST_OK ||

@@ -23,6 +23,8 @@
 #define JWT_HS_SECRET_MIN 32        /* RFC 7518 3.2: an HS256 key is at least the hash size */
 #define JWT_LEEWAY_DEFAULT 30
 #define JWT_LEEWAY_MAX 600
+#define JWT_RATE_MAX 1000000        /* requests per second, as for API keys */
+#define JWT_BUCKET_BYTES 38         /* "\002jwt:" + 32 hex + NUL */
 
 /* The only algorithms accepted; each kid is pinned to exactly one. (Not "enum jwt_alg": libjwt
  * owns that name, and this header must be includable next to <jwt.h>.) */
@@ -86,16 +88,29 @@ NODISCARD enum status jwt_verifier_add_key(struct jwt_verifier *v, const char **
 NODISCARD enum status jwt_verifier_add_role(struct jwt_verifier *v, const char **err,
                                             const char *role, uint32_t scopes);
 
+/* Rate limit for JWT principals: requests per second and burst, applied per (iss, sub) token
+ * bucket; 0 = unlimited (the default). ST_INVALID outside 0..JWT_RATE_MAX. */
+NODISCARD enum status jwt_verifier_set_rate(struct jwt_verifier *v, int64_t rate, int64_t burst);
+void jwt_verifier_rate(const struct jwt_verifier *v, int64_t *rate, int64_t *burst);
+/* The rate-limit bucket name of a verified principal: a hash of (iss, sub), so every subject
+ * has its own bucket, names never collide with API key ids and no subject is held in clear. */
+void jwt_bucket(char out[static JWT_BUCKET_BYTES], const struct jwt_claims *c);
+
 /* Build from a JSON config object:
  *   {"issuer": "...", "audience": "...", "leeway": 30, "role_claim": "role",
+ *    "rate": 10, "burst": 20,
  *    "roles": {"dify-api": ["encrypt", "decrypt"], "ops": "audit:read certs:read"},
  *    "keys": [{"kid": "k1", "alg": "HS256", "secret_file": "/path"},
  *             {"kid": "k2", "alg": "RS256", "public_key_file": "/path.pem"},
  *             {"kid": "k3", "alg": "ES256", "public_key": "-----BEGIN PUBLIC KEY-----..."}]}
- * leeway and role_claim are optional (30, "role"); unknown fields are refused. A secret_file is
- * read as raw bytes with one trailing "\n" or "\r\n" removed; HS secrets are never accepted inline.
- * On failure: ST_INVALID (or ST_IO for an unreadable file) and err (err_len bytes) gets a one-line
- * message naming the field, never key bytes. */
+ * leeway, role_claim, rate and burst are optional (30, "role", 0, 0); unknown fields are
+ * refused. A secret_file is read as raw bytes with one trailing "\n" or "\r\n" removed; HS
+ * secrets are never accepted inline.
+ * A secret_file must pass the key-file rule of the root key (crypto/keyfile.h: not readable or
+ * writable by others, not writable by its group; symlinks followed).
+ * On failure: ST_INVALID (or ST_IO for an unreadable file, ST_FORBIDDEN for a secret_file whose
+ * mode is too open) and err (err_len bytes) gets a one-line message naming the field, never key
+ * bytes. */
 NODISCARD enum status jwt_verifier_from_json(struct jwt_verifier **out, char *err, size_t err_len,
                                              const json_t *cfg);
 

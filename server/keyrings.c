@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "common/checked.h"
 #include "common/xmem.h"
 #include "crypto/rowmac.h"
 #include "server/jsonx.h"
@@ -287,7 +288,17 @@ krm_close(struct krm *k)
     free(k);
 }
 
+#define ROTATION_MSG "rotation_period must be 0 (off) or from 1h to 3650d"
+
 /* --- metadata --- */
+
+/* When the period next rotates the keyring. Checked: a row written before periods were
+ * bounded may hold a huge one, which means "not for a very long time", never "now". */
+static int64_t
+next_rotation(const struct store_keyring *r)
+{
+    return checked_time_add(r->rotated_at, r->rotation_period);
+}
 
 static json_t *
 describe(const struct krm *k, const struct keyring *kr)
@@ -314,8 +325,7 @@ describe(const struct krm *k, const struct keyring *kr)
         "min_encryption_version", (json_int_t)r->min_encryption_version,
         "created_at", jx_time(r->created_at),
         "updated_at", jx_time(r->updated_at),
-        "next_rotation_at", r->rotation_period ? jx_time(r->rotated_at + r->rotation_period)
-                                               : json_null(),
+        "next_rotation_at", r->rotation_period ? jx_time(next_rotation(r)) : json_null(),
         "versions", vers);
 }
 
@@ -381,12 +391,14 @@ krm_known(struct krm *k, const char *name)
 }
 
 enum status
-krm_list(struct krm *k, json_t **out)
+krm_list(struct krm *k, bool (*visible)(const void *arg, const char *name), const void *arg,
+         json_t **out)
 {
     json_t *arr = json_array();
     pthread_rwlock_rdlock(&k->lock);
     for (size_t i = 0; i < k->n; i++)
-        if (!k->items[i]->integrity_failed)
+        if (!k->items[i]->integrity_failed &&
+            (visible == NULL || visible(arg, k->items[i]->row.name)))
             json_array_append_new(arr, describe(k, k->items[i]));
     pthread_rwlock_unlock(&k->lock);
     *out = json_pack("{s:o}", "keyrings", arr);
@@ -438,8 +450,8 @@ check_create(const struct krm_create *c, struct store_keyring *r, const char **m
         return ST_INVALID;
     }
     int64_t period = c->rotation_period >= 0 ? c->rotation_period : (det ? 0 : 90 * 86400);
-    if (period != 0 && period < KEYRING_MIN_ROTATION) {
-        *msg = "rotation_period must be 0 (off) or at least 1h";
+    if (period != 0 && (period < KEYRING_MIN_ROTATION || period > DURATION_MAX_SECONDS)) {
+        *msg = ROTATION_MSG;
         return ST_INVALID;
     }
     memset(r, 0, sizeof *r);
@@ -555,8 +567,9 @@ apply_patch(struct store_keyring *r, const struct krm_patch *p, const char **msg
         *msg = "min_encryption_version must be >= min_decryption_version";
         return ST_INVALID;
     }
-    if (r->rotation_period != 0 && r->rotation_period < KEYRING_MIN_ROTATION) {
-        *msg = "rotation_period must be 0 (off) or at least 1h";
+    if (r->rotation_period != 0 && (r->rotation_period < KEYRING_MIN_ROTATION ||
+                                    r->rotation_period > DURATION_MAX_SECONDS)) {
+        *msg = ROTATION_MSG;
         return ST_INVALID;
     }
     return ST_OK;
@@ -781,7 +794,7 @@ due(const struct keyring *kr, int64_t now, const char **reason)
         *reason = "encryption_bound";
         return true;
     }
-    if (kr->row.rotation_period > 0 && now >= kr->row.rotated_at + kr->row.rotation_period) {
+    if (kr->row.rotation_period > 0 && now >= next_rotation(&kr->row)) {
         *reason = "rotation_period";
         return true;
     }

@@ -48,7 +48,9 @@ NODISCARD enum status krm_create(struct krm *k, const struct krm_create *c, json
 NODISCARD enum status krm_get(struct krm *k, const char *name, json_t **out);
 /* True when the keyring is in this node's cache (no database read: safe on refused requests). */
 bool krm_known(struct krm *k, const char *name);
-NODISCARD enum status krm_list(struct krm *k, json_t **out);
+/* Every keyring for which visible(arg, name) is true (visible NULL: every keyring). */
+NODISCARD enum status krm_list(struct krm *k, bool (*visible)(const void *arg, const char *name),
+                               const void *arg, json_t **out);
 NODISCARD enum status krm_rotate(struct krm *k, const char *name, json_t **out,
                                  const struct store_audit_row *ev);
 

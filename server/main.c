@@ -46,7 +46,8 @@ struct opts {
     int64_t idle_timeout, maintenance_interval, shutdown_grace;
 };
 
-#define O(name, type, field, def, help) {name, type, offsetof(struct opts, field), def, help, false}
+#define O(name, type, field, def, help) \
+    {name, type, offsetof(struct opts, field), def, help, false, false}
 #define COMMON_OPTS                                                                            \
     O("config", OPT_STRING, config, NULL, "JSON config file (keys are option names)"),         \
     O("data-dir", OPT_STRING, data_dir, "./data", "directory for the root key and database"),  \
@@ -414,7 +415,8 @@ usage(FILE *f)
             "  keyring          create, list, show and rotate keyrings (over the API)\n"
             "  version          print the version\n\n"
             "Every option also reads DIFYGUARD_<OPTION> (e.g. DIFYGUARD_DATA_DIR) and the JSON\n"
-            "file given by --config; flags win over variables, variables over the file.\n"
+            "file given by --config; flags win over variables, variables over the file. Options\n"
+            "of app/key/keyring that say what is granted or changed are flags only.\n"
             "Exit codes: 0 ok, 1 runtime failure, 2 usage error.\n");
 }
 

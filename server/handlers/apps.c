@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* server/handlers/apps.c -- apps and their API keys (scope apps:admin). A new key's text is in
- * the 201 response only; nothing else ever shows it. */
+/* server/handlers/apps.c -- apps and their API keys (scope apps:admin). A caller issues, rotates
+ * and revokes only keys within its own scopes, keyring allow-list and expiry (apps.h,
+ * principal_may_grant). A new key's text is in the 201 response only; nothing else shows it. */
 #include <string.h>
 
 #include "server/handlers/handlers.h"
@@ -15,7 +16,7 @@ require_admin(struct req *r)
 {
     if (principal_allows(&r->principal, SCOPE_APPS_ADMIN, NULL))
         return true;
-    req_fail(r, ST_FORBIDDEN, NULL);
+    req_fail(r, ST_FORBIDDEN, "scope: needs apps:admin");
     return false;
 }
 
@@ -159,7 +160,8 @@ h_keys_create(struct req *r)
         goto out;
     }
     struct key_spec ks = {scopes, keyrings[0] ? keyrings : NULL, life, rate, burst};
-    st = apps_key_create(r->svc->apps, r->p1, &ks, &out, req_admin_event(r, 201));
+    st = apps_key_grant(r->svc->apps, r->p1, &ks, &r->principal, &msg, &out,
+                        req_admin_event(r, 201));
     req_admin_done(r, st);
 out:
     json_decref(body);
@@ -171,10 +173,12 @@ h_key_revoke(struct req *r)
 {
     if (!require_admin(r))
         return;
-    enum status st = apps_key_revoke(r->svc->apps, r->p1, r->p2, req_admin_event(r, 204));
+    const char *msg = NULL;
+    enum status st = apps_key_revoke(r->svc->apps, r->p1, r->p2, &r->principal, &msg,
+                                     req_admin_event(r, 204));
     req_admin_done(r, st);
     if (st != ST_OK)
-        req_fail(r, st, NULL);
+        req_fail(r, st, msg);
     else
         req_reply_empty(r, 204);
 }
@@ -199,7 +203,8 @@ h_key_rotate(struct req *r)
         msg = "grace_period must be a duration up to 30d";
         goto out;
     }
-    st = apps_key_rotate(r->svc->apps, r->p1, r->p2, grace, &out, req_admin_event(r, 201));
+    st = apps_key_rotate(r->svc->apps, r->p1, r->p2, grace, &r->principal, &msg, &out,
+                         req_admin_event(r, 201));
     req_admin_done(r, st);
     if (st == ST_CONFLICT)
         msg = "the key is revoked, expired or already past its grace period";

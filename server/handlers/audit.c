@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server/handlers/audit.c -- the audit trail over HTTP: events, export, verify, public keys,
  * the HMAC of a value, and per-app usage roll-ups. Reads only; the writer is server/audit.c. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/checked.h"
 #include "server/audit.h"
 #include "server/auditfmt.h"
 #include "server/handlers/handlers.h"
@@ -24,26 +26,30 @@ require(struct req *r, uint32_t scopes)
     return false;
 }
 
-/* RFC 3339 ("2026-11-28T20:21:00Z", optional fraction) or unix seconds, to unix ms. */
+/* RFC 3339 ("2026-11-28T20:21:00Z", optional fraction) or unix seconds, to unix ms. Times
+ * from 1970 to 9999-12-31T23:59:59Z only (TIME_MAX_SECONDS), so the ms value always fits. */
 static bool
 parse_time(const char *s, int64_t *ms)
 {
     struct tm tm = {0};
     char *end;
+    int64_t secs;
+
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (*s != '\0' && *end == '\0' && v >= 0) {
-        *ms = (int64_t)v * 1000;
-        return true;
+    if (*s != '\0' && *end == '\0') {
+        secs = errno == 0 ? (int64_t)v : -1;
+    } else {
+        end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (end == NULL)
+            return false;
+        if (*end == '.')
+            end += 1 + strspn(end + 1, "0123456789");
+        if (strcmp(end, "Z") != 0)
+            return false;
+        secs = (int64_t)timegm(&tm);
     }
-    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL)
-        return false;
-    if (*end == '.')
-        end += 1 + strspn(end + 1, "0123456789");
-    if (strcmp(end, "Z") != 0)
-        return false;
-    *ms = (int64_t)timegm(&tm) * 1000;
-    return true;
+    return secs >= 0 && secs <= TIME_MAX_SECONDS && checked_mul(ms, secs, 1000);
 }
 
 static enum status
@@ -93,8 +99,8 @@ h_audit_events(struct req *r)
     if (!require(r, SCOPE_AUDIT_READ))
         return;
     if ((st = events_filter(r, &f, chain)) != ST_OK) {
-        req_fail(r, st, "bad filter: from/to are RFC 3339 or unix seconds, limit 1..1000, "
-                 "cursor CHAIN:SEQ");
+        req_fail(r, st, "bad filter: from/to are RFC 3339 or unix seconds from 1970 to "
+                 "9999-12-31, limit 1..1000, cursor CHAIN:SEQ");
         return;
     }
     if ((st = store_audit_list(r->svc->store, &f, &rows, &n)) != ST_OK) {
@@ -276,13 +282,20 @@ h_app_usage(struct req *r)
                                     "usage", arr));
 }
 
-/* POST /v1/audit/rotate-key: needs audit:read and keyrings:admin. */
+/* POST /v1/audit/rotate-key: needs audit:read and keyrings:admin, and no keyring allow-list:
+ * the signing key covers every keyring's events, so a key bounded to some keyrings may not
+ * change it. */
 void
 h_audit_rotate_key(struct req *r)
 {
     char id[AUDIT_KEY_ID_CHARS + 1];
     if (!require(r, SCOPE_AUDIT_READ | SCOPE_KEYRINGS_ADMIN))
         return;
+    if (!principal_all_keyrings(&r->principal)) {
+        req_fail(r, ST_FORBIDDEN, "allow-list: changing the audit signing key needs an API key "
+                 "without a keyring allow-list");
+        return;
+    }
     enum status st = audit_rotate_key(r->svc->audit, id);
     if (st != ST_OK) {
         req_fail(r, st, st == ST_CONFLICT ? "too many retired audit keys are kept" : NULL);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* server/handlers/common.c -- health endpoints and the jansson reply helper. */
+/* server/handlers/common.c -- health endpoints and the jansson reply helper. JSON answers may
+ * carry a new API key's text: they are always built and sent as secret bodies (wiped). */
 #include <string.h>
 
 #include "server/audit.h"
@@ -7,10 +8,14 @@
 #include "server/jsonx.h"
 #include "server/service.h"
 
+/* Every answer built from jansson (the admin routes) takes the secret-body path: the key create
+ * and key rotate answers hold the only copy of a new key's text, and marking them all means no
+ * handler can forget one. The dump comes from the wiping jansson allocator; the sbuf is wiped
+ * when it grows and when MHD frees the response (queue() in http.c). */
 void
 reply_jansson(struct req *r, unsigned code, json_t *j)
 {
-    struct sbuf b = {0};
+    struct sbuf b = {.secret = true};
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (s == NULL) {

@@ -47,7 +47,7 @@ void h_audit_rotate_key(struct req *r);
 NODISCARD enum status crypto_request_check(enum crypto_op op, const char *body, size_t len,
                                            size_t *n_items);
 
-/* Reply with a jansson value (takes the reference). */
+/* Reply with a jansson value (takes the reference), as a secret body: wiped when freed. */
 void reply_jansson(struct req *r, unsigned code, json_t *j);
 
 #endif

@@ -1,27 +1,42 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* server/handlers/keyrings.c -- keyring administration routes (metadata only, never keys). */
+/* server/handlers/keyrings.c -- keyring administration routes (metadata only, never keys). A
+ * key with a keyring allow-list administers, lists and creates only the keyrings it names. */
 #include <string.h>
 
 #include "server/handlers/handlers.h"
 #include "server/jsonx.h"
 #include "server/service.h"
 
+#define PERIOD_MSG "rotation_period must be 0 (off) or a duration from 1h to 3650d"
+
+/* keyrings:admin, and for a keyring's own routes its name in the caller's allow-list. */
 static bool
-require(struct req *r, uint32_t scopes, const char *keyring)
+require(struct req *r, const char *keyring)
 {
-    if (principal_allows(&r->principal, scopes, keyring))
+    const char *why = "scope: needs keyrings:admin";
+
+    if (principal_allows(&r->principal, SCOPE_KEYRINGS_ADMIN, keyring))
         return true;
-    req_fail(r, ST_FORBIDDEN, NULL);
+    if (principal_allows(&r->principal, SCOPE_KEYRINGS_ADMIN, NULL))
+        why = "allow-list: the keyring is not in the API key's keyring allow-list";
+    req_fail(r, ST_FORBIDDEN, why);
     return false;
+}
+
+/* krm_list's filter: a restricted caller sees only the keyrings of its allow-list. */
+static bool
+listed(const void *arg, const char *name)
+{
+    return principal_allows(arg, SCOPE_KEYRINGS_ADMIN, name);
 }
 
 void
 h_keyrings_list(struct req *r)
 {
     json_t *out = NULL;
-    if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
+    if (!require(r, NULL))
         return;
-    enum status st = krm_list(r->svc->keyrings, &out);
+    enum status st = krm_list(r->svc->keyrings, listed, &r->principal, &out);
     if (st != ST_OK)
         req_fail(r, st, NULL);
     else
@@ -47,9 +62,12 @@ parse_create(json_t *body, struct krm_create *c, const char **msg)
     }
     if (jx_str(body, "algorithm", &c->algorithm, NULL, NULL) != ST_OK ||
         jx_bool(body, "deterministic", &det, &has_det) != ST_OK ||
-        jx_bool(body, "deletion_allowed", &c->deletion_allowed, NULL) != ST_OK ||
-        jx_duration(body, "rotation_period", &c->rotation_period, NULL) != ST_OK) {
+        jx_bool(body, "deletion_allowed", &c->deletion_allowed, NULL) != ST_OK) {
         *msg = "a field has the wrong type or value";
+        return ST_INVALID;
+    }
+    if (jx_duration(body, "rotation_period", &c->rotation_period, NULL) != ST_OK) {
+        *msg = PERIOD_MSG;
         return ST_INVALID;
     }
     if (has_det)
@@ -65,11 +83,15 @@ h_keyrings_create(struct req *r)
     const char *msg = NULL;
     enum status st;
 
-    if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
+    if (!require(r, NULL))
         return;
     if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
-        (st = parse_create(body, &c, &msg)) == ST_OK)
-    {
+        (st = parse_create(body, &c, &msg)) == ST_OK) {
+        /* A restricted key creates only keyrings its allow-list names (c.name is in body). */
+        if (!require(r, c.name)) {
+            json_decref(body);
+            return;
+        }
         st = krm_create(r->svc->keyrings, &c, &out, &msg, req_admin_event(r, 201));
         req_admin_done(r, st);
     }
@@ -85,11 +107,14 @@ h_keyring_get(struct req *r)
 {
     json_t *out = NULL;
     const uint32_t any = SCOPE_ENCRYPT | SCOPE_DECRYPT | SCOPE_REWRAP | SCOPE_DATAKEY;
-    bool ok = principal_allows(&r->principal, SCOPE_KEYRINGS_ADMIN, NULL);
+    bool ok = principal_allows(&r->principal, SCOPE_KEYRINGS_ADMIN, r->p1);
     for (uint32_t b = 1; !ok && b <= SCOPE_DATAKEY; b <<= 1)
         ok = (any & b) && principal_allows(&r->principal, b, r->p1);
     if (!ok) {
-        req_fail(r, ST_FORBIDDEN, NULL);
+        req_fail(r, ST_FORBIDDEN, (r->principal.scopes & (any | SCOPE_KEYRINGS_ADMIN)) != 0
+                                      ? "allow-list: the keyring is not in the API key's "
+                                        "keyring allow-list"
+                                      : "scope: needs keyrings:admin or a crypto scope");
         return;
     }
     enum status st = krm_get(r->svc->keyrings, r->p1, &out);
@@ -113,9 +138,12 @@ parse_patch(json_t *body, struct krm_patch *p, const char **msg)
         return st;
     if (jx_int(body, "min_decryption_version", &p->min_decryption_version, NULL) != ST_OK ||
         jx_int(body, "min_encryption_version", &p->min_encryption_version, NULL) != ST_OK ||
-        jx_duration(body, "rotation_period", &p->rotation_period, NULL) != ST_OK ||
         jx_bool(body, "deletion_allowed", &del, &has_del) != ST_OK) {
         *msg = "a field has the wrong type or value";
+        return ST_INVALID;
+    }
+    if (jx_duration(body, "rotation_period", &p->rotation_period, NULL) != ST_OK) {
+        *msg = PERIOD_MSG;
         return ST_INVALID;
     }
     if (json_object_get(body, "min_decryption_version") && p->min_decryption_version < 1) {
@@ -139,7 +167,7 @@ h_keyring_patch(struct req *r)
     const char *msg = NULL;
     enum status st;
 
-    if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
+    if (!require(r, r->p1))
         return;
     if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
         (st = parse_patch(body, &p, &msg)) == ST_OK)
@@ -157,7 +185,7 @@ h_keyring_patch(struct req *r)
 void
 h_keyring_delete(struct req *r)
 {
-    if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
+    if (!require(r, r->p1))
         return;
     enum status st = krm_delete(r->svc->keyrings, r->p1, req_admin_event(r, 204));
     req_admin_done(r, st);
@@ -177,7 +205,7 @@ h_keyring_rotate(struct req *r)
     static const char *const none[] = {NULL};
     enum status st = ST_OK;
 
-    if (!require(r, SCOPE_KEYRINGS_ADMIN, NULL))
+    if (!require(r, r->p1))
         return;
     if (r->body_len > 0 && ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) != ST_OK ||
                             (st = jx_only(body, none, &msg)) != ST_OK)) {

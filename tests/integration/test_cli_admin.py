@@ -4,8 +4,10 @@
 usage, --json, --help, exit codes (0 ok, 1 failure, 2 usage), one stderr line per failure, and
 the token never taken from argv nor echoed. Every key the CLI prints is registered as a secret,
 so the session-end scan fails if one reaches a server log or CLI stderr."""
+import datetime
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -99,15 +101,28 @@ def test_subcommand_help(group, sub):
     assert "DIFYGUARD_TOKEN" in text and "--token" not in text
 
 
-def test_key_create_help_names_its_options():
-    text = run_cli(["key", "create", "--help"]).stdout
-    for flag in ["--scope", "--keyring", "--expires-in", "--rate", "--burst"]:
-        assert flag in text
-        assert "DIFYGUARD_" + flag[2:].upper().replace("-", "_") in text
-    assert "--grace-period" in run_cli(["key", "rotate", "--help"]).stdout
-    kr = run_cli(["keyring", "create", "--help"]).stdout
-    for flag in ["--algorithm", "--deterministic", "--rotation-period", "--deletion-allowed"]:
-        assert flag in kr
+# What a command grants or changes is a flag only (issue 6, finding 2): no DIFYGUARD_* variable
+FLAG_ONLY = {
+    ("app", "create"): ["--description"],
+    ("app", "usage"): ["--from", "--to"],
+    ("key", "create"): ["--scope", "--keyring", "--expires-in", "--rate", "--burst"],
+    ("key", "rotate"): ["--grace-period"],
+    ("keyring", "create"): ["--algorithm", "--deterministic", "--rotation-period",
+                            "--deletion-allowed"],
+}
+
+
+@pytest.mark.parametrize("group,sub", sorted(FLAG_ONLY))
+def test_help_marks_grant_options_flag_only(group, sub):
+    text = run_cli([group, sub, "--help"]).stdout
+    for flag in FLAG_ONLY[(group, sub)]:
+        lines = [ln for ln in text.splitlines() if ln.lstrip().startswith(flag + " ")]
+        assert len(lines) == 1, (flag, text)
+        assert "flag only" in lines[0], lines[0]
+        var = "DIFYGUARD_" + flag[2:].upper().replace("-", "_")
+        assert re.search(var + r"\b", text) is None, (var, text)
+    for var in ("DIFYGUARD_ADDR", "DIFYGUARD_CACERT", "DIFYGUARD_TIMEOUT", "DIFYGUARD_JSON"):
+        assert var in text
 
 
 def test_top_level_help_lists_admin_commands():
@@ -291,23 +306,76 @@ def test_rotation_grace_period_ends(server, keyring):
     assert status_code(server, out["key"], keyring) == 200
 
 
-def test_key_create_json_and_environment_scopes(server, keyring):
+def test_key_create_json(server, keyring):
     app = uniq("app")
     cli(server, "app", "create", app)
-    proc = run_cli(["key", "create", app, "--json"],
-                   env=dict(env_of(server), DIFYGUARD_SCOPE="encrypt,decrypt"))
+    proc = run_cli(["key", "create", app, "--json", "--scope", "encrypt,decrypt"],
+                   env=env_of(server))
     assert proc.returncode == 0, proc.stderr
     obj = json.loads(proc.stdout)
     register_api_key(obj["key"])
     assert obj["scopes"] == ["encrypt", "decrypt"] and obj["keyrings"] is None
     assert obj["app"] == app and obj["revoked_at"] is None
     assert status_code(server, obj["key"], keyring) == 200
-    # flags win over the variable
-    proc = run_cli(["key", "create", app, "--json", "--scope=decrypt"],
-                   env=dict(env_of(server), DIFYGUARD_SCOPE="encrypt"))
+
+
+# A shell left with these must not change what a command grants (issue 6, finding 2).
+STRAY = {"DIFYGUARD_SCOPE": "keyrings:admin,apps:admin", "DIFYGUARD_KEYRING": "stray-kr",
+         "DIFYGUARD_EXPIRES_IN": "365d", "DIFYGUARD_RATE": "7", "DIFYGUARD_BURST": "9",
+         "DIFYGUARD_GRACE_PERIOD": "30d", "DIFYGUARD_DELETION_ALLOWED": "true",
+         "DIFYGUARD_DETERMINISTIC": "true", "DIFYGUARD_ALGORITHM": "xchacha20-poly1305",
+         "DIFYGUARD_ROTATION_PERIOD": "1h", "DIFYGUARD_DESCRIPTION": "from the environment",
+         "DIFYGUARD_FROM": "2000-01-01", "DIFYGUARD_TO": "2000-01-02"}
+
+
+def test_stray_variables_do_not_widen_a_new_key(server):
+    app = uniq("app")
+    cli(server, "app", "create", app)
+    env = dict(env_of(server), **STRAY)
+    # without --scope the variable does not stand in: a usage error, and no key issued
+    proc = run_cli(["key", "create", app], env=env)
+    assert "--scope is required" in one_error_line(proc, 2)
+    assert expect(server.admin.get(f"/v1/apps/{app}/keys"), 200)["keys"] == []
+    proc = run_cli(["key", "create", app, "--scope", "encrypt", "--json"], env=env)
+    assert proc.returncode == 0, proc.stderr
     obj = json.loads(proc.stdout)
     register_api_key(obj["key"])
-    assert obj["scopes"] == ["decrypt"]
+    assert obj["scopes"] == ["encrypt"] and obj["keyrings"] is None, obj
+    assert (obj["rate"], obj["burst"]) == (0, 0), obj
+    life = (datetime.datetime.fromisoformat(obj["expires_at"].rstrip("Z"))
+            - datetime.datetime.fromisoformat(obj["created_at"].rstrip("Z"))).total_seconds()
+    assert abs(life - 90 * 86400) <= 5, "the server default, not DIFYGUARD_EXPIRES_IN"
+    # rotation: the default grace period (24h), not DIFYGUARD_GRACE_PERIOD
+    t0 = time.time()
+    proc = run_cli(["key", "rotate", app, obj["id"], "--json"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    register_api_key(json.loads(proc.stdout)["key"])
+    rows = expect(server.admin.get(f"/v1/apps/{app}/keys"), 200)["keys"]
+    grace = [k["grace_until"] for k in rows if k["id"] == obj["id"]][0]
+    until = datetime.datetime.fromisoformat(grace.rstrip("Z")).replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    assert abs(until - (t0 + 86400)) <= 60, grace
+
+
+def test_stray_variables_do_not_change_keyrings_or_apps(server):
+    env = dict(env_of(server), **STRAY)
+    name = uniq("kr")
+    proc = run_cli(["keyring", "create", name, "--json"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    kr = json.loads(proc.stdout)
+    assert kr["deletion_allowed"] is False and kr["deterministic"] is False, kr
+    assert kr["algorithm"] == "aes-256-gcm" and kr["rotation_period"] == 90 * 86400, kr
+    app = uniq("app")
+    proc = run_cli(["app", "create", app, "--json"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["description"] in ("", None)
+    # the flags themselves still work
+    proc = run_cli(["keyring", "create", uniq("kr"), "--json", "--deletion-allowed"],
+                   env=env_of(server))
+    assert json.loads(proc.stdout)["deletion_allowed"] is True
+    # global settings still come from the environment: DIFYGUARD_JSON
+    proc = run_cli(["app", "show", app], env=dict(env, DIFYGUARD_JSON="true"))
+    assert json.loads(proc.stdout)["name"] == app
 
 
 def test_key_revoked_json(server):

@@ -27,16 +27,17 @@ struct settings {
 
 static const struct opt table[] = {
     {"listen", OPT_STRING, offsetof(struct settings, listen), "127.0.0.1:8080",
-     "address to listen on", false},
-    {"config", OPT_STRING, offsetof(struct settings, config), NULL, "JSON config file", false},
-    {"token", OPT_STRING, offsetof(struct settings, token), NULL, "admin API key", true},
-    {"json", OPT_BOOL, offsetof(struct settings, json), "false", "print JSON", false},
-    {"workers", OPT_UINT, offsetof(struct settings, workers), "4", "worker threads", false},
+     "address to listen on", false, false},
+    {"config", OPT_STRING, offsetof(struct settings, config), NULL, "JSON config file", false,
+     false},
+    {"token", OPT_STRING, offsetof(struct settings, token), NULL, "admin API key", true, false},
+    {"json", OPT_BOOL, offsetof(struct settings, json), "false", "print JSON", false, false},
+    {"workers", OPT_UINT, offsetof(struct settings, workers), "4", "worker threads", false, false},
     {"max-body-bytes", OPT_SIZE, offsetof(struct settings, max_body), "4MiB", "largest body",
-     false},
+     false, false},
     {"timeout", OPT_DURATION, offsetof(struct settings, timeout), "30s", "request timeout",
-     false},
-    {"pin", OPT_UINT, offsetof(struct settings, pin), NULL, "a secret number", true},
+     false, false},
+    {"pin", OPT_UINT, offsetof(struct settings, pin), NULL, "a secret number", true, false},
 };
 #define N_OPTS (sizeof table / sizeof table[0])
 
@@ -545,14 +546,18 @@ test_durations(void **state)
     } good[] = {
         {"0", 0}, {"45", 45}, {"45s", 45}, {"30m", 1800}, {"12h", 43200}, {"90d", 7776000},
         {"1d", 86400}, {"0d", 0}, {"007", 7},
-        {"9223372036854775807", INT64_MAX}, {"9223372036854775807s", INT64_MAX},
-        {"106751991167300d", 106751991167300LL * 86400},
-        {"153722867280912930m", 153722867280912930LL * 60},
+        /* the 10-year cap (DURATION_MAX_SECONDS), reached in every unit */
+        {"3650d", 315360000}, {"87600h", 315360000}, {"5256000m", 315360000},
+        {"315360000", 315360000}, {"315360000s", 315360000},
     };
     static const char *const bad[] = {
         "", "s", "-1", "-1h", "+1", " 1", "1 ", "1x", "1.5h", "1hh", "1h30m", "1D", "1H", "0x10",
         "9223372036854775808", "9223372036854775808s", "106751991167301d",
         "153722867280912931m", "99999999999999999999", "1w", "1ms", "d1",
+        /* over the cap: each of these once parsed and later overflowed "now + period" */
+        "3651d", "87601h", "5256001m", "315360001", "315360001s",
+        "9223372036854775807", "9223372036854775807s", "106751991167300d",
+        "153722867280912930m", "2562047788015215h",
     };
     int64_t v;
 
@@ -570,6 +575,49 @@ test_durations(void **state)
     assert_int_equal(v, 7776000);
     assert_int_equal(config_duration(&v, "1\0s", 3), ST_INVALID);
     assert_int_equal(config_duration(&v, NULL, 0), ST_INVALID);
+    assert_int_equal(config_duration_seconds(&v, 315360000), ST_OK);
+    assert_int_equal(v, 315360000);
+    assert_int_equal(config_duration_seconds(&v, 315360001), ST_INVALID);
+    assert_int_equal(config_duration_seconds(&v, -1), ST_INVALID);
+    assert_int_equal(config_duration_seconds(&v, INT64_MAX), ST_INVALID);
+    assert_int_equal(v, 0);
+}
+
+/* The cap holds in every layer: flag, variable and JSON number or string. */
+static void
+test_duration_cap_every_layer(void **state)
+{
+    static const char *const json_bad[] = {
+        "{\"timeout\": 315360001}", "{\"timeout\": 9223372036854775807}",
+        "{\"timeout\": \"3651d\"}",
+    };
+    struct settings s;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(PARSE(&s, err, "--timeout", "3650d"), ST_OK);
+    assert_int_equal(s.timeout, 315360000);
+    config_free(&s, table, N_OPTS);
+    assert_int_equal(PARSE(&s, err, "--timeout", "9223372036854775807"), ST_INVALID);
+    assert_non_null(strstr(err, "--timeout"));
+    assert_non_null(strstr(err, "at most 3650d"));
+    setenv("DIFYGUARD_TIMEOUT", "106751991167300d", 1);
+    assert_int_equal(PARSE(&s, err, "--json"), ST_INVALID);
+    assert_non_null(strstr(err, "DIFYGUARD_TIMEOUT"));
+    unsetenv("DIFYGUARD_TIMEOUT");
+    for (size_t i = 0; i < sizeof json_bad / sizeof json_bad[0]; i++) {
+        memset(&s, 0, sizeof s);
+        if (config_parse_json(&s, table, N_OPTS, json_bad[i], strlen(json_bad[i]), err,
+                              sizeof err) != ST_INVALID)
+            fail_msg("config file %s accepted (timeout %lld)", json_bad[i], (long long)s.timeout);
+        assert_non_null(strstr(err, "timeout"));
+    }
+    const char *ok = "{\"timeout\": 315360000}";
+    memset(&s, 0, sizeof s);
+    assert_int_equal(config_parse_json(&s, table, N_OPTS, ok, strlen(ok), err, sizeof err),
+                     ST_OK);
+    assert_int_equal(s.timeout, 315360000);
+    config_free(&s, table, N_OPTS);
 }
 
 static void
@@ -627,7 +675,7 @@ test_no_config_option(void **state)
 {
     /* Without a "config" option there is no file layer, and --config is unknown. */
     static const struct opt small[] = {
-        {"data-dir", OPT_STRING, 0, NULL, "data directory", false},
+        {"data-dir", OPT_STRING, 0, NULL, "data directory", false, false},
     };
     char *dir = NULL;
     char err[256];
@@ -643,6 +691,95 @@ test_no_config_option(void **state)
     assert_string_equal(dir, "/var/lib/dg");
     config_free(&dir, small, 1);
     unsetenv("DIFYGUARD_DATA_DIR");
+}
+
+/* What a command grants (a key's scopes, a keyring's deletability) is never taken from the
+ * environment or a config file: a stray DIFYGUARD_SCOPE must not widen "key create". */
+struct grant_settings {
+    char *addr;
+    char *config;
+    char *scope;
+    bool deletion_allowed;
+    int64_t rotation_period;
+};
+
+static const struct opt grant_table[] = {
+    {"addr", OPT_STRING, offsetof(struct grant_settings, addr), NULL, "API URL", false, false},
+    {"config", OPT_STRING, offsetof(struct grant_settings, config), NULL, "config file", false,
+     false},
+    {"scope", OPT_STRING, offsetof(struct grant_settings, scope), NULL, "what the key may do",
+     false, true},
+    {"deletion-allowed", OPT_BOOL, offsetof(struct grant_settings, deletion_allowed), NULL,
+     "deletable", false, true},
+    {"rotation-period", OPT_DURATION, offsetof(struct grant_settings, rotation_period), "90d",
+     "rotate this often", false, true},
+};
+#define N_GRANT (sizeof grant_table / sizeof grant_table[0])
+
+static void
+test_flag_only_ignores_environment_and_file(void **state)
+{
+    struct grant_settings g = {0};
+    char err[256];
+    char *bare[] = {"key", NULL};
+    char *flags[] = {"key", "--scope", "encrypt", "--deletion-allowed", "--rotation-period",
+                     "1h", NULL};
+    char *buf = NULL;
+    size_t len = 0;
+
+    (void)state;
+    setenv("DIFYGUARD_ADDR", "http://env:1", 1);
+    setenv("DIFYGUARD_SCOPE", "keyrings:admin,apps:admin", 1);
+    setenv("DIFYGUARD_DELETION_ALLOWED", "true", 1);
+    setenv("DIFYGUARD_ROTATION_PERIOD", "1d", 1);
+    assert_int_equal(config_parse(&g, grant_table, N_GRANT, 1, bare, NULL, err, sizeof err),
+                     ST_OK);
+    assert_string_equal(g.addr, "http://env:1");       /* a global setting: env applies */
+    assert_null(g.scope);
+    assert_false(g.deletion_allowed);
+    assert_int_equal(g.rotation_period, 90 * 86400);   /* the default, not the variable */
+    config_free(&g, grant_table, N_GRANT);
+
+    memset(&g, 0, sizeof g);
+    assert_int_equal(config_parse(&g, grant_table, N_GRANT, 6, flags, NULL, err, sizeof err),
+                     ST_OK);
+    assert_string_equal(g.scope, "encrypt");
+    assert_true(g.deletion_allowed);
+    assert_int_equal(g.rotation_period, 3600);
+    config_free(&g, grant_table, N_GRANT);
+    assert_non_null(getenv("DIFYGUARD_SCOPE"));          /* not read, so not consumed either */
+
+    /* a config file may not set them either */
+    const char *path = tmp_file("{\"scope\": \"apps:admin\"}");
+    setenv("DIFYGUARD_CONFIG", path, 1);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(config_parse(&g, grant_table, N_GRANT, 1, bare, NULL, err, sizeof err),
+                     ST_INVALID);
+    assert_non_null(strstr(err, "can only be given as a flag (--scope)"));
+    assert_null(g.scope);
+    unsetenv("DIFYGUARD_CONFIG");
+    memset(&g, 0, sizeof g);
+    const char *json = "{\"deletion_allowed\": true}";
+    assert_int_equal(config_parse_json(&g, grant_table, N_GRANT, json, strlen(json), err,
+                                       sizeof err), ST_INVALID);
+    assert_false(g.deletion_allowed);
+
+    /* --help says which options are flag only, and names no variable for them */
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    config_help(f, "key create", "APP", NULL, grant_table, N_GRANT);
+    fclose(f);
+    assert_non_null(strstr(buf, "(env DIFYGUARD_ADDR)"));
+    assert_non_null(strstr(buf, "what the key may do (flag only"));
+    assert_non_null(strstr(buf, "deletable (flag only"));
+    assert_null(strstr(buf, "DIFYGUARD_SCOPE"));
+    assert_null(strstr(buf, "DIFYGUARD_DELETION_ALLOWED"));
+    assert_null(strstr(buf, "DIFYGUARD_ROTATION_PERIOD"));
+    free(buf);
+    unsetenv("DIFYGUARD_ADDR");
+    unsetenv("DIFYGUARD_SCOPE");
+    unsetenv("DIFYGUARD_DELETION_ALLOWED");
+    unsetenv("DIFYGUARD_ROTATION_PERIOD");
 }
 
 int
@@ -663,9 +800,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_file_via_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_json_direct, setup, teardown),
         cmocka_unit_test(test_durations),
+        cmocka_unit_test_setup_teardown(test_duration_cap_every_layer, setup, teardown),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test_setup_teardown(test_empty_env_is_unset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_config_option, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flag_only_ignores_environment_and_file, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,7 @@ path_in(const char *name)
     return p;
 }
 
+/* Written 0600, as a key file must be (secret_file modes are checked: test_secret_file_mode). */
 static void
 write_file(const char *path, const char *text, size_t len)
 {
@@ -56,6 +57,7 @@ write_file(const char *path, const char *text, size_t len)
     assert_non_null(f);
     assert_int_equal(fwrite(text, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(path, 0600), 0);
 }
 
 static char *
@@ -871,6 +873,110 @@ test_config_inline_public_key(void **state)
     json_decref(cfg);
 }
 
+/* A secret_file follows the root key's rule: not readable or writable by others, not writable
+ * by its group; a symlink is followed to the file it names (issue 6, finding 5). */
+static void
+test_secret_file_mode(void **state)
+{
+    static const mode_t ok[] = {0600, 0400, 0640, 0440};
+    static const mode_t bad[] = {0644, 0604, 0620, 0602, 0666, 0660};
+    const char *head = "{\"issuer\":\"i\",\"audience\":\"a\",\"roles\":{\"r\":[\"encrypt\"]},";
+    char t[2048], err[256], link[160], wanted[256];
+    struct jwt_verifier *v;
+
+    (void)state;
+    write_file(path_in("modes"), hs1_secret, strlen(hs1_secret));
+    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\",\"secret_file\":\"%s\"}]}",
+             head, path_in("modes"));
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        assert_int_equal(chmod(path_in("modes"), ok[i]), 0);
+        v = load(t, ST_OK, err, sizeof err);
+        jwt_verifier_free(v);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(chmod(path_in("modes"), bad[i]), 0);
+        snprintf(wanted, sizeof wanted, "keys[0].secret_file %s: mode %04o is too open",
+                 path_in("modes"), (unsigned)bad[i]);
+        expect_cfg_error(t, ST_FORBIDDEN, wanted);
+    }
+    /* through a symlink (a Kubernetes secret mount): the target's mode counts */
+    snprintf(link, sizeof link, "%s", path_in("modes-link"));
+    assert_int_equal(symlink(path_in("modes"), link), 0);
+    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\",\"secret_file\":\"%s\"}]}",
+             head, link);
+    expect_cfg_error(t, ST_FORBIDDEN, "too open");      /* still 0660 */
+    assert_int_equal(chmod(path_in("modes"), 0400), 0);
+    v = load(t, ST_OK, err, sizeof err);
+    jwt_verifier_free(v);
+    /* public keys are public: their mode is not checked */
+    assert_int_equal(chmod(path_in("rs1.pem"), 0644), 0);
+    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\","
+             "\"public_key_file\":\"%s\"}]}", head, path_in("rs1.pem"));
+    v = load(t, ST_OK, err, sizeof err);
+    jwt_verifier_free(v);
+    unlink(link);
+    unlink(path_in("modes"));
+}
+
+/* rate and burst (issue 6, finding 4): optional, integers 0..1000000, 0 = unlimited. */
+static void
+test_config_rate(void **state)
+{
+    static const char *const bad[] = {"\"rate\":-1", "\"rate\":1000001", "\"burst\":-5",
+                                      "\"rate\":\"5\"", "\"rate\":1.5", "\"burst\":null"};
+    const char *head = "{\"issuer\":\"i\",\"audience\":\"a\",\"roles\":{\"r\":[\"encrypt\"]},";
+    char t[2048], err[256];
+    int64_t rate = -1, burst = -1;
+    struct jwt_verifier *v;
+
+    (void)state;
+    jwt_verifier_rate(fx.v, &rate, &burst);
+    assert_int_equal(rate, 0);                  /* absent: unlimited */
+    assert_int_equal(burst, 0);
+    snprintf(t, sizeof t, "%s\"rate\":5,\"burst\":10,\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\","
+             "\"secret_file\":\"%s\"}]}", head, path_in("hs1"));
+    v = load(t, ST_OK, err, sizeof err);
+    jwt_verifier_rate(v, &rate, &burst);
+    assert_int_equal(rate, 5);
+    assert_int_equal(burst, 10);
+    jwt_verifier_free(v);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(t, sizeof t, "%s%s,\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\","
+                 "\"secret_file\":\"%s\"}]}", head, bad[i], path_in("hs1"));
+        expect_cfg_error(t, ST_INVALID, "rate and burst must be integers");
+    }
+}
+
+/* One bucket per (iss, sub), never an API key id, the subject not in clear. */
+static void
+test_bucket(void **state)
+{
+    struct jwt_claims a = {0}, b = {0};
+    char ba[JWT_BUCKET_BYTES], bb[JWT_BUCKET_BYTES], again[JWT_BUCKET_BYTES];
+
+    (void)state;
+    snprintf(a.iss, sizeof a.iss, "https://idp.example");
+    snprintf(a.sub, sizeof a.sub, "user-1");
+    b = a;
+    snprintf(b.sub, sizeof b.sub, "user-2");
+    jwt_bucket(ba, &a);
+    jwt_bucket(bb, &b);
+    jwt_bucket(again, &a);
+    assert_string_equal(ba, again);
+    assert_string_not_equal(ba, bb);
+    assert_int_equal(strlen(ba), JWT_BUCKET_BYTES - 1);
+    assert_int_equal(ba[0], '\002');
+    assert_null(strstr(ba, "user-1"));
+    /* (iss "ab", sub "c") and (iss "a", sub "bc") are different principals */
+    snprintf(a.iss, sizeof a.iss, "ab");
+    snprintf(a.sub, sizeof a.sub, "c");
+    snprintf(b.iss, sizeof b.iss, "a");
+    snprintf(b.sub, sizeof b.sub, "bc");
+    jwt_bucket(ba, &a);
+    jwt_bucket(bb, &b);
+    assert_string_not_equal(ba, bb);
+}
+
 static void
 test_api_contract(void **state)
 {
@@ -927,6 +1033,9 @@ main(void)
         cmocka_unit_test(test_failure_counters),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_inline_public_key),
+        cmocka_unit_test(test_secret_file_mode),
+        cmocka_unit_test(test_config_rate),
+        cmocka_unit_test(test_bucket),
         cmocka_unit_test(test_api_contract),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
