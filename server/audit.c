@@ -141,6 +141,21 @@ retired_keys(const struct audit *a, char out[RETIRED_MAX])
     return n;
 }
 
+/* A retired-key list stored before seals existed is sealed once, at the first start of a
+ * version that seals (trusted on that first use, and logged). */
+static enum status
+retired_upgrade(struct audit *a)
+{
+    char list[RETIRED_MAX];
+
+    if (a->set.own_chain ||
+        sealed_get(a->store, a->mac_key, META_RETIRED, list, sizeof list) != ST_INVALID)
+        return ST_OK;
+    log_msg(LOG_WARN, "audit_meta_sealed", "key", META_RETIRED,
+            "detail", "sealing the retired audit keys stored before seals existed", LOG_END);
+    return sealed_put(a->store, a->mac_key, META_RETIRED, list);
+}
+
 static void
 add_retired_json(const struct audit *a, struct sbuf *b)
 {
@@ -643,6 +658,10 @@ audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
     pthread_cond_init(&a->rel_cv, NULL);
     if ((s = audit_keys_ensure(st, rk)) != ST_OK || (s = load_keys(a, rk)) != ST_OK) {
         snprintf(err, err_len, "cannot load the audit keys (root key %s)", rootkey_id(rk));
+        goto fail;
+    }
+    if ((s = retired_upgrade(a)) != ST_OK) {
+        snprintf(err, err_len, "cannot seal the retired audit keys");
         goto fail;
     }
     if ((s = audit__chain_open(a, err, err_len)) != ST_OK)

@@ -62,9 +62,14 @@ h_metrics(struct req *r)
                   "difyguard_audit_write_failures_total %llu\n"
                   "# HELP difyguard_audit_backlog Audit events queued and not yet written.\n"
                   "# TYPE difyguard_audit_backlog gauge\n"
-                  "difyguard_audit_backlog %zu\n",
+                  "difyguard_audit_backlog %zu\n"
+                  "# HELP difyguard_audit_unverified_chains_total Stored chains of other nodes an "
+                  "export could not verify (left out or cut short).\n"
+                  "# TYPE difyguard_audit_unverified_chains_total counter\n"
+                  "difyguard_audit_unverified_chains_total %llu\n",
                   (unsigned long long)audit_failures(r->svc->audit),
-                  audit_backlog(r->svc->audit));
+                  audit_backlog(r->svc->audit),
+                  (unsigned long long)audit_unverified_chains(r->svc->audit));
     }
     req_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }

@@ -265,6 +265,26 @@ def test_new_chain_after_a_break_keeps_the_evidence(start_server, tmp_path):
     assert all(o["seq"] <= top - 2 for o in old), old[-1]
 
 
+def test_database_from_before_seals_is_sealed_at_first_start(start_server):
+    """Settings rows written before seals existed are trusted once, sealed and logged."""
+    srv, chain = stopped_with_traffic(start_server)
+    conn = db_of(srv)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_chain_id'", (chain,))
+    conn.execute("DELETE FROM meta WHERE key LIKE 'audit_head:%'")
+    conn.close()
+    srv.start()
+    assert "audit_meta_sealed" in srv.stdout()
+    conn = db_of(srv)
+    rows = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'audit_%'"))
+    conn.close()
+    assert rows["audit_chain_id"].startswith("v1:") and rows["audit_chain_id"].endswith(chain)
+    assert rows[f"audit_head:{chain}"].startswith("v1:"), rows
+    assert verify_online(srv)["valid"] is True
+    srv.stop()
+    srv.start()                         # and from now on it is checked like any other
+    assert verify_online(srv)["valid"] is True
+
+
 # ----------------------------------------------------------------------------------------------
 # keys and exports
 
@@ -290,6 +310,9 @@ def test_injected_audit_key_is_not_served_or_trusted(start_server, tmp_path):
     conn.close()
     assert "abababababababab" not in export_text(aud)
     assert verify_online(srv)["valid"] is False
+    metrics = srv.client().get("/metrics").text
+    assert any(line.startswith("difyguard_audit_unverified_chains_total ") and
+               int(line.split()[-1]) >= 1 for line in metrics.splitlines()), metrics[-600:]
 
 
 def test_export_cannot_be_cut_at_an_earlier_export(start_server, tmp_path):
