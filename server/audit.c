@@ -368,7 +368,7 @@ event_line(struct audit *a, const struct audit_rec *r, struct audit_event *e, st
     e->h_reference = ref;
     e->n_h_reference = r->n_h_reference;
     if ((st = auditfmt_event(line, hash, e)) != ST_OK) {
-        log_msg(LOG_ERROR, "audit_record_unrecordable", "chain_id", a->chain_id, "op", "unknown",
+        log_msg(LOG_ERROR, "audit_record_unrecordable", "chain_id", a->chain_id,
                 "detail", "a request's event could not be formatted; recorded minimally", LOG_END);
         struct audit_event m = {.chain_id = e->chain_id, .seq = e->seq, .time_ms = e->time_ms,
                                 .op = "unrecordable", .status = e->status,

@@ -697,6 +697,139 @@ test_resigned(void **state)
     lines_free(&b.ls);
 }
 
+
+/* ---- key changes in any order, retirement, the writer's prefix check (issue 6) ------------- */
+
+/* The standard trail with every node-b line first: node-b's checkpoints after the key change are
+ * signed by K1 before the file reaches the key change (chain a). Genuine; verifies with K0. */
+static void
+test_key_change_learned_first(void **state)
+{
+    struct builder b;
+    struct lines ls = {{0}, 0};
+    struct audit_verify_result r;
+    size_t len;
+
+    (void)state;
+    build(&b, V_NORMAL);
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < b.ls.n; i++) {
+            bool is_b = strstr(b.ls.l[i], "\"chain_id\":\"node-b\"") != NULL;
+            if (is_b == (pass == 0))
+                ls.l[ls.n++] = b.ls.l[i];
+        }
+    }
+    char *text = join(&ls, &len);
+    assert_int_equal(verify_keys(text, len, pk, 1, NULL, &r), ST_OK);
+    /* without the key change line, K1's checkpoints are not accepted */
+    free(text);
+    ls.n = 0;
+    for (size_t i = 0; i < b.ls.n; i++) {
+        if (strstr(b.ls.l[i], "key_change") == NULL)
+            ls.l[ls.n++] = b.ls.l[i];
+    }
+    text = join(&ls, &len);
+    assert_int_equal(verify_keys(text, len, pk, 1, NULL, &r), ST_AUTH);
+    assert_non_null(strstr(r.error, "not signed by an accepted key"));
+    free(text);
+    lines_free(&b.ls);
+}
+
+/* After chain a's key change K0 -> K1, a tail of chain a signed only by K0 (an attacker who kept
+ * the retired key) is refused, even dated later; chain b may still use K0 before its own. */
+static void
+test_retired_key_refused_in_its_chain(void **state)
+{
+    struct builder b;
+    struct sbuf s = {0};
+
+    (void)state;
+    build(&b, V_NORMAL);
+    lines_free(&b.ls);
+    build(&b, V_NORMAL);
+    free(b.ls.l[--b.ls.n]);                 /* drop both export checkpoints */
+    free(b.ls.l[--b.ls.n]);
+    b_event(&b, &b.a);
+    struct audit_checkpoint cp = {b.a.id, b.a.seq, {0}, b.t += 1000, "export", NULL, NULL};
+    memcpy(cp.hash, b.a.hash, AUDIT_HASH_BYTES);
+    assert_int_equal(auditfmt_checkpoint(&s, &cp, &signer[0], 1), ST_OK);   /* K0 only */
+    push(&b.ls, &s);
+    b_cp(&b, &b.b, "export");
+    expect_fail(&b.ls, b.ls.n - 1, "not signed by an accepted key");
+    lines_free(&b.ls);
+}
+
+static void
+test_verify_prefix(void **state)
+{
+    struct builder b;
+    struct lines ls = {{0}, 0};
+    struct audit_prefix pre;
+    struct audit_verify_result r;
+    size_t len;
+    char *text;
+
+    (void)state;
+    build(&b, V_NORMAL);
+    for (size_t i = 0; i < b.ls.n; i++) {   /* chain a alone, its export checkpoint dropped */
+        if (strstr(b.ls.l[i], "\"chain_id\":\"node-a\"") != NULL && i + 1 != L_EXPORT_A)
+            ls.l[ls.n++] = b.ls.l[i];
+    }
+    text = join(&ls, &len);                 /* ends with an event after its last checkpoint */
+    assert_int_equal(audit_verify_prefix(text, len, pk, 1, NULL, 0, &pre, &r), ST_OK);
+    assert_int_equal(pre.head_seq, b.a.seq);
+    assert_memory_equal(pre.head_hash, b.a.hash, AUDIT_HASH_BYTES);
+    assert_true(pre.has_cp);
+    assert_true(pre.cp_seq < pre.head_seq);
+    assert_true(pre.cp_end > 0 && pre.cp_end < len && text[pre.cp_end - 1] == '\n');
+    size_t start = pre.cp_end - 1;          /* the line that ends there is a checkpoint */
+    while (start > 0 && text[start - 1] != '\n')
+        start--;
+    assert_int_equal(strncmp(text + start, "{\"type\":\"checkpoint\",", 21), 0);
+    /* a broken line after a checkpoint: the verified prefix stops at that checkpoint */
+    size_t keep = pre.cp_end;
+    char *bad = xmalloc(keep + 8);
+    memcpy(bad, text, keep);
+    memcpy(bad + keep, "{junk}\n", 7);
+    assert_int_equal(audit_verify_prefix(bad, keep + 7, pk, 1, NULL, 0, &pre, &r), ST_AUTH);
+    assert_true(pre.has_cp);
+    assert_int_equal(pre.cp_end, keep);
+    free(bad);
+    free(text);
+    /* two chains are refused */
+    text = join(&b.ls, &len);
+    assert_int_equal(audit_verify_prefix(text, len, pk, 1, NULL, 0, &pre, &r), ST_AUTH);
+    assert_non_null(strstr(r.error, "another chain"));
+    free(text);
+    /* no checkpoint: verified, but nothing signed */
+    ls.n = 0;
+    ls.l[ls.n++] = b.ls.l[L_A1 - 1];
+    ls.l[ls.n++] = b.ls.l[L_A2 - 1];
+    text = join(&ls, &len);
+    assert_int_equal(audit_verify_prefix(text, len, pk, 1, NULL, 0, &pre, &r), ST_OK);
+    assert_false(pre.has_cp);
+    assert_int_equal(pre.head_seq, 2);
+    free(text);
+    lines_free(&b.ls);
+}
+
+static void
+test_line_hash(void **state)
+{
+    struct builder b;
+    uint8_t h[AUDIT_HASH_BYTES];
+
+    (void)state;
+    build(&b, V_NORMAL);
+    char *l = b.ls.l[L_A2 - 1];
+    assert_int_equal(auditfmt_line_hash(l, strlen(l), h), ST_OK);
+    l[20] ^= 1;
+    assert_int_equal(auditfmt_line_hash(l, strlen(l), h), ST_AUTH);
+    assert_true(sodium_is_zero(h, sizeof h));
+    assert_int_equal(auditfmt_line_hash("{}", 2, h), ST_AUTH);
+    lines_free(&b.ls);
+}
+
 static void
 test_events_after_last_checkpoint(void **state)
 {
@@ -1089,6 +1222,10 @@ main(void)
         cmocka_unit_test(test_duplicated_seq),
         cmocka_unit_test(test_torn_and_blank_lines),
         cmocka_unit_test(test_resigned),
+        cmocka_unit_test(test_key_change_learned_first),
+        cmocka_unit_test(test_retired_key_refused_in_its_chain),
+        cmocka_unit_test(test_verify_prefix),
+        cmocka_unit_test(test_line_hash),
         cmocka_unit_test(test_events_after_last_checkpoint),
         cmocka_unit_test(test_no_checkpoint),
         cmocka_unit_test(test_since),
