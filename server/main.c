@@ -23,6 +23,7 @@
 #include "server/config.h"
 #include "server/audit.h"
 #include "server/cmd_audit.h"
+#include "server/datalock.h"
 #include "server/http.h"
 #include "server/jwt.h"
 #include "server/jsonx.h"
@@ -139,20 +140,37 @@ parse(struct opts *o, const struct opt *t, size_t n, int argc, char **argv, cons
     return -1;
 }
 
+/* Take the database's lock for `cmd` (see datalock.h); returns -1 to continue, else the exit
+ * code after one line on stderr. `why` ends the refusal: what the user should do. */
+static int
+lock_database(struct datalock **lock, const char *database, const char *cmd, const char *why)
+{
+    char err[512];
+    enum status st = datalock_acquire(lock, database, cmd, err, sizeof err);
+    if (st == ST_CONFLICT)
+        return fail(1, "%s: %s", err, why);
+    if (st != ST_OK)
+        return fail(1, "%s", err);
+    return -1;
+}
+
 static int
 cmd_init(int argc, char **argv)
 {
     struct opts o;
     struct service_paths p;
+    struct datalock *lock = NULL;
     char key[APIKEY_TEXT_CHARS + 1], root_id[32], err[512];
     int rc = parse(&o, init_opts, N(init_opts), argc, argv, "[--data-dir DIR] [--json]",
                    "Create the root key (0600, never overwritten), the database, the service "
                    "keys and the admin app; print the admin API key once.");
     if (rc >= 0)
         return rc;
+    key[0] = '\0';
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
-    enum status st = service_init(&p, key, sizeof key, root_id, sizeof root_id, err, sizeof err);
-    if (st != ST_OK) {
+    if ((rc = lock_database(&lock, p.database, "init", "refusing to initialise it")) >= 0)
+        goto out;
+    if (service_init(&p, key, sizeof key, root_id, sizeof root_id, err, sizeof err) != ST_OK) {
         rc = fail(1, "init failed: %s", err);
     } else if (o.json) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "admin_key", key, "root_key_id", root_id,
@@ -167,18 +185,19 @@ cmd_init(int argc, char **argv)
                "%s\n", p.root_key, root_id, p.database, key);
         rc = 0;
     }
+out:
     sodium_memzero(key, sizeof key);
+    datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, init_opts, N(init_opts));
     return rc;
 }
 
 static int
-open_service(struct service **svc, const struct opts *o, const struct krm_settings *ks,
-             const struct audit_settings *as, struct service_paths *p)
+open_service(struct service **svc, const struct service_paths *p, const struct krm_settings *ks,
+             const struct audit_settings *as)
 {
     char err[512];
-    service_paths_resolve(p, o->data_dir, o->database, o->root_key);
     enum status st = service_open(svc, p, ks, as, err, sizeof err);
     if (st != ST_OK)
         return fail(1, "%s", err);
@@ -198,7 +217,8 @@ cmd_admin_key(int argc, char **argv)
     if (rc >= 0)
         return rc;
     struct audit_settings as = {.durable = true, .checkpoint_interval = 60, .own_chain = true};
-    if ((rc = open_service(&svc, &o, &ks, &as, &p)) >= 0)
+    service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
+    if ((rc = open_service(&svc, &p, &ks, &as)) >= 0)
         goto out;
     if (service_admin_key(svc, key, sizeof key) != ST_OK) {
         rc = fail(1, "%s", "could not mint an admin key");
@@ -223,19 +243,24 @@ cmd_migrate(int argc, char **argv)
     struct opts o;
     struct service_paths p = {0};
     struct store *st = NULL;
+    struct datalock *lock = NULL;
     char err[512];
     int rc = parse(&o, migrate_opts, N(migrate_opts), argc, argv, "[--database URL]",
-                   "Apply pending database migrations and exit.");
+                   "Apply pending database migrations and exit. Refused while difyguard serve "
+                   "runs on the database.");
     if (rc >= 0)
         return rc;
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
-    if (store_open(&st, p.database, err, sizeof err) != ST_OK) {
+    if ((rc = lock_database(&lock, p.database, "migrate", "stop difyguard serve first")) >= 0) {
+        /* refused: the line is printed */
+    } else if (store_open(&st, p.database, err, sizeof err) != ST_OK) {
         rc = fail(1, "%s", err);
     } else {
         printf("schema version %d (%s)\n", store_schema_version(st), store_backend(st));
         rc = 0;
     }
     store_close(st);
+    datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, migrate_opts, N(migrate_opts));
     return rc;
@@ -278,6 +303,7 @@ cmd_rotate_root(int argc, char **argv)
     struct service_paths p = {0};
     struct service *svc = NULL;
     struct krm_settings ks = {0};
+    struct datalock *lock = NULL;
     char err[512], old_id[ROOTKEY_ID_CHARS + 1];
     int rc = parse(&o, rotate_opts, N(rotate_opts), argc, argv, "--data-dir DIR --new-key FILE",
                    "Rewrap every key version and service key under a new root key. Run it with "
@@ -288,7 +314,10 @@ cmd_rotate_root(int argc, char **argv)
         rc = fail(EXIT_USAGE, "%s", "--new-key FILE is required");
         goto out;
     }
-    if ((rc = open_service(&svc, &o, &ks, NULL, &p)) >= 0)
+    service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
+    if ((rc = lock_database(&lock, p.database, "rotate-root-key",
+                            "stop difyguard serve first")) >= 0 ||
+        (rc = open_service(&svc, &p, &ks, NULL)) >= 0)
         goto out;
     snprintf(old_id, sizeof old_id, "%s", rootkey_id(svc->root));
     if (service_rotate_root(svc, o.new_key, err, sizeof err) != ST_OK) {
@@ -301,6 +330,7 @@ cmd_rotate_root(int argc, char **argv)
         printf("Rotated. Start difyguard with --root-key %s from now on.\n", o.new_key), rc = 0;
 out:
     service_close(svc);
+    datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, rotate_opts, N(rotate_opts));
     return rc;
@@ -340,6 +370,7 @@ cmd_serve(int argc, char **argv)
     struct service_paths p = {0};
     struct service *svc = NULL;
     struct http_server *http = NULL;
+    struct datalock *lock = NULL;
     char err[512];
     int rc = parse(&o, serve_opts, N(serve_opts), argc, argv,
                    "[--listen HOST:PORT] [--data-dir DIR] [--database URL] [--config FILE]",
@@ -362,7 +393,11 @@ cmd_serve(int argc, char **argv)
     struct audit_settings as = {o.audit_durable, o.audit_checkpoint_interval, o.audit_retention,
                                 o.audit_archive_dir != NULL ? o.audit_archive_dir : archive,
                                 false};
-    if ((rc = open_service(&svc, &o, &ks, &as, &p)) >= 0)
+    /* One server per database, for its whole life: rotate-root-key and migrate wait for it. */
+    service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
+    if ((rc = lock_database(&lock, p.database, "serve",
+                            "refusing to start a second server on it")) >= 0 ||
+        (rc = open_service(&svc, &p, &ks, &as)) >= 0)
         goto out;
     svc->trusted_proxies = o.trusted_proxies;
     if (o.jwt_config != NULL && (rc = load_jwt(svc, o.jwt_config)) >= 0)
@@ -388,6 +423,7 @@ cmd_serve(int argc, char **argv)
     rc = 0;
 out:
     service_close(svc);
+    datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, serve_opts, N(serve_opts));
     return rc;

@@ -77,36 +77,65 @@ url_scheme_len(const char *url)
     return strncmp(url + i, "://", 3) == 0 ? i : 0;
 }
 
-enum status
-store_open(struct store **out, const char *url, char *err, size_t err_len)
+/* The SQLite file of url into *path (a pointer into url), or ST_INVALID with err set. */
+static enum status
+sqlite_path_of(const char *url, const char **path, char *err, size_t err_len)
 {
-    const char *path = url;
     size_t scheme_len;
 
-    assert(out != NULL && url != NULL && (err != NULL || err_len == 0));
-    *out = NULL;
-    if (err_len > 0)
-        err[0] = '\0';
-
+    *path = url;
     /* Never echo the URL in err: a PostgreSQL URL may carry a password. */
     if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
         snprintf(err, err_len, "PostgreSQL backend not built yet");
         return ST_INVALID;
     }
     if (has_prefix(url, "sqlite://"))
-        path = url + strlen("sqlite://");
+        *path = url + strlen("sqlite://");
     else if (has_prefix(url, "sqlite:"))
-        path = url + strlen("sqlite:");
+        *path = url + strlen("sqlite:");
     else if ((scheme_len = url_scheme_len(url)) > 0) {
         snprintf(err, err_len, "unsupported database URL scheme '%.*s' (want sqlite: or a path)",
                  (int)(scheme_len > 32 ? 32 : scheme_len), url);
         return ST_INVALID;
     }
-    if (path[0] == '\0') {
+    if ((*path)[0] == '\0') {
         snprintf(err, err_len, "empty database path");
         return ST_INVALID;
     }
+    return ST_OK;
+}
+
+enum status
+store_open(struct store **out, const char *url, char *err, size_t err_len)
+{
+    const char *path = url;
+    enum status st;
+
+    assert(out != NULL && url != NULL && (err != NULL || err_len == 0));
+    *out = NULL;
+    if (err_len > 0)
+        err[0] = '\0';
+    if ((st = sqlite_path_of(url, &path, err, err_len)) != ST_OK)
+        return st;
     return store_sqlite_open(out, path, err, err_len);
+}
+
+enum status
+store_file_path(const char *url, char *out, size_t cap)
+{
+    const char *path = NULL;
+    char err[128];
+
+    assert(url != NULL && out != NULL && cap > 0);
+    out[0] = '\0';
+    if (sqlite_path_of(url, &path, err, sizeof err) != ST_OK)
+        return ST_INVALID;
+    if (strcmp(path, ":memory:") == 0)
+        return ST_NOT_FOUND;
+    if (strlen(path) >= cap)
+        return ST_INVALID;
+    snprintf(out, cap, "%s", path);
+    return ST_OK;
 }
 
 void

@@ -28,6 +28,10 @@ struct store_audit_row;
  * SQLite; "postgres://..." is ST_INVALID until that backend lands. err gets one line. */
 NODISCARD enum status store_open(struct store **out, const char *url, char *err, size_t err_len);
 void store_close(struct store *s);                  /* NULL-safe */
+/* The file behind a SQLite URL (the forms store_open takes) into out: ST_OK; ST_NOT_FOUND when
+ * the database is not a file (":memory:"); ST_INVALID for a URL store_open refuses or a path of
+ * cap bytes or more. Commands lock the database through a file beside it (server/datalock.h). */
+NODISCARD enum status store_file_path(const char *url, char *out, size_t cap);
 const char *store_backend(const struct store *s);   /* "sqlite" */
 int store_schema_version(struct store *s);          /* highest applied migration */
 

