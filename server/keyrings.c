@@ -384,6 +384,26 @@ krm_list(struct krm *k, json_t **out)
 
 /* --- changes --- */
 
+/* Wrap new KEKs only under the root key the database expects (meta root_key_id, recorded by init
+ * and by rotate-root-key): a process still holding a replaced root key must not add versions that
+ * no later start can open. ST_CONFLICT (logged) when the database moved on. */
+static enum status
+root_key_current(const struct krm *k, const char *keyring)
+{
+    char id[STORE_ROOT_ID_MAX + 16];
+    enum status st = store_meta_get(k->store, "root_key_id", id, sizeof id);
+
+    if (st == ST_OK && strcmp(id, rootkey_id(k->rk)) == 0)
+        return ST_OK;
+    if (st != ST_OK && st != ST_NOT_FOUND && st != ST_INTERNAL)
+        return st;
+    log_msg(LOG_ERROR, "root_key_mismatch", "keyring", keyring, "root_key_id", rootkey_id(k->rk),
+            "database_root_key_id", st == ST_OK ? id : "",
+            "detail", "the database expects another root key (rotated since this process "
+            "started?); refusing to wrap a new key version: restart difyguard", LOG_END);
+    return ST_CONFLICT;
+}
+
 static enum status
 new_version(struct krm *k, const char *name, uint32_t version, struct store_version *v)
 {
@@ -392,6 +412,8 @@ new_version(struct krm *k, const char *name, uint32_t version, struct store_vers
     enum status st;
 
     memset(v, 0, sizeof *v);
+    if ((st = root_key_current(k, name)) != ST_OK)
+        return st;
     if ((st = kek_generate(&kek, wrapped, k->rk, name, version)) != ST_OK)
         return st;
     kek_free(kek);          /* unwrapped again on first use, from the stored row */
@@ -454,8 +476,11 @@ krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char *
     *out = NULL;
     if ((st = check_create(c, &r, msg)) != ST_OK)
         return st;
-    if ((st = new_version(k, r.name, 1, &v)) != ST_OK)
+    if ((st = new_version(k, r.name, 1, &v)) != ST_OK) {
+        if (st == ST_CONFLICT)
+            *msg = "the database is under another root key now: restart difyguard with it";
         return st;
+    }
     keyring_mac(k, &r, r.mac);
     pthread_rwlock_wrlock(&k->lock);
     if ((st = store_keyring_create(k->store, &r, &v, ev)) == ST_OK &&

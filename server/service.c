@@ -106,7 +106,8 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
     }
     if ((s = svckey_create(st, rk, SVCKEY_ROWMAC)) != ST_OK ||
         (s = svckey_create(st, rk, SVCKEY_APIKEY_HASH)) != ST_OK ||
-        (s = audit_keys_ensure(st, rk)) != ST_OK) {
+        (s = audit_keys_ensure(st, rk)) != ST_OK ||
+        (s = store_meta_set(st, "root_key_id", rootkey_id(rk))) != ST_OK) {
         snprintf(err, err_len, "could not store service keys");
         store_close(st);
         return s;
@@ -121,8 +122,7 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
         goto out;
     }
     snprintf(marker, sizeof marker, "%lld", (long long)now_s());
-    if ((s = store_meta_set(svc->store, "initialized_at", marker)) != ST_OK ||
-        (s = store_meta_set(svc->store, "root_key_id", rootkey_id(rk))) != ST_OK)
+    if ((s = store_meta_set(svc->store, "initialized_at", marker)) != ST_OK)
         snprintf(err, err_len, "could not record initialisation");
 out:
     json_decref(app);
@@ -157,6 +157,21 @@ fail:
     return s;
 }
 
+/* The database records the id of its root key (meta root_key_id: init, rotate-root-key); new
+ * key versions are wrapped only under that key (keyrings.c). Databases that lack it get the id of
+ * the key that just opened their service keys. */
+static enum status
+root_key_record(struct store *st, const struct rootkey *rk)
+{
+    char id[STORE_ROOT_ID_MAX + 16];
+    enum status s = store_meta_get(st, "root_key_id", id, sizeof id);
+
+    if (s != ST_NOT_FOUND)
+        return s == ST_INTERNAL ? ST_OK : s;    /* a mismatch is for keyrings.c to refuse */
+    log_msg(LOG_WARN, "root_key_id_recorded", "root_key_id", rootkey_id(rk), LOG_END);
+    return store_meta_set(st, "root_key_id", rootkey_id(rk));
+}
+
 enum status
 service_open(struct service **out, const struct service_paths *p, const struct krm_settings *ks,
              const struct audit_settings *as, char *err, size_t err_len)
@@ -174,6 +189,10 @@ service_open(struct service **out, const struct service_paths *p, const struct k
         (st = svckey_require(s->store, s->root, SVCKEY_APIKEY_HASH, &s->hash_key, err,
                              err_len)) != ST_OK)
         goto fail;
+    if ((st = root_key_record(s->store, s->root)) != ST_OK) {
+        snprintf(err, err_len, "cannot record the root key id in %s", p->database);
+        goto fail;
+    }
     if ((st = krm_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
         snprintf(err, err_len, "cannot load keyrings from %s", p->database);
         goto fail;

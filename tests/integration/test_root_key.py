@@ -7,7 +7,7 @@ import base64
 import os
 import sqlite3
 
-from conftest import (CRYPTO_SCOPES, SECRETS, expect, free_port, new_text, register_api_key,
+from conftest import (CRYPTO_SCOPES, expect, free_port, new_text, poll_until, register_api_key,
                       register_root_key, run_cli, run_serve_expecting_exit)
 
 
@@ -80,3 +80,42 @@ def test_second_server_rotation_and_migrate_refused_while_serving(start_server, 
     assert proc.returncode == 0, proc.stderr
     srv.start()
     assert srv.client(crypto_key["key"]).decrypt(kr, ct)["text"] == text
+
+
+def set_meta_root_key_id(db, value):
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'root_key_id'", (value,))
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_new_versions_only_under_the_root_key_the_database_expects(start_server):
+    """The database moved to another root key behind the server's back (a rotation that did not
+    take the lock): manual and automatic rotations and new keyrings are refused instead of being
+    wrapped under the stale key; existing versions keep working."""
+    srv = start_server(args=["--kek-max-encryptions", "20", "--reserve-block", "5",
+                             "--maintenance-interval", "1"])
+    kr = srv.create_keyring()
+    api, _ = srv.issue_key(CRYPTO_SCOPES)
+    text = new_text("stale-root")
+    ct = api.encrypt(kr, text=text)["ciphertext"]
+    own_id = srv.datadir.info["root_key_id"]
+    set_meta_root_key_id(srv.datadir.db, "0123456789abcdef")
+    before = root_ids(srv.datadir.db)[2]
+
+    expect(srv.admin.post("/v1/keyrings", {"name": "stale-new"}), 409, "conflict")
+    expect(srv.admin.post(f"/v1/keyrings/{kr}/rotate", {}), 409, "conflict")
+    # 90% of the encryption bound: the automatic rotation is refused too
+    for _ in range(17):
+        api.encrypt(kr, text=text)
+    poll_until(lambda: srv.stdout().count("root_key_mismatch") >= 3, what="refused rotation")
+    assert root_ids(srv.datadir.db)[2] == before, "no key version was added"
+    assert expect(srv.admin.get(f"/v1/keyrings/{kr}"), 200)["latest_version"] == 1
+    assert api.decrypt(kr, ct)["text"] == text
+
+    # back under the server's root key: changes work again
+    set_meta_root_key_id(srv.datadir.db, own_id)
+    expect(srv.admin.post("/v1/keyrings", {"name": "stale-new"}), 201)
+    expect(srv.admin.post(f"/v1/keyrings/{kr}/rotate", {}), 200)
