@@ -853,32 +853,69 @@ krm_start_maintenance(struct krm *k, int interval_seconds)
         k->thread_started = true;
 }
 
-enum status
-krm_rewrap_all(struct krm *k, const struct rootkey *to, size_t *count)
+static const struct rootkey *
+key_named(const struct rootkey *const *keys, size_t n, const char *id)
 {
-    enum status st = ST_OK;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rootkey_id(keys[i]), id) == 0)
+            return keys[i];
+    return NULL;
+}
+
+/* Before writing anything: every row is sound and under `to` or a key we were given. */
+static enum status
+rewrap_check(const struct krm *k, const struct rootkey *const *from, size_t n,
+             const struct rootkey *to, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        const struct keyring *kr = k->items[i];
+        if (kr->integrity_failed) {
+            snprintf(err, err_len, "keyring %s fails its integrity check; nothing was rewrapped",
+                     kr->row.name);
+            return ST_INTEGRITY;
+        }
+        for (size_t j = 0; j < kr->nv; j++) {
+            const char *id = kr->v[j].row.root_key_id;
+            if (strcmp(id, rootkey_id(to)) != 0 && key_named(from, n, id) == NULL) {
+                snprintf(err, err_len, "version %u of keyring %s is wrapped under root key %s, "
+                         "which was not given (pass its file with --old-key); nothing was "
+                         "rewrapped", kr->v[j].row.version, kr->row.name, id);
+                return ST_AUTH;
+            }
+        }
+    }
+    return ST_OK;
+}
+
+enum status
+krm_rewrap_all(struct krm *k, const struct rootkey *const *from, size_t n,
+               const struct rootkey *to, size_t *count, char *err, size_t err_len)
+{
+    enum status st;
 
     *count = 0;
     pthread_rwlock_wrlock(&k->lock);
+    st = rewrap_check(k, from, n, to, err, err_len);
     for (size_t i = 0; i < k->n && st == ST_OK; i++) {
         struct keyring *kr = k->items[i];
-        if (kr->integrity_failed) {
-            st = ST_INTEGRITY;
-            break;
-        }
         for (size_t j = 0; j < kr->nv && st == ST_OK; j++) {
             struct store_version v = kr->v[j].row;
+            const struct rootkey *old = key_named(from, n, v.root_key_id);
             if (strcmp(v.root_key_id, rootkey_id(to)) == 0)
                 continue;       /* done by an earlier, interrupted run */
-            st = kek_rewrap(v.wrapped, k->rk, to, kr->row.name, v.version, kr->v[j].row.wrapped,
+            st = kek_rewrap(v.wrapped, old, to, kr->row.name, v.version, kr->v[j].row.wrapped,
                             kr->v[j].row.wrapped_len);
-            if (st != ST_OK)
-                break;
             v.wrapped_len = KEK_WRAPPED_BYTES;
             snprintf(v.root_key_id, sizeof v.root_key_id, "%s", rootkey_id(to));
             version_mac(k, kr->row.name, &v, v.mac);
-            if ((st = store_version_rewrap(k->store, &v)) == ST_OK)
+            if (st == ST_OK && (st = store_version_rewrap(k->store, &v)) == ST_OK) {
+                kr->v[j].row = v;
                 (*count)++;
+            }
+            if (st != ST_OK)
+                snprintf(err, err_len, "rewrapping version %u of keyring %s failed after %zu "
+                         "rows; run again", v.version, kr->row.name, *count);
+            sodium_memzero(&v, sizeof v);
         }
     }
     pthread_rwlock_unlock(&k->lock);

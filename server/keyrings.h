@@ -84,8 +84,13 @@ NODISCARD enum status krm_kek_decrypt(struct krm_use *u, uint32_t version, const
 void krm_maintain(struct krm *k);
 void krm_start_maintenance(struct krm *k, int interval_seconds);
 
-/* Rewrap every KEK version from the manager's root key to `to` (skipping rows already under it,
- * so an interrupted run can be repeated). *count gets the rows rewrapped. */
-NODISCARD enum status krm_rewrap_all(struct krm *k, const struct rootkey *to, size_t *count);
+/* Rewrap every KEK version to `to` from whichever of from[0..n) its row records (root key
+ * rotation and its recovery; rows already under `to` are skipped, so an interrupted run can be
+ * repeated). Checks every row first: ST_AUTH when a row is under a root key not given,
+ * ST_INTEGRITY for a keyring that failed its MAC (err names it; nothing is written then).
+ * *count gets the rows rewrapped. */
+NODISCARD enum status krm_rewrap_all(struct krm *k, const struct rootkey *const *from, size_t n,
+                                     const struct rootkey *to, size_t *count, char *err,
+                                     size_t err_len);
 
 #endif

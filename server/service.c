@@ -172,6 +172,57 @@ root_key_record(struct store *st, const struct rootkey *rk)
     return store_meta_set(st, "root_key_id", rootkey_id(rk));
 }
 
+/* The row-MAC and API-key-hash keys: under s->root, or (rotation) under whichever of s->keys
+ * each row names; s->root is then the key that opened the row-MAC key (borrowed from s->keys). */
+static enum status
+service_keys_load(struct service *s, char *err, size_t err_len)
+{
+    const struct rootkey *const *keys = (const struct rootkey *const *)s->keys;
+    const struct rootkey *used = NULL;
+    enum status st;
+
+    if (s->keys == NULL) {
+        if ((st = svckey_require(s->store, s->root, SVCKEY_ROWMAC, &s->mac_key, err, err_len)) ==
+            ST_OK)
+            st = svckey_require(s->store, s->root, SVCKEY_APIKEY_HASH, &s->hash_key, err,
+                                err_len);
+        return st;
+    }
+    if ((st = svckey_load_any(s->store, keys, s->n_keys, SVCKEY_ROWMAC, &s->mac_key, &used, err,
+                              err_len)) == ST_OK)
+        st = svckey_load_any(s->store, keys, s->n_keys, SVCKEY_APIKEY_HASH, &s->hash_key, NULL,
+                             err, err_len);
+    for (size_t i = 0; st == ST_OK && i < s->n_keys; i++)
+        if (s->keys[i] == used)
+            s->root = s->keys[i];
+    return st == ST_NOT_FOUND ? ST_INVALID : st;
+}
+
+/* Everything after the root key(s): store, service keys, managers, audit writer (as != NULL). */
+static enum status
+service_start(struct service *s, const struct service_paths *p, const struct krm_settings *ks,
+              const struct audit_settings *as, char *err, size_t err_len)
+{
+    enum status st;
+
+    if ((st = store_open(&s->store, p->database, err, err_len)) != ST_OK ||
+        (st = service_keys_load(s, err, err_len)) != ST_OK)
+        return st;
+    if ((st = root_key_record(s->store, s->root)) != ST_OK) {
+        snprintf(err, err_len, "cannot record the root key id in %s", p->database);
+        return st;
+    }
+    if ((st = krm_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
+        snprintf(err, err_len, "cannot load keyrings from %s", p->database);
+        return st;
+    }
+    if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK)
+        return st;
+    if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, as, err, err_len)) != ST_OK)
+        return st;
+    return ST_OK;
+}
+
 enum status
 service_open(struct service **out, const struct service_paths *p, const struct krm_settings *ks,
              const struct audit_settings *as, char *err, size_t err_len)
@@ -180,32 +231,32 @@ service_open(struct service **out, const struct service_paths *p, const struct k
     enum status st;
 
     *out = NULL;
-    if ((st = rootkey_load(&s->root, p->root_key, err, err_len)) != ST_OK)
-        goto fail;
-    if ((st = store_open(&s->store, p->database, err, err_len)) != ST_OK)
-        goto fail;
-    if ((st = svckey_require(s->store, s->root, SVCKEY_ROWMAC, &s->mac_key, err, err_len)) !=
-            ST_OK ||
-        (st = svckey_require(s->store, s->root, SVCKEY_APIKEY_HASH, &s->hash_key, err,
-                             err_len)) != ST_OK)
-        goto fail;
-    if ((st = root_key_record(s->store, s->root)) != ST_OK) {
-        snprintf(err, err_len, "cannot record the root key id in %s", p->database);
-        goto fail;
+    if ((st = rootkey_load(&s->root, p->root_key, err, err_len)) != ST_OK ||
+        (st = service_start(s, p, ks, as, err, err_len)) != ST_OK) {
+        service_close(s);
+        return st;
     }
-    if ((st = krm_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
-        snprintf(err, err_len, "cannot load keyrings from %s", p->database);
-        goto fail;
-    }
-    if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK)
-        goto fail;
-    if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, as, err, err_len)) != ST_OK)
-        goto fail;
     *out = s;
     return ST_OK;
-fail:
-    service_close(s);
-    return st;
+}
+
+enum status
+service_open_keys(struct service **out, const struct service_paths *p, struct rootkey **keys,
+                  size_t n, char *err, size_t err_len)
+{
+    struct service *s = xcalloc(1, sizeof *s);
+    struct krm_settings ks = {0};
+    enum status st;
+
+    *out = NULL;
+    s->keys = keys;
+    s->n_keys = n;
+    if ((st = service_start(s, p, &ks, NULL, err, err_len)) != ST_OK) {
+        service_close(s);
+        return st;
+    }
+    *out = s;
+    return ST_OK;
 }
 
 void
@@ -220,7 +271,13 @@ service_close(struct service *s)
     secret_free(s->mac_key);
     secret_free(s->hash_key);
     store_close(s->store);
-    rootkey_free(s->root);
+    if (s->keys != NULL) {
+        for (size_t i = 0; i < s->n_keys; i++)
+            rootkey_free(s->keys[i]);
+        free(s->keys);
+    } else {
+        rootkey_free(s->root);
+    }
     free(s);
 }
 
@@ -248,38 +305,24 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
 }
 
 enum status
-service_rotate_root(struct service *s, const char *new_key_path, char *err, size_t err_len)
+service_rotate_root(struct service *s, const struct rootkey *to, size_t *count, char *err,
+                    size_t err_len)
 {
-    struct rootkey *to = NULL;
-    size_t n = 0;
+    const struct rootkey *const *from = (const struct rootkey *const *)s->keys;
+    char n[32];
     enum status st;
 
-    if (access(new_key_path, F_OK) != 0 &&
-        (st = rootkey_create(new_key_path, err, err_len)) != ST_OK)
+    *count = 0;
+    if (s->keys == NULL)
+        return ST_INTERNAL;             /* opened by service_open_keys only */
+    /* KEKs first, each row recording its root key; then the service keys and the database's root
+     * key id at once. Until that commit the database opens with the keys it opened with now, and
+     * after it with `to`: a repeated run finds every row under a key it is given. */
+    if ((st = krm_rewrap_all(s->keyrings, from, s->n_keys, to, count, err, err_len)) != ST_OK ||
+        (st = svckey_rewrap_all(s->store, from, s->n_keys, to, err, err_len)) != ST_OK)
         return st;
-    if ((st = rootkey_load(&to, new_key_path, err, err_len)) != ST_OK)
-        return st;
-    if (strcmp(rootkey_id(to), rootkey_id(s->root)) == 0) {
-        snprintf(err, err_len, "the new key is the current root key (%s)", rootkey_id(to));
-        st = ST_INVALID;
-        goto out;
-    }
-    /* KEKs first, service keys last: until the service keys move, the old root key still opens
-     * the database, so an interrupted rotation can simply be run again. */
-    if ((st = krm_rewrap_all(s->keyrings, to, &n)) != ST_OK) {
-        snprintf(err, err_len, "rewrapping key versions failed after %zu rows; run again", n);
-        goto out;
-    }
-    if ((st = svckey_rewrap_all(s->store, s->root, to)) != ST_OK ||
-        (st = store_meta_set(s->store, "root_key_id", rootkey_id(to))) != ST_OK) {
-        snprintf(err, err_len, "rewrapping service keys failed; run again");
-        goto out;
-    }
-    char count[32];
-    snprintf(count, sizeof count, "%zu", n);
+    snprintf(n, sizeof n, "%zu", *count);
     log_msg(LOG_WARN, "root_key_rotated", "from", rootkey_id(s->root), "to", rootkey_id(to),
-            "#key_versions", count, LOG_END);
-out:
-    rootkey_free(to);
-    return st;
+            "#key_versions", n, LOG_END);
+    return ST_OK;
 }

@@ -37,6 +37,13 @@ version_ok(const struct store_version *v)
 }
 
 static bool
+svckey_ok(const struct store_svckey *k)
+{
+    return name_ok(k->purpose, sizeof k->purpose) &&
+           str_ok(k->root_key_id, sizeof k->root_key_id) && k->wrapped_len <= sizeof k->wrapped;
+}
+
+static bool
 apikey_ok(const struct store_apikey *k)
 {
     return name_ok(k->id, sizeof k->id) && str_ok(k->scopes, sizeof k->scopes) &&
@@ -204,10 +211,22 @@ enum status
 store_svckey_put(struct store *s, const struct store_svckey *k)
 {
     assert(s != NULL && k != NULL);
-    if (!name_ok(k->purpose, sizeof k->purpose) || !str_ok(k->root_key_id, sizeof k->root_key_id) ||
-        k->wrapped_len > sizeof k->wrapped)
+    if (!svckey_ok(k))
         return ST_INVALID;
     return s->ops->svckey_put(s, k);
+}
+
+enum status
+store_svckey_put_all(struct store *s, const struct store_svckey *keys, size_t n,
+                     const char *root_key_id)
+{
+    assert(s != NULL && (keys != NULL || n == 0));
+    for (size_t i = 0; i < n; i++)
+        if (!svckey_ok(&keys[i]))
+            return ST_INVALID;
+    if (root_key_id != NULL && (root_key_id[0] == '\0' || !str_ok(root_key_id, STORE_ROOT_ID_MAX)))
+        return ST_INVALID;
+    return s->ops->svckey_put_all(s, keys, n, root_key_id);
 }
 
 enum status

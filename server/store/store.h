@@ -54,6 +54,11 @@ NODISCARD enum status store_svckey_get(struct store *s, const char *purpose, str
 NODISCARD enum status store_svckey_put(struct store *s, const struct store_svckey *k); /* upsert */
 /* Array owned by the caller: free(). */
 NODISCARD enum status store_svckey_list(struct store *s, struct store_svckey **out, size_t *n);
+/* Upsert n service keys and, when root_key_id is not NULL, record it as meta root_key_id, all in
+ * ONE transaction (root key rotation): the database never holds some service keys under the old
+ * root key and some under the new, nor a root_key_id that does not open them. */
+NODISCARD enum status store_svckey_put_all(struct store *s, const struct store_svckey *keys,
+                                           size_t n, const char *root_key_id);
 
 /* --- keyrings and their KEK versions --- */
 struct store_keyring {

@@ -309,10 +309,10 @@ sq_svckey_get(struct store *s, const char *purpose, struct store_svckey *out)
     return st;
 }
 
+/* One upsert; the caller holds the lock. */
 static enum status
-sq_svckey_put(struct store *s, const struct store_svckey *k)
+sq_svckey_put1(struct sqdb *d, const struct store_svckey *k)
 {
-    struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;
     enum status st;
 
@@ -322,6 +322,37 @@ sq_svckey_put(struct store *s, const struct store_svckey *k)
         sqdb_bind_blob(&b, k->wrapped, k->wrapped_len);
         sqdb_bind_i64(&b, k->created_at);
         st = sqdb_run(&b, NULL);
+    }
+    return st;
+}
+
+static enum status
+sq_svckey_put(struct store *s, const struct store_svckey *k)
+{
+    struct sqdb *d = sq_lock(s);
+    enum status st = sq_svckey_put1(d, k);
+
+    sqdb_unlock(d);
+    return st;
+}
+
+static enum status
+sq_svckey_put_all(struct store *s, const struct store_svckey *keys, size_t n,
+                  const char *root_key_id)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    enum status st;
+
+    if ((st = sqdb_begin(d)) == ST_OK) {
+        for (size_t i = 0; i < n && st == ST_OK; i++)
+            st = sq_svckey_put1(d, &keys[i]);
+        if (st == ST_OK && root_key_id != NULL && (st = sqdb_prep(d, SQ_META_SET, &b)) == ST_OK) {
+            sqdb_bind_text(&b, "root_key_id");
+            sqdb_bind_text(&b, root_key_id);
+            st = sqdb_run(&b, NULL);
+        }
+        st = sqdb_end(d, st);
     }
     sqdb_unlock(d);
     return st;
@@ -1212,6 +1243,7 @@ static const struct store_ops sq_ops = {
     .svckey_get = sq_svckey_get,
     .svckey_put = sq_svckey_put,
     .svckey_list = sq_svckey_list,
+    .svckey_put_all = sq_svckey_put_all,
     .keyring_create = sq_keyring_create,
     .keyring_get = sq_keyring_get,
     .keyring_list = sq_keyring_list,

@@ -392,6 +392,54 @@ test_svckey(void **state)
     assert_int_equal(store_svckey_put(f->s, &k), ST_INVALID);
 }
 
+/* Root key rotation: every service key and the recorded root key id change together or not
+ * at all. */
+static void
+test_svckey_put_all(void **state)
+{
+    struct fx *f = *state;
+    struct store_svckey k[3], got;
+    char val[32];
+
+    memset(k, 0, sizeof k);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(k[i].purpose, sizeof k[i].purpose, "p%zu", i);
+        snprintf(k[i].root_key_id, sizeof k[i].root_key_id, "aaaaaaaaaaaaaaaa");
+        k[i].wrapped_len = 60;
+        memset(k[i].wrapped, 0x10 + (int)i, k[i].wrapped_len);
+        k[i].created_at = 1700000000;
+    }
+    assert_int_equal(store_svckey_put_all(f->s, k, 3, "aaaaaaaaaaaaaaaa"), ST_OK);
+    assert_int_equal(store_meta_get(f->s, "root_key_id", val, sizeof val), ST_OK);
+    assert_string_equal(val, "aaaaaaaaaaaaaaaa");
+
+    /* The last write fails: the first two and the meta row stay as they were. */
+    raw_exec(f->path, "CREATE TRIGGER no_p2 BEFORE UPDATE ON service_keys "
+                      "WHEN NEW.purpose = 'p2' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(k[i].root_key_id, sizeof k[i].root_key_id, "bbbbbbbbbbbbbbbb");
+        memset(k[i].wrapped, 0x20 + (int)i, k[i].wrapped_len);
+    }
+    assert_int_equal(store_svckey_put_all(f->s, k, 3, "bbbbbbbbbbbbbbbb"), ST_UNAVAILABLE);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(store_svckey_get(f->s, k[i].purpose, &got), ST_OK);
+        assert_string_equal(got.root_key_id, "aaaaaaaaaaaaaaaa");
+        assert_int_equal(got.wrapped[0], 0x10 + (int)i);
+    }
+    assert_int_equal(store_meta_get(f->s, "root_key_id", val, sizeof val), ST_OK);
+    assert_string_equal(val, "aaaaaaaaaaaaaaaa");
+
+    raw_exec(f->path, "DROP TRIGGER no_p2");
+    assert_int_equal(store_svckey_put_all(f->s, k, 3, "bbbbbbbbbbbbbbbb"), ST_OK);
+    assert_int_equal(store_svckey_get(f->s, "p2", &got), ST_OK);
+    assert_string_equal(got.root_key_id, "bbbbbbbbbbbbbbbb");
+    assert_int_equal(store_meta_get(f->s, "root_key_id", val, sizeof val), ST_OK);
+    assert_string_equal(val, "bbbbbbbbbbbbbbbb");
+    assert_int_equal(store_svckey_put_all(f->s, NULL, 0, NULL), ST_OK);
+    k[0].wrapped_len = STORE_WRAPPED_MAX + 1;
+    assert_int_equal(store_svckey_put_all(f->s, k, 1, NULL), ST_INVALID);
+}
+
 /* --- keyrings and versions --- */
 
 static void
@@ -1017,6 +1065,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_file_mode_0600, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_svckey, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_svckey_put_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_create_get_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_update_rotate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_delete, setup, teardown),
