@@ -40,6 +40,8 @@ struct krm {
     pthread_rwlock_t lock;          /* guards items and every row */
     struct keyring **items;         /* sorted by name */
     size_t n, cap;
+    atomic_uint_fast64_t shred_failures;   /* store_shred_flush calls that failed */
+    atomic_bool shred_pending;              /* a flush is still owed: maintenance retries it */
     pthread_t thread;
     bool thread_started, stopping;
     int interval;
@@ -612,6 +614,28 @@ out:
     return st;
 }
 
+/* Drop the deleted rows' copies from the store's log; alert when that cannot be done. */
+static void
+shred_flush(struct krm *k, const char *keyring)
+{
+    if (store_shred_flush(k->store) == ST_OK) {
+        if (atomic_exchange(&k->shred_pending, false))
+            log_msg(LOG_INFO, "shred_checkpoint_done", "keyring", keyring, LOG_END);
+        return;
+    }
+    atomic_fetch_add(&k->shred_failures, 1);
+    atomic_store(&k->shred_pending, true);
+    log_msg(LOG_ERROR, "shred_checkpoint_failed", "keyring", keyring,
+            "detail", "the database log (WAL) may still hold deleted key versions (another "
+            "process reading the database?); retried by the maintenance thread", LOG_END);
+}
+
+uint64_t
+krm_shred_failures(const struct krm *k)
+{
+    return atomic_load(&k->shred_failures);
+}
+
 enum status
 krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev)
 {
@@ -634,6 +658,8 @@ krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev)
         log_msg(LOG_INFO, "keyring_deleted", "keyring", name, LOG_END);
     }
     pthread_rwlock_unlock(&k->lock);
+    if (st == ST_OK)
+        shred_flush(k, name);           /* crypto calls need not wait for it */
     return st;
 }
 
@@ -809,6 +835,8 @@ krm_maintain(struct krm *k)
     const char *reason = NULL;
     bool any = false;
 
+    if (atomic_load(&k->shred_pending))
+        shred_flush(k, "(earlier deletions)");
     /* Look under the read lock first: crypto calls only wait when something is due. */
     pthread_rwlock_rdlock(&k->lock);
     for (size_t i = 0; i < k->n && !any; i++)

@@ -58,7 +58,12 @@ struct krm_patch {
 };
 NODISCARD enum status krm_patch(struct krm *k, const char *name, const struct krm_patch *p,
                                 json_t **out, const char **msg, const struct store_audit_row *ev);
+/* Crypto-shred. After the deletion commits, the store's log is flushed of the deleted rows
+ * (store_shred_flush); when that cannot be done the keyring is still deleted (ST_OK), the failure
+ * is logged (shred_checkpoint_failed) and counted, and the maintenance thread tries again. */
 NODISCARD enum status krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev);
+/* Flushes after a crypto-shred that failed so far (for metrics). */
+uint64_t krm_shred_failures(const struct krm *k);
 
 /* A keyring held for crypto calls (read lock). Release on every path. */
 struct krm_use {

@@ -301,6 +301,13 @@ store_keyring_delete(struct store *s, int64_t keyring_id, const struct store_aud
 }
 
 enum status
+store_shred_flush(struct store *s)
+{
+    assert(s != NULL);
+    return s->ops->shred_flush(s);
+}
+
+enum status
 store_version_list(struct store *s, int64_t keyring_id, struct store_version **out, size_t *n)
 {
     assert(s != NULL && out != NULL && n != NULL);

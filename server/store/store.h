@@ -100,9 +100,15 @@ NODISCARD enum status store_keyring_update(struct store *s, const struct store_k
 NODISCARD enum status store_keyring_rotate(struct store *s, const struct store_keyring *kr,
                                            const struct store_version *v, uint32_t prev_latest,
                                            const struct store_audit_row *ev);
-/* Delete the keyring and all its versions (secure_delete overwrites the pages). */
+/* Delete the keyring and all its versions (secure_delete overwrites the pages). Follow with
+ * store_shred_flush: the backend's log may still hold copies of the deleted rows. */
 NODISCARD enum status store_keyring_delete(struct store *s, int64_t keyring_id,
                                            const struct store_audit_row *ev);
+/* After a crypto-shred: no copy of deleted rows may stay in the backend's files. SQLite copies
+ * the WAL into the (secure_delete'd) database and truncates it, retrying for about a second while
+ * readers of older snapshots finish. ST_OK when done; ST_UNAVAILABLE when it could not be done
+ * now (the deletion itself stands; call again later). Never inside another store operation. */
+NODISCARD enum status store_shred_flush(struct store *s);
 
 NODISCARD enum status store_version_list(struct store *s, int64_t keyring_id,
                                          struct store_version **out, size_t *n);

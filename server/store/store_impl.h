@@ -34,6 +34,7 @@ struct store_ops {
                                   const struct store_audit_row *ev);
     enum status (*keyring_delete)(struct store *s, int64_t keyring_id,
                                   const struct store_audit_row *ev);
+    enum status (*shred_flush)(struct store *s);
 
     enum status (*version_list)(struct store *s, int64_t keyring_id, struct store_version **out,
                                 size_t *n);

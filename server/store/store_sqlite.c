@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/xmem.h"
 #include "server/store/store_impl.h"
@@ -551,9 +552,9 @@ sq_keyring_delete0(struct store *s, int64_t keyring_id)
         if ((st = sqdb_run(&b, &changes)) == ST_OK && changes == 0)
             st = ST_NOT_FOUND;
     }
-    /* Crypto-shredding: also drop the WAL frames that still hold the wrapped KEKs. */
-    if ((st = sqdb_end(d, st)) == ST_OK)
-        sqdb_checkpoint(d);
+    /* The WAL frames that still hold the wrapped KEKs go with store_shred_flush, after the
+     * outermost transaction (the audit event's) has committed. */
+    st = sqdb_end(d, st);
 out:
     sqdb_unlock(d);
     return st;
@@ -1219,6 +1220,30 @@ sq_apikey_update(struct store *s, const struct store_apikey *k, const struct sto
     return ev_end(d, ev, st == ST_OK ? sq_apikey_update0(s, k) : st);
 }
 
+/* A few TRUNCATE checkpoints with a short backoff, the lock released between them so other
+ * operations go on while readers of older snapshots (another process) finish: under a second. */
+#define SHRED_ATTEMPTS 5
+#define SHRED_WAIT_MS 100
+#define SHRED_BACKOFF_MS 25
+
+static enum status
+sq_shred_flush(struct store *s)
+{
+    struct sqdb *d = ((struct sq *)s)->d;
+    enum status st = ST_UNAVAILABLE;
+
+    for (int i = 0; i < SHRED_ATTEMPTS && st != ST_OK; i++) {
+        if (i > 0) {
+            struct timespec ts = {0, (long)(SHRED_BACKOFF_MS << (i - 1)) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        sqdb_lock(d);
+        st = sqdb_checkpoint(d, SHRED_WAIT_MS, i + 1 == SHRED_ATTEMPTS);
+        sqdb_unlock(d);
+    }
+    return st;
+}
+
 /* --- open and close --- */
 
 static int
@@ -1250,6 +1275,7 @@ static const struct store_ops sq_ops = {
     .keyring_update = sq_keyring_update,
     .keyring_rotate = sq_keyring_rotate,
     .keyring_delete = sq_keyring_delete,
+    .shred_flush = sq_shred_flush,
     .version_list = sq_version_list,
     .version_get = sq_version_get,
     .version_reserve = sq_version_reserve,

@@ -645,28 +645,63 @@ file_contains(const char *path, const uint8_t *needle, size_t len)
     return found;
 }
 
-/* Crypto-shredding: after delete, the wrapped KEK is in neither the database nor its WAL. */
+/* Crypto-shredding: after delete and flush, the wrapped KEK is in neither the database nor its
+ * WAL; also when the delete carries its audit event (one outer transaction, as over HTTP). */
 static void
 test_delete_shreds(void **state)
 {
     static const uint8_t marker[] = "DG-SHRED-MARKER-7f3a9c41e2b8d605";
     struct fx *f = *state;
-    struct store_keyring kr = mk_keyring("shred-me");
-    struct store_version v = mk_version(1, 1);
+    struct store_audit_row ev = {.seq = 1, .time_ms = 1700000000000, .status = 204};
     char wal[400];
     struct stat sb;
 
+    snprintf(ev.chain_id, sizeof ev.chain_id, "c1");
+    snprintf(ev.op, sizeof ev.op, "keyring.delete");
+    snprintf(ev.outcome, sizeof ev.outcome, "ok");
+    ev.line = "{\"type\":\"event\"}";
     snprintf(wal, sizeof wal, "%s-wal", f->path);
-    memcpy(v.wrapped, marker, sizeof marker - 1);
-    v.wrapped_len = sizeof marker - 1;
+    for (int with_event = 0; with_event < 2; with_event++) {
+        struct store_keyring kr = mk_keyring(with_event ? "shred-ev" : "shred-me");
+        struct store_version v = mk_version(1, 1);
+        memcpy(v.wrapped, marker, sizeof marker - 1);
+        v.wrapped_len = sizeof marker - 1;
+        assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
+        assert_true(file_contains(f->path, marker, sizeof marker - 1) ||
+                    file_contains(wal, marker, sizeof marker - 1));     /* the probe works */
+        assert_int_equal(store_keyring_delete(f->s, kr.id, with_event ? &ev : NULL), ST_OK);
+        assert_int_equal(store_shred_flush(f->s), ST_OK);
+        assert_false(file_contains(f->path, marker, sizeof marker - 1));
+        assert_false(file_contains(wal, marker, sizeof marker - 1));
+        assert_int_equal(stat(wal, &sb), 0);
+        assert_int_equal(sb.st_size, 0);
+    }
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit_events"), 1);
+}
+
+/* A reader of an older snapshot (another process) keeps the WAL: the flush says so, and works
+ * once the reader is gone. */
+static void
+test_shred_flush_blocked_by_reader(void **state)
+{
+    struct fx *f = *state;
+    struct store_keyring kr = mk_keyring("held");
+    struct store_version v = mk_version(1, 1);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
     assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
-    assert_true(file_contains(f->path, marker, sizeof marker - 1) ||
-                file_contains(wal, marker, sizeof marker - 1));     /* the probe works */
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM keyrings", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);          /* holds its snapshot */
     assert_int_equal(store_keyring_delete(f->s, kr.id, NULL), ST_OK);
-    assert_false(file_contains(f->path, marker, sizeof marker - 1));
-    assert_false(file_contains(wal, marker, sizeof marker - 1));
-    assert_int_equal(stat(wal, &sb), 0);
-    assert_int_equal(sb.st_size, 0);
+    assert_int_equal(store_shred_flush(f->s), ST_UNAVAILABLE);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_shred_flush(f->s), ST_OK);
 }
 
 /* --- apps and API keys --- */
@@ -1070,6 +1105,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_keyring_update_rotate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_shreds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shred_flush_blocked_by_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_reserve_rewrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
