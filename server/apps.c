@@ -264,13 +264,21 @@ key_json(const struct store_apikey *k)
         "last_used_at", jx_time(k->last_used_at));
 }
 
+/* Store key k (its text new, or given: then k->id is taken from it). */
 static enum status
-insert_key(struct apps *a, struct store_apikey *k, json_t **out, const struct store_audit_row *ev)
+insert_key(struct apps *a, struct store_apikey *k, const char *given, json_t **out,
+           const struct store_audit_row *ev)
 {
     char text[APIKEY_TEXT_CHARS + 1];
     enum status st;
 
-    apikey_generate(text, k->id);
+    if (given == NULL)
+        apikey_generate(text, k->id);
+    else if (strlen(given) != APIKEY_TEXT_CHARS ||
+             apikey_parse(k->id, given, APIKEY_TEXT_CHARS) != ST_OK)
+        return ST_INVALID;
+    else
+        memcpy(text, given, sizeof text);
     apikey_hash(k->hash, a->hash_key, text, APIKEY_TEXT_CHARS);
     apikey_mac(a, k, k->mac);
     if ((st = store_apikey_create(a->store, k, ev)) == ST_OK) {
@@ -284,9 +292,9 @@ insert_key(struct apps *a, struct store_apikey *k, json_t **out, const struct st
     return st;
 }
 
-enum status
-apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json_t **out,
-                const struct store_audit_row *ev)
+static enum status
+key_create(struct apps *a, const char *app, const struct key_spec *ks, const char *text,
+           json_t **out, const struct store_audit_row *ev)
 {
     struct store_app ap;
     struct store_apikey k = {0};
@@ -309,7 +317,21 @@ apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json
     k.expires_at = k.created_at + ks->lifetime;
     k.rate = ks->rate;
     k.burst = ks->rate > 0 && ks->burst == 0 ? ks->rate : ks->burst;
-    return insert_key(a, &k, out, ev);
+    return insert_key(a, &k, text, out, ev);
+}
+
+enum status
+apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json_t **out,
+                const struct store_audit_row *ev)
+{
+    return key_create(a, app, ks, NULL, out, ev);
+}
+
+enum status
+apps_key_create_text(struct apps *a, const char *app, const struct key_spec *ks, const char *text,
+                     json_t **out, const struct store_audit_row *ev)
+{
+    return key_create(a, app, ks, text, out, ev);
 }
 
 static void forget_cached(struct apps *a, const char *key_id);
@@ -343,7 +365,7 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
     k.expires_at = now + (old.expires_at - old.created_at);
     k.grace_until = 0;
     k.last_used_at = 0;
-    if ((st = insert_key(a, &k, out, NULL)) != ST_OK)
+    if ((st = insert_key(a, &k, NULL, out, NULL)) != ST_OK)
         return st;
     old.grace_until = now + grace;
     apikey_mac(a, &old, old.mac);

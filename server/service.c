@@ -281,26 +281,54 @@ service_close(struct service *s)
     free(s);
 }
 
+/* The trail's record of a break-glass key (op admin_key.break_glass, method CLI). */
+static struct audit_rec *
+break_glass_rec(const char *key_id, unsigned status)
+{
+    struct audit_rec *rec = audit_rec_new();
+    rec->op = "admin_key.break_glass";
+    snprintf(rec->method, sizeof rec->method, "CLI");
+    rec->route = "difyguard admin-key";
+    rec->status = status;
+    snprintf(rec->app, sizeof rec->app, "admin");
+    snprintf(rec->key_id, sizeof rec->key_id, "%s", key_id);
+    return rec;
+}
+
 enum status
 service_admin_key(struct service *s, char *admin_key, size_t cap)
 {
-    enum status st = mint_admin_key(s->apps, admin_key, cap);
-    if (st == ST_OK)
-        log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin",
-                "detail", "a new admin key was minted locally with the root key", LOG_END);
-    if (s->audit != NULL) {
-        /* Break-glass use of the root key goes in the trail (written before the command exits). */
-        struct audit_rec *rec = audit_rec_new();
-        char id[APIKEY_ID_CHARS + 1];
-        rec->op = "admin_key.break_glass";
-        snprintf(rec->method, sizeof rec->method, "CLI");
-        rec->route = "difyguard admin-key";
-        rec->status = st == ST_OK ? 201 : 500;
-        snprintf(rec->app, sizeof rec->app, "admin");
-        if (st == ST_OK && apikey_parse(id, admin_key, strlen(admin_key)) == ST_OK)
-            snprintf(rec->key_id, sizeof rec->key_id, "%s", id);
-        audit_submit(s->audit, rec);
+    struct key_spec ks = {.scopes = SCOPE__ALL, .lifetime = APPS_MAX_KEY_LIFETIME};
+    char text[APIKEY_TEXT_CHARS + 1], id[APIKEY_ID_CHARS + 1];
+    struct audit_rec *rec = NULL;
+    struct audit_txn txn;
+    json_t *k = NULL;
+    enum status st = ST_INTERNAL;
+
+    if (cap > 0)
+        admin_key[0] = '\0';
+    if (s->audit == NULL || cap <= APIKEY_TEXT_CHARS)
+        return ST_INTERNAL;             /* break-glass is never unaudited */
+    /* Fail closed: the key row and its audit event commit in one transaction, or neither does
+     * and no key is shown. The id is known first so the event can name the key. */
+    apikey_generate(text, id);
+    rec = break_glass_rec(id, 201);
+    if ((st = audit_txn_begin(s->audit, &txn, rec)) == ST_OK) {
+        st = apps_key_create_text(s->apps, "admin", &ks, text, &k, &txn.row);
+        audit_txn_end(&txn, st == ST_OK);
     }
+    free(rec);
+    if (st == ST_OK) {
+        snprintf(admin_key, cap, "%s", text);
+        log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin", "key_id", id,
+                "detail", "a new admin key was minted locally with the root key", LOG_END);
+    } else {
+        log_msg(LOG_ERROR, "break_glass_refused", "app", "admin", "detail", "the key and its "
+                "audit event could not be written together; no key was issued", LOG_END);
+        audit_submit(s->audit, break_glass_rec("", 500));   /* the attempt, if it can be */
+    }
+    sodium_memzero(text, sizeof text);
+    json_decref(k);
     return st;
 }
 
