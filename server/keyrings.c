@@ -12,6 +12,7 @@
 
 #include "common/xmem.h"
 #include "crypto/rowmac.h"
+#include "server/audit.h"
 #include "server/jsonx.h"
 #include "server/log.h"
 
@@ -40,6 +41,7 @@ struct krm {
     pthread_rwlock_t lock;          /* guards items and every row */
     struct keyring **items;         /* sorted by name */
     size_t n, cap;
+    struct audit *audit;                    /* events of automatic rotations; may be NULL */
     atomic_uint_fast64_t shred_failures;   /* store_shred_flush calls that failed */
     atomic_bool shred_pending;              /* a flush is still owed: maintenance retries it */
     pthread_t thread;
@@ -829,28 +831,84 @@ due(const struct keyring *kr, int64_t now, const char **reason)
 }
 
 void
+krm_set_audit(struct krm *k, struct audit *a)
+{
+    k->audit = a;
+}
+
+/* A keyring found due under the read lock, to rotate to version `next`. */
+struct due_rotation {
+    char name[STORE_NAME_MAX];
+    uint32_t next;
+};
+
+/* The trail's record of an automatic rotation: no caller, no route; the janitor did it. */
+static struct audit_rec *
+system_rec(const struct due_rotation *d)
+{
+    struct audit_rec *rec = audit_rec_new();
+    rec->op = "keyring.rotate";
+    snprintf(rec->method, sizeof rec->method, "SYSTEM");
+    rec->route = "janitor";
+    rec->status = 200;
+    snprintf(rec->keyring, sizeof rec->keyring, "%s", d->name);
+    rec->key_version = d->next;
+    return rec;
+}
+
+/* One automatic rotation. Lock order as in request handlers: the audit chain (audit_txn_begin)
+ * first, then the keyring lock; the event commits in the rotation's transaction or not at all. */
+static void
+rotate_due(struct krm *k, const struct due_rotation *d, int64_t now)
+{
+    struct audit_txn txn = {0};
+    const char *reason = NULL;
+    struct keyring *kr;
+    enum status st = ST_OK;
+
+    if (k->audit != NULL) {
+        struct audit_rec *rec = system_rec(d);
+        st = audit_txn_begin(k->audit, &txn, rec);
+        free(rec);
+    }
+    if (st == ST_OK) {
+        pthread_rwlock_wrlock(&k->lock);
+        kr = find(k, d->name, NULL);
+        if (kr == NULL || !due(kr, now, &reason) || kr->row.latest_version + 1 != d->next)
+            st = ST_NOT_FOUND;          /* rotated or deleted meanwhile: nothing to do */
+        else
+            st = rotate_locked(k, kr, reason, k->audit != NULL ? &txn.row : NULL);
+        pthread_rwlock_unlock(&k->lock);
+    }
+    audit_txn_end(&txn, st == ST_OK);   /* no-op when nothing was begun */
+    if (st != ST_OK && st != ST_NOT_FOUND)
+        log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", d->name, "status", status_name(st),
+                LOG_END);
+}
+
+void
 krm_maintain(struct krm *k)
 {
     int64_t now = now_s();
     const char *reason = NULL;
-    bool any = false;
+    struct due_rotation *list = NULL;
+    size_t n = 0;
 
     if (atomic_load(&k->shred_pending))
         shred_flush(k, "(earlier deletions)");
     /* Look under the read lock first: crypto calls only wait when something is due. */
     pthread_rwlock_rdlock(&k->lock);
-    for (size_t i = 0; i < k->n && !any; i++)
-        any = due(k->items[i], now, &reason);
-    pthread_rwlock_unlock(&k->lock);
-    if (!any)
-        return;
-    pthread_rwlock_wrlock(&k->lock);
     for (size_t i = 0; i < k->n; i++) {
-        if (due(k->items[i], now, &reason) &&
-            rotate_locked(k, k->items[i], reason, NULL) != ST_OK)
-            log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", k->items[i]->row.name, LOG_END);
+        if (!due(k->items[i], now, &reason))
+            continue;
+        list = xrealloc(list, (n + 1) * sizeof *list);
+        snprintf(list[n].name, sizeof list[n].name, "%s", k->items[i]->row.name);
+        list[n++].next = k->items[i]->row.latest_version + 1;
     }
     pthread_rwlock_unlock(&k->lock);
+    for (size_t i = 0; i < n; i++)
+        rotate_due(k, &list[i], now);
+    free(list);
 }
 
 static void *

@@ -85,7 +85,12 @@ NODISCARD enum status krm_kek_decrypt(struct krm_use *u, uint32_t version, const
 
 /* Background duty: rotate keyrings due by period or bound (takes the write lock only when
  * something is due). krm_start_maintenance runs it every interval seconds, and at once when a
- * version crosses 90% of its bound; krm_close stops it. */
+ * version crosses 90% of its bound; krm_close stops it. With an audit writer (krm_set_audit),
+ * each automatic rotation commits its keyring.rotate event (method SYSTEM, route janitor) in the
+ * rotation's own transaction, taking the audit chain before the keyring lock as request
+ * handlers do; a rotation whose event cannot be chained is not done (logged, retried). */
+struct audit;
+void krm_set_audit(struct krm *k, struct audit *a);     /* before krm_start_maintenance */
 void krm_maintain(struct krm *k);
 void krm_start_maintenance(struct krm *k, int interval_seconds);
 

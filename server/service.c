@@ -220,6 +220,7 @@ service_start(struct service *s, const struct service_paths *p, const struct krm
         return st;
     if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, as, err, err_len)) != ST_OK)
         return st;
+    krm_set_audit(s->keyrings, s->audit);
     return ST_OK;
 }
 
