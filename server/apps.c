@@ -130,6 +130,89 @@ apikey_mac(const struct apps *a, const struct store_apikey *k, uint8_t out[stati
     rowmac_final(&m, out);
 }
 
+/* --- app rows: MAC over id, name and created_at (keys refer to the id; callers see the name) --- */
+
+static void
+app_mac(const struct apps *a, int64_t id, const char *name, int64_t created_at,
+        uint8_t out[static ROWMAC_BYTES])
+{
+    struct rowmac m;
+    rowmac_init(&m, a->mac_key, "apps");
+    rowmac_i64(&m, id);
+    rowmac_str(&m, name);
+    rowmac_i64(&m, created_at);
+    rowmac_final(&m, out);
+}
+
+/* store_app_create's seal: the MAC of a new row, once the database gave it its id. */
+static void
+app_seal(void *arg, struct store_app *app)
+{
+    app_mac(arg, app->id, app->name, app->created_at, app->mac);
+    app->has_mac = true;
+}
+
+/* An app row (or the app columns joined to a key row) is used only if its MAC holds. A row
+ * without a MAC is refused too: those from before migration 0003 got theirs at apps_open. */
+static bool
+app_row_ok(const struct apps *a, int64_t id, const char *name, int64_t created_at,
+           const uint8_t mac[static ROWMAC_BYTES], bool has_mac)
+{
+    uint8_t want[ROWMAC_BYTES];
+    bool ok;
+
+    app_mac(a, id, name, created_at, want);
+    ok = has_mac && sodium_memcmp(want, mac, sizeof want) == 0;
+    if (!ok)
+        log_msg(LOG_ERROR, "app_integrity_failure", "app", name,
+                "detail", "an app row does not match its MAC; refusing it", LOG_END);
+    return ok;
+}
+
+static bool
+app_ok(const struct apps *a, const struct store_app *app)
+{
+    return app_row_ok(a, app->id, app->name, app->created_at, app->mac, app->has_mac);
+}
+
+static bool
+key_app_ok(const struct apps *a, const struct store_apikey *k)
+{
+    return app_row_ok(a, k->app_id, k->app_name, k->app_created_at, k->app_mac, k->app_has_mac);
+}
+
+/* Rows from before migration 0003 get their MAC on the first start after it (logged). From
+ * then on (meta apps_mac_since) a row without a MAC is an integrity failure, not a candidate. */
+static enum status
+seal_legacy_apps(struct apps *a)
+{
+    struct store_app *apps = NULL;
+    char since[32];
+    size_t n = 0;
+    enum status st = store_meta_get(a->store, "apps_mac_since", since, sizeof since);
+    bool sealed = st == ST_OK;
+
+    if ((st != ST_OK && st != ST_NOT_FOUND) ||
+        (st = store_app_list(a->store, &apps, &n)) != ST_OK)
+        return st;
+    for (size_t i = 0; i < n && st == ST_OK; i++) {
+        if (apps[i].has_mac || sealed)
+            continue;                   /* checked where used */
+        app_seal(a, &apps[i]);
+        if ((st = store_app_seal(a->store, &apps[i])) == ST_OK)
+            log_msg(LOG_WARN, "app_mac_added", "app", apps[i].name,
+                    "detail", "an app row from before migration 0003 got its MAC", LOG_END);
+        else if (st == ST_NOT_FOUND)
+            st = ST_OK;                 /* another process sealed or changed it meanwhile */
+    }
+    free(apps);
+    if (st == ST_OK && !sealed) {
+        snprintf(since, sizeof since, "%lld", (long long)now_s());
+        st = store_meta_set(a->store, "apps_mac_since", since);
+    }
+    return st;
+}
+
 /* Every stored key id goes in the filter; revoked ones too (the lookup refuses them), so the
  * filter only ever grows between restarts. */
 static enum status
@@ -159,7 +242,8 @@ apps_open(struct apps **out, struct store *st, const struct secret *mac_key,
     pthread_mutex_init(&a->mu, NULL);
     a->limits = ratelimit_new(RATELIMIT_DEFAULT_KEYS);
     *out = a;
-    return load_bloom(a);
+    enum status s = seal_legacy_apps(a);
+    return s == ST_OK ? load_bloom(a) : s;
 }
 
 void
@@ -195,7 +279,7 @@ apps_create(struct apps *a, const char *name, const char *description, json_t **
     snprintf(app.name, sizeof app.name, "%s", name);
     snprintf(app.description, sizeof app.description, "%s", description);
     app.created_at = now_s();
-    if ((st = store_app_create(a->store, &app, ev)) != ST_OK)
+    if ((st = store_app_create(a->store, &app, app_seal, a, ev)) != ST_OK)
         return st;
     log_msg(LOG_INFO, "app_created", "app", name, LOG_END);
     *out = app_json(&app);
@@ -211,9 +295,12 @@ apps_get(struct apps *a, const char *name, json_t **out)
     *out = NULL;
     if (!name_valid(name))
         return ST_NOT_FOUND;
-    if ((st = store_app_get(a->store, name, &app)) == ST_OK)
-        *out = app_json(&app);
-    return st;
+    if ((st = store_app_get(a->store, name, &app)) != ST_OK)
+        return st;
+    if (!app_ok(a, &app))
+        return ST_INTEGRITY;
+    *out = app_json(&app);
+    return ST_OK;
 }
 
 enum status
@@ -228,7 +315,8 @@ apps_list(struct apps *a, json_t **out)
         return st;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, app_json(&apps[i]));
+        if (app_ok(a, &apps[i]))        /* a refused row is logged and left out */
+            json_array_append_new(arr, app_json(&apps[i]));
     free(apps);
     *out = json_pack("{s:o}", "apps", arr);
     return ST_OK;
@@ -309,6 +397,8 @@ key_create(struct apps *a, const char *app, const struct key_spec *ks, const cha
         return ST_NOT_FOUND;
     if ((st = store_app_get(a->store, app, &ap)) != ST_OK)
         return st;
+    if (!app_ok(a, &ap))
+        return ST_INTEGRITY;
     k.app_id = ap.id;
     snprintf(k.app_name, sizeof k.app_name, "%s", ap.name);
     scopes_to_text(k.scopes, ks->scopes);
@@ -353,7 +443,7 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
     if ((st = store_apikey_get(a->store, key_id, &old)) != ST_OK)
         return st;
     apikey_mac(a, &old, mac);
-    if (sodium_memcmp(mac, old.mac, sizeof mac) != 0)
+    if (sodium_memcmp(mac, old.mac, sizeof mac) != 0 || !key_app_ok(a, &old))
         return ST_INTEGRITY;
     if (strcmp(old.app_name, app) != 0)
         return ST_NOT_FOUND;
@@ -386,8 +476,11 @@ apps_key_list(struct apps *a, const char *app, json_t **out)
     *out = NULL;
     if (!name_valid(app))
         return ST_NOT_FOUND;
-    if ((st = store_app_get(a->store, app, &ap)) != ST_OK ||
-        (st = store_apikey_list(a->store, ap.id, &keys, &n)) != ST_OK)
+    if ((st = store_app_get(a->store, app, &ap)) != ST_OK)
+        return st;
+    if (!app_ok(a, &ap))
+        return ST_INTEGRITY;
+    if ((st = store_apikey_list(a->store, ap.id, &keys, &n)) != ST_OK)
         return st;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -427,6 +520,8 @@ apps_key_revoke(struct apps *a, const char *app, const char *key_id,
         return ST_NOT_FOUND;
     if ((st = store_apikey_get(a->store, key_id, &k)) != ST_OK)
         return st;
+    if (!key_app_ok(a, &k))
+        return ST_INTEGRITY;            /* whose key it is cannot be told */
     if (strcmp(k.app_name, app) != 0)
         return ST_NOT_FOUND;
     if (k.revoked_at == 0) {
@@ -464,6 +559,8 @@ key_row(struct apps *a, const char *id, struct store_apikey *out)
                 "detail", "an API key row does not match its MAC; refusing it", LOG_END);
         return ST_INTEGRITY;
     }
+    if (!key_app_ok(a, out))
+        return ST_INTEGRITY;            /* the app it names is not the app it belongs to */
     pthread_mutex_lock(&a->mu);
     c = slot_of(a, id);
     c->used = true;

@@ -357,12 +357,22 @@ store_version_list_all(struct store *s, struct store_version **out, size_t *n)
 /* --- apps and API keys --- */
 
 enum status
-store_app_create(struct store *s, struct store_app *app, const struct store_audit_row *ev)
+store_app_create(struct store *s, struct store_app *app, store_app_seal_fn seal, void *arg,
+                 const struct store_audit_row *ev)
 {
     assert(s != NULL && app != NULL);
     if (!name_ok(app->name, sizeof app->name) || !str_ok(app->description, sizeof app->description))
         return ST_INVALID;
-    return s->ops->app_create(s, app, ev);
+    return s->ops->app_create(s, app, seal, arg, ev);
+}
+
+enum status
+store_app_seal(struct store *s, const struct store_app *app)
+{
+    assert(s != NULL && app != NULL);
+    if (!name_ok(app->name, sizeof app->name) || !app->has_mac)
+        return ST_INVALID;
+    return s->ops->app_seal(s, app);
 }
 
 enum status

@@ -6,6 +6,7 @@
 #ifndef DG_STORE_H
 #define DG_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -128,16 +129,29 @@ struct store_app {
     char name[STORE_NAME_MAX];
     char description[STORE_DESC_MAX];
     int64_t created_at;
+    uint8_t mac[STORE_MAC_BYTES];       /* row MAC over id, name, created_at (server/apps.c) */
+    bool has_mac;                       /* false: a row from before migration 0003 */
 };
+/* Fills app->mac (and has_mac) once app->id is known: the id is assigned inside the insert. */
+typedef void (*store_app_seal_fn)(void *arg, struct store_app *app);
+/* Insert an app; app->id is set and, when seal is not NULL, seal(arg, app) computes its MAC,
+ * stored in the same transaction. ST_CONFLICT when the name exists. */
 NODISCARD enum status store_app_create(struct store *s, struct store_app *app,
-                                       const struct store_audit_row *ev); /* ST_CONFLICT */
+                                       store_app_seal_fn seal, void *arg,
+                                       const struct store_audit_row *ev);
+/* Give a row without a MAC (from before migration 0003) its MAC: only if id, name and
+ * created_at still match and it has none; else ST_NOT_FOUND. */
+NODISCARD enum status store_app_seal(struct store *s, const struct store_app *app);
 NODISCARD enum status store_app_get(struct store *s, const char *name, struct store_app *out);
 NODISCARD enum status store_app_list(struct store *s, struct store_app **out, size_t *n);
 
 struct store_apikey {
     char id[STORE_KEY_ID_MAX];          /* public key id */
     int64_t app_id;
-    char app_name[STORE_NAME_MAX];      /* filled by get/list (join) */
+    char app_name[STORE_NAME_MAX];      /* filled by get/list (join) with the app row's */
+    int64_t app_created_at;             /* created_at, */
+    uint8_t app_mac[STORE_MAC_BYTES];   /* mac and */
+    bool app_has_mac;                   /* has_mac, so the app row's MAC can be checked */
     uint8_t hash[32];
     char scopes[STORE_SCOPES_MAX];
     char keyrings[STORE_KEYRINGS_MAX];

@@ -45,8 +45,9 @@ struct store_ops {
     enum status (*version_rewrap)(struct store *s, const struct store_version *v);
     enum status (*version_list_all)(struct store *s, struct store_version **out, size_t *n);
 
-    enum status (*app_create)(struct store *s, struct store_app *app,
-                              const struct store_audit_row *ev);
+    enum status (*app_create)(struct store *s, struct store_app *app, store_app_seal_fn seal,
+                              void *arg, const struct store_audit_row *ev);
+    enum status (*app_seal)(struct store *s, const struct store_app *app);
     enum status (*app_get)(struct store *s, const char *name, struct store_app *out);
     enum status (*app_list)(struct store *s, struct store_app **out, size_t *n);
 

@@ -18,7 +18,7 @@ enum sq_id {
     SQ_KR_INSERT, SQ_KR_GET, SQ_KR_LIST, SQ_KR_UPDATE, SQ_KR_ROTATE, SQ_KR_EXISTS,
     SQ_KR_DELETE_VERSIONS, SQ_KR_DELETE,
     SQ_V_INSERT, SQ_V_GET, SQ_V_LIST, SQ_V_LIST_ALL, SQ_V_RESERVE, SQ_V_EXISTS, SQ_V_REWRAP,
-    SQ_APP_INSERT, SQ_APP_GET, SQ_APP_LIST,
+    SQ_APP_INSERT, SQ_APP_GET, SQ_APP_LIST, SQ_APP_MAC, SQ_APP_SEAL,
     SQ_KEY_INSERT, SQ_KEY_GET, SQ_KEY_LIST, SQ_KEY_REVOKE, SQ_KEY_UPDATE, SQ_KEY_TOUCH,
     SQ_AU_INSERT, SQ_AU_USAGE, SQ_AU_HEAD, SQ_AU_CP_ADD, SQ_AU_CP_LAST, SQ_AU_LIST, SQ_AU_EXPORT,
     SQ_AU_CHAINS, SQ_AU_PRUNE_EV, SQ_AU_PRUNE_CP, SQ_AU_BEFORE, SQ_USAGE_LIST,
@@ -34,10 +34,10 @@ enum sq_id {
     "min_decryption_version = ?5, min_encryption_version = ?6, updated_at = ?7, rotated_at = ?8, " \
     "mac = ?9"
 #define SQ_V_COLS "keyring_id, version, root_key_id, wrapped, created_at, encryptions_reserved, mac"
-#define SQ_APP_COLS "id, name, description, created_at"
-#define SQ_KEY_SELECT "SELECT k.id, k.app_id, a.name, k.hash, k.scopes, k.keyrings, " \
-    "k.created_at, k.expires_at, k.revoked_at, k.rate, k.burst, k.grace_until, k.last_used_at, " \
-    "k.mac " \
+#define SQ_APP_COLS "id, name, description, created_at, mac"
+#define SQ_KEY_SELECT "SELECT k.id, k.app_id, a.name, a.created_at, a.mac, k.hash, k.scopes, " \
+    "k.keyrings, k.created_at, k.expires_at, k.revoked_at, k.rate, k.burst, k.grace_until, " \
+    "k.last_used_at, k.mac " \
     "FROM api_keys AS k JOIN apps AS a ON a.id = k.app_id "
 
 /* Every statement of this backend; op names it in diagnostics. */
@@ -81,7 +81,10 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     [SQ_V_REWRAP] = {"version_rewrap", "UPDATE key_versions SET root_key_id = ?3, wrapped = ?4, "
                                        "mac = ?5 WHERE keyring_id = ?1 AND version = ?2"},
     [SQ_APP_INSERT] = {"app_insert", "INSERT INTO apps (" SQ_APP_COLS ") "
-                                     "VALUES (NULL, ?1, ?2, ?3)"},
+                                     "VALUES (NULL, ?1, ?2, ?3, NULL)"},
+    [SQ_APP_MAC] = {"app_mac", "UPDATE apps SET mac = ?2 WHERE id = ?1"},
+    [SQ_APP_SEAL] = {"app_seal", "UPDATE apps SET mac = ?4 WHERE id = ?1 AND name = ?2 "
+                                 "AND created_at = ?3 AND mac IS NULL"},
     [SQ_APP_GET] = {"app_get", "SELECT " SQ_APP_COLS " FROM apps WHERE name = ?1"},
     [SQ_APP_LIST] = {"app_list", "SELECT " SQ_APP_COLS " FROM apps ORDER BY name"},
     [SQ_KEY_INSERT] = {"apikey_insert", "INSERT INTO api_keys (id, app_id, hash, scopes, keyrings, "
@@ -214,6 +217,18 @@ read_version(struct sqdb_row *r, void *dst)
     sq_col_mac(r, v->mac, "key_versions");
 }
 
+/* An app's MAC column: NULL for rows from before migration 0003 (has_mac false). */
+static void
+sq_col_opt_mac(struct sqdb_row *r, uint8_t mac[static STORE_MAC_BYTES], bool *has,
+               const char *table)
+{
+    *has = sqlite3_column_type(r->stmt, r->i) != SQLITE_NULL;
+    if (*has)
+        sq_col_mac(r, mac, table);
+    else
+        r->i++;
+}
+
 static void
 read_app(struct sqdb_row *r, void *dst)
 {
@@ -223,6 +238,7 @@ read_app(struct sqdb_row *r, void *dst)
     sqdb_col_text(r, a->name, sizeof a->name);
     sqdb_col_text(r, a->description, sizeof a->description);
     a->created_at = sqdb_col_i64(r);
+    sq_col_opt_mac(r, a->mac, &a->has_mac, "apps");
 }
 
 static void
@@ -233,6 +249,8 @@ read_apikey(struct sqdb_row *r, void *dst)
     sqdb_col_text(r, k->id, sizeof k->id);
     k->app_id = sqdb_col_i64(r);
     sqdb_col_text(r, k->app_name, sizeof k->app_name);
+    k->app_created_at = sqdb_col_i64(r);
+    sq_col_opt_mac(r, k->app_mac, &k->app_has_mac, "apps");
     sqdb_col_blob_exact(r, k->hash, sizeof k->hash);
     sqdb_col_text(r, k->scopes, sizeof k->scopes);
     sqdb_col_text(r, k->keyrings, sizeof k->keyrings);
@@ -649,19 +667,52 @@ sq_version_list_all(struct store *s, struct store_version **out, size_t *n)
 
 /* --- apps and API keys --- */
 
+/* Insert, then (the id known) seal and store the MAC, in one transaction. */
 static enum status
-sq_app_create0(struct store *s, struct store_app *app)
+sq_app_create0(struct store *s, struct store_app *app, store_app_seal_fn seal, void *arg)
 {
     struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;
     enum status st;
 
+    if ((st = sqdb_begin(d)) != ST_OK)
+        goto out;
     if ((st = sqdb_prep(d, SQ_APP_INSERT, &b)) == ST_OK) {
         sqdb_bind_text(&b, app->name);
         sqdb_bind_text(&b, app->description);
         sqdb_bind_i64(&b, app->created_at);
         if ((st = sqdb_run(&b, NULL)) == ST_OK)
             app->id = sqdb_last_id(d);
+    }
+    if (st == ST_OK && seal != NULL) {
+        seal(arg, app);
+        if ((st = sqdb_prep(d, SQ_APP_MAC, &b)) == ST_OK) {
+            sqdb_bind_i64(&b, app->id);
+            sqdb_bind_blob(&b, app->mac, sizeof app->mac);
+            st = sqdb_run(&b, NULL);
+        }
+    }
+    st = sqdb_end(d, st);
+out:
+    sqdb_unlock(d);
+    return st;
+}
+
+static enum status
+sq_app_seal(struct store *s, const struct store_app *app)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    int changes = 0;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_APP_SEAL, &b)) == ST_OK) {
+        sqdb_bind_i64(&b, app->id);
+        sqdb_bind_text(&b, app->name);
+        sqdb_bind_i64(&b, app->created_at);
+        sqdb_bind_blob(&b, app->mac, sizeof app->mac);
+        if ((st = sqdb_run(&b, &changes)) == ST_OK && changes == 0)
+            st = ST_NOT_FOUND;
     }
     sqdb_unlock(d);
     return st;
@@ -1188,11 +1239,12 @@ sq_keyring_delete(struct store *s, int64_t keyring_id, const struct store_audit_
 }
 
 static enum status
-sq_app_create(struct store *s, struct store_app *app, const struct store_audit_row *ev)
+sq_app_create(struct store *s, struct store_app *app, store_app_seal_fn seal, void *arg,
+              const struct store_audit_row *ev)
 {
     enum status st;
     struct sqdb *d = ev_begin(s, ev, &st);
-    return ev_end(d, ev, st == ST_OK ? sq_app_create0(s, app) : st);
+    return ev_end(d, ev, st == ST_OK ? sq_app_create0(s, app, seal, arg) : st);
 }
 
 static enum status
@@ -1282,6 +1334,7 @@ static const struct store_ops sq_ops = {
     .version_rewrap = sq_version_rewrap,
     .version_list_all = sq_version_list_all,
     .app_create = sq_app_create,
+    .app_seal = sq_app_seal,
     .app_get = sq_app_get,
     .app_list = sq_app_list,
     .apikey_create = sq_apikey_create,

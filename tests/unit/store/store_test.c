@@ -22,7 +22,7 @@
 #include "server/store/store.h"
 
 /* Migrations shipped: migrations/sqlite/NNNN_*.sql. */
-#define SCHEMA 2
+#define SCHEMA 3
 
 static char tmpdir[256];
 static int db_counter;
@@ -713,10 +713,10 @@ test_apps(void **state)
     struct store_app a = mk_app("worker"), b = mk_app("api"), dup = mk_app("api"), got, *list;
     size_t n = 0;
 
-    assert_int_equal(store_app_create(f->s, &a, NULL), ST_OK);
-    assert_int_equal(store_app_create(f->s, &b, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &a, NULL, NULL, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &b, NULL, NULL, NULL), ST_OK);
     assert_true(a.id > 0 && b.id > a.id);
-    assert_int_equal(store_app_create(f->s, &dup, NULL), ST_CONFLICT);
+    assert_int_equal(store_app_create(f->s, &dup, NULL, NULL, NULL), ST_CONFLICT);
     assert_int_equal(store_app_get(f->s, "worker", &got), ST_OK);
     assert_int_equal(got.id, a.id);
     assert_string_equal(got.name, a.name);
@@ -730,6 +730,53 @@ test_apps(void **state)
     free(list);
 }
 
+/* The seal callback sees the assigned id and its MAC is stored with the row; rows without a MAC
+ * (from before migration 0003) can be sealed once; key rows carry their app's columns. */
+static void
+seal_fill(void *arg, struct store_app *app)
+{
+    *(int64_t *)arg = app->id;
+    memset(app->mac, (int)(0x40 + app->id), sizeof app->mac);
+    app->has_mac = true;
+}
+
+static void
+test_app_macs(void **state)
+{
+    struct fx *f = *state;
+    struct store_app a = mk_app("sealed"), b = mk_app("legacy"), got;
+    struct store_apikey k = mk_apikey("DDDDDDDDDDDDDDDD", 0, 1700000000), kg;
+    int64_t seen = 0;
+
+    assert_int_equal(store_app_create(f->s, &a, seal_fill, &seen, NULL), ST_OK);
+    assert_int_equal(seen, a.id);
+    assert_int_equal(store_app_get(f->s, "sealed", &got), ST_OK);
+    assert_true(got.has_mac);
+    assert_int_equal(got.mac[0], 0x40 + a.id);
+    assert_int_equal(store_app_create(f->s, &b, NULL, NULL, NULL), ST_OK);
+    assert_int_equal(store_app_get(f->s, "legacy", &got), ST_OK);
+    assert_false(got.has_mac);
+
+    k.app_id = b.id;
+    assert_int_equal(store_apikey_create(f->s, &k, NULL), ST_OK);
+    assert_int_equal(store_apikey_get(f->s, k.id, &kg), ST_OK);
+    assert_false(kg.app_has_mac);
+    assert_int_equal(kg.app_created_at, b.created_at);
+
+    got.has_mac = true;
+    memset(got.mac, 0x77, sizeof got.mac);
+    got.created_at++;                                   /* stale copy: not sealed */
+    assert_int_equal(store_app_seal(f->s, &got), ST_NOT_FOUND);
+    got.created_at--;
+    assert_int_equal(store_app_seal(f->s, &got), ST_OK);
+    assert_int_equal(store_app_seal(f->s, &got), ST_NOT_FOUND);   /* only once */
+    assert_int_equal(store_apikey_get(f->s, k.id, &kg), ST_OK);
+    assert_true(kg.app_has_mac);
+    assert_memory_equal(kg.app_mac, got.mac, sizeof got.mac);
+    got.has_mac = false;
+    assert_int_equal(store_app_seal(f->s, &got), ST_INVALID);
+}
+
 static void
 test_apikeys(void **state)
 {
@@ -739,8 +786,8 @@ test_apikeys(void **state)
     uint8_t mac[STORE_MAC_BYTES];
     size_t n = 0;
 
-    assert_int_equal(store_app_create(f->s, &a, NULL), ST_OK);
-    assert_int_equal(store_app_create(f->s, &b, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &a, NULL, NULL, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &b, NULL, NULL, NULL), ST_OK);
     k1 = mk_apikey("AAAAAAAAAAAAAAA2", a.id, 1700000200);
     k2 = mk_apikey("AAAAAAAAAAAAAAA1", a.id, 1700000100);
     k3 = mk_apikey("BBBBBBBBBBBBBBBB", b.id, 1700000000);
@@ -803,7 +850,7 @@ test_invalid_input(void **state)
     v.wrapped_len = STORE_WRAPPED_MAX + 1;
     assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_INVALID);
     memset(app.description, 'd', sizeof app.description);
-    assert_int_equal(store_app_create(f->s, &app, NULL), ST_INVALID);
+    assert_int_equal(store_app_create(f->s, &app, NULL, NULL, NULL), ST_INVALID);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keyrings"), 0);
 }
 
@@ -818,7 +865,7 @@ test_tampered_rows(void **state)
     size_t n = 0;
 
     assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
-    assert_int_equal(store_app_create(f->s, &app, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &app, NULL, NULL, NULL), ST_OK);
     /* A MAC of the wrong size, or an over-long name: the row still loads, its MAC zeroed, so the
      * caller's MAC check refuses just that row. */
     raw_exec(f->path, "UPDATE keyrings SET mac = x'0102'");
@@ -1108,6 +1155,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_shred_flush_blocked_by_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_reserve_rewrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_app_macs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_rows, setup, teardown),
