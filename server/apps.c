@@ -43,11 +43,18 @@ struct apps {
     pthread_mutex_t mu;
     struct cached_key *cache;      /* direct-mapped by a hash of the key id */
     struct bloom *live;            /* ids of keys that exist: unknown ids stop here */
+    _Atomic int64_t refresh_due_ns;    /* monotonic: when a filter miss may next read new ids */
+    _Atomic int64_t refreshed_since;   /* wall seconds: the last read (or load) began then */
     struct ratelimit *limits;
     atomic_uint_fast64_t failures[AUTH_FAIL__COUNT];
 };
 
 #define LAST_USED_EVERY 10         /* seconds between last_used_at writes per key */
+/* Keys minted by another process reach the filter by a refresh: at most one store read per
+ * REFRESH_EVERY_NS for all threads, of the ids created since the last one began (less
+ * REFRESH_OVERLAP seconds, for a creation stamped before a commit that waited for the lock). */
+#define REFRESH_EVERY_NS (2 * 1000000000LL)
+#define REFRESH_OVERLAP 60
 
 uint32_t
 scope_parse(const char *name, size_t len)
@@ -215,12 +222,24 @@ seal_legacy_apps(struct apps *a)
 
 /* Every stored key id goes in the filter; revoked ones too (the lookup refuses them), so the
  * filter only ever grows between restarts. */
+static int64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static enum status
 load_bloom(struct apps *a)
 {
     struct store_apikey *keys = NULL;
     size_t n = 0;
-    enum status st = store_apikey_list(a->store, 0, &keys, &n);
+    enum status st;
+
+    atomic_store(&a->refreshed_since, now_s());
+    atomic_store(&a->refresh_due_ns, mono_ns() + REFRESH_EVERY_NS);
+    st = store_apikey_list(a->store, 0, &keys, &n);
 
     if (st == ST_OK)
         st = bloom_new(&a->live, n + 100000, 0.001);
@@ -630,8 +649,33 @@ touch(struct apps *a, const char *id, int64_t now)
 }
 
 /* Keys minted by another process (the admin-key command, another replica) are not in this
- * process's filter yet: allow a few store lookups a second (a token bucket of MISS_RATE) for ids
- * the filter lacks, so a flood of unknown keys costs the database almost nothing. */
+ * process's filter until the next refresh: on a filter miss, the first thread after the interval
+ * reads the ids created since the last refresh into the filter. A flood of unknown ids then costs
+ * one cheap query per interval, and never keeps a new key out for longer than that. */
+static void
+refresh_filter(struct apps *a)
+{
+    int64_t now = mono_ns(), due = atomic_load(&a->refresh_due_ns), began = now_s();
+    char (*ids)[STORE_KEY_ID_MAX] = NULL;
+    size_t n = 0;
+
+    if (now < due || !atomic_compare_exchange_strong(&a->refresh_due_ns, &due,
+                                                     now + REFRESH_EVERY_NS))
+        return;                         /* not yet, or another thread is at it */
+    if (store_apikey_ids_since(a->store, atomic_load(&a->refreshed_since) - REFRESH_OVERLAP,
+                               &ids, &n) != ST_OK) {
+        log_msg(LOG_WARN, "key_filter_refresh_failed", LOG_END);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!bloom_maybe_contains(a->live, ids[i], strlen(ids[i])))
+            bloom_add(a->live, ids[i], strlen(ids[i]));
+    atomic_store(&a->refreshed_since, began);
+    free(ids);
+}
+
+/* Besides the refresh, a few direct store lookups a second (a token bucket of MISS_RATE, shared)
+ * for ids the filter lacks: a key minted a moment ago may work before the next refresh. */
 #define MISS_RATE 10.0
 static bool
 miss_budget(struct apps *a)
@@ -672,6 +716,10 @@ apps_authenticate(struct apps *a, const char *token, size_t len, struct principa
         return ST_UNAUTHENTICATED;
     }
     bool in_filter = bloom_maybe_contains(a->live, id, strlen(id));
+    if (!in_filter) {
+        refresh_filter(a);
+        in_filter = bloom_maybe_contains(a->live, id, strlen(id));
+    }
     if (!in_filter && !miss_budget(a)) {
         apps_count_failure(a, AUTH_FAIL_UNKNOWN);
         return ST_UNAUTHENTICATED;

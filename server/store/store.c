@@ -454,6 +454,15 @@ store_apikey_update(struct store *s, const struct store_apikey *k,
 }
 
 enum status
+store_apikey_ids_since(struct store *s, int64_t since, char (**out)[STORE_KEY_ID_MAX], size_t *n)
+{
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    STORE_LIST_CALL(s->ops->apikey_ids_since(s, since, out, n), out, n);
+}
+
+enum status
 store_apikey_touch(struct store *s, const char *id, int64_t last_used_at)
 {
     assert(s != NULL && id != NULL);

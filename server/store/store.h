@@ -175,6 +175,10 @@ NODISCARD enum status store_apikey_revoke(struct store *s, const char *id, int64
 /* Replace revoked_at, grace_until, rate, burst and mac of a key. ST_NOT_FOUND if none. */
 NODISCARD enum status store_apikey_update(struct store *s, const struct store_apikey *k,
                                           const struct store_audit_row *ev);
+/* Ids of the keys created at or after `since` (unix seconds), in no particular order: how a
+ * process learns of keys another process minted. Array owned by the caller: free(). */
+NODISCARD enum status store_apikey_ids_since(struct store *s, int64_t since,
+                                             char (**out)[STORE_KEY_ID_MAX], size_t *n);
 /* Record last use (never lowers it). Keys that vanished are ignored. */
 NODISCARD enum status store_apikey_touch(struct store *s, const char *id, int64_t last_used_at);
 

@@ -20,6 +20,7 @@ enum sq_id {
     SQ_V_INSERT, SQ_V_GET, SQ_V_LIST, SQ_V_LIST_ALL, SQ_V_RESERVE, SQ_V_EXISTS, SQ_V_REWRAP,
     SQ_APP_INSERT, SQ_APP_GET, SQ_APP_LIST, SQ_APP_MAC, SQ_APP_SEAL,
     SQ_KEY_INSERT, SQ_KEY_GET, SQ_KEY_LIST, SQ_KEY_REVOKE, SQ_KEY_UPDATE, SQ_KEY_TOUCH,
+    SQ_KEY_IDS_SINCE,
     SQ_AU_INSERT, SQ_AU_USAGE, SQ_AU_HEAD, SQ_AU_CP_ADD, SQ_AU_CP_LAST, SQ_AU_LIST, SQ_AU_EXPORT,
     SQ_AU_CHAINS, SQ_AU_PRUNE_EV, SQ_AU_PRUNE_CP, SQ_AU_BEFORE, SQ_USAGE_LIST,
     SQ__COUNT
@@ -99,6 +100,7 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
                                         "WHERE id = ?1"},
     [SQ_KEY_UPDATE] = {"apikey_update", "UPDATE api_keys SET revoked_at = ?2, grace_until = ?3, "
                                         "rate = ?4, burst = ?5, mac = ?6 WHERE id = ?1"},
+    [SQ_KEY_IDS_SINCE] = {"apikey_ids_since", "SELECT id FROM api_keys WHERE created_at >= ?1"},
     [SQ_KEY_TOUCH] = {"apikey_touch", "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 "
                                       "AND (last_used_at IS NULL OR last_used_at < ?2)"},
     [SQ_AU_INSERT] = {"audit_insert", "INSERT INTO audit_events (chain_id, seq, time_ms, app, "
@@ -844,6 +846,29 @@ sq_apikey_update0(struct store *s, const struct store_apikey *k)
     return st;
 }
 
+static void
+read_key_id(struct sqdb_row *r, void *dst)
+{
+    sqdb_col_text(r, dst, STORE_KEY_ID_MAX);
+}
+
+static enum status
+sq_apikey_ids_since(struct store *s, int64_t since, char (**out)[STORE_KEY_ID_MAX], size_t *n)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    void *arr = NULL;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_KEY_IDS_SINCE, &b)) == ST_OK) {
+        sqdb_bind_i64(&b, since);
+        st = sqdb_fetch_all(&b, read_key_id, STORE_KEY_ID_MAX, &arr, n);
+    }
+    sqdb_unlock(d);
+    *out = arr;
+    return st;
+}
+
 static enum status
 sq_apikey_touch(struct store *s, const char *id, int64_t last_used_at)
 {
@@ -1343,6 +1368,7 @@ static const struct store_ops sq_ops = {
     .apikey_revoke = sq_apikey_revoke,
     .apikey_update = sq_apikey_update,
     .apikey_touch = sq_apikey_touch,
+    .apikey_ids_since = sq_apikey_ids_since,
     .audit_append = sq_audit_append,
     .audit_head = sq_audit_head,
     .audit_checkpoint_add = sq_audit_checkpoint_add,

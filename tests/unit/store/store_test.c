@@ -823,6 +823,17 @@ test_apikeys(void **state)
     assert_int_equal(store_apikey_list(f->s, b.id + 50, &list, &n), ST_OK);
     assert_int_equal(n, 0);
 
+    /* Ids created since a time (other processes' new keys): k1 and k2, not k3. */
+    char (*ids)[STORE_KEY_ID_MAX] = NULL;
+    assert_int_equal(store_apikey_ids_since(f->s, 1700000100, &ids, &n), ST_OK);
+    assert_int_equal(n, 2);
+    assert_true((strcmp(ids[0], k1.id) == 0 && strcmp(ids[1], k2.id) == 0) ||
+                (strcmp(ids[0], k2.id) == 0 && strcmp(ids[1], k1.id) == 0));
+    free(ids);
+    assert_int_equal(store_apikey_ids_since(f->s, 1700000201, &ids, &n), ST_OK);
+    assert_int_equal(n, 0);
+    assert_null(ids);
+
     memset(mac, 0xD4, sizeof mac);
     assert_int_equal(store_apikey_revoke(f->s, k1.id, 1700000300, mac, NULL), ST_OK);
     assert_int_equal(store_apikey_get(f->s, k1.id, &got), ST_OK);
