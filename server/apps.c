@@ -371,10 +371,11 @@ key_json(const struct store_apikey *k)
         "last_used_at", jx_time(k->last_used_at));
 }
 
-/* Store key k (its text new, or given: then k->id is taken from it). */
+/* Store key k (its text new, or given: then k->id is taken from it); when it replaces `old`
+ * (rotation), old's change goes in the same transaction. */
 static enum status
-insert_key(struct apps *a, struct store_apikey *k, const char *given, json_t **out,
-           const struct store_audit_row *ev)
+insert_key(struct apps *a, struct store_apikey *k, const char *given,
+           const struct store_apikey *old, json_t **out, const struct store_audit_row *ev)
 {
     char text[APIKEY_TEXT_CHARS + 1];
     enum status st;
@@ -388,7 +389,9 @@ insert_key(struct apps *a, struct store_apikey *k, const char *given, json_t **o
         memcpy(text, given, sizeof text);
     apikey_hash(k->hash, a->hash_key, text, APIKEY_TEXT_CHARS);
     apikey_mac(a, k, k->mac);
-    if ((st = store_apikey_create(a->store, k, ev)) == ST_OK) {
+    st = old == NULL ? store_apikey_create(a->store, k, ev)
+                     : store_apikey_rotate(a->store, k, old, ev);
+    if (st == ST_OK) {
         bloom_add(a->live, k->id, strlen(k->id));
         *out = key_json(k);
         json_object_set_new(*out, "key", json_string(text));
@@ -426,7 +429,7 @@ key_create(struct apps *a, const char *app, const struct key_spec *ks, const cha
     k.expires_at = k.created_at + ks->lifetime;
     k.rate = ks->rate;
     k.burst = ks->rate > 0 && ks->burst == 0 ? ks->rate : ks->burst;
-    return insert_key(a, &k, text, out, ev);
+    return insert_key(a, &k, text, NULL, out, ev);
 }
 
 enum status
@@ -474,14 +477,15 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
     k.expires_at = now + (old.expires_at - old.created_at);
     k.grace_until = 0;
     k.last_used_at = 0;
-    if ((st = insert_key(a, &k, NULL, out, NULL)) != ST_OK)
-        return st;
     old.grace_until = now + grace;
     apikey_mac(a, &old, old.mac);
-    if ((st = store_apikey_update(a->store, &old, ev)) == ST_OK)
-        forget_cached(a, key_id);
+    /* The new key, the old key's grace and the event commit together: no live key without its
+     * event, and no key text shown unless all of it was written. */
+    if ((st = insert_key(a, &k, NULL, &old, out, ev)) != ST_OK)
+        return st;
+    forget_cached(a, key_id);
     log_msg(LOG_INFO, "api_key_rotated", "app", app, "old_key_id", key_id, "key_id", k.id, LOG_END);
-    return st;
+    return ST_OK;
 }
 
 enum status

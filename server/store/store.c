@@ -463,6 +463,18 @@ store_apikey_ids_since(struct store *s, int64_t since, char (**out)[STORE_KEY_ID
 }
 
 enum status
+store_apikey_rotate(struct store *s, const struct store_apikey *fresh,
+                    const struct store_apikey *old, const struct store_audit_row *ev)
+{
+    assert(s != NULL && fresh != NULL && old != NULL);
+    if (!apikey_ok(fresh))
+        return ST_INVALID;
+    if (!name_ok(old->id, STORE_KEY_ID_MAX))
+        return ST_NOT_FOUND;
+    return s->ops->apikey_rotate(s, fresh, old, ev);
+}
+
+enum status
 store_apikey_touch(struct store *s, const char *id, int64_t last_used_at)
 {
     assert(s != NULL && id != NULL);

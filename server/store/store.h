@@ -175,6 +175,11 @@ NODISCARD enum status store_apikey_revoke(struct store *s, const char *id, int64
 /* Replace revoked_at, grace_until, rate, burst and mac of a key. ST_NOT_FOUND if none. */
 NODISCARD enum status store_apikey_update(struct store *s, const struct store_apikey *k,
                                           const struct store_audit_row *ev);
+/* Key rotation: insert `fresh` and apply store_apikey_update's change to `old`, in one
+ * transaction (with ev): neither key changes without the other and its event. */
+NODISCARD enum status store_apikey_rotate(struct store *s, const struct store_apikey *fresh,
+                                          const struct store_apikey *old,
+                                          const struct store_audit_row *ev);
 /* Ids of the keys created at or after `since` (unix seconds), in no particular order: how a
  * process learns of keys another process minted. Array owned by the caller: free(). */
 NODISCARD enum status store_apikey_ids_since(struct store *s, int64_t since,

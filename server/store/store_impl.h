@@ -61,6 +61,8 @@ struct store_ops {
                                  const struct store_audit_row *ev);
     enum status (*apikey_update)(struct store *s, const struct store_apikey *k,
                                  const struct store_audit_row *ev);
+    enum status (*apikey_rotate)(struct store *s, const struct store_apikey *fresh,
+                                 const struct store_apikey *old, const struct store_audit_row *ev);
     enum status (*apikey_touch)(struct store *s, const char *id, int64_t last_used_at);
     enum status (*apikey_ids_since)(struct store *s, int64_t since,
                                     char (**out)[STORE_KEY_ID_MAX], size_t *n);

@@ -1321,6 +1321,21 @@ sq_shred_flush(struct store *s)
     return st;
 }
 
+static enum status
+sq_apikey_rotate(struct store *s, const struct store_apikey *fresh, const struct store_apikey *old,
+                 const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+
+    if (st == ST_OK && (st = sqdb_begin(d)) == ST_OK) {
+        if ((st = sq_apikey_create0(s, fresh)) == ST_OK)
+            st = sq_apikey_update0(s, old);
+        st = sqdb_end(d, st);
+    }
+    return ev_end(d, ev, st);
+}
+
 /* --- open and close --- */
 
 static int
@@ -1367,6 +1382,7 @@ static const struct store_ops sq_ops = {
     .apikey_list = sq_apikey_list,
     .apikey_revoke = sq_apikey_revoke,
     .apikey_update = sq_apikey_update,
+    .apikey_rotate = sq_apikey_rotate,
     .apikey_touch = sq_apikey_touch,
     .apikey_ids_since = sq_apikey_ids_since,
     .audit_append = sq_audit_append,

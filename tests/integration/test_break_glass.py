@@ -118,3 +118,24 @@ def test_new_keys_usable_within_seconds_during_an_unknown_key_flood(start_server
         for t in threads:
             t.join(timeout=60)
     assert sum(sent) > 1000, f"the flood was too thin to mean anything ({sent})"
+
+
+def test_key_rotation_is_all_or_nothing(start_server):
+    """A sibling of the break-glass finding: a rotated key used to be inserted on its own, before
+    (and without) the old key's change and the audit event; when that second write failed the
+    request failed but a new live key was left behind, unaudited."""
+    srv = start_server()
+    _, key = srv.issue_key(["encrypt"])
+    app = key["app"]
+    before = count(srv.datadir.db, "SELECT count(*) FROM api_keys")
+    execute(srv.datadir.db, "CREATE TRIGGER test_no_update BEFORE UPDATE OF grace_until ON "
+                            "api_keys BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    r = srv.admin.post(f"/v1/apps/{app}/keys/{key['id']}/rotate", {"grace_period": "1h"})
+    expect(r, 503, "unavailable")
+    assert count(srv.datadir.db, "SELECT count(*) FROM api_keys") == before, "no key left behind"
+    execute(srv.datadir.db, "DROP TRIGGER test_no_update")
+    new = expect(srv.admin.post(f"/v1/apps/{app}/keys/{key['id']}/rotate",
+                                {"grace_period": "1h"}), 201)
+    register_api_key(new["key"])
+    assert count(srv.datadir.db, "SELECT count(*) FROM api_keys") == before + 1
+    expect(srv.client(new["key"]).get("/v1/keyrings"), 403)     # works: encrypt scope only

@@ -834,12 +834,27 @@ test_apikeys(void **state)
     assert_int_equal(n, 0);
     assert_null(ids);
 
+    /* Rotation: the new key and the old key's change together, or neither. */
+    struct store_apikey fresh = mk_apikey("EEEEEEEEEEEEEEEE", a.id, 1700000250), old = k2;
+    old.grace_until = 1700000999;
+    struct store_apikey gone = old;
+    snprintf(gone.id, sizeof gone.id, "ZZZZZZZZZZZZZZZZ");
+    assert_int_equal(store_apikey_rotate(f->s, &fresh, &gone, NULL), ST_NOT_FOUND);
+    assert_int_equal(store_apikey_get(f->s, fresh.id, &got), ST_NOT_FOUND);
+    assert_int_equal(store_apikey_rotate(f->s, &k3, &old, NULL), ST_CONFLICT);   /* id taken */
+    assert_int_equal(store_apikey_get(f->s, k2.id, &got), ST_OK);
+    assert_int_equal(got.grace_until, 0);
+    assert_int_equal(store_apikey_rotate(f->s, &fresh, &old, NULL), ST_OK);
+    assert_int_equal(store_apikey_get(f->s, k2.id, &got), ST_OK);
+    assert_int_equal(got.grace_until, 1700000999);
+    assert_int_equal(store_apikey_get(f->s, fresh.id, &got), ST_OK);
+
     memset(mac, 0xD4, sizeof mac);
     assert_int_equal(store_apikey_revoke(f->s, k1.id, 1700000300, mac, NULL), ST_OK);
     assert_int_equal(store_apikey_get(f->s, k1.id, &got), ST_OK);
     assert_int_equal(got.revoked_at, 1700000300);
     assert_memory_equal(got.mac, mac, sizeof mac);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"), 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"), 3);
     assert_int_equal(store_apikey_revoke(f->s, "ZZZZZZZZZZZZZZZZ", 1, mac, NULL), ST_NOT_FOUND);
 }
 
