@@ -228,8 +228,8 @@ cmd_admin_key(int argc, char **argv)
     if ((rc = open_service(&svc, &p, &ks, &as)) >= 0)
         goto out;
     if (service_admin_key(svc, key, sizeof key) != ST_OK) {
-        rc = fail(1, "%s", "could not mint an admin key: the key and its audit event must be "
-                  "written together, and were not (see the log lines above); no key was issued");
+        rc = fail(1, "%s", "could not mint an admin key (it is issued only together with its "
+                  "audit event; see the log lines above): no key was issued");
         goto out;
     }
     if (o.json)

@@ -216,8 +216,10 @@ service_start(struct service *s, const struct service_paths *p, const struct krm
         snprintf(err, err_len, "cannot load keyrings from %s", p->database);
         return st;
     }
-    if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK)
+    if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK) {
+        snprintf(err, err_len, "cannot load apps and API keys from %s", p->database);
         return st;
+    }
     if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, as, err, err_len)) != ST_OK)
         return st;
     krm_set_audit(s->keyrings, s->audit);
@@ -324,8 +326,9 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
         log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin", "key_id", id,
                 "detail", "a new admin key was minted locally with the root key", LOG_END);
     } else {
-        log_msg(LOG_ERROR, "break_glass_refused", "app", "admin", "detail", "the key and its "
-                "audit event could not be written together; no key was issued", LOG_END);
+        log_msg(LOG_ERROR, "break_glass_refused", "app", "admin", "status", status_name(st),
+                "detail", "no key was issued: the key and its audit event are written together "
+                "or not at all", LOG_END);
         audit_submit(s->audit, break_glass_rec("", 500));   /* the attempt, if it can be */
     }
     sodium_memzero(text, sizeof text);
