@@ -89,10 +89,9 @@ datalock_acquire(struct datalock **out, const char *database_url, const char *ho
     int fd = -1, rc;
 
     *out = NULL;
-    if ((st = store_file_path(database_url, db, sizeof db)) != ST_OK) {
-        snprintf(err, err_len, "%s", "cannot lock the database: not a usable database URL");
-        return st == ST_NOT_FOUND ? ST_OK : st;
-    }
+    /* Not a SQLite file: nothing to lock here (store_open reports a URL it cannot use). */
+    if (store_file_path(database_url, db, sizeof db) != ST_OK)
+        return ST_OK;
     if ((st = lock_path(path, db)) != ST_OK) {
         if (st != ST_NOT_FOUND)
             snprintf(err, err_len, "cannot lock database %s: %s", db,

@@ -15,10 +15,10 @@ struct datalock;
 
 /* Take the lock of the database at `database_url` for `holder` (a command name, recorded in the
  * lock file with the pid so a refused process can say who holds it). Never waits.
- * ST_OK: *out holds the lock, or is NULL when there is nothing to lock (":memory:", or the
- * database's directory does not exist yet, as before `init`). ST_CONFLICT: another process holds
- * it; err names it in one line. ST_INVALID (bad URL) or ST_IO (the lock file cannot be opened or
- * locked): err says why. */
+ * ST_OK: *out holds the lock, or is NULL when there is nothing to lock (not a SQLite file, such
+ * as ":memory:" or a URL store_open will refuse; or the database's directory does not exist yet,
+ * as before `init`). ST_CONFLICT: another process holds it; err names it in one line. ST_INVALID
+ * (path too long) or ST_IO (the lock file cannot be opened or locked): err says why. */
 NODISCARD enum status datalock_acquire(struct datalock **out, const char *database_url,
                                        const char *holder, char *err, size_t err_len);
 
