@@ -44,11 +44,18 @@ struct apps {
     pthread_mutex_t mu;
     struct cached_key *cache;      /* direct-mapped by a hash of the key id */
     struct bloom *live;            /* ids of keys that exist: unknown ids stop here */
+    _Atomic int64_t refresh_due_ns;    /* monotonic: when a filter miss may next read new ids */
+    _Atomic int64_t refreshed_since;   /* wall seconds: the last read (or load) began then */
     struct ratelimit *limits;
     atomic_uint_fast64_t failures[AUTH_FAIL__COUNT];
 };
 
 #define LAST_USED_EVERY 10         /* seconds between last_used_at writes per key */
+/* Keys minted by another process reach the filter by a refresh: at most one store read per
+ * REFRESH_EVERY_NS for all threads, of the ids created since the last one began (less
+ * REFRESH_OVERLAP seconds, for a creation stamped before a commit that waited for the lock). */
+#define REFRESH_EVERY_NS (2 * 1000000000LL)
+#define REFRESH_OVERLAP 60
 
 uint32_t
 scope_parse(const char *name, size_t len)
@@ -194,14 +201,109 @@ apikey_mac(const struct apps *a, const struct store_apikey *k, uint8_t out[stati
     rowmac_final(&m, out);
 }
 
+/* --- app rows: MAC over id, name and created_at (keys refer to the id; callers see the name) --- */
+
+static void
+app_mac(const struct apps *a, int64_t id, const char *name, int64_t created_at,
+        uint8_t out[static ROWMAC_BYTES])
+{
+    struct rowmac m;
+    rowmac_init(&m, a->mac_key, "apps");
+    rowmac_i64(&m, id);
+    rowmac_str(&m, name);
+    rowmac_i64(&m, created_at);
+    rowmac_final(&m, out);
+}
+
+/* store_app_create's seal: the MAC of a new row, once the database gave it its id. */
+static void
+app_seal(void *arg, struct store_app *app)
+{
+    app_mac(arg, app->id, app->name, app->created_at, app->mac);
+    app->has_mac = true;
+}
+
+/* An app row (or the app columns joined to a key row) is used only if its MAC holds. A row
+ * without a MAC is refused too: those from before migration 0003 got theirs at apps_open. */
+static bool
+app_row_ok(const struct apps *a, int64_t id, const char *name, int64_t created_at,
+           const uint8_t mac[static ROWMAC_BYTES], bool has_mac)
+{
+    uint8_t want[ROWMAC_BYTES];
+    bool ok;
+
+    app_mac(a, id, name, created_at, want);
+    ok = has_mac && sodium_memcmp(want, mac, sizeof want) == 0;
+    if (!ok)
+        log_msg(LOG_ERROR, "app_integrity_failure", "app", name,
+                "detail", "an app row does not match its MAC; refusing it", LOG_END);
+    return ok;
+}
+
+static bool
+app_ok(const struct apps *a, const struct store_app *app)
+{
+    return app_row_ok(a, app->id, app->name, app->created_at, app->mac, app->has_mac);
+}
+
+static bool
+key_app_ok(const struct apps *a, const struct store_apikey *k)
+{
+    return app_row_ok(a, k->app_id, k->app_name, k->app_created_at, k->app_mac, k->app_has_mac);
+}
+
+/* Rows from before migration 0003 get their MAC on the first start after it (logged). From
+ * then on (meta apps_mac_since) a row without a MAC is an integrity failure, not a candidate. */
+static enum status
+seal_legacy_apps(struct apps *a)
+{
+    struct store_app *apps = NULL;
+    char since[32];
+    size_t n = 0;
+    enum status st = store_meta_get(a->store, "apps_mac_since", since, sizeof since);
+    bool sealed = st == ST_OK;
+
+    if ((st != ST_OK && st != ST_NOT_FOUND) ||
+        (st = store_app_list(a->store, &apps, &n)) != ST_OK)
+        return st;
+    for (size_t i = 0; i < n && st == ST_OK; i++) {
+        if (apps[i].has_mac || sealed)
+            continue;                   /* checked where used */
+        app_seal(a, &apps[i]);
+        if ((st = store_app_seal(a->store, &apps[i])) == ST_OK)
+            log_msg(LOG_WARN, "app_mac_added", "app", apps[i].name,
+                    "detail", "an app row from before migration 0003 got its MAC", LOG_END);
+        else if (st == ST_NOT_FOUND)
+            st = ST_OK;                 /* another process sealed or changed it meanwhile */
+    }
+    free(apps);
+    if (st == ST_OK && !sealed) {
+        snprintf(since, sizeof since, "%lld", (long long)now_s());
+        st = store_meta_set(a->store, "apps_mac_since", since);
+    }
+    return st;
+}
+
 /* Every stored key id goes in the filter; revoked ones too (the lookup refuses them), so the
  * filter only ever grows between restarts. */
+static int64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static enum status
 load_bloom(struct apps *a)
 {
     struct store_apikey *keys = NULL;
     size_t n = 0;
-    enum status st = store_apikey_list(a->store, 0, &keys, &n);
+    enum status st;
+
+    atomic_store(&a->refreshed_since, now_s());
+    atomic_store(&a->refresh_due_ns, mono_ns() + REFRESH_EVERY_NS);
+    st = store_apikey_list(a->store, 0, &keys, &n);
 
     if (st == ST_OK)
         st = bloom_new(&a->live, n + 100000, 0.001);
@@ -223,7 +325,8 @@ apps_open(struct apps **out, struct store *st, const struct secret *mac_key,
     pthread_mutex_init(&a->mu, NULL);
     a->limits = ratelimit_new(RATELIMIT_DEFAULT_KEYS);
     *out = a;
-    return load_bloom(a);
+    enum status s = seal_legacy_apps(a);
+    return s == ST_OK ? load_bloom(a) : s;
 }
 
 void
@@ -259,7 +362,7 @@ apps_create(struct apps *a, const char *name, const char *description, json_t **
     snprintf(app.name, sizeof app.name, "%s", name);
     snprintf(app.description, sizeof app.description, "%s", description);
     app.created_at = now_s();
-    if ((st = store_app_create(a->store, &app, ev)) != ST_OK)
+    if ((st = store_app_create(a->store, &app, app_seal, a, ev)) != ST_OK)
         return st;
     log_msg(LOG_INFO, "app_created", "app", name, LOG_END);
     *out = app_json(&app);
@@ -275,9 +378,12 @@ apps_get(struct apps *a, const char *name, json_t **out)
     *out = NULL;
     if (!name_valid(name))
         return ST_NOT_FOUND;
-    if ((st = store_app_get(a->store, name, &app)) == ST_OK)
-        *out = app_json(&app);
-    return st;
+    if ((st = store_app_get(a->store, name, &app)) != ST_OK)
+        return st;
+    if (!app_ok(a, &app))
+        return ST_INTEGRITY;
+    *out = app_json(&app);
+    return ST_OK;
 }
 
 enum status
@@ -292,7 +398,8 @@ apps_list(struct apps *a, json_t **out)
         return st;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, app_json(&apps[i]));
+        if (app_ok(a, &apps[i]))        /* a refused row is logged and left out */
+            json_array_append_new(arr, app_json(&apps[i]));
     free(apps);
     *out = json_pack("{s:o}", "apps", arr);
     return ST_OK;
@@ -328,16 +435,27 @@ key_json(const struct store_apikey *k)
         "last_used_at", jx_time(k->last_used_at));
 }
 
+/* Store key k (its text new, or given: then k->id is taken from it); when it replaces `old`
+ * (rotation), old's change goes in the same transaction. */
 static enum status
-insert_key(struct apps *a, struct store_apikey *k, json_t **out, const struct store_audit_row *ev)
+insert_key(struct apps *a, struct store_apikey *k, const char *given,
+           const struct store_apikey *old, json_t **out, const struct store_audit_row *ev)
 {
     char text[APIKEY_TEXT_CHARS + 1];
     enum status st;
 
-    apikey_generate(text, k->id);
+    if (given == NULL)
+        apikey_generate(text, k->id);
+    else if (strlen(given) != APIKEY_TEXT_CHARS ||
+             apikey_parse(k->id, given, APIKEY_TEXT_CHARS) != ST_OK)
+        return ST_INVALID;
+    else
+        memcpy(text, given, sizeof text);
     apikey_hash(k->hash, a->hash_key, text, APIKEY_TEXT_CHARS);
     apikey_mac(a, k, k->mac);
-    if ((st = store_apikey_create(a->store, k, ev)) == ST_OK) {
+    st = old == NULL ? store_apikey_create(a->store, k, ev)
+                     : store_apikey_rotate(a->store, k, old, ev);
+    if (st == ST_OK) {
         bloom_add(a->live, k->id, strlen(k->id));
         *out = key_json(k);
         json_object_set_new(*out, "key", json_string(text));
@@ -364,10 +482,11 @@ grant_check(const struct principal *by, const struct store_apikey *k, const char
     return ST_FORBIDDEN;
 }
 
-enum status
-apps_key_grant(struct apps *a, const char *app, const struct key_spec *ks,
-               const struct principal *by, const char **why, json_t **out,
-               const struct store_audit_row *ev)
+/* A new key for app, bounded by `by` (NULL: a local caller); text: the key text to use (NULL:
+ * a fresh one). */
+static enum status
+key_create(struct apps *a, const char *app, const struct key_spec *ks, const struct principal *by,
+           const char **why, const char *text, json_t **out, const struct store_audit_row *ev)
 {
     struct store_app ap;
     struct store_apikey k = {0};
@@ -388,18 +507,35 @@ apps_key_grant(struct apps *a, const char *app, const struct key_spec *ks,
         return ST_NOT_FOUND;
     if ((st = store_app_get(a->store, app, &ap)) != ST_OK)
         return st;
+    if (!app_ok(a, &ap))
+        return ST_INTEGRITY;
     k.app_id = ap.id;
     snprintf(k.app_name, sizeof k.app_name, "%s", ap.name);
     k.rate = ks->rate;
     k.burst = ks->rate > 0 && ks->burst == 0 ? ks->rate : ks->burst;
-    return insert_key(a, &k, out, ev);
+    return insert_key(a, &k, text, NULL, out, ev);
+}
+
+enum status
+apps_key_grant(struct apps *a, const char *app, const struct key_spec *ks,
+               const struct principal *by, const char **why, json_t **out,
+               const struct store_audit_row *ev)
+{
+    return key_create(a, app, ks, by, why, NULL, out, ev);
 }
 
 enum status
 apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json_t **out,
                 const struct store_audit_row *ev)
 {
-    return apps_key_grant(a, app, ks, NULL, NULL, out, ev);
+    return key_create(a, app, ks, NULL, NULL, NULL, out, ev);
+}
+
+enum status
+apps_key_create_text(struct apps *a, const char *app, const struct key_spec *ks, const char *text,
+                     json_t **out, const struct store_audit_row *ev)
+{
+    return key_create(a, app, ks, NULL, NULL, text, out, ev);
 }
 
 static void forget_cached(struct apps *a, const char *key_id);
@@ -422,7 +558,7 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
     if ((st = store_apikey_get(a->store, key_id, &old)) != ST_OK)
         return st;
     apikey_mac(a, &old, mac);
-    if (sodium_memcmp(mac, old.mac, sizeof mac) != 0)
+    if (sodium_memcmp(mac, old.mac, sizeof mac) != 0 || !key_app_ok(a, &old))
         return ST_INTEGRITY;
     if (strcmp(old.app_name, app) != 0)
         return ST_NOT_FOUND;
@@ -436,14 +572,15 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
     k.last_used_at = 0;
     if ((st = grant_check(by, &k, why)) != ST_OK)
         return st;
-    if ((st = insert_key(a, &k, out, NULL)) != ST_OK)
-        return st;
     old.grace_until = checked_time_add(now, grace);
     apikey_mac(a, &old, old.mac);
-    if ((st = store_apikey_update(a->store, &old, ev)) == ST_OK)
-        forget_cached(a, key_id);
+    /* The new key, the old key's grace and the event commit together: no live key without its
+     * event, and no key text shown unless all of it was written. */
+    if ((st = insert_key(a, &k, NULL, &old, out, ev)) != ST_OK)
+        return st;
+    forget_cached(a, key_id);
     log_msg(LOG_INFO, "api_key_rotated", "app", app, "old_key_id", key_id, "key_id", k.id, LOG_END);
-    return st;
+    return ST_OK;
 }
 
 enum status
@@ -457,8 +594,11 @@ apps_key_list(struct apps *a, const char *app, json_t **out)
     *out = NULL;
     if (!name_valid(app))
         return ST_NOT_FOUND;
-    if ((st = store_app_get(a->store, app, &ap)) != ST_OK ||
-        (st = store_apikey_list(a->store, ap.id, &keys, &n)) != ST_OK)
+    if ((st = store_app_get(a->store, app, &ap)) != ST_OK)
+        return st;
+    if (!app_ok(a, &ap))
+        return ST_INTEGRITY;
+    if ((st = store_apikey_list(a->store, ap.id, &keys, &n)) != ST_OK)
         return st;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -498,6 +638,8 @@ apps_key_revoke(struct apps *a, const char *app, const char *key_id, const struc
         return ST_NOT_FOUND;
     if ((st = store_apikey_get(a->store, key_id, &k)) != ST_OK)
         return st;
+    if (!key_app_ok(a, &k))
+        return ST_INTEGRITY;            /* whose key it is cannot be told */
     if (strcmp(k.app_name, app) != 0)
         return ST_NOT_FOUND;
     bound = k;
@@ -539,6 +681,8 @@ key_row(struct apps *a, const char *id, struct store_apikey *out)
                 "detail", "an API key row does not match its MAC; refusing it", LOG_END);
         return ST_INTEGRITY;
     }
+    if (!key_app_ok(a, out))
+        return ST_INTEGRITY;            /* the app it names is not the app it belongs to */
     pthread_mutex_lock(&a->mu);
     c = slot_of(a, id);
     c->used = true;
@@ -608,8 +752,33 @@ touch(struct apps *a, const char *id, int64_t now)
 }
 
 /* Keys minted by another process (the admin-key command, another replica) are not in this
- * process's filter yet: allow a few store lookups a second (a token bucket of MISS_RATE) for ids
- * the filter lacks, so a flood of unknown keys costs the database almost nothing. */
+ * process's filter until the next refresh: on a filter miss, the first thread after the interval
+ * reads the ids created since the last refresh into the filter. A flood of unknown ids then costs
+ * one cheap query per interval, and never keeps a new key out for longer than that. */
+static void
+refresh_filter(struct apps *a)
+{
+    int64_t now = mono_ns(), due = atomic_load(&a->refresh_due_ns), began = now_s();
+    char (*ids)[STORE_KEY_ID_MAX] = NULL;
+    size_t n = 0;
+
+    if (now < due || !atomic_compare_exchange_strong(&a->refresh_due_ns, &due,
+                                                     now + REFRESH_EVERY_NS))
+        return;                         /* not yet, or another thread is at it */
+    if (store_apikey_ids_since(a->store, atomic_load(&a->refreshed_since) - REFRESH_OVERLAP,
+                               &ids, &n) != ST_OK) {
+        log_msg(LOG_WARN, "key_filter_refresh_failed", LOG_END);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!bloom_maybe_contains(a->live, ids[i], strlen(ids[i])))
+            bloom_add(a->live, ids[i], strlen(ids[i]));
+    atomic_store(&a->refreshed_since, began);
+    free(ids);
+}
+
+/* Besides the refresh, a few direct store lookups a second (a token bucket of MISS_RATE, shared)
+ * for ids the filter lacks: a key minted a moment ago may work before the next refresh. */
 #define MISS_RATE 10.0
 static bool
 miss_budget(struct apps *a)
@@ -650,6 +819,10 @@ apps_authenticate(struct apps *a, const char *token, size_t len, struct principa
         return ST_UNAUTHENTICATED;
     }
     bool in_filter = bloom_maybe_contains(a->live, id, strlen(id));
+    if (!in_filter) {
+        refresh_filter(a);
+        in_filter = bloom_maybe_contains(a->live, id, strlen(id));
+    }
     if (!in_filter && !miss_budget(a)) {
         apps_count_failure(a, AUTH_FAIL_UNKNOWN);
         return ST_UNAUTHENTICATED;

@@ -96,6 +96,11 @@ NODISCARD enum status apps_key_grant(struct apps *a, const char *app, const stru
 /* The same for local callers holding the root key (init, admin-key): no grantor, no bound. */
 NODISCARD enum status apps_key_create(struct apps *a, const char *app, const struct key_spec *ks,
                                       json_t **out, const struct store_audit_row *ev);
+/* apps_key_create with key text the caller made with apikey_generate, so that its id can go in
+ * an audit event chained before the key row is written (break-glass). The text is not kept. */
+NODISCARD enum status apps_key_create_text(struct apps *a, const char *app,
+                                           const struct key_spec *ks, const char *text,
+                                           json_t **out, const struct store_audit_row *ev);
 /* Rotate: a new key with the same scopes, keyrings, limits and lifetime; the old one keeps
  * working for grace seconds (0 .. 30 days), then is refused. Bounded like apps_key_grant: `by`
  * must be allowed to issue the new key (ST_FORBIDDEN, *why set). */

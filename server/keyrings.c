@@ -13,6 +13,7 @@
 #include "common/checked.h"
 #include "common/xmem.h"
 #include "crypto/rowmac.h"
+#include "server/audit.h"
 #include "server/jsonx.h"
 #include "server/log.h"
 
@@ -41,6 +42,9 @@ struct krm {
     pthread_rwlock_t lock;          /* guards items and every row */
     struct keyring **items;         /* sorted by name */
     size_t n, cap;
+    struct audit *audit;                    /* events of automatic rotations; may be NULL */
+    atomic_uint_fast64_t shred_failures;   /* store_shred_flush calls that failed */
+    atomic_bool shred_pending;              /* a flush is still owed: maintenance retries it */
     pthread_t thread;
     bool thread_started, stopping;
     int interval;
@@ -407,6 +411,26 @@ krm_list(struct krm *k, bool (*visible)(const void *arg, const char *name), cons
 
 /* --- changes --- */
 
+/* Wrap new KEKs only under the root key the database expects (meta root_key_id, recorded by init
+ * and by rotate-root-key): a process still holding a replaced root key must not add versions that
+ * no later start can open. ST_CONFLICT (logged) when the database moved on. */
+static enum status
+root_key_current(const struct krm *k, const char *keyring)
+{
+    char id[STORE_ROOT_ID_MAX + 16];
+    enum status st = store_meta_get(k->store, "root_key_id", id, sizeof id);
+
+    if (st == ST_OK && strcmp(id, rootkey_id(k->rk)) == 0)
+        return ST_OK;
+    if (st != ST_OK && st != ST_NOT_FOUND && st != ST_INTERNAL)
+        return st;
+    log_msg(LOG_ERROR, "root_key_mismatch", "keyring", keyring, "root_key_id", rootkey_id(k->rk),
+            "database_root_key_id", st == ST_OK ? id : "",
+            "detail", "the database expects another root key (rotated since this process "
+            "started?); refusing to wrap a new key version: restart difyguard", LOG_END);
+    return ST_CONFLICT;
+}
+
 static enum status
 new_version(struct krm *k, const char *name, uint32_t version, struct store_version *v)
 {
@@ -415,6 +439,8 @@ new_version(struct krm *k, const char *name, uint32_t version, struct store_vers
     enum status st;
 
     memset(v, 0, sizeof *v);
+    if ((st = root_key_current(k, name)) != ST_OK)
+        return st;
     if ((st = kek_generate(&kek, wrapped, k->rk, name, version)) != ST_OK)
         return st;
     kek_free(kek);          /* unwrapped again on first use, from the stored row */
@@ -477,8 +503,11 @@ krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char *
     *out = NULL;
     if ((st = check_create(c, &r, msg)) != ST_OK)
         return st;
-    if ((st = new_version(k, r.name, 1, &v)) != ST_OK)
+    if ((st = new_version(k, r.name, 1, &v)) != ST_OK) {
+        if (st == ST_CONFLICT)
+            *msg = "the database is under another root key now: restart difyguard with it";
         return st;
+    }
     keyring_mac(k, &r, r.mac);
     pthread_rwlock_wrlock(&k->lock);
     if ((st = store_keyring_create(k->store, &r, &v, ev)) == ST_OK &&
@@ -611,6 +640,28 @@ out:
     return st;
 }
 
+/* Drop the deleted rows' copies from the store's log; alert when that cannot be done. */
+static void
+shred_flush(struct krm *k, const char *keyring)
+{
+    if (store_shred_flush(k->store) == ST_OK) {
+        if (atomic_exchange(&k->shred_pending, false))
+            log_msg(LOG_INFO, "shred_checkpoint_done", "keyring", keyring, LOG_END);
+        return;
+    }
+    atomic_fetch_add(&k->shred_failures, 1);
+    atomic_store(&k->shred_pending, true);
+    log_msg(LOG_ERROR, "shred_checkpoint_failed", "keyring", keyring,
+            "detail", "the database log (WAL) may still hold deleted key versions (another "
+            "process reading the database?); retried by the maintenance thread", LOG_END);
+}
+
+uint64_t
+krm_shred_failures(const struct krm *k)
+{
+    return atomic_load(&k->shred_failures);
+}
+
 enum status
 krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev)
 {
@@ -633,6 +684,8 @@ krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev)
         log_msg(LOG_INFO, "keyring_deleted", "keyring", name, LOG_END);
     }
     pthread_rwlock_unlock(&k->lock);
+    if (st == ST_OK)
+        shred_flush(k, name);           /* crypto calls need not wait for it */
     return st;
 }
 
@@ -802,26 +855,84 @@ due(const struct keyring *kr, int64_t now, const char **reason)
 }
 
 void
+krm_set_audit(struct krm *k, struct audit *a)
+{
+    k->audit = a;
+}
+
+/* A keyring found due under the read lock, to rotate to version `next`. */
+struct due_rotation {
+    char name[STORE_NAME_MAX];
+    uint32_t next;
+};
+
+/* The trail's record of an automatic rotation: no caller, no route; the janitor did it. */
+static struct audit_rec *
+system_rec(const struct due_rotation *d)
+{
+    struct audit_rec *rec = audit_rec_new();
+    rec->op = "keyring.rotate";
+    snprintf(rec->method, sizeof rec->method, "SYSTEM");
+    rec->route = "janitor";
+    rec->status = 200;
+    snprintf(rec->keyring, sizeof rec->keyring, "%s", d->name);
+    rec->key_version = d->next;
+    return rec;
+}
+
+/* One automatic rotation. Lock order as in request handlers: the audit chain (audit_txn_begin)
+ * first, then the keyring lock; the event commits in the rotation's transaction or not at all. */
+static void
+rotate_due(struct krm *k, const struct due_rotation *d, int64_t now)
+{
+    struct audit_txn txn = {0};
+    const char *reason = NULL;
+    struct keyring *kr;
+    enum status st = ST_OK;
+
+    if (k->audit != NULL) {
+        struct audit_rec *rec = system_rec(d);
+        st = audit_txn_begin(k->audit, &txn, rec);
+        free(rec);
+    }
+    if (st == ST_OK) {
+        pthread_rwlock_wrlock(&k->lock);
+        kr = find(k, d->name, NULL);
+        if (kr == NULL || !due(kr, now, &reason) || kr->row.latest_version + 1 != d->next)
+            st = ST_NOT_FOUND;          /* rotated or deleted meanwhile: nothing to do */
+        else
+            st = rotate_locked(k, kr, reason, k->audit != NULL ? &txn.row : NULL);
+        pthread_rwlock_unlock(&k->lock);
+    }
+    audit_txn_end(&txn, st == ST_OK);   /* no-op when nothing was begun */
+    if (st != ST_OK && st != ST_NOT_FOUND)
+        log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", d->name, "status", status_name(st),
+                LOG_END);
+}
+
+void
 krm_maintain(struct krm *k)
 {
     int64_t now = now_s();
     const char *reason = NULL;
-    bool any = false;
+    struct due_rotation *list = NULL;
+    size_t n = 0;
 
+    if (atomic_load(&k->shred_pending))
+        shred_flush(k, "(earlier deletions)");
     /* Look under the read lock first: crypto calls only wait when something is due. */
     pthread_rwlock_rdlock(&k->lock);
-    for (size_t i = 0; i < k->n && !any; i++)
-        any = due(k->items[i], now, &reason);
-    pthread_rwlock_unlock(&k->lock);
-    if (!any)
-        return;
-    pthread_rwlock_wrlock(&k->lock);
     for (size_t i = 0; i < k->n; i++) {
-        if (due(k->items[i], now, &reason) &&
-            rotate_locked(k, k->items[i], reason, NULL) != ST_OK)
-            log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", k->items[i]->row.name, LOG_END);
+        if (!due(k->items[i], now, &reason))
+            continue;
+        list = xrealloc(list, (n + 1) * sizeof *list);
+        snprintf(list[n].name, sizeof list[n].name, "%s", k->items[i]->row.name);
+        list[n++].next = k->items[i]->row.latest_version + 1;
     }
     pthread_rwlock_unlock(&k->lock);
+    for (size_t i = 0; i < n; i++)
+        rotate_due(k, &list[i], now);
+    free(list);
 }
 
 static void *
@@ -852,32 +963,69 @@ krm_start_maintenance(struct krm *k, int interval_seconds)
         k->thread_started = true;
 }
 
-enum status
-krm_rewrap_all(struct krm *k, const struct rootkey *to, size_t *count)
+static const struct rootkey *
+key_named(const struct rootkey *const *keys, size_t n, const char *id)
 {
-    enum status st = ST_OK;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rootkey_id(keys[i]), id) == 0)
+            return keys[i];
+    return NULL;
+}
+
+/* Before writing anything: every row is sound and under `to` or a key we were given. */
+static enum status
+rewrap_check(const struct krm *k, const struct rootkey *const *from, size_t n,
+             const struct rootkey *to, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        const struct keyring *kr = k->items[i];
+        if (kr->integrity_failed) {
+            snprintf(err, err_len, "keyring %s fails its integrity check; nothing was rewrapped",
+                     kr->row.name);
+            return ST_INTEGRITY;
+        }
+        for (size_t j = 0; j < kr->nv; j++) {
+            const char *id = kr->v[j].row.root_key_id;
+            if (strcmp(id, rootkey_id(to)) != 0 && key_named(from, n, id) == NULL) {
+                snprintf(err, err_len, "version %u of keyring %s is wrapped under root key %s, "
+                         "which was not given (pass its file with --old-key); nothing was "
+                         "rewrapped", kr->v[j].row.version, kr->row.name, id);
+                return ST_AUTH;
+            }
+        }
+    }
+    return ST_OK;
+}
+
+enum status
+krm_rewrap_all(struct krm *k, const struct rootkey *const *from, size_t n,
+               const struct rootkey *to, size_t *count, char *err, size_t err_len)
+{
+    enum status st;
 
     *count = 0;
     pthread_rwlock_wrlock(&k->lock);
+    st = rewrap_check(k, from, n, to, err, err_len);
     for (size_t i = 0; i < k->n && st == ST_OK; i++) {
         struct keyring *kr = k->items[i];
-        if (kr->integrity_failed) {
-            st = ST_INTEGRITY;
-            break;
-        }
         for (size_t j = 0; j < kr->nv && st == ST_OK; j++) {
             struct store_version v = kr->v[j].row;
+            const struct rootkey *old = key_named(from, n, v.root_key_id);
             if (strcmp(v.root_key_id, rootkey_id(to)) == 0)
                 continue;       /* done by an earlier, interrupted run */
-            st = kek_rewrap(v.wrapped, k->rk, to, kr->row.name, v.version, kr->v[j].row.wrapped,
+            st = kek_rewrap(v.wrapped, old, to, kr->row.name, v.version, kr->v[j].row.wrapped,
                             kr->v[j].row.wrapped_len);
-            if (st != ST_OK)
-                break;
             v.wrapped_len = KEK_WRAPPED_BYTES;
             snprintf(v.root_key_id, sizeof v.root_key_id, "%s", rootkey_id(to));
             version_mac(k, kr->row.name, &v, v.mac);
-            if ((st = store_version_rewrap(k->store, &v)) == ST_OK)
+            if (st == ST_OK && (st = store_version_rewrap(k->store, &v)) == ST_OK) {
+                kr->v[j].row = v;
                 (*count)++;
+            }
+            if (st != ST_OK)
+                snprintf(err, err_len, "rewrapping version %u of keyring %s failed after %zu "
+                         "rows; run again", v.version, kr->row.name, *count);
+            sodium_memzero(&v, sizeof v);
         }
     }
     pthread_rwlock_unlock(&k->lock);

@@ -62,7 +62,12 @@ struct krm_patch {
 };
 NODISCARD enum status krm_patch(struct krm *k, const char *name, const struct krm_patch *p,
                                 json_t **out, const char **msg, const struct store_audit_row *ev);
+/* Crypto-shred. After the deletion commits, the store's log is flushed of the deleted rows
+ * (store_shred_flush); when that cannot be done the keyring is still deleted (ST_OK), the failure
+ * is logged (shred_checkpoint_failed) and counted, and the maintenance thread tries again. */
 NODISCARD enum status krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev);
+/* Flushes after a crypto-shred that failed so far (for metrics). */
+uint64_t krm_shred_failures(const struct krm *k);
 
 /* A keyring held for crypto calls (read lock). Release on every path. */
 struct krm_use {
@@ -84,12 +89,22 @@ NODISCARD enum status krm_kek_decrypt(struct krm_use *u, uint32_t version, const
 
 /* Background duty: rotate keyrings due by period or bound (takes the write lock only when
  * something is due). krm_start_maintenance runs it every interval seconds, and at once when a
- * version crosses 90% of its bound; krm_close stops it. */
+ * version crosses 90% of its bound; krm_close stops it. With an audit writer (krm_set_audit),
+ * each automatic rotation commits its keyring.rotate event (method SYSTEM, route janitor) in the
+ * rotation's own transaction, taking the audit chain before the keyring lock as request
+ * handlers do; a rotation whose event cannot be chained is not done (logged, retried). */
+struct audit;
+void krm_set_audit(struct krm *k, struct audit *a);     /* before krm_start_maintenance */
 void krm_maintain(struct krm *k);
 void krm_start_maintenance(struct krm *k, int interval_seconds);
 
-/* Rewrap every KEK version from the manager's root key to `to` (skipping rows already under it,
- * so an interrupted run can be repeated). *count gets the rows rewrapped. */
-NODISCARD enum status krm_rewrap_all(struct krm *k, const struct rootkey *to, size_t *count);
+/* Rewrap every KEK version to `to` from whichever of from[0..n) its row records (root key
+ * rotation and its recovery; rows already under `to` are skipped, so an interrupted run can be
+ * repeated). Checks every row first: ST_AUTH when a row is under a root key not given,
+ * ST_INTEGRITY for a keyring that failed its MAC (err names it; nothing is written then).
+ * *count gets the rows rewrapped. */
+NODISCARD enum status krm_rewrap_all(struct krm *k, const struct rootkey *const *from, size_t n,
+                                     const struct rootkey *to, size_t *count, char *err,
+                                     size_t err_len);
 
 #endif

@@ -23,6 +23,7 @@
 #include "server/config.h"
 #include "server/audit.h"
 #include "server/cmd_audit.h"
+#include "server/datalock.h"
 #include "server/http.h"
 #include "server/jwt.h"
 #include "server/jsonx.h"
@@ -34,7 +35,7 @@
 
 /* Options shared by every local command, then those of serve. */
 struct opts {
-    char *config, *data_dir, *database, *root_key, *log_level, *new_key;
+    char *config, *data_dir, *database, *root_key, *log_level, *new_key, *old_key;
     bool json;
     char *listen, *tls_cert, *tls_key;
     bool tls_terminated_upstream;
@@ -67,7 +68,14 @@ static const struct opt migrate_opts[] = {COMMON_OPTS};
 static const struct opt rotate_opts[] = {
     COMMON_OPTS,
     O("new-key", OPT_STRING, new_key, NULL, "the new root key file (created 0600 if absent)"),
+    O("old-key", OPT_STRING, old_key, NULL,
+      "another root key rows may still be under (repeatable): recovery of an interrupted "
+      "rotation or of rows wrapped under an earlier key"),
 };
+#define ROTATE_SUMMARY                                                                         \
+    "Rewrap every key version and service key under a new root key, from whichever of the "   \
+    "current root key and the --old-key files each row is under. Refused while difyguard "    \
+    "serve runs on the database. An interrupted run can be repeated with the same options."
 static const struct opt serve_opts[] = {
     COMMON_OPTS,
     O("listen", OPT_STRING, listen, "127.0.0.1:8080", "API listener HOST:PORT"),
@@ -143,20 +151,37 @@ parse(struct opts *o, const struct opt *t, size_t n, int argc, char **argv, cons
     return -1;
 }
 
+/* Take the database's lock for `cmd` (see datalock.h); returns -1 to continue, else the exit
+ * code after one line on stderr. `why` ends the refusal: what the user should do. */
+static int
+lock_database(struct datalock **lock, const char *database, const char *cmd, const char *why)
+{
+    char err[512];
+    enum status st = datalock_acquire(lock, database, cmd, err, sizeof err);
+    if (st == ST_CONFLICT)
+        return fail(1, "%s: %s", err, why);
+    if (st != ST_OK)
+        return fail(1, "%s", err);
+    return -1;
+}
+
 static int
 cmd_init(int argc, char **argv)
 {
     struct opts o;
     struct service_paths p;
+    struct datalock *lock = NULL;
     char key[APIKEY_TEXT_CHARS + 1], root_id[32], err[512];
     int rc = parse(&o, init_opts, N(init_opts), argc, argv, "[--data-dir DIR] [--json]",
                    "Create the root key (0600, never overwritten), the database, the service "
                    "keys and the admin app; print the admin API key once.");
     if (rc >= 0)
         return rc;
+    key[0] = '\0';
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
-    enum status st = service_init(&p, key, sizeof key, root_id, sizeof root_id, err, sizeof err);
-    if (st != ST_OK) {
+    if ((rc = lock_database(&lock, p.database, "init", "refusing to initialise it")) >= 0)
+        goto out;
+    if (service_init(&p, key, sizeof key, root_id, sizeof root_id, err, sizeof err) != ST_OK) {
         rc = fail(1, "init failed: %s", err);
     } else if (o.json) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "admin_key", key, "root_key_id", root_id,
@@ -171,18 +196,19 @@ cmd_init(int argc, char **argv)
                "%s\n", p.root_key, root_id, p.database, key);
         rc = 0;
     }
+out:
     sodium_memzero(key, sizeof key);
+    datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, init_opts, N(init_opts));
     return rc;
 }
 
 static int
-open_service(struct service **svc, const struct opts *o, const struct krm_settings *ks,
-             const struct audit_settings *as, struct service_paths *p)
+open_service(struct service **svc, const struct service_paths *p, const struct krm_settings *ks,
+             const struct audit_settings *as)
 {
     char err[512];
-    service_paths_resolve(p, o->data_dir, o->database, o->root_key);
     enum status st = service_open(svc, p, ks, as, err, sizeof err);
     if (st != ST_OK)
         return fail(1, "%s", err);
@@ -202,10 +228,12 @@ cmd_admin_key(int argc, char **argv)
     if (rc >= 0)
         return rc;
     struct audit_settings as = {.durable = true, .checkpoint_interval = 60, .own_chain = true};
-    if ((rc = open_service(&svc, &o, &ks, &as, &p)) >= 0)
+    service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
+    if ((rc = open_service(&svc, &p, &ks, &as)) >= 0)
         goto out;
     if (service_admin_key(svc, key, sizeof key) != ST_OK) {
-        rc = fail(1, "%s", "could not mint an admin key");
+        rc = fail(1, "%s", "could not mint an admin key (it is issued only together with its "
+                  "audit event; see the log lines above): no key was issued");
         goto out;
     }
     if (o.json)
@@ -227,25 +255,45 @@ cmd_migrate(int argc, char **argv)
     struct opts o;
     struct service_paths p = {0};
     struct store *st = NULL;
+    struct datalock *lock = NULL;
     char err[512];
     int rc = parse(&o, migrate_opts, N(migrate_opts), argc, argv, "[--database URL]",
-                   "Apply pending database migrations and exit.");
+                   "Apply pending database migrations and exit. Refused while difyguard serve "
+                   "runs on the database.");
     if (rc >= 0)
         return rc;
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
-    if (store_open(&st, p.database, err, sizeof err) != ST_OK) {
+    if ((rc = lock_database(&lock, p.database, "migrate", "stop difyguard serve first")) >= 0) {
+        /* refused: the line is printed */
+    } else if (store_open(&st, p.database, err, sizeof err) != ST_OK) {
         rc = fail(1, "%s", err);
     } else {
         printf("schema version %d (%s)\n", store_schema_version(st), store_backend(st));
         rc = 0;
     }
     store_close(st);
+    datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, migrate_opts, N(migrate_opts));
     return rc;
 }
 
-/* Put the new key file's content in place of the default root key, keeping the old one. */
+/* fsync the directory so renames in it are durable. */
+static int
+fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1;
+    if (fd >= 0) {
+        rc = fsync(fd);
+        close(fd);
+    }
+    return rc;
+}
+
+/* Put the new key file's content in place of the default root key `cur`, keeping the old one as
+ * root.key.retired-<old_id> (old_id "" when cur is missing: an install interrupted between its
+ * two renames). The content is read before anything is written, and a leftover of an interrupted
+ * install is replaced, so this can always be run again. */
 static int
 install_root_key(const char *dir, const char *cur, const char *new_key, const char *old_id)
 {
@@ -254,17 +302,22 @@ install_root_key(const char *dir, const char *cur, const char *new_key, const ch
     int in = -1, out = -1, rc = 1;
 
     snprintf(retired, sizeof retired, "%s/root.key.retired-%s", dir, old_id);
-    snprintf(tmp, sizeof tmp, "%s/root.key.new", dir);
+    snprintf(tmp, sizeof tmp, "%s/root.key.installing", dir);
     if ((in = open(new_key, O_RDONLY | O_CLOEXEC)) < 0 || (n = read(in, buf, sizeof buf)) <= 0 ||
+        (unlink(tmp) != 0 && errno != ENOENT) ||
         (out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
-        write(out, buf, (size_t)n) != n || fsync(out) != 0 || rename(cur, retired) != 0 ||
-        rename(tmp, cur) != 0) {
+        write(out, buf, (size_t)n) != n || fsync(out) != 0 ||
+        (old_id[0] != '\0' && rename(cur, retired) != 0) || rename(tmp, cur) != 0 ||
+        fsync_dir(dir) != 0) {
         fail(1, "could not install the new root key: %s", strerror(errno));
         unlink(tmp);
         goto out;
     }
-    printf("The new root key is now %s; the old one is kept as %s until you remove it.\n", cur,
-           retired);
+    if (old_id[0] != '\0')
+        printf("The new root key is now %s; the old one is kept as %s until you remove it.\n",
+               cur, retired);
+    else
+        printf("The new root key is now %s.\n", cur);
     rc = 0;
 out:
     sodium_memzero(buf, sizeof buf);
@@ -275,36 +328,132 @@ out:
     return rc;
 }
 
+/* --old-key may be given several times, and the option engine keeps one value per option: take
+ * those flags out of argv (into olds) before it runs; rest gets every other argument. */
+static int
+take_old_keys(int argc, char **argv, char **rest, int *rest_argc, const char **olds, size_t *n)
+{
+    static const char flag[] = "--old-key";
+    bool done = false;
+
+    *rest_argc = 0;
+    *n = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (i == 0 || done || strncmp(a, flag, sizeof flag - 1) != 0 ||
+            (a[sizeof flag - 1] != '\0' && a[sizeof flag - 1] != '=')) {
+            done |= i > 0 && strcmp(a, "--") == 0;
+            rest[(*rest_argc)++] = argv[i];
+        } else if (a[sizeof flag - 1] == '=') {
+            olds[(*n)++] = a + sizeof flag;
+        } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+            olds[(*n)++] = argv[++i];
+        } else {
+            return fail(EXIT_USAGE, "%s", "option --old-key needs a value");
+        }
+    }
+    rest[*rest_argc] = NULL;
+    return -1;
+}
+
+/* The root keys of a rotation into keys[0..n): the new key first (its file created 0600 when
+ * absent), then the current root key file (skipped when the default one is missing: see
+ * install_root_key) and every old key, each key once. cur_id gets the current file's id or "". */
+static int
+rotation_keys(const struct service_paths *p, const struct opts *o, const char *const *olds,
+              size_t n_old, struct rootkey **keys, size_t *n,
+              char cur_id[static ROOTKEY_ID_CHARS + 1])
+{
+    bool with_cur = o->root_key != NULL || access(p->root_key, F_OK) == 0;
+    char err[512];
+
+    *n = 0;
+    cur_id[0] = '\0';
+    if (access(o->new_key, F_OK) != 0 && rootkey_create(o->new_key, err, sizeof err) != ST_OK)
+        return fail(1, "%s", err);
+    for (size_t i = 0; i < n_old + 2; i++) {
+        const char *path = i == 0 ? o->new_key : i == 1 ? p->root_key : olds[i - 2];
+        struct rootkey *rk = NULL;
+        bool dup = false;
+        if (i == 1 && !with_cur)
+            continue;
+        if (rootkey_load(&rk, path, err, sizeof err) != ST_OK)
+            return fail(1, "%s", err);
+        if (i == 1)
+            snprintf(cur_id, ROOTKEY_ID_CHARS + 1, "%s", rootkey_id(rk));
+        for (size_t j = 0; j < *n; j++)
+            dup |= strcmp(rootkey_id(keys[j]), rootkey_id(rk)) == 0;
+        if (dup)
+            rootkey_free(rk);
+        else
+            keys[(*n)++] = rk;
+    }
+    return -1;
+}
+
+/* After the database moved: the default root key file gets the new key (unless it has it). */
+static int
+rotation_done(const struct service_paths *p, const struct opts *o, const char *cur_id,
+              const char *to_id, size_t count)
+{
+    printf("Rewrapped %zu key versions; every key is now under root key %s.\n", count, to_id);
+    if (strcmp(cur_id, to_id) == 0)
+        return 0;
+    if (o->root_key == NULL)
+        return install_root_key(p->data_dir, p->root_key, o->new_key, cur_id);
+    printf("Rotated. Start difyguard with --root-key %s from now on.\n", o->new_key);
+    return 0;
+}
+
 static int
 cmd_rotate_root(int argc, char **argv)
 {
     struct opts o;
     struct service_paths p = {0};
     struct service *svc = NULL;
-    struct krm_settings ks = {0};
-    char err[512], old_id[ROOTKEY_ID_CHARS + 1];
-    int rc = parse(&o, rotate_opts, N(rotate_opts), argc, argv, "--data-dir DIR --new-key FILE",
-                   "Rewrap every key version and service key under a new root key. Run it with "
-                   "the service stopped; an interrupted run can be repeated.");
-    if (rc >= 0)
-        return rc;
+    struct datalock *lock = NULL;
+    struct rootkey **keys = xcalloc((size_t)argc + 3, sizeof *keys);
+    const char **olds = xcalloc((size_t)argc + 1, sizeof *olds);
+    char **rest = xcalloc((size_t)argc + 1, sizeof *rest);
+    char err[512], cur_id[ROOTKEY_ID_CHARS + 1], to_id[ROOTKEY_ID_CHARS + 1];
+    size_t n_old = 0, n_keys = 0, count = 0;
+    int rest_argc = 0, rc = take_old_keys(argc, argv, rest, &rest_argc, olds, &n_old);
+
+    memset(&o, 0, sizeof o);
+    if (rc >= 0 ||
+        (rc = parse(&o, rotate_opts, N(rotate_opts), rest_argc, rest,
+                    "--data-dir DIR --new-key FILE [--old-key FILE]...", ROTATE_SUMMARY)) >= 0)
+        goto out;
+    if (o.old_key != NULL)
+        olds[n_old++] = o.old_key;
     if (o.new_key == NULL) {
         rc = fail(EXIT_USAGE, "%s", "--new-key FILE is required");
         goto out;
     }
-    if ((rc = open_service(&svc, &o, &ks, NULL, &p)) >= 0)
+    service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
+    if ((rc = lock_database(&lock, p.database, "rotate-root-key",
+                            "stop difyguard serve first")) >= 0 ||
+        (rc = rotation_keys(&p, &o, olds, n_old, keys, &n_keys, cur_id)) >= 0)
         goto out;
-    snprintf(old_id, sizeof old_id, "%s", rootkey_id(svc->root));
-    if (service_rotate_root(svc, o.new_key, err, sizeof err) != ST_OK) {
-        rc = fail(1, "root key rotation failed: %s", err);
-        goto out;
-    }
-    if (o.root_key == NULL)
-        rc = install_root_key(p.data_dir, p.root_key, o.new_key, old_id);
+    /* --new-key may be the current key: that finishes a rotation whose rows are left under the
+     * --old-key files, or (without them) checks that every row is under it. */
+    snprintf(to_id, sizeof to_id, "%s", rootkey_id(keys[0]));
+    rc = 1;
+    if (service_open_keys(&svc, &p, keys, n_keys, err, sizeof err) != ST_OK)
+        fail(1, "%s", err);
+    else if (service_rotate_root(svc, svc->keys[0], &count, err, sizeof err) != ST_OK)
+        fail(1, "root key rotation failed: %s", err);
     else
-        printf("Rotated. Start difyguard with --root-key %s from now on.\n", o.new_key), rc = 0;
+        rc = rotation_done(&p, &o, cur_id, to_id, count);
+    keys = NULL;                        /* the service's now, opened or not */
 out:
     service_close(svc);
+    for (size_t i = 0; keys != NULL && i < n_keys; i++)
+        rootkey_free(keys[i]);
+    free(keys);
+    free(olds);
+    free(rest);
+    datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, rotate_opts, N(rotate_opts));
     return rc;
@@ -344,6 +493,7 @@ cmd_serve(int argc, char **argv)
     struct service_paths p = {0};
     struct service *svc = NULL;
     struct http_server *http = NULL;
+    struct datalock *lock = NULL;
     char err[512];
     int rc = parse(&o, serve_opts, N(serve_opts), argc, argv,
                    "[--listen HOST:PORT] [--data-dir DIR] [--database URL] [--config FILE]",
@@ -366,7 +516,11 @@ cmd_serve(int argc, char **argv)
     struct audit_settings as = {o.audit_durable, o.audit_checkpoint_interval, o.audit_retention,
                                 o.audit_archive_dir != NULL ? o.audit_archive_dir : archive,
                                 false, o.audit_new_chain};
-    if ((rc = open_service(&svc, &o, &ks, &as, &p)) >= 0)
+    /* One server per database, for its whole life: rotate-root-key and migrate wait for it. */
+    service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
+    if ((rc = lock_database(&lock, p.database, "serve",
+                            "refusing to start a second server on it")) >= 0 ||
+        (rc = open_service(&svc, &p, &ks, &as)) >= 0)
         goto out;
     svc->trusted_proxies = o.trusted_proxies;
     if (o.jwt_config != NULL && (rc = load_jwt(svc, o.jwt_config)) >= 0)
@@ -392,6 +546,7 @@ cmd_serve(int argc, char **argv)
     rc = 0;
 out:
     service_close(svc);
+    datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, serve_opts, N(serve_opts));
     return rc;

@@ -106,7 +106,8 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
     }
     if ((s = svckey_create(st, rk, SVCKEY_ROWMAC)) != ST_OK ||
         (s = svckey_create(st, rk, SVCKEY_APIKEY_HASH)) != ST_OK ||
-        (s = audit_keys_ensure(st, rk)) != ST_OK) {
+        (s = audit_keys_ensure(st, rk)) != ST_OK ||
+        (s = store_meta_set(st, "root_key_id", rootkey_id(rk))) != ST_OK) {
         snprintf(err, err_len, "could not store service keys");
         store_close(st);
         return s;
@@ -121,8 +122,7 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
         goto out;
     }
     snprintf(marker, sizeof marker, "%lld", (long long)now_s());
-    if ((s = store_meta_set(svc->store, "initialized_at", marker)) != ST_OK ||
-        (s = store_meta_set(svc->store, "root_key_id", rootkey_id(rk))) != ST_OK)
+    if ((s = store_meta_set(svc->store, "initialized_at", marker)) != ST_OK)
         snprintf(err, err_len, "could not record initialisation");
 out:
     json_decref(app);
@@ -157,6 +157,76 @@ fail:
     return s;
 }
 
+/* The database records the id of its root key (meta root_key_id: init, rotate-root-key); new
+ * key versions are wrapped only under that key (keyrings.c). Databases that lack it get the id of
+ * the key that just opened their service keys. */
+static enum status
+root_key_record(struct store *st, const struct rootkey *rk)
+{
+    char id[STORE_ROOT_ID_MAX + 16];
+    enum status s = store_meta_get(st, "root_key_id", id, sizeof id);
+
+    if (s != ST_NOT_FOUND)
+        return s == ST_INTERNAL ? ST_OK : s;    /* a mismatch is for keyrings.c to refuse */
+    log_msg(LOG_WARN, "root_key_id_recorded", "root_key_id", rootkey_id(rk), LOG_END);
+    return store_meta_set(st, "root_key_id", rootkey_id(rk));
+}
+
+/* The row-MAC and API-key-hash keys: under s->root, or (rotation) under whichever of s->keys
+ * each row names; s->root is then the key that opened the row-MAC key (borrowed from s->keys). */
+static enum status
+service_keys_load(struct service *s, char *err, size_t err_len)
+{
+    const struct rootkey *const *keys = (const struct rootkey *const *)s->keys;
+    const struct rootkey *used = NULL;
+    enum status st;
+
+    if (s->keys == NULL) {
+        if ((st = svckey_require(s->store, s->root, SVCKEY_ROWMAC, &s->mac_key, err, err_len)) ==
+            ST_OK)
+            st = svckey_require(s->store, s->root, SVCKEY_APIKEY_HASH, &s->hash_key, err,
+                                err_len);
+        return st;
+    }
+    if ((st = svckey_load_any(s->store, keys, s->n_keys, SVCKEY_ROWMAC, &s->mac_key, &used, err,
+                              err_len)) == ST_OK)
+        st = svckey_load_any(s->store, keys, s->n_keys, SVCKEY_APIKEY_HASH, &s->hash_key, NULL,
+                             err, err_len);
+    for (size_t i = 0; st == ST_OK && i < s->n_keys; i++)
+        if (s->keys[i] == used)
+            s->root = s->keys[i];
+    return st == ST_NOT_FOUND ? ST_INVALID : st;
+}
+
+/* Everything after the root key(s): store, service keys, managers, audit writer (as != NULL). */
+static enum status
+service_start(struct service *s, const struct service_paths *p, const struct krm_settings *ks,
+              const struct audit_settings *as, char *err, size_t err_len)
+{
+    enum status st;
+
+    if ((st = store_open(&s->store, p->database, err, err_len)) != ST_OK ||
+        (st = service_keys_load(s, err, err_len)) != ST_OK)
+        return st;
+    if ((st = root_key_record(s->store, s->root)) != ST_OK) {
+        snprintf(err, err_len, "cannot record the root key id in %s", p->database);
+        return st;
+    }
+    if ((st = krm_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
+        snprintf(err, err_len, "cannot load keyrings from %s", p->database);
+        return st;
+    }
+    if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK) {
+        snprintf(err, err_len, "cannot load apps and API keys from %s", p->database);
+        return st;
+    }
+    if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, s->mac_key, as, err,
+                                       err_len)) != ST_OK)
+        return st;
+    krm_set_audit(s->keyrings, s->audit);
+    return ST_OK;
+}
+
 enum status
 service_open(struct service **out, const struct service_paths *p, const struct krm_settings *ks,
              const struct audit_settings *as, char *err, size_t err_len)
@@ -165,29 +235,32 @@ service_open(struct service **out, const struct service_paths *p, const struct k
     enum status st;
 
     *out = NULL;
-    if ((st = rootkey_load(&s->root, p->root_key, err, err_len)) != ST_OK)
-        goto fail;
-    if ((st = store_open(&s->store, p->database, err, err_len)) != ST_OK)
-        goto fail;
-    if ((st = svckey_require(s->store, s->root, SVCKEY_ROWMAC, &s->mac_key, err, err_len)) !=
-            ST_OK ||
-        (st = svckey_require(s->store, s->root, SVCKEY_APIKEY_HASH, &s->hash_key, err,
-                             err_len)) != ST_OK)
-        goto fail;
-    if ((st = krm_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
-        snprintf(err, err_len, "cannot load keyrings from %s", p->database);
-        goto fail;
+    if ((st = rootkey_load(&s->root, p->root_key, err, err_len)) != ST_OK ||
+        (st = service_start(s, p, ks, as, err, err_len)) != ST_OK) {
+        service_close(s);
+        return st;
     }
-    if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK)
-        goto fail;
-    if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, s->mac_key, as, err,
-                                          err_len)) != ST_OK)
-        goto fail;
     *out = s;
     return ST_OK;
-fail:
-    service_close(s);
-    return st;
+}
+
+enum status
+service_open_keys(struct service **out, const struct service_paths *p, struct rootkey **keys,
+                  size_t n, char *err, size_t err_len)
+{
+    struct service *s = xcalloc(1, sizeof *s);
+    struct krm_settings ks = {0};
+    enum status st;
+
+    *out = NULL;
+    s->keys = keys;
+    s->n_keys = n;
+    if ((st = service_start(s, p, &ks, NULL, err, err_len)) != ST_OK) {
+        service_close(s);
+        return st;
+    }
+    *out = s;
+    return ST_OK;
 }
 
 void
@@ -202,66 +275,87 @@ service_close(struct service *s)
     secret_free(s->mac_key);
     secret_free(s->hash_key);
     store_close(s->store);
-    rootkey_free(s->root);
+    if (s->keys != NULL) {
+        for (size_t i = 0; i < s->n_keys; i++)
+            rootkey_free(s->keys[i]);
+        free(s->keys);
+    } else {
+        rootkey_free(s->root);
+    }
     free(s);
+}
+
+/* The trail's record of a break-glass key (op admin_key.break_glass, method CLI). */
+static struct audit_rec *
+break_glass_rec(const char *key_id, unsigned status)
+{
+    struct audit_rec *rec = audit_rec_new();
+    rec->op = "admin_key.break_glass";
+    snprintf(rec->method, sizeof rec->method, "CLI");
+    rec->route = "difyguard admin-key";
+    rec->status = status;
+    snprintf(rec->app, sizeof rec->app, "admin");
+    snprintf(rec->key_id, sizeof rec->key_id, "%s", key_id);
+    return rec;
 }
 
 enum status
 service_admin_key(struct service *s, char *admin_key, size_t cap)
 {
-    enum status st = mint_admin_key(s->apps, admin_key, cap);
-    if (st == ST_OK)
-        log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin",
-                "detail", "a new admin key was minted locally with the root key", LOG_END);
-    if (s->audit != NULL) {
-        /* Break-glass use of the root key goes in the trail (written before the command exits). */
-        struct audit_rec *rec = audit_rec_new();
-        char id[APIKEY_ID_CHARS + 1];
-        rec->op = "admin_key.break_glass";
-        snprintf(rec->method, sizeof rec->method, "CLI");
-        rec->route = "difyguard admin-key";
-        rec->status = st == ST_OK ? 201 : 500;
-        snprintf(rec->app, sizeof rec->app, "admin");
-        if (st == ST_OK && apikey_parse(id, admin_key, strlen(admin_key)) == ST_OK)
-            snprintf(rec->key_id, sizeof rec->key_id, "%s", id);
-        audit_submit(s->audit, rec);
+    struct key_spec ks = {.scopes = SCOPE__ALL, .lifetime = APPS_MAX_KEY_LIFETIME};
+    char text[APIKEY_TEXT_CHARS + 1], id[APIKEY_ID_CHARS + 1];
+    struct audit_rec *rec = NULL;
+    struct audit_txn txn;
+    json_t *k = NULL;
+    enum status st = ST_INTERNAL;
+
+    if (cap > 0)
+        admin_key[0] = '\0';
+    if (s->audit == NULL || cap <= APIKEY_TEXT_CHARS)
+        return ST_INTERNAL;             /* break-glass is never unaudited */
+    /* Fail closed: the key row and its audit event commit in one transaction, or neither does
+     * and no key is shown. The id is known first so the event can name the key. */
+    apikey_generate(text, id);
+    rec = break_glass_rec(id, 201);
+    if ((st = audit_txn_begin(s->audit, &txn, rec)) == ST_OK) {
+        st = apps_key_create_text(s->apps, "admin", &ks, text, &k, &txn.row);
+        audit_txn_end(&txn, st == ST_OK);
     }
+    free(rec);
+    if (st == ST_OK) {
+        snprintf(admin_key, cap, "%s", text);
+        log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin", "key_id", id,
+                "detail", "a new admin key was minted locally with the root key", LOG_END);
+    } else {
+        log_msg(LOG_ERROR, "break_glass_refused", "app", "admin", "status", status_name(st),
+                "detail", "no key was issued: the key and its audit event are written together "
+                "or not at all", LOG_END);
+        audit_submit(s->audit, break_glass_rec("", 500));   /* the attempt, if it can be */
+    }
+    sodium_memzero(text, sizeof text);
+    json_decref(k);
     return st;
 }
 
 enum status
-service_rotate_root(struct service *s, const char *new_key_path, char *err, size_t err_len)
+service_rotate_root(struct service *s, const struct rootkey *to, size_t *count, char *err,
+                    size_t err_len)
 {
-    struct rootkey *to = NULL;
-    size_t n = 0;
+    const struct rootkey *const *from = (const struct rootkey *const *)s->keys;
+    char n[32];
     enum status st;
 
-    if (access(new_key_path, F_OK) != 0 &&
-        (st = rootkey_create(new_key_path, err, err_len)) != ST_OK)
+    *count = 0;
+    if (s->keys == NULL)
+        return ST_INTERNAL;             /* opened by service_open_keys only */
+    /* KEKs first, each row recording its root key; then the service keys and the database's root
+     * key id at once. Until that commit the database opens with the keys it opened with now, and
+     * after it with `to`: a repeated run finds every row under a key it is given. */
+    if ((st = krm_rewrap_all(s->keyrings, from, s->n_keys, to, count, err, err_len)) != ST_OK ||
+        (st = svckey_rewrap_all(s->store, from, s->n_keys, to, err, err_len)) != ST_OK)
         return st;
-    if ((st = rootkey_load(&to, new_key_path, err, err_len)) != ST_OK)
-        return st;
-    if (strcmp(rootkey_id(to), rootkey_id(s->root)) == 0) {
-        snprintf(err, err_len, "the new key is the current root key (%s)", rootkey_id(to));
-        st = ST_INVALID;
-        goto out;
-    }
-    /* KEKs first, service keys last: until the service keys move, the old root key still opens
-     * the database, so an interrupted rotation can simply be run again. */
-    if ((st = krm_rewrap_all(s->keyrings, to, &n)) != ST_OK) {
-        snprintf(err, err_len, "rewrapping key versions failed after %zu rows; run again", n);
-        goto out;
-    }
-    if ((st = svckey_rewrap_all(s->store, s->root, to)) != ST_OK ||
-        (st = store_meta_set(s->store, "root_key_id", rootkey_id(to))) != ST_OK) {
-        snprintf(err, err_len, "rewrapping service keys failed; run again");
-        goto out;
-    }
-    char count[32];
-    snprintf(count, sizeof count, "%zu", n);
+    snprintf(n, sizeof n, "%zu", *count);
     log_msg(LOG_WARN, "root_key_rotated", "from", rootkey_id(s->root), "to", rootkey_id(to),
-            "#key_versions", count, LOG_END);
-out:
-    rootkey_free(to);
-    return st;
+            "#key_versions", n, LOG_END);
+    return ST_OK;
 }

@@ -20,7 +20,9 @@
 
 struct service {
     struct store *store;
-    struct rootkey *root;
+    struct rootkey *root;         /* the key that opened the service keys */
+    struct rootkey **keys;        /* service_open_keys: every root key given (owned), else NULL */
+    size_t n_keys;
     struct secret *mac_key;       /* row MACs */
     struct secret *hash_key;      /* API-key hashes */
     struct krm *keyrings;
@@ -54,13 +56,22 @@ struct audit_settings;
 NODISCARD enum status service_open(struct service **out, const struct service_paths *p,
                                    const struct krm_settings *ks, const struct audit_settings *as,
                                    char *err, size_t err_len);
+/* Open for root key rotation with several candidate root keys (keys[0..n), the array and the
+ * keys owned by the service from the call on, whatever it returns): each service key opens with
+ * the key its row names. No audit writer, no maintenance. */
+NODISCARD enum status service_open_keys(struct service **out, const struct service_paths *p,
+                                        struct rootkey **keys, size_t n, char *err,
+                                        size_t err_len);
 void service_close(struct service *s);
 
 /* A new admin key (break-glass). */
 NODISCARD enum status service_admin_key(struct service *s, char *admin_key, size_t cap);
 
-/* Rewrap every KEK and service key under the key in new_key_path. */
-NODISCARD enum status service_rotate_root(struct service *s, const char *new_key_path,
-                                          char *err, size_t err_len);
+/* Rewrap every KEK and service key to `to` (one of the keys of service_open_keys) from whichever
+ * of those keys each row is under: KEKs first, then every service key together with the
+ * database's root key id in one transaction. Repeatable after any interruption. *count gets the
+ * key versions rewrapped. */
+NODISCARD enum status service_rotate_root(struct service *s, const struct rootkey *to,
+                                          size_t *count, char *err, size_t err_len);
 
 #endif

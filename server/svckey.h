@@ -24,9 +24,20 @@ NODISCARD enum status svckey_load(struct store *st, const struct rootkey *rk, co
                                   struct secret **out, int64_t *created_at, char *err,
                                   size_t err_len);
 
-/* Rewrap every service key from `from` to `to`, skipping those already under `to` (so an
- * interrupted root key rotation can be repeated). */
-NODISCARD enum status svckey_rewrap_all(struct store *st, const struct rootkey *from,
-                                        const struct rootkey *to);
+/* svckey_load with whichever of keys[0..n) the stored row names (its root_key_id): root key
+ * rotation and its recovery, where rows may be under any of the keys the operator supplied.
+ * *used (may be NULL) gets the key that opened it. ST_AUTH (err names the purpose and the
+ * missing root key id) when none of them is that key. */
+NODISCARD enum status svckey_load_any(struct store *st, const struct rootkey *const *keys,
+                                      size_t n, const char *purpose, struct secret **out,
+                                      const struct rootkey **used, char *err, size_t err_len);
+
+/* Rewrap every service key to `to` from whichever of from[0..n) it is under (rows already under
+ * `to` are kept), and record `to` as the database's root key (meta root_key_id), all in ONE
+ * transaction: an interrupted rotation leaves the service keys wholly under one root key, and
+ * running it again with the same keys finishes it. */
+NODISCARD enum status svckey_rewrap_all(struct store *st, const struct rootkey *const *from,
+                                        size_t n, const struct rootkey *to, char *err,
+                                        size_t err_len);
 
 #endif

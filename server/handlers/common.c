@@ -55,6 +55,11 @@ h_metrics(struct req *r)
         sbuf_addf(&b, "difyguard_auth_failures_total{reason=\"%s\"} %llu\n",
                   auth_fail_name((enum auth_fail)f),
                   (unsigned long long)apps_auth_failures(r->svc->apps, (enum auth_fail)f));
+    sbuf_addf(&b, "# HELP difyguard_shred_checkpoint_failures_total Crypto-shreds after which the "
+              "database log could not be flushed of the deleted key versions (retried).\n"
+              "# TYPE difyguard_shred_checkpoint_failures_total counter\n"
+              "difyguard_shred_checkpoint_failures_total %llu\n",
+              (unsigned long long)krm_shred_failures(r->svc->keyrings));
     if (r->svc->audit != NULL) {
         sbuf_addf(&b, "# HELP difyguard_audit_write_failures_total Audit events that could not be "
                   "written (their requests were answered 503).\n"

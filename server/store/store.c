@@ -37,6 +37,13 @@ version_ok(const struct store_version *v)
 }
 
 static bool
+svckey_ok(const struct store_svckey *k)
+{
+    return name_ok(k->purpose, sizeof k->purpose) &&
+           str_ok(k->root_key_id, sizeof k->root_key_id) && k->wrapped_len <= sizeof k->wrapped;
+}
+
+static bool
 apikey_ok(const struct store_apikey *k)
 {
     return name_ok(k->id, sizeof k->id) && str_ok(k->scopes, sizeof k->scopes) &&
@@ -77,36 +84,65 @@ url_scheme_len(const char *url)
     return strncmp(url + i, "://", 3) == 0 ? i : 0;
 }
 
-enum status
-store_open(struct store **out, const char *url, char *err, size_t err_len)
+/* The SQLite file of url into *path (a pointer into url), or ST_INVALID with err set. */
+static enum status
+sqlite_path_of(const char *url, const char **path, char *err, size_t err_len)
 {
-    const char *path = url;
     size_t scheme_len;
 
-    assert(out != NULL && url != NULL && (err != NULL || err_len == 0));
-    *out = NULL;
-    if (err_len > 0)
-        err[0] = '\0';
-
+    *path = url;
     /* Never echo the URL in err: a PostgreSQL URL may carry a password. */
     if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
         snprintf(err, err_len, "PostgreSQL backend not built yet");
         return ST_INVALID;
     }
     if (has_prefix(url, "sqlite://"))
-        path = url + strlen("sqlite://");
+        *path = url + strlen("sqlite://");
     else if (has_prefix(url, "sqlite:"))
-        path = url + strlen("sqlite:");
+        *path = url + strlen("sqlite:");
     else if ((scheme_len = url_scheme_len(url)) > 0) {
         snprintf(err, err_len, "unsupported database URL scheme '%.*s' (want sqlite: or a path)",
                  (int)(scheme_len > 32 ? 32 : scheme_len), url);
         return ST_INVALID;
     }
-    if (path[0] == '\0') {
+    if ((*path)[0] == '\0') {
         snprintf(err, err_len, "empty database path");
         return ST_INVALID;
     }
+    return ST_OK;
+}
+
+enum status
+store_open(struct store **out, const char *url, char *err, size_t err_len)
+{
+    const char *path = url;
+    enum status st;
+
+    assert(out != NULL && url != NULL && (err != NULL || err_len == 0));
+    *out = NULL;
+    if (err_len > 0)
+        err[0] = '\0';
+    if ((st = sqlite_path_of(url, &path, err, err_len)) != ST_OK)
+        return st;
     return store_sqlite_open(out, path, err, err_len);
+}
+
+enum status
+store_file_path(const char *url, char *out, size_t cap)
+{
+    const char *path = NULL;
+    char err[128];
+
+    assert(url != NULL && out != NULL && cap > 0);
+    out[0] = '\0';
+    if (sqlite_path_of(url, &path, err, sizeof err) != ST_OK)
+        return ST_INVALID;
+    if (strcmp(path, ":memory:") == 0)
+        return ST_NOT_FOUND;
+    if (strlen(path) >= cap)
+        return ST_INVALID;
+    snprintf(out, cap, "%s", path);
+    return ST_OK;
 }
 
 void
@@ -175,10 +211,22 @@ enum status
 store_svckey_put(struct store *s, const struct store_svckey *k)
 {
     assert(s != NULL && k != NULL);
-    if (!name_ok(k->purpose, sizeof k->purpose) || !str_ok(k->root_key_id, sizeof k->root_key_id) ||
-        k->wrapped_len > sizeof k->wrapped)
+    if (!svckey_ok(k))
         return ST_INVALID;
     return s->ops->svckey_put(s, k);
+}
+
+enum status
+store_svckey_put_all(struct store *s, const struct store_svckey *keys, size_t n,
+                     const char *root_key_id)
+{
+    assert(s != NULL && (keys != NULL || n == 0));
+    for (size_t i = 0; i < n; i++)
+        if (!svckey_ok(&keys[i]))
+            return ST_INVALID;
+    if (root_key_id != NULL && (root_key_id[0] == '\0' || !str_ok(root_key_id, STORE_ROOT_ID_MAX)))
+        return ST_INVALID;
+    return s->ops->svckey_put_all(s, keys, n, root_key_id);
 }
 
 enum status
@@ -253,6 +301,13 @@ store_keyring_delete(struct store *s, int64_t keyring_id, const struct store_aud
 }
 
 enum status
+store_shred_flush(struct store *s)
+{
+    assert(s != NULL);
+    return s->ops->shred_flush(s);
+}
+
+enum status
 store_version_list(struct store *s, int64_t keyring_id, struct store_version **out, size_t *n)
 {
     assert(s != NULL && out != NULL && n != NULL);
@@ -302,12 +357,22 @@ store_version_list_all(struct store *s, struct store_version **out, size_t *n)
 /* --- apps and API keys --- */
 
 enum status
-store_app_create(struct store *s, struct store_app *app, const struct store_audit_row *ev)
+store_app_create(struct store *s, struct store_app *app, store_app_seal_fn seal, void *arg,
+                 const struct store_audit_row *ev)
 {
     assert(s != NULL && app != NULL);
     if (!name_ok(app->name, sizeof app->name) || !str_ok(app->description, sizeof app->description))
         return ST_INVALID;
-    return s->ops->app_create(s, app, ev);
+    return s->ops->app_create(s, app, seal, arg, ev);
+}
+
+enum status
+store_app_seal(struct store *s, const struct store_app *app)
+{
+    assert(s != NULL && app != NULL);
+    if (!name_ok(app->name, sizeof app->name) || !app->has_mac)
+        return ST_INVALID;
+    return s->ops->app_seal(s, app);
 }
 
 enum status
@@ -386,6 +451,27 @@ store_apikey_update(struct store *s, const struct store_apikey *k,
     if (!name_ok(k->id, STORE_KEY_ID_MAX))
         return ST_NOT_FOUND;
     return s->ops->apikey_update(s, k, ev);
+}
+
+enum status
+store_apikey_ids_since(struct store *s, int64_t since, char (**out)[STORE_KEY_ID_MAX], size_t *n)
+{
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    STORE_LIST_CALL(s->ops->apikey_ids_since(s, since, out, n), out, n);
+}
+
+enum status
+store_apikey_rotate(struct store *s, const struct store_apikey *fresh,
+                    const struct store_apikey *old, const struct store_audit_row *ev)
+{
+    assert(s != NULL && fresh != NULL && old != NULL);
+    if (!apikey_ok(fresh))
+        return ST_INVALID;
+    if (!name_ok(old->id, STORE_KEY_ID_MAX))
+        return ST_NOT_FOUND;
+    return s->ops->apikey_rotate(s, fresh, old, ev);
 }
 
 enum status

@@ -6,6 +6,7 @@
 #ifndef DG_STORE_H
 #define DG_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,10 @@ struct store_audit_row;
  * SQLite; "postgres://..." is ST_INVALID until that backend lands. err gets one line. */
 NODISCARD enum status store_open(struct store **out, const char *url, char *err, size_t err_len);
 void store_close(struct store *s);                  /* NULL-safe */
+/* The file behind a SQLite URL (the forms store_open takes) into out: ST_OK; ST_NOT_FOUND when
+ * the database is not a file (":memory:"); ST_INVALID for a URL store_open refuses or a path of
+ * cap bytes or more. Commands lock the database through a file beside it (server/datalock.h). */
+NODISCARD enum status store_file_path(const char *url, char *out, size_t cap);
 const char *store_backend(const struct store *s);   /* "sqlite" */
 int store_schema_version(struct store *s);          /* highest applied migration */
 
@@ -50,6 +55,11 @@ NODISCARD enum status store_svckey_get(struct store *s, const char *purpose, str
 NODISCARD enum status store_svckey_put(struct store *s, const struct store_svckey *k); /* upsert */
 /* Array owned by the caller: free(). */
 NODISCARD enum status store_svckey_list(struct store *s, struct store_svckey **out, size_t *n);
+/* Upsert n service keys and, when root_key_id is not NULL, record it as meta root_key_id, all in
+ * ONE transaction (root key rotation): the database never holds some service keys under the old
+ * root key and some under the new, nor a root_key_id that does not open them. */
+NODISCARD enum status store_svckey_put_all(struct store *s, const struct store_svckey *keys,
+                                           size_t n, const char *root_key_id);
 
 /* --- keyrings and their KEK versions --- */
 struct store_keyring {
@@ -91,9 +101,15 @@ NODISCARD enum status store_keyring_update(struct store *s, const struct store_k
 NODISCARD enum status store_keyring_rotate(struct store *s, const struct store_keyring *kr,
                                            const struct store_version *v, uint32_t prev_latest,
                                            const struct store_audit_row *ev);
-/* Delete the keyring and all its versions (secure_delete overwrites the pages). */
+/* Delete the keyring and all its versions (secure_delete overwrites the pages). Follow with
+ * store_shred_flush: the backend's log may still hold copies of the deleted rows. */
 NODISCARD enum status store_keyring_delete(struct store *s, int64_t keyring_id,
                                            const struct store_audit_row *ev);
+/* After a crypto-shred: no copy of deleted rows may stay in the backend's files. SQLite copies
+ * the WAL into the (secure_delete'd) database and truncates it, retrying for about a second while
+ * readers of older snapshots finish. ST_OK when done; ST_UNAVAILABLE when it could not be done
+ * now (the deletion itself stands; call again later). Never inside another store operation. */
+NODISCARD enum status store_shred_flush(struct store *s);
 
 NODISCARD enum status store_version_list(struct store *s, int64_t keyring_id,
                                          struct store_version **out, size_t *n);
@@ -113,16 +129,29 @@ struct store_app {
     char name[STORE_NAME_MAX];
     char description[STORE_DESC_MAX];
     int64_t created_at;
+    uint8_t mac[STORE_MAC_BYTES];       /* row MAC over id, name, created_at (server/apps.c) */
+    bool has_mac;                       /* false: a row from before migration 0003 */
 };
+/* Fills app->mac (and has_mac) once app->id is known: the id is assigned inside the insert. */
+typedef void (*store_app_seal_fn)(void *arg, struct store_app *app);
+/* Insert an app; app->id is set and, when seal is not NULL, seal(arg, app) computes its MAC,
+ * stored in the same transaction. ST_CONFLICT when the name exists. */
 NODISCARD enum status store_app_create(struct store *s, struct store_app *app,
-                                       const struct store_audit_row *ev); /* ST_CONFLICT */
+                                       store_app_seal_fn seal, void *arg,
+                                       const struct store_audit_row *ev);
+/* Give a row without a MAC (from before migration 0003) its MAC: only if id, name and
+ * created_at still match and it has none; else ST_NOT_FOUND. */
+NODISCARD enum status store_app_seal(struct store *s, const struct store_app *app);
 NODISCARD enum status store_app_get(struct store *s, const char *name, struct store_app *out);
 NODISCARD enum status store_app_list(struct store *s, struct store_app **out, size_t *n);
 
 struct store_apikey {
     char id[STORE_KEY_ID_MAX];          /* public key id */
     int64_t app_id;
-    char app_name[STORE_NAME_MAX];      /* filled by get/list (join) */
+    char app_name[STORE_NAME_MAX];      /* filled by get/list (join) with the app row's */
+    int64_t app_created_at;             /* created_at, */
+    uint8_t app_mac[STORE_MAC_BYTES];   /* mac and */
+    bool app_has_mac;                   /* has_mac, so the app row's MAC can be checked */
     uint8_t hash[32];
     char scopes[STORE_SCOPES_MAX];
     char keyrings[STORE_KEYRINGS_MAX];
@@ -146,6 +175,15 @@ NODISCARD enum status store_apikey_revoke(struct store *s, const char *id, int64
 /* Replace revoked_at, grace_until, rate, burst and mac of a key. ST_NOT_FOUND if none. */
 NODISCARD enum status store_apikey_update(struct store *s, const struct store_apikey *k,
                                           const struct store_audit_row *ev);
+/* Key rotation: insert `fresh` and apply store_apikey_update's change to `old`, in one
+ * transaction (with ev): neither key changes without the other and its event. */
+NODISCARD enum status store_apikey_rotate(struct store *s, const struct store_apikey *fresh,
+                                          const struct store_apikey *old,
+                                          const struct store_audit_row *ev);
+/* Ids of the keys created at or after `since` (unix seconds), in no particular order: how a
+ * process learns of keys another process minted. Array owned by the caller: free(). */
+NODISCARD enum status store_apikey_ids_since(struct store *s, int64_t since,
+                                             char (**out)[STORE_KEY_ID_MAX], size_t *n);
 /* Record last use (never lowers it). Keys that vanished are ignored. */
 NODISCARD enum status store_apikey_touch(struct store *s, const char *id, int64_t last_used_at);
 

@@ -20,6 +20,8 @@ struct store_ops {
     enum status (*svckey_get)(struct store *s, const char *purpose, struct store_svckey *out);
     enum status (*svckey_put)(struct store *s, const struct store_svckey *k);
     enum status (*svckey_list)(struct store *s, struct store_svckey **out, size_t *n);
+    enum status (*svckey_put_all)(struct store *s, const struct store_svckey *keys, size_t n,
+                                  const char *root_key_id);
 
     enum status (*keyring_create)(struct store *s, struct store_keyring *kr,
                                   struct store_version *v1, const struct store_audit_row *ev);
@@ -32,6 +34,7 @@ struct store_ops {
                                   const struct store_audit_row *ev);
     enum status (*keyring_delete)(struct store *s, int64_t keyring_id,
                                   const struct store_audit_row *ev);
+    enum status (*shred_flush)(struct store *s);
 
     enum status (*version_list)(struct store *s, int64_t keyring_id, struct store_version **out,
                                 size_t *n);
@@ -42,8 +45,9 @@ struct store_ops {
     enum status (*version_rewrap)(struct store *s, const struct store_version *v);
     enum status (*version_list_all)(struct store *s, struct store_version **out, size_t *n);
 
-    enum status (*app_create)(struct store *s, struct store_app *app,
-                              const struct store_audit_row *ev);
+    enum status (*app_create)(struct store *s, struct store_app *app, store_app_seal_fn seal,
+                              void *arg, const struct store_audit_row *ev);
+    enum status (*app_seal)(struct store *s, const struct store_app *app);
     enum status (*app_get)(struct store *s, const char *name, struct store_app *out);
     enum status (*app_list)(struct store *s, struct store_app **out, size_t *n);
 
@@ -57,7 +61,11 @@ struct store_ops {
                                  const struct store_audit_row *ev);
     enum status (*apikey_update)(struct store *s, const struct store_apikey *k,
                                  const struct store_audit_row *ev);
+    enum status (*apikey_rotate)(struct store *s, const struct store_apikey *fresh,
+                                 const struct store_apikey *old, const struct store_audit_row *ev);
     enum status (*apikey_touch)(struct store *s, const char *id, int64_t last_used_at);
+    enum status (*apikey_ids_since)(struct store *s, int64_t since,
+                                    char (**out)[STORE_KEY_ID_MAX], size_t *n);
 
     enum status (*audit_append)(struct store *s, const struct store_audit_row *rows, size_t n,
                                 const struct store_usage *usage, size_t nu);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/xmem.h"
 #include "server/store/store_impl.h"
@@ -17,8 +18,9 @@ enum sq_id {
     SQ_KR_INSERT, SQ_KR_GET, SQ_KR_LIST, SQ_KR_UPDATE, SQ_KR_ROTATE, SQ_KR_EXISTS,
     SQ_KR_DELETE_VERSIONS, SQ_KR_DELETE,
     SQ_V_INSERT, SQ_V_GET, SQ_V_LIST, SQ_V_LIST_ALL, SQ_V_RESERVE, SQ_V_EXISTS, SQ_V_REWRAP,
-    SQ_APP_INSERT, SQ_APP_GET, SQ_APP_LIST,
+    SQ_APP_INSERT, SQ_APP_GET, SQ_APP_LIST, SQ_APP_MAC, SQ_APP_SEAL,
     SQ_KEY_INSERT, SQ_KEY_GET, SQ_KEY_LIST, SQ_KEY_REVOKE, SQ_KEY_UPDATE, SQ_KEY_TOUCH,
+    SQ_KEY_IDS_SINCE,
     SQ_AU_INSERT, SQ_AU_USAGE, SQ_AU_HEAD, SQ_AU_CP_ADD, SQ_AU_CP_LAST, SQ_AU_LIST, SQ_AU_EXPORT,
     SQ_AU_CHAINS, SQ_AU_PRUNE_EV, SQ_AU_PRUNE_CP, SQ_AU_BEFORE, SQ_USAGE_LIST,
     SQ__COUNT
@@ -33,10 +35,10 @@ enum sq_id {
     "min_decryption_version = ?5, min_encryption_version = ?6, updated_at = ?7, rotated_at = ?8, " \
     "mac = ?9"
 #define SQ_V_COLS "keyring_id, version, root_key_id, wrapped, created_at, encryptions_reserved, mac"
-#define SQ_APP_COLS "id, name, description, created_at"
-#define SQ_KEY_SELECT "SELECT k.id, k.app_id, a.name, k.hash, k.scopes, k.keyrings, " \
-    "k.created_at, k.expires_at, k.revoked_at, k.rate, k.burst, k.grace_until, k.last_used_at, " \
-    "k.mac " \
+#define SQ_APP_COLS "id, name, description, created_at, mac"
+#define SQ_KEY_SELECT "SELECT k.id, k.app_id, a.name, a.created_at, a.mac, k.hash, k.scopes, " \
+    "k.keyrings, k.created_at, k.expires_at, k.revoked_at, k.rate, k.burst, k.grace_until, " \
+    "k.last_used_at, k.mac " \
     "FROM api_keys AS k JOIN apps AS a ON a.id = k.app_id "
 
 /* Every statement of this backend; op names it in diagnostics. */
@@ -80,7 +82,10 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     [SQ_V_REWRAP] = {"version_rewrap", "UPDATE key_versions SET root_key_id = ?3, wrapped = ?4, "
                                        "mac = ?5 WHERE keyring_id = ?1 AND version = ?2"},
     [SQ_APP_INSERT] = {"app_insert", "INSERT INTO apps (" SQ_APP_COLS ") "
-                                     "VALUES (NULL, ?1, ?2, ?3)"},
+                                     "VALUES (NULL, ?1, ?2, ?3, NULL)"},
+    [SQ_APP_MAC] = {"app_mac", "UPDATE apps SET mac = ?2 WHERE id = ?1"},
+    [SQ_APP_SEAL] = {"app_seal", "UPDATE apps SET mac = ?4 WHERE id = ?1 AND name = ?2 "
+                                 "AND created_at = ?3 AND mac IS NULL"},
     [SQ_APP_GET] = {"app_get", "SELECT " SQ_APP_COLS " FROM apps WHERE name = ?1"},
     [SQ_APP_LIST] = {"app_list", "SELECT " SQ_APP_COLS " FROM apps ORDER BY name"},
     [SQ_KEY_INSERT] = {"apikey_insert", "INSERT INTO api_keys (id, app_id, hash, scopes, keyrings, "
@@ -95,6 +100,7 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
                                         "WHERE id = ?1"},
     [SQ_KEY_UPDATE] = {"apikey_update", "UPDATE api_keys SET revoked_at = ?2, grace_until = ?3, "
                                         "rate = ?4, burst = ?5, mac = ?6 WHERE id = ?1"},
+    [SQ_KEY_IDS_SINCE] = {"apikey_ids_since", "SELECT id FROM api_keys WHERE created_at >= ?1"},
     [SQ_KEY_TOUCH] = {"apikey_touch", "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 "
                                       "AND (last_used_at IS NULL OR last_used_at < ?2)"},
     [SQ_AU_INSERT] = {"audit_insert", "INSERT INTO audit_events (chain_id, seq, time_ms, app, "
@@ -214,6 +220,18 @@ read_version(struct sqdb_row *r, void *dst)
     sq_col_mac(r, v->mac, "key_versions");
 }
 
+/* An app's MAC column: NULL for rows from before migration 0003 (has_mac false). */
+static void
+sq_col_opt_mac(struct sqdb_row *r, uint8_t mac[static STORE_MAC_BYTES], bool *has,
+               const char *table)
+{
+    *has = sqlite3_column_type(r->stmt, r->i) != SQLITE_NULL;
+    if (*has)
+        sq_col_mac(r, mac, table);
+    else
+        r->i++;
+}
+
 static void
 read_app(struct sqdb_row *r, void *dst)
 {
@@ -223,6 +241,7 @@ read_app(struct sqdb_row *r, void *dst)
     sqdb_col_text(r, a->name, sizeof a->name);
     sqdb_col_text(r, a->description, sizeof a->description);
     a->created_at = sqdb_col_i64(r);
+    sq_col_opt_mac(r, a->mac, &a->has_mac, "apps");
 }
 
 static void
@@ -233,6 +252,8 @@ read_apikey(struct sqdb_row *r, void *dst)
     sqdb_col_text(r, k->id, sizeof k->id);
     k->app_id = sqdb_col_i64(r);
     sqdb_col_text(r, k->app_name, sizeof k->app_name);
+    k->app_created_at = sqdb_col_i64(r);
+    sq_col_opt_mac(r, k->app_mac, &k->app_has_mac, "apps");
     sqdb_col_blob_exact(r, k->hash, sizeof k->hash);
     sqdb_col_text(r, k->scopes, sizeof k->scopes);
     sqdb_col_text(r, k->keyrings, sizeof k->keyrings);
@@ -310,10 +331,10 @@ sq_svckey_get(struct store *s, const char *purpose, struct store_svckey *out)
     return st;
 }
 
+/* One upsert; the caller holds the lock. */
 static enum status
-sq_svckey_put(struct store *s, const struct store_svckey *k)
+sq_svckey_put1(struct sqdb *d, const struct store_svckey *k)
 {
-    struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;
     enum status st;
 
@@ -323,6 +344,37 @@ sq_svckey_put(struct store *s, const struct store_svckey *k)
         sqdb_bind_blob(&b, k->wrapped, k->wrapped_len);
         sqdb_bind_i64(&b, k->created_at);
         st = sqdb_run(&b, NULL);
+    }
+    return st;
+}
+
+static enum status
+sq_svckey_put(struct store *s, const struct store_svckey *k)
+{
+    struct sqdb *d = sq_lock(s);
+    enum status st = sq_svckey_put1(d, k);
+
+    sqdb_unlock(d);
+    return st;
+}
+
+static enum status
+sq_svckey_put_all(struct store *s, const struct store_svckey *keys, size_t n,
+                  const char *root_key_id)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    enum status st;
+
+    if ((st = sqdb_begin(d)) == ST_OK) {
+        for (size_t i = 0; i < n && st == ST_OK; i++)
+            st = sq_svckey_put1(d, &keys[i]);
+        if (st == ST_OK && root_key_id != NULL && (st = sqdb_prep(d, SQ_META_SET, &b)) == ST_OK) {
+            sqdb_bind_text(&b, "root_key_id");
+            sqdb_bind_text(&b, root_key_id);
+            st = sqdb_run(&b, NULL);
+        }
+        st = sqdb_end(d, st);
     }
     sqdb_unlock(d);
     return st;
@@ -521,9 +573,9 @@ sq_keyring_delete0(struct store *s, int64_t keyring_id)
         if ((st = sqdb_run(&b, &changes)) == ST_OK && changes == 0)
             st = ST_NOT_FOUND;
     }
-    /* Crypto-shredding: also drop the WAL frames that still hold the wrapped KEKs. */
-    if ((st = sqdb_end(d, st)) == ST_OK)
-        sqdb_checkpoint(d);
+    /* The WAL frames that still hold the wrapped KEKs go with store_shred_flush, after the
+     * outermost transaction (the audit event's) has committed. */
+    st = sqdb_end(d, st);
 out:
     sqdb_unlock(d);
     return st;
@@ -618,19 +670,52 @@ sq_version_list_all(struct store *s, struct store_version **out, size_t *n)
 
 /* --- apps and API keys --- */
 
+/* Insert, then (the id known) seal and store the MAC, in one transaction. */
 static enum status
-sq_app_create0(struct store *s, struct store_app *app)
+sq_app_create0(struct store *s, struct store_app *app, store_app_seal_fn seal, void *arg)
 {
     struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;
     enum status st;
 
+    if ((st = sqdb_begin(d)) != ST_OK)
+        goto out;
     if ((st = sqdb_prep(d, SQ_APP_INSERT, &b)) == ST_OK) {
         sqdb_bind_text(&b, app->name);
         sqdb_bind_text(&b, app->description);
         sqdb_bind_i64(&b, app->created_at);
         if ((st = sqdb_run(&b, NULL)) == ST_OK)
             app->id = sqdb_last_id(d);
+    }
+    if (st == ST_OK && seal != NULL) {
+        seal(arg, app);
+        if ((st = sqdb_prep(d, SQ_APP_MAC, &b)) == ST_OK) {
+            sqdb_bind_i64(&b, app->id);
+            sqdb_bind_blob(&b, app->mac, sizeof app->mac);
+            st = sqdb_run(&b, NULL);
+        }
+    }
+    st = sqdb_end(d, st);
+out:
+    sqdb_unlock(d);
+    return st;
+}
+
+static enum status
+sq_app_seal(struct store *s, const struct store_app *app)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    int changes = 0;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_APP_SEAL, &b)) == ST_OK) {
+        sqdb_bind_i64(&b, app->id);
+        sqdb_bind_text(&b, app->name);
+        sqdb_bind_i64(&b, app->created_at);
+        sqdb_bind_blob(&b, app->mac, sizeof app->mac);
+        if ((st = sqdb_run(&b, &changes)) == ST_OK && changes == 0)
+            st = ST_NOT_FOUND;
     }
     sqdb_unlock(d);
     return st;
@@ -759,6 +844,29 @@ sq_apikey_update0(struct store *s, const struct store_apikey *k)
             st = ST_NOT_FOUND;
     }
     sqdb_unlock(d);
+    return st;
+}
+
+static void
+read_key_id(struct sqdb_row *r, void *dst)
+{
+    sqdb_col_text(r, dst, STORE_KEY_ID_MAX);
+}
+
+static enum status
+sq_apikey_ids_since(struct store *s, int64_t since, char (**out)[STORE_KEY_ID_MAX], size_t *n)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    void *arr = NULL;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_KEY_IDS_SINCE, &b)) == ST_OK) {
+        sqdb_bind_i64(&b, since);
+        st = sqdb_fetch_all(&b, read_key_id, STORE_KEY_ID_MAX, &arr, n);
+    }
+    sqdb_unlock(d);
+    *out = arr;
     return st;
 }
 
@@ -1163,11 +1271,12 @@ sq_keyring_delete(struct store *s, int64_t keyring_id, const struct store_audit_
 }
 
 static enum status
-sq_app_create(struct store *s, struct store_app *app, const struct store_audit_row *ev)
+sq_app_create(struct store *s, struct store_app *app, store_app_seal_fn seal, void *arg,
+              const struct store_audit_row *ev)
 {
     enum status st;
     struct sqdb *d = ev_begin(s, ev, &st);
-    return ev_end(d, ev, st == ST_OK ? sq_app_create0(s, app) : st);
+    return ev_end(d, ev, st == ST_OK ? sq_app_create0(s, app, seal, arg) : st);
 }
 
 static enum status
@@ -1195,6 +1304,45 @@ sq_apikey_update(struct store *s, const struct store_apikey *k, const struct sto
     return ev_end(d, ev, st == ST_OK ? sq_apikey_update0(s, k) : st);
 }
 
+/* A few TRUNCATE checkpoints with a short backoff, the lock released between them so other
+ * operations go on while readers of older snapshots (another process) finish: under a second. */
+#define SHRED_ATTEMPTS 5
+#define SHRED_WAIT_MS 100
+#define SHRED_BACKOFF_MS 25
+
+static enum status
+sq_shred_flush(struct store *s)
+{
+    struct sqdb *d = ((struct sq *)s)->d;
+    enum status st = ST_UNAVAILABLE;
+
+    for (int i = 0; i < SHRED_ATTEMPTS && st != ST_OK; i++) {
+        if (i > 0) {
+            struct timespec ts = {0, (long)(SHRED_BACKOFF_MS << (i - 1)) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        sqdb_lock(d);
+        st = sqdb_checkpoint(d, SHRED_WAIT_MS, i + 1 == SHRED_ATTEMPTS);
+        sqdb_unlock(d);
+    }
+    return st;
+}
+
+static enum status
+sq_apikey_rotate(struct store *s, const struct store_apikey *fresh, const struct store_apikey *old,
+                 const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+
+    if (st == ST_OK && (st = sqdb_begin(d)) == ST_OK) {
+        if ((st = sq_apikey_create0(s, fresh)) == ST_OK)
+            st = sq_apikey_update0(s, old);
+        st = sqdb_end(d, st);
+    }
+    return ev_end(d, ev, st);
+}
+
 /* --- open and close --- */
 
 static int
@@ -1219,18 +1367,21 @@ static const struct store_ops sq_ops = {
     .svckey_get = sq_svckey_get,
     .svckey_put = sq_svckey_put,
     .svckey_list = sq_svckey_list,
+    .svckey_put_all = sq_svckey_put_all,
     .keyring_create = sq_keyring_create,
     .keyring_get = sq_keyring_get,
     .keyring_list = sq_keyring_list,
     .keyring_update = sq_keyring_update,
     .keyring_rotate = sq_keyring_rotate,
     .keyring_delete = sq_keyring_delete,
+    .shred_flush = sq_shred_flush,
     .version_list = sq_version_list,
     .version_get = sq_version_get,
     .version_reserve = sq_version_reserve,
     .version_rewrap = sq_version_rewrap,
     .version_list_all = sq_version_list_all,
     .app_create = sq_app_create,
+    .app_seal = sq_app_seal,
     .app_get = sq_app_get,
     .app_list = sq_app_list,
     .apikey_create = sq_apikey_create,
@@ -1238,7 +1389,9 @@ static const struct store_ops sq_ops = {
     .apikey_list = sq_apikey_list,
     .apikey_revoke = sq_apikey_revoke,
     .apikey_update = sq_apikey_update,
+    .apikey_rotate = sq_apikey_rotate,
     .apikey_touch = sq_apikey_touch,
+    .apikey_ids_since = sq_apikey_ids_since,
     .audit_append = sq_audit_append,
     .audit_head = sq_audit_head,
     .audit_checkpoint_add = sq_audit_checkpoint_add,

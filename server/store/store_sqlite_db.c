@@ -389,13 +389,26 @@ sqdb_last_id(struct sqdb *d)
     return sqlite3_last_insert_rowid(d->db);
 }
 
-void
-sqdb_checkpoint(struct sqdb *d)
+enum status
+sqdb_checkpoint(struct sqdb *d, int wait_ms, bool log_failure)
 {
-    int rc = sqlite3_wal_checkpoint_v2(d->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    int frames = -1, done = -1, rc;
 
-    if (rc != SQLITE_OK)
-        sqdb_log("store_checkpoint_failed", "checkpoint", rc, sqlite3_errmsg(d->db));
+    if (d->depth > 0) {
+        sqdb_log("store_checkpoint_failed", "checkpoint", SQLITE_LOCKED, "inside a transaction");
+        return ST_UNAVAILABLE;          /* a caller bug: the WAL cannot shrink under it */
+    }
+    /* TRUNCATE waits (through the busy handler) for readers of older snapshots: not for long,
+     * the connection's lock is held meanwhile. */
+    sqlite3_busy_timeout(d->db, wait_ms);
+    rc = sqlite3_wal_checkpoint_v2(d->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &frames, &done);
+    sqlite3_busy_timeout(d->db, SQDB_BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK && frames <= 0)
+        return ST_OK;
+    if (log_failure)
+        sqdb_log("store_checkpoint_failed", "checkpoint", rc,
+                 rc == SQLITE_OK ? "frames left in the WAL" : sqlite3_errmsg(d->db));
+    return ST_UNAVAILABLE;
 }
 
 /* --- open, migrate, close --- */

@@ -94,9 +94,11 @@ NODISCARD enum status sqdb_end(struct sqdb *d, enum status st);
 int64_t sqdb_last_id(struct sqdb *d);   /* rowid of this connection's last INSERT */
 
 /* Copy the WAL into the database and truncate it to zero bytes, so deleted rows (already zeroed
- * in the database by secure_delete) no longer sit in old WAL frames. Best effort: logs a failure
- * (e.g. another process reading) and carries on. Call with the lock held, outside a transaction. */
-void sqdb_checkpoint(struct sqdb *d);
+ * in the database by secure_delete) no longer sit in old WAL frames. One attempt that waits at
+ * most wait_ms for readers on older snapshots (another process): ST_OK when the WAL is empty,
+ * ST_UNAVAILABLE (logged when log_failure) if not. Call with the lock held, outside a
+ * transaction. */
+NODISCARD enum status sqdb_checkpoint(struct sqdb *d, int wait_ms, bool log_failure);
 
 /* One JSON line on stderr. Never pass data values: statement names and SQLite messages only. */
 void sqdb_log(const char *event, const char *op, int rc, const char *detail);

@@ -22,7 +22,7 @@
 #include "server/store/store.h"
 
 /* Migrations shipped: migrations/sqlite/NNNN_*.sql. */
-#define SCHEMA 2
+#define SCHEMA 3
 
 static char tmpdir[256];
 static int db_counter;
@@ -392,6 +392,54 @@ test_svckey(void **state)
     assert_int_equal(store_svckey_put(f->s, &k), ST_INVALID);
 }
 
+/* Root key rotation: every service key and the recorded root key id change together or not
+ * at all. */
+static void
+test_svckey_put_all(void **state)
+{
+    struct fx *f = *state;
+    struct store_svckey k[3], got;
+    char val[32];
+
+    memset(k, 0, sizeof k);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(k[i].purpose, sizeof k[i].purpose, "p%zu", i);
+        snprintf(k[i].root_key_id, sizeof k[i].root_key_id, "aaaaaaaaaaaaaaaa");
+        k[i].wrapped_len = 60;
+        memset(k[i].wrapped, 0x10 + (int)i, k[i].wrapped_len);
+        k[i].created_at = 1700000000;
+    }
+    assert_int_equal(store_svckey_put_all(f->s, k, 3, "aaaaaaaaaaaaaaaa"), ST_OK);
+    assert_int_equal(store_meta_get(f->s, "root_key_id", val, sizeof val), ST_OK);
+    assert_string_equal(val, "aaaaaaaaaaaaaaaa");
+
+    /* The last write fails: the first two and the meta row stay as they were. */
+    raw_exec(f->path, "CREATE TRIGGER no_p2 BEFORE UPDATE ON service_keys "
+                      "WHEN NEW.purpose = 'p2' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(k[i].root_key_id, sizeof k[i].root_key_id, "bbbbbbbbbbbbbbbb");
+        memset(k[i].wrapped, 0x20 + (int)i, k[i].wrapped_len);
+    }
+    assert_int_equal(store_svckey_put_all(f->s, k, 3, "bbbbbbbbbbbbbbbb"), ST_UNAVAILABLE);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(store_svckey_get(f->s, k[i].purpose, &got), ST_OK);
+        assert_string_equal(got.root_key_id, "aaaaaaaaaaaaaaaa");
+        assert_int_equal(got.wrapped[0], 0x10 + (int)i);
+    }
+    assert_int_equal(store_meta_get(f->s, "root_key_id", val, sizeof val), ST_OK);
+    assert_string_equal(val, "aaaaaaaaaaaaaaaa");
+
+    raw_exec(f->path, "DROP TRIGGER no_p2");
+    assert_int_equal(store_svckey_put_all(f->s, k, 3, "bbbbbbbbbbbbbbbb"), ST_OK);
+    assert_int_equal(store_svckey_get(f->s, "p2", &got), ST_OK);
+    assert_string_equal(got.root_key_id, "bbbbbbbbbbbbbbbb");
+    assert_int_equal(store_meta_get(f->s, "root_key_id", val, sizeof val), ST_OK);
+    assert_string_equal(val, "bbbbbbbbbbbbbbbb");
+    assert_int_equal(store_svckey_put_all(f->s, NULL, 0, NULL), ST_OK);
+    k[0].wrapped_len = STORE_WRAPPED_MAX + 1;
+    assert_int_equal(store_svckey_put_all(f->s, k, 1, NULL), ST_INVALID);
+}
+
 /* --- keyrings and versions --- */
 
 static void
@@ -597,28 +645,63 @@ file_contains(const char *path, const uint8_t *needle, size_t len)
     return found;
 }
 
-/* Crypto-shredding: after delete, the wrapped KEK is in neither the database nor its WAL. */
+/* Crypto-shredding: after delete and flush, the wrapped KEK is in neither the database nor its
+ * WAL; also when the delete carries its audit event (one outer transaction, as over HTTP). */
 static void
 test_delete_shreds(void **state)
 {
     static const uint8_t marker[] = "DG-SHRED-MARKER-7f3a9c41e2b8d605";
     struct fx *f = *state;
-    struct store_keyring kr = mk_keyring("shred-me");
-    struct store_version v = mk_version(1, 1);
+    struct store_audit_row ev = {.seq = 1, .time_ms = 1700000000000, .status = 204};
     char wal[400];
     struct stat sb;
 
+    snprintf(ev.chain_id, sizeof ev.chain_id, "c1");
+    snprintf(ev.op, sizeof ev.op, "keyring.delete");
+    snprintf(ev.outcome, sizeof ev.outcome, "ok");
+    ev.line = "{\"type\":\"event\"}";
     snprintf(wal, sizeof wal, "%s-wal", f->path);
-    memcpy(v.wrapped, marker, sizeof marker - 1);
-    v.wrapped_len = sizeof marker - 1;
+    for (int with_event = 0; with_event < 2; with_event++) {
+        struct store_keyring kr = mk_keyring(with_event ? "shred-ev" : "shred-me");
+        struct store_version v = mk_version(1, 1);
+        memcpy(v.wrapped, marker, sizeof marker - 1);
+        v.wrapped_len = sizeof marker - 1;
+        assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
+        assert_true(file_contains(f->path, marker, sizeof marker - 1) ||
+                    file_contains(wal, marker, sizeof marker - 1));     /* the probe works */
+        assert_int_equal(store_keyring_delete(f->s, kr.id, with_event ? &ev : NULL), ST_OK);
+        assert_int_equal(store_shred_flush(f->s), ST_OK);
+        assert_false(file_contains(f->path, marker, sizeof marker - 1));
+        assert_false(file_contains(wal, marker, sizeof marker - 1));
+        assert_int_equal(stat(wal, &sb), 0);
+        assert_int_equal(sb.st_size, 0);
+    }
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit_events"), 1);
+}
+
+/* A reader of an older snapshot (another process) keeps the WAL: the flush says so, and works
+ * once the reader is gone. */
+static void
+test_shred_flush_blocked_by_reader(void **state)
+{
+    struct fx *f = *state;
+    struct store_keyring kr = mk_keyring("held");
+    struct store_version v = mk_version(1, 1);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
     assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
-    assert_true(file_contains(f->path, marker, sizeof marker - 1) ||
-                file_contains(wal, marker, sizeof marker - 1));     /* the probe works */
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM keyrings", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);          /* holds its snapshot */
     assert_int_equal(store_keyring_delete(f->s, kr.id, NULL), ST_OK);
-    assert_false(file_contains(f->path, marker, sizeof marker - 1));
-    assert_false(file_contains(wal, marker, sizeof marker - 1));
-    assert_int_equal(stat(wal, &sb), 0);
-    assert_int_equal(sb.st_size, 0);
+    assert_int_equal(store_shred_flush(f->s), ST_UNAVAILABLE);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_shred_flush(f->s), ST_OK);
 }
 
 /* --- apps and API keys --- */
@@ -630,10 +713,10 @@ test_apps(void **state)
     struct store_app a = mk_app("worker"), b = mk_app("api"), dup = mk_app("api"), got, *list;
     size_t n = 0;
 
-    assert_int_equal(store_app_create(f->s, &a, NULL), ST_OK);
-    assert_int_equal(store_app_create(f->s, &b, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &a, NULL, NULL, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &b, NULL, NULL, NULL), ST_OK);
     assert_true(a.id > 0 && b.id > a.id);
-    assert_int_equal(store_app_create(f->s, &dup, NULL), ST_CONFLICT);
+    assert_int_equal(store_app_create(f->s, &dup, NULL, NULL, NULL), ST_CONFLICT);
     assert_int_equal(store_app_get(f->s, "worker", &got), ST_OK);
     assert_int_equal(got.id, a.id);
     assert_string_equal(got.name, a.name);
@@ -647,6 +730,53 @@ test_apps(void **state)
     free(list);
 }
 
+/* The seal callback sees the assigned id and its MAC is stored with the row; rows without a MAC
+ * (from before migration 0003) can be sealed once; key rows carry their app's columns. */
+static void
+seal_fill(void *arg, struct store_app *app)
+{
+    *(int64_t *)arg = app->id;
+    memset(app->mac, (int)(0x40 + app->id), sizeof app->mac);
+    app->has_mac = true;
+}
+
+static void
+test_app_macs(void **state)
+{
+    struct fx *f = *state;
+    struct store_app a = mk_app("sealed"), b = mk_app("legacy"), got;
+    struct store_apikey k = mk_apikey("DDDDDDDDDDDDDDDD", 0, 1700000000), kg;
+    int64_t seen = 0;
+
+    assert_int_equal(store_app_create(f->s, &a, seal_fill, &seen, NULL), ST_OK);
+    assert_int_equal(seen, a.id);
+    assert_int_equal(store_app_get(f->s, "sealed", &got), ST_OK);
+    assert_true(got.has_mac);
+    assert_int_equal(got.mac[0], 0x40 + a.id);
+    assert_int_equal(store_app_create(f->s, &b, NULL, NULL, NULL), ST_OK);
+    assert_int_equal(store_app_get(f->s, "legacy", &got), ST_OK);
+    assert_false(got.has_mac);
+
+    k.app_id = b.id;
+    assert_int_equal(store_apikey_create(f->s, &k, NULL), ST_OK);
+    assert_int_equal(store_apikey_get(f->s, k.id, &kg), ST_OK);
+    assert_false(kg.app_has_mac);
+    assert_int_equal(kg.app_created_at, b.created_at);
+
+    got.has_mac = true;
+    memset(got.mac, 0x77, sizeof got.mac);
+    got.created_at++;                                   /* stale copy: not sealed */
+    assert_int_equal(store_app_seal(f->s, &got), ST_NOT_FOUND);
+    got.created_at--;
+    assert_int_equal(store_app_seal(f->s, &got), ST_OK);
+    assert_int_equal(store_app_seal(f->s, &got), ST_NOT_FOUND);   /* only once */
+    assert_int_equal(store_apikey_get(f->s, k.id, &kg), ST_OK);
+    assert_true(kg.app_has_mac);
+    assert_memory_equal(kg.app_mac, got.mac, sizeof got.mac);
+    got.has_mac = false;
+    assert_int_equal(store_app_seal(f->s, &got), ST_INVALID);
+}
+
 static void
 test_apikeys(void **state)
 {
@@ -656,8 +786,8 @@ test_apikeys(void **state)
     uint8_t mac[STORE_MAC_BYTES];
     size_t n = 0;
 
-    assert_int_equal(store_app_create(f->s, &a, NULL), ST_OK);
-    assert_int_equal(store_app_create(f->s, &b, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &a, NULL, NULL, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &b, NULL, NULL, NULL), ST_OK);
     k1 = mk_apikey("AAAAAAAAAAAAAAA2", a.id, 1700000200);
     k2 = mk_apikey("AAAAAAAAAAAAAAA1", a.id, 1700000100);
     k3 = mk_apikey("BBBBBBBBBBBBBBBB", b.id, 1700000000);
@@ -693,12 +823,38 @@ test_apikeys(void **state)
     assert_int_equal(store_apikey_list(f->s, b.id + 50, &list, &n), ST_OK);
     assert_int_equal(n, 0);
 
+    /* Ids created since a time (other processes' new keys): k1 and k2, not k3. */
+    char (*ids)[STORE_KEY_ID_MAX] = NULL;
+    assert_int_equal(store_apikey_ids_since(f->s, 1700000100, &ids, &n), ST_OK);
+    assert_int_equal(n, 2);
+    assert_true((strcmp(ids[0], k1.id) == 0 && strcmp(ids[1], k2.id) == 0) ||
+                (strcmp(ids[0], k2.id) == 0 && strcmp(ids[1], k1.id) == 0));
+    free(ids);
+    assert_int_equal(store_apikey_ids_since(f->s, 1700000201, &ids, &n), ST_OK);
+    assert_int_equal(n, 0);
+    assert_null(ids);
+
+    /* Rotation: the new key and the old key's change together, or neither. */
+    struct store_apikey fresh = mk_apikey("EEEEEEEEEEEEEEEE", a.id, 1700000250), old = k2;
+    old.grace_until = 1700000999;
+    struct store_apikey gone = old;
+    snprintf(gone.id, sizeof gone.id, "ZZZZZZZZZZZZZZZZ");
+    assert_int_equal(store_apikey_rotate(f->s, &fresh, &gone, NULL), ST_NOT_FOUND);
+    assert_int_equal(store_apikey_get(f->s, fresh.id, &got), ST_NOT_FOUND);
+    assert_int_equal(store_apikey_rotate(f->s, &k3, &old, NULL), ST_CONFLICT);   /* id taken */
+    assert_int_equal(store_apikey_get(f->s, k2.id, &got), ST_OK);
+    assert_int_equal(got.grace_until, 0);
+    assert_int_equal(store_apikey_rotate(f->s, &fresh, &old, NULL), ST_OK);
+    assert_int_equal(store_apikey_get(f->s, k2.id, &got), ST_OK);
+    assert_int_equal(got.grace_until, 1700000999);
+    assert_int_equal(store_apikey_get(f->s, fresh.id, &got), ST_OK);
+
     memset(mac, 0xD4, sizeof mac);
     assert_int_equal(store_apikey_revoke(f->s, k1.id, 1700000300, mac, NULL), ST_OK);
     assert_int_equal(store_apikey_get(f->s, k1.id, &got), ST_OK);
     assert_int_equal(got.revoked_at, 1700000300);
     assert_memory_equal(got.mac, mac, sizeof mac);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"), 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"), 3);
     assert_int_equal(store_apikey_revoke(f->s, "ZZZZZZZZZZZZZZZZ", 1, mac, NULL), ST_NOT_FOUND);
 }
 
@@ -720,7 +876,7 @@ test_invalid_input(void **state)
     v.wrapped_len = STORE_WRAPPED_MAX + 1;
     assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_INVALID);
     memset(app.description, 'd', sizeof app.description);
-    assert_int_equal(store_app_create(f->s, &app, NULL), ST_INVALID);
+    assert_int_equal(store_app_create(f->s, &app, NULL, NULL, NULL), ST_INVALID);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keyrings"), 0);
 }
 
@@ -735,7 +891,7 @@ test_tampered_rows(void **state)
     size_t n = 0;
 
     assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
-    assert_int_equal(store_app_create(f->s, &app, NULL), ST_OK);
+    assert_int_equal(store_app_create(f->s, &app, NULL, NULL, NULL), ST_OK);
     /* A MAC of the wrong size, or an over-long name: the row still loads, its MAC zeroed, so the
      * caller's MAC check refuses just that row. */
     raw_exec(f->path, "UPDATE keyrings SET mac = x'0102'");
@@ -1017,12 +1173,15 @@ main(void)
         cmocka_unit_test_setup_teardown(test_file_mode_0600, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_svckey, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_svckey_put_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_create_get_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_update_rotate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_shreds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shred_flush_blocked_by_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_reserve_rewrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_app_macs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_rows, setup, teardown),
