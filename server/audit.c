@@ -782,10 +782,7 @@ audit_txn_begin(struct audit *a, struct audit_txn *t, struct audit_rec *rec)
     memset(t, 0, sizeof *t);
     t->a = a;
     pthread_mutex_lock(&a->chain_mu);
-    fill_event(&e, a, rec);
-    e.seq = a->head_seq + 1;
-    memcpy(e.prev_hash, a->head_hash, sizeof e.prev_hash);
-    if ((st = auditfmt_event(&t->line, hash, &e)) != ST_OK) {
+    if ((st = event_line(a, rec, &e, &t->line, hash)) != ST_OK) {
         pthread_mutex_unlock(&a->chain_mu);
         sbuf_free(&t->line);
         return st;

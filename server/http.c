@@ -693,7 +693,8 @@ req_admin_event(struct req *r, unsigned status)
     free(rec->h_context);
     free(rec->h_reference);
     free(rec);
-    return st == ST_OK ? &r->txn.row : NULL;
+    /* No event, no change: the store refuses the change (503) rather than make it unaudited. */
+    return st == ST_OK ? &r->txn.row : &store_audit_refused;
 }
 
 void

@@ -89,7 +89,9 @@ void req_audit_reference(struct req *r, const char *value, size_t len);
 void req_audit_item(struct req *r, bool ok, uint32_t version);
 
 /* Admin changes: the event the request will have if the change commits with `status`, to pass
- * to the store call (NULL when auditing is off: pass it on anyway); then report the outcome. */
+ * to the store call (NULL when auditing is off; &store_audit_refused when the event cannot be
+ * made, which makes the store refuse the change: pass it on either way); then report the
+ * outcome. */
 const struct store_audit_row *req_admin_event(struct req *r, unsigned status);
 void req_admin_done(struct req *r, enum status st);
 

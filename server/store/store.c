@@ -10,6 +10,12 @@
 #include "server/store/store.h"
 #include "server/store/store_impl.h"
 
+
+const struct store_audit_row store_audit_refused = {.line = NULL};
+
+/* An admin change whose audit event could not be made is refused before anything is written. */
+#define EV_REFUSED(ev) ((ev) == &store_audit_refused)
+
 /* --- argument checks: fixed-size fields must be NUL-terminated, lengths within bounds --- */
 
 static bool
@@ -245,6 +251,8 @@ store_keyring_create(struct store *s, struct store_keyring *kr, struct store_ver
                      const struct store_audit_row *ev)
 {
     assert(s != NULL && kr != NULL && v1 != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
     if (!keyring_ok(kr) || !version_ok(v1))
         return ST_INVALID;
     return s->ops->keyring_create(s, kr, v1, ev);
@@ -278,6 +286,8 @@ store_keyring_update(struct store *s, const struct store_keyring *kr,
                      const struct store_audit_row *ev)
 {
     assert(s != NULL && kr != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
     if (!keyring_ok(kr))
         return ST_INVALID;
     return s->ops->keyring_update(s, kr, ev);
@@ -288,6 +298,8 @@ store_keyring_rotate(struct store *s, const struct store_keyring *kr, const stru
                      uint32_t prev_latest, const struct store_audit_row *ev)
 {
     assert(s != NULL && kr != NULL && v != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
     if (!keyring_ok(kr) || !version_ok(v) || v->keyring_id != kr->id)
         return ST_INVALID;
     return s->ops->keyring_rotate(s, kr, v, prev_latest, ev);
@@ -297,6 +309,8 @@ enum status
 store_keyring_delete(struct store *s, int64_t keyring_id, const struct store_audit_row *ev)
 {
     assert(s != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
     return s->ops->keyring_delete(s, keyring_id, ev);
 }
 
@@ -361,6 +375,8 @@ store_app_create(struct store *s, struct store_app *app, store_app_seal_fn seal,
                  const struct store_audit_row *ev)
 {
     assert(s != NULL && app != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
     if (!name_ok(app->name, sizeof app->name) || !str_ok(app->description, sizeof app->description))
         return ST_INVALID;
     return s->ops->app_create(s, app, seal, arg, ev);
@@ -403,6 +419,8 @@ store_apikey_create(struct store *s, const struct store_apikey *k,
                     const struct store_audit_row *ev)
 {
     assert(s != NULL && k != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
     if (!apikey_ok(k))
         return ST_INVALID;
     return s->ops->apikey_create(s, k, ev);
@@ -436,6 +454,8 @@ store_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
                     const uint8_t mac[static STORE_MAC_BYTES], const struct store_audit_row *ev)
 {
     assert(s != NULL && id != NULL && mac != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
     if (!name_ok(id, STORE_KEY_ID_MAX))
         return ST_NOT_FOUND;
     return s->ops->apikey_revoke(s, id, revoked_at, mac, ev);
@@ -448,6 +468,8 @@ store_apikey_update(struct store *s, const struct store_apikey *k,
                     const struct store_audit_row *ev)
 {
     assert(s != NULL && k != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
     if (!name_ok(k->id, STORE_KEY_ID_MAX))
         return ST_NOT_FOUND;
     return s->ops->apikey_update(s, k, ev);
@@ -467,6 +489,8 @@ store_apikey_rotate(struct store *s, const struct store_apikey *fresh,
                     const struct store_apikey *old, const struct store_audit_row *ev)
 {
     assert(s != NULL && fresh != NULL && old != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
     if (!apikey_ok(fresh))
         return ST_INVALID;
     if (!name_ok(old->id, STORE_KEY_ID_MAX))

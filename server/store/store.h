@@ -37,7 +37,10 @@ const char *store_backend(const struct store *s);   /* "sqlite" */
 int store_schema_version(struct store *s);          /* highest applied migration */
 
 /* Admin changes below take `ev`: when not NULL, that audit event row is inserted in the
- * change's own transaction, so a committed change always has its event. */
+ * change's own transaction, so a committed change always has its event. A caller whose event
+ * could not be made passes &store_audit_refused: the change is then refused (ST_UNAVAILABLE)
+ * before anything is written -- never made without its event. */
+extern const struct store_audit_row store_audit_refused;
 
 /* --- small key/value settings (node id, init marker) --- */
 NODISCARD enum status store_meta_get(struct store *s, const char *key, char *val, size_t val_cap);

@@ -481,6 +481,26 @@ test_keyring_create_get_list(void **state)
     free(vs);
 }
 
+/* An admin change whose audit event could not be made is refused before anything is written. */
+static void
+test_refused_event_refuses_the_change(void **state)
+{
+    struct fx *f = *state;
+    struct store_keyring k = mk_keyring("tenant-r");
+    struct store_version v1 = mk_version(1, 0x33);
+    struct store_app app = mk_app("refused");
+
+    assert_int_equal(store_keyring_create(f->s, &k, &v1, &store_audit_refused), ST_UNAVAILABLE);
+    assert_int_equal(store_app_create(f->s, &app, NULL, NULL, &store_audit_refused),
+                     ST_UNAVAILABLE);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keyrings"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM apps"), 0);
+    assert_int_equal(store_keyring_create(f->s, &k, &v1, NULL), ST_OK);
+    assert_int_equal(store_keyring_update(f->s, &k, &store_audit_refused), ST_UNAVAILABLE);
+    assert_int_equal(store_keyring_delete(f->s, k.id, &store_audit_refused), ST_UNAVAILABLE);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keyrings"), 1);
+}
+
 static void
 test_keyring_update_rotate(void **state)
 {
@@ -1175,6 +1195,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_svckey, setup, teardown),
         cmocka_unit_test_setup_teardown(test_svckey_put_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_create_get_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_event_refuses_the_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_update_rotate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyring_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_shreds, setup, teardown),
