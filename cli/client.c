@@ -14,8 +14,8 @@
 #include <sodium.h>
 
 #include "common/xmem.h"
-#include "server/jsonx.h"
-#include "server/sbuf.h"
+#include "common/json/jsonx.h"
+#include "common/sbuf.h"
 
 #define CLIENT_RESPONSE_MAX ((size_t)64 << 20)  /* far above any admin answer */
 #define CLIENT_CONNECT_TIMEOUT 10L              /* seconds, when the call timeout is longer */

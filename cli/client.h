@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "common/status.h"
-#include "server/config.h"
+#include "common/json/config.h"
 
 #define CLIENT_DEFAULT_ADDR "http://127.0.0.1:8080"
 

@@ -20,8 +20,8 @@
 #include "cli/client.h"
 #include "common/checked.h"
 #include "common/xmem.h"
-#include "server/config.h"
-#include "server/jsonx.h"
+#include "common/json/config.h"
+#include "common/json/jsonx.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2

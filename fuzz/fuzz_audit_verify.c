@@ -2,7 +2,7 @@
 /* fuzz/fuzz_audit_verify.c -- the offline audit export verifier must never crash, hang or leak,
  * whatever the file holds. Input: an export, or a --since text, a form feed, then the export.
  * The accepted key is the one the seed corpus is signed with (the corpus is written by
- * tests/unit/server/auditfmt_test.c with DG_WRITE_FUZZ_CORPUS=1), so mutations get past the
+ * tests/unit/server/audit/format_test.c with DG_WRITE_FUZZ_CORPUS=1), so mutations get past the
  * signatures into the chain logic. */
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#include "server/auditfmt.h"
+#include "server/audit/format.h"
 
 static uint8_t pk[1][AUDIT_PK_BYTES];
 

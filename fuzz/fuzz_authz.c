@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/authz.h"
+#include "server/auth/authz.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

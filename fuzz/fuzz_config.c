@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/config.h"
+#include "common/json/config.h"
 
 struct fuzz_settings {
     char *listen;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "server/apps.h"
-#include "server/jwt.h"
+#include "server/auth/jwt.h"
 
 #define FUZZ_NOW 1700000000
 

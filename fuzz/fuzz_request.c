@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "server/handlers/handlers.h"
-#include "server/jsonx.h"
+#include "common/json/jsonx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -2,7 +2,7 @@
 # Fuzz targets for server/ parsers; included by fuzz/CMakeLists.txt. Run one with its corpus and
 # dictionary: fuzz_config -dict=fuzz/config.dict fuzz/corpus/fuzz_config
 dg_fuzz(fuzz_config
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_config.c ${CMAKE_SOURCE_DIR}/server/config.c
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_config.c ${CMAKE_SOURCE_DIR}/common/json/config.c
     LIBS dg_common PkgConfig::JANSSON)
 
 # Request JSON decoding of the crypto routes (single and batch), no keys involved.
@@ -17,16 +17,14 @@ if(NOT TARGET PkgConfig::LIBJWT)
     pkg_check_modules(LIBJWT REQUIRED IMPORTED_TARGET libjwt>=1.10)
 endif()
 dg_fuzz(fuzz_jwt
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_jwt.c ${CMAKE_SOURCE_DIR}/server/jwt.c
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_jwt.c ${CMAKE_SOURCE_DIR}/server/auth/jwt.c
     LIBS dg_server dg_crypto dg_common PkgConfig::LIBJWT PkgConfig::JANSSON OpenSSL::Crypto m)
 dg_fuzz(fuzz_authz
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_authz.c ${CMAKE_SOURCE_DIR}/server/authz.c
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_authz.c ${CMAKE_SOURCE_DIR}/server/auth/authz.c
     LIBS dg_crypto dg_common)
 
 # The offline audit export verifier (`difyguard audit verify`). Seeds are valid exports signed with
-# the driver's fixed key; tests/unit/server/auditfmt_test.c writes and checks them.
+# the driver's fixed key; tests/unit/server/audit/format_test.c writes and checks them.
 dg_fuzz(fuzz_audit_verify
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_audit_verify.c ${CMAKE_SOURCE_DIR}/server/auditfmt.c
-            ${CMAKE_SOURCE_DIR}/server/auditverify.c
-            ${CMAKE_SOURCE_DIR}/server/sbuf.c
-    LIBS PkgConfig::JANSSON dg_crypto dg_common)
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_audit_verify.c
+    LIBS dg_auditfmt dg_crypto dg_common PkgConfig::JANSSON)

@@ -15,11 +15,11 @@
 #include "common/xmem.h"
 #include "crypto/apikey.h"
 #include "crypto/rowmac.h"
-#include "server/jsonx.h"
+#include "common/json/jsonx.h"
 #include "server/keyrings.h"
-#include "server/bloom.h"
-#include "server/log.h"
-#include "server/ratelimit.h"
+#include "server/auth/bloom.h"
+#include "common/log.h"
+#include "server/auth/ratelimit.h"
 
 #define CACHE_SLOTS 4096
 #define CACHE_TTL 10            /* seconds before a cached key row is read again */

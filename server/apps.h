@@ -13,7 +13,7 @@
 
 #include "common/status.h"
 #include "crypto/secret.h"
-#include "server/store/store.h"
+#include "store/store.h"
 
 enum scope {
     SCOPE_ENCRYPT = 1u << 0,

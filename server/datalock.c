@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "common/xmem.h"
-#include "server/store/store.h"
+#include "store/store.h"
 
 #define HOLDER_MAX 64
 

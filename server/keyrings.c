@@ -13,9 +13,9 @@
 #include "common/checked.h"
 #include "common/xmem.h"
 #include "crypto/rowmac.h"
-#include "server/audit.h"
-#include "server/jsonx.h"
-#include "server/log.h"
+#include "server/audit/audit.h"
+#include "common/json/jsonx.h"
+#include "common/log.h"
 
 struct kver {
     struct store_version row;

@@ -16,7 +16,7 @@
 #include "crypto/kek.h"
 #include "crypto/rootkey.h"
 #include "crypto/secret.h"
-#include "server/store/store.h"
+#include "store/store.h"
 
 #define KEYRING_MIN_ROTATION 3600
 

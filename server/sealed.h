@@ -10,7 +10,7 @@
 
 #include "common/status.h"
 #include "crypto/secret.h"
-#include "server/store/store.h"
+#include "store/store.h"
 
 #define SEALED_OVERHEAD 68             /* "v1:" + 64 hex + ":" */
 

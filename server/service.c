@@ -14,11 +14,11 @@
 
 #include "common/xmem.h"
 #include "crypto/apikey.h"
-#include "server/audit.h"
-#include "server/jwt.h"
+#include "server/audit/audit.h"
+#include "server/auth/jwt.h"
 #include "server/svckey.h"
-#include "server/jsonx.h"
-#include "server/log.h"
+#include "common/json/jsonx.h"
+#include "common/log.h"
 
 #define SVCKEY_BYTES 32
 

@@ -11,9 +11,9 @@
 #include "crypto/rootkey.h"
 #include "crypto/secret.h"
 #include "server/apps.h"
-#include "server/http.h"
+#include "server/http/http.h"
 #include "server/keyrings.h"
-#include "server/store/store.h"
+#include "store/store.h"
 
 #define SVCKEY_ROWMAC "row-mac"
 #define SVCKEY_APIKEY_HASH "api-key-hash"

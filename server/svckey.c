@@ -9,7 +9,7 @@
 
 #include <sodium.h>
 
-#include "server/jsonx.h"
+#include "common/json/jsonx.h"
 
 static size_t
 aad_of(char out[static 64], const char *purpose)

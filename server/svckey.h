@@ -11,7 +11,7 @@
 #include "common/status.h"
 #include "crypto/rootkey.h"
 #include "crypto/secret.h"
-#include "server/store/store.h"
+#include "store/store.h"
 
 /* Wrap key under the root key and store it (replacing any key of that purpose). */
 NODISCARD enum status svckey_put(struct store *st, const struct rootkey *rk, const char *purpose,

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "server/handlers/handlers.h"
-#include "server/jsonx.h"
+#include "common/json/jsonx.h"
 #include "server/keyrings.h"
 #include "server/service.h"
 

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server/handlers/audit.c -- the audit trail over HTTP: events, export, verify, public keys,
- * the HMAC of a value, and per-app usage roll-ups. Reads only; the writer is server/audit.c. */
+ * the HMAC of a value, and per-app usage roll-ups. Reads only; the writer is server/audit/writer.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/checked.h"
-#include "server/audit.h"
-#include "server/auditfmt.h"
+#include "server/audit/audit.h"
+#include "server/audit/format.h"
 #include "server/handlers/handlers.h"
-#include "server/jsonx.h"
+#include "common/json/jsonx.h"
 #include "server/service.h"
 
 static bool

@@ -12,7 +12,7 @@
 #include "crypto/context.h"
 #include "crypto/envelope.h"
 #include "server/handlers/handlers.h"
-#include "server/jsonx.h"
+#include "common/json/jsonx.h"
 #include "server/service.h"
 
 #define REFERENCE_MAX 256

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server/handlers/handlers.h -- one function per route; each replies exactly once through the
- * req_reply_* / req_fail calls of server/http.h. Authentication has happened before (for /v1);
+ * req_reply_* / req_fail calls of server/http/http.h. Authentication has happened before (for /v1);
  * each handler checks its own scopes. */
 #ifndef DG_SERVER_HANDLERS_H
 #define DG_SERVER_HANDLERS_H
 
-#include "server/http.h"
+#include "server/http/http.h"
 
 enum crypto_op { OP_ENCRYPT, OP_DECRYPT, OP_REWRAP, OP_DATAKEY };
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "server/handlers/handlers.h"
-#include "server/jsonx.h"
+#include "common/json/jsonx.h"
 #include "server/service.h"
 
 #define PERIOD_MSG "rotation_period must be 0 (off) or a duration from 1h to 3650d"

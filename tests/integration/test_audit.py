@@ -642,7 +642,7 @@ def test_export_resigned_with_another_key_refused(trail, start_server):
 class Forger:
     """An attacker with write access to an export and an Ed25519 key of their own: alters an
     event, recomputes every hash after it and re-signs every checkpoint (the formats of
-    server/auditfmt.h). Only the auditor's public key can tell."""
+    server/audit/format.h). Only the auditor's public key can tell."""
 
     def __init__(self, d):
         self.dir = d

@@ -19,7 +19,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "server/store/store.h"
+#include "store/store.h"
 
 /* Migrations shipped: migrations/sqlite/NNNN_*.sql. */
 #define SCHEMA 3

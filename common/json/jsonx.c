@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* common/json/jsonx.c -- strict request JSON; the allocator wipes what jansson frees. */
+#include "common/json/jsonx.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "common/checked.h"
+#include "common/xmem.h"
+#include "common/json/config.h"
+
+/* Each block carries its size in front so free can wipe it. */
+struct jx_hdr {
+    size_t n;
+    size_t pad;         /* keep 16-byte alignment */
+};
+
+static void *
+jx_malloc(size_t n)
+{
+    struct jx_hdr *h = malloc(sizeof *h + n);
+    if (h == NULL)
+        return NULL;
+    h->n = n;
+    return h + 1;
+}
+
+static void
+jx_free(void *p)
+{
+    if (p == NULL)
+        return;
+    struct jx_hdr *h = (struct jx_hdr *)p - 1;
+    sodium_memzero(p, h->n);
+    free(h);
+}
+
+void
+jx_init(void)
+{
+    json_set_alloc_funcs(jx_malloc, jx_free);
+}
+
+void
+jx_free_str(char *s)
+{
+    json_free_t f = NULL;
+    json_get_alloc_funcs(NULL, &f);
+    if (f != NULL)
+        f(s);
+}
+
+enum status
+jx_parse_object(json_t **out, const char *body, size_t len, const char **msg)
+{
+    json_error_t e;
+    *out = NULL;
+    if (len == 0) {
+        *msg = "request body must be a JSON object";
+        return ST_INVALID;
+    }
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
+    if (j == NULL) {
+        *msg = (e.text[0] && strstr(e.text, "duplicate") != NULL)
+                   ? "duplicate object key in request body"
+                   : "request body is not valid JSON";
+        return ST_INVALID;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        *msg = "request body must be a JSON object";
+        return ST_INVALID;
+    }
+    *out = j;
+    return ST_OK;
+}
+
+enum status
+jx_only(const json_t *obj, const char *const *allowed, const char **msg)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] != NULL && !ok; i++)
+            ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            *msg = "request body has an unknown field";
+            return ST_INVALID;
+        }
+    }
+    return ST_OK;
+}
+
+enum status
+jx_str(const json_t *obj, const char *key, const char **out, size_t *len, bool *present)
+{
+    json_t *v = json_object_get(obj, key);
+    if (present != NULL)
+        *present = v != NULL;
+    if (v == NULL)
+        return ST_OK;
+    if (!json_is_string(v))
+        return ST_INVALID;
+    *out = json_string_value(v);
+    if (len != NULL)
+        *len = json_string_length(v);
+    return ST_OK;
+}
+
+enum status
+jx_bool(const json_t *obj, const char *key, bool *out, bool *present)
+{
+    json_t *v = json_object_get(obj, key);
+    if (present != NULL)
+        *present = v != NULL;
+    if (v == NULL)
+        return ST_OK;
+    if (!json_is_boolean(v))
+        return ST_INVALID;
+    *out = json_is_true(v);
+    return ST_OK;
+}
+
+enum status
+jx_int(const json_t *obj, const char *key, int64_t *out, bool *present)
+{
+    json_t *v = json_object_get(obj, key);
+    if (present != NULL)
+        *present = v != NULL;
+    if (v == NULL)
+        return ST_OK;
+    if (!json_is_integer(v))
+        return ST_INVALID;
+    *out = (int64_t)json_integer_value(v);
+    return ST_OK;
+}
+
+enum status
+jx_duration(const json_t *obj, const char *key, int64_t *out, bool *present)
+{
+    json_t *v = json_object_get(obj, key);
+    if (present != NULL)
+        *present = v != NULL;
+    if (v == NULL)
+        return ST_OK;
+    if (json_is_integer(v)) {
+        int64_t secs;
+        if (config_duration_seconds(&secs, (int64_t)json_integer_value(v)) != ST_OK)
+            return ST_INVALID;
+        *out = secs;
+        return ST_OK;
+    }
+    if (!json_is_string(v))
+        return ST_INVALID;
+    int64_t secs;
+    if (config_duration(&secs, json_string_value(v), json_string_length(v)) != ST_OK)
+        return ST_INVALID;
+    *out = secs;                        /* unchanged on failure, like the other getters */
+    return ST_OK;
+}
+
+void
+time_rfc3339(char out[static 32], int64_t t)
+{
+    struct tm tm = {0};
+    /* Clamped, so a time past year 9999 still prints as a valid RFC 3339 value. */
+    time_t tt = (time_t)(t > TIME_MAX_SECONDS ? TIME_MAX_SECONDS : t);
+    if (gmtime_r(&tt, &tm) == NULL)
+        memset(&tm, 0, sizeof tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+json_t *
+jx_time(int64_t t)
+{
+    char buf[32];
+    if (t == 0)
+        return json_null();
+    time_rfc3339(buf, t);
+    return json_string(buf);
+}
+
+int64_t
+now_s(void)
+{
+    return (int64_t)time(NULL);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* common/log.h -- one JSON object per line on stdout (Loki/ELK/Fluent Bit ready). Each line is
+ * written with a single write(2), so lines from threads never interleave. Never pass secrets:
+ * log ids, names, fingerprints and statuses only. */
+#ifndef DG_SERVER_LOG_H
+#define DG_SERVER_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void log_set_level(enum log_level lvl);
+/* True when lines of this level are written: skip building costly fields otherwise. */
+bool log_enabled(enum log_level lvl);
+/* Where lines go: stdout (the default, for serve) or stderr (the other commands, whose stdout
+ * carries their result). */
+void log_set_fd(int fd);
+/* Parse "debug|info|warn|error"; returns -1 if unknown. */
+int log_level_parse(const char *s);
+
+/* msg is a fixed event name ("listening", "keyring_rotated"); then key/value pairs of strings,
+ * NULL-terminated: log_msg(LOG_INFO, "listening", "addr", "127.0.0.1:8080", NULL).
+ * Values are JSON-escaped. A key starting with '#' is emitted as a raw JSON number
+ * ("#status", "404"). */
+void log_msg(enum log_level lvl, const char *msg, ...) __attribute__((sentinel));
+/* The terminator of log_msg's pairs: a typed null pointer (a bare NULL may be an int). */
+#define LOG_END ((const char *)NULL)
+
+#endif

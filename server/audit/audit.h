@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/audit/audit.h -- the audit writer: owns this node's chain (chain_id, head seq and hash), the
+ * audit signing and HMAC keys (wrapped by the root key), group commit of events by one writer
+ * thread, signed checkpoints, export, retention and usage roll-ups. Events never hold plaintext,
+ * ciphertext or keys: identifying values arrive already HMAC-ed (audit_hmac_hex). Thread-safe. */
+#ifndef DG_SERVER_AUDIT_H
+#define DG_SERVER_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+#include "crypto/rootkey.h"
+#include "server/audit/format.h"
+#include "common/sbuf.h"
+#include "store/store.h"
+
+#define AUDIT_HEX 65                   /* 64 hex digits + NUL */
+#define AUDIT_MAX_VERSIONS 8           /* distinct key versions tracked per batch event */
+
+struct audit_settings {
+    bool durable;                      /* respond only after the event is fsync'd (default) */
+    int64_t checkpoint_interval;       /* seconds between periodic checkpoints */
+    int64_t retention;                 /* seconds; 0 keeps events forever */
+    const char *archive_dir;           /* pruned events are exported here first */
+    bool own_chain;                    /* a one-off chain for this process (CLI commands) */
+    bool new_chain_on_break;           /* --audit-new-chain: see audit_open */
+};
+
+/* What http.c knows about one finished request. Strings are copies (the request may go away
+ * only after the completion callback). */
+struct audit_rec {
+    int64_t time_ms;
+    const char *op, *route;            /* static strings */
+    char method[12];                   /* a copy: folded records outlive their request */
+    unsigned status;
+    int64_t latency_us;
+    char app[STORE_NAME_MAX + 8];
+    char key_id[STORE_KEY_ID_MAX];
+    char keyring[STORE_NAME_MAX];
+    uint32_t key_version;
+    uint32_t items_total, items_ok, items_failed;
+    size_t n_versions;
+    uint32_t versions[AUDIT_MAX_VERSIONS], version_counts[AUDIT_MAX_VERSIONS];
+    char trace_id[33];
+    char h_request_id[AUDIT_HEX], h_client[AUDIT_HEX], h_keyring[AUDIT_HEX];
+    char h_key_id[AUDIT_HEX], h_sub[AUDIT_HEX];
+    char (*h_context)[AUDIT_HEX];      /* malloc'd, freed by the writer */
+    size_t n_h_context;
+    char (*h_reference)[AUDIT_HEX];    /* malloc'd, freed by the writer */
+    size_t n_h_reference;
+    uint64_t count;                    /* identical events folded in (0 or 1 = one) */
+    bool coalesce;                     /* an unknown-key 401: may merge with its kind */
+    enum status result;                /* writer-private: the commit's outcome */
+    /* Called once from the writer thread after the commit (ST_OK) or its failure. */
+    void (*done)(void *arg, enum status st);
+    void *arg;
+    struct audit_rec *next;
+};
+
+struct audit;
+
+/* Create the audit keys if this database has none (init and upgrades). */
+NODISCARD enum status audit_keys_ensure(struct store *st, const struct rootkey *rk);
+
+/* Load the audit keys, then find this node's chain and check it before it grows: its id, the
+ * stored lines after its last checkpoint (which must verify from that checkpoint) and the head
+ * sealed with the last commit must agree. A chain that fails is refused (ST_INTEGRITY, err says
+ * what), unless set->new_chain_on_break: then a new chain starts and the break is logged and
+ * recorded as its first event. mac_key seals settings rows (server/sealed.h). */
+NODISCARD enum status audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
+                                 const struct secret *mac_key, const struct audit_settings *set,
+                                 char *err, size_t err_len);
+/* Stops the writer after draining the queue, writes a final checkpoint. NULL-safe. */
+void audit_close(struct audit *a);
+
+/* A new record (zeroed, time set); audit_submit takes ownership. */
+struct audit_rec *audit_rec_new(void);
+/* Queue a record. When durable, rec->done runs after the commit; otherwise right away. */
+void audit_submit(struct audit *a, struct audit_rec *rec);
+bool audit_durable(const struct audit *a);
+/* Records queued and not yet written: non-durable requests wait too when this grows large. */
+size_t audit_backlog(struct audit *a);
+#define AUDIT_MAX_BACKLOG 65536
+
+/* HMAC-SHA256 of a value under the audit HMAC key, lowercase hex: how the trail records context
+ * values, references, request ids, client addresses, unknown names and JWT subjects. */
+void audit_hmac_hex(const struct audit *a, char out[static AUDIT_HEX], const char *value,
+                    size_t len);
+const char *audit_hmac_key_id(const struct audit *a);
+
+/* Public keys: JSON {"keys": [...]} (see docs/api-shapes.md). */
+char *audit_public_keys_json(const struct audit *a);
+/* Accepted public keys for verification (malloc'd array). */
+size_t audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES]);
+
+/* Export chain lines (all chains when chain_id is NULL; this node's first) after after_seq,
+ * each chain ending with an export checkpoint signed now; lines go to cb with a trailing "\n".
+ * This node signs its own head; another chain is verified and exported only up to its last
+ * checkpoint that verifies under an accepted key (see audit_export.c). rep (may be NULL) counts
+ * the other chains that did not verify (left out or cut short) and names the first problem. */
+struct audit_export_report {
+    uint64_t unverified;
+    char error[256];                   /* one sentence, no secrets */
+};
+NODISCARD enum status audit_export(struct audit *a, const char *chain_id, uint64_t after_seq,
+                                   store_line_cb cb, void *arg, struct audit_export_report *rep);
+/* Other chains exports found unverifiable so far (for metrics). */
+uint64_t audit_unverified_chains(const struct audit *a);
+
+/* An admin change's event, committed in the change's own database transaction: begin chains
+ * the event (as the request will be answered if the change commits) and holds the chain; hand
+ * &t->row to the store call; end advances the chain only if the change committed. */
+struct audit_txn {
+    struct audit *a;
+    struct store_audit_row row;
+    struct sbuf line;
+    bool held;
+};
+NODISCARD enum status audit_txn_begin(struct audit *a, struct audit_txn *t, struct audit_rec *rec);
+void audit_txn_end(struct audit_txn *t, bool committed);
+
+/* Replace the signing key: a key_change checkpoint signed by the old and the new key; the old
+ * public key stays listed (inactive) for verification. new_id gets the new key's id. */
+NODISCARD enum status audit_rotate_key(struct audit *a, char new_id[static AUDIT_KEY_ID_CHARS + 1]);
+
+/* Events sink failures so far (for health and metrics). */
+uint64_t audit_failures(const struct audit *a);
+
+#endif
