@@ -11,10 +11,10 @@
 
 #include <jansson.h>
 
-#include "common/xmem.h"
-#include "server/audit/format.h"
 #include "common/json/config.h"
 #include "common/sbuf.h"
+#include "common/xmem.h"
+#include "server/audit/format.h"
 
 #define EXIT_NOT_VERIFIED 1
 #define EXIT_USAGE 2

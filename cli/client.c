@@ -13,9 +13,9 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
-#include "common/xmem.h"
 #include "common/json/jsonx.h"
 #include "common/sbuf.h"
+#include "common/xmem.h"
 
 #define CLIENT_RESPONSE_MAX ((size_t)64 << 20)  /* far above any admin answer */
 #define CLIENT_CONNECT_TIMEOUT 10L              /* seconds, when the call timeout is longer */

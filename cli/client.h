@@ -11,8 +11,8 @@
 
 #include <jansson.h>
 
-#include "common/status.h"
 #include "common/json/config.h"
+#include "common/status.h"
 
 #define CLIENT_DEFAULT_ADDR "http://127.0.0.1:8080"
 

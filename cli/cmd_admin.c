@@ -19,9 +19,10 @@
 
 #include "cli/client.h"
 #include "common/checked.h"
-#include "common/xmem.h"
+#include "common/clock.h"
 #include "common/json/config.h"
 #include "common/json/jsonx.h"
+#include "common/xmem.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -525,7 +526,7 @@ key_status(char out[static CELL_BYTES], const json_t *k)
     const char *grace = json_string_value(json_object_get(k, "grace_until"));
     char now[32];
 
-    time_rfc3339(now, (int64_t)time(NULL));    /* same format: compares as text */
+    clock_rfc3339(now, (int64_t)time(NULL));    /* same format: compares as text */
     if (rev != NULL)
         return strcpy(out, "revoked");
     if (exp != NULL && strcmp(exp, now) <= 0)
@@ -683,7 +684,7 @@ key_rotate(struct run *r)
              body);
     if (rc == 0) {
         if (!r->o.json) {
-            time_rfc3339(until, checked_time_add((int64_t)time(NULL), grace));
+            clock_rfc3339(until, checked_time_add((int64_t)time(NULL), grace));
             printf("Rotated key %s of app %s: it keeps working until about %s (grace period "
                    "%s), then it is refused. The new key:\n", r->pos[1], r->pos[0], until,
                    span(g, grace, "0s"));

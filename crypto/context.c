@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crypto/context.c -- canonical bytes of an encryption context (a permanent format: any change
  * here breaks every stored ciphertext). Validates strictly, never normalises. */
-#include "common/bytes.h"
 #include "crypto/context.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/bytes.h"
 
 /* Strict UTF-8 (RFC 3629): shortest form only, no surrogates, nothing above U+10FFFF, no NUL. */
 int

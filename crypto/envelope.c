@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crypto/envelope.c -- seal and open values in the permanent ciphertext format (envelope.h).
  * Per-value keys exist only in this thread's guarded scratch and are wiped before returning. */
-#include "common/bytes.h"
 #include "crypto/envelope.h"
 
 #include <pthread.h>
@@ -13,6 +12,7 @@
 #include <openssl/rand.h>
 #include <sodium.h>
 
+#include "common/bytes.h"
 #include "common/xmem.h"
 #include "crypto/aead.h"
 #include "crypto/b64.h"

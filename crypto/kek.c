@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crypto/kek.c -- the only holder of KEK bytes. A KEK lives here only as an HMAC-SHA256 state
  * keyed with it (in guarded memory), which is all kek_derive needs; it never leaves this file. */
-#include "common/bytes.h"
 #include "crypto/kek.h"
 
 #include <stdio.h>
@@ -10,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "common/bytes.h"
 #include "common/xmem.h"
 #include "crypto/hkdf.h"
 

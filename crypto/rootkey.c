@@ -15,10 +15,10 @@
 
 #include <sodium.h>
 
+#include "common/xmem.h"
 #include "crypto/aead.h"
 #include "crypto/b64.h"
 #include "crypto/keyfile.h"
-#include "common/xmem.h"
 
 #define WRAP_FORMAT_V1 0x01
 #define WRAP_NONCE_BYTES 24

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crypto/rowmac.c -- HMAC-SHA256 over length-prefixed row fields, so no two rows (or tables)
  * serialise alike. The state is key-derived: _final and _check always wipe it. */
-#include "common/bytes.h"
 #include "crypto/rowmac.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/bytes.h"
 
 #define NULL_MARK UINT32_MAX            /* length prefix of a NULL field */
 

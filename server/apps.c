@@ -12,14 +12,16 @@
 #include <sodium.h>
 
 #include "common/checked.h"
+#include "common/clock.h"
+#include "common/json/jsonx.h"
+#include "common/log.h"
+#include "common/names.h"
 #include "common/xmem.h"
 #include "crypto/apikey.h"
 #include "crypto/rowmac.h"
-#include "common/json/jsonx.h"
-#include "server/keyrings.h"
 #include "server/auth/bloom.h"
-#include "common/log.h"
 #include "server/auth/ratelimit.h"
+#include "server/keyrings.h"
 
 #define CACHE_SLOTS 4096
 #define CACHE_TTL 10            /* seconds before a cached key row is read again */
@@ -278,7 +280,7 @@ seal_legacy_apps(struct apps *a)
     }
     free(apps);
     if (st == ST_OK && !sealed) {
-        snprintf(since, sizeof since, "%lld", (long long)now_s());
+        snprintf(since, sizeof since, "%lld", (long long)clock_now_s());
         st = store_meta_set(a->store, "apps_mac_since", since);
     }
     return st;
@@ -301,7 +303,7 @@ load_bloom(struct apps *a)
     size_t n = 0;
     enum status st;
 
-    atomic_store(&a->refreshed_since, now_s());
+    atomic_store(&a->refreshed_since, clock_now_s());
     atomic_store(&a->refresh_due_ns, mono_ns() + REFRESH_EVERY_NS);
     st = store_apikey_list(a->store, 0, &keys, &n);
 
@@ -357,11 +359,11 @@ apps_create(struct apps *a, const char *name, const char *description, json_t **
     enum status st;
 
     *out = NULL;
-    if (!name_valid(name) || strlen(description) >= sizeof app.description)
+    if (!names_valid(name) || strlen(description) >= sizeof app.description)
         return ST_INVALID;
     snprintf(app.name, sizeof app.name, "%s", name);
     snprintf(app.description, sizeof app.description, "%s", description);
-    app.created_at = now_s();
+    app.created_at = clock_now_s();
     if ((st = store_app_create(a->store, &app, app_seal, a, ev)) != ST_OK)
         return st;
     log_msg(LOG_INFO, "app_created", "app", name, LOG_END);
@@ -376,7 +378,7 @@ apps_get(struct apps *a, const char *name, json_t **out)
     enum status st;
 
     *out = NULL;
-    if (!name_valid(name))
+    if (!names_valid(name))
         return ST_NOT_FOUND;
     if ((st = store_app_get(a->store, name, &app)) != ST_OK)
         return st;
@@ -499,11 +501,11 @@ key_create(struct apps *a, const char *app, const struct key_spec *ks, const str
         return ST_INVALID;
     scopes_to_text(k.scopes, ks->scopes);
     snprintf(k.keyrings, sizeof k.keyrings, "%s", ks->keyrings != NULL ? ks->keyrings : "");
-    k.created_at = now_s();
+    k.created_at = clock_now_s();
     k.expires_at = checked_time_add(k.created_at, ks->lifetime);
     if ((st = grant_check(by, &k, why)) != ST_OK)
         return st;
-    if (!name_valid(app))
+    if (!names_valid(app))
         return ST_NOT_FOUND;
     if ((st = store_app_get(a->store, app, &ap)) != ST_OK)
         return st;
@@ -547,7 +549,7 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
 {
     struct store_apikey old, k;
     uint8_t mac[ROWMAC_BYTES];
-    int64_t now = now_s();
+    int64_t now = clock_now_s();
     enum status st;
 
     *out = NULL;
@@ -592,7 +594,7 @@ apps_key_list(struct apps *a, const char *app, json_t **out)
     enum status st;
 
     *out = NULL;
-    if (!name_valid(app))
+    if (!names_valid(app))
         return ST_NOT_FOUND;
     if ((st = store_app_get(a->store, app, &ap)) != ST_OK)
         return st;
@@ -647,7 +649,7 @@ apps_key_revoke(struct apps *a, const char *app, const char *key_id, const struc
     if ((st = grant_check(by, &bound, why)) != ST_OK)
         return st;
     if (k.revoked_at == 0) {
-        k.revoked_at = now_s();
+        k.revoked_at = clock_now_s();
         apikey_mac(a, &k, k.mac);
         if ((st = store_apikey_revoke(a->store, key_id, k.revoked_at, k.mac, ev)) != ST_OK)
             return st;
@@ -661,7 +663,7 @@ apps_key_revoke(struct apps *a, const char *app, const char *key_id, const struc
 static enum status
 key_row(struct apps *a, const char *id, struct store_apikey *out)
 {
-    int64_t now = now_s();
+    int64_t now = clock_now_s();
     uint8_t mac[ROWMAC_BYTES];
     enum status st;
 
@@ -758,7 +760,7 @@ touch(struct apps *a, const char *id, int64_t now)
 static void
 refresh_filter(struct apps *a)
 {
-    int64_t now = mono_ns(), due = atomic_load(&a->refresh_due_ns), began = now_s();
+    int64_t now = mono_ns(), due = atomic_load(&a->refresh_due_ns), began = clock_now_s();
     char (*ids)[STORE_KEY_ID_MAX] = NULL;
     size_t n = 0;
 
@@ -809,7 +811,7 @@ apps_authenticate(struct apps *a, const char *token, size_t len, struct principa
     char id[APIKEY_ID_CHARS + 1];
     uint8_t hash[APIKEY_HASH_BYTES];
     struct store_apikey k;
-    int64_t now = now_s();
+    int64_t now = clock_now_s();
     enum auth_fail why;
     enum status st;
 

@@ -11,11 +11,13 @@
 #include <sodium.h>
 
 #include "common/checked.h"
+#include "common/clock.h"
+#include "common/json/jsonx.h"
+#include "common/log.h"
+#include "common/names.h"
 #include "common/xmem.h"
 #include "crypto/rowmac.h"
 #include "server/audit/audit.h"
-#include "common/json/jsonx.h"
-#include "common/log.h"
 
 struct kver {
     struct store_version row;
@@ -51,21 +53,6 @@ struct krm {
     pthread_mutex_t wake_mu;
     pthread_cond_t wake;
 };
-
-bool
-name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 63)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
-            return false;
-    }
-    return true;
-}
 
 static enum envelope_format
 format_of(const char *alg)
@@ -347,7 +334,7 @@ acquire_read(struct krm *k, const char *name, struct keyring **out)
     if ((*out = find(k, name, NULL)) != NULL)
         return ST_OK;
     pthread_rwlock_unlock(&k->lock);
-    if (!name_valid(name))
+    if (!names_valid(name))
         return ST_NOT_FOUND;
     if ((st = store_keyring_get(k->store, name, &row)) != ST_OK)
         return st;
@@ -448,7 +435,7 @@ new_version(struct krm *k, const char *name, uint32_t version, struct store_vers
     snprintf(v->root_key_id, sizeof v->root_key_id, "%s", rootkey_id(k->rk));
     memcpy(v->wrapped, wrapped, sizeof wrapped);
     v->wrapped_len = sizeof wrapped;
-    v->created_at = now_s();
+    v->created_at = clock_now_s();
     v->encryptions_reserved = 0;
     version_mac(k, name, v, v->mac);
     return ST_OK;
@@ -460,7 +447,7 @@ check_create(const struct krm_create *c, struct store_keyring *r, const char **m
     const char *alg = c->algorithm;
     bool det = c->deterministic == 1 || (alg != NULL && strcmp(alg, "aes-256-siv") == 0);
 
-    if (!name_valid(c->name)) {
+    if (!names_valid(c->name)) {
         *msg = "name must match [a-z0-9][a-z0-9._-]{0,62}";
         return ST_INVALID;
     }
@@ -487,7 +474,7 @@ check_create(const struct krm_create *c, struct store_keyring *r, const char **m
     r->rotation_period = period;
     r->deletion_allowed = c->deletion_allowed;
     r->latest_version = r->min_decryption_version = r->min_encryption_version = 1;
-    r->created_at = r->updated_at = r->rotated_at = now_s();
+    r->created_at = r->updated_at = r->rotated_at = clock_now_s();
     return ST_OK;
 }
 
@@ -628,7 +615,7 @@ krm_patch(struct krm *k, const char *name, const struct krm_patch *p, json_t **o
     r = kr->row;
     if ((st = apply_patch(&r, p, msg)) != ST_OK)
         goto out;
-    r.updated_at = now_s();
+    r.updated_at = clock_now_s();
     keyring_mac(k, &r, r.mac);
     if ((st = store_keyring_update(k->store, &r, ev)) != ST_OK)
         goto out;
@@ -913,7 +900,7 @@ rotate_due(struct krm *k, const struct due_rotation *d, int64_t now)
 void
 krm_maintain(struct krm *k)
 {
-    int64_t now = now_s();
+    int64_t now = clock_now_s();
     const char *reason = NULL;
     struct due_rotation *list = NULL;
     size_t n = 0;

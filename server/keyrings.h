@@ -31,8 +31,6 @@ NODISCARD enum status krm_open(struct krm **out, struct store *st, const struct 
                                const struct secret *mac_key, const struct krm_settings *set);
 void krm_close(struct krm *k);
 
-/* True for [a-z0-9][a-z0-9._-]{0,62} (also used for app names). */
-bool name_valid(const char *s);
 
 struct krm_create {
     const char *name;

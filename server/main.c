@@ -17,17 +17,17 @@
 
 #include <sodium.h>
 
-#include "cli/cmd_admin.h"
-#include "crypto/apikey.h"
-#include "crypto/secret.h"
-#include "common/json/config.h"
-#include "server/audit/audit.h"
 #include "cli/audit_verify.h"
-#include "server/datalock.h"
-#include "server/http/http.h"
-#include "server/auth/jwt.h"
+#include "cli/cmd_admin.h"
+#include "common/json/config.h"
 #include "common/json/jsonx.h"
 #include "common/log.h"
+#include "crypto/apikey.h"
+#include "crypto/secret.h"
+#include "server/audit/audit.h"
+#include "server/auth/jwt.h"
+#include "server/datalock.h"
+#include "server/http/http.h"
 #include "server/service.h"
 
 #define DG_VERSION "0.1.0"

@@ -12,13 +12,14 @@
 
 #include <sodium.h>
 
+#include "common/clock.h"
+#include "common/json/jsonx.h"
+#include "common/log.h"
 #include "common/xmem.h"
 #include "crypto/apikey.h"
 #include "server/audit/audit.h"
 #include "server/auth/jwt.h"
 #include "server/svckey.h"
-#include "common/json/jsonx.h"
-#include "common/log.h"
 
 #define SVCKEY_BYTES 32
 
@@ -121,7 +122,7 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
         snprintf(err, err_len, "could not create the admin app and key");
         goto out;
     }
-    snprintf(marker, sizeof marker, "%lld", (long long)now_s());
+    snprintf(marker, sizeof marker, "%lld", (long long)clock_now_s());
     if ((s = store_meta_set(svc->store, "initialized_at", marker)) != ST_OK)
         snprintf(err, err_len, "could not record initialisation");
 out:

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "common/clock.h"
 #include "common/json/jsonx.h"
 
 static size_t
@@ -54,7 +55,7 @@ svckey_put(struct store *st, const struct rootkey *rk, const char *purpose, cons
     struct store_svckey row = {0};
     enum status s;
 
-    row.created_at = now_s();
+    row.created_at = clock_now_s();
     if ((s = svckey_wrap(&row, rk, purpose, key, len)) == ST_OK)
         s = store_svckey_put(st, &row);
     sodium_memzero(&row, sizeof row);

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* store/store.c -- picks a backend from the database URL and forwards every call through
  * its ops table, after checking arguments and setting out-params. Never touches SQL itself. */
+#include "store/store.h"
+
 #include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store.h"
 #include "store/private/ops.h"
-
 
 const struct store_audit_row store_audit_refused = {.line = NULL};
 

@@ -9,8 +9,9 @@
 #include <sodium.h>
 
 #include "common/checked.h"
-#include "common/xmem.h"
+#include "common/clock.h"
 #include "common/json/config.h"
+#include "common/xmem.h"
 
 /* Each block carries its size in front so free can wipe it. */
 struct jx_hdr {
@@ -163,29 +164,12 @@ jx_duration(const json_t *obj, const char *key, int64_t *out, bool *present)
     return ST_OK;
 }
 
-void
-time_rfc3339(char out[static 32], int64_t t)
-{
-    struct tm tm = {0};
-    /* Clamped, so a time past year 9999 still prints as a valid RFC 3339 value. */
-    time_t tt = (time_t)(t > TIME_MAX_SECONDS ? TIME_MAX_SECONDS : t);
-    if (gmtime_r(&tt, &tm) == NULL)
-        memset(&tm, 0, sizeof tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 json_t *
 jx_time(int64_t t)
 {
     char buf[32];
     if (t == 0)
         return json_null();
-    time_rfc3339(buf, t);
+    clock_rfc3339(buf, t);
     return json_string(buf);
-}
-
-int64_t
-now_s(void)
-{
-    return (int64_t)time(NULL);
 }

@@ -36,7 +36,5 @@ NODISCARD enum status jx_duration(const json_t *obj, const char *key, int64_t *o
 
 /* RFC 3339 UTC ("2026-11-28T20:21:00Z"); JSON null for t == 0. */
 json_t *jx_time(int64_t t);
-void time_rfc3339(char out[static 32], int64_t t);
-int64_t now_s(void);
 
 #endif

@@ -10,10 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/sbuf.h"
 #include "common/status.h"
 #include "crypto/rootkey.h"
 #include "server/audit/format.h"
-#include "common/sbuf.h"
 #include "store/store.h"
 
 #define AUDIT_HEX 65                   /* 64 hex digits + NUL */

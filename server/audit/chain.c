@@ -11,9 +11,9 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "common/log.h"
 #include "common/xmem.h"
 #include "server/audit/priv.h"
-#include "common/log.h"
 #include "server/sealed.h"
 
 #define META_CHAIN_ID "audit_chain_id"

@@ -15,9 +15,10 @@
 
 #include <jansson.h>
 
+#include "common/clock.h"
+#include "common/log.h"
 #include "common/xmem.h"
 #include "server/audit/priv.h"
-#include "common/log.h"
 
 struct export_ctx {
     store_line_cb cb;
@@ -63,7 +64,7 @@ export_own(struct audit *a, uint64_t after_seq, struct export_ctx *x)
     pthread_mutex_lock(&a->chain_mu);
     upto = a->head_seq;
     if (upto > 0)
-        st = audit__checkpoint_locked(a, "export", upto, a->head_hash, audit__now_ms(), &cp);
+        st = audit__checkpoint_locked(a, "export", upto, a->head_hash, clock_now_ms(), &cp);
     pthread_mutex_unlock(&a->chain_mu);
     if (st == ST_OK && upto > 0 &&
         (st = store_audit_export(a->store, a->chain_id, after_seq, upto, emit_cb, x)) == ST_OK)
@@ -130,7 +131,7 @@ export_other(struct audit *a, const char *chain_id, uint64_t after_seq, struct e
     if (!pre.has_cp || pre.cp_seq < after_seq)
         goto out;
     if ((st = audit__sign_line(a, &cp, chain_id, "export", pre.cp_seq, pre.cp_hash,
-                               audit__now_ms())) == ST_OK &&
+                               clock_now_ms())) == ST_OK &&
         (st = emit_after(x, text.p, pre.cp_end, after_seq)) == ST_OK)
         st = emit(x, cp.p, cp.len);
 out:
@@ -248,7 +249,7 @@ archive(struct audit *a, uint64_t upto, const uint8_t *hash)
         return ST_IO;
     if ((st = store_audit_export(a->store, a->chain_id, 0, upto, add_line, &text)) != ST_OK ||
         (st = audit__sign_line(a, &text, a->chain_id, "export", upto, hash,
-                               audit__now_ms())) != ST_OK)
+                               clock_now_ms())) != ST_OK)
         goto out;
     sbuf_add(&text, "\n", 1);
     size_t n_keys = audit_public_keys(a, &keys);

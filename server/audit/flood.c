@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/xmem.h"
 #include "server/audit/priv.h"
 
@@ -94,7 +95,7 @@ audit__fold(struct audit *a, struct audit_rec *list, size_t *n)
 struct audit_rec *
 audit__floods_due(struct audit *a, struct audit_rec *list, size_t *n, bool all)
 {
-    int64_t sec = audit__now_ms() / 1000;
+    int64_t sec = clock_now_ms() / 1000;
     bool moved = false;
 
     for (struct audit_rec **pp = &a->floods; *pp != NULL;) {

@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/sbuf.h"
 #include "common/status.h"
 #include "crypto/secret.h"
-#include "common/sbuf.h"
 
 #define AUDIT_HASH_BYTES 32
 #define AUDIT_KEY_ID_CHARS 16          /* hex of the first 8 bytes of SHA-256(public key) */

@@ -10,8 +10,8 @@
 
 #include <sodium.h>
 
-#include "server/audit/format.h"
 #include "common/sbuf.h"
+#include "server/audit/format.h"
 
 #define EVENT_DOMAIN "difyguard-audit-v1\n"
 #define CHECKPOINT_DOMAIN "difyguard-audit-checkpoint-v1\n"

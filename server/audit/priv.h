@@ -61,8 +61,6 @@ struct audit {
     atomic_uint_fast64_t unverified;   /* other chains an export could not verify */
 };
 
-int64_t audit__now_ms(void);
-
 /* A checkpoint line of (chain_id, seq, hash) signed now with this node's key (not stored). */
 NODISCARD enum status audit__sign_line(struct audit *a, struct sbuf *line, const char *chain_id,
                                        const char *kind, uint64_t seq, const uint8_t *hash,

@@ -2,9 +2,6 @@
 /* server/audit/writer.c -- the audit writer: one thread turns queued records into chained event lines
  * and commits many in one transaction (one fsync), then releases the waiting requests. Also
  * checkpoints, export, retention. Holds the audit keys in guarded memory; never logs values. */
-#include "server/audit/audit.h"
-#include "server/audit/priv.h"
-
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,23 +15,18 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "common/xmem.h"
-#include "crypto/b64.h"
+#include "common/clock.h"
 #include "common/json/jsonx.h"
 #include "common/log.h"
+#include "common/xmem.h"
+#include "crypto/b64.h"
+#include "server/audit/audit.h"
+#include "server/audit/priv.h"
 #include "server/sealed.h"
 #include "server/svckey.h"
 
 #define MAX_GROUP 4096
 
-
-int64_t
-audit__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- keys --- */
 
@@ -167,7 +159,7 @@ add_retired_json(const struct audit *a, struct sbuf *b)
         long long c = 0, r = 0;
         if (sscanf(e, "%16[0-9a-f]:%60[A-Za-z0-9+/=]:%lld:%lld", id, pk, &c, &r) != 4)
             continue;
-        time_rfc3339(created, c);
+        clock_rfc3339(created, c);
         sbuf_addf(b, ",{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":\"ed25519\","
                   "\"created_at\":\"%s\",\"active\":false}", id, pk, created);
     }
@@ -177,7 +169,7 @@ char *
 audit_public_keys_json(const struct audit *a)
 {
     char pk[64], created[32];
-    time_rfc3339(created, a->key_created_at);
+    clock_rfc3339(created, a->key_created_at);
     b64_std_encode(pk, sizeof pk, a->sign_pk, sizeof a->sign_pk);
     struct sbuf b = {0};
     sbuf_addf(&b, "{\"keys\":[{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":"
@@ -457,7 +449,7 @@ struct audit_rec *
 audit_rec_new(void)
 {
     struct audit_rec *r = xcalloc(1, sizeof *r);
-    r->time_ms = audit__now_ms();
+    r->time_ms = clock_now_ms();
     return r;
 }
 
@@ -568,7 +560,7 @@ writer_main(void *arg)
         list = audit__fold(a, list, &n);
         list = audit__floods_due(a, list, &n, stop);
         process(a, list, n);
-        int64_t t = audit__now_ms();
+        int64_t t = clock_now_ms();
         maybe_checkpoint(a, t);
         audit__retention_run(a, t);
         if (stop)
@@ -641,7 +633,7 @@ audit_close(struct audit *a)
         pthread_join(a->thread, NULL);
         pthread_mutex_lock(&a->chain_mu);
         if (a->head_seq != a->checkpoint_seq && a->head_seq > 0 &&
-            audit__checkpoint_locked(a, "periodic", a->head_seq, a->head_hash, audit__now_ms(),
+            audit__checkpoint_locked(a, "periodic", a->head_seq, a->head_hash, clock_now_ms(),
                                      NULL) != ST_OK)
             log_msg(LOG_ERROR, "audit_checkpoint_failed", "chain_id", a->chain_id, LOG_END);
         pthread_mutex_unlock(&a->chain_mu);
@@ -674,7 +666,7 @@ audit_rotate_key(struct audit *a, char new_id[static AUDIT_KEY_ID_CHARS + 1])
     struct audit_signer signers[2] = {0};
     struct sbuf line = {0};
     char list[RETIRED_MAX], old_pk[64], entry[160];
-    int64_t t = audit__now_ms();
+    int64_t t = clock_now_ms();
     enum status st;
 
     crypto_sign_keypair(pk, secret_rw(sk));

@@ -4,8 +4,9 @@
  * principal_may_grant). A new key's text is in the 201 response only; nothing else shows it. */
 #include <string.h>
 
-#include "server/handlers/handlers.h"
 #include "common/json/jsonx.h"
+#include "common/names.h"
+#include "server/handlers/handlers.h"
 #include "server/keyrings.h"
 #include "server/service.h"
 
@@ -62,7 +63,7 @@ h_apps_create(struct req *r)
     if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
         (st = jx_only(body, allowed, &msg)) == ST_OK) {
         if (jx_str(body, "name", &name, NULL, NULL) != ST_OK || name == NULL ||
-            !name_valid(name) || jx_str(body, "description", &desc, NULL, NULL) != ST_OK ||
+            !names_valid(name) || jx_str(body, "description", &desc, NULL, NULL) != ST_OK ||
             strlen(desc) >= STORE_DESC_MAX) {
             st = ST_INVALID;
             msg = "name must match [a-z0-9][a-z0-9._-]{0,62}; description a string < 256 bytes";
@@ -116,7 +117,7 @@ parse_keyrings(const json_t *arr, char out[static STORE_KEYRINGS_MAX], const cha
     if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 32)
         return ST_INVALID;
     json_array_foreach(arr, i, v) {
-        if (!json_is_string(v) || !name_valid(json_string_value(v)))
+        if (!json_is_string(v) || !names_valid(json_string_value(v)))
             return ST_INVALID;
         len += (size_t)snprintf(out + len, STORE_KEYRINGS_MAX - len, "%s%s", i ? " " : "",
                                 json_string_value(v));

@@ -7,10 +7,10 @@
 #include <time.h>
 
 #include "common/checked.h"
+#include "common/json/jsonx.h"
 #include "server/audit/audit.h"
 #include "server/audit/format.h"
 #include "server/handlers/handlers.h"
-#include "common/json/jsonx.h"
 #include "server/service.h"
 
 static bool

@@ -3,9 +3,9 @@
  * carry a new API key's text: they are always built and sent as secret bodies (wiped). */
 #include <string.h>
 
+#include "common/json/jsonx.h"
 #include "server/audit/audit.h"
 #include "server/handlers/handlers.h"
-#include "common/json/jsonx.h"
 #include "server/service.h"
 
 /* Every answer built from jansson (the admin routes) takes the secret-body path: the key create

@@ -8,11 +8,11 @@
 
 #include <sodium.h>
 
+#include "common/json/jsonx.h"
 #include "crypto/b64.h"
 #include "crypto/context.h"
 #include "crypto/envelope.h"
 #include "server/handlers/handlers.h"
-#include "common/json/jsonx.h"
 #include "server/service.h"
 
 #define REFERENCE_MAX 256

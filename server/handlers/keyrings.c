@@ -3,8 +3,8 @@
  * key with a keyring allow-list administers, lists and creates only the keyrings it names. */
 #include <string.h>
 
-#include "server/handlers/handlers.h"
 #include "common/json/jsonx.h"
+#include "server/handlers/handlers.h"
 #include "server/service.h"
 
 #define PERIOD_MSG "rotation_period must be 0 (off) or a duration from 1h to 3650d"

@@ -20,16 +20,18 @@
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "common/clock.h"
+#include "common/json/jsonx.h"
+#include "common/log.h"
+#include "common/names.h"
 #include "common/text.h"
 #include "crypto/apikey.h"
 #include "crypto/keyfile.h"
-#include "server/auth/authz.h"
-#include "common/json/jsonx.h"
-#include "server/auth/jwt.h"
 #include "server/audit/audit.h"
+#include "server/auth/authz.h"
+#include "server/auth/jwt.h"
 #include "server/handlers/handlers.h"
 #include "server/keyrings.h"
-#include "common/log.h"
 #include "server/service.h"
 
 struct http_server {
@@ -359,7 +361,7 @@ authenticate_jwt(struct req *r, const struct authz *az)
     struct jwt_claims c;
     char bucket[JWT_BUCKET_BYTES];
     int64_t rate, burst;
-    enum status st = jwt_verify(r->svc->jwt, az->token, az->token_len, now_s(), &c);
+    enum status st = jwt_verify(r->svc->jwt, az->token, az->token_len, clock_now_s(), &c);
 
     if (st != ST_OK) {
         apps_count_failure(r->svc->apps, AUTH_FAIL_JWT);
@@ -651,7 +653,7 @@ make_record(struct req *r)
     if (r->keyring_param && r->p1 != NULL) {
         /* In clear only when the keyring exists (or the request just created or used it):
          * a name someone merely tried stays an HMAC. */
-        if (name_valid(r->p1) && (r->status_code < 300 || krm_known(r->svc->keyrings, r->p1)))
+        if (names_valid(r->p1) && (r->status_code < 300 || krm_known(r->svc->keyrings, r->p1)))
             snprintf(rec->keyring, sizeof rec->keyring, "%s", r->p1);
         else
             audit_hmac_hex(a, rec->h_keyring, r->p1, strlen(r->p1));

@@ -10,11 +10,11 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "common/sbuf.h"
 #include "common/status.h"
 #include "common/xmem.h"
 #include "server/apps.h"
 #include "server/audit/audit.h"
-#include "common/sbuf.h"
 
 struct service;       /* server/service.h: everything a handler may use */
 

@@ -2,6 +2,8 @@
 /* store/sqlite/db.c -- one SQLite connection: house pragmas, migrations, statement
  * cache, bind and column helpers. Runs only SQL it was given at build time; every value is bound.
  * Diagnostics carry statement names and SQLite's messages, never a data value. */
+#include "store/sqlite/db.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,7 +15,6 @@
 #include <unistd.h>
 
 #include "common/xmem.h"
-#include "store/sqlite/db.h"
 
 /* Statements of the connection itself, cached after the caller's n. */
 enum { SQDB_BEGIN, SQDB_COMMIT, SQDB_ROLLBACK, SQDB_VERSION, SQDB_RECORD, SQDB_SAVEPOINT,

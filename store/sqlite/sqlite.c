@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "common/xmem.h"
-#include "store/private/ops.h"
 #include "store/private/migrations.h"
+#include "store/private/ops.h"
 #include "store/sqlite/db.h"
 
 enum sq_id {

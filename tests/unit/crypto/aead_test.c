@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/aead_test.c -- Wycheproof known answers for the three AEADs, tamper and
  * size checks, in-place use, and the per-thread OpenSSL context cache under threads. */
-#include "testutil.h"
-
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +8,7 @@
 #include <sodium.h>
 
 #include "crypto/aead.h"
+#include "testutil.h"
 
 struct counts {
     int valid, invalid;

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/apikey_test.c -- API key text: CRC-32, pinned checksum encoding, round
  * trips, rejection of every single-character change, lengths, alphabet; the keyed hash. */
-#include "testutil.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "crypto/apikey.h"
+#include "testutil.h"
 
 static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

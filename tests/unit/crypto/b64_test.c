@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/b64_test.c -- RFC 4648 known answers and strictness: one canonical text per
  * byte string (trailing bits, padding, alphabet, whitespace, capacity). */
-#include "testutil.h"
-
 #include <string.h>
 
 #include <sodium.h>
 
 #include "crypto/b64.h"
+#include "testutil.h"
 
 static const struct {
     const char *in, *std, *url;

@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/context_test.c -- the permanent canonical bytes of an encryption context,
  * its ordering, and strict validation (UTF-8, NUL, duplicates, pair count). */
-#include "testutil.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crypto/context.h"
+#include "testutil.h"
 
 #define P(k, v) {k, sizeof(k) - 1, v, sizeof(v) - 1}
 

@@ -2,8 +2,6 @@
 /* tests/unit/crypto/envelope_test.c -- the permanent ciphertext format: round trips, exact
  * layout and overhead, frozen known answers, every-bit tamper loops, wrong context/KEK/version,
  * truncation, determinism, and strict parsing of the text form. */
-#include "testutil.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +13,7 @@
 #include "crypto/b64.h"
 #include "crypto/context.h"
 #include "crypto/envelope.h"
+#include "testutil.h"
 
 static const enum envelope_format formats[] = {
     ENVELOPE_AES256GCM, ENVELOPE_XCHACHA20POLY1305, ENVELOPE_AES256SIV,

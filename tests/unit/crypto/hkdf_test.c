@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/hkdf_test.c -- HKDF-SHA256 (Wycheproof and RFC 5869) and the libsodium
  * HMAC-SHA256 it is built on (Wycheproof). */
-#include "testutil.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "crypto/hkdf.h"
+#include "testutil.h"
 
 static void
 hkdf(uint8_t *okm, size_t size, const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,

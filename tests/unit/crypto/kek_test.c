@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/kek_test.c -- KEK generate/unwrap/rewrap under root keys, the wrap AAD
  * (rebuilt independently), and kek_derive == HKDF-Expand(KEK, info). */
-#include "testutil.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +8,7 @@
 
 #include "crypto/hkdf.h"
 #include "crypto/kek.h"
+#include "testutil.h"
 
 static void
 derive(uint8_t out[40], const struct kek *k)

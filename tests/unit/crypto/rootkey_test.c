@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/rootkey_test.c -- root key file rules (never overwrite, mode checks through
  * symlinks, strict content), the pinned id, and wrapping with AAD. */
-#include "testutil.h"
-
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 #include <sodium.h>
 
 #include "crypto/rootkey.h"
+#include "testutil.h"
 
 static char *
 slurp(const char *path)

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/rowmac_test.c -- the row MAC's byte encoding (pinned), field separation,
  * constant-time check and state wiping. */
-#include "testutil.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "crypto/rowmac.h"
+#include "testutil.h"
 
 static struct secret *
 key_of(uint8_t fill)

@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/secret_test.c -- guarded buffers, the per-thread scratch area and start-up. */
-#include "testutil.h"
-
 #include <pthread.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -10,6 +8,7 @@
 #include <sodium.h>
 
 #include "crypto/secret.h"
+#include "testutil.h"
 
 static void
 test_init_disables_core_dumps(void **state)

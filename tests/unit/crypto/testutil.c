@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/testutil.c -- see testutil.h. */
-#include "testutil.h"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +11,7 @@
 #include <sodium.h>
 
 #include "crypto/secret.h"
+#include "testutil.h"
 
 int
 tu_setup(void **state)

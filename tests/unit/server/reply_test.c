@@ -14,9 +14,9 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "common/json/jsonx.h"
 #include "server/audit/audit.h"
 #include "server/handlers/handlers.h"
-#include "common/json/jsonx.h"
 #include "server/service.h"
 
 /* What the last reply handed to the HTTP layer. */

@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
+#include "cli/audit_verify.h"
 #include "server/audit/format.c"
 #include "server/audit/verify.c"
-#include "cli/audit_verify.h"
 
 #define MAX_LINES 64
 

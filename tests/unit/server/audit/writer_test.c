@@ -17,11 +17,11 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "common/sbuf.h"
 #include "common/xmem.h"
 #include "crypto/rootkey.h"
 #include "crypto/secret.h"
 #include "server/audit/audit.h"
-#include "common/sbuf.h"
 #include "store/store.h"
 
 struct fixture {

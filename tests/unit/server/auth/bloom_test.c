@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 
 #include <cmocka.h>
-#include <pthread.h>
 #include <sodium.h>
 
 #include "server/auth/bloom.h"
