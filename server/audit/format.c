@@ -14,6 +14,7 @@
 #include "common/xmem.h"
 #include "crypto/b64.h"
 #include "crypto/context.h"
+#include "crypto/sign.h"
 #include "server/audit/format_priv.h"
 
 const char *const afmt_kind_names[CP__COUNT] = {"periodic", "export", "anchor", "key_change"};
@@ -463,8 +464,7 @@ auditfmt_checkpoint(struct sbuf *out, const struct audit_checkpoint *c,
     afmt_cp_message(&msg, &t);
     cp_line_head(out, &t);
     for (size_t i = 0; i < n_signers; i++) {
-        crypto_sign_ed25519_detached(sig, NULL, (const unsigned char *)msg.p, msg.len,
-                                     secret_ro(signers[i].sk));
+        sign_detached(sig, signers[i].sk, (const uint8_t *)msg.p, msg.len);
         b64_std_encode(sig_b64, sizeof sig_b64, sig, sizeof sig);
         sbuf_adds(out, i == 0 ? "{\"key_id\":\"" : ",{\"key_id\":\"");
         sbuf_adds(out, signers[i].key_id);

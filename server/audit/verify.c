@@ -12,6 +12,7 @@
 
 #include "common/xmem.h"
 #include "crypto/b64.h"
+#include "crypto/sign.h"
 #include "server/audit/format.h"
 #include "server/audit/format_priv.h"
 
@@ -465,8 +466,7 @@ static bool
 sig_verifies(const uint8_t sig[static SIG_BYTES], const struct sbuf *msg,
              const uint8_t pk[static AUDIT_PK_BYTES])
 {
-    return crypto_sign_ed25519_verify_detached(sig, (const unsigned char *)msg->p, msg->len,
-                                               pk) == 0;
+    return sign_verify(sig, (const uint8_t *)msg->p, msg->len, pk) == ST_OK;
 }
 
 static enum status

@@ -20,6 +20,8 @@
 #include "common/log.h"
 #include "common/xmem.h"
 #include "crypto/b64.h"
+#include "crypto/mac.h"
+#include "crypto/sign.h"
 #include "server/audit/audit.h"
 #include "server/audit/priv.h"
 #include "server/sealed.h"
@@ -34,19 +36,21 @@ enum status
 audit_keys_ensure(struct store *st, const struct rootkey *rk)
 {
     struct store_svckey row;
-    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-    uint8_t hk[AUDIT_HMAC_KEY_BYTES];
+    uint8_t pk[SIGN_PK_BYTES];
+    struct secret *key = NULL;
     enum status s = ST_OK;
 
     if (store_svckey_get(st, AUDIT_SVC_SIGN, &row) == ST_NOT_FOUND) {
-        crypto_sign_keypair(pk, sk);
-        s = svckey_put(st, rk, AUDIT_SVC_SIGN, sk, sizeof sk);
-        sodium_memzero(sk, sizeof sk);
+        sign_keypair(&key, pk);
+        s = svckey_put(st, rk, AUDIT_SVC_SIGN, secret_ro(key), secret_len(key));
+        secret_free(key);
+        key = NULL;
     }
     if (s == ST_OK && store_svckey_get(st, AUDIT_SVC_HMAC, &row) == ST_NOT_FOUND) {
-        randombytes_buf(hk, sizeof hk);
-        s = svckey_put(st, rk, AUDIT_SVC_HMAC, hk, sizeof hk);
-        sodium_memzero(hk, sizeof hk);
+        key = secret_new(AUDIT_HMAC_KEY_BYTES);
+        randombytes_buf(secret_rw(key), AUDIT_HMAC_KEY_BYTES);
+        s = svckey_put(st, rk, AUDIT_SVC_HMAC, secret_ro(key), AUDIT_HMAC_KEY_BYTES);
+        secret_free(key);
     }
     return s;
 }
@@ -54,34 +58,25 @@ audit_keys_ensure(struct store *st, const struct rootkey *rk)
 static enum status
 load_keys(struct audit *a, const struct rootkey *rk)
 {
-    uint8_t digest[32];
     enum status s;
 
     if ((s = svckey_load(a->store, rk, AUDIT_SVC_SIGN, &a->sign_sk, &a->key_created_at, NULL, 0)) !=
             ST_OK ||
         (s = svckey_load(a->store, rk, AUDIT_SVC_HMAC, &a->hmac_key, NULL, NULL, 0)) != ST_OK)
         return s;
-    if (secret_len(a->sign_sk) != AUDIT_SK_BYTES || secret_len(a->hmac_key) != AUDIT_HMAC_KEY_BYTES)
+    if (secret_len(a->sign_sk) != SIGN_SK_BYTES || secret_len(a->hmac_key) != AUDIT_HMAC_KEY_BYTES)
         return ST_INTEGRITY;
-    crypto_sign_ed25519_sk_to_pk(a->sign_pk, secret_ro(a->sign_sk));
+    sign_public_key(a->sign_pk, a->sign_sk);
     auditfmt_key_id(a->sign_key_id, a->sign_pk);
     /* The HMAC key's id reveals nothing about it: a keyed digest of a fixed label. */
-    crypto_generichash(digest, sizeof digest, (const uint8_t *)"difyguard/audit-hmac-id", 23,
-                       secret_ro(a->hmac_key), AUDIT_HMAC_KEY_BYTES);
-    sodium_bin2hex(a->hmac_key_id, sizeof a->hmac_key_id, digest, 8);
+    mac_key_id(a->hmac_key_id, a->hmac_key, "difyguard/audit-hmac-id");
     return ST_OK;
 }
 
 void
 audit_hmac_hex(const struct audit *a, char out[static AUDIT_HEX], const char *value, size_t len)
 {
-    uint8_t mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, secret_ro(a->hmac_key), AUDIT_HMAC_KEY_BYTES);
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)value, len);
-    crypto_auth_hmacsha256_final(&st, mac);
-    sodium_memzero(&st, sizeof st);
-    sodium_bin2hex(out, AUDIT_HEX, mac, sizeof mac);
+    mac_hex(out, a->hmac_key, value, len);
 }
 
 const char *
@@ -662,14 +657,14 @@ enum status
 audit_rotate_key(struct audit *a, char new_id[static AUDIT_KEY_ID_CHARS + 1])
 {
     uint8_t pk[AUDIT_PK_BYTES];
-    struct secret *sk = secret_new(AUDIT_SK_BYTES);
+    struct secret *sk = NULL;
     struct audit_signer signers[2] = {0};
     struct sbuf line = {0};
     char list[RETIRED_MAX], old_pk[64], entry[160];
     int64_t t = clock_now_ms();
     enum status st;
 
-    crypto_sign_keypair(pk, secret_rw(sk));
+    sign_keypair(&sk, pk);
     auditfmt_key_id(new_id, pk);
     snprintf(signers[0].key_id, sizeof signers[0].key_id, "%s", a->sign_key_id);
     signers[0].sk = a->sign_sk;
