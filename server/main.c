@@ -27,6 +27,7 @@
 #include "server/audit/audit.h"
 #include "server/auth/jwt.h"
 #include "server/datalock.h"
+#include "server/handlers/handlers.h"
 #include "server/http/http.h"
 #include "server/service.h"
 
@@ -500,7 +501,8 @@ cmd_serve(int argc, char **argv)
                    "Run the service. TLS is required on non-loopback addresses.");
     if (rc >= 0)
         return rc;
-    struct http_listen l = {o.listen, o.tls_cert, o.tls_key, o.tls_terminated_upstream};
+    struct http_listen l = {o.listen, o.tls_cert, o.tls_key, o.tls_terminated_upstream,
+                            o.trusted_proxies};
     if (o.tls_cert == NULL && !o.tls_terminated_upstream && !http_is_loopback(o.listen)) {
         rc = fail(EXIT_USAGE, "refusing plain HTTP on non-loopback address %s: give --tls-cert "
                   "and --tls-key, or --tls-terminated-upstream", o.listen);
@@ -522,14 +524,13 @@ cmd_serve(int argc, char **argv)
                             "refusing to start a second server on it")) >= 0 ||
         (rc = open_service(&svc, &p, &ks, &as)) >= 0)
         goto out;
-    svc->trusted_proxies = o.trusted_proxies;
     if (o.jwt_config != NULL && (rc = load_jwt(svc, o.jwt_config)) >= 0)
         goto out;
     svc->limits = (struct http_limits){o.max_body_bytes, o.max_batch_bytes, o.max_batch_items,
                                        o.max_connections, o.max_connections_per_ip,
                                        o.idle_timeout, o.threads};
     krm_start_maintenance(svc->keyrings, (int)o.maintenance_interval);
-    enum status st = http_start(&http, svc, &l, &svc->limits, err, sizeof err);
+    enum status st = http_start(&http, svc, &handlers_app, &l, &svc->limits, err, sizeof err);
     if (st != ST_OK) {
         rc = fail(st == ST_INVALID ? EXIT_USAGE : 1, "%s", err);
         goto out;

@@ -29,7 +29,6 @@ struct service {
     struct apps *apps;
     struct audit *audit;          /* NULL when the command does not audit */
     struct jwt_verifier *jwt;     /* NULL unless --jwt-config */
-    const char *trusted_proxies;  /* comma-separated peer addresses, or NULL */
     struct http_limits limits;
     atomic_bool ready;
 };

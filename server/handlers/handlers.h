@@ -1,11 +1,34 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server/handlers/handlers.h -- one function per route; each replies exactly once through the
- * req_reply_* / req_fail calls of server/http/http.h. Authentication has happened before (for /v1);
- * each handler checks its own scopes. */
+ * req_reply_* / req_fail calls of server/http/http.h. The route table (routes.c) says which
+ * scopes a route needs: the pipeline (pipeline.c) authenticates and checks them, and a keyring
+ * route's allow-list, before the handler runs; handlers check what the table cannot say
+ * (alternatives, a keyring named in the body, grant bounds). Handlers call managers, never the
+ * store. */
 #ifndef DG_SERVER_HANDLERS_H
 #define DG_SERVER_HANDLERS_H
 
+#include <jansson.h>
+
 #include "server/http/http.h"
+
+/* The route table and the pipeline around it: what server/main hands the transport. */
+extern const struct route_table handlers_routes;
+extern const struct http_app handlers_app;
+
+/* What handlers add to the request's audit event: a context value, a batch reference (both
+ * HMAC-ed) and one batch item's outcome and key version. No-ops when auditing is off. */
+void req_audit_context(struct req *r, const char *value, size_t len);
+void req_audit_reference(struct req *r, const char *value, size_t len);
+void req_audit_item(struct req *r, bool ok, uint32_t version);
+
+/* Admin changes: the event the request will have if the change commits with `status`, to pass
+ * to the store call (NULL when auditing is off; &store_audit_refused when the event cannot be
+ * made, which makes the store refuse the change: pass it on either way); then report the
+ * outcome. */
+struct store_audit_row;
+const struct store_audit_row *req_admin_event(struct req *r, unsigned status);
+void req_admin_done(struct req *r, enum status st);
 
 enum crypto_op { OP_ENCRYPT, OP_DECRYPT, OP_REWRAP, OP_DATAKEY };
 

@@ -1,22 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* server/http/http.h -- libmicrohttpd glue: listener, limits, request lifecycle, routing, replies
- * and the single status -> HTTP table. Handlers see a struct req and never MHD calls. */
-#ifndef DG_SERVER_HTTP_H
-#define DG_SERVER_HTTP_H
+/* server/http/http.h -- the transport: libmicrohttpd listener and limits, the request lifecycle
+ * (canonical paths, bodies, suspend until the application releases the answer), a router over
+ * the route table it is given, replies and the one status -> HTTP table. It names no handler and
+ * knows nothing of keys or the audit trail: the application (struct http_app) authenticates and
+ * records. Handlers see a struct req and never an MHD call. */
+#ifndef DG_SERVER_HTTP_HTTP_H
+#define DG_SERVER_HTTP_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdatomic.h>
 #include <time.h>
 
 #include "common/sbuf.h"
 #include "common/status.h"
 #include "common/xmem.h"
-#include "server/apps.h"
-#include "server/audit/audit.h"
+#include "server/auth/principal.h"
 
-struct service;       /* server/service.h: everything a handler may use */
+struct service;                        /* the application's context (server/service.h) */
+struct audit_txn;                      /* server/audit/audit.h */
 
 struct http_limits {
     uint64_t max_body_bytes;
@@ -32,74 +34,99 @@ struct http_listen {
     const char *listen;                /* "HOST:PORT" or "[v6]:PORT" */
     const char *tls_cert, *tls_key;    /* PEM files, both or neither */
     bool tls_terminated_upstream;
+    const char *trusted_proxies;       /* comma-separated peers whose X-Forwarded-For is used */
 };
 
-/* One HTTP request. Lives from the first MHD call until the completed callback. */
+/* --- the route table (server/handlers/routes.c is THE list) --- */
+
+struct req;
+
+enum route_flags {
+    ROUTE_AUTH = 1u << 0,              /* the application admits the caller before fn */
+    ROUTE_KEYRING = 1u << 1,           /* {name}, the first parameter, names a keyring */
+};
+
+struct route {
+    const char *method;
+    const char *path;                  /* template: "/v1/keyrings/{name}/encrypt" */
+    void (*fn)(struct req *r);
+    uint32_t scopes;                   /* every one required before fn runs; 0: fn decides */
+    const char *audit_op;              /* "encrypt"; NULL: a public route, never audited */
+    unsigned flags;                    /* enum route_flags */
+};
+
+struct route_table {
+    const struct route *v;
+    size_t n;
+};
+
+/* What handlers add to a request's audit event: plain data (the application HMACs values
+ * before they get here). */
+struct req_audit {
+    uint32_t key_version;
+    uint32_t total, ok, failed;
+    size_t n_versions;
+    uint32_t versions[8], counts[8];
+    char (*h_context)[65];             /* malloc'd */
+    size_t n_context, cap_context;
+    char (*h_reference)[65];           /* malloc'd */
+    size_t n_reference, cap_reference;
+    char h_sub[65];
+    const char *presented_key_id;      /* an unknown key's id (HMAC-ed in the event) */
+};
+
+/* One HTTP request, as handlers and the application see it. The transport's own lifecycle
+ * state is private (server/http/private.h). Lives until the request completes. */
 struct req {
     struct service *svc;
     struct arena *arena;               /* non-secret request data only */
     const char *method;                /* a known method's name, or "OTHER" (never raw bytes) */
-    const char *path;                  /* canonical: checked against the raw request target */
-    const char *raw_path;              /* the request target's path as sent (before decoding) */
-    char *body;                        /* malloc'd, wiped at the end (may hold plaintext) */
-    size_t body_len, body_cap;
-    bool body_overflow;
+    const char *path;                  /* canonical (checked against the raw request target) */
+    const struct route *route;         /* the matched route; NULL before routing or when none */
+    const char *p1, *p2, *p3;          /* route parameters in path order (NULL when absent) */
+    const char *body;                  /* wiped when the request ends (may hold plaintext) */
+    size_t body_len;
     char request_id[65];
+    struct timespec started;           /* CLOCK_MONOTONIC */
+    unsigned status_code;              /* of the answer built so far (0: none yet) */
+    bool refused_early;                /* refused before routing (path, size, method, drain) */
+    /* The application's per-request state (server/handlers/pipeline.c). */
     struct principal principal;
     bool authenticated;
-    struct timespec started;
-    void *conn;                        /* struct MHD_Connection *, for http.c only */
-    bool started_call;                 /* the first access-handler call has run */
-    bool unaudited;                    /* matched a public route (health, metrics) */
-    bool refused_early;                /* refused before routing: its event may be folded */
-    bool replied;
-    unsigned status_code;
-    /* Route parameters, NUL-terminated copies in the arena (NULL when absent). */
-    const char *p1, *p2, *p3;
-    const char *op, *route;            /* audit names of the matched route */
-    bool keyring_param;
-    /* What handlers add to the audit event (server/audit/audit.h); HMACs are computed by the calls
-     * below, never stored in clear. */
-    struct req_audit {
-        uint32_t key_version;
-        uint32_t total, ok, failed;
-        size_t n_versions;
-        uint32_t versions[8], counts[8];
-        char (*h_context)[65];
-        size_t n_context, cap_context;
-        char (*h_reference)[65];
-        size_t n_reference, cap_reference;
-        char h_sub[65];
-        const char *presented_key_id;      /* an unknown key's id (HMAC-ed in the event) */
-    } au;
-    /* The response waits here while the request's audit event is made durable. */
-    void *resp;                        /* struct MHD_Response * */
-    bool dispatched, suspended;
-    _Atomic bool audit_done;
-    enum status audit_st;
     unsigned retry_after;              /* seconds, for 429 */
-    struct audit_txn txn;              /* an admin change's event, in the change's transaction */
+    struct req_audit au;
+    struct audit_txn *txn;             /* an admin change's event, in the change's transaction */
     bool audited;                      /* its event is committed already */
 };
 
-/* Audit helpers for handlers: record a context value, a batch reference (both HMAC-ed), and one
- * batch item's outcome and key version. No-ops when auditing is off. */
-void req_audit_context(struct req *r, const char *value, size_t len);
-void req_audit_reference(struct req *r, const char *value, size_t len);
-void req_audit_item(struct req *r, bool ok, uint32_t version);
+/* The application around the transport. */
+struct http_app {
+    const struct route_table *routes;
+    /* Before the handler of a ROUTE_AUTH route: authenticate and check route->scopes. True runs
+     * the handler; false when admit answered the refusal itself (req_fail). */
+    bool (*admit)(struct req *r);
+    /* For every answered request except those of public routes: hand its event on. To make the
+     * answer wait (only when may_wait: false for answers given before the body was read), call
+     * req_wait before handing the request to another thread, return true, and call req_release
+     * exactly once later, from any thread. */
+    bool (*record)(struct req *r, bool may_wait);
+    /* When the request ends, whatever happened (free what the application keeps in r). */
+    void (*done)(struct req *r);
+};
 
-/* Admin changes: the event the request will have if the change commits with `status`, to pass
- * to the store call (NULL when auditing is off; &store_audit_refused when the event cannot be
- * made, which makes the store refuse the change: pass it on either way); then report the
- * outcome. */
-const struct store_audit_row *req_admin_event(struct req *r, unsigned status);
-void req_admin_done(struct req *r, enum status st);
+/* From the application's record hook: the answer waits (the connection is suspended, holding
+ * no worker thread) until req_release; st != ST_OK replaces the answer with 503. */
+void req_wait(struct req *r);
+void req_release(struct req *r, enum status st);
 
 /* Header and query lookups (NULL when absent). */
 const char *req_header(struct req *r, const char *name);
 const char *req_query(struct req *r, const char *name);
+/* The client address as text: the socket peer, or, when the peer is a trusted proxy, the hop of
+ * X-Forwarded-For (every header line, walked from the right past trusted proxies). */
+void req_client_addr(struct req *r, char out[static 64]);
 
-/* Replies: each queues exactly one response; a second call is a bug (asserted). */
+/* Replies: each builds exactly one response; a second call is a bug (asserted). */
 void req_reply_json(struct req *r, unsigned code, struct sbuf *body);   /* takes body */
 void req_reply_raw(struct req *r, unsigned code, const char *content_type, struct sbuf *body);
 void req_reply_empty(struct req *r, unsigned code);
@@ -109,11 +136,12 @@ void req_fail(struct req *r, enum status st, const char *msg);
 
 unsigned http_code_for(enum status st);
 
-/* Start the daemon; ST_INVALID with err for bad listen/TLS settings, ST_IO when binding fails. */
+/* Start the daemon; ST_INVALID with err for bad listen/TLS settings, ST_IO when binding fails.
+ * app and the strings of l must outlive the server. */
 struct http_server;
 NODISCARD enum status http_start(struct http_server **out, struct service *svc,
-                                 const struct http_listen *l, const struct http_limits *lim,
-                                 char *err, size_t err_len);
+                                 const struct http_app *app, const struct http_listen *l,
+                                 const struct http_limits *lim, char *err, size_t err_len);
 /* Stop accepting, wait (up to grace seconds) for in-flight requests, then stop. */
 void http_stop(struct http_server *h, int grace_seconds);
 /* True when the listen host is a loopback address or "localhost". */

@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/http/daemon.c -- the libmicrohttpd daemon: listener, limits and TLS, and the lifecycle
+ * of a request (start at the raw URI, refuse what is never routed, read the body, route, admit,
+ * run the handler, let the application record it, wait suspended until it releases the answer,
+ * drain at stop). Request bodies may hold plaintext: wiped when the request completes. */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "common/log.h"
+#include "crypto/keyfile.h"
+#include "server/http/private.h"
+
+/* --- a request's lifecycle --- */
+
+/* MHD_OPTION_URI_LOG_CALLBACK: once per request, with the request target exactly as sent (MHD
+ * percent-decodes the path it hands to on_request afterwards). The request object starts here,
+ * so the canonical-path check sees the client's own bytes. */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct http_server *h = cls;
+    struct http_req *hr = xcalloc(1, sizeof *hr);
+
+    hr->h = h;
+    hr->pub.svc = h->svc;
+    hr->pub.arena = arena_new(2048);
+    hr->conn = c;
+    if (uri != NULL)
+        hr->raw_path = arena_strndup(hr->pub.arena, uri, strcspn(uri, "?#"));
+    clock_gettime(CLOCK_MONOTONIC, &hr->pub.started);
+    return hr;
+}
+
+/* The first access-handler call: headers are in. */
+static void
+req_start(struct http_req *hr, const char *url, const char *method)
+{
+    hr->started = true;
+    hr->pub.method = http_method_token(method);
+    hr->pub.path = arena_strndup(hr->pub.arena, url, strlen(url));
+    http_req_ids(hr);
+    atomic_fetch_add(&hr->h->in_flight, 1);
+}
+
+static uint64_t
+body_cap(const struct http_server *h)
+{
+    return h->lim.max_body_bytes > h->lim.max_batch_bytes ? h->lim.max_body_bytes
+                                                          : h->lim.max_batch_bytes;
+}
+
+static bool
+body_append(struct http_req *hr, uint64_t cap, const char *data, size_t n)
+{
+    size_t len = hr->pub.body_len;
+
+    if (len + n > cap)
+        return false;
+    if (len + n + 1 > hr->body_cap) {
+        size_t want = hr->body_cap ? hr->body_cap : 4096;
+        while (want < len + n + 1)
+            want *= 2;
+        char *nb = xmalloc(want);
+        if (hr->body != NULL) {
+            memcpy(nb, hr->body, len);
+            sodium_memzero(hr->body, hr->body_cap);
+            free(hr->body);
+        }
+        hr->body = nb;
+        hr->body_cap = want;
+    }
+    memcpy(hr->body + len, data, n);
+    hr->pub.body_len = len + n;
+    hr->body[len + n] = '\0';
+    hr->pub.body = hr->body;
+    return true;
+}
+
+/* Let the application record the request, then queue its answer, unless the application made
+ * it wait (req_wait) for req_release. Returns what on_request returns. */
+static enum MHD_Result
+answer(struct http_req *hr, bool may_wait)
+{
+    const struct route *rt = hr->pub.route;
+    bool public = rt != NULL && rt->audit_op == NULL;   /* the route decides, not the path */
+
+    hr->may_wait = may_wait;
+    if (!public && hr->h->app->record != NULL && hr->h->app->record(&hr->pub, may_wait))
+        return MHD_YES;                 /* suspended until req_release */
+    return http_flush(hr) ? MHD_YES : MHD_NO;
+}
+
+void
+req_wait(struct req *r)
+{
+    struct http_req *hr = http_req_of(r);
+
+    assert(hr->may_wait && !hr->suspended);
+    hr->suspended = true;
+    MHD_suspend_connection(hr->conn);
+}
+
+void
+req_release(struct req *r, enum status st)
+{
+    struct http_req *hr = http_req_of(r);
+    hr->release_st = st;
+    atomic_store(&hr->released, true);
+    MHD_resume_connection(hr->conn);
+}
+
+/* A request refused before routing reached any handler (bad path, no such route, too large,
+ * draining): recorded as "unknown", and may be folded with others like it. */
+static void
+refuse_early(struct http_req *hr, enum status st, const char *msg)
+{
+    hr->pub.refused_early = true;
+    req_fail(&hr->pub, st, msg);
+}
+
+/* Answer now, before (or instead of) reading the body. */
+static enum MHD_Result
+answer_early(struct http_req *hr, enum status st, const char *msg, bool close)
+{
+    hr->dispatched = true;
+    refuse_early(hr, st, msg);
+    if (close)
+        MHD_add_response_header(hr->resp, "Connection", "close");
+    return answer(hr, false);
+}
+
+/* The first call: refuse what must never be routed, and size the body buffer. */
+static enum MHD_Result
+on_headers(struct http_req *hr)
+{
+    const char *cl = MHD_lookup_connection_value(hr->conn, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+
+    if (atomic_load(&hr->h->draining))
+        return answer_early(hr, ST_UNAVAILABLE, "shutting down", true);
+    if (!http_path_canonical(hr->raw_path))
+        return answer_early(hr, ST_INVALID, "the request path is not canonical (empty, '.' or "
+                            "'..' segments, percent-encoding or a trailing '/')", false);
+    if (n > body_cap(hr->h))
+        return answer_early(hr, ST_TOO_LARGE, NULL, false);     /* before reading the body */
+    if (n > 0) {
+        hr->body_cap = (size_t)n + 1;   /* one allocation, no regrowth copies */
+        hr->body = xmalloc(hr->body_cap);
+    }
+    return MHD_YES;
+}
+
+/* Released by the application: answer, or 503 when it could not record the request. */
+static enum MHD_Result
+on_released(struct http_req *hr)
+{
+    if (!atomic_load(&hr->released))
+        return MHD_YES;
+    hr->suspended = false;
+    if (hr->release_st != ST_OK) {
+        MHD_destroy_response(hr->resp);
+        hr->resp = NULL;
+        hr->replied = false;
+        req_fail(&hr->pub, ST_UNAVAILABLE, "the audit trail could not record this request");
+    }
+    http_flush(hr);
+    return MHD_YES;
+}
+
+/* Route, admit, run the handler. */
+static void
+dispatch(struct http_req *hr)
+{
+    const struct http_app *app = hr->h->app;
+    bool path_known = false;
+    const struct route *rt = http_route(app->routes, &hr->pub, &path_known);
+
+    if (rt == NULL) {
+        refuse_early(hr, path_known ? ST_METHOD : ST_NOT_FOUND, NULL);
+        return;
+    }
+    hr->pub.route = rt;
+    if ((rt->flags & ROUTE_AUTH) != 0 && app->admit != NULL && !app->admit(&hr->pub))
+        return;                         /* refused, and answered, by the application */
+    rt->fn(&hr->pub);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *h = cls;
+    struct http_req *hr = *con_cls;
+    (void)version;
+
+    if (hr == NULL)                     /* no URI callback ran: the raw path is unknown */
+        *con_cls = hr = on_uri(h, NULL, c);
+    if (!hr->started) {
+        req_start(hr, url, method);
+        return on_headers(hr);
+    }
+    if (*upload_data_size != 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (hr->dispatched)
+            return MHD_YES;             /* answered before the body: the rest is discarded */
+        if (body_append(hr, body_cap(h), upload_data, n))
+            return MHD_YES;
+        /* Over the limit in the middle of a (chunked) body: stop reading. MHD cannot queue a
+         * response mid-upload, so the 413 is recorded and the connection closed. */
+        return answer_early(hr, ST_TOO_LARGE, NULL, true);
+    }
+    if (hr->suspended)
+        return on_released(hr);
+    if (hr->dispatched)
+        return MHD_YES;
+    hr->dispatched = true;
+    dispatch(hr);
+    if (!hr->replied)
+        req_fail(&hr->pub, ST_INTERNAL, NULL);
+    return answer(hr, true);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *h = cls;
+    struct http_req *hr = *con_cls;
+    (void)c;
+    (void)toe;
+    if (hr == NULL)
+        return;
+    http_log_request(hr);
+    if (h->app->done != NULL)
+        h->app->done(&hr->pub);
+    if (hr->resp != NULL)
+        MHD_destroy_response(hr->resp);
+    if (hr->body != NULL) {
+        sodium_memzero(hr->body, hr->body_cap);
+        free(hr->body);
+    }
+    arena_free(hr->pub.arena);
+    sodium_memzero(&hr->pub.principal, sizeof hr->pub.principal);
+    bool counted = hr->started;
+    free(hr);
+    *con_cls = NULL;
+    if (counted)
+        atomic_fetch_sub(&h->in_flight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[256];
+    (void)cls;
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    buf[strcspn(buf, "\n")] = '\0';
+    log_msg(LOG_WARN, "http_server", "detail", buf, LOG_END);
+}
+
+/* --- listener --- */
+
+static bool
+split_listen(const char *listen, char host[static 256], char port[static 16])
+{
+    const char *colon;
+    host[0] = port[0] = '\0';
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (end == NULL || end[1] != ':' || (size_t)(end - listen - 1) >= 256)
+            return false;
+        snprintf(host, 256, "%.*s", (int)(end - listen - 1), listen + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (colon == NULL || (size_t)(colon - listen) >= 256)
+            return false;
+        snprintf(host, 256, "%.*s", (int)(colon - listen), listen);
+    }
+    if (strlen(colon + 1) == 0 || strlen(colon + 1) >= 16 ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        return false;
+    snprintf(port, 16, "%s", colon + 1);
+    return true;
+}
+
+bool
+http_is_loopback(const char *listen)
+{
+    char host[256], port[16];
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (!split_listen(listen, host, port))
+        return false;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+/* A PEM file; a private key (secret_what != NULL) must pass the key-file rule first. */
+static char *
+read_file(const char *path, const char *secret_what, size_t *len, char *err, size_t err_len)
+{
+    struct stat sb;
+    char *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && secret_what != NULL &&
+        keyfile_check_fd(fd, secret_what, path, err, err_len) != ST_OK)
+        goto out;
+    if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size <= 0 || sb.st_size > (1 << 20)) {
+        snprintf(err, err_len, "cannot read %s: %s", path, fd < 0 ? strerror(errno) : "bad size");
+        goto out;
+    }
+    buf = xmalloc((size_t)sb.st_size + 1);
+    if (read(fd, buf, (size_t)sb.st_size) != sb.st_size) {
+        snprintf(err, err_len, "cannot read %s", path);
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    buf[sb.st_size] = '\0';
+    *len = (size_t)sb.st_size;
+out:
+    if (fd >= 0)
+        close(fd);
+    return buf;
+}
+
+static enum status
+resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t err_len)
+{
+    char host[256], port[16];
+    struct addrinfo hints = {0}, *res = NULL;
+    if (!split_listen(listen, host, port)) {
+        snprintf(err, err_len, "--listen must be HOST:PORT or [V6]:PORT, got '%s'", listen);
+        return ST_INVALID;
+    }
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        snprintf(err, err_len, "cannot resolve listen address '%s': %s", listen, gai_strerror(rc));
+        return ST_INVALID;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return ST_OK;
+}
+
+static unsigned
+ncores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+enum status
+http_start(struct http_server **out, struct service *svc, const struct http_app *app,
+           const struct http_listen *l, const struct http_limits *lim, char *err, size_t err_len)
+{
+    struct sockaddr_storage ss;
+    bool tls = l->tls_cert != NULL && l->tls_key != NULL;
+    struct http_server *h = NULL;
+    enum status st;
+
+    *out = NULL;
+    if ((l->tls_cert == NULL) != (l->tls_key == NULL)) {
+        snprintf(err, err_len, "--tls-cert and --tls-key go together");
+        return ST_INVALID;
+    }
+    if (!tls && !l->tls_terminated_upstream && !http_is_loopback(l->listen)) {
+        snprintf(err, err_len, "refusing plain HTTP on non-loopback address %s: give --tls-cert "
+                 "and --tls-key, or --tls-terminated-upstream if a proxy terminates TLS", l->listen);
+        return ST_INVALID;
+    }
+    if ((st = resolve(l->listen, &ss, err, err_len)) != ST_OK)
+        return st;
+    h = xcalloc(1, sizeof *h);
+    h->svc = svc;
+    h->app = app;
+    h->lim = *lim;
+    h->trusted_proxies = l->trusted_proxies;
+    size_t cert_len = 0;
+    if (tls && ((h->tls_cert = read_file(l->tls_cert, NULL, &cert_len, err, err_len)) == NULL ||
+                (h->tls_key = read_file(l->tls_key, "--tls-key", &h->tls_key_len, err,
+                                        err_len)) == NULL)) {
+        http_stop(h, 0);
+        return ST_INVALID;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    unsigned threads = lim->threads ? (unsigned)lim->threads : ncores();
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)lim->max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)lim->max_connections_per_ip, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)lim->idle_timeout, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts,
+                            MHD_OPTION_END);
+    if (h->d == NULL) {
+        snprintf(err, err_len, "cannot listen on %s (address in use, or bad TLS files?)",
+                 l->listen);
+        http_stop(h, 0);
+        return ST_IO;
+    }
+    *out = h;
+    return ST_OK;
+}
+
+void
+http_stop(struct http_server *h, int grace_seconds)
+{
+    if (h == NULL)
+        return;
+    if (h->d != NULL) {
+        /* Drain: new requests are answered 503 with "Connection: close" (readiness already says
+         * not ready), in-flight ones finish (suspended ones too: the audit writer still runs),
+         * then the daemon stops and closes idle connections. MHD_quiesce_daemon is not used:
+         * with an epoll thread pool it races the workers over the listen socket (0.9.75). */
+        atomic_store(&h->draining, true);
+        for (int64_t i = 0; i < (int64_t)grace_seconds * 100 && atomic_load(&h->in_flight) > 0;
+             i++)
+            usleep(10000);
+        if (atomic_load(&h->in_flight) > 0)
+            log_msg(LOG_WARN, "shutdown_grace_expired", LOG_END);
+        MHD_stop_daemon(h->d);
+    }
+    free(h->tls_cert);
+    if (h->tls_key != NULL) {
+        sodium_memzero(h->tls_key, h->tls_key_len);
+        free(h->tls_key);
+    }
+    free(h);
+}
