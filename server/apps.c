@@ -13,7 +13,6 @@
 
 #include "common/checked.h"
 #include "common/clock.h"
-#include "common/json/jsonx.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "common/xmem.h"
@@ -214,21 +213,23 @@ apps_close(struct apps *a)
     free(a);
 }
 
-static json_t *
-app_json(const struct store_app *app)
+static void
+app_info_of(struct app_info *out, const struct store_app *app)
 {
-    return json_pack("{s:s, s:s, s:o}", "name", app->name, "description", app->description,
-                     "created_at", jx_time(app->created_at));
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", app->name);
+    snprintf(out->description, sizeof out->description, "%s", app->description);
+    out->created_at = app->created_at;
 }
 
 enum status
-apps_create(struct apps *a, const char *name, const char *description, json_t **out,
+apps_create(struct apps *a, const char *name, const char *description, struct app_info *out,
             const struct store_audit_row *ev)
 {
     struct store_app app = {0};
     enum status st;
 
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     if (!names_valid(name) || strlen(description) >= sizeof app.description)
         return ST_INVALID;
     snprintf(app.name, sizeof app.name, "%s", name);
@@ -237,81 +238,85 @@ apps_create(struct apps *a, const char *name, const char *description, json_t **
     if ((st = store_app_create(a->store, &app, app_seal, a, ev)) != ST_OK)
         return st;
     log_msg(LOG_INFO, "app_created", "app", name, LOG_END);
-    *out = app_json(&app);
+    app_info_of(out, &app);
     return ST_OK;
 }
 
 enum status
-apps_get(struct apps *a, const char *name, json_t **out)
+apps_get(struct apps *a, const char *name, struct app_info *out)
 {
     struct store_app app;
     enum status st;
 
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     if (!names_valid(name))
         return ST_NOT_FOUND;
     if ((st = store_app_get(a->store, name, &app)) != ST_OK)
         return st;
     if (!app_ok(a, &app))
         return ST_INTEGRITY;
-    *out = app_json(&app);
+    app_info_of(out, &app);
     return ST_OK;
 }
 
 enum status
-apps_list(struct apps *a, json_t **out)
+apps_list(struct apps *a, struct app_info **out, size_t *n)
 {
     struct store_app *apps = NULL;
-    size_t n = 0;
+    size_t m = 0;
     enum status st;
 
     *out = NULL;
-    if ((st = store_app_list(a->store, &apps, &n)) != ST_OK)
+    *n = 0;
+    if ((st = store_app_list(a->store, &apps, &m)) != ST_OK)
         return st;
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
+    *out = xcalloc(m ? m : 1, sizeof **out);
+    for (size_t i = 0; i < m; i++)
         if (app_ok(a, &apps[i]))        /* a refused row is logged and left out */
-            json_array_append_new(arr, app_json(&apps[i]));
+            app_info_of(&(*out)[(*n)++], &apps[i]);
     free(apps);
-    *out = json_pack("{s:o}", "apps", arr);
     return ST_OK;
 }
 
-static json_t *
-strlist_json(const char *text, bool null_when_empty)
+enum status
+apps_usage(struct apps *a, const char *app, const char *from_day, const char *to_day,
+           struct store_usage **out, size_t *n)
 {
-    if (text[0] == '\0' && null_when_empty)
-        return json_null();
-    json_t *arr = json_array();
-    for (const char *p = text; *p != '\0';) {
-        size_t n = strcspn(p, " ");
-        json_array_append_new(arr, json_stringn(p, n));
-        p += n;
-        p += strspn(p, " ");
-    }
-    return arr;
+    struct app_info info;
+    enum status st = apps_get(a, app, &info);
+
+    *out = NULL;
+    *n = 0;
+    return st == ST_OK ? store_usage_list(a->store, app, from_day, to_day, out, n) : st;
 }
 
-static json_t *
-key_json(const struct store_apikey *k)
+static void
+key_info_of(struct apikey_info *out, const struct store_apikey *k)
 {
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o}",
-        "id", k->id, "app", k->app_name,
-        "scopes", strlist_json(k->scopes, false),
-        "keyrings", strlist_json(k->keyrings, true),
-        "created_at", jx_time(k->created_at),
-        "expires_at", jx_time(k->expires_at),
-        "revoked_at", jx_time(k->revoked_at),
-        "rate", (json_int_t)k->rate, "burst", (json_int_t)k->burst,
-        "grace_until", jx_time(k->grace_until),
-        "last_used_at", jx_time(k->last_used_at));
+    memset(out, 0, sizeof *out);
+    snprintf(out->id, sizeof out->id, "%s", k->id);
+    snprintf(out->app, sizeof out->app, "%s", k->app_name);
+    snprintf(out->scopes, sizeof out->scopes, "%s", k->scopes);
+    snprintf(out->keyrings, sizeof out->keyrings, "%s", k->keyrings);
+    out->created_at = k->created_at;
+    out->expires_at = k->expires_at;
+    out->revoked_at = k->revoked_at;
+    out->grace_until = k->grace_until;
+    out->last_used_at = k->last_used_at;
+    out->rate = k->rate;
+    out->burst = k->burst;
 }
 
-/* Store key k (its text new, or given: then k->id is taken from it); when it replaces `old`
- * (rotation), old's change goes in the same transaction. */
+void
+apikey_issued_wipe(struct apikey_issued *k)
+{
+    sodium_memzero(k, sizeof *k);
+}
+
 static enum status
 insert_key(struct apps *a, struct store_apikey *k, const char *given,
-           const struct store_apikey *old, json_t **out, const struct store_audit_row *ev)
+           const struct store_apikey *old, struct apikey_issued *out,
+           const struct store_audit_row *ev)
 {
     char text[APIKEY_TEXT_CHARS + 1];
     enum status st;
@@ -329,8 +334,8 @@ insert_key(struct apps *a, struct store_apikey *k, const char *given,
                      : store_apikey_rotate(a->store, k, old, ev);
     if (st == ST_OK) {
         bloom_add(a->live, k->id, strlen(k->id));
-        *out = key_json(k);
-        json_object_set_new(*out, "key", json_string(text));
+        key_info_of(&out->info, k);
+        memcpy(out->key, text, sizeof out->key);
         log_msg(LOG_INFO, "api_key_created", "app", k->app_name, "key_id", k->id,
                 "scopes", k->scopes, LOG_END);
     }
@@ -358,13 +363,13 @@ grant_check(const struct principal *by, const struct store_apikey *k, const char
  * a fresh one). */
 static enum status
 key_create(struct apps *a, const char *app, const struct key_spec *ks, const struct principal *by,
-           const char **why, const char *text, json_t **out, const struct store_audit_row *ev)
+           const char **why, const char *text, struct apikey_issued *out, const struct store_audit_row *ev)
 {
     struct store_app ap;
     struct store_apikey k = {0};
     enum status st;
 
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     if (ks->scopes == 0 || (ks->scopes & ~(uint32_t)SCOPE__ALL) != 0 || ks->lifetime < 1 ||
         ks->lifetime > APPS_MAX_KEY_LIFETIME || ks->rate < 0 || ks->burst < 0 ||
         (ks->keyrings != NULL && strlen(ks->keyrings) >= sizeof k.keyrings))
@@ -390,22 +395,22 @@ key_create(struct apps *a, const char *app, const struct key_spec *ks, const str
 
 enum status
 apps_key_grant(struct apps *a, const char *app, const struct key_spec *ks,
-               const struct principal *by, const char **why, json_t **out,
+               const struct principal *by, const char **why, struct apikey_issued *out,
                const struct store_audit_row *ev)
 {
     return key_create(a, app, ks, by, why, NULL, out, ev);
 }
 
 enum status
-apps_key_create(struct apps *a, const char *app, const struct key_spec *ks, json_t **out,
-                const struct store_audit_row *ev)
+apps_key_create(struct apps *a, const char *app, const struct key_spec *ks,
+                struct apikey_issued *out, const struct store_audit_row *ev)
 {
     return key_create(a, app, ks, NULL, NULL, NULL, out, ev);
 }
 
 enum status
 apps_key_create_text(struct apps *a, const char *app, const struct key_spec *ks, const char *text,
-                     json_t **out, const struct store_audit_row *ev)
+                     struct apikey_issued *out, const struct store_audit_row *ev)
 {
     return key_create(a, app, ks, NULL, NULL, text, out, ev);
 }
@@ -414,7 +419,7 @@ static void forget_cached(struct apps *a, const char *key_id);
 
 enum status
 apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t grace,
-                const struct principal *by, const char **why, json_t **out,
+                const struct principal *by, const char **why, struct apikey_issued *out,
                 const struct store_audit_row *ev)
 {
     struct store_apikey old, k;
@@ -422,7 +427,7 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
     int64_t now = clock_now_s();
     enum status st;
 
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     if (grace < 0 || grace > APPS_MAX_GRACE)
         return ST_INVALID;
     if (strlen(key_id) != APIKEY_ID_CHARS)
@@ -456,27 +461,29 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
 }
 
 enum status
-apps_key_list(struct apps *a, const char *app, json_t **out)
+apps_key_list(struct apps *a, const char *app, struct apikey_info **out, size_t *n)
 {
     struct store_app ap;
     struct store_apikey *keys = NULL;
-    size_t n = 0;
+    size_t m = 0;
     enum status st;
 
     *out = NULL;
+    *n = 0;
     if (!names_valid(app))
         return ST_NOT_FOUND;
     if ((st = store_app_get(a->store, app, &ap)) != ST_OK)
         return st;
     if (!app_ok(a, &ap))
         return ST_INTEGRITY;
-    if ((st = store_apikey_list(a->store, ap.id, &keys, &n)) != ST_OK)
+    if ((st = store_apikey_list(a->store, ap.id, &keys, &m)) != ST_OK)
         return st;
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, key_json(&keys[i]));
+    *out = xcalloc(m ? m : 1, sizeof **out);
+    for (size_t i = 0; i < m; i++)
+        key_info_of(&(*out)[i], &keys[i]);
+    *n = m;
+    sodium_memzero(keys, m * sizeof *keys);
     free(keys);
-    *out = json_pack("{s:o}", "keys", arr);
     return ST_OK;
 }
 

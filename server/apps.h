@@ -9,9 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "common/status.h"
+#include "crypto/apikey.h"
 #include "crypto/secret.h"
 #include "server/auth/principal.h"
 #include "store/store.h"
@@ -24,11 +23,40 @@ NODISCARD enum status apps_open(struct apps **out, struct store *st, const struc
                                 const struct secret *hash_key);
 void apps_close(struct apps *a);
 
+/* An app (a Dify component that calls difyguard), as seen from outside. */
+struct app_info {
+    char name[STORE_NAME_MAX];
+    char description[STORE_DESC_MAX];
+    int64_t created_at;
+};
+
+/* An API key as seen from outside: never its secret. Times are unix seconds, 0 = none. */
+struct apikey_info {
+    char id[STORE_KEY_ID_MAX];
+    char app[STORE_NAME_MAX];
+    char scopes[STORE_SCOPES_MAX];     /* space-separated names */
+    char keyrings[STORE_KEYRINGS_MAX]; /* space-separated allow-list; "" = every keyring */
+    int64_t created_at, expires_at, revoked_at, grace_until, last_used_at;
+    int64_t rate, burst;
+};
+
+/* A key just issued: its text is shown once, then wiped by the caller (apikey_issued_wipe). */
+struct apikey_issued {
+    struct apikey_info info;
+    char key[APIKEY_TEXT_CHARS + 1];
+};
+void apikey_issued_wipe(struct apikey_issued *k);
+
 /* Changes take `ev` (may be NULL): the request's audit event, committed with the change. */
 NODISCARD enum status apps_create(struct apps *a, const char *name, const char *description,
-                                  json_t **out, const struct store_audit_row *ev);
-NODISCARD enum status apps_get(struct apps *a, const char *name, json_t **out);
-NODISCARD enum status apps_list(struct apps *a, json_t **out);
+                                  struct app_info *out, const struct store_audit_row *ev);
+NODISCARD enum status apps_get(struct apps *a, const char *name, struct app_info *out);
+/* Every app whose row passes its MAC (a refused one is logged and left out); *out malloc'd. */
+NODISCARD enum status apps_list(struct apps *a, struct app_info **out, size_t *n);
+/* The daily usage roll-ups of an existing app between two days (YYYY-MM-DD, inclusive); *out
+ * malloc'd. ST_NOT_FOUND for no such app. */
+NODISCARD enum status apps_usage(struct apps *a, const char *app, const char *from_day,
+                                 const char *to_day, struct store_usage **out, size_t *n);
 
 struct key_spec {
     uint32_t scopes;
@@ -38,29 +66,31 @@ struct key_spec {
 };
 
 /* Issue a key on behalf of `by` (the caller over the API): ST_FORBIDDEN, with *why set to a
- * grant_refusal_text, when principal_may_grant refuses. *out gets the key object including
- * "key" (the only time it is shown); the caller wipes that string before freeing (json_decref
- * does, via the wiping allocator). */
+ * grant_refusal_text, when principal_may_grant refuses. *out gets the key and its text (the
+ * only time it is shown): the caller wipes it (apikey_issued_wipe). */
 NODISCARD enum status apps_key_grant(struct apps *a, const char *app, const struct key_spec *ks,
-                                     const struct principal *by, const char **why, json_t **out,
+                                     const struct principal *by, const char **why,
+                                     struct apikey_issued *out,
                                      const struct store_audit_row *ev);
 /* The same for local callers holding the root key (init, admin-key): no grantor, no bound. */
 NODISCARD enum status apps_key_create(struct apps *a, const char *app, const struct key_spec *ks,
-                                      json_t **out, const struct store_audit_row *ev);
+                                      struct apikey_issued *out, const struct store_audit_row *ev);
 /* apps_key_create with key text the caller made with apikey_generate, so that its id can go in
  * an audit event chained before the key row is written (break-glass). The text is not kept. */
 NODISCARD enum status apps_key_create_text(struct apps *a, const char *app,
                                            const struct key_spec *ks, const char *text,
-                                           json_t **out, const struct store_audit_row *ev);
+                                           struct apikey_issued *out, const struct store_audit_row *ev);
 /* Rotate: a new key with the same scopes, keyrings, limits and lifetime; the old one keeps
  * working for grace seconds (0 .. 30 days), then is refused. Bounded like apps_key_grant: `by`
  * must be allowed to issue the new key (ST_FORBIDDEN, *why set). */
 #define APPS_MAX_GRACE (30 * 86400)
 NODISCARD enum status apps_key_rotate(struct apps *a, const char *app, const char *key_id,
                                       int64_t grace, const struct principal *by,
-                                      const char **why, json_t **out,
+                                      const char **why, struct apikey_issued *out,
                                       const struct store_audit_row *ev);
-NODISCARD enum status apps_key_list(struct apps *a, const char *app, json_t **out);
+/* The app's keys (*out malloc'd). */
+NODISCARD enum status apps_key_list(struct apps *a, const char *app, struct apikey_info **out,
+                                    size_t *n);
 /* Revoke at once. `by` may revoke only keys whose scopes and allow-list it could grant
  * (ST_FORBIDDEN, *why set): a restricted admin key cannot lock out a more powerful one. */
 NODISCARD enum status apps_key_revoke(struct apps *a, const char *app, const char *key_id,

@@ -12,7 +12,6 @@
 
 #include "common/checked.h"
 #include "common/clock.h"
-#include "common/json/jsonx.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "common/xmem.h"
@@ -291,33 +290,53 @@ next_rotation(const struct store_keyring *r)
     return checked_time_add(r->rotated_at, r->rotation_period);
 }
 
-static json_t *
-describe(const struct krm *k, const struct keyring *kr)
+/* The metadata of a keyring (the caller holds the lock). */
+static void
+describe(const struct krm *k, const struct keyring *kr, struct keyring_info *out)
 {
     const struct store_keyring *r = &kr->row;
-    json_t *vers = json_array();
+
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", r->name);
+    snprintf(out->algorithm, sizeof out->algorithm, "%s", r->algorithm);
+    out->deterministic = r->deterministic != 0;
+    out->rotation_period = r->rotation_period;
+    out->deletion_allowed = r->deletion_allowed != 0;
+    out->latest_version = r->latest_version;
+    out->min_decryption_version = r->min_decryption_version;
+    out->min_encryption_version = r->min_encryption_version;
+    out->created_at = r->created_at;
+    out->updated_at = r->updated_at;
+    out->next_rotation_at = r->rotation_period ? next_rotation(r) : 0;
+    out->encryption_limit = k->set.kek_limit;
+    out->n_versions = kr->nv;
+    out->versions = xcalloc(kr->nv ? kr->nv : 1, sizeof *out->versions);
     for (size_t i = 0; i < kr->nv; i++) {
         const struct kver *kv = &kr->v[i];
-        json_array_append_new(vers, json_pack("{s:I, s:o, s:I, s:I, s:s}",
-            "version", (json_int_t)kv->row.version,
-            "created_at", jx_time(kv->row.created_at),
-            "encryptions", (json_int_t)atomic_load(&kv->used),
-            "encryption_limit", (json_int_t)k->set.kek_limit,
-            "root_key_id", kv->row.root_key_id));
+        out->versions[i].version = kv->row.version;
+        out->versions[i].created_at = kv->row.created_at;
+        out->versions[i].encryptions = atomic_load(&kv->used);
+        snprintf(out->versions[i].root_key_id, sizeof out->versions[i].root_key_id, "%s",
+                 kv->row.root_key_id);
     }
-    return json_pack("{s:s, s:s, s:b, s:I, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
-        "name", r->name,
-        "algorithm", r->algorithm,
-        "deterministic", r->deterministic,
-        "rotation_period", (json_int_t)r->rotation_period,
-        "deletion_allowed", r->deletion_allowed,
-        "latest_version", (json_int_t)r->latest_version,
-        "min_decryption_version", (json_int_t)r->min_decryption_version,
-        "min_encryption_version", (json_int_t)r->min_encryption_version,
-        "created_at", jx_time(r->created_at),
-        "updated_at", jx_time(r->updated_at),
-        "next_rotation_at", r->rotation_period ? jx_time(next_rotation(r)) : json_null(),
-        "versions", vers);
+}
+
+void
+keyring_info_free(struct keyring_info *i)
+{
+    if (i == NULL)
+        return;
+    free(i->versions);
+    i->versions = NULL;
+    i->n_versions = 0;
+}
+
+void
+keyring_infos_free(struct keyring_info *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        keyring_info_free(&v[i]);
+    free(v);
 }
 
 /* Find in the cache, else load from the store (another process may have created it).
@@ -354,18 +373,18 @@ acquire_read(struct krm *k, const char *name, struct keyring **out)
 }
 
 enum status
-krm_get(struct krm *k, const char *name, json_t **out)
+krm_get(struct krm *k, const char *name, struct keyring_info *out)
 {
     struct keyring *kr;
     enum status st;
 
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     if ((st = acquire_read(k, name, &kr)) != ST_OK)
         return st;
     if (kr->integrity_failed)
         st = ST_INTEGRITY;
     else
-        *out = describe(k, kr);
+        describe(k, kr, out);
     pthread_rwlock_unlock(&k->lock);
     return st;
 }
@@ -383,16 +402,16 @@ krm_known(struct krm *k, const char *name)
 
 enum status
 krm_list(struct krm *k, bool (*visible)(const void *arg, const char *name), const void *arg,
-         json_t **out)
+         struct keyring_info **out, size_t *n)
 {
-    json_t *arr = json_array();
     pthread_rwlock_rdlock(&k->lock);
+    *out = xcalloc(k->n ? k->n : 1, sizeof **out);
+    *n = 0;
     for (size_t i = 0; i < k->n; i++)
         if (!k->items[i]->integrity_failed &&
             (visible == NULL || visible(arg, k->items[i]->row.name)))
-            json_array_append_new(arr, describe(k, k->items[i]));
+            describe(k, k->items[i], &(*out)[(*n)++]);
     pthread_rwlock_unlock(&k->lock);
-    *out = json_pack("{s:o}", "keyrings", arr);
     return ST_OK;
 }
 
@@ -479,7 +498,7 @@ check_create(const struct krm_create *c, struct store_keyring *r, const char **m
 }
 
 enum status
-krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char **msg,
+krm_create(struct krm *k, const struct krm_create *c, struct keyring_info *out, const char **msg,
            const struct store_audit_row *ev)
 {
     struct store_keyring r;
@@ -487,7 +506,7 @@ krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char *
     struct keyring *kr = NULL;
     enum status st;
 
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     if ((st = check_create(c, &r, msg)) != ST_OK)
         return st;
     if ((st = new_version(k, r.name, 1, &v)) != ST_OK) {
@@ -500,7 +519,7 @@ krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char *
     if ((st = store_keyring_create(k->store, &r, &v, ev)) == ST_OK &&
         (st = keyring_load(k, &r, &kr)) == ST_OK) {
         insert(k, kr);
-        *out = describe(k, kr);
+        describe(k, kr, out);
     }
     pthread_rwlock_unlock(&k->lock);
     if (st == ST_OK)
@@ -544,12 +563,12 @@ out:
 }
 
 enum status
-krm_rotate(struct krm *k, const char *name, json_t **out, const struct store_audit_row *ev)
+krm_rotate(struct krm *k, const char *name, struct keyring_info *out, const struct store_audit_row *ev)
 {
     struct keyring *kr;
     enum status st;
 
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     if ((st = acquire_read(k, name, &kr)) != ST_OK)
         return st;
     pthread_rwlock_unlock(&k->lock);
@@ -557,7 +576,7 @@ krm_rotate(struct krm *k, const char *name, json_t **out, const struct store_aud
     if ((kr = find(k, name, NULL)) == NULL)
         st = ST_NOT_FOUND;
     else if ((st = rotate_locked(k, kr, "manual", ev)) == ST_OK)
-        *out = describe(k, kr);
+        describe(k, kr, out);
     pthread_rwlock_unlock(&k->lock);
     return st;
 }
@@ -592,14 +611,14 @@ apply_patch(struct store_keyring *r, const struct krm_patch *p, const char **msg
 }
 
 enum status
-krm_patch(struct krm *k, const char *name, const struct krm_patch *p, json_t **out,
+krm_patch(struct krm *k, const char *name, const struct krm_patch *p, struct keyring_info *out,
           const char **msg, const struct store_audit_row *ev)
 {
     struct keyring *kr;
     struct store_keyring r;
     enum status st;
 
-    *out = NULL;
+    memset(out, 0, sizeof *out);
     if ((st = acquire_read(k, name, &kr)) != ST_OK)
         return st;
     pthread_rwlock_unlock(&k->lock);
@@ -620,7 +639,7 @@ krm_patch(struct krm *k, const char *name, const struct krm_patch *p, json_t **o
     if ((st = store_keyring_update(k->store, &r, ev)) != ST_OK)
         goto out;
     kr->row = r;
-    *out = describe(k, kr);
+    describe(k, kr, out);
     log_msg(LOG_INFO, "keyring_updated", "keyring", r.name, LOG_END);
 out:
     pthread_rwlock_unlock(&k->lock);

@@ -9,8 +9,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "common/status.h"
 #include "crypto/envelope.h"
 #include "crypto/kek.h"
@@ -21,6 +19,29 @@
 #define KEYRING_MIN_ROTATION 3600
 
 struct krm;
+
+/* What a keyring looks like from outside: metadata only, never key bytes. Versions are
+ * malloc'd: free with keyring_info_free (or keyring_infos_free for a list). */
+struct keyring_version_info {
+    uint32_t version;
+    int64_t created_at;
+    int64_t encryptions;               /* counted so far (durably reserved in blocks) */
+    char root_key_id[STORE_ROOT_ID_MAX];
+};
+struct keyring_info {
+    char name[STORE_NAME_MAX];
+    char algorithm[24];
+    bool deterministic, deletion_allowed;
+    int64_t rotation_period;           /* seconds, 0 = off */
+    uint32_t latest_version, min_decryption_version, min_encryption_version;
+    int64_t created_at, updated_at;
+    int64_t next_rotation_at;          /* 0 when rotation_period is off */
+    uint64_t encryption_limit;         /* per version */
+    size_t n_versions;
+    struct keyring_version_info *versions;
+};
+void keyring_info_free(struct keyring_info *i);
+void keyring_infos_free(struct keyring_info *v, size_t n);
 
 struct krm_settings {
     uint64_t kek_limit;          /* encryptions per KEK version; rotation at 90% */
@@ -41,15 +62,15 @@ struct krm_create {
 };
 /* *msg gets a fixed explanation on ST_INVALID. */
 /* `ev` (may be NULL) is the request's audit event, committed with the change. */
-NODISCARD enum status krm_create(struct krm *k, const struct krm_create *c, json_t **out,
+NODISCARD enum status krm_create(struct krm *k, const struct krm_create *c, struct keyring_info *out,
                                  const char **msg, const struct store_audit_row *ev);
-NODISCARD enum status krm_get(struct krm *k, const char *name, json_t **out);
+NODISCARD enum status krm_get(struct krm *k, const char *name, struct keyring_info *out);
 /* True when the keyring is in this node's cache (no database read: safe on refused requests). */
 bool krm_known(struct krm *k, const char *name);
 /* Every keyring for which visible(arg, name) is true (visible NULL: every keyring). */
 NODISCARD enum status krm_list(struct krm *k, bool (*visible)(const void *arg, const char *name),
-                               const void *arg, json_t **out);
-NODISCARD enum status krm_rotate(struct krm *k, const char *name, json_t **out,
+                               const void *arg, struct keyring_info **out, size_t *n);
+NODISCARD enum status krm_rotate(struct krm *k, const char *name, struct keyring_info *out,
                                  const struct store_audit_row *ev);
 
 struct krm_patch {
@@ -59,7 +80,7 @@ struct krm_patch {
     int deletion_allowed;              /* -1 = unchanged */
 };
 NODISCARD enum status krm_patch(struct krm *k, const char *name, const struct krm_patch *p,
-                                json_t **out, const char **msg, const struct store_audit_row *ev);
+                                struct keyring_info *out, const char **msg, const struct store_audit_row *ev);
 /* Crypto-shred. After the deletion commits, the store's log is flushed of the deleted rows
  * (store_shred_flush); when that cannot be done the keyring is still deleted (ST_OK), the failure
  * is logged (shred_checkpoint_failed) and counted, and the maintenance thread tries again. */

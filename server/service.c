@@ -74,17 +74,14 @@ svckey_require(struct store *st, const struct rootkey *rk, const char *purpose,
 static enum status
 mint_admin_key(struct apps *apps, char *admin_key, size_t cap)
 {
-    json_t *k = NULL;
+    struct apikey_issued k;
     struct key_spec ks = {.scopes = SCOPE__ALL, .lifetime = APPS_MAX_KEY_LIFETIME};
     enum status st = apps_key_create(apps, "admin", &ks, &k, NULL);
-    if (st == ST_OK) {
-        const char *text = json_string_value(json_object_get(k, "key"));
-        if (text == NULL || strlen(text) >= cap)
-            st = ST_INTERNAL;
-        else
-            snprintf(admin_key, cap, "%s", text);
-    }
-    json_decref(k);
+    if (st == ST_OK && strlen(k.key) >= cap)
+        st = ST_INTERNAL;
+    if (st == ST_OK)
+        snprintf(admin_key, cap, "%s", k.key);
+    apikey_issued_wipe(&k);
     return st;
 }
 
@@ -94,7 +91,7 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
 {
     struct service *svc = NULL;
     struct store *st = NULL;
-    json_t *app = NULL;
+    struct app_info app;
     char marker[64];
     enum status s;
 
@@ -126,7 +123,6 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
     if ((s = store_meta_set(svc->store, "initialized_at", marker)) != ST_OK)
         snprintf(err, err_len, "could not record initialisation");
 out:
-    json_decref(app);
     service_close(svc);
     return s;
 }
@@ -307,7 +303,7 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
     char text[APIKEY_TEXT_CHARS + 1], id[APIKEY_ID_CHARS + 1];
     struct audit_rec *rec = NULL;
     struct audit_txn txn;
-    json_t *k = NULL;
+    struct apikey_issued k;
     enum status st = ST_INTERNAL;
 
     if (cap > 0)
@@ -334,7 +330,7 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
         audit_submit(s->audit, break_glass_rec("", 500));   /* the attempt, if it can be */
     }
     sodium_memzero(text, sizeof text);
-    json_decref(k);
+    apikey_issued_wipe(&k);
     return st;
 }
 

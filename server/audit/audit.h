@@ -106,6 +106,12 @@ struct audit_export_report {
 };
 NODISCARD enum status audit_export(struct audit *a, const char *chain_id, uint64_t after_seq,
                                    store_line_cb cb, void *arg, struct audit_export_report *rep);
+/* Stored events matching a filter, newest chains and seqs as the store orders them; free with
+ * audit_events_free. */
+NODISCARD enum status audit_events(struct audit *a, const struct store_audit_filter *f,
+                                   struct store_audit_row **out, size_t *n);
+void audit_events_free(struct store_audit_row *rows, size_t n);
+
 /* Other chains exports found unverifiable so far (for metrics). */
 uint64_t audit_unverified_chains(const struct audit *a);
 

@@ -169,6 +169,19 @@ audit_export(struct audit *a, const char *chain_id, uint64_t after_seq, store_li
     return st;
 }
 
+enum status
+audit_events(struct audit *a, const struct store_audit_filter *f, struct store_audit_row **out,
+             size_t *n)
+{
+    return store_audit_list(a->store, f, out, n);
+}
+
+void
+audit_events_free(struct store_audit_row *rows, size_t n)
+{
+    store_audit_rows_free(rows, n);
+}
+
 uint64_t
 audit_unverified_chains(const struct audit *a)
 {

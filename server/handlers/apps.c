@@ -12,36 +12,94 @@
 
 #define DEFAULT_KEY_LIFETIME (90 * 86400)
 
-static void
-finish(struct req *r, enum status st, unsigned code, json_t *out, const char *msg)
+static json_t *
+app_json(const struct app_info *a)
 {
-    if (st != ST_OK)
+    return json_pack("{s:s, s:s, s:o}", "name", a->name, "description", a->description,
+                     "created_at", jx_time(a->created_at));
+}
+
+/* A space-separated list as a JSON array (null for an empty allow-list, which means all). */
+static json_t *
+strlist_json(const char *text, bool null_when_empty)
+{
+    if (text[0] == '\0' && null_when_empty)
+        return json_null();
+    json_t *arr = json_array();
+    for (const char *p = text; *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        json_array_append_new(arr, json_stringn(p, n));
+        p += n;
+        p += strspn(p, " ");
+    }
+    return arr;
+}
+
+static json_t *
+key_json(const struct apikey_info *k)
+{
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o}",
+        "id", k->id, "app", k->app,
+        "scopes", strlist_json(k->scopes, false),
+        "keyrings", strlist_json(k->keyrings, true),
+        "created_at", jx_time(k->created_at),
+        "expires_at", jx_time(k->expires_at),
+        "revoked_at", jx_time(k->revoked_at),
+        "rate", (json_int_t)k->rate, "burst", (json_int_t)k->burst,
+        "grace_until", jx_time(k->grace_until),
+        "last_used_at", jx_time(k->last_used_at));
+}
+
+/* A new key's answer: the only time its text is shown. The JSON and the response buffer are
+ * wiped when freed (the wiping allocator; a secret body), the struct here at once. */
+static void
+reply_issued(struct req *r, enum status st, struct apikey_issued *k, const char *msg)
+{
+    if (st != ST_OK) {
         req_fail(r, st, msg);
-    else
-        reply_jansson(r, code, out);
+    } else {
+        json_t *j = key_json(&k->info);
+        json_object_set_new(j, "key", json_string(k->key));
+        reply_jansson(r, 201, j);
+    }
+    apikey_issued_wipe(k);
 }
 
 void
 h_apps_list(struct req *r)
 {
-    json_t *out = NULL;
-    enum status st = apps_list(r->svc->apps, &out);   /* before `out` is read */
-    finish(r, st, 200, out, NULL);
+    struct app_info *list = NULL;
+    size_t n = 0;
+    enum status st = apps_list(r->svc->apps, &list, &n);
+
+    if (st != ST_OK) {
+        req_fail(r, st, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, app_json(&list[i]));
+    free(list);
+    reply_jansson(r, 200, json_pack("{s:o}", "apps", arr));
 }
 
 void
 h_app_get(struct req *r)
 {
-    json_t *out = NULL;
-    enum status st = apps_get(r->svc->apps, r->p1, &out);   /* before `out` is read */
-    finish(r, st, 200, out, NULL);
+    struct app_info app;
+    enum status st = apps_get(r->svc->apps, r->p1, &app);
+    if (st != ST_OK)
+        req_fail(r, st, NULL);
+    else
+        reply_jansson(r, 200, app_json(&app));
 }
 
 void
 h_apps_create(struct req *r)
 {
     static const char *const allowed[] = {"name", "description", NULL};
-    json_t *body = NULL, *out = NULL;
+    json_t *body = NULL;
+    struct app_info out;
     const char *name = NULL, *desc = "", *msg = NULL;
     enum status st;
 
@@ -58,16 +116,29 @@ h_apps_create(struct req *r)
         }
         req_admin_done(r, st);
     }
+    if (st != ST_OK)
+        req_fail(r, st, msg);
+    else
+        reply_jansson(r, 201, app_json(&out));
     json_decref(body);
-    finish(r, st, 201, out, msg);
 }
 
 void
 h_keys_list(struct req *r)
 {
-    json_t *out = NULL;
-    enum status st = apps_key_list(r->svc->apps, r->p1, &out);   /* before `out` is read */
-    finish(r, st, 200, out, NULL);
+    struct apikey_info *keys = NULL;
+    size_t n = 0;
+    enum status st = apps_key_list(r->svc->apps, r->p1, &keys, &n);
+
+    if (st != ST_OK) {
+        req_fail(r, st, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, key_json(&keys[i]));
+    free(keys);
+    reply_jansson(r, 200, json_pack("{s:o}", "keys", arr));
 }
 
 static enum status
@@ -114,7 +185,8 @@ h_keys_create(struct req *r)
 {
     static const char *const allowed[] = {"scopes", "keyrings", "expires_in", "rate", "burst",
                                           NULL};
-    json_t *body = NULL, *out = NULL;
+    json_t *body = NULL;
+    struct apikey_issued out = {0};
     const char *msg = NULL;
     char keyrings[STORE_KEYRINGS_MAX] = "";
     uint32_t scopes = 0;
@@ -146,8 +218,8 @@ h_keys_create(struct req *r)
                         req_admin_event(r, 201));
     req_admin_done(r, st);
 out:
+    reply_issued(r, st, &out, msg);
     json_decref(body);
-    finish(r, st, 201, out, msg);
 }
 
 void
@@ -167,7 +239,8 @@ void
 h_key_rotate(struct req *r)
 {
     static const char *const allowed[] = {"grace_period", NULL};
-    json_t *body = NULL, *out = NULL;
+    json_t *body = NULL;
+    struct apikey_issued out = {0};
     const char *msg = NULL;
     int64_t grace = 86400;
     enum status st = ST_OK;
@@ -187,6 +260,6 @@ h_key_rotate(struct req *r)
     if (st == ST_CONFLICT)
         msg = "the key is revoked, expired or already past its grace period";
 out:
+    reply_issued(r, st, &out, msg);
     json_decref(body);
-    finish(r, st, 201, out, msg);
 }

@@ -100,7 +100,7 @@ h_audit_events(struct req *r)
                  "9999-12-31, limit 1..1000, cursor CHAIN:SEQ");
         return;
     }
-    if ((st = store_audit_list(r->svc->store, &f, &rows, &n)) != ST_OK) {
+    if ((st = audit_events(r->svc->audit, &f, &rows, &n)) != ST_OK) {
         req_fail(r, st, NULL);
         return;
     }
@@ -116,7 +116,7 @@ h_audit_events(struct req *r)
         sbuf_addf(&b, "\"%s:%llu\"}", rows[n - 1].chain_id, (unsigned long long)rows[n - 1].seq);
     else
         sbuf_adds(&b, "null}");
-    store_audit_rows_free(rows, n);
+    audit_events_free(rows, n);
     req_reply_json(r, 200, &b);
 }
 
@@ -248,7 +248,6 @@ h_app_usage(struct req *r)
 {
     const char *from = req_query(r, "from"), *to = req_query(r, "to");
     struct store_usage *u = NULL;
-    json_t *app = NULL;
     size_t n = 0;
     enum status st;
 
@@ -261,13 +260,10 @@ h_app_usage(struct req *r)
         req_fail(r, ST_INVALID, "from and to are required days (YYYY-MM-DD), from <= to");
         return;
     }
-    if ((st = apps_get(r->svc->apps, r->p1, &app)) != ST_OK ||
-        (st = store_usage_list(r->svc->store, r->p1, from, to, &u, &n)) != ST_OK) {
-        json_decref(app);
+    if ((st = apps_usage(r->svc->apps, r->p1, from, to, &u, &n)) != ST_OK) {
         req_fail(r, st, NULL);
         return;
     }
-    json_decref(app);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I}", "day", u[i].day,

@@ -9,6 +9,47 @@
 
 #define PERIOD_MSG "rotation_period must be 0 (off) or a duration from 1h to 3650d"
 
+/* GET /v1/keyrings/{name} and every change's answer (docs/openapi.yaml Keyring). */
+static json_t *
+keyring_json(const struct keyring_info *k)
+{
+    json_t *vers = json_array();
+    for (size_t i = 0; i < k->n_versions; i++) {
+        const struct keyring_version_info *v = &k->versions[i];
+        json_array_append_new(vers, json_pack("{s:I, s:o, s:I, s:I, s:s}",
+            "version", (json_int_t)v->version,
+            "created_at", jx_time(v->created_at),
+            "encryptions", (json_int_t)v->encryptions,
+            "encryption_limit", (json_int_t)k->encryption_limit,
+            "root_key_id", v->root_key_id));
+    }
+    return json_pack("{s:s, s:s, s:b, s:I, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
+        "name", k->name,
+        "algorithm", k->algorithm,
+        "deterministic", k->deterministic,
+        "rotation_period", (json_int_t)k->rotation_period,
+        "deletion_allowed", k->deletion_allowed,
+        "latest_version", (json_int_t)k->latest_version,
+        "min_decryption_version", (json_int_t)k->min_decryption_version,
+        "min_encryption_version", (json_int_t)k->min_encryption_version,
+        "created_at", jx_time(k->created_at),
+        "updated_at", jx_time(k->updated_at),
+        "next_rotation_at", k->next_rotation_at != 0 ? jx_time(k->next_rotation_at) : json_null(),
+        "versions", vers);
+}
+
+/* One keyring's answer, or the failure. */
+static void
+reply_keyring(struct req *r, enum status st, unsigned code, struct keyring_info *k,
+              const char *msg)
+{
+    if (st != ST_OK)
+        req_fail(r, st, msg);
+    else
+        reply_jansson(r, code, keyring_json(k));
+    keyring_info_free(k);
+}
+
 /* A keyring named in the body (create): within the caller's allow-list. The route table has
  * checked keyrings:admin, and the allow-list of keyrings named in the path. */
 static bool
@@ -30,12 +71,19 @@ listed(const void *arg, const char *name)
 void
 h_keyrings_list(struct req *r)
 {
-    json_t *out = NULL;
-    enum status st = krm_list(r->svc->keyrings, listed, &r->principal, &out);
-    if (st != ST_OK)
+    struct keyring_info *list = NULL;
+    size_t n = 0;
+    enum status st = krm_list(r->svc->keyrings, listed, &r->principal, &list, &n);
+
+    if (st != ST_OK) {
         req_fail(r, st, NULL);
-    else
-        reply_jansson(r, 200, out);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, keyring_json(&list[i]));
+    keyring_infos_free(list, n);
+    reply_jansson(r, 200, json_pack("{s:o}", "keyrings", arr));
 }
 
 static enum status
@@ -73,7 +121,8 @@ parse_create(json_t *body, struct krm_create *c, const char **msg)
 void
 h_keyrings_create(struct req *r)
 {
-    json_t *body = NULL, *out = NULL;
+    json_t *body = NULL;
+    struct keyring_info out = {0};
     struct krm_create c = {0};
     const char *msg = NULL;
     enum status st;
@@ -88,17 +137,14 @@ h_keyrings_create(struct req *r)
         st = krm_create(r->svc->keyrings, &c, &out, &msg, req_admin_event(r, 201));
         req_admin_done(r, st);
     }
-    json_decref(body);
-    if (st != ST_OK)
-        req_fail(r, st, msg);
-    else
-        reply_jansson(r, 201, out);
+    reply_keyring(r, st, 201, &out, msg);
+    json_decref(body);              /* after the reply: msg may point into it */
 }
 
 void
 h_keyring_get(struct req *r)
 {
-    json_t *out = NULL;
+    struct keyring_info out = {0};
     const uint32_t any = SCOPE_ENCRYPT | SCOPE_DECRYPT | SCOPE_REWRAP | SCOPE_DATAKEY;
     bool ok = principal_allows(&r->principal, SCOPE_KEYRINGS_ADMIN, r->p1);
     for (uint32_t b = 1; !ok && b <= SCOPE_DATAKEY; b <<= 1)
@@ -111,10 +157,7 @@ h_keyring_get(struct req *r)
         return;
     }
     enum status st = krm_get(r->svc->keyrings, r->p1, &out);
-    if (st != ST_OK)
-        req_fail(r, st, NULL);
-    else
-        reply_jansson(r, 200, out);
+    reply_keyring(r, st, 200, &out, NULL);
 }
 
 static enum status
@@ -155,7 +198,8 @@ parse_patch(json_t *body, struct krm_patch *p, const char **msg)
 void
 h_keyring_patch(struct req *r)
 {
-    json_t *body = NULL, *out = NULL;
+    json_t *body = NULL;
+    struct keyring_info out = {0};
     struct krm_patch p;
     const char *msg = NULL;
     enum status st;
@@ -166,11 +210,8 @@ h_keyring_patch(struct req *r)
         st = krm_patch(r->svc->keyrings, r->p1, &p, &out, &msg, req_admin_event(r, 200));
         req_admin_done(r, st);
     }
+    reply_keyring(r, st, 200, &out, msg);
     json_decref(body);
-    if (st != ST_OK)
-        req_fail(r, st, msg);
-    else
-        reply_jansson(r, 200, out);
 }
 
 void
@@ -189,7 +230,8 @@ h_keyring_delete(struct req *r)
 void
 h_keyring_rotate(struct req *r)
 {
-    json_t *out = NULL, *body = NULL;
+    json_t *body = NULL;
+    struct keyring_info out = {0};
     const char *msg = NULL;
     static const char *const none[] = {NULL};
     enum status st = ST_OK;
@@ -203,8 +245,5 @@ h_keyring_rotate(struct req *r)
     json_decref(body);
     st = krm_rotate(r->svc->keyrings, r->p1, &out, req_admin_event(r, 200));
     req_admin_done(r, st);
-    if (st != ST_OK)
-        req_fail(r, st, NULL);
-    else
-        reply_jansson(r, 200, out);
+    reply_keyring(r, st, 200, &out, NULL);
 }
