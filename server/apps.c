@@ -20,6 +20,7 @@
 #include "crypto/rowmac.h"
 #include "server/auth/bloom.h"
 #include "server/auth/ratelimit.h"
+#include "server/obs/metrics.h"
 #include "server/keyrings.h"
 
 #define CACHE_SLOTS 4096
@@ -730,4 +731,17 @@ apps_authenticate(struct apps *a, const char *token, size_t len, struct principa
                                                                         : k.expires_at;
     touch(a, id, now);
     return apps_rate_check(a, k.id, k.rate, k.burst, retry_after);
+}
+
+void
+apps_metrics(const void *self, struct metrics_out *o)
+{
+    const struct apps *a = self;
+
+    metrics_family(o, "difyguard_auth_failures_total", "counter",
+                   "Refused authentications, by reason.");
+    for (int f = 0; f < AUTH_FAIL__COUNT; f++)
+        metrics_sample1(o, "difyguard_auth_failures_total", "reason",
+                        auth_fail_name((enum auth_fail)f),
+                        (double)atomic_load(&a->failures[f]));
 }

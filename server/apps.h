@@ -106,6 +106,10 @@ enum auth_fail {
 const char *auth_fail_name(enum auth_fail f);
 uint64_t apps_auth_failures(const struct apps *a, enum auth_fail f);
 void apps_count_failure(struct apps *a, enum auth_fail f);
+/* The apps' series for the metrics registry (server/obs/metrics.h): refused authentications by
+ * reason. Reads atomics only. */
+struct metrics_out;
+void apps_metrics(const void *self, struct metrics_out *o);
 
 /* Authenticate an API key: ST_OK with *p filled, or ST_UNAUTHENTICATED (malformed, checksum,
  * unknown; or a known key that is revoked, expired or past its grace: then only p->app and

@@ -17,6 +17,7 @@
 #include "common/xmem.h"
 #include "crypto/rowmac.h"
 #include "server/audit/audit.h"
+#include "server/obs/metrics.h"
 
 struct kver {
     struct store_version row;
@@ -1036,4 +1037,35 @@ krm_rewrap_all(struct krm *k, const struct rootkey *const *from, size_t n,
     }
     pthread_rwlock_unlock(&k->lock);
     return st;
+}
+
+void
+krm_metrics(const void *self, struct metrics_out *o)
+{
+    struct krm *k = (struct krm *)(uintptr_t)self;
+    int64_t now = clock_now_s();
+
+    metrics_counter(o, "difyguard_shred_checkpoint_failures_total",
+                    "Crypto-shreds after which the database log could not be flushed of the "
+                    "deleted key versions (retried).", atomic_load(&k->shred_failures));
+    metrics_gauge(o, "difyguard_key_version_encryption_limit",
+                  "Encryptions a key version may do; rotation at 90%.", (double)k->set.kek_limit);
+    pthread_rwlock_rdlock(&k->lock);
+    metrics_family(o, "difyguard_keyring_latest_version_encryptions", "gauge",
+                   "Encryptions counted under each keyring's latest key version.");
+    for (size_t i = 0; i < k->n; i++) {
+        const struct keyring *kr = k->items[i];
+        if (!kr->integrity_failed && kr->nv > 0)
+            metrics_sample1(o, "difyguard_keyring_latest_version_encryptions", "keyring",
+                            kr->row.name, (double)atomic_load(&kr->v[kr->nv - 1].used));
+    }
+    metrics_family(o, "difyguard_keyring_latest_version_age_seconds", "gauge",
+                   "Age of each keyring's latest key version.");
+    for (size_t i = 0; i < k->n; i++) {
+        const struct keyring *kr = k->items[i];
+        if (!kr->integrity_failed && kr->nv > 0)
+            metrics_sample1(o, "difyguard_keyring_latest_version_age_seconds", "keyring",
+                            kr->row.name, (double)(now - kr->v[kr->nv - 1].row.created_at));
+    }
+    pthread_rwlock_unlock(&k->lock);
 }

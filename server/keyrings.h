@@ -87,6 +87,10 @@ NODISCARD enum status krm_patch(struct krm *k, const char *name, const struct kr
 NODISCARD enum status krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev);
 /* Flushes after a crypto-shred that failed so far (for metrics). */
 uint64_t krm_shred_failures(const struct krm *k);
+/* The keyrings' series for the metrics registry (server/obs/metrics.h): shred failures, each
+ * keyring's latest version's encryptions and age. Takes the read lock briefly. */
+struct metrics_out;
+void krm_metrics(const void *self, struct metrics_out *o);
 
 /* A keyring held for crypto calls (read lock). Release on every path. */
 struct krm_use {

@@ -18,6 +18,7 @@
 #include "common/xmem.h"
 #include "crypto/apikey.h"
 #include "server/audit/audit.h"
+#include "server/obs/metrics.h"
 #include "server/auth/jwt.h"
 #include "server/svckey.h"
 
@@ -195,6 +196,22 @@ service_keys_load(struct service *s, char *err, size_t err_len)
     return st == ST_NOT_FOUND ? ST_INVALID : st;
 }
 
+/* Each module's series in the metrics registry: GET /metrics walks them. */
+static void
+metrics_sources(struct service *s)
+{
+    const struct metrics_source src[] = {
+        {"apps", apps_metrics, s->apps},
+        {"keyrings", krm_metrics, s->keyrings},
+        {"audit", audit_metrics, s->audit},
+    };
+    s->metrics = metrics_new();
+    for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) {
+        if (src[i].self != NULL)
+            metrics_register(s->metrics, &src[i]);
+    }
+}
+
 /* Everything after the root key(s): store, service keys, managers, audit writer (as != NULL). */
 static enum status
 service_start(struct service *s, const struct service_paths *p, const struct krm_settings *ks,
@@ -221,6 +238,7 @@ service_start(struct service *s, const struct service_paths *p, const struct krm
                                        err_len)) != ST_OK)
         return st;
     krm_set_audit(s->keyrings, s->audit);
+    metrics_sources(s);
     return ST_OK;
 }
 
@@ -265,6 +283,7 @@ service_close(struct service *s)
 {
     if (s == NULL)
         return;
+    metrics_free(s->metrics);
     audit_close(s->audit);              /* drains the queue first */
     jwt_verifier_free(s->jwt);
     krm_close(s->keyrings);

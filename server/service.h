@@ -29,6 +29,7 @@ struct service {
     struct apps *apps;
     struct audit *audit;          /* NULL when the command does not audit */
     struct jwt_verifier *jwt;     /* NULL unless --jwt-config */
+    struct metrics *metrics;      /* every module's series (server/obs/metrics.h) */
     struct http_limits limits;
     atomic_bool ready;
 };

@@ -112,6 +112,11 @@ NODISCARD enum status audit_events(struct audit *a, const struct store_audit_fil
                                    struct store_audit_row **out, size_t *n);
 void audit_events_free(struct store_audit_row *rows, size_t n);
 
+/* The writer's series for the metrics registry (server/obs/metrics.h): write failures, backlog,
+ * unverified chains. Reads atomics only. */
+struct metrics_out;
+void audit_metrics(const void *self, struct metrics_out *o);
+
 /* Other chains exports found unverifiable so far (for metrics). */
 uint64_t audit_unverified_chains(const struct audit *a);
 

@@ -41,7 +41,7 @@ struct audit {
     pthread_mutex_t q_mu;
     pthread_cond_t q_cv;
     struct audit_rec *q_head, *q_tail;
-    size_t q_len;
+    atomic_size_t q_len;               /* read without q_mu (metrics, backpressure) */
     bool stopping;
     pthread_t thread;
     bool thread_started;

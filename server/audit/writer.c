@@ -24,6 +24,7 @@
 #include "crypto/sign.h"
 #include "server/audit/audit.h"
 #include "server/audit/priv.h"
+#include "server/obs/metrics.h"
 #include "server/sealed.h"
 #include "server/svckey.h"
 
@@ -88,10 +89,7 @@ audit_hmac_key_id(const struct audit *a)
 size_t
 audit_backlog(struct audit *a)
 {
-    pthread_mutex_lock(&a->q_mu);
-    size_t n = a->q_len;
-    pthread_mutex_unlock(&a->q_mu);
-    return n;
+    return atomic_load(&a->q_len);
 }
 
 bool
@@ -458,7 +456,7 @@ audit_submit(struct audit *a, struct audit_rec *rec)
     else
         a->q_head = rec;
     a->q_tail = rec;
-    a->q_len++;
+    atomic_fetch_add(&a->q_len, 1);
     pthread_cond_signal(&a->q_cv);
     pthread_mutex_unlock(&a->q_mu);
 }
@@ -477,7 +475,7 @@ take_group(struct audit *a, size_t *n)
         if (a->q_head == NULL)
             a->q_tail = NULL;
     }
-    a->q_len -= k;
+    atomic_fetch_sub(&a->q_len, k);
     *n = k;
     return list;
 }
@@ -736,4 +734,19 @@ audit_txn_end(struct audit_txn *t, bool committed)
     t->held = false;
     pthread_mutex_unlock(&t->a->chain_mu);
     sbuf_free(&t->line);
+}
+
+void
+audit_metrics(const void *self, struct metrics_out *o)
+{
+    const struct audit *a = self;
+
+    metrics_counter(o, "difyguard_audit_write_failures_total",
+                    "Audit events that could not be written (their requests were answered 503).",
+                    atomic_load(&a->failures));
+    metrics_gauge(o, "difyguard_audit_backlog", "Audit events queued and not yet written.",
+                  (double)atomic_load(&((struct audit *)(void *)a)->q_len));
+    metrics_counter(o, "difyguard_audit_unverified_chains_total",
+                    "Stored chains of other nodes an export could not verify (left out or cut "
+                    "short).", atomic_load(&a->unverified));
 }

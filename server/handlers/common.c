@@ -6,6 +6,7 @@
 #include "common/json/jsonx.h"
 #include "server/audit/audit.h"
 #include "server/handlers/handlers.h"
+#include "server/obs/metrics.h"
 #include "server/service.h"
 
 /* Every answer built from jansson (the admin routes) takes the secret-body path: the key create
@@ -44,37 +45,12 @@ h_readyz(struct req *r)
     req_reply_json(r, ready ? 200 : 503, &b);
 }
 
-/* GET /metrics: Prometheus text format. No secrets, bounded labels (fixed reason names). */
+/* GET /metrics: Prometheus text format, every source of the registry (server/obs/metrics.h).
+ * No secrets, bounded labels. */
 void
 h_metrics(struct req *r)
 {
     struct sbuf b = {0};
-    sbuf_adds(&b, "# HELP difyguard_auth_failures_total Refused authentications, by reason.\n"
-                  "# TYPE difyguard_auth_failures_total counter\n");
-    for (int f = 0; f < AUTH_FAIL__COUNT; f++)
-        sbuf_addf(&b, "difyguard_auth_failures_total{reason=\"%s\"} %llu\n",
-                  auth_fail_name((enum auth_fail)f),
-                  (unsigned long long)apps_auth_failures(r->svc->apps, (enum auth_fail)f));
-    sbuf_addf(&b, "# HELP difyguard_shred_checkpoint_failures_total Crypto-shreds after which the "
-              "database log could not be flushed of the deleted key versions (retried).\n"
-              "# TYPE difyguard_shred_checkpoint_failures_total counter\n"
-              "difyguard_shred_checkpoint_failures_total %llu\n",
-              (unsigned long long)krm_shred_failures(r->svc->keyrings));
-    if (r->svc->audit != NULL) {
-        sbuf_addf(&b, "# HELP difyguard_audit_write_failures_total Audit events that could not be "
-                  "written (their requests were answered 503).\n"
-                  "# TYPE difyguard_audit_write_failures_total counter\n"
-                  "difyguard_audit_write_failures_total %llu\n"
-                  "# HELP difyguard_audit_backlog Audit events queued and not yet written.\n"
-                  "# TYPE difyguard_audit_backlog gauge\n"
-                  "difyguard_audit_backlog %zu\n"
-                  "# HELP difyguard_audit_unverified_chains_total Stored chains of other nodes an "
-                  "export could not verify (left out or cut short).\n"
-                  "# TYPE difyguard_audit_unverified_chains_total counter\n"
-                  "difyguard_audit_unverified_chains_total %llu\n",
-                  (unsigned long long)audit_failures(r->svc->audit),
-                  audit_backlog(r->svc->audit),
-                  (unsigned long long)audit_unverified_chains(r->svc->audit));
-    }
+    metrics_render(r->svc->metrics, &b);
     req_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }

@@ -64,49 +64,6 @@ req_fail(struct req *r, enum status st, const char *msg)
     got.code = (unsigned)st;
 }
 
-uint64_t
-apps_auth_failures(const struct apps *a, enum auth_fail f)
-{
-    (void)a;
-    (void)f;
-    return 0;
-}
-
-const char *
-auth_fail_name(enum auth_fail f)
-{
-    (void)f;
-    return "stub";
-}
-
-uint64_t
-audit_failures(const struct audit *a)
-{
-    (void)a;
-    return 0;
-}
-
-size_t
-audit_backlog(struct audit *a)
-{
-    (void)a;
-    return 0;
-}
-
-uint64_t
-audit_unverified_chains(const struct audit *a)
-{
-    (void)a;
-    return 0;
-}
-
-uint64_t
-krm_shred_failures(const struct krm *k)
-{
-    (void)k;
-    return 0;
-}
-
 static void
 test_json_answers_are_secret_bodies(void **state)
 {
