@@ -47,11 +47,8 @@ struct krm {
     struct audit *audit;                    /* events of automatic rotations; may be NULL */
     atomic_uint_fast64_t shred_failures;   /* store_shred_flush calls that failed */
     atomic_bool shred_pending;              /* a flush is still owed: maintenance retries it */
-    pthread_t thread;
-    bool thread_started, stopping;
-    int interval;
-    pthread_mutex_t wake_mu;
-    pthread_cond_t wake;
+    void (*kick)(void *arg);         /* ask the janitor for a rotation soon */
+    void *kick_arg;
 };
 
 static enum envelope_format
@@ -240,8 +237,6 @@ krm_open(struct krm **out, struct store *st, const struct rootkey *rk,
     if (k->set.reserve_block <= 0)
         k->set.reserve_block = 4096;
     pthread_rwlock_init(&k->lock, NULL);
-    pthread_mutex_init(&k->wake_mu, NULL);
-    pthread_cond_init(&k->wake, NULL);
     if ((s = store_keyring_list(st, &rows, &n)) != ST_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
@@ -263,19 +258,10 @@ krm_close(struct krm *k)
 {
     if (k == NULL)
         return;
-    if (k->thread_started) {
-        pthread_mutex_lock(&k->wake_mu);
-        k->stopping = true;
-        pthread_cond_signal(&k->wake);
-        pthread_mutex_unlock(&k->wake_mu);
-        pthread_join(k->thread, NULL);
-    }
     for (size_t i = 0; i < k->n; i++)
         keyring_free(k->items[i]);
     free(k->items);
     pthread_rwlock_destroy(&k->lock);
-    pthread_mutex_destroy(&k->wake_mu);
-    pthread_cond_destroy(&k->wake);
     free(k);
 }
 
@@ -439,7 +425,8 @@ root_key_current(const struct krm *k, const char *keyring)
 }
 
 static enum status
-new_version(struct krm *k, const char *name, uint32_t version, struct store_version *v)
+new_version(struct krm *k, const char *name, uint32_t version, int64_t now,
+            struct store_version *v)
 {
     struct kek *kek = NULL;
     uint8_t wrapped[KEK_WRAPPED_BYTES];
@@ -455,7 +442,7 @@ new_version(struct krm *k, const char *name, uint32_t version, struct store_vers
     snprintf(v->root_key_id, sizeof v->root_key_id, "%s", rootkey_id(k->rk));
     memcpy(v->wrapped, wrapped, sizeof wrapped);
     v->wrapped_len = sizeof wrapped;
-    v->created_at = clock_now_s();
+    v->created_at = now;
     v->encryptions_reserved = 0;
     version_mac(k, name, v, v->mac);
     return ST_OK;
@@ -510,7 +497,7 @@ krm_create(struct krm *k, const struct krm_create *c, struct keyring_info *out, 
     memset(out, 0, sizeof *out);
     if ((st = check_create(c, &r, msg)) != ST_OK)
         return st;
-    if ((st = new_version(k, r.name, 1, &v)) != ST_OK) {
+    if ((st = new_version(k, r.name, 1, r.created_at, &v)) != ST_OK) {
         if (st == ST_CONFLICT)
             *msg = "the database is under another root key now: restart difyguard with it";
         return st;
@@ -533,7 +520,7 @@ krm_create(struct krm *k, const struct krm_create *c, struct keyring_info *out, 
 
 /* Rotate with the write lock held. */
 static enum status
-rotate_locked(struct krm *k, struct keyring *kr, const char *reason,
+rotate_locked(struct krm *k, struct keyring *kr, const char *reason, int64_t now,
               const struct store_audit_row *ev)
 {
     struct store_keyring r = kr->row;
@@ -542,7 +529,7 @@ rotate_locked(struct krm *k, struct keyring *kr, const char *reason,
 
     if (kr->integrity_failed)
         return ST_INTEGRITY;
-    if ((st = new_version(k, r.name, r.latest_version + 1, &v)) != ST_OK)
+    if ((st = new_version(k, r.name, r.latest_version + 1, now, &v)) != ST_OK)
         return st;
     v.keyring_id = r.id;
     r.latest_version++;
@@ -576,7 +563,7 @@ krm_rotate(struct krm *k, const char *name, struct keyring_info *out, const stru
     pthread_rwlock_wrlock(&k->lock);
     if ((kr = find(k, name, NULL)) == NULL)
         st = ST_NOT_FOUND;
-    else if ((st = rotate_locked(k, kr, "manual", ev)) == ST_OK)
+    else if ((st = rotate_locked(k, kr, "manual", clock_now_s(), ev)) == ST_OK)
         describe(k, kr, out);
     pthread_rwlock_unlock(&k->lock);
     return st;
@@ -763,12 +750,12 @@ kek_of(struct krm *k, struct keyring *kr, struct kver *kv, const struct kek **ou
     return st;
 }
 
+/* A version passed 90% of its bound: ask the janitor to rotate soon. */
 static void
 wake_maintenance(struct krm *k)
 {
-    pthread_mutex_lock(&k->wake_mu);
-    pthread_cond_signal(&k->wake);
-    pthread_mutex_unlock(&k->wake_mu);
+    if (k->kick != NULL)
+        k->kick(k->kick_arg);
 }
 
 /* Count one encryption. A crash may over-count by up to one block, never under-count. */
@@ -908,7 +895,7 @@ rotate_due(struct krm *k, const struct due_rotation *d, int64_t now)
         if (kr == NULL || !due(kr, now, &reason) || kr->row.latest_version + 1 != d->next)
             st = ST_NOT_FOUND;          /* rotated or deleted meanwhile: nothing to do */
         else
-            st = rotate_locked(k, kr, reason, k->audit != NULL ? &txn.row : NULL);
+            st = rotate_locked(k, kr, reason, now, k->audit != NULL ? &txn.row : NULL);
         pthread_rwlock_unlock(&k->lock);
     }
     audit_txn_end(&txn, st == ST_OK);   /* no-op when nothing was begun */
@@ -918,9 +905,8 @@ rotate_due(struct krm *k, const struct due_rotation *d, int64_t now)
 }
 
 void
-krm_maintain(struct krm *k)
+krm_maintain(struct krm *k, int64_t now)
 {
-    int64_t now = clock_now_s();
     const char *reason = NULL;
     struct due_rotation *list = NULL;
     size_t n = 0;
@@ -942,32 +928,11 @@ krm_maintain(struct krm *k)
     free(list);
 }
 
-static void *
-maintenance_main(void *arg)
-{
-    struct krm *k = arg;
-    pthread_mutex_lock(&k->wake_mu);
-    while (!k->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += k->interval;
-        pthread_cond_timedwait(&k->wake, &k->wake_mu, &until);
-        if (k->stopping)
-            break;
-        pthread_mutex_unlock(&k->wake_mu);
-        krm_maintain(k);
-        pthread_mutex_lock(&k->wake_mu);
-    }
-    pthread_mutex_unlock(&k->wake_mu);
-    return NULL;
-}
-
 void
-krm_start_maintenance(struct krm *k, int interval_seconds)
+krm_set_kick(struct krm *k, void (*kick)(void *arg), void *arg)
 {
-    k->interval = interval_seconds > 0 ? interval_seconds : 60;
-    if (pthread_create(&k->thread, NULL, maintenance_main, k) == 0)
-        k->thread_started = true;
+    k->kick = kick;
+    k->kick_arg = arg;
 }
 
 static const struct rootkey *

@@ -110,16 +110,17 @@ NODISCARD enum status krm_kek_encrypt(struct krm_use *u, uint32_t version, const
  * ST_UNKNOWN_VERSION when no such version. */
 NODISCARD enum status krm_kek_decrypt(struct krm_use *u, uint32_t version, const struct kek **out);
 
-/* Background duty: rotate keyrings due by period or bound (takes the write lock only when
- * something is due). krm_start_maintenance runs it every interval seconds, and at once when a
- * version crosses 90% of its bound; krm_close stops it. With an audit writer (krm_set_audit),
- * each automatic rotation commits its keyring.rotate event (method SYSTEM, route janitor) in the
- * rotation's own transaction, taking the audit chain before the keyring lock as request
- * handlers do; a rotation whose event cannot be chained is not done (logged, retried). */
+/* The janitor's duty (server/janitor.h): flush a pending crypto-shred, then rotate the keyrings
+ * due at `now` (unix seconds) by period or bound (takes the write lock only when something is
+ * due). krm_set_kick's callback asks for it soon when a version crosses 90% of its bound. With
+ * an audit writer (krm_set_audit), each automatic rotation commits its keyring.rotate event
+ * (method SYSTEM, route janitor) in the rotation's own transaction, taking the audit chain
+ * before the keyring lock as request handlers do; a rotation whose event cannot be chained is
+ * not done (logged, retried). */
 struct audit;
-void krm_set_audit(struct krm *k, struct audit *a);     /* before krm_start_maintenance */
-void krm_maintain(struct krm *k);
-void krm_start_maintenance(struct krm *k, int interval_seconds);
+void krm_set_audit(struct krm *k, struct audit *a);
+void krm_set_kick(struct krm *k, void (*kick)(void *arg), void *arg);
+void krm_maintain(struct krm *k, int64_t now);
 
 /* Rewrap every KEK version to `to` from whichever of from[0..n) its row records (root key
  * rotation and its recovery; rows already under `to` are skipped, so an interrupted run can be

@@ -29,6 +29,7 @@
 #include "server/datalock.h"
 #include "server/handlers/handlers.h"
 #include "server/http/http.h"
+#include "server/janitor.h"
 #include "server/service.h"
 
 #define DG_VERSION "0.1.0"
@@ -487,6 +488,36 @@ wait_for_signal(void)
     return sig;
 }
 
+static void
+duty_rotation(void *arg, int64_t now_ms)
+{
+    krm_maintain(arg, now_ms / 1000);
+}
+
+static void
+kick_rotation(void *arg)
+{
+    janitor_kick(arg, "rotation");
+}
+
+/* The periodic duties of a serving process, on one thread. */
+static int
+start_janitor(struct janitor **out, struct service *svc, int64_t rotation_every_s)
+{
+    const struct duty duties[] = {
+        {"rotation", (rotation_every_s > 0 ? rotation_every_s : 60) * 1000, duty_rotation,
+         svc->keyrings},
+        {"audit", 1000, audit_janitor, svc->audit},
+    };
+    size_t n = svc->audit != NULL ? 2 : 1;
+
+    *out = janitor_new(duties, n);
+    krm_set_kick(svc->keyrings, kick_rotation, *out);
+    if (janitor_start(*out) != ST_OK)
+        return fail(1, "%s", "cannot start the janitor thread");
+    return -1;
+}
+
 static int
 cmd_serve(int argc, char **argv)
 {
@@ -494,6 +525,7 @@ cmd_serve(int argc, char **argv)
     struct service_paths p = {0};
     struct service *svc = NULL;
     struct http_server *http = NULL;
+    struct janitor *janitor = NULL;
     struct datalock *lock = NULL;
     char err[512];
     int rc = parse(&o, serve_opts, N(serve_opts), argc, argv,
@@ -529,7 +561,8 @@ cmd_serve(int argc, char **argv)
     svc->limits = (struct http_limits){o.max_body_bytes, o.max_batch_bytes, o.max_batch_items,
                                        o.max_connections, o.max_connections_per_ip,
                                        o.idle_timeout, o.threads};
-    krm_start_maintenance(svc->keyrings, (int)o.maintenance_interval);
+    if ((rc = start_janitor(&janitor, svc, o.maintenance_interval)) >= 0)
+        goto out;
     enum status st = http_start(&http, svc, &handlers_app, &l, &svc->limits, err, sizeof err);
     if (st != ST_OK) {
         rc = fail(st == ST_INVALID ? EXIT_USAGE : 1, "%s", err);
@@ -546,6 +579,9 @@ cmd_serve(int argc, char **argv)
     log_msg(LOG_INFO, "stopped", LOG_END);
     rc = 0;
 out:
+    if (svc != NULL)
+        krm_set_kick(svc->keyrings, NULL, NULL);
+    janitor_free(janitor);             /* before the modules its duties use */
     service_close(svc);
     datalock_release(lock);
     service_paths_free(&p);

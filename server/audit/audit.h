@@ -106,6 +106,10 @@ struct audit_export_report {
 };
 NODISCARD enum status audit_export(struct audit *a, const char *chain_id, uint64_t after_seq,
                                    store_line_cb cb, void *arg, struct audit_export_report *rep);
+/* The janitor's duty (server/janitor.h): a periodic checkpoint when the interval has passed and
+ * the chain grew, and retention (archive, then prune behind an anchor). Takes the chain lock. */
+void audit_janitor(void *a, int64_t now_ms);
+
 /* Stored events matching a filter, newest chains and seqs as the store orders them; free with
  * audit_events_free. */
 NODISCARD enum status audit_events(struct audit *a, const struct store_audit_filter *f,

@@ -236,6 +236,14 @@ maybe_checkpoint(struct audit *a, int64_t t_ms)
     pthread_mutex_unlock(&a->chain_mu);
 }
 
+void
+audit_janitor(void *arg, int64_t t_ms)
+{
+    struct audit *a = arg;
+    maybe_checkpoint(a, t_ms);
+    audit__retention_run(a, t_ms);
+}
+
 /* --- the writer --- */
 
 static void
@@ -553,9 +561,6 @@ writer_main(void *arg)
         list = audit__fold(a, list, &n);
         list = audit__floods_due(a, list, &n, stop);
         process(a, list, n);
-        int64_t t = clock_now_ms();
-        maybe_checkpoint(a, t);
-        audit__retention_run(a, t);
         if (stop)
             return NULL;
         pthread_mutex_lock(&a->q_mu);
