@@ -6,12 +6,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 
 #include <sodium.h>
 
-#include "crypto/aead.h"
 
 /* The header and the bytes share one sodium_malloc allocation; data starts 16-aligned so the
  * buffer can hold structures such as an HMAC state. */
@@ -107,24 +104,4 @@ secret_scratch(void)
         die("pthread_setspecific failed");
     scratch = p;
     return scratch;
-}
-
-enum status
-crypto_init(void)
-{
-    const struct rlimit no_core = {0, 0};
-    enum status st = ST_INTERNAL;
-
-    if (sodium_init() < 0) {
-        fprintf(stderr, "difyguard: sodium_init failed\n");
-        goto out;
-    }
-    /* Key material must never reach a core file or a ptrace-ing sibling. */
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &no_core) != 0) {
-        perror("difyguard: disabling core dumps");
-        goto out;
-    }
-    st = aead_init();
-out:
-    return st;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* crypto/secret.h -- guarded memory for key material (sodium_malloc: guard pages, mlock,
- * excluded from core dumps) and the process-wide crypto start-up. Never logs contents. */
+ * excluded from core dumps). Never logs contents. */
 #ifndef DG_CRYPTO_SECRET_H
 #define DG_CRYPTO_SECRET_H
 
@@ -24,9 +24,5 @@ size_t secret_len(const struct secret *s);
  * sodium_memzero before returning. Never NULL. */
 #define SECRET_SCRATCH_BYTES 256
 uint8_t *secret_scratch(void);
-
-/* Process start-up: sodium_init, OpenSSL init, core dumps off (PR_SET_DUMPABLE 0,
- * RLIMIT_CORE 0). Call once from main before any thread starts. */
-NODISCARD enum status crypto_init(void);
 
 #endif

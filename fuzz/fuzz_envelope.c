@@ -13,6 +13,7 @@
 
 #include "crypto/b64.h"
 #include "crypto/envelope.h"
+#include "crypto/init.h"
 #include "crypto/secret.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -36,11 +36,11 @@ struct keyring {
     atomic_bool rotate_wanted;
 };
 
-struct krm {
+struct keyrings {
     struct store *store;
     const struct rootkey *rk;
     const struct secret *mac_key;
-    struct krm_settings set;
+    struct keyrings_settings set;
     pthread_rwlock_t lock;          /* guards items and every row */
     struct keyring **items;         /* sorted by name */
     size_t n, cap;
@@ -64,7 +64,7 @@ format_of(const char *alg)
 /* --- row MACs --- */
 
 static void
-keyring_mac(const struct krm *k, const struct store_keyring *r, uint8_t out[static ROWMAC_BYTES])
+keyring_mac(const struct keyrings *k, const struct store_keyring *r, uint8_t out[static ROWMAC_BYTES])
 {
     struct rowmac m;
     /* The name, not the database id, binds the row: ids are assigned by the database. */
@@ -84,7 +84,7 @@ keyring_mac(const struct krm *k, const struct store_keyring *r, uint8_t out[stat
 }
 
 static void
-version_mac(const struct krm *k, const char *keyring, const struct store_version *v,
+version_mac(const struct keyrings *k, const char *keyring, const struct store_version *v,
             uint8_t out[static ROWMAC_BYTES])
 {
     struct rowmac m;
@@ -130,7 +130,7 @@ kver_set(struct kver *kv, const struct store_version *row)
 /* Build a cache entry from the store, checking every MAC. Never fails on a MAC mismatch: the
  * entry is marked and refused at use, so one bad row does not take the service down. */
 static enum status
-keyring_load(struct krm *k, const struct store_keyring *row, struct keyring **out)
+keyring_load(struct keyrings *k, const struct store_keyring *row, struct keyring **out)
 {
     struct store_version *vs = NULL;
     size_t n = 0;
@@ -174,7 +174,7 @@ cmp_name(const void *key, const void *elem)
 }
 
 static struct keyring *
-find(const struct krm *k, const char *name, size_t *pos)
+find(const struct keyrings *k, const char *name, size_t *pos)
 {
     size_t lo = 0, hi = k->n;
     while (lo < hi) {
@@ -196,7 +196,7 @@ find(const struct krm *k, const char *name, size_t *pos)
 }
 
 static void
-insert(struct krm *k, struct keyring *kr)
+insert(struct keyrings *k, struct keyring *kr)
 {
     size_t pos;
     if (find(k, kr->row.name, &pos) != NULL)
@@ -211,7 +211,7 @@ insert(struct krm *k, struct keyring *kr)
 }
 
 static void
-remove_at(struct krm *k, size_t pos)
+remove_at(struct keyrings *k, size_t pos)
 {
     keyring_free(k->items[pos]);
     memmove(&k->items[pos], &k->items[pos + 1], (k->n - pos - 1) * sizeof *k->items);
@@ -219,13 +219,13 @@ remove_at(struct krm *k, size_t pos)
 }
 
 enum status
-krm_open(struct krm **out, struct store *st, const struct rootkey *rk,
-         const struct secret *mac_key, const struct krm_settings *set)
+keyrings_open(struct keyrings **out, struct store *st, const struct rootkey *rk,
+         const struct secret *mac_key, const struct keyrings_settings *set)
 {
     struct store_keyring *rows = NULL;
     size_t n = 0;
     enum status s;
-    struct krm *k = xcalloc(1, sizeof *k);
+    struct keyrings *k = xcalloc(1, sizeof *k);
 
     *out = NULL;
     k->store = st;
@@ -249,12 +249,12 @@ krm_open(struct krm **out, struct store *st, const struct rootkey *rk,
 out:
     free(rows);
     if (*out == NULL)
-        krm_close(k);
+        keyrings_close(k);
     return s;
 }
 
 void
-krm_close(struct krm *k)
+keyrings_close(struct keyrings *k)
 {
     if (k == NULL)
         return;
@@ -279,7 +279,7 @@ next_rotation(const struct store_keyring *r)
 
 /* The metadata of a keyring (the caller holds the lock). */
 static void
-describe(const struct krm *k, const struct keyring *kr, struct keyring_info *out)
+describe(const struct keyrings *k, const struct keyring *kr, struct keyring_info *out)
 {
     const struct store_keyring *r = &kr->row;
 
@@ -329,7 +329,7 @@ keyring_infos_free(struct keyring_info *v, size_t n)
 /* Find in the cache, else load from the store (another process may have created it).
  * Called without the lock; returns with the read lock held on ST_OK. */
 static enum status
-acquire_read(struct krm *k, const char *name, struct keyring **out)
+acquire_read(struct keyrings *k, const char *name, struct keyring **out)
 {
     struct store_keyring row;
     struct keyring *kr;
@@ -360,7 +360,7 @@ acquire_read(struct krm *k, const char *name, struct keyring **out)
 }
 
 enum status
-krm_get(struct krm *k, const char *name, struct keyring_info *out)
+keyrings_get(struct keyrings *k, const char *name, struct keyring_info *out)
 {
     struct keyring *kr;
     enum status st;
@@ -377,7 +377,7 @@ krm_get(struct krm *k, const char *name, struct keyring_info *out)
 }
 
 bool
-krm_known(struct krm *k, const char *name)
+keyrings_known(struct keyrings *k, const char *name)
 {
     if (k == NULL)
         return false;
@@ -388,7 +388,7 @@ krm_known(struct krm *k, const char *name)
 }
 
 enum status
-krm_list(struct krm *k, bool (*visible)(const void *arg, const char *name), const void *arg,
+keyrings_list(struct keyrings *k, bool (*visible)(const void *arg, const char *name), const void *arg,
          struct keyring_info **out, size_t *n)
 {
     pthread_rwlock_rdlock(&k->lock);
@@ -408,7 +408,7 @@ krm_list(struct krm *k, bool (*visible)(const void *arg, const char *name), cons
  * and by rotate-root-key): a process still holding a replaced root key must not add versions that
  * no later start can open. ST_CONFLICT (logged) when the database moved on. */
 static enum status
-root_key_current(const struct krm *k, const char *keyring)
+root_key_current(const struct keyrings *k, const char *keyring)
 {
     char id[STORE_ROOT_ID_MAX + 16];
     enum status st = store_meta_get(k->store, "root_key_id", id, sizeof id);
@@ -425,7 +425,7 @@ root_key_current(const struct krm *k, const char *keyring)
 }
 
 static enum status
-new_version(struct krm *k, const char *name, uint32_t version, int64_t now,
+new_version(struct keyrings *k, const char *name, uint32_t version, int64_t now,
             struct store_version *v)
 {
     struct kek *kek = NULL;
@@ -449,7 +449,7 @@ new_version(struct krm *k, const char *name, uint32_t version, int64_t now,
 }
 
 static enum status
-check_create(const struct krm_create *c, struct store_keyring *r, const char **msg)
+check_create(const struct keyring_spec *c, struct store_keyring *r, const char **msg)
 {
     const char *alg = c->algorithm;
     bool det = c->deterministic == 1 || (alg != NULL && strcmp(alg, "aes-256-siv") == 0);
@@ -486,7 +486,7 @@ check_create(const struct krm_create *c, struct store_keyring *r, const char **m
 }
 
 enum status
-krm_create(struct krm *k, const struct krm_create *c, struct keyring_info *out, const char **msg,
+keyrings_create(struct keyrings *k, const struct keyring_spec *c, struct keyring_info *out, const char **msg,
            const struct store_audit_row *ev)
 {
     struct store_keyring r;
@@ -520,7 +520,7 @@ krm_create(struct krm *k, const struct krm_create *c, struct keyring_info *out, 
 
 /* Rotate with the write lock held. */
 static enum status
-rotate_locked(struct krm *k, struct keyring *kr, const char *reason, int64_t now,
+rotate_locked(struct keyrings *k, struct keyring *kr, const char *reason, int64_t now,
               const struct store_audit_row *ev)
 {
     struct store_keyring r = kr->row;
@@ -551,7 +551,7 @@ out:
 }
 
 enum status
-krm_rotate(struct krm *k, const char *name, struct keyring_info *out, const struct store_audit_row *ev)
+keyrings_rotate(struct keyrings *k, const char *name, struct keyring_info *out, const struct store_audit_row *ev)
 {
     struct keyring *kr;
     enum status st;
@@ -570,7 +570,7 @@ krm_rotate(struct krm *k, const char *name, struct keyring_info *out, const stru
 }
 
 static enum status
-apply_patch(struct store_keyring *r, const struct krm_patch *p, const char **msg)
+apply_patch(struct store_keyring *r, const struct keyring_patch *p, const char **msg)
 {
     if (p->min_decryption_version >= 0)
         r->min_decryption_version = (uint32_t)p->min_decryption_version;
@@ -599,7 +599,7 @@ apply_patch(struct store_keyring *r, const struct krm_patch *p, const char **msg
 }
 
 enum status
-krm_patch(struct krm *k, const char *name, const struct krm_patch *p, struct keyring_info *out,
+keyrings_patch(struct keyrings *k, const char *name, const struct keyring_patch *p, struct keyring_info *out,
           const char **msg, const struct store_audit_row *ev)
 {
     struct keyring *kr;
@@ -636,7 +636,7 @@ out:
 
 /* Drop the deleted rows' copies from the store's log; alert when that cannot be done. */
 static void
-shred_flush(struct krm *k, const char *keyring)
+shred_flush(struct keyrings *k, const char *keyring)
 {
     if (store_shred_flush(k->store) == ST_OK) {
         if (atomic_exchange(&k->shred_pending, false))
@@ -651,13 +651,13 @@ shred_flush(struct krm *k, const char *keyring)
 }
 
 uint64_t
-krm_shred_failures(const struct krm *k)
+keyrings_shred_failures(const struct keyrings *k)
 {
     return atomic_load(&k->shred_failures);
 }
 
 enum status
-krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev)
+keyrings_delete(struct keyrings *k, const char *name, const struct store_audit_row *ev)
 {
     struct keyring *kr;
     size_t pos;
@@ -686,7 +686,7 @@ krm_delete(struct krm *k, const char *name, const struct store_audit_row *ev)
 /* --- crypto use --- */
 
 enum status
-krm_acquire(struct krm *k, const char *name, struct krm_use *u)
+keyrings_acquire(struct keyrings *k, const char *name, struct keyring_use *u)
 {
     struct keyring *kr;
     enum status st;
@@ -705,7 +705,7 @@ krm_acquire(struct krm *k, const char *name, struct krm_use *u)
 }
 
 void
-krm_release(struct krm_use *u)
+keyrings_release(struct keyring_use *u)
 {
     if (u->k != NULL)
         pthread_rwlock_unlock(&u->k->lock);
@@ -714,19 +714,19 @@ krm_release(struct krm_use *u)
 }
 
 enum envelope_format
-krm_format(const struct krm_use *u)
+keyrings_format(const struct keyring_use *u)
 {
     return u->kr->fmt;
 }
 
 uint32_t
-krm_latest(const struct krm_use *u)
+keyrings_latest(const struct keyring_use *u)
 {
     return u->kr->row.latest_version;
 }
 
 static enum status
-kek_of(struct krm *k, struct keyring *kr, struct kver *kv, const struct kek **out)
+kek_of(struct keyrings *k, struct keyring *kr, struct kver *kv, const struct kek **out)
 {
     struct kek *kek = atomic_load_explicit(&kv->kek, memory_order_acquire);
     enum status st = ST_OK;
@@ -752,7 +752,7 @@ kek_of(struct krm *k, struct keyring *kr, struct kver *kv, const struct kek **ou
 
 /* A version passed 90% of its bound: ask the janitor to rotate soon. */
 static void
-wake_maintenance(struct krm *k)
+wake_maintenance(struct keyrings *k)
 {
     if (k->kick != NULL)
         k->kick(k->kick_arg);
@@ -760,7 +760,7 @@ wake_maintenance(struct krm *k)
 
 /* Count one encryption. A crash may over-count by up to one block, never under-count. */
 static enum status
-count_one(struct krm *k, struct keyring *kr, struct kver *kv)
+count_one(struct keyrings *k, struct keyring *kr, struct kver *kv)
 {
     int64_t limit = (int64_t)k->set.kek_limit;
     int64_t n = atomic_fetch_add(&kv->used, 1) + 1;
@@ -797,7 +797,7 @@ count_one(struct krm *k, struct keyring *kr, struct kver *kv)
 }
 
 enum status
-krm_kek_encrypt(struct krm_use *u, uint32_t version, const struct kek **out)
+keyrings_kek_encrypt(struct keyring_use *u, uint32_t version, const struct kek **out)
 {
     struct keyring *kr = u->kr;
     enum status st;
@@ -818,7 +818,7 @@ krm_kek_encrypt(struct krm_use *u, uint32_t version, const struct kek **out)
 }
 
 enum status
-krm_kek_decrypt(struct krm_use *u, uint32_t version, const struct kek **out)
+keyrings_kek_decrypt(struct keyring_use *u, uint32_t version, const struct kek **out)
 {
     struct keyring *kr = u->kr;
 
@@ -849,7 +849,7 @@ due(const struct keyring *kr, int64_t now, const char **reason)
 }
 
 void
-krm_set_audit(struct krm *k, struct audit *a)
+keyrings_set_audit(struct keyrings *k, struct audit *a)
 {
     k->audit = a;
 }
@@ -877,7 +877,7 @@ system_rec(const struct due_rotation *d)
 /* One automatic rotation. Lock order as in request handlers: the audit chain (audit_txn_begin)
  * first, then the keyring lock; the event commits in the rotation's transaction or not at all. */
 static void
-rotate_due(struct krm *k, const struct due_rotation *d, int64_t now)
+rotate_due(struct keyrings *k, const struct due_rotation *d, int64_t now)
 {
     struct audit_txn txn = {0};
     const char *reason = NULL;
@@ -905,7 +905,7 @@ rotate_due(struct krm *k, const struct due_rotation *d, int64_t now)
 }
 
 void
-krm_maintain(struct krm *k, int64_t now)
+keyrings_maintain(struct keyrings *k, int64_t now)
 {
     const char *reason = NULL;
     struct due_rotation *list = NULL;
@@ -929,7 +929,7 @@ krm_maintain(struct krm *k, int64_t now)
 }
 
 void
-krm_set_kick(struct krm *k, void (*kick)(void *arg), void *arg)
+keyrings_set_kick(struct keyrings *k, void (*kick)(void *arg), void *arg)
 {
     k->kick = kick;
     k->kick_arg = arg;
@@ -946,7 +946,7 @@ key_named(const struct rootkey *const *keys, size_t n, const char *id)
 
 /* Before writing anything: every row is sound and under `to` or a key we were given. */
 static enum status
-rewrap_check(const struct krm *k, const struct rootkey *const *from, size_t n,
+rewrap_check(const struct keyrings *k, const struct rootkey *const *from, size_t n,
              const struct rootkey *to, char *err, size_t err_len)
 {
     for (size_t i = 0; i < k->n; i++) {
@@ -970,7 +970,7 @@ rewrap_check(const struct krm *k, const struct rootkey *const *from, size_t n,
 }
 
 enum status
-krm_rewrap_all(struct krm *k, const struct rootkey *const *from, size_t n,
+keyrings_rewrap_all(struct keyrings *k, const struct rootkey *const *from, size_t n,
                const struct rootkey *to, size_t *count, char *err, size_t err_len)
 {
     enum status st;
@@ -1005,9 +1005,9 @@ krm_rewrap_all(struct krm *k, const struct rootkey *const *from, size_t n,
 }
 
 void
-krm_metrics(const void *self, struct metrics_out *o)
+keyrings_metrics(const void *self, struct metrics_out *o)
 {
-    struct krm *k = (struct krm *)(uintptr_t)self;
+    struct keyrings *k = (struct keyrings *)(uintptr_t)self;
     int64_t now = clock_now_s();
 
     metrics_counter(o, "difyguard_shred_checkpoint_failures_total",

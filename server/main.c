@@ -23,6 +23,7 @@
 #include "common/json/jsonx.h"
 #include "common/log.h"
 #include "crypto/apikey.h"
+#include "crypto/init.h"
 #include "crypto/secret.h"
 #include "server/audit/audit.h"
 #include "server/auth/jwt.h"
@@ -207,7 +208,7 @@ out:
 }
 
 static int
-open_service(struct service **svc, const struct service_paths *p, const struct krm_settings *ks,
+open_service(struct service **svc, const struct service_paths *p, const struct keyrings_settings *ks,
              const struct audit_settings *as)
 {
     char err[512];
@@ -223,7 +224,7 @@ cmd_admin_key(int argc, char **argv)
     struct opts o;
     struct service_paths p = {0};
     struct service *svc = NULL;
-    struct krm_settings ks = {0};
+    struct keyrings_settings ks = {0};
     char key[APIKEY_TEXT_CHARS + 1];
     int rc = parse(&o, admin_opts, N(admin_opts), argc, argv, "--data-dir DIR [--json]",
                    "Break-glass: mint a new admin API key locally with the root key.");
@@ -491,7 +492,7 @@ wait_for_signal(void)
 static void
 duty_rotation(void *arg, int64_t now_ms)
 {
-    krm_maintain(arg, now_ms / 1000);
+    keyrings_maintain(arg, now_ms / 1000);
 }
 
 static void
@@ -512,7 +513,7 @@ start_janitor(struct janitor **out, struct service *svc, int64_t rotation_every_
     size_t n = svc->audit != NULL ? 2 : 1;
 
     *out = janitor_new(duties, n);
-    krm_set_kick(svc->keyrings, kick_rotation, *out);
+    keyrings_set_kick(svc->keyrings, kick_rotation, *out);
     if (janitor_start(*out) != ST_OK)
         return fail(1, "%s", "cannot start the janitor thread");
     return -1;
@@ -544,7 +545,7 @@ cmd_serve(int argc, char **argv)
      * heap instead of a fresh mmap (and its page faults) each time. */
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
-    struct krm_settings ks = {o.kek_max_encryptions, (int64_t)o.reserve_block};
+    struct keyrings_settings ks = {o.kek_max_encryptions, (int64_t)o.reserve_block};
     char archive[4096];
     snprintf(archive, sizeof archive, "%s/audit-archive", o.data_dir);
     struct audit_settings as = {o.audit_durable, o.audit_checkpoint_interval, o.audit_retention,
@@ -580,7 +581,7 @@ cmd_serve(int argc, char **argv)
     rc = 0;
 out:
     if (svc != NULL)
-        krm_set_kick(svc->keyrings, NULL, NULL);
+        keyrings_set_kick(svc->keyrings, NULL, NULL);
     janitor_free(janitor);             /* before the modules its duties use */
     service_close(svc);
     datalock_release(lock);

@@ -112,7 +112,7 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
         return s;
     }
     store_close(st);
-    struct krm_settings ks = {0};
+    struct keyrings_settings ks = {0};
     if ((s = service_open(&svc, p, &ks, NULL, err, err_len)) != ST_OK)
         return s;
     if ((s = apps_create(svc->apps, "admin", "difyguard administrators", &app, NULL)) != ST_OK ||
@@ -202,7 +202,7 @@ metrics_sources(struct service *s)
 {
     const struct metrics_source src[] = {
         {"apps", apps_metrics, s->apps},
-        {"keyrings", krm_metrics, s->keyrings},
+        {"keyrings", keyrings_metrics, s->keyrings},
         {"audit", audit_metrics, s->audit},
     };
     s->metrics = metrics_new();
@@ -214,7 +214,7 @@ metrics_sources(struct service *s)
 
 /* Everything after the root key(s): store, service keys, managers, audit writer (as != NULL). */
 static enum status
-service_start(struct service *s, const struct service_paths *p, const struct krm_settings *ks,
+service_start(struct service *s, const struct service_paths *p, const struct keyrings_settings *ks,
               const struct audit_settings *as, char *err, size_t err_len)
 {
     enum status st;
@@ -226,7 +226,7 @@ service_start(struct service *s, const struct service_paths *p, const struct krm
         snprintf(err, err_len, "cannot record the root key id in %s", p->database);
         return st;
     }
-    if ((st = krm_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
+    if ((st = keyrings_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
         snprintf(err, err_len, "cannot load keyrings from %s", p->database);
         return st;
     }
@@ -237,13 +237,13 @@ service_start(struct service *s, const struct service_paths *p, const struct krm
     if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, s->mac_key, as, err,
                                        err_len)) != ST_OK)
         return st;
-    krm_set_audit(s->keyrings, s->audit);
+    keyrings_set_audit(s->keyrings, s->audit);
     metrics_sources(s);
     return ST_OK;
 }
 
 enum status
-service_open(struct service **out, const struct service_paths *p, const struct krm_settings *ks,
+service_open(struct service **out, const struct service_paths *p, const struct keyrings_settings *ks,
              const struct audit_settings *as, char *err, size_t err_len)
 {
     struct service *s = xcalloc(1, sizeof *s);
@@ -264,7 +264,7 @@ service_open_keys(struct service **out, const struct service_paths *p, struct ro
                   size_t n, char *err, size_t err_len)
 {
     struct service *s = xcalloc(1, sizeof *s);
-    struct krm_settings ks = {0};
+    struct keyrings_settings ks = {0};
     enum status st;
 
     *out = NULL;
@@ -286,7 +286,7 @@ service_close(struct service *s)
     metrics_free(s->metrics);
     audit_close(s->audit);              /* drains the queue first */
     jwt_verifier_free(s->jwt);
-    krm_close(s->keyrings);
+    keyrings_close(s->keyrings);
     apps_close(s->apps);
     secret_free(s->mac_key);
     secret_free(s->hash_key);
@@ -367,7 +367,7 @@ service_rotate_root(struct service *s, const struct rootkey *to, size_t *count, 
     /* KEKs first, each row recording its root key; then the service keys and the database's root
      * key id at once. Until that commit the database opens with the keys it opened with now, and
      * after it with `to`: a repeated run finds every row under a key it is given. */
-    if ((st = krm_rewrap_all(s->keyrings, from, s->n_keys, to, count, err, err_len)) != ST_OK ||
+    if ((st = keyrings_rewrap_all(s->keyrings, from, s->n_keys, to, count, err, err_len)) != ST_OK ||
         (st = svckey_rewrap_all(s->store, from, s->n_keys, to, err, err_len)) != ST_OK)
         return st;
     snprintf(n, sizeof n, "%zu", *count);

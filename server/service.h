@@ -25,7 +25,7 @@ struct service {
     size_t n_keys;
     struct secret *mac_key;       /* row MACs */
     struct secret *hash_key;      /* API-key hashes */
-    struct krm *keyrings;
+    struct keyrings *keyrings;
     struct apps *apps;
     struct audit *audit;          /* NULL when the command does not audit */
     struct jwt_verifier *jwt;     /* NULL unless --jwt-config */
@@ -54,7 +54,7 @@ NODISCARD enum status service_init(const struct service_paths *p, char *admin_ke
  * the audit writer when as != NULL. */
 struct audit_settings;
 NODISCARD enum status service_open(struct service **out, const struct service_paths *p,
-                                   const struct krm_settings *ks, const struct audit_settings *as,
+                                   const struct keyrings_settings *ks, const struct audit_settings *as,
                                    char *err, size_t err_len);
 /* Open for root key rotation with several candidate root keys (keys[0..n), the array and the
  * keys owned by the service from the call on, whatever it returns): each service key opens with

@@ -171,7 +171,7 @@ parse_item(struct item *it, enum crypto_op op, const json_t *o, bool batch, stru
 
 struct opctx {
     struct req *r;
-    struct krm_use use;
+    struct keyring_use use;
     bool raw_out;                   /* single decrypt answered as application/octet-stream */
 };
 
@@ -181,13 +181,13 @@ seal_to(struct opctx *c, const struct item *it, uint32_t version, const uint8_t 
         size_t pt_len, struct sbuf *out, uint32_t *used)
 {
     const struct kek *kek = NULL;
-    enum envelope_format fmt = krm_format(&c->use);
+    enum envelope_format fmt = keyrings_format(&c->use);
     size_t blen = envelope_blob_len(fmt, pt_len);
     uint8_t small[SMALL_BYTES + ENVELOPE_MAX_OVERHEAD];
     uint8_t *blob = NULL;
     enum status st;
 
-    if ((st = krm_kek_encrypt(&c->use, version, &kek)) != ST_OK)
+    if ((st = keyrings_kek_encrypt(&c->use, version, &kek)) != ST_OK)
         return st;
     blob = blen <= sizeof small ? small : xmalloc(blen);
     if ((st = envelope_seal(blob, blen, &blen, fmt, kek, it->ctx, it->ctx_len, pt, pt_len)) != ST_OK)
@@ -221,12 +221,12 @@ open_ct(struct opctx *c, struct item *it, uint8_t **pt, size_t *pt_len, size_t *
     *pt_len = *cap = 0;
     if ((st = envelope_parse_text(&env, blob, bcap, it->ct, it->ct_len)) != ST_OK)
         goto out;
-    if (env.format != krm_format(&c->use)) {
+    if (env.format != keyrings_format(&c->use)) {
         st = ST_AUTH;           /* made by another keyring: say no more than that it failed */
         goto out;
     }
     used_version = env.version;
-    if ((st = krm_kek_decrypt(&c->use, env.version, &kek)) != ST_OK)
+    if ((st = keyrings_kek_decrypt(&c->use, env.version, &kek)) != ST_OK)
         goto out;
     *cap = envelope_plaintext_len(&env) + 1;
     *pt = xmalloc(*cap);
@@ -487,8 +487,8 @@ h_crypto(struct req *r, enum crypto_op op)
         st = octet_item(r, &oit, &ctx_json);
     else if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK)
         st = classify(r, body, &items, &msg);
-    if (st == ST_OK && (st = krm_acquire(r->svc->keyrings, r->p1, &c.use)) == ST_OK) {
-        if (op == OP_DATAKEY && krm_format(&c.use) == ENVELOPE_AES256SIV) {
+    if (st == ST_OK && (st = keyrings_acquire(r->svc->keyrings, r->p1, &c.use)) == ST_OK) {
+        if (op == OP_DATAKEY && keyrings_format(&c.use) == ENVELOPE_AES256SIV) {
             st = ST_INVALID;
             msg = "datakey needs a randomized (non-deterministic) keyring";
         } else if (octet_in) {
@@ -507,7 +507,7 @@ h_crypto(struct req *r, enum crypto_op op)
             if ((st = one_item(&c, op, body, false, &out, &msg)) == ST_OK && !c.raw_out)
                 sbuf_adds(&out, "}");
         }
-        krm_release(&c.use);
+        keyrings_release(&c.use);
     }
     if (octet_in && msg == NULL)
         msg = oit.msg;

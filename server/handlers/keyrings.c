@@ -61,7 +61,7 @@ allowed_name(struct req *r, const char *keyring)
     return false;
 }
 
-/* krm_list's filter: a restricted caller sees only the keyrings of its allow-list. */
+/* keyrings_list's filter: a restricted caller sees only the keyrings of its allow-list. */
 static bool
 listed(const void *arg, const char *name)
 {
@@ -73,7 +73,7 @@ h_keyrings_list(struct req *r)
 {
     struct keyring_info *list = NULL;
     size_t n = 0;
-    enum status st = krm_list(r->svc->keyrings, listed, &r->principal, &list, &n);
+    enum status st = keyrings_list(r->svc->keyrings, listed, &r->principal, &list, &n);
 
     if (st != ST_OK) {
         req_fail(r, st, NULL);
@@ -87,7 +87,7 @@ h_keyrings_list(struct req *r)
 }
 
 static enum status
-parse_create(json_t *body, struct krm_create *c, const char **msg)
+parse_create(json_t *body, struct keyring_spec *c, const char **msg)
 {
     static const char *const allowed[] = {"name", "algorithm", "deterministic", "rotation_period",
                                           "deletion_allowed", NULL};
@@ -123,7 +123,7 @@ h_keyrings_create(struct req *r)
 {
     json_t *body = NULL;
     struct keyring_info out = {0};
-    struct krm_create c = {0};
+    struct keyring_spec c = {0};
     const char *msg = NULL;
     enum status st;
 
@@ -134,7 +134,7 @@ h_keyrings_create(struct req *r)
             json_decref(body);
             return;
         }
-        st = krm_create(r->svc->keyrings, &c, &out, &msg, req_admin_event(r, 201));
+        st = keyrings_create(r->svc->keyrings, &c, &out, &msg, req_admin_event(r, 201));
         req_admin_done(r, st);
     }
     reply_keyring(r, st, 201, &out, msg);
@@ -156,12 +156,12 @@ h_keyring_get(struct req *r)
                                       : "scope: needs keyrings:admin or a crypto scope");
         return;
     }
-    enum status st = krm_get(r->svc->keyrings, r->p1, &out);
+    enum status st = keyrings_get(r->svc->keyrings, r->p1, &out);
     reply_keyring(r, st, 200, &out, NULL);
 }
 
 static enum status
-parse_patch(json_t *body, struct krm_patch *p, const char **msg)
+parse_patch(json_t *body, struct keyring_patch *p, const char **msg)
 {
     static const char *const allowed[] = {"min_decryption_version", "min_encryption_version",
                                           "rotation_period", "deletion_allowed", NULL};
@@ -200,14 +200,14 @@ h_keyring_patch(struct req *r)
 {
     json_t *body = NULL;
     struct keyring_info out = {0};
-    struct krm_patch p;
+    struct keyring_patch p;
     const char *msg = NULL;
     enum status st;
 
     if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
         (st = parse_patch(body, &p, &msg)) == ST_OK)
     {
-        st = krm_patch(r->svc->keyrings, r->p1, &p, &out, &msg, req_admin_event(r, 200));
+        st = keyrings_patch(r->svc->keyrings, r->p1, &p, &out, &msg, req_admin_event(r, 200));
         req_admin_done(r, st);
     }
     reply_keyring(r, st, 200, &out, msg);
@@ -217,7 +217,7 @@ h_keyring_patch(struct req *r)
 void
 h_keyring_delete(struct req *r)
 {
-    enum status st = krm_delete(r->svc->keyrings, r->p1, req_admin_event(r, 204));
+    enum status st = keyrings_delete(r->svc->keyrings, r->p1, req_admin_event(r, 204));
     req_admin_done(r, st);
     if (st == ST_CONFLICT)
         req_fail(r, st, "deletion_allowed is false for this keyring");
@@ -243,7 +243,7 @@ h_keyring_rotate(struct req *r)
         return;
     }
     json_decref(body);
-    st = krm_rotate(r->svc->keyrings, r->p1, &out, req_admin_event(r, 200));
+    st = keyrings_rotate(r->svc->keyrings, r->p1, &out, req_admin_event(r, 200));
     req_admin_done(r, st);
     reply_keyring(r, st, 200, &out, NULL);
 }

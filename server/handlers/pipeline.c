@@ -206,7 +206,7 @@ record_keyring(struct req *r, struct audit_rec *rec)
 {
     if (r->route == NULL || (r->route->flags & ROUTE_KEYRING) == 0 || r->p1 == NULL)
         return;
-    if (names_valid(r->p1) && (r->status_code < 300 || krm_known(r->svc->keyrings, r->p1)))
+    if (names_valid(r->p1) && (r->status_code < 300 || keyrings_known(r->svc->keyrings, r->p1)))
         snprintf(rec->keyring, sizeof rec->keyring, "%s", r->p1);
     else
         audit_hmac_hex(r->svc->audit, rec->h_keyring, r->p1, strlen(r->p1));

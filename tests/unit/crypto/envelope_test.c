@@ -13,6 +13,7 @@
 #include "crypto/b64.h"
 #include "crypto/context.h"
 #include "crypto/envelope.h"
+#include "crypto/init.h"
 #include "testutil.h"
 
 static const enum envelope_format formats[] = {

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "crypto/init.h"
 #include "crypto/secret.h"
 #include "testutil.h"
 

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "crypto/init.h"
 #include "crypto/mac.h"
 #include "crypto/sign.h"
 #include "testutil.h"

@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "crypto/init.h"
 #include "crypto/secret.h"
 #include "testutil.h"
 

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "common/clock.h"
+#include "crypto/init.h"
 #include "crypto/rootkey.h"
 #include "crypto/secret.h"
 #include "server/janitor.h"
@@ -77,9 +78,9 @@ test_period_rotation_on_a_test_clock(void **state)
     struct rootkey *rk = NULL;
     struct store *st = NULL;
     struct secret *mac = secret_new(32);
-    struct krm *k = NULL;
-    struct krm_settings set = {0, 0};
-    struct krm_create c = {"tenant-p", NULL, -1, 3600, false};
+    struct keyrings *k = NULL;
+    struct keyrings_settings set = {0, 0};
+    struct keyring_spec c = {"tenant-p", NULL, -1, 3600, false};
     struct keyring_info info;
     const char *msg = NULL;
 
@@ -92,27 +93,27 @@ test_period_rotation_on_a_test_clock(void **state)
     assert_int_equal(rootkey_load(&rk, key, err, sizeof err), ST_OK);
     assert_int_equal(store_open(&st, url, err, sizeof err), ST_OK);
     assert_int_equal(store_meta_set(st, "root_key_id", rootkey_id(rk)), ST_OK);  /* as init */
-    assert_int_equal(krm_open(&k, st, rk, mac, &set), ST_OK);
-    assert_int_equal(krm_create(k, &c, &info, &msg, NULL), ST_OK);
+    assert_int_equal(keyrings_open(&k, st, rk, mac, &set), ST_OK);
+    assert_int_equal(keyrings_create(k, &c, &info, &msg, NULL), ST_OK);
     int64_t created = info.created_at;
     keyring_info_free(&info);
 
-    krm_maintain(k, created + 3599);    /* one second early: nothing */
-    assert_int_equal(krm_get(k, "tenant-p", &info), ST_OK);
+    keyrings_maintain(k, created + 3599);    /* one second early: nothing */
+    assert_int_equal(keyrings_get(k, "tenant-p", &info), ST_OK);
     assert_int_equal(info.latest_version, 1);
     keyring_info_free(&info);
-    krm_maintain(k, created + 3600);    /* due */
-    assert_int_equal(krm_get(k, "tenant-p", &info), ST_OK);
+    keyrings_maintain(k, created + 3600);    /* due */
+    assert_int_equal(keyrings_get(k, "tenant-p", &info), ST_OK);
     assert_int_equal(info.latest_version, 2);
     int64_t next = info.next_rotation_at;
     keyring_info_free(&info);
-    krm_maintain(k, created + 3601);    /* just rotated: not again */
-    assert_int_equal(krm_get(k, "tenant-p", &info), ST_OK);
+    keyrings_maintain(k, created + 3601);    /* just rotated: not again */
+    assert_int_equal(keyrings_get(k, "tenant-p", &info), ST_OK);
     assert_int_equal(info.latest_version, 2);
     assert_true(next > created + 3600);
     keyring_info_free(&info);
 
-    krm_close(k);
+    keyrings_close(k);
     store_close(st);
     rootkey_free(rk);
     secret_free(mac);

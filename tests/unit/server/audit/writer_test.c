@@ -19,6 +19,7 @@
 
 #include "common/sbuf.h"
 #include "common/xmem.h"
+#include "crypto/init.h"
 #include "crypto/rootkey.h"
 #include "crypto/secret.h"
 #include "server/audit/audit.h"

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "crypto/apikey.h"
+#include "crypto/init.h"
 #include "crypto/secret.h"
 #include "server/auth/authz.h"
 

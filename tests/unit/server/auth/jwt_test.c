@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "crypto/b64.h"
+#include "crypto/init.h"
 #include "crypto/secret.h"
 #include "server/apps.h"
 #include "server/auth/jwt.h"
