@@ -161,6 +161,15 @@ def db_exec(w, sql, args=()):
 # ----------------------------------------------------------------------------------------------
 # the refusals every operation shares
 
+def test_every_operation_refuses_a_missing_key_401(w, openapi):
+    before = state(w)
+    for op in operations(openapi, 401):
+        r = send(w.srv.client(), w, op)
+        expect(r, 401, "unauthenticated")
+        assert r.headers.get("WWW-Authenticate") == "Bearer", op
+    assert state(w) == before
+
+
 def padded(body, size):
     """body as JSON text, padded with whitespace (still the same JSON value) to size bytes."""
     text = json.dumps(body) if body is not None else ""
@@ -191,3 +200,94 @@ def test_every_crypto_call_refuses_a_batch_over_the_limit_413(w, op):
     expect(w.admin.post(path, {"items": [item] * MAX_BATCH_ITEMS}), 200)
     expect(w.admin.post(path, {"items": [item] * (MAX_BATCH_ITEMS + 1)}), 413,
            "batch_too_large")
+
+
+def test_every_operation_refuses_a_key_over_its_rate_429(w, openapi):
+    """A key with rate 1 and burst 1 (and a scope no route grants, so whatever passes the limit
+    is refused 403 without effect): every operation answers 429 rate_limited with Retry-After
+    once the bucket is empty."""
+    obj = expect(w.admin.post(f"/v1/apps/{w.app}/keys",
+                              {"scopes": ["certs:read"], "rate": 1, "burst": 1}), 201)
+    conftest.register_api_key(obj["key"])
+    limited = w.srv.client(obj["key"])
+    before = state(w)
+    counted = metric(w, 'difyguard_auth_failures_total{reason="rate_limited"}')
+    ops = operations(openapi, 429)
+    for op in ops:
+        for _ in range(20):
+            r = send(limited, w, op)
+            if r.status_code == 429:
+                break
+            expect(r, 403, "forbidden")         # a token was left: the scope refuses it
+        body = expect(r, 429, "rate_limited")
+        assert int(r.headers["Retry-After"]) >= 1, (op, body)
+    assert metric(w, 'difyguard_auth_failures_total{reason="rate_limited"}') >= counted + len(ops)
+    assert state(w) == before
+
+
+def test_every_operation_refuses_a_tampered_key_row_500(w, openapi):
+    """An API key row altered in the database (scopes widened, so its MAC no longer matches) is
+    refused with 500 integrity_failure, whatever the route, and counted."""
+    _, obj = w.srv.issue_key(ADMIN_SCOPES, app=w.app)        # never used: not cached
+    assert db_exec(w, "UPDATE api_keys SET scopes = scopes || ' certs:read' WHERE id = ?",
+                   (obj["id"],)) == 1
+    tampered = w.srv.client(obj["key"])
+    before = state(w)
+    counted = metric(w, 'difyguard_auth_failures_total{reason="integrity"}')
+    ops = operations(openapi, 500)
+    for op in ops:
+        expect(send(tampered, w, op), 500, "integrity_failure")
+    assert metric(w, 'difyguard_auth_failures_total{reason="integrity"}') == counted + len(ops)
+    assert state(w) == before
+    assert "api_key_integrity_failure" in w.srv.stdout()
+
+
+SINK_TRIGGER = "test_audit_sink_refuses"
+
+
+def test_every_operation_answers_503_when_the_audit_trail_cannot_record_it(w, openapi, tmp_path):
+    """The audit sink refuses every write (a trigger aborts each insert into audit_events, as a
+    full or failing disk would): every operation answers 503 unavailable and, except the
+    documented audit key rotation, changes nothing; afterwards the service and its trail are
+    whole again."""
+    before = state(w)
+    failures = metric(w, "difyguard_audit_write_failures_total")
+    ops = operations(openapi, 503)
+    db_exec(w, f"CREATE TRIGGER {SINK_TRIGGER} BEFORE INSERT ON audit_events "
+               "BEGIN SELECT RAISE(ABORT, 'the audit sink refuses (test)'); END")
+    try:
+        for op in ops:
+            expect(send(w.admin, w, op), 503, "unavailable")
+    finally:
+        db_exec(w, f"DROP TRIGGER {SINK_TRIGGER}")
+    assert metric(w, "difyguard_audit_write_failures_total") >= failures + len(ops)
+    after = state(w)
+    # POST /v1/audit/rotate-key writes the key change before the request's event (documented):
+    # the new key may be active; if so, its key_change checkpoint is in the trail.
+    rotated = after.pop("audit_keys") != before.pop("audit_keys")
+    assert after == before, "a request answered 503 changed something"
+    r = w.admin.get("/v1/audit/export")
+    expect(r, 200)
+    assert ('"kind":"key_change"' in r.content.decode()) == rotated
+    assert expect(w.admin.get("/v1/audit/verify"), 200)["valid"] is True
+    assert w.admin.decrypt(w.kr, w.ct, context=w.ctx)["text"].startswith("pt-coverage-")
+
+
+def test_percent_encoded_path_parameters_are_refused_400(w, openapi):
+    """A path parameter spelled with percent-encoding (here an encoded '/' that would alias
+    another route) is refused with 400 before routing, on every route that has one; nothing
+    is done."""
+    before = state(w)
+    ops = [op for op in operations(openapi, 400) if "{" in op[0]]
+    assert len(ops) == sum(1 for p, _ in VALID if "{" in p)
+    for op in ops:
+        path, body, params = VALID[op](w)
+        tsegs, psegs = op[0].split("/"), path.split("/")
+        last = max(i for i, seg in enumerate(tsegs) if seg.startswith("{"))
+        psegs[last] += "%2Fx"
+        target = "/".join(psegs)
+        r = w.admin.request(op[1].upper(), target, params=params,
+                            json_body=body if body is not None else conftest._UNSET)
+        err = expect(r, 400, "invalid_request")
+        assert "canonical" in err["error"]["message"], (target, err)
+    assert state(w) == before
