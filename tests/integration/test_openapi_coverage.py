@@ -170,6 +170,38 @@ def test_every_operation_refuses_a_missing_key_401(w, openapi):
     assert state(w) == before
 
 
+def test_every_operation_refuses_a_key_without_its_scope_403(w, openapi):
+    """A key whose only scope no route grants is refused by every operation with 403
+    forbidden, the message saying what refused (`scope:`)."""
+    api, _ = w.srv.issue_key(["certs:read"], app=w.app)
+    dk, _ = w.srv.issue_key(["datakey"], app=w.app)
+    before = state(w)
+    for op in operations(openapi, 403):
+        err = expect(send(api, w, op), 403, "forbidden")
+        assert err["error"]["message"].startswith("scope:"), (op, err)
+    # a data key's plaintext needs its own scope
+    err = expect(dk.post(f"/v1/keyrings/{w.kr}/datakey", {"include_plaintext": True}), 403,
+                 "forbidden")
+    assert err["error"]["message"].startswith("scope:"), err
+    assert state(w) == before
+
+
+def test_every_keyring_operation_refuses_a_keyring_outside_the_allow_list_403(w, openapi):
+    """A key holding every scope, bounded to another keyring: every operation on a keyring
+    (and creating one, and changing the audit key every keyring shares) is refused with 403,
+    the message starting `allow-list:`."""
+    api, _ = w.srv.issue_key(ADMIN_SCOPES, keyrings=["elsewhere"], app=w.app)
+    before = state(w)
+    ops = [op for op in operations(openapi, 403)
+           if "{name}" in op[0] or op in {("/v1/keyrings", "post"),
+                                          ("/v1/audit/rotate-key", "post")}]
+    assert len(ops) == 10, ops
+    for op in ops:
+        err = expect(send(api, w, op), 403, "forbidden")
+        assert err["error"]["message"].startswith("allow-list:"), (op, err)
+    assert state(w) == before
+
+
 def padded(body, size):
     """body as JSON text, padded with whitespace (still the same JSON value) to size bytes."""
     text = json.dumps(body) if body is not None else ""
