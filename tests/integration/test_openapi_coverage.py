@@ -323,3 +323,29 @@ def test_percent_encoded_path_parameters_are_refused_400(w, openapi):
         err = expect(r, 400, "invalid_request")
         assert "canonical" in err["error"]["message"], (target, err)
     assert state(w) == before
+
+
+# ----------------------------------------------------------------------------------------------
+# the rarer answers
+
+def test_audit_key_rotation_stops_at_the_retired_key_bound_409(start_server):
+    """The retired signing keys are kept (sealed) in one bounded list: once it is full, another
+    rotation is refused with 409 and the signing keys stay as they were. The trail still
+    verifies (about one run in five did not while the export put a key_change before the
+    periodic checkpoint written in the same millisecond just before it)."""
+    srv = start_server()
+    api = srv.admin
+    for n in range(1, 200):
+        r = api.post("/v1/audit/rotate-key")
+        if r.status_code == 409:
+            break
+        assert len(expect(r, 200)["keys"]) == n + 1
+    err = expect(r, 409, "conflict")
+    assert "retired" in err["error"]["message"], err
+    assert n > 10, f"only {n - 1} rotations before the bound"
+    keys = expect(api.get("/v1/audit/public-key"), 200)["keys"]
+    assert len(keys) == n and sum(k["active"] for k in keys) == 1
+    expect(api.post("/v1/audit/rotate-key"), 409, "conflict")
+    assert expect(api.get("/v1/audit/public-key"), 200)["keys"] == keys
+    v = expect(api.get("/v1/audit/verify"), 200)
+    assert v["valid"] is True, v
