@@ -825,6 +825,18 @@ answer_early(struct http_server *h, struct req *r, enum status st, const char *m
     return flush(r) ? MHD_YES : MHD_NO;
 }
 
+/* A route of the route table that needs no authentication and is not audited (health and
+ * metrics), in its canonical spelling. */
+static bool
+public_route(const char *raw)
+{
+    for (size_t i = 0; raw != NULL && raw[0] == '/' && i < sizeof routes / sizeof routes[0]; i++) {
+        if (routes[i].op == NULL && strcmp(raw + 1, routes[i].pattern) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* The first call: refuse what must never be routed, and size the body buffer. */
 static enum MHD_Result
 on_headers(struct http_server *h, struct req *r)
@@ -832,7 +844,8 @@ on_headers(struct http_server *h, struct req *r)
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
     unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 
-    if (atomic_load(&h->draining))
+    /* Draining refuses the API; health and metrics still answer (/readyz: 503 not_ready). */
+    if (atomic_load(&h->draining) && !public_route(r->raw_path))
         return answer_early(h, r, ST_UNAVAILABLE, "shutting down", true);
     if (!path_canonical(r->raw_path))
         return answer_early(h, r, ST_INVALID, "the request path is not canonical (empty, '.' or "

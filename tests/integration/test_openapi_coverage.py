@@ -349,3 +349,61 @@ def test_audit_key_rotation_stops_at_the_retired_key_bound_409(start_server):
     assert expect(api.get("/v1/audit/public-key"), 200)["keys"] == keys
     v = expect(api.get("/v1/audit/verify"), 200)
     assert v["valid"] is True, v
+
+
+def test_readyz_503_while_draining(start_server):
+    """After SIGTERM, while a request is still in flight: /readyz answers 503 not_ready,
+    /healthz and /metrics keep answering, the API answers 503 unavailable with Connection:
+    close and does nothing; the in-flight request is served and the process exits 0."""
+    srv = start_server(args=["--shutdown-grace", "30"])
+    kr = srv.create_keyring()
+    body = json.dumps({"text": "in flight"}).encode()
+    slow = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    # the server's "100 Continue" says it has taken the request (it is in flight) and waits
+    # for the body
+    slow.sendall((f"POST /v1/keyrings/{kr}/encrypt HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  f"Authorization: Bearer {srv.admin_key}\r\nContent-Type: application/json\r\n"
+                  f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n").encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = slow.recv(4096)
+        assert chunk, "the server closed the connection"
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 100"), got
+    slow.sendall(body[:4])
+    try:
+        srv.proc.send_signal(signal.SIGTERM)
+        probe = srv.client()
+        poll_until(lambda: probe.get("/readyz").status_code == 503, what="/readyz 503")
+        r = probe.get("/readyz")           # checked against the document: NotReady
+        assert r.status_code == 503 and r.json() == {"status": "not_ready"}, r.text
+        assert expect(probe.get("/healthz"), 200) == {"status": "ok"}
+        r = probe.get("/metrics")
+        expect(r, 200)
+        assert "difyguard_audit_backlog" in r.text
+        admin = srv.client(srv.admin_key)
+        poll_until(lambda: admin.get("/v1/keyrings").status_code == 503, what="API 503")
+        name = uniq("drain")
+        r = admin.post("/v1/keyrings", {"name": name})
+        err = expect(r, 503, "unavailable")
+        assert r.headers.get("Connection", "").lower() == "close", dict(r.headers)
+        assert "shutting down" in err["error"]["message"], err
+        assert srv.running(), "the server exited with a request in flight"
+        slow.sendall(body[4:])
+        slow.settimeout(30)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = slow.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    finally:
+        slow.close()
+    assert srv.wait_exit() == 0
+    con = sqlite3.connect(srv.datadir.db, timeout=30)
+    try:
+        assert con.execute("SELECT COUNT(*) FROM keyrings WHERE name = ?", (name,)).fetchone() \
+            == (0,)
+    finally:
+        con.close()
