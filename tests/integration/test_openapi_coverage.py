@@ -15,7 +15,6 @@ import json
 import signal
 import socket
 import sqlite3
-import time
 
 import pytest
 
@@ -277,7 +276,7 @@ def test_every_operation_refuses_a_tampered_key_row_500(w, openapi):
 SINK_TRIGGER = "test_audit_sink_refuses"
 
 
-def test_every_operation_answers_503_when_the_audit_trail_cannot_record_it(w, openapi, tmp_path):
+def test_every_operation_answers_503_when_the_audit_trail_cannot_record_it(w, openapi):
     """The audit sink refuses every write (a trigger aborts each insert into audit_events, as a
     full or failing disk would): every operation answers 503 unavailable and, except the
     documented audit key rotation, changes nothing; afterwards the service and its trail are
@@ -328,6 +327,50 @@ def test_percent_encoded_path_parameters_are_refused_400(w, openapi):
 # ----------------------------------------------------------------------------------------------
 # the rarer answers
 
+def test_keyring_rotate_takes_no_fields_400(w):
+    before = expect(w.admin.get(f"/v1/keyrings/{w.kr}"), 200)["latest_version"]
+    err = expect(w.admin.post(f"/v1/keyrings/{w.kr}/rotate", {"version": 9}), 400,
+                 "invalid_request")
+    assert "unknown field" in err["error"]["message"], err
+    expect(w.admin.post(f"/v1/keyrings/{w.kr}/rotate", data="{"), 400, "invalid_request")
+    assert expect(w.admin.get(f"/v1/keyrings/{w.kr}"), 200)["latest_version"] == before
+
+
+def test_export_after_seq_needs_a_chain_and_a_number_400(w):
+    for params in ({"after_seq": "1"}, {"chain_id": "c", "after_seq": "x1"},
+                   {"chain_id": "c", "after_seq": "1x"}):
+        err = expect(w.admin.get("/v1/audit/export", params=params), 400, "invalid_request")
+        assert "after_seq" in err["error"]["message"], (params, err)
+
+
+def test_keyring_patch_loses_to_a_newer_stored_version_409(w):
+    """Another writer rotated the keyring in the database first (latest_version moved on): the
+    patch, made from the older row, is refused with 409 instead of rolling the version back."""
+    name = w.srv.create_keyring()
+    assert db_exec(w, "UPDATE keyrings SET latest_version = latest_version + 1 WHERE name = ?",
+                   (name,)) == 1
+    expect(w.admin.patch(f"/v1/keyrings/{name}", {"deletion_allowed": True}), 409, "conflict")
+    con = sqlite3.connect(w.srv.datadir.db, timeout=30)
+    try:
+        row = con.execute("SELECT latest_version, deletion_allowed FROM keyrings WHERE name = ?",
+                          (name,)).fetchone()
+    finally:
+        con.close()
+    assert row == (2, 0), row
+    assert expect(w.admin.get(f"/v1/keyrings/{name}"), 200)["deletion_allowed"] is False
+
+
+def test_rotating_a_revoked_key_409(w):
+    api, obj = w.srv.issue_key(["encrypt"])
+    app = obj["app"]
+    expect(w.admin.delete(f"/v1/apps/{app}/keys/{obj['id']}"), 204)
+    err = expect(w.admin.post(f"/v1/apps/{app}/keys/{obj['id']}/rotate", {}), 409, "conflict")
+    assert "revoked" in err["error"]["message"], err
+    keys = expect(w.admin.get(f"/v1/apps/{app}/keys"), 200)["keys"]
+    assert [k["id"] for k in keys] == [obj["id"]], "no new key was issued"
+    expect(api.post(f"/v1/keyrings/{w.kr}/encrypt", {"text": "x"}), 401, "unauthenticated")
+
+
 def test_audit_key_rotation_stops_at_the_retired_key_bound_409(start_server):
     """The retired signing keys are kept (sealed) in one bounded list: once it is full, another
     rotation is refused with 409 and the signing keys stay as they were. The trail still
@@ -349,6 +392,39 @@ def test_audit_key_rotation_stops_at_the_retired_key_bound_409(start_server):
     assert expect(api.get("/v1/audit/public-key"), 200)["keys"] == keys
     v = expect(api.get("/v1/audit/verify"), 200)
     assert v["valid"] is True, v
+
+
+def test_datakey_when_the_encryption_bound_is_spent_422(start_server):
+    """The latest version's encryption bound is spent and no new version can be added (the
+    database moved to another root key, so rotations are refused): datakey answers 422
+    key_version_disabled rather than exceed the bound; a new version ends it."""
+    srv = start_server(args=["--kek-max-encryptions", "3"])
+    kr = srv.create_keyring()
+    api, _ = srv.issue_key(["datakey", "keyrings:admin"], keyrings=[kr])
+
+    def set_root_key_id(value):
+        con = sqlite3.connect(srv.datadir.db, timeout=30)
+        try:
+            con.execute("UPDATE meta SET value = ? WHERE key = 'root_key_id'", (value,))
+            con.commit()
+        finally:
+            con.close()
+
+    own = srv.datadir.info["root_key_id"]
+    set_root_key_id("0123456789abcdef")
+    for _ in range(3):
+        assert expect(api.post(f"/v1/keyrings/{kr}/datakey", {}), 200)["key_version"] == 1
+    poll_until(lambda: "root_key_mismatch" in srv.stdout(), what="the refused rotation")
+    for _ in range(2):
+        expect(api.post(f"/v1/keyrings/{kr}/datakey", {}), 422, "key_version_disabled")
+        items = expect(api.post(f"/v1/keyrings/{kr}/datakey", {"items": [{}]}), 200)["items"]
+        assert items[0]["error"]["code"] == "key_version_disabled", items     # per item
+    ring = expect(api.get(f"/v1/keyrings/{kr}"), 200)
+    assert ring["latest_version"] == 1 and ring["versions"][0]["encryption_limit"] == 3, ring
+    set_root_key_id(own)
+    latest = expect(api.post(f"/v1/keyrings/{kr}/rotate"), 200)["latest_version"]
+    assert latest >= 2
+    assert expect(api.post(f"/v1/keyrings/{kr}/datakey", {}), 200)["key_version"] == latest
 
 
 def test_readyz_503_while_draining(start_server):
