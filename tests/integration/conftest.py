@@ -647,16 +647,20 @@ def pytest_collection_finish(session):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    """A full run that never exercised a documented (path, method, status) fails."""
     spec = openapi_check._instance
     if spec is None or not os.path.exists(BIN):
         return
     if not _COVERAGE["full"] or _COVERAGE["deselected"]:
         return
     _COVERAGE["missing"] = spec.missing()
+    if _COVERAGE["missing"] and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter):
-    """How much of docs/openapi.yaml the run exercised; on a full run, what was missed."""
+    """How much of docs/openapi.yaml the run exercised; on a full run, what was missed (the
+    session fails then: pytest_sessionfinish)."""
     spec = openapi_check._instance
     if spec is None or not spec.seen:
         return
@@ -667,6 +671,7 @@ def pytest_terminal_summary(terminalreporter):
     missing = _COVERAGE["missing"]
     if missing:
         terminalreporter.write_line(
-            f"openapi: {len(missing)} documented (path, method, status) never exercised:")
+            f"FAILED openapi coverage: {len(missing)} documented (path, method, status) never "
+            "exercised; test each, or remove what the server can never answer:", red=True)
         for path, method, code in missing:
-            terminalreporter.write_line(f"  {method.upper()} {path} {code}")
+            terminalreporter.write_line(f"  {method.upper()} {path} {code}", red=True)
