@@ -54,7 +54,6 @@ def w(tmp_path_factory):
     expect(world.admin.post("/v1/apps", {"name": world.app}), 201)
     _, key = srv.issue_key(["encrypt"], app=world.app)
     world.key_id = key["id"]
-    world.key = key["key"]
     yield world
     srv.stop()
 
@@ -161,6 +160,7 @@ def db_exec(w, sql, args=()):
 # the refusals every operation shares
 
 def test_every_operation_refuses_a_missing_key_401(w, openapi):
+    """No Authorization header: 401 unauthenticated with WWW-Authenticate: Bearer."""
     before = state(w)
     for op in operations(openapi, 401):
         r = send(w.srv.client(), w, op)
