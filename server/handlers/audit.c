@@ -253,7 +253,7 @@ h_app_usage(struct req *r)
 
     if (!principal_allows(&r->principal, SCOPE_APPS_ADMIN, NULL) &&
         !principal_allows(&r->principal, SCOPE_AUDIT_READ, NULL)) {
-        req_fail(r, ST_FORBIDDEN, NULL);
+        req_fail(r, ST_FORBIDDEN, "scope: needs apps:admin or audit:read");
         return;
     }
     if (!day_ok(from) || !day_ok(to) || strcmp(from, to) > 0) {

@@ -296,7 +296,7 @@ run_item(struct opctx *c, enum crypto_op op, struct item *it, struct sbuf *out)
     case OP_DATAKEY:
         if (it->include_plaintext &&
             !principal_allows(&c->r->principal, SCOPE_DATAKEY_PLAINTEXT, c->r->p1)) {
-            it->msg = "include_plaintext needs the datakey:plaintext scope";
+            it->msg = "scope: include_plaintext needs the datakey:plaintext scope";
             st = ST_FORBIDDEN;
             break;
         }

@@ -8,6 +8,7 @@
 
 #define AUTH ROUTE_AUTH
 #define KR (ROUTE_AUTH | ROUTE_KEYRING)
+#define CRYPTO (ROUTE_AUTH | ROUTE_KEYRING | ROUTE_BATCH)
 #define AUDIT_ADMIN (SCOPE_AUDIT_READ | SCOPE_KEYRINGS_ADMIN)
 
 static const struct route v[] = {
@@ -20,10 +21,10 @@ static const struct route v[] = {
     {"PATCH", "/v1/keyrings/{name}", h_keyring_patch, SCOPE_KEYRINGS_ADMIN, "keyring.update", KR},
     {"DELETE", "/v1/keyrings/{name}", h_keyring_delete, SCOPE_KEYRINGS_ADMIN, "keyring.delete", KR},
     {"POST", "/v1/keyrings/{name}/rotate", h_keyring_rotate, SCOPE_KEYRINGS_ADMIN, "keyring.rotate", KR},
-    {"POST", "/v1/keyrings/{name}/encrypt", h_encrypt, SCOPE_ENCRYPT, "encrypt", KR},
-    {"POST", "/v1/keyrings/{name}/decrypt", h_decrypt, SCOPE_DECRYPT, "decrypt", KR},
-    {"POST", "/v1/keyrings/{name}/rewrap", h_rewrap, SCOPE_REWRAP, "rewrap", KR},
-    {"POST", "/v1/keyrings/{name}/datakey", h_datakey, SCOPE_DATAKEY, "datakey", KR},
+    {"POST", "/v1/keyrings/{name}/encrypt", h_encrypt, SCOPE_ENCRYPT, "encrypt", CRYPTO},
+    {"POST", "/v1/keyrings/{name}/decrypt", h_decrypt, SCOPE_DECRYPT, "decrypt", CRYPTO},
+    {"POST", "/v1/keyrings/{name}/rewrap", h_rewrap, SCOPE_REWRAP, "rewrap", CRYPTO},
+    {"POST", "/v1/keyrings/{name}/datakey", h_datakey, SCOPE_DATAKEY, "datakey", CRYPTO},
     {"GET", "/v1/apps", h_apps_list, SCOPE_APPS_ADMIN, "app.list", AUTH},
     {"POST", "/v1/apps", h_apps_create, SCOPE_APPS_ADMIN, "app.create", AUTH},
     {"GET", "/v1/apps/{app}", h_app_get, SCOPE_APPS_ADMIN, "app.get", AUTH},

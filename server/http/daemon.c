@@ -148,7 +148,8 @@ on_headers(struct http_req *hr)
     const char *cl = MHD_lookup_connection_value(hr->conn, MHD_HEADER_KIND, "Content-Length");
     unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 
-    if (atomic_load(&hr->h->draining))
+    /* Draining refuses the API; health and metrics still answer (/readyz: 503 not_ready). */
+    if (atomic_load(&hr->h->draining) && !http_route_public(hr->h->app->routes, hr->raw_path))
         return answer_early(hr, ST_UNAVAILABLE, "shutting down", true);
     if (!http_path_canonical(hr->raw_path))
         return answer_early(hr, ST_INVALID, "the request path is not canonical (empty, '.' or "
@@ -194,6 +195,11 @@ dispatch(struct http_req *hr)
     hr->pub.route = rt;
     if ((rt->flags & ROUTE_AUTH) != 0 && app->admit != NULL && !app->admit(&hr->pub))
         return;                         /* refused, and answered, by the application */
+    /* The body was read up to the larger of the two limits; only batch routes may use it. */
+    if ((rt->flags & ROUTE_BATCH) == 0 && hr->pub.body_len > hr->h->lim.max_body_bytes) {
+        req_fail(&hr->pub, ST_TOO_LARGE, NULL);
+        return;
+    }
     rt->fn(&hr->pub);
 }
 

@@ -44,6 +44,8 @@ struct req;
 enum route_flags {
     ROUTE_AUTH = 1u << 0,              /* the application admits the caller before fn */
     ROUTE_KEYRING = 1u << 1,           /* {name}, the first parameter, names a keyring */
+    ROUTE_BATCH = 1u << 2,             /* reads bodies up to --max-batch-bytes and sizes them
+                                        * itself; every other body is bounded by --max-body-bytes */
 };
 
 struct route {

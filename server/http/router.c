@@ -59,3 +59,13 @@ http_route(const struct route_table *t, struct req *r, bool *path_known)
     }
     return NULL;
 }
+
+bool
+http_route_public(const struct route_table *t, const char *raw_path)
+{
+    for (size_t i = 0; raw_path != NULL && i < t->n; i++) {
+        if (t->v[i].audit_op == NULL && strcmp(t->v[i].path, raw_path) == 0)
+            return true;
+    }
+    return false;
+}
