@@ -561,11 +561,11 @@ store_audit_rows_free(struct store_audit_row *rows, size_t n)
 }
 
 enum status
-store_audit_export(struct store *s, const char *chain_id, uint64_t after_seq, uint64_t upto_seq,
+store_audit_lines(struct store *s, const char *chain_id, uint64_t after_seq, uint64_t upto_seq,
                    store_line_cb cb, void *arg)
 {
     assert(s != NULL && chain_id != NULL && cb != NULL);
-    return s->ops->audit_export(s, chain_id, after_seq, upto_seq, cb, arg);
+    return s->ops->audit_lines(s, chain_id, after_seq, upto_seq, cb, arg);
 }
 
 enum status

@@ -252,7 +252,7 @@ void store_audit_rows_free(struct store_audit_row *rows, size_t n);
  * checkpoints are left out: an export ends with the one made for it, and no earlier one may
  * stand in the file as a place to cut it. cb's failure stops the walk. */
 typedef enum status (*store_line_cb)(void *arg, const char *line, size_t len);
-NODISCARD enum status store_audit_export(struct store *s, const char *chain_id, uint64_t after_seq,
+NODISCARD enum status store_audit_lines(struct store *s, const char *chain_id, uint64_t after_seq,
                                          uint64_t upto_seq, store_line_cb cb, void *arg);
 /* Chains present (malloc'd array of STORE_CHAIN_ID_MAX strings). */
 NODISCARD enum status store_audit_chains(struct store *s, char (**out)[STORE_CHAIN_ID_MAX],

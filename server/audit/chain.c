@@ -100,7 +100,7 @@ covered_event_check(struct audit *a, const char *cp, uint64_t cp_seq, char *err,
 
     if (cp_seq == 0 || (kind != NULL && strcmp(kind, "anchor") == 0))
         goto out;                       /* an empty chain, or events pruned behind an anchor */
-    if ((st = store_audit_export(a->store, a->chain_id, cp_seq - 1, cp_seq, first_line, &ev)) !=
+    if ((st = store_audit_lines(a->store, a->chain_id, cp_seq - 1, cp_seq, first_line, &ev)) !=
         ST_OK)
         goto out;
     if (hex == NULL || sodium_hex2bin(want, sizeof want, hex, strlen(hex), NULL, &n, NULL) != 0 ||
@@ -134,7 +134,7 @@ chain_verify(struct audit *a, uint64_t *seq, uint8_t hash[static AUDIT_HASH_BYTE
     if (st != ST_OK && st != ST_NOT_FOUND)
         goto out;
     if ((cp != NULL && (st = covered_event_check(a, cp, cp_seq, err, err_len)) != ST_OK) ||
-        (st = store_audit_export(a->store, a->chain_id, cp != NULL ? cp_seq : 0, INT64_MAX,
+        (st = store_audit_lines(a->store, a->chain_id, cp != NULL ? cp_seq : 0, INT64_MAX,
                                  add_line, &tail)) != ST_OK)
         goto out;
     n_keys = audit_public_keys(a, &keys);

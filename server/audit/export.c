@@ -67,7 +67,7 @@ export_own(struct audit *a, uint64_t after_seq, struct export_ctx *x)
         st = audit__checkpoint_locked(a, "export", upto, a->head_hash, clock_now_ms(), &cp);
     pthread_mutex_unlock(&a->chain_mu);
     if (st == ST_OK && upto > 0 &&
-        (st = store_audit_export(a->store, a->chain_id, after_seq, upto, emit_cb, x)) == ST_OK)
+        (st = store_audit_lines(a->store, a->chain_id, after_seq, upto, emit_cb, x)) == ST_OK)
         st = emit(x, cp.p, cp.len);
     sbuf_free(&cp);
     return st;
@@ -118,7 +118,7 @@ export_other(struct audit *a, const char *chain_id, uint64_t after_seq, struct e
     struct audit_prefix pre;
     struct audit_verify_result res;
     uint8_t (*keys)[AUDIT_PK_BYTES] = NULL;
-    enum status st = store_audit_export(a->store, chain_id, 0, INT64_MAX, add_line, &text);
+    enum status st = store_audit_lines(a->store, chain_id, 0, INT64_MAX, add_line, &text);
 
     if (st != ST_OK || text.len == 0)
         goto out;
@@ -260,7 +260,7 @@ archive(struct audit *a, uint64_t upto, const uint8_t *hash)
         return ST_INVALID;              /* never prune what was not archived */
     if (mkdir(a->set.archive_dir, 0700) != 0 && errno != EEXIST)
         return ST_IO;
-    if ((st = store_audit_export(a->store, a->chain_id, 0, upto, add_line, &text)) != ST_OK ||
+    if ((st = store_audit_lines(a->store, a->chain_id, 0, upto, add_line, &text)) != ST_OK ||
         (st = audit__sign_line(a, &text, a->chain_id, "export", upto, hash,
                                clock_now_ms())) != ST_OK)
         goto out;

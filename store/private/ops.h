@@ -77,7 +77,7 @@ struct store_ops {
                                          char **line, uint64_t *seq);
     enum status (*audit_list)(struct store *s, const struct store_audit_filter *f,
                               struct store_audit_row **out, size_t *n);
-    enum status (*audit_export)(struct store *s, const char *chain_id, uint64_t after_seq,
+    enum status (*audit_lines)(struct store *s, const char *chain_id, uint64_t after_seq,
                                 uint64_t upto_seq, store_line_cb cb, void *arg);
     enum status (*audit_chains)(struct store *s, char (**out)[STORE_CHAIN_ID_MAX], size_t *n);
     enum status (*audit_prune)(struct store *s, const char *chain_id, uint64_t upto);

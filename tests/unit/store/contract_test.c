@@ -1,251 +1,42 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* tests/unit/store/store_test.c -- store.h on a temp SQLite file: every operation, conflicts,
- * tampered rows, threads; and a check that migrations/sqlite and migrations/postgres define the
- * same tables and columns. */
-#include <ctype.h>
+/* tests/unit/store/contract_test.c -- the store contract: every operation of store.h, conflicts,
+ * rollbacks, admin changes with their audit event, threads, export order. Backend-neutral: it runs
+ * against the database DG_STORE_URL names (unset: SQLite files in a temporary directory), through
+ * backend.h for what store.h does not offer. Every backend passes the same test. */
 #include <pthread.h>
 #include <setjmp.h>
-#include <stdbool.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
+#include "backend.h"
+#include "fixtures.h"
 #include "store/store.h"
-
-/* Migrations shipped: migrations/sqlite/NNNN_*.sql. */
-#define SCHEMA 3
-
-static char tmpdir[256];
-static int db_counter;
-
-struct fx {
-    char path[320];
-    char err[256];
-    struct store *s;
-};
-
-/* --- fixtures --- */
-
-static int
-group_setup(void **state)
-{
-    const char *base = getenv("TMPDIR");
-
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/dg_store_test.XXXXXX", base != NULL ? base : "/tmp");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static void
-rm_db(const char *path)
-{
-    char p[400];
-
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
-}
-
-static int
-group_teardown(void **state)
-{
-    (void)state;
-    rmdir(tmpdir);                      /* fails harmlessly if a test left files behind */
-    return 0;
-}
-
-static int
-setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-
-    if (f == NULL)
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/t%d.db", tmpdir, ++db_counter);
-    if (store_open(&f->s, f->path, f->err, sizeof f->err) != ST_OK) {
-        fprintf(stderr, "store_open: %s\n", f->err);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fx *f = *state;
-
-    store_close(f->s);
-    rm_db(f->path);
-    free(f);
-    return 0;
-}
-
-/* Run one SQL statement on the file behind the store's back (tampering, inspection). */
-static void
-raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-}
-
-static int64_t
-raw_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-/* --- builders --- */
-
-static struct store_keyring
-mk_keyring(const char *name)
-{
-    struct store_keyring kr = {0};
-
-    snprintf(kr.name, sizeof kr.name, "%s", name);
-    snprintf(kr.algorithm, sizeof kr.algorithm, "aes-256-gcm");
-    kr.rotation_period = 90 * 86400;
-    kr.latest_version = kr.min_decryption_version = kr.min_encryption_version = 1;
-    kr.created_at = kr.updated_at = kr.rotated_at = 1700000000;
-    memset(kr.mac, 0xA1, sizeof kr.mac);
-    return kr;
-}
-
-static struct store_version
-mk_version(uint32_t version, uint8_t fill)
-{
-    struct store_version v = {0};
-
-    v.version = version;
-    snprintf(v.root_key_id, sizeof v.root_key_id, "0123456789abcdef");
-    v.wrapped_len = 40;
-    memset(v.wrapped, fill, v.wrapped_len);
-    v.created_at = 1700000000 + version;
-    memset(v.mac, fill ^ 0xFF, sizeof v.mac);
-    return v;
-}
-
-static struct store_apikey
-mk_apikey(const char *id, int64_t app_id, int64_t created_at)
-{
-    struct store_apikey k = {0};
-
-    snprintf(k.id, sizeof k.id, "%s", id);
-    k.app_id = app_id;
-    memset(k.hash, 0x5A, sizeof k.hash);
-    snprintf(k.scopes, sizeof k.scopes, "encrypt decrypt");
-    snprintf(k.keyrings, sizeof k.keyrings, "tenant-a tenant-b");
-    k.created_at = created_at;
-    k.expires_at = created_at + 86400;
-    memset(k.mac, 0x3C, sizeof k.mac);
-    return k;
-}
-
-static struct store_app
-mk_app(const char *name)
-{
-    struct store_app a = {0};
-
-    snprintf(a.name, sizeof a.name, "%s", name);
-    snprintf(a.description, sizeof a.description, "the %s app", name);
-    a.created_at = 1700000000;
-    return a;
-}
-
-/* Field by field: struct padding is not part of the contract. */
-static void
-assert_keyring_eq(const struct store_keyring *a, const struct store_keyring *b)
-{
-    assert_int_equal(a->id, b->id);
-    assert_string_equal(a->name, b->name);
-    assert_string_equal(a->algorithm, b->algorithm);
-    assert_int_equal(a->deterministic, b->deterministic);
-    assert_int_equal(a->rotation_period, b->rotation_period);
-    assert_int_equal(a->deletion_allowed, b->deletion_allowed);
-    assert_int_equal(a->latest_version, b->latest_version);
-    assert_int_equal(a->min_decryption_version, b->min_decryption_version);
-    assert_int_equal(a->min_encryption_version, b->min_encryption_version);
-    assert_int_equal(a->created_at, b->created_at);
-    assert_int_equal(a->updated_at, b->updated_at);
-    assert_int_equal(a->rotated_at, b->rotated_at);
-    assert_memory_equal(a->mac, b->mac, STORE_MAC_BYTES);
-}
-
-static void
-assert_version_eq(const struct store_version *a, const struct store_version *b)
-{
-    assert_int_equal(a->keyring_id, b->keyring_id);
-    assert_int_equal(a->version, b->version);
-    assert_string_equal(a->root_key_id, b->root_key_id);
-    assert_int_equal(a->wrapped_len, b->wrapped_len);
-    assert_memory_equal(a->wrapped, b->wrapped, a->wrapped_len);
-    assert_int_equal(a->created_at, b->created_at);
-    assert_int_equal(a->encryptions_reserved, b->encryptions_reserved);
-    assert_memory_equal(a->mac, b->mac, STORE_MAC_BYTES);
-}
-
-static void
-assert_apikey_eq(const struct store_apikey *a, const struct store_apikey *b)
-{
-    assert_string_equal(a->id, b->id);
-    assert_int_equal(a->app_id, b->app_id);
-    assert_string_equal(a->app_name, b->app_name);
-    assert_memory_equal(a->hash, b->hash, sizeof a->hash);
-    assert_string_equal(a->scopes, b->scopes);
-    assert_string_equal(a->keyrings, b->keyrings);
-    assert_int_equal(a->created_at, b->created_at);
-    assert_int_equal(a->expires_at, b->expires_at);
-    assert_int_equal(a->revoked_at, b->revoked_at);
-    assert_memory_equal(a->mac, b->mac, STORE_MAC_BYTES);
-}
-
-/* --- open, URLs, files --- */
 
 static void
 test_open_migrate_reopen(void **state)
 {
     struct fx *f = *state;
 
-    assert_string_equal(store_backend(f->s), "sqlite");
+    assert_string_equal(store_backend(f->s), tb_backend());
     assert_int_equal(store_schema_version(f->s), SCHEMA);
     store_close(f->s);
     f->s = NULL;
     for (int i = 0; i < 2; i++) {       /* reopening applies nothing twice */
-        assert_int_equal(store_open(&f->s, f->path, f->err, sizeof f->err), ST_OK);
+        assert_int_equal(store_open(&f->s, f->url, f->err, sizeof f->err), ST_OK);
         assert_int_equal(store_schema_version(f->s), SCHEMA);
         store_close(f->s);
         f->s = NULL;
     }
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM schema_version"), SCHEMA);
-    assert_true(raw_int(f->path, "SELECT applied_at FROM schema_version WHERE version = 1") > 0);
-    assert_int_equal(raw_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
-    assert_int_equal(store_open(&f->s, f->path, f->err, sizeof f->err), ST_OK);
+    assert_int_equal(tb_int(f->url, "SELECT count(*) FROM schema_version"), SCHEMA);
+    assert_true(tb_int(f->url, "SELECT applied_at FROM schema_version WHERE version = 1") > 0);
+    assert_int_equal(store_open(&f->s, f->url, f->err, sizeof f->err), ST_OK);
 }
 
 static void
@@ -254,71 +45,11 @@ test_newer_schema_refused(void **state)
     struct fx *f = *state;
     struct store *s2 = NULL;
 
-    raw_exec(f->path, "INSERT INTO schema_version (version, applied_at) VALUES (99, 0)");
-    assert_int_equal(store_open(&s2, f->path, f->err, sizeof f->err), ST_UNAVAILABLE);
+    tb_exec(f->url, "INSERT INTO schema_version (version, applied_at) VALUES (99, 0)");
+    assert_int_equal(store_open(&s2, f->url, f->err, sizeof f->err), ST_UNAVAILABLE);
     assert_null(s2);
     assert_non_null(strstr(f->err, "newer"));
 }
-
-static void
-test_url_forms(void **state)
-{
-    struct fx *f = *state;
-    struct store *s2 = NULL;
-    char url[400], err[256];
-    const char *const prefixes[] = {"sqlite:", "sqlite://", ""};
-
-    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
-        snprintf(url, sizeof url, "%s%s", prefixes[i], f->path);
-        assert_int_equal(store_open(&s2, url, err, sizeof err), ST_OK);
-        assert_int_equal(store_schema_version(s2), SCHEMA);
-        store_close(s2);
-    }
-    assert_int_equal(store_open(&s2, ":memory:", err, sizeof err), ST_OK);
-    assert_int_equal(store_schema_version(s2), SCHEMA);
-    assert_int_equal(store_meta_set(s2, "k", "v"), ST_OK);
-    store_close(s2);
-    s2 = NULL;
-
-    const char *const pg[] = {"postgres://dg:hunter2@db:5432/dg", "postgresql://dg:hunter2@db/dg"};
-    for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(store_open(&s2, pg[i], err, sizeof err), ST_INVALID);
-        assert_null(s2);
-        assert_string_equal(err, "PostgreSQL backend not built yet");
-    }
-    assert_int_equal(store_open(&s2, "mysql://root:hunter2@db/dg", err, sizeof err), ST_INVALID);
-    assert_null(strstr(err, "hunter2"));  /* never echo credentials */
-    assert_int_equal(store_open(&s2, "sqlite:", err, sizeof err), ST_INVALID);
-    assert_int_equal(store_open(&s2, "", err, sizeof err), ST_INVALID);
-    snprintf(url, sizeof url, "%s/no/such/dir/x.db", tmpdir);
-    assert_int_equal(store_open(&s2, url, err, sizeof err), ST_IO);
-    assert_non_null(strstr(err, "cannot create database"));
-    assert_null(s2);
-}
-
-static void
-test_file_mode_0600(void **state)
-{
-    struct fx *f = *state;
-    struct store *s2 = NULL;
-    char path[400], wal[420];
-    struct stat sb;
-    mode_t old = umask(0);              /* even a permissive umask must give 0600 */
-
-    snprintf(path, sizeof path, "%s/mode.db", tmpdir);
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    assert_int_equal(store_open(&s2, path, f->err, sizeof f->err), ST_OK);
-    umask(old);
-    assert_int_equal(store_meta_set(s2, "node_id", "n1"), ST_OK);
-    assert_int_equal(stat(path, &sb), 0);
-    assert_int_equal(sb.st_mode & 0777, 0600);
-    assert_int_equal(stat(wal, &sb), 0);
-    assert_int_equal(sb.st_mode & 0777, 0600);
-    store_close(s2);
-    rm_db(path);
-}
-
-/* --- meta and service keys --- */
 
 static void
 test_meta(void **state)
@@ -414,8 +145,7 @@ test_svckey_put_all(void **state)
     assert_string_equal(val, "aaaaaaaaaaaaaaaa");
 
     /* The last write fails: the first two and the meta row stay as they were. */
-    raw_exec(f->path, "CREATE TRIGGER no_p2 BEFORE UPDATE ON service_keys "
-                      "WHEN NEW.purpose = 'p2' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    tb_refuse_updates(f->url, "service_keys", "NEW.purpose = 'p2'");
     for (size_t i = 0; i < 3; i++) {
         snprintf(k[i].root_key_id, sizeof k[i].root_key_id, "bbbbbbbbbbbbbbbb");
         memset(k[i].wrapped, 0x20 + (int)i, k[i].wrapped_len);
@@ -429,7 +159,7 @@ test_svckey_put_all(void **state)
     assert_int_equal(store_meta_get(f->s, "root_key_id", val, sizeof val), ST_OK);
     assert_string_equal(val, "aaaaaaaaaaaaaaaa");
 
-    raw_exec(f->path, "DROP TRIGGER no_p2");
+    tb_allow_updates(f->url, "service_keys");
     assert_int_equal(store_svckey_put_all(f->s, k, 3, "bbbbbbbbbbbbbbbb"), ST_OK);
     assert_int_equal(store_svckey_get(f->s, "p2", &got), ST_OK);
     assert_string_equal(got.root_key_id, "bbbbbbbbbbbbbbbb");
@@ -439,8 +169,6 @@ test_svckey_put_all(void **state)
     k[0].wrapped_len = STORE_WRAPPED_MAX + 1;
     assert_int_equal(store_svckey_put_all(f->s, k, 1, NULL), ST_INVALID);
 }
-
-/* --- keyrings and versions --- */
 
 static void
 test_keyring_create_get_list(void **state)
@@ -461,7 +189,7 @@ test_keyring_create_get_list(void **state)
 
     assert_int_equal(store_keyring_create(f->s, &dup, &dupv, NULL), ST_CONFLICT);
     assert_int_equal(dup.id, 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM key_versions"), 2);  /* rolled back */
+    assert_int_equal(tb_int(f->url, "SELECT count(*) FROM key_versions"), 2);  /* rolled back */
 
     assert_int_equal(store_keyring_get(f->s, "tenant-b", &got), ST_OK);
     assert_keyring_eq(&got, &a);
@@ -493,12 +221,12 @@ test_refused_event_refuses_the_change(void **state)
     assert_int_equal(store_keyring_create(f->s, &k, &v1, &store_audit_refused), ST_UNAVAILABLE);
     assert_int_equal(store_app_create(f->s, &app, NULL, NULL, &store_audit_refused),
                      ST_UNAVAILABLE);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keyrings"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM apps"), 0);
+    assert_int_equal(tb_int(f->url, "SELECT count(*) FROM keyrings"), 0);
+    assert_int_equal(tb_int(f->url, "SELECT count(*) FROM apps"), 0);
     assert_int_equal(store_keyring_create(f->s, &k, &v1, NULL), ST_OK);
     assert_int_equal(store_keyring_update(f->s, &k, &store_audit_refused), ST_UNAVAILABLE);
     assert_int_equal(store_keyring_delete(f->s, k.id, &store_audit_refused), ST_UNAVAILABLE);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keyrings"), 1);
+    assert_int_equal(tb_int(f->url, "SELECT count(*) FROM keyrings"), 1);
 }
 
 static void
@@ -644,87 +372,6 @@ test_version_reserve_rewrap(void **state)
     rw.version = 5;
     assert_int_equal(store_version_rewrap(f->s, &rw), ST_NOT_FOUND);
 }
-
-/* Does the file (if any) contain the bytes? */
-static bool
-file_contains(const char *path, const uint8_t *needle, size_t len)
-{
-    FILE *fp = fopen(path, "rb");
-    uint8_t *buf;
-    size_t n;
-    bool found;
-
-    if (fp == NULL)
-        return false;
-    buf = malloc(1 << 22);
-    assert_non_null(buf);
-    n = fread(buf, 1, 1 << 22, fp);
-    fclose(fp);
-    found = memmem(buf, n, needle, len) != NULL;
-    free(buf);
-    return found;
-}
-
-/* Crypto-shredding: after delete and flush, the wrapped KEK is in neither the database nor its
- * WAL; also when the delete carries its audit event (one outer transaction, as over HTTP). */
-static void
-test_delete_shreds(void **state)
-{
-    static const uint8_t marker[] = "DG-SHRED-MARKER-7f3a9c41e2b8d605";
-    struct fx *f = *state;
-    struct store_audit_row ev = {.seq = 1, .time_ms = 1700000000000, .status = 204};
-    char wal[400];
-    struct stat sb;
-
-    snprintf(ev.chain_id, sizeof ev.chain_id, "c1");
-    snprintf(ev.op, sizeof ev.op, "keyring.delete");
-    snprintf(ev.outcome, sizeof ev.outcome, "ok");
-    ev.line = "{\"type\":\"event\"}";
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
-    for (int with_event = 0; with_event < 2; with_event++) {
-        struct store_keyring kr = mk_keyring(with_event ? "shred-ev" : "shred-me");
-        struct store_version v = mk_version(1, 1);
-        memcpy(v.wrapped, marker, sizeof marker - 1);
-        v.wrapped_len = sizeof marker - 1;
-        assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
-        assert_true(file_contains(f->path, marker, sizeof marker - 1) ||
-                    file_contains(wal, marker, sizeof marker - 1));     /* the probe works */
-        assert_int_equal(store_keyring_delete(f->s, kr.id, with_event ? &ev : NULL), ST_OK);
-        assert_int_equal(store_shred_flush(f->s), ST_OK);
-        assert_false(file_contains(f->path, marker, sizeof marker - 1));
-        assert_false(file_contains(wal, marker, sizeof marker - 1));
-        assert_int_equal(stat(wal, &sb), 0);
-        assert_int_equal(sb.st_size, 0);
-    }
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit_events"), 1);
-}
-
-/* A reader of an older snapshot (another process) keeps the WAL: the flush says so, and works
- * once the reader is gone. */
-static void
-test_shred_flush_blocked_by_reader(void **state)
-{
-    struct fx *f = *state;
-    struct store_keyring kr = mk_keyring("held");
-    struct store_version v = mk_version(1, 1);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-
-    assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM keyrings", -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);          /* holds its snapshot */
-    assert_int_equal(store_keyring_delete(f->s, kr.id, NULL), ST_OK);
-    assert_int_equal(store_shred_flush(f->s), ST_UNAVAILABLE);
-    sqlite3_finalize(st);
-    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    assert_int_equal(store_shred_flush(f->s), ST_OK);
-}
-
-/* --- apps and API keys --- */
 
 static void
 test_apps(void **state)
@@ -874,11 +521,9 @@ test_apikeys(void **state)
     assert_int_equal(store_apikey_get(f->s, k1.id, &got), ST_OK);
     assert_int_equal(got.revoked_at, 1700000300);
     assert_memory_equal(got.mac, mac, sizeof mac);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"), 3);
+    assert_int_equal(tb_int(f->url, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"), 3);
     assert_int_equal(store_apikey_revoke(f->s, "ZZZZZZZZZZZZZZZZ", 1, mac, NULL), ST_NOT_FOUND);
 }
-
-/* --- bad input and tampered rows --- */
 
 static void
 test_invalid_input(void **state)
@@ -897,40 +542,7 @@ test_invalid_input(void **state)
     assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_INVALID);
     memset(app.description, 'd', sizeof app.description);
     assert_int_equal(store_app_create(f->s, &app, NULL, NULL, NULL), ST_INVALID);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keyrings"), 0);
-}
-
-static void
-test_tampered_rows(void **state)
-{
-    struct fx *f = *state;
-    struct store_keyring kr = mk_keyring("victim"), got, *list = NULL;
-    struct store_version v = mk_version(1, 1);
-    struct store_app app = mk_app("app"), gapp;
-    uint8_t zero[STORE_MAC_BYTES] = {0};
-    size_t n = 0;
-
-    assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
-    assert_int_equal(store_app_create(f->s, &app, NULL, NULL, NULL), ST_OK);
-    /* A MAC of the wrong size, or an over-long name: the row still loads, its MAC zeroed, so the
-     * caller's MAC check refuses just that row. */
-    raw_exec(f->path, "UPDATE keyrings SET mac = x'0102'");
-    assert_int_equal(store_keyring_get(f->s, "victim", &got), ST_OK);
-    assert_memory_equal(got.mac, zero, sizeof zero);
-    raw_exec(f->path, "UPDATE keyrings SET name = printf('%.80c', 'v'), mac = zeroblob(32)");
-    assert_int_equal(store_keyring_list(f->s, &list, &n), ST_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(strlen(list[0].name), STORE_NAME_MAX - 1);
-    assert_memory_equal(list[0].mac, zero, sizeof zero);
-    free(list);
-    raw_exec(f->path, "UPDATE key_versions SET wrapped = zeroblob(4096)");
-    struct store_version gv;
-    assert_int_equal(store_version_get(f->s, kr.id, 1, &gv), ST_OK);
-    assert_memory_equal(gv.mac, zero, sizeof zero);
-    /* A row without a MAC is refused outright. */
-    raw_exec(f->path, "UPDATE apps SET description = printf('%.300c', 'd')");
-    assert_int_equal(store_app_get(f->s, "app", &gapp), ST_INTEGRITY);
-    assert_string_equal(gapp.name, "");
+    assert_int_equal(tb_int(f->url, "SELECT count(*) FROM keyrings"), 0);
 }
 
 /* --- threads --- */
@@ -994,170 +606,7 @@ test_threads(void **state)
     assert_int_equal(got.encryptions_reserved, (int64_t)ROUNDS * THREADS + THREADS - 1);
 }
 
-/* --- the two schemas stay in step --- */
-
-#define MAX_TOKENS 4096
-#define MAX_NAMES 256
-
-struct toks {
-    char t[MAX_TOKENS][64];
-    size_t n;
-};
-
-/* Identifiers (lower-cased), quoted strings and single punctuation; comments skipped. */
-static void
-tokenize(const char *src, struct toks *out)
-{
-    const char *p = src;
-
-    out->n = 0;
-    while (*p != '\0' && out->n < MAX_TOKENS) {
-        size_t len = 0;
-        if (isspace((unsigned char)*p)) {
-            p++;
-            continue;
-        }
-        if (p[0] == '-' && p[1] == '-') {
-            while (*p != '\0' && *p != '\n')
-                p++;
-            continue;
-        }
-        if (isalnum((unsigned char)*p) || *p == '_') {
-            while (isalnum((unsigned char)p[len]) || p[len] == '_')
-                len++;
-        } else if (*p == '\'' || *p == '"') {
-            len = 1;
-            while (p[len] != '\0' && p[len] != *p)
-                len++;
-            len += p[len] != '\0';
-        } else {
-            len = 1;
-        }
-        size_t keep = len < 63 ? len : 63;
-        for (size_t i = 0; i < keep; i++)
-            out->t[out->n][i] = (char)tolower((unsigned char)p[i]);
-        out->t[out->n][keep] = '\0';
-        out->n++;
-        p += len;
-    }
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp((const char *)a, (const char *)b);
-}
-
-/* "table.column" for every column of every CREATE TABLE, "index:name" for every index; sorted. */
-static size_t
-schema_names(const char *path, char names[MAX_NAMES][160])
-{
-    static struct toks tk;
-    size_t count = 0;
-    char *src = NULL;
-    long len;
-    FILE *fp = fopen(path, "rb");
-
-    if (fp == NULL)
-        fail_msg("cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    src = calloc(1, (size_t)len + 1);
-    assert_non_null(src);
-    assert_int_equal(fread(src, 1, (size_t)len, fp), (size_t)len);
-    fclose(fp);
-    tokenize(src, &tk);
-    free(src);
-
-    for (size_t i = 0; i + 2 < tk.n; i++) {
-        if (i + 5 < tk.n && strcmp(tk.t[i], "alter") == 0 && strcmp(tk.t[i + 1], "table") == 0 &&
-            strcmp(tk.t[i + 3], "add") == 0 && strcmp(tk.t[i + 4], "column") == 0) {
-            assert_true(count < MAX_NAMES);
-            snprintf(names[count++], 160, "%s.%s", tk.t[i + 2], tk.t[i + 5]);
-            continue;
-        }
-        if (strcmp(tk.t[i], "create") != 0)
-            continue;
-        size_t j = i + 1;
-        if (strcmp(tk.t[j], "unique") == 0)
-            j++;
-        bool table = strcmp(tk.t[j], "table") == 0, index = strcmp(tk.t[j], "index") == 0;
-        if (!table && !index)
-            continue;
-        j++;
-        if (strcmp(tk.t[j], "if") == 0)         /* IF NOT EXISTS */
-            j += 3;
-        const char *name = tk.t[j++];
-        if (index) {
-            snprintf(names[count++], 160, "index:%s", name);
-            continue;
-        }
-        assert_string_equal(tk.t[j], "(");
-        int depth = 1;
-        bool first = true;                      /* at the first token of a column definition */
-        for (j++; j < tk.n && depth > 0; j++) {
-            const char *t = tk.t[j];
-            if (strcmp(t, "(") == 0) {
-                depth++;
-            } else if (strcmp(t, ")") == 0) {
-                depth--;
-            } else if (depth == 1 && strcmp(t, ",") == 0) {
-                first = true;
-            } else if (first && depth == 1) {
-                first = false;
-                if (strcmp(t, "primary") != 0 && strcmp(t, "unique") != 0 &&
-                    strcmp(t, "foreign") != 0 && strcmp(t, "check") != 0 &&
-                    strcmp(t, "constraint") != 0) {
-                    assert_true(count < MAX_NAMES);
-                    snprintf(names[count++], 160, "%s.%s", name, t);
-                }
-            }
-        }
-    }
-    qsort(names, count, sizeof names[0], cmp_str);
-    return count;
-}
-
-/* Compare one migration's two dialects; returns the number of names in the SQLite file. */
-static size_t
-compare_schemas(const char *src, const char *file)
-{
-    static char lite[MAX_NAMES][160], pg[MAX_NAMES][160];
-    char path[512];
-    size_t nl, np, bad = 0;
-
-    snprintf(path, sizeof path, "%s/migrations/sqlite/%s", src, file);
-    nl = schema_names(path, lite);
-    snprintf(path, sizeof path, "%s/migrations/postgres/%s", src, file);
-    np = schema_names(path, pg);
-    for (size_t i = 0, j = 0; i < nl || j < np;) {
-        int c = i == nl ? 1 : j == np ? -1 : strcmp(lite[i], pg[j]);
-        if (c == 0) {
-            i++;
-            j++;
-        } else if (c < 0) {
-            fprintf(stderr, "%s: only in sqlite: %s\n", file, lite[i++]);
-            bad++;
-        } else {
-            fprintf(stderr, "%s: only in postgres: %s\n", file, pg[j++]);
-            bad++;
-        }
-    }
-    assert_int_equal(bad, 0);
-    if (strcmp(file, "0001_init.sql") == 0) {
-        /* The parser did find the schema: 7 tables, 41 columns and an index. */
-        assert_int_equal(nl, 42);
-        const char *const expect[] = {"api_keys.revoked_at", "index:api_keys_by_app",
-                                      "key_versions.mac", "keyrings.min_encryption_version",
-                                      "schema_version.applied_at"};
-        for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
-            assert_non_null(bsearch(expect[i], lite, nl, sizeof lite[0], cmp_str));
-    }
-    return nl;
-}
-
-/* store_audit_export: collect the lines in the order given. */
+/* store_audit_lines: collect the lines in the order given. */
 struct lines {
     char text[8][32];
     size_t n;
@@ -1188,7 +637,7 @@ test_audit_export_keeps_checkpoint_order(void **state)
     assert_int_equal(store_audit_checkpoint_add(f->s, "c1", 2, "key_change", t, "K2"), ST_OK);
     assert_int_equal(store_audit_checkpoint_add(f->s, "c1", 2, "periodic", t, "P2"), ST_OK);
     assert_int_equal(store_audit_checkpoint_add(f->s, "c1", 2, "anchor", t + 1, "A2"), ST_OK);
-    assert_int_equal(store_audit_export(f->s, "c1", 0, 2, collect_line, &l), ST_OK);
+    assert_int_equal(store_audit_lines(f->s, "c1", 0, 2, collect_line, &l), ST_OK);
     assert_int_equal(l.n, 5);
     assert_string_equal(l.text[0], "P1");
     assert_string_equal(l.text[1], "K1");
@@ -1197,60 +646,27 @@ test_audit_export_keeps_checkpoint_order(void **state)
     assert_string_equal(l.text[4], "P2");
 }
 
-/* Every SQLite migration has a PostgreSQL twin with the same tables, columns and indexes. */
-static void
-test_schemas_in_step(void **state)
-{
-    const char *src = getenv("DG_SOURCE_DIR");
-    char dir[512];
-    struct dirent *e;
-    int files = 0;
-
-    (void)state;
-    if (src == NULL)
-        fail_msg("DG_SOURCE_DIR is not set (run through ctest)");
-    snprintf(dir, sizeof dir, "%s/migrations/sqlite", src);
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n < 5 || strcmp(e->d_name + n - 4, ".sql") != 0)
-            continue;
-        assert_true(compare_schemas(src, e->d_name) > 0);
-        files++;
-    }
-    closedir(d);
-    assert_int_equal(files, SCHEMA);
-}
-
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_url_forms, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_file_mode_0600, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_svckey, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_svckey_put_all, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keyring_create_get_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refused_event_refuses_the_change, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keyring_update_rotate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keyring_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_shreds, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shred_flush_blocked_by_reader, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_version_reserve_rewrap, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_apps, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_app_macs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tampered_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_audit_export_keeps_checkpoint_order, setup,
-                                        teardown),
-        cmocka_unit_test(test_schemas_in_step),
+        cmocka_unit_test_setup_teardown(test_open_migrate_reopen, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_meta, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_svckey, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_svckey_put_all, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_keyring_create_get_list, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_event_refuses_the_change, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_keyring_update_rotate, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_keyring_delete, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_version_reserve_rewrap, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_apps, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_app_macs, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_apikeys, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_input, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_export_keeps_checkpoint_order, fx_setup, fx_teardown),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown);
 }
