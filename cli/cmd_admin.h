@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cli/cmd_admin.h -- `difyguard app|key|keyring ...`: the admin client over the HTTP API
+/* cli/cmd_admin.h -- `difyguard app|key|keyring ...` (cmd_app.c, cmd_key.c, cmd_keyring.c over
+ * the engine in admin.c): the admin client over the HTTP API
  * (DIFYGUARD_ADDR, DIFYGUARD_TOKEN, DIFYGUARD_CACERT). Secrets never travel in argv: the token
  * comes from the environment only, and a new API key is printed once on stdout, then wiped. */
 #ifndef DG_CLI_CMD_ADMIN_H

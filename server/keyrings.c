@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* server/keyrings.c -- keyring cache, versions, rotation and durable encryption counts.
+/* server/keyrings.c -- the keyring cache and its changes (create, rotate, patch, delete); crypto
+ * use is in keyrings_use.c, automatic rotation and root-key rewrapping in keyrings_rotation.c.
  * Holds no KEK bytes itself: struct kek (crypto/kek.c) does. Never logs key material. */
 #include "server/keyrings.h"
+#include "server/keyrings_priv.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,37 +21,6 @@
 #include "server/audit/audit.h"
 #include "server/obs/metrics.h"
 
-struct kver {
-    struct store_version row;
-    struct kek *_Atomic kek;        /* unwrapped on first use, under kr->mu */
-    _Atomic int64_t used;           /* encryptions counted since load (starts at reserved) */
-    _Atomic int64_t reserved;       /* durable upper bound */
-};
-
-struct keyring {
-    struct store_keyring row;
-    enum envelope_format fmt;
-    struct kver *v;                 /* v[i].row.version == i + 1 */
-    size_t nv;
-    pthread_mutex_t mu;             /* KEK unwrap and reservations */
-    bool integrity_failed;
-    atomic_bool rotate_wanted;
-};
-
-struct keyrings {
-    struct store *store;
-    const struct rootkey *rk;
-    const struct secret *mac_key;
-    struct keyrings_settings set;
-    pthread_rwlock_t lock;          /* guards items and every row */
-    struct keyring **items;         /* sorted by name */
-    size_t n, cap;
-    struct audit *audit;                    /* events of automatic rotations; may be NULL */
-    atomic_uint_fast64_t shred_failures;   /* store_shred_flush calls that failed */
-    atomic_bool shred_pending;              /* a flush is still owed: maintenance retries it */
-    void (*kick)(void *arg);         /* ask the janitor for a rotation soon */
-    void *kick_arg;
-};
 
 static enum envelope_format
 format_of(const char *alg)
@@ -83,8 +54,8 @@ keyring_mac(const struct keyrings *k, const struct store_keyring *r, uint8_t out
     rowmac_final(&m, out);
 }
 
-static void
-version_mac(const struct keyrings *k, const char *keyring, const struct store_version *v,
+void
+keyrings__version_mac(const struct keyrings *k, const char *keyring, const struct store_version *v,
             uint8_t out[static ROWMAC_BYTES])
 {
     struct rowmac m;
@@ -151,7 +122,7 @@ keyring_load(struct keyrings *k, const struct store_keyring *row, struct keyring
     kr->v = xcalloc(n ? n : 1, sizeof *kr->v);
     kr->nv = n;
     for (size_t i = 0; i < n; i++) {
-        version_mac(k, row->name, &vs[i], mac);
+        keyrings__version_mac(k, row->name, &vs[i], mac);
         if (!mac_ok(mac, vs[i].mac) || vs[i].version != i + 1)
             kr->integrity_failed = true;
         kver_set(&kr->v[i], &vs[i]);
@@ -173,8 +144,8 @@ cmp_name(const void *key, const void *elem)
     return strcmp((const char *)key, (*(struct keyring *const *)elem)->row.name);
 }
 
-static struct keyring *
-find(const struct keyrings *k, const char *name, size_t *pos)
+struct keyring *
+keyrings__find(const struct keyrings *k, const char *name, size_t *pos)
 {
     size_t lo = 0, hi = k->n;
     while (lo < hi) {
@@ -199,7 +170,7 @@ static void
 insert(struct keyrings *k, struct keyring *kr)
 {
     size_t pos;
-    if (find(k, kr->row.name, &pos) != NULL)
+    if (keyrings__find(k, kr->row.name, &pos) != NULL)
         return;
     if (k->n == k->cap) {
         k->cap = k->cap ? k->cap * 2 : 16;
@@ -271,8 +242,8 @@ keyrings_close(struct keyrings *k)
 
 /* When the period next rotates the keyring. Checked: a row written before periods were
  * bounded may hold a huge one, which means "not for a very long time", never "now". */
-static int64_t
-next_rotation(const struct store_keyring *r)
+int64_t
+keyrings__next_rotation(const struct store_keyring *r)
 {
     return checked_time_add(r->rotated_at, r->rotation_period);
 }
@@ -294,7 +265,7 @@ describe(const struct keyrings *k, const struct keyring *kr, struct keyring_info
     out->min_encryption_version = r->min_encryption_version;
     out->created_at = r->created_at;
     out->updated_at = r->updated_at;
-    out->next_rotation_at = r->rotation_period ? next_rotation(r) : 0;
+    out->next_rotation_at = r->rotation_period ? keyrings__next_rotation(r) : 0;
     out->encryption_limit = k->set.kek_limit;
     out->n_versions = kr->nv;
     out->versions = xcalloc(kr->nv ? kr->nv : 1, sizeof *out->versions);
@@ -328,8 +299,8 @@ keyring_infos_free(struct keyring_info *v, size_t n)
 
 /* Find in the cache, else load from the store (another process may have created it).
  * Called without the lock; returns with the read lock held on ST_OK. */
-static enum status
-acquire_read(struct keyrings *k, const char *name, struct keyring **out)
+enum status
+keyrings__acquire_read(struct keyrings *k, const char *name, struct keyring **out)
 {
     struct store_keyring row;
     struct keyring *kr;
@@ -337,7 +308,7 @@ acquire_read(struct keyrings *k, const char *name, struct keyring **out)
 
     *out = NULL;
     pthread_rwlock_rdlock(&k->lock);
-    if ((*out = find(k, name, NULL)) != NULL)
+    if ((*out = keyrings__find(k, name, NULL)) != NULL)
         return ST_OK;
     pthread_rwlock_unlock(&k->lock);
     if (!names_valid(name))
@@ -347,13 +318,13 @@ acquire_read(struct keyrings *k, const char *name, struct keyring **out)
     if ((st = keyring_load(k, &row, &kr)) != ST_OK)
         return st;
     pthread_rwlock_wrlock(&k->lock);
-    if (find(k, name, NULL) == NULL)
+    if (keyrings__find(k, name, NULL) == NULL)
         insert(k, kr);
     else
         keyring_free(kr);
     pthread_rwlock_unlock(&k->lock);
     pthread_rwlock_rdlock(&k->lock);
-    if ((*out = find(k, name, NULL)) != NULL)
+    if ((*out = keyrings__find(k, name, NULL)) != NULL)
         return ST_OK;
     pthread_rwlock_unlock(&k->lock);
     return ST_NOT_FOUND;
@@ -366,7 +337,7 @@ keyrings_get(struct keyrings *k, const char *name, struct keyring_info *out)
     enum status st;
 
     memset(out, 0, sizeof *out);
-    if ((st = acquire_read(k, name, &kr)) != ST_OK)
+    if ((st = keyrings__acquire_read(k, name, &kr)) != ST_OK)
         return st;
     if (kr->integrity_failed)
         st = ST_INTEGRITY;
@@ -382,7 +353,7 @@ keyrings_known(struct keyrings *k, const char *name)
     if (k == NULL)
         return false;
     pthread_rwlock_rdlock(&k->lock);
-    bool known = find(k, name, NULL) != NULL;
+    bool known = keyrings__find(k, name, NULL) != NULL;
     pthread_rwlock_unlock(&k->lock);
     return known;
 }
@@ -444,7 +415,7 @@ new_version(struct keyrings *k, const char *name, uint32_t version, int64_t now,
     v->wrapped_len = sizeof wrapped;
     v->created_at = now;
     v->encryptions_reserved = 0;
-    version_mac(k, name, v, v->mac);
+    keyrings__version_mac(k, name, v, v->mac);
     return ST_OK;
 }
 
@@ -519,8 +490,8 @@ keyrings_create(struct keyrings *k, const struct keyring_spec *c, struct keyring
 }
 
 /* Rotate with the write lock held. */
-static enum status
-rotate_locked(struct keyrings *k, struct keyring *kr, const char *reason, int64_t now,
+enum status
+keyrings__rotate_locked(struct keyrings *k, struct keyring *kr, const char *reason, int64_t now,
               const struct store_audit_row *ev)
 {
     struct store_keyring r = kr->row;
@@ -557,13 +528,13 @@ keyrings_rotate(struct keyrings *k, const char *name, struct keyring_info *out, 
     enum status st;
 
     memset(out, 0, sizeof *out);
-    if ((st = acquire_read(k, name, &kr)) != ST_OK)
+    if ((st = keyrings__acquire_read(k, name, &kr)) != ST_OK)
         return st;
     pthread_rwlock_unlock(&k->lock);
     pthread_rwlock_wrlock(&k->lock);
-    if ((kr = find(k, name, NULL)) == NULL)
+    if ((kr = keyrings__find(k, name, NULL)) == NULL)
         st = ST_NOT_FOUND;
-    else if ((st = rotate_locked(k, kr, "manual", clock_now_s(), ev)) == ST_OK)
+    else if ((st = keyrings__rotate_locked(k, kr, "manual", clock_now_s(), ev)) == ST_OK)
         describe(k, kr, out);
     pthread_rwlock_unlock(&k->lock);
     return st;
@@ -607,11 +578,11 @@ keyrings_patch(struct keyrings *k, const char *name, const struct keyring_patch 
     enum status st;
 
     memset(out, 0, sizeof *out);
-    if ((st = acquire_read(k, name, &kr)) != ST_OK)
+    if ((st = keyrings__acquire_read(k, name, &kr)) != ST_OK)
         return st;
     pthread_rwlock_unlock(&k->lock);
     pthread_rwlock_wrlock(&k->lock);
-    if ((kr = find(k, name, NULL)) == NULL) {
+    if ((kr = keyrings__find(k, name, NULL)) == NULL) {
         st = ST_NOT_FOUND;
         goto out;
     }
@@ -635,8 +606,8 @@ out:
 }
 
 /* Drop the deleted rows' copies from the store's log; alert when that cannot be done. */
-static void
-shred_flush(struct keyrings *k, const char *keyring)
+void
+keyrings__shred_flush(struct keyrings *k, const char *keyring)
 {
     if (store_shred_flush(k->store) == ST_OK) {
         if (atomic_exchange(&k->shred_pending, false))
@@ -663,11 +634,11 @@ keyrings_delete(struct keyrings *k, const char *name, const struct store_audit_r
     size_t pos;
     enum status st;
 
-    if ((st = acquire_read(k, name, &kr)) != ST_OK)
+    if ((st = keyrings__acquire_read(k, name, &kr)) != ST_OK)
         return st;
     pthread_rwlock_unlock(&k->lock);
     pthread_rwlock_wrlock(&k->lock);
-    if ((kr = find(k, name, &pos)) == NULL)
+    if ((kr = keyrings__find(k, name, &pos)) == NULL)
         st = ST_NOT_FOUND;
     else if (kr->integrity_failed)
         st = ST_INTEGRITY;
@@ -679,358 +650,7 @@ keyrings_delete(struct keyrings *k, const char *name, const struct store_audit_r
     }
     pthread_rwlock_unlock(&k->lock);
     if (st == ST_OK)
-        shred_flush(k, name);           /* crypto calls need not wait for it */
+        keyrings__shred_flush(k, name);           /* crypto calls need not wait for it */
     return st;
 }
 
-/* --- crypto use --- */
-
-enum status
-keyrings_acquire(struct keyrings *k, const char *name, struct keyring_use *u)
-{
-    struct keyring *kr;
-    enum status st;
-
-    u->k = NULL;
-    u->kr = NULL;
-    if ((st = acquire_read(k, name, &kr)) != ST_OK)
-        return st;
-    if (kr->integrity_failed) {
-        pthread_rwlock_unlock(&k->lock);
-        return ST_INTEGRITY;
-    }
-    u->k = k;
-    u->kr = kr;
-    return ST_OK;
-}
-
-void
-keyrings_release(struct keyring_use *u)
-{
-    if (u->k != NULL)
-        pthread_rwlock_unlock(&u->k->lock);
-    u->k = NULL;
-    u->kr = NULL;
-}
-
-enum envelope_format
-keyrings_format(const struct keyring_use *u)
-{
-    return u->kr->fmt;
-}
-
-uint32_t
-keyrings_latest(const struct keyring_use *u)
-{
-    return u->kr->row.latest_version;
-}
-
-static enum status
-kek_of(struct keyrings *k, struct keyring *kr, struct kver *kv, const struct kek **out)
-{
-    struct kek *kek = atomic_load_explicit(&kv->kek, memory_order_acquire);
-    enum status st = ST_OK;
-
-    if (kek == NULL) {
-        pthread_mutex_lock(&kr->mu);
-        if ((kek = atomic_load(&kv->kek)) == NULL) {
-            st = kek_unwrap(&kek, k->rk, kr->row.name, kv->row.version, kv->row.wrapped,
-                            kv->row.wrapped_len);
-            if (st == ST_OK) {
-                atomic_store_explicit(&kv->kek, kek, memory_order_release);
-            } else {
-                log_msg(LOG_ERROR, "kek_unwrap_failed", "keyring", kr->row.name,
-                        "detail", "a stored KEK does not open under this root key", LOG_END);
-                st = ST_INTEGRITY;
-            }
-        }
-        pthread_mutex_unlock(&kr->mu);
-    }
-    *out = kek;
-    return st;
-}
-
-/* A version passed 90% of its bound: ask the janitor to rotate soon. */
-static void
-wake_maintenance(struct keyrings *k)
-{
-    if (k->kick != NULL)
-        k->kick(k->kick_arg);
-}
-
-/* Count one encryption. A crash may over-count by up to one block, never under-count. */
-static enum status
-count_one(struct keyrings *k, struct keyring *kr, struct kver *kv)
-{
-    int64_t limit = (int64_t)k->set.kek_limit;
-    int64_t n = atomic_fetch_add(&kv->used, 1) + 1;
-    enum status st = ST_OK;
-
-    if (n > limit)
-        return ST_VERSION_DISABLED;
-    if (n > atomic_load(&kv->reserved)) {
-        pthread_mutex_lock(&kr->mu);
-        int64_t want = atomic_load(&kv->used) + k->set.reserve_block;
-        if (want > limit)
-            want = limit;
-        if (n > atomic_load(&kv->reserved)) {
-            struct store_version v = kv->row;
-            v.encryptions_reserved = want;
-            version_mac(k, kr->row.name, &v, v.mac);
-            st = store_version_reserve(k->store, kr->row.id, v.version, want, v.mac);
-            if (st == ST_OK) {
-                kv->row.encryptions_reserved = want;
-                memcpy(kv->row.mac, v.mac, sizeof v.mac);
-                atomic_store(&kv->reserved, want);
-            } else {
-                atomic_fetch_sub(&kv->used, 1);
-                log_msg(LOG_ERROR, "reservation_failed", "keyring", kr->row.name, LOG_END);
-                st = ST_UNAVAILABLE;
-            }
-        }
-        pthread_mutex_unlock(&kr->mu);
-    }
-    if (st == ST_OK && kv->row.version == kr->row.latest_version && n * 10 >= limit * 9 &&
-        !atomic_exchange(&kr->rotate_wanted, true))
-        wake_maintenance(k);
-    return st;
-}
-
-enum status
-keyrings_kek_encrypt(struct keyring_use *u, uint32_t version, const struct kek **out)
-{
-    struct keyring *kr = u->kr;
-    enum status st;
-
-    *out = NULL;
-    if (version == 0)
-        version = kr->row.latest_version;
-    if (version > kr->row.latest_version)
-        return ST_UNKNOWN_VERSION;
-    if (version < kr->row.min_encryption_version)
-        return ST_VERSION_DISABLED;
-    struct kver *kv = &kr->v[version - 1];
-    if ((st = kek_of(u->k, kr, kv, out)) != ST_OK)
-        return st;
-    if ((st = count_one(u->k, kr, kv)) != ST_OK)
-        *out = NULL;
-    return st;
-}
-
-enum status
-keyrings_kek_decrypt(struct keyring_use *u, uint32_t version, const struct kek **out)
-{
-    struct keyring *kr = u->kr;
-
-    *out = NULL;
-    if (version == 0 || version > kr->row.latest_version)
-        return ST_UNKNOWN_VERSION;
-    if (version < kr->row.min_decryption_version)
-        return ST_VERSION_DISABLED;
-    return kek_of(u->k, kr, &kr->v[version - 1], out);
-}
-
-/* --- maintenance --- */
-
-static bool
-due(const struct keyring *kr, int64_t now, const char **reason)
-{
-    if (kr->integrity_failed)
-        return false;
-    if (atomic_load(&kr->rotate_wanted)) {
-        *reason = "encryption_bound";
-        return true;
-    }
-    if (kr->row.rotation_period > 0 && now >= next_rotation(&kr->row)) {
-        *reason = "rotation_period";
-        return true;
-    }
-    return false;
-}
-
-void
-keyrings_set_audit(struct keyrings *k, struct audit *a)
-{
-    k->audit = a;
-}
-
-/* A keyring found due under the read lock, to rotate to version `next`. */
-struct due_rotation {
-    char name[STORE_NAME_MAX];
-    uint32_t next;
-};
-
-/* The trail's record of an automatic rotation: no caller, no route; the janitor did it. */
-static struct audit_rec *
-system_rec(const struct due_rotation *d)
-{
-    struct audit_rec *rec = audit_rec_new();
-    rec->op = "keyring.rotate";
-    snprintf(rec->method, sizeof rec->method, "SYSTEM");
-    rec->route = "janitor";
-    rec->status = 200;
-    snprintf(rec->keyring, sizeof rec->keyring, "%s", d->name);
-    rec->key_version = d->next;
-    return rec;
-}
-
-/* One automatic rotation. Lock order as in request handlers: the audit chain (audit_txn_begin)
- * first, then the keyring lock; the event commits in the rotation's transaction or not at all. */
-static void
-rotate_due(struct keyrings *k, const struct due_rotation *d, int64_t now)
-{
-    struct audit_txn txn = {0};
-    const char *reason = NULL;
-    struct keyring *kr;
-    enum status st = ST_OK;
-
-    if (k->audit != NULL) {
-        struct audit_rec *rec = system_rec(d);
-        st = audit_txn_begin(k->audit, &txn, rec);
-        free(rec);
-    }
-    if (st == ST_OK) {
-        pthread_rwlock_wrlock(&k->lock);
-        kr = find(k, d->name, NULL);
-        if (kr == NULL || !due(kr, now, &reason) || kr->row.latest_version + 1 != d->next)
-            st = ST_NOT_FOUND;          /* rotated or deleted meanwhile: nothing to do */
-        else
-            st = rotate_locked(k, kr, reason, now, k->audit != NULL ? &txn.row : NULL);
-        pthread_rwlock_unlock(&k->lock);
-    }
-    audit_txn_end(&txn, st == ST_OK);   /* no-op when nothing was begun */
-    if (st != ST_OK && st != ST_NOT_FOUND)
-        log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", d->name, "status", status_name(st),
-                LOG_END);
-}
-
-void
-keyrings_maintain(struct keyrings *k, int64_t now)
-{
-    const char *reason = NULL;
-    struct due_rotation *list = NULL;
-    size_t n = 0;
-
-    if (atomic_load(&k->shred_pending))
-        shred_flush(k, "(earlier deletions)");
-    /* Look under the read lock first: crypto calls only wait when something is due. */
-    pthread_rwlock_rdlock(&k->lock);
-    for (size_t i = 0; i < k->n; i++) {
-        if (!due(k->items[i], now, &reason))
-            continue;
-        list = xrealloc(list, (n + 1) * sizeof *list);
-        snprintf(list[n].name, sizeof list[n].name, "%s", k->items[i]->row.name);
-        list[n++].next = k->items[i]->row.latest_version + 1;
-    }
-    pthread_rwlock_unlock(&k->lock);
-    for (size_t i = 0; i < n; i++)
-        rotate_due(k, &list[i], now);
-    free(list);
-}
-
-void
-keyrings_set_kick(struct keyrings *k, void (*kick)(void *arg), void *arg)
-{
-    k->kick = kick;
-    k->kick_arg = arg;
-}
-
-static const struct rootkey *
-key_named(const struct rootkey *const *keys, size_t n, const char *id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(rootkey_id(keys[i]), id) == 0)
-            return keys[i];
-    return NULL;
-}
-
-/* Before writing anything: every row is sound and under `to` or a key we were given. */
-static enum status
-rewrap_check(const struct keyrings *k, const struct rootkey *const *from, size_t n,
-             const struct rootkey *to, char *err, size_t err_len)
-{
-    for (size_t i = 0; i < k->n; i++) {
-        const struct keyring *kr = k->items[i];
-        if (kr->integrity_failed) {
-            snprintf(err, err_len, "keyring %s fails its integrity check; nothing was rewrapped",
-                     kr->row.name);
-            return ST_INTEGRITY;
-        }
-        for (size_t j = 0; j < kr->nv; j++) {
-            const char *id = kr->v[j].row.root_key_id;
-            if (strcmp(id, rootkey_id(to)) != 0 && key_named(from, n, id) == NULL) {
-                snprintf(err, err_len, "version %u of keyring %s is wrapped under root key %s, "
-                         "which was not given (pass its file with --old-key); nothing was "
-                         "rewrapped", kr->v[j].row.version, kr->row.name, id);
-                return ST_AUTH;
-            }
-        }
-    }
-    return ST_OK;
-}
-
-enum status
-keyrings_rewrap_all(struct keyrings *k, const struct rootkey *const *from, size_t n,
-               const struct rootkey *to, size_t *count, char *err, size_t err_len)
-{
-    enum status st;
-
-    *count = 0;
-    pthread_rwlock_wrlock(&k->lock);
-    st = rewrap_check(k, from, n, to, err, err_len);
-    for (size_t i = 0; i < k->n && st == ST_OK; i++) {
-        struct keyring *kr = k->items[i];
-        for (size_t j = 0; j < kr->nv && st == ST_OK; j++) {
-            struct store_version v = kr->v[j].row;
-            const struct rootkey *old = key_named(from, n, v.root_key_id);
-            if (strcmp(v.root_key_id, rootkey_id(to)) == 0)
-                continue;       /* done by an earlier, interrupted run */
-            st = kek_rewrap(v.wrapped, old, to, kr->row.name, v.version, kr->v[j].row.wrapped,
-                            kr->v[j].row.wrapped_len);
-            v.wrapped_len = KEK_WRAPPED_BYTES;
-            snprintf(v.root_key_id, sizeof v.root_key_id, "%s", rootkey_id(to));
-            version_mac(k, kr->row.name, &v, v.mac);
-            if (st == ST_OK && (st = store_version_rewrap(k->store, &v)) == ST_OK) {
-                kr->v[j].row = v;
-                (*count)++;
-            }
-            if (st != ST_OK)
-                snprintf(err, err_len, "rewrapping version %u of keyring %s failed after %zu "
-                         "rows; run again", v.version, kr->row.name, *count);
-            sodium_memzero(&v, sizeof v);
-        }
-    }
-    pthread_rwlock_unlock(&k->lock);
-    return st;
-}
-
-void
-keyrings_metrics(const void *self, struct metrics_out *o)
-{
-    struct keyrings *k = (struct keyrings *)(uintptr_t)self;
-    int64_t now = clock_now_s();
-
-    metrics_counter(o, "difyguard_shred_checkpoint_failures_total",
-                    "Crypto-shreds after which the database log could not be flushed of the "
-                    "deleted key versions (retried).", atomic_load(&k->shred_failures));
-    metrics_gauge(o, "difyguard_key_version_encryption_limit",
-                  "Encryptions a key version may do; rotation at 90%.", (double)k->set.kek_limit);
-    pthread_rwlock_rdlock(&k->lock);
-    metrics_family(o, "difyguard_keyring_latest_version_encryptions", "gauge",
-                   "Encryptions counted under each keyring's latest key version.");
-    for (size_t i = 0; i < k->n; i++) {
-        const struct keyring *kr = k->items[i];
-        if (!kr->integrity_failed && kr->nv > 0)
-            metrics_sample1(o, "difyguard_keyring_latest_version_encryptions", "keyring",
-                            kr->row.name, (double)atomic_load(&kr->v[kr->nv - 1].used));
-    }
-    metrics_family(o, "difyguard_keyring_latest_version_age_seconds", "gauge",
-                   "Age of each keyring's latest key version.");
-    for (size_t i = 0; i < k->n; i++) {
-        const struct keyring *kr = k->items[i];
-        if (!kr->integrity_failed && kr->nv > 0)
-            metrics_sample1(o, "difyguard_keyring_latest_version_age_seconds", "keyring",
-                            kr->row.name, (double)(now - kr->v[kr->nv - 1].row.created_at));
-    }
-    pthread_rwlock_unlock(&k->lock);
-}

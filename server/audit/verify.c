@@ -15,55 +15,10 @@
 #include "crypto/sign.h"
 #include "server/audit/format.h"
 #include "server/audit/format_priv.h"
+#include "server/audit/verify_priv.h"
 
-/* ---- verifier ---------------------------------------------------------------------------- */
-
-enum origin { ORIGIN_GENESIS, ORIGIN_ANCHOR, ORIGIN_SINCE };
-
-struct chain {
-    char *id;                       /* NULL: free slot */
-    size_t id_len;
-    uint64_t seq;                   /* the head: last event, anchor or --since checkpoint */
-    uint8_t hash[AUDIT_HASH_BYTES];
-    enum origin origin;
-    uint64_t lines;                 /* lines of this chain in the export */
-    uint64_t uncovered;             /* first event no checkpoint covers yet, 0 if none */
-    uint64_t last_cp_line;
-    enum cp_kind last_kind;
-    uint64_t cp_seq;                /* what its last checkpoint in the text covers */
-    uint8_t cp_hash[AUDIT_HASH_BYTES];
-    uint64_t retired;               /* bit k: keys[k] signed a key change of this chain: from
-                                     * there on it no longer counts for this chain */
-};
-
-struct vkey {
-    uint8_t pk[AUDIT_PK_BYTES];
-    char id[AUDIT_KEY_ID_CHARS + 1];
-    /* A key learned from a key change signs only checkpoints made at or after that change:
-     * its time, as written (the fixed-width form orders like the time); "" for given keys. */
-    char from[TIME_CHARS + 1];
-};
-
-struct verifier {
-    struct vkey keys[VERIFY_MAX_KEYS];
-    size_t n_keys;
-    struct chain *chains;           /* open addressing, cap a power of two */
-    size_t cap, n_chains;
-    struct sbuf msg;                /* scratch: a checkpoint's signed message */
-    struct audit_verify_result *res;
-    uint64_t line;
-    bool in_since;                  /* reading the --since checkpoints */
-    bool quiet;                     /* the key-change pre-pass: problems are not reported */
-    struct audit_prefix *prefix;    /* audit_verify_prefix: the text may end anywhere */
-    bool cp_applied;                /* the line just verified was a checkpoint of the text */
-};
-
-/* The first problem wins; --since problems have no export line (line 0). */
-static enum status reject(struct verifier *v, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static enum status
-reject(struct verifier *v, const char *fmt, ...)
+enum status
+verify__reject(struct verifier *v, const char *fmt, ...)
 {
     struct audit_verify_result *r = v->res;
     size_t off = 0;
@@ -81,8 +36,8 @@ reject(struct verifier *v, const char *fmt, ...)
 }
 
 /* Input quoted in an error: printable ASCII only, cut at SHOW_MAX characters. */
-static const char *
-shown(char out[static SHOW_BYTES], const char *s, size_t len)
+const char *
+verify__shown(char out[static SHOW_BYTES], const char *s, size_t len)
 {
     size_t n = len < SHOW_MAX ? len : SHOW_MAX;
 
@@ -116,8 +71,8 @@ chain_slot(struct chain *t, size_t cap, const char *id, size_t len)
 
 /* The chain named id, created at its genesis (seq 0, zero hash) when new. Pointers are valid
  * until the next call. */
-static struct chain *
-chain_get(struct verifier *v, const char *id, size_t len)
+struct chain *
+verify__chain_get(struct verifier *v, const char *id, size_t len)
 {
     struct chain *c;
 
@@ -143,8 +98,8 @@ chain_get(struct verifier *v, const char *id, size_t len)
 
 /* Accept pk for checkpoints made at or after `from` ("" = any time); a key already accepted
  * keeps the earlier of its two times. */
-static enum status
-key_accept(struct verifier *v, const uint8_t pk[static AUDIT_PK_BYTES], const char *from)
+enum status
+verify__key_accept(struct verifier *v, const uint8_t pk[static AUDIT_PK_BYTES], const char *from)
 {
     for (size_t i = 0; i < v->n_keys; i++) {
         if (memcmp(v->keys[i].pk, pk, AUDIT_PK_BYTES) != 0)
@@ -154,7 +109,7 @@ key_accept(struct verifier *v, const uint8_t pk[static AUDIT_PK_BYTES], const ch
         return ST_OK;
     }
     if (v->n_keys == VERIFY_MAX_KEYS)
-        return reject(v, "more than %d audit keys", VERIFY_MAX_KEYS);
+        return verify__reject(v, "more than %d audit keys", VERIFY_MAX_KEYS);
     memcpy(v->keys[v->n_keys].pk, pk, AUDIT_PK_BYTES);
     auditfmt_key_id(v->keys[v->n_keys].id, pk);
     snprintf(v->keys[v->n_keys].from, sizeof v->keys[v->n_keys].from, "%s", from);
@@ -163,24 +118,17 @@ key_accept(struct verifier *v, const uint8_t pk[static AUDIT_PK_BYTES], const ch
 }
 
 /* audit_verify_prefix reads one chain: a line of another is a problem there. */
-static enum status
-one_chain(struct verifier *v, const char *id, size_t len)
+enum status
+verify__one_chain(struct verifier *v, const char *id, size_t len)
 {
     char sh[SHOW_BYTES];
 
     if (v->prefix == NULL || v->n_chains == 0 ||
         chain_slot(v->chains, v->cap, id, len)->id != NULL)
         return ST_OK;
-    return reject(v, "a line of chain \"%s\" among another chain's lines", shown(sh, id, len));
+    return verify__reject(v, "a line of chain \"%s\" among another chain's lines", verify__shown(sh, id, len));
 }
 
-/* Members of a JSON object: allowed types, required or not, in this order. */
-enum { F_STR = 1, F_INT = 2, F_NULL = 4, F_OBJ = 8, F_ARR = 16 };
-struct field {
-    const char *name;
-    unsigned types;
-    bool required;
-};
 
 static const struct field event_fields[] = {
     {"type", F_STR, true}, {"chain_id", F_STR, true}, {"seq", F_INT, true},
@@ -201,14 +149,6 @@ static const struct field hmac_fields[] = {
     {"key_id", F_STR, false}, {"sub", F_STR, false}, {"context", F_ARR, false},
     {"reference", F_ARR, false},
 };
-static const struct field cp_fields[] = {
-    {"type", F_STR, true}, {"chain_id", F_STR, true}, {"seq", F_INT, true},
-    {"hash", F_STR, true}, {"time", F_STR, true}, {"kind", F_STR, true},
-    {"new_key_id", F_STR, false}, {"new_public_key", F_STR, false},
-    {"signatures", F_ARR, true},
-};
-static const struct field sig_fields[] = {{"key_id", F_STR, true}, {"sig", F_STR, true}};
-#define N_FIELDS(t) (sizeof t / sizeof t[0])
 
 static unsigned
 jtype(const json_t *j)
@@ -225,8 +165,8 @@ jtype(const json_t *j)
 
 /* Exactly the members of table t, in its order, with their types (jansson keeps insertion
  * order). */
-static enum status
-fields_check(struct verifier *v, const json_t *o, const struct field *t, size_t n,
+enum status
+verify__fields_check(struct verifier *v, const json_t *o, const struct field *t, size_t n,
              const char *what)
 {
     char sh[SHOW_BYTES];
@@ -235,33 +175,33 @@ fields_check(struct verifier *v, const json_t *o, const struct field *t, size_t 
     size_t next = 0, i;
 
     if (!json_is_object(o))
-        return reject(v, "%s is not a JSON object", what);
+        return verify__reject(v, "%s is not a JSON object", what);
     json_object_foreach((json_t *)o, key, val) {
         for (i = 0; i < n && strcmp(t[i].name, key) != 0; i++)
             ;
         if (i == n)
-            return reject(v, "%s has an unknown member \"%s\"", what, shown(sh, key, strlen(key)));
+            return verify__reject(v, "%s has an unknown member \"%s\"", what, verify__shown(sh, key, strlen(key)));
         if (i < next)
-            return reject(v, "%s member \"%s\" is out of order", what, t[i].name);
+            return verify__reject(v, "%s member \"%s\" is out of order", what, t[i].name);
         for (; next < i; next++) {
             if (t[next].required && json_object_get(o, t[next].name) != NULL)
-                return reject(v, "%s member \"%s\" is out of order", what, t[next].name);
+                return verify__reject(v, "%s member \"%s\" is out of order", what, t[next].name);
             if (t[next].required)
-                return reject(v, "%s lacks \"%s\"", what, t[next].name);
+                return verify__reject(v, "%s lacks \"%s\"", what, t[next].name);
         }
         if ((jtype(val) & t[i].types) == 0)
-            return reject(v, "%s member \"%s\" has the wrong type", what, t[i].name);
+            return verify__reject(v, "%s member \"%s\" has the wrong type", what, t[i].name);
         next = i + 1;
     }
     for (; next < n; next++) {
         if (t[next].required)
-            return reject(v, "%s lacks \"%s\"", what, t[next].name);
+            return verify__reject(v, "%s lacks \"%s\"", what, t[next].name);
     }
     return ST_OK;
 }
 
-static const char *
-jstr(const json_t *o, const char *key, size_t *len)
+const char *
+verify__jstr(const json_t *o, const char *key, size_t *len)
 {
     const json_t *s = json_object_get(o, key);
 
@@ -269,8 +209,8 @@ jstr(const json_t *o, const char *key, size_t *len)
     return json_string_value(s);
 }
 
-static bool
-jint_min(const json_t *o, const char *key, json_int_t min)
+bool
+verify__jint_min(const json_t *o, const char *key, json_int_t min)
 {
     const json_t *j = json_object_get(o, key);
     return j == NULL || json_is_null(j) || json_integer_value(j) >= min;
@@ -297,16 +237,16 @@ event_items_check(struct verifier *v, const json_t *items)
     json_t *val;
     size_t len;
 
-    if ((st = fields_check(v, items, items_fields, N_FIELDS(items_fields), "items")) != ST_OK)
+    if ((st = verify__fields_check(v, items, items_fields, N_FIELDS(items_fields), "items")) != ST_OK)
         return st;
-    if (!jint_min(items, "total", 1) || !jint_min(items, "ok", 0) ||
-        !jint_min(items, "failed", 0))
-        return reject(v, "items counts out of range");
+    if (!verify__jint_min(items, "total", 1) || !verify__jint_min(items, "ok", 0) ||
+        !verify__jint_min(items, "failed", 0))
+        return verify__reject(v, "items counts out of range");
     json_object_foreach(json_object_get(items, "versions"), key, val) {
         len = strlen(key);
         if (len == 0 || len > 10 || strspn(key, "0123456789") != len || key[0] == '0' ||
             !json_is_integer(val) || json_integer_value(val) < 0)
-            return reject(v, "items.versions must map key versions to counts");
+            return verify__reject(v, "items.versions must map key versions to counts");
     }
     return ST_OK;
 }
@@ -320,22 +260,22 @@ event_values_check(struct verifier *v, const json_t *o, uint8_t prev[static AUDI
     size_t len;
     enum status st;
 
-    if ((s = jstr(o, "chain_id", &len)) == NULL || !afmt_chain_id_ok(s, len))
-        return reject(v, "chain_id must be 1 to %d printable characters", CHAIN_ID_MAX);
-    if (!jint_min(o, "seq", 1) || !jint_min(o, "count", 1) || !jint_min(o, "status", 0) ||
-        !jint_min(o, "key_version", 1))
-        return reject(v, "seq, count, status or key_version out of range");
-    if ((s = jstr(o, "prev_hash", &len)) == NULL || !afmt_hex_decode(prev, AUDIT_HASH_BYTES, s, len))
-        return reject(v, "prev_hash is not %d lowercase hex digits", HASH_HEX);
-    if ((s = jstr(o, "time", &len)) == NULL || !afmt_time_ok(s, len))
-        return reject(v, "time is not RFC 3339 UTC with milliseconds");
+    if ((s = verify__jstr(o, "chain_id", &len)) == NULL || !afmt_chain_id_ok(s, len))
+        return verify__reject(v, "chain_id must be 1 to %d printable characters", CHAIN_ID_MAX);
+    if (!verify__jint_min(o, "seq", 1) || !verify__jint_min(o, "count", 1) || !verify__jint_min(o, "status", 0) ||
+        !verify__jint_min(o, "key_version", 1))
+        return verify__reject(v, "seq, count, status or key_version out of range");
+    if ((s = verify__jstr(o, "prev_hash", &len)) == NULL || !afmt_hex_decode(prev, AUDIT_HASH_BYTES, s, len))
+        return verify__reject(v, "prev_hash is not %d lowercase hex digits", HASH_HEX);
+    if ((s = verify__jstr(o, "time", &len)) == NULL || !afmt_time_ok(s, len))
+        return verify__reject(v, "time is not RFC 3339 UTC with milliseconds");
     if (items != NULL && (st = event_items_check(v, items)) != ST_OK)
         return st;
-    if ((st = fields_check(v, hmac, hmac_fields, N_FIELDS(hmac_fields), "hmac")) != ST_OK)
+    if ((st = verify__fields_check(v, hmac, hmac_fields, N_FIELDS(hmac_fields), "hmac")) != ST_OK)
         return st;
     if (!all_strings(json_object_get(hmac, "context")) ||
         !all_strings(json_object_get(hmac, "reference")))
-        return reject(v, "hmac.context and hmac.reference must hold strings");
+        return verify__reject(v, "hmac.context and hmac.reference must hold strings");
     return ST_OK;
 }
 
@@ -351,14 +291,14 @@ event_integrity(struct verifier *v, const json_t *o, const char *p, size_t n,
     if (n < HASH_SUFFIX_LEN + 2 || memcmp(p + n - HASH_SUFFIX_LEN, HASH_KEY,
                                           sizeof HASH_KEY - 1) != 0 ||
         memcmp(p + n - 2, "\"}", 2) != 0)
-        return reject(v, "event does not end with its \"hash\" member");
+        return verify__reject(v, "event does not end with its \"hash\" member");
     hex = p + n - HASH_SUFFIX_LEN + (sizeof HASH_KEY - 1);
     if (!afmt_hex_decode(hash, AUDIT_HASH_BYTES, hex, HASH_HEX) ||
-        (s = jstr(o, "hash", &len)) == NULL || len != HASH_HEX || memcmp(s, hex, HASH_HEX) != 0)
-        return reject(v, "hash is not %d lowercase hex digits", HASH_HEX);
+        (s = verify__jstr(o, "hash", &len)) == NULL || len != HASH_HEX || memcmp(s, hex, HASH_HEX) != 0)
+        return verify__reject(v, "hash is not %d lowercase hex digits", HASH_HEX);
     afmt_event_hash(want, p, n - HASH_SUFFIX_LEN);
     if (memcmp(want, hash, AUDIT_HASH_BYTES) != 0)
-        return reject(v, "hash mismatch: the event was altered");
+        return verify__reject(v, "hash mismatch: the event was altered");
     return ST_OK;
 }
 
@@ -369,28 +309,28 @@ event_link(struct verifier *v, const json_t *o, const uint8_t prev[static AUDIT_
 {
     char sh[SHOW_BYTES];
     size_t len;
-    const char *id = jstr(o, "chain_id", &len);
+    const char *id = verify__jstr(o, "chain_id", &len);
     uint64_t seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
-    struct chain *c = chain_get(v, id, len);
+    struct chain *c = verify__chain_get(v, id, len);
     bool cont = seq == c->seq + 1 && memcmp(prev, c->hash, AUDIT_HASH_BYTES) == 0;
 
-    shown(sh, id, len);
+    verify__shown(sh, id, len);
     if (!cont && c->lines == 0 && c->origin == ORIGIN_SINCE)
-        return reject(v, "chain \"%s\" does not continue from the --since checkpoint (seq %llu)",
+        return verify__reject(v, "chain \"%s\" does not continue from the --since checkpoint (seq %llu)",
                     sh, (unsigned long long)c->seq);
     if (!cont && c->lines == 0 && c->origin == ORIGIN_GENESIS)
-        return reject(v, "chain \"%s\" starts at seq %llu: a chain starts at seq 1, after an "
+        return verify__reject(v, "chain \"%s\" starts at seq %llu: a chain starts at seq 1, after an "
                     "anchor checkpoint or after the --since checkpoint", sh,
                     (unsigned long long)seq);
     if (seq <= c->seq)
-        return reject(v, "seq %llu repeats or goes back in chain \"%s\" (at seq %llu): a "
+        return verify__reject(v, "seq %llu repeats or goes back in chain \"%s\" (at seq %llu): a "
                     "duplicated or reordered event", (unsigned long long)seq, sh,
                     (unsigned long long)c->seq);
     if (seq != c->seq + 1)
-        return reject(v, "seq %llu follows seq %llu in chain \"%s\": events are missing",
+        return verify__reject(v, "seq %llu follows seq %llu in chain \"%s\": events are missing",
                     (unsigned long long)seq, (unsigned long long)c->seq, sh);
     if (!cont)
-        return reject(v, "prev_hash is not the hash of seq %llu in chain \"%s\": an event was "
+        return verify__reject(v, "prev_hash is not the hash of seq %llu in chain \"%s\": an event was "
                     "deleted, reordered or altered", (unsigned long long)c->seq, sh);
     c->seq = seq;
     memcpy(c->hash, hash, AUDIT_HASH_BYTES);
@@ -408,209 +348,19 @@ verify_event(struct verifier *v, const json_t *o, const char *p, size_t n)
     enum status st;
 
     if (v->in_since)
-        return reject(v, "holds an event; it must hold checkpoint lines only");
-    if ((st = fields_check(v, o, event_fields, N_FIELDS(event_fields), "event")) != ST_OK ||
+        return verify__reject(v, "holds an event; it must hold checkpoint lines only");
+    if ((st = verify__fields_check(v, o, event_fields, N_FIELDS(event_fields), "event")) != ST_OK ||
         (st = event_values_check(v, o, prev)) != ST_OK ||
         (st = event_integrity(v, o, p, n, hash)) != ST_OK)
         return st;
     size_t len;
-    const char *id = jstr(o, "chain_id", &len);
-    if ((st = one_chain(v, id, len)) != ST_OK)
+    const char *id = verify__jstr(o, "chain_id", &len);
+    if ((st = verify__one_chain(v, id, len)) != ST_OK)
         return st;
     return event_link(v, o, prev, hash);
 }
 
 /* Checkpoint fields into t, hash and (key_change) new_pk, all checked. */
-static enum status
-cp_parse(struct verifier *v, const json_t *o, struct cp_text *t,
-         uint8_t hash[static AUDIT_HASH_BYTES], uint8_t new_pk[static AUDIT_PK_BYTES])
-{
-    const char *s, *id, *pk;
-    size_t len, id_len, pk_len, n = 0;
-    char want[AUDIT_KEY_ID_CHARS + 1];
-
-    memset(t, 0, sizeof *t);
-    if ((t->chain_id = jstr(o, "chain_id", &t->chain_len)) == NULL ||
-        !afmt_chain_id_ok(t->chain_id, t->chain_len))
-        return reject(v, "chain_id must be 1 to %d printable characters", CHAIN_ID_MAX);
-    if (!jint_min(o, "seq", 0))
-        return reject(v, "checkpoint seq is negative");
-    t->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
-    if ((s = jstr(o, "hash", &len)) == NULL || !afmt_hex_decode(hash, AUDIT_HASH_BYTES, s, len))
-        return reject(v, "checkpoint hash is not %d lowercase hex digits", HASH_HEX);
-    memcpy(t->hash, s, HASH_HEX);
-    if ((s = jstr(o, "time", &len)) == NULL || !afmt_time_ok(s, len))
-        return reject(v, "time is not RFC 3339 UTC with milliseconds");
-    memcpy(t->time, s, TIME_CHARS);
-    if (!afmt_kind_parse(&t->kind, json_string_value(json_object_get(o, "kind"))))
-        return reject(v, "kind is not periodic, export, anchor or key_change");
-    id = jstr(o, "new_key_id", &id_len);
-    pk = jstr(o, "new_public_key", &pk_len);
-    if ((t->kind == CP_KEY_CHANGE) != (id != NULL) || (id != NULL) != (pk != NULL))
-        return reject(v, "new_key_id and new_public_key belong to key_change checkpoints only");
-    if (t->kind != CP_KEY_CHANGE)
-        return ST_OK;
-    if (pk_len != PK_B64_CHARS || b64_std_decode(new_pk, AUDIT_PK_BYTES, &n, pk, pk_len) != ST_OK ||
-        n != AUDIT_PK_BYTES)
-        return reject(v, "new_public_key is not a base64 Ed25519 public key");
-    auditfmt_key_id(want, new_pk);
-    if (id_len != AUDIT_KEY_ID_CHARS || memcmp(id, want, AUDIT_KEY_ID_CHARS) != 0)
-        return reject(v, "new_key_id is not the id of new_public_key");
-    memcpy(t->new_key_id, want, sizeof want);
-    memcpy(t->new_pk, pk, PK_B64_CHARS);
-    return ST_OK;
-}
-
-/* One signature entry: true when it verifies under pk. */
-static bool
-sig_verifies(const uint8_t sig[static SIG_BYTES], const struct sbuf *msg,
-             const uint8_t pk[static AUDIT_PK_BYTES])
-{
-    return sign_verify(sig, (const uint8_t *)msg->p, msg->len, pk) == ST_OK;
-}
-
-static enum status
-sig_parse(struct verifier *v, const json_t *e, const char **id, uint8_t sig[static SIG_BYTES])
-{
-    const char *s;
-    size_t len, id_len, n = 0;
-    enum status st;
-
-    if ((st = fields_check(v, e, sig_fields, N_FIELDS(sig_fields), "signature")) != ST_OK)
-        return st;
-    *id = jstr(e, "key_id", &id_len);
-    s = jstr(e, "sig", &len);
-    if (id_len != AUDIT_KEY_ID_CHARS || strspn(*id, "0123456789abcdef") != id_len)
-        return reject(v, "signature key_id is not %d lowercase hex digits", AUDIT_KEY_ID_CHARS);
-    if (len != SIG_B64_CHARS || b64_std_decode(sig, SIG_BYTES, &n, s, len) != ST_OK ||
-        n != SIG_BYTES)
-        return reject(v, "sig is not a base64 Ed25519 signature");
-    return ST_OK;
-}
-
-/* At least one accepted key that this chain has not retired must sign, and every signature by
- * such a key must verify; a key change must also be signed by its new key (learned before the
- * main pass, see learn_key_changes), and retires its old signers for this chain. */
-static enum status
-cp_signatures(struct verifier *v, const json_t *sigs, const struct cp_text *t,
-              const uint8_t new_pk[static AUDIT_PK_BYTES], struct chain *c)
-{
-    uint8_t sig[SIG_BYTES];
-    size_t n = json_array_size(sigs), good = 0, i;
-    uint64_t signers = 0;
-    bool new_ok = false;
-    const char *id;
-    json_t *e;
-    enum status st;
-
-    if (n == 0 || n > VERIFY_MAX_SIGS)
-        return reject(v, "a checkpoint holds 1 to %d signatures", VERIFY_MAX_SIGS);
-    afmt_cp_message(&v->msg, t);
-    json_array_foreach(sigs, i, e) {
-        if ((st = sig_parse(v, e, &id, sig)) != ST_OK)
-            return st;
-        if (t->kind == CP_KEY_CHANGE && strcmp(id, t->new_key_id) == 0) {
-            if (!(new_ok = sig_verifies(sig, &v->msg, new_pk)))
-                return reject(v, "the new key's signature on the key change does not verify");
-            continue;
-        }
-        for (size_t k = 0; k < v->n_keys; k++) {
-            /* Not this key: retired by this chain, or introduced by a key change made after
-             * this checkpoint (the CVE-2023-31439 analogue: history re-signed with a newer
-             * key). */
-            if (strcmp(id, v->keys[k].id) != 0 || (c->retired >> k & 1u) ||
-                strcmp(t->time, v->keys[k].from) < 0)
-                continue;
-            if (!sig_verifies(sig, &v->msg, v->keys[k].pk))
-                return reject(v, "the signature by key %s does not verify: the checkpoint was "
-                            "altered", v->keys[k].id);
-            good++;
-            signers |= UINT64_C(1) << k;
-        }
-    }
-    if (good == 0)
-        return reject(v, "checkpoint is not signed by an accepted key (re-signed with another "
-                    "key, a key this chain retired at a key change, or a --public-key is "
-                    "missing)");
-    if (t->kind == CP_KEY_CHANGE && !new_ok)
-        return reject(v, "key change is not signed by its new key");
-    if (t->kind != CP_KEY_CHANGE)
-        return ST_OK;
-    if ((st = key_accept(v, new_pk, t->time)) != ST_OK)
-        return st;
-    for (size_t k = 0; k < v->n_keys; k++) {       /* the new key itself is never retired */
-        if (memcmp(v->keys[k].pk, new_pk, AUDIT_PK_BYTES) == 0)
-            signers &= ~(UINT64_C(1) << k);
-    }
-    c->retired |= signers;
-    return ST_OK;
-}
-
-/* A --since checkpoint: its chain starts there (and must show up in the export). */
-static enum status
-cp_since(struct verifier *v, const struct cp_text *t, const uint8_t hash[static AUDIT_HASH_BYTES])
-{
-    char sh[SHOW_BYTES];
-    struct chain *c = chain_get(v, t->chain_id, t->chain_len);
-
-    if (c->origin == ORIGIN_SINCE)
-        return reject(v, "two checkpoints for chain \"%s\"", shown(sh, t->chain_id, t->chain_len));
-    c->origin = ORIGIN_SINCE;
-    c->seq = t->seq;
-    memcpy(c->hash, hash, AUDIT_HASH_BYTES);
-    return ST_OK;
-}
-
-/* A checkpoint covers its chain's head, or starts a chain when it is an anchor. */
-static enum status
-cp_apply(struct verifier *v, const struct cp_text *t, const uint8_t hash[static AUDIT_HASH_BYTES])
-{
-    char sh[SHOW_BYTES];
-    struct chain *c = chain_get(v, t->chain_id, t->chain_len);
-
-    shown(sh, t->chain_id, t->chain_len);
-    if (c->lines == 0 && c->origin == ORIGIN_GENESIS && t->kind == CP_ANCHOR) {
-        c->origin = ORIGIN_ANCHOR;      /* events up to seq were pruned behind this anchor */
-        c->seq = t->seq;
-        memcpy(c->hash, hash, AUDIT_HASH_BYTES);
-    } else if (t->seq != c->seq) {
-        return reject(v, "checkpoint for seq %llu, but chain \"%s\" is at seq %llu here: events "
-                    "were deleted, added or moved", (unsigned long long)t->seq, sh,
-                    (unsigned long long)c->seq);
-    } else if (memcmp(hash, c->hash, AUDIT_HASH_BYTES) != 0) {
-        return reject(v, "checkpoint hash is not the hash of seq %llu in chain \"%s\"",
-                    (unsigned long long)t->seq, sh);
-    }
-    c->lines++;
-    c->uncovered = 0;
-    c->last_cp_line = v->line;
-    c->last_kind = t->kind;
-    c->cp_seq = c->seq;
-    memcpy(c->cp_hash, c->hash, AUDIT_HASH_BYTES);
-    v->res->checkpoints++;
-    return ST_OK;
-}
-
-static enum status
-verify_checkpoint(struct verifier *v, const json_t *o)
-{
-    struct cp_text t;
-    uint8_t hash[AUDIT_HASH_BYTES], new_pk[AUDIT_PK_BYTES] = {0};
-    enum status st;
-
-    if ((st = fields_check(v, o, cp_fields, N_FIELDS(cp_fields), "checkpoint")) != ST_OK ||
-        (st = cp_parse(v, o, &t, hash, new_pk)) != ST_OK ||
-        (st = one_chain(v, t.chain_id, t.chain_len)) != ST_OK ||
-        (st = cp_signatures(v, json_object_get(o, "signatures"), &t, new_pk,
-                            chain_get(v, t.chain_id, t.chain_len))) != ST_OK)
-        return st;
-    if (v->in_since)
-        return cp_since(v, &t, hash);
-    if ((st = cp_apply(v, &t, hash)) == ST_OK)
-        v->cp_applied = true;
-    return st;
-}
-
 static enum status
 verify_line(struct verifier *v, const char *p, size_t n)
 {
@@ -621,68 +371,29 @@ verify_line(struct verifier *v, const char *p, size_t n)
     enum status st;
 
     if (n == 0)
-        st = reject(v, "blank line");
+        st = verify__reject(v, "blank line");
     else if (n > VERIFY_LINE_MAX)
-        st = reject(v, "line longer than %zu bytes", VERIFY_LINE_MAX);
+        st = verify__reject(v, "line longer than %zu bytes", VERIFY_LINE_MAX);
     else if (p[n - 1] == '\r')
-        st = reject(v, "line ends with a carriage return (CRLF line endings are not allowed)");
+        st = verify__reject(v, "line ends with a carriage return (CRLF line endings are not allowed)");
     else if ((o = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je)) == NULL)
-        st = reject(v, "not a complete JSON object (a torn or altered line): %s",
-                  shown(sh, je.text, strlen(je.text)));
+        st = verify__reject(v, "not a complete JSON object (a torn or altered line): %s",
+                  verify__shown(sh, je.text, strlen(je.text)));
     else if (!json_is_object(o))
-        st = reject(v, "not a JSON object");
+        st = verify__reject(v, "not a JSON object");
     else if ((type = json_string_value(json_object_get(o, "type"))) != NULL &&
              strcmp(type, "event") == 0)
         st = verify_event(v, o, p, n);
     else if (type != NULL && strcmp(type, "checkpoint") == 0)
-        st = verify_checkpoint(v, o);
+        st = verify__verify_checkpoint(v, o);
     else
-        st = reject(v, "\"type\" is neither \"event\" nor \"checkpoint\"");
+        st = verify__reject(v, "\"type\" is neither \"event\" nor \"checkpoint\"");
     json_decref(o);
     return st;
 }
 
 /* Every line ends with "\n"; a last line without one is torn. In the --since text a missing
  * final newline and empty lines are tolerated: people keep that file by hand. */
-/* One key-change line of the pre-pass: true when it introduced a key, or an earlier time for
- * one (so the passes end: each line can lower a key's time once). */
-static bool
-learn_key_change(struct verifier *v, const char *p, size_t n)
-{
-    struct cp_text t;
-    uint8_t hash[AUDIT_HASH_BYTES], new_pk[AUDIT_PK_BYTES], sig[SIG_BYTES];
-    bool new_ok = false, old_ok = false, known = false, learned = false;
-    json_t *o = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL), *e;
-    const char *id;
-    size_t i;
-
-    if (o == NULL || fields_check(v, o, cp_fields, N_FIELDS(cp_fields), "checkpoint") != ST_OK ||
-        cp_parse(v, o, &t, hash, new_pk) != ST_OK || t.kind != CP_KEY_CHANGE)
-        goto out;
-    for (size_t k = 0; k < v->n_keys; k++)      /* known already, from this time or before */
-        known |= memcmp(v->keys[k].pk, new_pk, AUDIT_PK_BYTES) == 0 &&
-                 strcmp(v->keys[k].from, t.time) <= 0;
-    if (known)
-        goto out;
-    afmt_cp_message(&v->msg, &t);
-    json_array_foreach(json_object_get(o, "signatures"), i, e) {
-        if (i >= VERIFY_MAX_SIGS || sig_parse(v, e, &id, sig) != ST_OK)
-            break;
-        if (strcmp(id, t.new_key_id) == 0) {
-            new_ok = new_ok || sig_verifies(sig, &v->msg, new_pk);
-            continue;
-        }
-        for (size_t k = 0; k < v->n_keys; k++)
-            old_ok = old_ok || (strcmp(id, v->keys[k].id) == 0 &&
-                                strcmp(t.time, v->keys[k].from) >= 0 &&
-                                sig_verifies(sig, &v->msg, v->keys[k].pk));
-    }
-    learned = new_ok && old_ok && key_accept(v, new_pk, t.time) == ST_OK;
-out:
-    json_decref(o);
-    return learned;
-}
-
 static enum status
 verify_text(struct verifier *v, const char *text, size_t len)
 {
@@ -696,7 +407,7 @@ verify_text(struct verifier *v, const char *text, size_t len)
         v->line++;
         v->cp_applied = false;
         if (nl == NULL && !v->in_since)
-            st = reject(v, "torn last line: it does not end with a newline");
+            st = verify__reject(v, "torn last line: it does not end with a newline");
         else if (n > 0 || !v->in_since)
             st = verify_line(v, text + pos, n);
         pos += n + 1;
@@ -712,8 +423,8 @@ verify_text(struct verifier *v, const char *text, size_t len)
  * accepted signs it and its new key's signature verifies; repeated until nothing new is
  * learned, so chained rotations (k1 -> k2 -> k3) resolve in any order. Quiet: problems are
  * reported by the main pass. */
-static void
-learn_key_changes(struct verifier *v, const char *text, size_t len)
+void
+verify__learn_key_changes(struct verifier *v, const char *text, size_t len)
 {
     static const char marker[] = "\"kind\":\"key_change\"";
     bool learned = true;
@@ -725,7 +436,7 @@ learn_key_changes(struct verifier *v, const char *text, size_t len)
             const char *nl = memchr(text + pos, '\n', len - pos);
             size_t n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
             if (n <= VERIFY_LINE_MAX && memmem(text + pos, n, marker, sizeof marker - 1) != NULL)
-                learned |= learn_key_change(v, text + pos, n);
+                learned |= verify__learn_key_change(v, text + pos, n);
             pos += n + 1;
         }
     }
@@ -744,7 +455,7 @@ verify_end(struct verifier *v)
 
     v->line = end;
     if (v->res->checkpoints == 0)
-        return reject(v, "no checkpoint: nothing in the export is signed");
+        return verify__reject(v, "no checkpoint: nothing in the export is signed");
     for (size_t i = 0; i < v->cap; i++) {
         const struct chain *c = &v->chains[i];
         const char *w = NULL;
@@ -764,7 +475,7 @@ verify_end(struct verifier *v)
     if (bad == NULL)
         return ST_OK;
     v->line = at;
-    return reject(v, "chain \"%s\": %s", shown(sh, bad->id, bad->id_len), why);
+    return verify__reject(v, "chain \"%s\": %s", verify__shown(sh, bad->id, bad->id_len), why);
 }
 
 static void
@@ -792,16 +503,16 @@ audit_verify(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK_BYTES]
         goto out;
     }
     for (size_t i = 0; i < n_keys; i++)
-        (void)key_accept(&v, keys[i], "");          /* cannot fail: n_keys is bounded */
+        (void)verify__key_accept(&v, keys[i], "");          /* cannot fail: n_keys is bounded */
     if (since != NULL)
-        learn_key_changes(&v, since, since_len);
-    learn_key_changes(&v, text, len);
+        verify__learn_key_changes(&v, since, since_len);
+    verify__learn_key_changes(&v, text, len);
     if (since != NULL) {
         v.in_since = true;
         if ((st = verify_text(&v, since, since_len)) != ST_OK)
             goto out;
         if (v.n_chains == 0) {
-            st = reject(&v, "holds no checkpoint");
+            st = verify__reject(&v, "holds no checkpoint");
             goto out;
         }
         v.in_since = false;
@@ -834,10 +545,10 @@ audit_verify_prefix(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK
         goto out;
     }
     for (size_t i = 0; i < n_keys; i++)
-        (void)key_accept(&v, keys[i], "");
+        (void)verify__key_accept(&v, keys[i], "");
     if (since != NULL)
-        learn_key_changes(&v, since, since_len);
-    learn_key_changes(&v, text, len);
+        verify__learn_key_changes(&v, since, since_len);
+    verify__learn_key_changes(&v, text, len);
     if (since != NULL) {
         v.in_since = true;
         if ((st = verify_text(&v, since, since_len)) != ST_OK)

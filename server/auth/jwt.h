@@ -30,6 +30,12 @@
  * owns that name, and this header must be includable next to <jwt.h>.) */
 enum jwt_key_alg { JWT_HS256 = 1, JWT_RS256, JWT_ES256 };
 
+/* Key material (a PEM public key, an HS256 secret) is at most this large. */
+#define JWT_KEY_FILE_MAX 65536
+
+/* "HS256", "RS256" or "ES256". */
+const char *jwt_alg_name(enum jwt_key_alg alg);
+
 /* Why a token was refused: fixed codes for metrics labels and logs (jwt_reason_name). The HTTP
  * reply is always 401 unauthenticated, never the reason (no oracle for token forgers). */
 enum jwt_reason {

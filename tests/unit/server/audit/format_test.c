@@ -18,6 +18,7 @@
 #include "cli/audit_verify.h"
 #include "server/audit/format.c"
 #include "server/audit/verify.c"
+#include "server/audit/verify_checkpoint.c"
 
 #define MAX_LINES 64
 

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server/keyrings_use.c -- keyrings in crypto use: acquiring one, the KEK of a version (unwrapped
+ * once, on first use), durable encryption counts in reserved blocks, and the per-keyring metrics.
+ * Holds no KEK bytes itself: struct kek (crypto/kek.c) does. */
+#include "server/keyrings.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/checked.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xmem.h"
+#include "server/audit/audit.h"
+#include "server/keyrings_priv.h"
+#include "server/obs/metrics.h"
+
+/* --- crypto use --- */
+
+enum status
+keyrings_acquire(struct keyrings *k, const char *name, struct keyring_use *u)
+{
+    struct keyring *kr;
+    enum status st;
+
+    u->k = NULL;
+    u->kr = NULL;
+    if ((st = keyrings__acquire_read(k, name, &kr)) != ST_OK)
+        return st;
+    if (kr->integrity_failed) {
+        pthread_rwlock_unlock(&k->lock);
+        return ST_INTEGRITY;
+    }
+    u->k = k;
+    u->kr = kr;
+    return ST_OK;
+}
+
+void
+keyrings_release(struct keyring_use *u)
+{
+    if (u->k != NULL)
+        pthread_rwlock_unlock(&u->k->lock);
+    u->k = NULL;
+    u->kr = NULL;
+}
+
+enum envelope_format
+keyrings_format(const struct keyring_use *u)
+{
+    return u->kr->fmt;
+}
+
+uint32_t
+keyrings_latest(const struct keyring_use *u)
+{
+    return u->kr->row.latest_version;
+}
+
+static enum status
+kek_of(struct keyrings *k, struct keyring *kr, struct kver *kv, const struct kek **out)
+{
+    struct kek *kek = atomic_load_explicit(&kv->kek, memory_order_acquire);
+    enum status st = ST_OK;
+
+    if (kek == NULL) {
+        pthread_mutex_lock(&kr->mu);
+        if ((kek = atomic_load(&kv->kek)) == NULL) {
+            st = kek_unwrap(&kek, k->rk, kr->row.name, kv->row.version, kv->row.wrapped,
+                            kv->row.wrapped_len);
+            if (st == ST_OK) {
+                atomic_store_explicit(&kv->kek, kek, memory_order_release);
+            } else {
+                log_msg(LOG_ERROR, "kek_unwrap_failed", "keyring", kr->row.name,
+                        "detail", "a stored KEK does not open under this root key", LOG_END);
+                st = ST_INTEGRITY;
+            }
+        }
+        pthread_mutex_unlock(&kr->mu);
+    }
+    *out = kek;
+    return st;
+}
+
+/* A version passed 90% of its bound: ask the janitor to rotate soon. */
+static void
+wake_maintenance(struct keyrings *k)
+{
+    if (k->kick != NULL)
+        k->kick(k->kick_arg);
+}
+
+/* Count one encryption. A crash may over-count by up to one block, never under-count. */
+static enum status
+count_one(struct keyrings *k, struct keyring *kr, struct kver *kv)
+{
+    int64_t limit = (int64_t)k->set.kek_limit;
+    int64_t n = atomic_fetch_add(&kv->used, 1) + 1;
+    enum status st = ST_OK;
+
+    if (n > limit)
+        return ST_VERSION_DISABLED;
+    if (n > atomic_load(&kv->reserved)) {
+        pthread_mutex_lock(&kr->mu);
+        int64_t want = atomic_load(&kv->used) + k->set.reserve_block;
+        if (want > limit)
+            want = limit;
+        if (n > atomic_load(&kv->reserved)) {
+            struct store_version v = kv->row;
+            v.encryptions_reserved = want;
+            keyrings__version_mac(k, kr->row.name, &v, v.mac);
+            st = store_version_reserve(k->store, kr->row.id, v.version, want, v.mac);
+            if (st == ST_OK) {
+                kv->row.encryptions_reserved = want;
+                memcpy(kv->row.mac, v.mac, sizeof v.mac);
+                atomic_store(&kv->reserved, want);
+            } else {
+                atomic_fetch_sub(&kv->used, 1);
+                log_msg(LOG_ERROR, "reservation_failed", "keyring", kr->row.name, LOG_END);
+                st = ST_UNAVAILABLE;
+            }
+        }
+        pthread_mutex_unlock(&kr->mu);
+    }
+    if (st == ST_OK && kv->row.version == kr->row.latest_version && n * 10 >= limit * 9 &&
+        !atomic_exchange(&kr->rotate_wanted, true))
+        wake_maintenance(k);
+    return st;
+}
+
+enum status
+keyrings_kek_encrypt(struct keyring_use *u, uint32_t version, const struct kek **out)
+{
+    struct keyring *kr = u->kr;
+    enum status st;
+
+    *out = NULL;
+    if (version == 0)
+        version = kr->row.latest_version;
+    if (version > kr->row.latest_version)
+        return ST_UNKNOWN_VERSION;
+    if (version < kr->row.min_encryption_version)
+        return ST_VERSION_DISABLED;
+    struct kver *kv = &kr->v[version - 1];
+    if ((st = kek_of(u->k, kr, kv, out)) != ST_OK)
+        return st;
+    if ((st = count_one(u->k, kr, kv)) != ST_OK)
+        *out = NULL;
+    return st;
+}
+
+enum status
+keyrings_kek_decrypt(struct keyring_use *u, uint32_t version, const struct kek **out)
+{
+    struct keyring *kr = u->kr;
+
+    *out = NULL;
+    if (version == 0 || version > kr->row.latest_version)
+        return ST_UNKNOWN_VERSION;
+    if (version < kr->row.min_decryption_version)
+        return ST_VERSION_DISABLED;
+    return kek_of(u->k, kr, &kr->v[version - 1], out);
+}
+
+void
+keyrings_metrics(const void *self, struct metrics_out *o)
+{
+    struct keyrings *k = (struct keyrings *)(uintptr_t)self;
+    int64_t now = clock_now_s();
+
+    metrics_counter(o, "difyguard_shred_checkpoint_failures_total",
+                    "Crypto-shreds after which the database log could not be flushed of the "
+                    "deleted key versions (retried).", atomic_load(&k->shred_failures));
+    metrics_gauge(o, "difyguard_key_version_encryption_limit",
+                  "Encryptions a key version may do; rotation at 90%.", (double)k->set.kek_limit);
+    pthread_rwlock_rdlock(&k->lock);
+    metrics_family(o, "difyguard_keyring_latest_version_encryptions", "gauge",
+                   "Encryptions counted under each keyring's latest key version.");
+    for (size_t i = 0; i < k->n; i++) {
+        const struct keyring *kr = k->items[i];
+        if (!kr->integrity_failed && kr->nv > 0)
+            metrics_sample1(o, "difyguard_keyring_latest_version_encryptions", "keyring",
+                            kr->row.name, (double)atomic_load(&kr->v[kr->nv - 1].used));
+    }
+    metrics_family(o, "difyguard_keyring_latest_version_age_seconds", "gauge",
+                   "Age of each keyring's latest key version.");
+    for (size_t i = 0; i < k->n; i++) {
+        const struct keyring *kr = k->items[i];
+        if (!kr->integrity_failed && kr->nv > 0)
+            metrics_sample1(o, "difyguard_keyring_latest_version_age_seconds", "keyring",
+                            kr->row.name, (double)(now - kr->v[kr->nv - 1].row.created_at));
+    }
+    pthread_rwlock_unlock(&k->lock);
+}
