@@ -20,7 +20,7 @@
 #define CLIENT_RESPONSE_MAX ((size_t)64 << 20)  /* far above any admin answer */
 #define CLIENT_CONNECT_TIMEOUT 10L              /* seconds, when the call timeout is longer */
 #define CLIENT_SHOW_MAX 200                     /* characters of server text in an error line */
-#define CLIENT_USER_AGENT "difyguard-cli/0.1.0"
+#define CLIENT_USER_AGENT "difyguard-cli/" DG_VERSION
 #define AUTH_PREFIX "Authorization: Bearer "
 
 struct client {

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-30}"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
-    -DDG_FUZZ=ON -DDG_TESTS=OFF >/dev/null
+    -DDG_FUZZ=ON -DDG_TESTS=OFF -DDG_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"$(nproc)" >/dev/null
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 n=0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # One command: install what is missing, build, and run every test: unit and integration tests
-# (normal build), the same again under ASan+UBSan, and each libFuzzer target briefly.
+# (normal build), the same again under ASan+UBSan, and each libFuzzer target briefly. Warnings
+# are errors here (-DDG_WERROR=ON); a plain user build only warns.
 #   FUZZ_SECONDS=30   seconds per fuzz target (0 skips fuzzing)
 #   SKIP_ASAN=1       skip the sanitizer pass
 set -euo pipefail
@@ -13,13 +14,13 @@ echo "== static checks"
 scripts/lint.sh
 
 echo "== build and test (RelWithDebInfo)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDG_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure --timeout 900)
 
 if [ "${SKIP_ASAN:-0}" != "1" ]; then
     echo "== build and test under ASan+UBSan"
-    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDG_SANITIZE=ON >/dev/null
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDG_SANITIZE=ON -DDG_WERROR=ON >/dev/null
     cmake --build build-asan -j"$jobs"
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

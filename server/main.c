@@ -33,7 +33,6 @@
 #include "server/janitor.h"
 #include "server/service.h"
 
-#define DG_VERSION "0.1.0"
 #define EXIT_USAGE 2
 
 /* Options shared by every local command, then those of serve. */

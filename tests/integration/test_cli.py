@@ -2,6 +2,7 @@
 """Command line: --help on every command, usage errors exit 2, version, init --json."""
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -73,10 +74,19 @@ def test_bad_flag_values_exit_2(args):
     assert proc.stderr.strip()
 
 
+def project_version():
+    """The version, written once: project(difyguard VERSION x.y.z) in CMakeLists.txt."""
+    src = os.environ.get("DG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+    with open(os.path.join(src, "CMakeLists.txt")) as f:
+        m = re.search(r"project\(difyguard VERSION ([0-9.]+)", f.read())
+    assert m, "no project version in CMakeLists.txt"
+    return m.group(1)
+
+
 def test_version():
     proc = run_cli(["version"])
     assert proc.returncode == 0, proc.stderr
-    assert "0.1.0" in proc.stdout, proc.stdout
+    assert project_version() in proc.stdout.split(), proc.stdout
 
 
 def test_init_json_output(tmp_path):

@@ -57,6 +57,13 @@ def test_document_is_openapi_31(openapi):
     assert doc["security"] == [{"bearerAuth": []}]
 
 
+def test_document_version_is_the_project_version(openapi):
+    src = os.environ.get("DG_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+    with open(os.path.join(src, "CMakeLists.txt")) as f:
+        m = re.search(r"project\(difyguard VERSION ([0-9.]+)", f.read())
+    assert m and openapi["info"]["version"] == m.group(1), "docs/openapi.yaml info.version"
+
+
 def test_every_schema_is_valid_json_schema_2020_12(openapi):
     for name, schema in openapi.doc["components"]["schemas"].items():
         Draft202012Validator.check_schema(schema)
