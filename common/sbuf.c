@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
 
 #include "common/xmem.h"
 
@@ -22,7 +21,7 @@ sbuf_reserve(struct sbuf *b, size_t extra)
     if (b->secret && b->p != NULL) {
         char *n = xmalloc(cap);
         memcpy(n, b->p, b->len);
-        sodium_memzero(b->p, b->cap);
+        explicit_bzero(b->p, b->cap);
         free(b->p);
         b->p = n;
     } else {
@@ -111,7 +110,7 @@ void
 sbuf_free(struct sbuf *b)
 {
     if (b->p != NULL && b->secret)
-        sodium_memzero(b->p, b->cap);
+        explicit_bzero(b->p, b->cap);
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
@@ -121,7 +120,7 @@ void
 sbuf_wipe_free(void *p, size_t n)
 {
     if (p != NULL)
-        sodium_memzero(p, n);
+        explicit_bzero(p, n);
     free(p);
 }
 

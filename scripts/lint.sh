@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Static checks that must stay quiet: cppcheck over the C sources, and no plain memcmp on secret
-# material in crypto/ (secrets are compared with sodium_memcmp / CRYPTO_memcmp).
+# Static checks that must stay quiet: the layer check (scripts/layers.sh), cppcheck over the C
+# sources, and no plain memcmp on secret material in crypto/ (secrets are compared with
+# sodium_memcmp / CRYPTO_memcmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/layers.sh
 command -v cppcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq cppcheck; }
 cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
-    --inline-suppr -I . --suppress=missingIncludeSystem common crypto server cli
+    --inline-suppr -I . --suppress=missingIncludeSystem common crypto store server cli
 # memcmp in crypto/ is allowed only on public data: the word "public" on its line or the one above.
 bad=$(awk '/(^|[^_a-z])memcmp\(/ && $0 !~ /public/ && prev !~ /public/ { print FILENAME ":" FNR ": " $0 }
            { prev = $0 }' crypto/*.c)

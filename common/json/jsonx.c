@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sodium.h>
 
 #include "common/checked.h"
 #include "common/clock.h"
@@ -35,7 +34,7 @@ jx_free(void *p)
     if (p == NULL)
         return;
     struct jx_hdr *h = (struct jx_hdr *)p - 1;
-    sodium_memzero(p, h->n);
+    explicit_bzero(p, h->n);
     free(h);
 }
 

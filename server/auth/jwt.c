@@ -26,7 +26,7 @@
 #include "crypto/b64.h"
 #include "crypto/keyfile.h"
 #include "crypto/secret.h"
-#include "server/apps.h"
+#include "server/auth/principal.h"
 
 #define JWT_ROLE_MAX 129            /* role names: 1..128 bytes + NUL */
 #define JWT_RSA_MIN_BITS 2048

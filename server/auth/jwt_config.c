@@ -3,8 +3,6 @@
  * the config file (keys from files or inline, role mappings, rate), strictly: unknown fields,
  * wrong types, over-open secret files and unusable keys are refused with the field named, never
  * the key bytes. Key files are read into guarded memory and wiped after use. */
-#include "server/auth/jwt.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,7 +18,8 @@
 #include "crypto/b64.h"
 #include "crypto/keyfile.h"
 #include "crypto/secret.h"
-#include "server/apps.h"
+#include "server/auth/jwt.h"
+#include "server/auth/principal.h"
 
 static void errf(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
