@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cli/audit_verify.h -- the `difyguard audit` commands that run offline: `audit verify` checks an
  * export against the auditor's public keys. Reads local files only; never needs the service. */
-#ifndef DG_SERVER_CMD_AUDIT_H
-#define DG_SERVER_CMD_AUDIT_H
+#ifndef DG_CLI_AUDIT_VERIFY_H
+#define DG_CLI_AUDIT_VERIFY_H
 
 /* argv[0] is "audit", argv[argc] is NULL; argv may be permuted. Prints one result line on stdout
  * (or JSON with --json) and any failure as one line on stderr. Returns the exit code: 0 verified,

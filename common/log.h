@@ -2,8 +2,8 @@
 /* common/log.h -- one JSON object per line on stdout (Loki/ELK/Fluent Bit ready). Each line is
  * written with a single write(2), so lines from threads never interleave. Never pass secrets:
  * log ids, names, fingerprints and statuses only. */
-#ifndef DG_SERVER_LOG_H
-#define DG_SERVER_LOG_H
+#ifndef DG_COMMON_LOG_H
+#define DG_COMMON_LOG_H
 
 #include <stdbool.h>
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* common/sbuf.h -- a growable byte buffer for building responses. Buffers that may hold
  * plaintext are marked secret: every reallocation and the final free wipe the old bytes. */
-#ifndef DG_SERVER_SBUF_H
-#define DG_SERVER_SBUF_H
+#ifndef DG_COMMON_SBUF_H
+#define DG_COMMON_SBUF_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* common/status.h -- the one status type every fallible function returns.
- * Mapping a status to HTTP lives in server/http/http.c (one table); nothing here knows HTTP. */
+ * Mapping a status to HTTP lives in server/http/request.c (one table); nothing here knows HTTP. */
 #ifndef DG_COMMON_STATUS_H
 #define DG_COMMON_STATUS_H
 

@@ -518,6 +518,24 @@ start_janitor(struct janitor **out, struct service *svc, int64_t rotation_every_
     return -1;
 }
 
+/* What the inventory (server/inventory.h) reports of how this process was started. */
+static void
+facts_fill(struct inventory_facts *f, const struct opts *o, const struct service_paths *p,
+           const char *root_id)
+{
+    struct inv_listener *api = &f->listeners[0];
+
+    memset(f, 0, sizeof *f);
+    f->root_key_path = p->root_key;
+    f->root_key_id = root_id;
+    snprintf(api->name, sizeof api->name, "api");
+    snprintf(api->addr, sizeof api->addr, "%s", o->listen);
+    api->loopback = http_is_loopback(o->listen);
+    api->tls = o->tls_cert != NULL;
+    api->tls_upstream = o->tls_terminated_upstream;
+    f->n_listeners = 1;
+}
+
 static int
 cmd_serve(int argc, char **argv)
 {
@@ -561,6 +579,7 @@ cmd_serve(int argc, char **argv)
     svc->limits = (struct http_limits){o.max_body_bytes, o.max_batch_bytes, o.max_batch_items,
                                        o.max_connections, o.max_connections_per_ip,
                                        o.idle_timeout, o.threads};
+    facts_fill(&svc->facts, &o, &p, rootkey_id(svc->root));
     if ((rc = start_janitor(&janitor, svc, o.maintenance_interval)) >= 0)
         goto out;
     enum status st = http_start(&http, svc, &handlers_app, &l, &svc->limits, err, sizeof err);

@@ -12,6 +12,7 @@
 #include "crypto/secret.h"
 #include "server/apps.h"
 #include "server/http/http.h"
+#include "server/inventory.h"
 #include "server/keyrings.h"
 #include "store/store.h"
 
@@ -31,6 +32,7 @@ struct service {
     struct jwt_verifier *jwt;     /* NULL unless --jwt-config */
     struct metrics *metrics;      /* every module's series (server/obs/metrics.h) */
     struct http_limits limits;
+    struct inventory_facts facts; /* what serve was started with: root key file, listeners */
     atomic_bool ready;
 };
 

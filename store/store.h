@@ -3,8 +3,8 @@
  * later, PostgreSQL. Rows are plain data: MACs and wrapped keys are computed by the caller and
  * stored as given; this layer never sees key material in clear and never builds SQL from data.
  * Every function is atomic (its own transaction) and thread-safe on one struct store. */
-#ifndef DG_STORE_H
-#define DG_STORE_H
+#ifndef DG_STORE_STORE_H
+#define DG_STORE_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,8 +2,8 @@
 /* common/json/config.h -- one option engine for every command: each command declares a table of
  * options; values come from flags, then DIFYGUARD_* variables, then a JSON config file, then
  * defaults (flags win). Knows nothing about what the options mean. */
-#ifndef DG_SERVER_CONFIG_H
-#define DG_SERVER_CONFIG_H
+#ifndef DG_COMMON_JSON_CONFIG_H
+#define DG_COMMON_JSON_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>

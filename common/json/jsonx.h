@@ -2,8 +2,8 @@
 /* common/json/jsonx.h -- strict JSON request helpers over jansson (duplicate keys rejected, exact
  * types, unknown fields refused) and the wiping allocator: every block jansson frees is zeroed
  * first, so plaintext parsed from a request does not linger on the heap. */
-#ifndef DG_SERVER_JSONX_H
-#define DG_SERVER_JSONX_H
+#ifndef DG_COMMON_JSON_JSONX_H
+#define DG_COMMON_JSON_JSONX_H
 
 #include <stdbool.h>
 #include <stddef.h>

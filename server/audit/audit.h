@@ -3,8 +3,8 @@
  * audit signing and HMAC keys (wrapped by the root key), group commit of events by one writer
  * thread, signed checkpoints, export, retention and usage roll-ups. Events never hold plaintext,
  * ciphertext or keys: identifying values arrive already HMAC-ed (audit_hmac_hex). Thread-safe. */
-#ifndef DG_SERVER_AUDIT_H
-#define DG_SERVER_AUDIT_H
+#ifndef DG_SERVER_AUDIT_AUDIT_H
+#define DG_SERVER_AUDIT_AUDIT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,7 +28,7 @@ struct audit_settings {
     bool new_chain_on_break;           /* --audit-new-chain: see audit_open */
 };
 
-/* What http.c knows about one finished request. Strings are copies (the request may go away
+/* What the request pipeline knows about one finished request. Strings are copies (the request may go away
  * only after the completion callback). */
 struct audit_rec {
     int64_t time_ms;
@@ -98,7 +98,7 @@ size_t audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES])
 /* Export chain lines (all chains when chain_id is NULL; this node's first) after after_seq,
  * each chain ending with an export checkpoint signed now; lines go to cb with a trailing "\n".
  * This node signs its own head; another chain is verified and exported only up to its last
- * checkpoint that verifies under an accepted key (see audit_export.c). rep (may be NULL) counts
+ * checkpoint that verifies under an accepted key (see export.c). rep (may be NULL) counts
  * the other chains that did not verify (left out or cut short) and names the first problem. */
 struct audit_export_report {
     uint64_t unverified;
@@ -142,5 +142,28 @@ NODISCARD enum status audit_rotate_key(struct audit *a, char new_id[static AUDIT
 
 /* Events sink failures so far (for health and metrics). */
 uint64_t audit_failures(const struct audit *a);
+
+/* What the inventory reports of the trail (server/inventory.c). */
+struct audit_status {
+    bool durable;
+    uint64_t write_failures;           /* audit_failures */
+    uint64_t unverified_chains;        /* audit_unverified_chains */
+    int64_t retention;                 /* seconds; 0 keeps events forever */
+    int64_t verified_at_ms;            /* last whole-trail verification; 0 = none yet */
+    bool verified_ok;
+};
+void audit_status(const struct audit *a, struct audit_status *out);
+
+/* Verify the whole trail as an auditor would: export every chain, then run the offline verifier
+ * over the text with the service's public keys. valid also requires that no stored chain was
+ * left out or cut short by the export (events nobody can vouch for). The result is remembered
+ * for audit_status. ST_OK when the check ran (whatever it found); an error when it could not. */
+struct audit_trail_check {
+    bool valid;
+    uint64_t events, checkpoints, chains;
+    uint64_t line;                     /* 1-based line of the first problem, 0 if none */
+    char error[256];                   /* one sentence, no secrets; "" when valid */
+};
+NODISCARD enum status audit_verify_trail(struct audit *a, struct audit_trail_check *out);
 
 #endif

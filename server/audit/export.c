@@ -308,3 +308,46 @@ audit__retention_run(struct audit *a, int64_t t_ms)
         log_msg(LOG_INFO, "audit_pruned", "chain_id", a->chain_id, "#upto_seq", s, LOG_END);
     }
 }
+
+static enum status
+to_sbuf(void *arg, const char *line, size_t len)
+{
+    sbuf_add(arg, line, len);
+    return ST_OK;
+}
+
+enum status
+audit_verify_trail(struct audit *a, struct audit_trail_check *out)
+{
+    struct sbuf b = {0};
+    struct audit_verify_result res;
+    struct audit_export_report rep;
+    uint8_t (*keys)[AUDIT_PK_BYTES] = NULL;
+    enum status st;
+
+    memset(out, 0, sizeof *out);
+    if ((st = audit_export(a, NULL, 0, to_sbuf, &b, &rep)) != ST_OK) {
+        sbuf_free(&b);
+        return st;
+    }
+    size_t nk = audit_public_keys(a, &keys);
+    st = audit_verify(b.p != NULL ? b.p : "", b.len, (const uint8_t (*)[AUDIT_PK_BYTES])keys, nk,
+                      NULL, 0, &res);
+    free(keys);
+    sbuf_free(&b);
+    out->valid = st == ST_OK && rep.unverified == 0;
+    out->events = res.events;
+    out->checkpoints = res.checkpoints;
+    out->chains = res.chains;
+    if (st != ST_OK) {
+        out->line = res.line;
+        snprintf(out->error, sizeof out->error, "%s", res.error);
+    } else if (!out->valid) {
+        snprintf(out->error, sizeof out->error, "%s", rep.error);
+    }
+    atomic_store(&a->verified_ok, out->valid);
+    atomic_store(&a->verified_at_ms, clock_now_ms());
+    if (!out->valid)
+        log_msg(LOG_ERROR, "audit_trail_unverified", "detail", out->error, LOG_END);
+    return ST_OK;
+}

@@ -12,8 +12,8 @@
  *   "difyguard-audit-checkpoint-v1\n" chain_id "\n" seq "\n" hash_hex "\n" time "\n" kind "\n"
  *   new_key_id "\n" new_public_key_b64 "\n"        (the last two empty unless kind is key_change)
  */
-#ifndef DG_SERVER_AUDITFMT_H
-#define DG_SERVER_AUDITFMT_H
+#ifndef DG_SERVER_AUDIT_FORMAT_H
+#define DG_SERVER_AUDIT_FORMAT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* server/audit/format_priv.h -- internals shared by the audit line writer (auditfmt.c) and the
- * offline verifier (auditverify.c). Not a public header: nothing else includes it. */
-#ifndef DG_SERVER_AUDITFMT_PRIV_H
-#define DG_SERVER_AUDITFMT_PRIV_H
+/* server/audit/format_priv.h -- internals shared by the audit line writer (format.c) and the
+ * offline verifier (verify.c, verify_checkpoint.c). Not a public header: nothing else includes it. */
+#ifndef DG_SERVER_AUDIT_FORMAT_PRIV_H
+#define DG_SERVER_AUDIT_FORMAT_PRIV_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* server/audit/priv.h -- the audit writer's state, shared by audit.c (keys, chain, writer,
- * admin-change events) and audit_export.c (exports, archives, retention). Not a public header:
+/* server/audit/priv.h -- the audit writer's state, shared by writer.c (keys, the writer,
+ * admin-change events), chain.c (the chain at start), flood.c (folded refusals) and export.c
+ * (exports, archives, retention). Not a public header:
  * nothing else includes it. Names with "audit__" are internal. */
 #ifndef DG_SERVER_AUDIT_PRIV_H
 #define DG_SERVER_AUDIT_PRIV_H
@@ -45,7 +46,7 @@ struct audit {
     bool stopping;
     pthread_t thread;
     bool thread_started;
-    /* Writer-only: refusals being folded (audit_flood.c): the pending records of the current
+    /* Writer-only: refusals being folded (flood.c): the pending records of the current
      * second in a list, indexed by a small open-addressing table. */
     struct audit_rec *floods;
     struct audit_rec **flood_slots;
@@ -59,6 +60,8 @@ struct audit {
     struct audit_rec *rel_head, *rel_tail;
     atomic_uint_fast64_t failures;
     atomic_uint_fast64_t unverified;   /* other chains an export could not verify */
+    _Atomic int64_t verified_at_ms;    /* last whole-trail verification (audit_note_verified) */
+    atomic_bool verified_ok;
 };
 
 /* A checkpoint line of (chain_id, seq, hash) signed now with this node's key (not stored). */
@@ -70,14 +73,14 @@ NODISCARD enum status audit__sign_line(struct audit *a, struct sbuf *line, const
 NODISCARD enum status audit__checkpoint_locked(struct audit *a, const char *kind, uint64_t seq,
                                                const uint8_t *hash, int64_t t_ms,
                                                struct sbuf *line_out);
-/* audit_chain.c: find, check and continue this node's chain at start (see audit_open). */
+/* chain.c: find, check and continue this node's chain at start (see audit_open). */
 NODISCARD enum status audit__chain_open(struct audit *a, char *err, size_t err_len);
 /* Commit one record at once (start-up, before the writer thread runs); takes rec. */
 NODISCARD enum status audit__commit_one(struct audit *a, struct audit_rec *rec);
 /* With chain_mu held: write the chain head after `row` (sealed) in row's own transaction. */
 void audit__head_seal(struct audit *a, struct store_audit_row *row);
 
-/* audit_flood.c: fold the refusals of list (rec->coalesce) into pending flood events, which
+/* flood.c: fold the refusals of list (rec->coalesce) into pending flood events, which
  * nobody waits for; returns the records left to commit now (*n counts them). floods_due moves
  * the floods of seconds that are over (all, when stopping) into list. */
 struct audit_rec *audit__fold(struct audit *a, struct audit_rec *list, size_t *n);
@@ -85,7 +88,7 @@ struct audit_rec *audit__floods_due(struct audit *a, struct audit_rec *list, siz
 void audit__floods_free(struct audit *a);
 void audit__rec_free(struct audit_rec *r);
 
-/* The writer thread's retention duty (audit_export.c). */
+/* The writer thread's retention duty (export.c). */
 void audit__retention_run(struct audit *a, int64_t t_ms);
 
 #endif

@@ -104,6 +104,18 @@ audit_failures(const struct audit *a)
     return atomic_load(&a->failures);
 }
 
+void
+audit_status(const struct audit *a, struct audit_status *out)
+{
+    memset(out, 0, sizeof *out);
+    out->durable = a->set.durable;
+    out->write_failures = atomic_load(&a->failures);
+    out->unverified_chains = atomic_load(&a->unverified);
+    out->retention = a->set.retention;
+    out->verified_at_ms = atomic_load(&a->verified_at_ms);
+    out->verified_ok = atomic_load(&a->verified_ok);
+}
+
 /* Retired signing keys: the sealed meta "audit_retired_keys" holds
  * "key_id:base64pk:created:retired;...". A list that fails its seal is not used (and logged):
  * verification then accepts only the current key, so nothing injected is ever trusted. */
@@ -343,7 +355,7 @@ row_from(struct store_audit_row *row, const struct audit_event *e, const uint8_t
 }
 
 /* The event line of one record at the chain head (e gets the event). A record whose fields the
- * format refuses (sanitising in http.c should make that impossible) is written as a minimal
+ * format refuses (the pipeline's sanitising should make that impossible) is written as a minimal
  * "unrecordable" event instead, so one request never fails the others of its group. */
 static enum status
 event_line(struct audit *a, const struct audit_rec *r, struct audit_event *e, struct sbuf *line,

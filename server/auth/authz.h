@@ -2,8 +2,8 @@
 /* server/auth/authz.h -- the Authorization header: "Bearer <api key>" or "Bearer <JWT>", nothing else.
  * Pure: classifies and checks shape only (API key checksum included); no lookup, no logging (the
  * header is a credential and is never logged). */
-#ifndef DG_SERVER_AUTHZ_H
-#define DG_SERVER_AUTHZ_H
+#ifndef DG_SERVER_AUTH_AUTHZ_H
+#define DG_SERVER_AUTH_AUTHZ_H
 
 #include <stddef.h>
 

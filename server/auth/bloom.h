@@ -2,8 +2,8 @@
 /* server/auth/bloom.h -- a Bloom filter of live API key ids, so that unknown keys are refused without a
  * database lookup. An optimisation, never an access check: "maybe" still goes to the store.
  * Hashing is keyed (SipHash, random key per filter) so nobody can craft ids that collide. */
-#ifndef DG_SERVER_BLOOM_H
-#define DG_SERVER_BLOOM_H
+#ifndef DG_SERVER_AUTH_BLOOM_H
+#define DG_SERVER_AUTH_BLOOM_H
 
 #include <stdbool.h>
 #include <stddef.h>

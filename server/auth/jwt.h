@@ -3,8 +3,8 @@
  * per kid, each pinned to one algorithm. We parse the header ourselves (strict base64url, no
  * duplicate keys, pinned alg) before libjwt checks the signature.
  * Never logs or returns key bytes. */
-#ifndef DG_SERVER_JWT_H
-#define DG_SERVER_JWT_H
+#ifndef DG_SERVER_AUTH_JWT_H
+#define DG_SERVER_AUTH_JWT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server/auth/ratelimit.h -- token buckets per API key (DESIGN.md: "rate and burst per key"), for the
  * 429 rate_limited reply with Retry-After. Memory is bounded: idle buckets are evicted first. */
-#ifndef DG_SERVER_RATELIMIT_H
-#define DG_SERVER_RATELIMIT_H
+#ifndef DG_SERVER_AUTH_RATELIMIT_H
+#define DG_SERVER_AUTH_RATELIMIT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -12,7 +12,7 @@
 /* Every answer built from jansson (the admin routes) takes the secret-body path: the key create
  * and key rotate answers hold the only copy of a new key's text, and marking them all means no
  * handler can forget one. The dump comes from the wiping jansson allocator; the sbuf is wiped
- * when it grows and when MHD frees the response (queue() in http.c). */
+ * when it grows and when MHD frees the response (server/http/request.c). */
 void
 reply_jansson(struct req *r, unsigned code, json_t *j)
 {

@@ -5,8 +5,8 @@
  * route's allow-list, before the handler runs; handlers check what the table cannot say
  * (alternatives, a keyring named in the body, grant bounds). Handlers call managers, never the
  * store. */
-#ifndef DG_SERVER_HANDLERS_H
-#define DG_SERVER_HANDLERS_H
+#ifndef DG_SERVER_HANDLERS_HANDLERS_H
+#define DG_SERVER_HANDLERS_HANDLERS_H
 
 #include <jansson.h>
 

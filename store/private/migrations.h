@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* store/private/migrations.h -- private: the numbered SQL of migrations/<backend>/, embedded
  * at build time by embed_sql.cmake. Versions run 1..n without gaps (checked when generating). */
-#ifndef DG_STORE_MIGRATIONS_H
-#define DG_STORE_MIGRATIONS_H
+#ifndef DG_STORE_PRIVATE_MIGRATIONS_H
+#define DG_STORE_PRIVATE_MIGRATIONS_H
 
 #include <stddef.h>
 

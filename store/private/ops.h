@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* store/private/ops.h -- private: the table of functions a backend fills in. store.c checks
  * arguments and sets out-params, then calls through here; backends see only valid input. */
-#ifndef DG_STORE_IMPL_H
-#define DG_STORE_IMPL_H
+#ifndef DG_STORE_PRIVATE_OPS_H
+#define DG_STORE_PRIVATE_OPS_H
 
 #include "store/store.h"
 

@@ -2,7 +2,7 @@
 /* store/sqlite/db.h -- private: one SQLite connection set up the house way (WAL,
  * synchronous=FULL, foreign keys, secure_delete, file mode 0600), the embedded migrations, a cache
  * of prepared statements and bind/column helpers. Knows no table but schema_version; the SQL and
- * row mapping of store.h live in store_sqlite.c. */
+ * row mapping of store.h live in sqlite.c, keyrings.c, apps.c and audit.c. */
 #ifndef DG_STORE_SQLITE_DB_H
 #define DG_STORE_SQLITE_DB_H
 

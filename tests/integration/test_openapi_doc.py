@@ -61,7 +61,7 @@ def test_document_version_is_the_project_version(openapi):
     src = os.environ.get("DG_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
     with open(os.path.join(src, "CMakeLists.txt")) as f:
         m = re.search(r"project\(difyguard VERSION ([0-9.]+)", f.read())
-    assert m and openapi["info"]["version"] == m.group(1), "docs/openapi.yaml info.version"
+    assert m and openapi.doc["info"]["version"] == m.group(1), "docs/openapi.yaml info.version"
 
 
 def test_every_schema_is_valid_json_schema_2020_12(openapi):

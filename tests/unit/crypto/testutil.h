@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/crypto/testutil.h -- helpers shared by the crypto unit tests: hex, Wycheproof
  * vector files, temporary directories and deterministic keys. Tests only. */
-#ifndef DG_TESTS_CRYPTO_TESTUTIL_H
-#define DG_TESTS_CRYPTO_TESTUTIL_H
+#ifndef DG_TESTS_UNIT_CRYPTO_TESTUTIL_H
+#define DG_TESTS_UNIT_CRYPTO_TESTUTIL_H
 
 #include <setjmp.h>
 #include <stdbool.h>

@@ -3,8 +3,8 @@
  * does not offer: a fresh, empty database per test, and SQL run behind the store's back (to count
  * rows, tamper, or make a write fail). One implementation per backend, chosen by the URL the run
  * was given in DG_STORE_URL (unset: SQLite files in a temporary directory). */
-#ifndef DG_TESTS_STORE_BACKEND_H
-#define DG_TESTS_STORE_BACKEND_H
+#ifndef DG_TESTS_UNIT_STORE_BACKEND_H
+#define DG_TESTS_UNIT_STORE_BACKEND_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/unit/store/fixtures.h -- the per-test store (a fresh database from backend.h), row
  * builders and field-by-field comparisons shared by the store tests. */
-#ifndef DG_TESTS_STORE_FIXTURES_H
-#define DG_TESTS_STORE_FIXTURES_H
+#ifndef DG_TESTS_UNIT_STORE_FIXTURES_H
+#define DG_TESTS_UNIT_STORE_FIXTURES_H
 
 #include <stdint.h>
 
