@@ -13,6 +13,13 @@ jobs="$(nproc)"
 echo "== static checks"
 scripts/lint.sh
 
+echo "== Release builds, gcc and clang (what users build; -O3 finds warnings -O2 does not)"
+for cc in gcc clang; do
+    CC=$cc cmake -S . -B "build-release-$cc" -DCMAKE_C_COMPILER=$cc -DCMAKE_BUILD_TYPE=Release \
+        -DDG_TESTS=OFF -DDG_WERROR=ON >/dev/null
+    cmake --build "build-release-$cc" -j"$jobs" >/dev/null
+done
+
 echo "== build and test (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDG_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"

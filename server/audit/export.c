@@ -80,7 +80,7 @@ unverified(struct audit *a, struct audit_export_report *rep, const char *chain_i
     atomic_fetch_add(&a->unverified, 1);
     rep->unverified++;
     if (rep->error[0] == '\0')
-        snprintf(rep->error, sizeof rep->error, "chain %s: %s", chain_id, why);
+        snprintf(rep->error, sizeof rep->error, "chain %.100s: %.140s", chain_id, why);
     log_msg(LOG_ERROR, "audit_chain_unverified", "chain_id", chain_id, "detail", why, LOG_END);
 }
 
