@@ -411,6 +411,14 @@ refuse_early(struct req *r, enum status st, const char *msg)
     req_fail(r, st, msg);
 }
 
+/* The crypto routes take batches and apply --max-body-bytes to single calls themselves
+ * (handlers/crypto.c classify); every other route's body is a single request. */
+static bool
+takes_batches(void (*fn)(struct req *))
+{
+    return fn == h_encrypt || fn == h_decrypt || fn == h_rewrap || fn == h_datakey;
+}
+
 static void
 dispatch(struct req *r)
 {
@@ -436,6 +444,11 @@ dispatch(struct req *r)
         r->unaudited = routes[i].op == NULL;   /* the route decides, never the raw path */
         if (routes[i].auth && (st = authenticate(r)) != ST_OK) {
             req_fail(r, st, NULL);
+            return;
+        }
+        /* The body was read up to the larger of the two limits (body_cap). */
+        if (r->body_len > r->svc->limits.max_body_bytes && !takes_batches(routes[i].fn)) {
+            req_fail(r, ST_TOO_LARGE, NULL);
             return;
         }
         routes[i].fn(r);
