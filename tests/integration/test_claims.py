@@ -101,3 +101,43 @@ def test_audit_key_rotation_whose_event_cannot_be_written_is_not_made(start_serv
     unavailable(rotator.post("/v1/audit/rotate-key"))
     db_exec(srv, UNBLOCK)
     assert expect(rotator.get("/v1/audit/public-key"), 200)["keys"] == before
+
+
+# ----------------------------------------------------------------------------------------------
+# --audit-durable
+
+def test_audit_durable_false_answers_without_waiting_and_writes_in_order(start_server):
+    """Guarantee (README --audit-durable, SECURITY.md "Durability"): by default a request is
+    answered only once its event is committed (503 when it cannot be); with
+    --audit-durable=false answers do not wait for the trail, and every event is still written,
+    in request order."""
+    durable = start_server()
+    lazy = start_server(args=["--audit-durable=false"])
+    for srv in (durable, lazy):
+        srv.kr = srv.create_keyring()
+        srv.api, _ = srv.issue_key(["encrypt"])
+    # the trail cannot be written: the durable server cannot answer, the other does not wait
+    for srv in (durable, lazy):
+        db_exec(srv, BLOCK)
+    unavailable(durable.api.post(f"/v1/keyrings/{durable.kr}/encrypt", {"text": "x"}))
+    expect(lazy.api.post(f"/v1/keyrings/{lazy.kr}/encrypt", {"text": "x"}), 200)
+    for srv in (durable, lazy):
+        db_exec(srv, UNBLOCK)
+
+    # every answered request is written, in order, shortly after
+    app = uniq("app")
+    expect(lazy.admin.post("/v1/apps", {"name": app}), 201)
+    api, _ = lazy.issue_key(["encrypt"], app=app)
+    aud = auditor_of(lazy)
+    ids = [rid("lazy") for _ in range(40)]
+    for r in ids:
+        expect(api.post(f"/v1/keyrings/{lazy.kr}/encrypt", {"text": new_text("lazy")},
+                        headers={"X-Request-Id": r}), 200)
+    want = [audit_hash(aud, r) for r in ids]
+    events = poll_until(lambda: (lambda evs: evs if len(evs) >= len(ids) else None)(
+        all_events(aud, app=app)), deadline=30, what="the events of 40 answered requests")
+    events.sort(key=lambda e: e["seq"])
+    assert [hmacs(e, "request_id") for e in events] == [[h] for h in want], \
+        "events not written once each in request order"
+    assert len({e["chain_id"] for e in events}) == 1
+    verify_api(aud)
