@@ -824,6 +824,20 @@ answer_early(struct http_server *h, struct req *r, enum status st, const char *m
     return flush(r) ? MHD_YES : MHD_NO;
 }
 
+/* Draining: /readyz still answers what it always says, now not ready (503 NotReady, on a
+ * connection that closes: docs/openapi.yaml); every other request is refused with 503. */
+static enum MHD_Result
+answer_draining(struct http_server *h, struct req *r)
+{
+    if (strcmp(r->method, "GET") != 0 || strcmp(r->path, "/readyz") != 0)
+        return answer_early(h, r, ST_UNAVAILABLE, "shutting down", true);
+    r->dispatched = true;
+    r->unaudited = true;                /* a public route, as when routed */
+    h_readyz(r);
+    MHD_add_response_header(r->resp, "Connection", "close");
+    return flush(r) ? MHD_YES : MHD_NO;
+}
+
 /* The first call: refuse what must never be routed, and size the body buffer. */
 static enum MHD_Result
 on_headers(struct http_server *h, struct req *r)
@@ -832,7 +846,7 @@ on_headers(struct http_server *h, struct req *r)
     unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 
     if (atomic_load(&h->draining))
-        return answer_early(h, r, ST_UNAVAILABLE, "shutting down", true);
+        return answer_draining(h, r);
     if (!path_canonical(r->raw_path))
         return answer_early(h, r, ST_INVALID, "the request path is not canonical (empty, '.' or "
                             "'..' segments, percent-encoding or a trailing '/')", false);

@@ -141,3 +141,49 @@ def test_audit_durable_false_answers_without_waiting_and_writes_in_order(start_s
         "events not written once each in request order"
     assert len({e["chain_id"] for e in events}) == 1
     verify_api(aud)
+
+
+# ----------------------------------------------------------------------------------------------
+# SIGTERM: drain
+
+def test_draining_is_not_ready_and_finishes_in_flight_requests(start_server):
+    """Guarantee (README "Configuration"): on SIGTERM the service turns not-ready (/readyz 503),
+    answers new requests 503 with Connection: close, and finishes the requests in flight with
+    their real answers (within --shutdown-grace), then exits 0."""
+    import rawhttp
+    srv = start_server(args=["--shutdown-grace", "60s"])
+    kr = srv.create_keyring()
+    api, key = srv.issue_key(["encrypt", "decrypt"])
+    text = new_text("in-flight")
+    raw = rawhttp.build("POST", f"/v1/keyrings/{kr}/encrypt",
+                        [("Authorization", f"Bearer {key['key']}"),
+                         ("Content-Type", "application/json")],
+                        json.dumps({"text": text}).encode())
+    expect(srv.client().get("/readyz"), 200)
+    slow = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    slow.settimeout(1.0)
+    slow.sendall(raw[:-5])                  # in flight: its body is still arriving
+
+    srv.proc.send_signal(signal.SIGTERM)
+
+    def not_ready():
+        r = srv.client().get("/readyz", timeout=10)
+        return [r] if r.status_code == 503 else None     # (a 503 Response is falsy)
+    r = poll_until(not_ready, deadline=20, interval=0.05, what="/readyz 503 while draining")[0]
+    assert r.json() == {"status": "not_ready"}, r.text
+    assert r.headers.get("Connection", "").lower() == "close", r.headers
+    r = srv.client(key["key"]).post(f"/v1/keyrings/{kr}/encrypt", {"text": "new"}, timeout=10)
+    expect(r, 503, "unavailable")
+    assert r.headers.get("Connection", "").lower() == "close", r.headers
+    assert srv.running(), "the service left before its in-flight request was done"
+
+    slow.sendall(raw[-5:])
+    import time
+    answer = rawhttp.read_response(slow, time.monotonic() + 30)
+    slow.close()
+    assert answer is not None and answer.status == 200, answer and (answer.status, answer.body)
+    ct = json.loads(answer.body)["ciphertext"]
+    SECRETS.add(ct, "ciphertext")
+    assert srv.wait_exit() == 0, srv.stderr()[-800:]
+    srv.start()
+    assert srv.client(key["key"]).decrypt(kr, ct)["text"] == text
