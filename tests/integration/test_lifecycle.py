@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import stat
 import threading
+import time
 
 import pytest
 import requests
@@ -72,6 +73,10 @@ def test_sigterm_exits_zero_when_idle(start_server):
 
 
 def test_sigterm_exits_zero_with_requests_in_flight(start_server):
+    """Guarantee (README "Configuration"): SIGTERM under load finishes the requests in flight
+    with their real answers -- here one whose body is still arriving when the signal lands gets
+    its ciphertext, which decrypts after a restart -- and exits 0."""
+    import rawhttp
     srv = start_server()
     kr = srv.create_keyring()
     _, key = srv.issue_key(["encrypt", "decrypt"])
@@ -103,25 +108,32 @@ def test_sigterm_exits_zero_with_requests_in_flight(start_server):
     poll_until(lambda: counts[0] >= 8, what="some requests served")
 
     # one request whose body is still arriving when SIGTERM lands
+    text = new_text("slow-request")
+    raw = rawhttp.build("POST", f"/v1/keyrings/{kr}/encrypt",
+                        [("Authorization", f"Bearer {key['key']}"),
+                         ("Content-Type", "application/json")],
+                        json.dumps({"text": text}).encode())
     slow = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-    body = json.dumps({"text": "slow-request-body"}).encode()
-    head = (f"POST /v1/keyrings/{kr}/encrypt HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {key['key']}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
-    slow.sendall(head + body[:5])
+    slow.settimeout(1.0)
+    slow.sendall(raw[:-5])
 
     srv.proc.send_signal(signal.SIGTERM)
-    try:
-        slow.sendall(body[5:])
-    except OSError:
-        pass
+    slow.sendall(raw[-5:])
+    answer = rawhttp.read_response(slow, time.monotonic() + 30)
+    slow.close()
     rc = srv.wait_exit()
     done.set()
     for t in threads:
         t.join(timeout=60)
-    slow.close()
     assert rc == 0, f"exit {rc} after SIGTERM with requests in flight; {srv.stderr()[-800:]}"
     assert not contract_errors, contract_errors[0]
+    assert answer is not None and answer.status == 200, (
+        "the request in flight at SIGTERM got no real answer: "
+        f"{answer and (answer.status, answer.body[:300])}")
+    ct = json.loads(answer.body)["ciphertext"]
+    SECRETS.add(ct, "ciphertext")
+    srv.start()
+    assert srv.client(key["key"]).decrypt(kr, ct)["text"] == text
 
 
 # ---------------------------------------------------------------------------------------------
