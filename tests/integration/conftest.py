@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Fixtures for the difyguard integration tests: the real binary on a temp SQLite data dir.
 
-- Every HTTP response goes through openapi_check (docs/openapi.yaml) automatically.
+- Every HTTP response goes through openapi_check (docs/openapi.yaml) automatically, and must
+  carry Cache-Control: no-store.
 - Every secret a test uses (plaintexts and their encodings, the admin key, issued API keys,
   data keys, root key files) is registered; at the end of the session all captured server logs
   and CLI stderr are scanned for them and the session fails if any appears.
@@ -180,6 +181,7 @@ class Api:
                                     params=params, timeout=timeout)
         if check:
             openapi_check.check_response(resp)
+            check_no_store(resp)
         return resp
 
     def get(self, path, **kw):
@@ -216,6 +218,14 @@ class Api:
         if context is not None:
             body["context"] = context
         return expect(self.post(f"/v1/keyrings/{keyring}/decrypt", body), 200)
+
+
+def check_no_store(resp):
+    """SECURITY.md "Transport": every answer carries Cache-Control: no-store (answers may hold
+    secrets; no proxy or client cache may keep one)."""
+    cc = resp.headers.get("Cache-Control")
+    assert cc is not None and "no-store" in [d.strip().lower() for d in cc.split(",")], (
+        f"{resp.request.method} {resp.request.url} -> {resp.status_code}: Cache-Control {cc!r}")
 
 
 def expect(resp, status, code=None):
