@@ -191,7 +191,7 @@ def test_edited_app_columns_are_refused(start_server):
 # min_encryption_version, created_at, updated_at and rotated_at; version_mac binds the
 # keyring's name, version, root_key_id, wrapped, created_at and encryptions_reserved.
 
-KEYRING_EDITS = ["name", "algorithm", "deterministic", "rotation_period", "deletion_allowed",
+KEYRING_EDITS = ["name", "name_swapped", "algorithm", "deterministic", "rotation_period", "deletion_allowed",
                  "latest_version", "min_decryption_version", "min_encryption_version",
                  "created_at", "updated_at", "rotated_at"]
 VERSION_EDITS = ["version", "root_key_id", "wrapped", "wrapped_across_keyrings", "created_at",
@@ -208,8 +208,9 @@ def keyring_rows(tmp_path_factory):
     api, key = srv.issue_key(CRYPTO_SCOPES)
     names = {}
     for col in ["kr:" + c for c in KEYRING_EDITS] + ["kv:" + c for c in VERSION_EDITS] + [
-            "kv:wrapped_across_keyrings/peer", "kv:keyring_id/peer", "bystander"]:
-        names[col] = srv.create_keyring()
+            "kr:name_swapped/peer", "kv:wrapped_across_keyrings/peer", "kv:keyring_id/peer",
+            "bystander"]:
+        names[col] = srv.create_keyring(deletion_allowed=col == "kr:name_swapped")
         api.encrypt(names[col], text=new_text("row"))          # reserves a block of v1
         expect(srv.admin.post(f"/v1/keyrings/{names[col]}/rotate", {}), 200)
     expect(srv.admin.patch(f"/v1/keyrings/{names['kr:min_decryption_version']}",
@@ -247,6 +248,17 @@ def keyring_rows(tmp_path_factory):
          (names["kr:min_encryption_version"],)),
         *[(f"UPDATE keyrings SET {c} = {c} - 1000 WHERE name = ?", (names["kr:" + c],))
           for c in ("created_at", "updated_at", "rotated_at")])
+    # two keyrings trade names and take each other's key versions along: every version row still
+    # matches its keyring's name, so only the keyring row's MAC over its name can tell that the
+    # settings (deletion_allowed here) now sit on the other keyring's keys
+    a, b = names["kr:name_swapped"], names["kr:name_swapped/peer"]
+    ka, kb = kid("kr:name_swapped"), kid("kr:name_swapped/peer")
+    sql(db, ("UPDATE keyrings SET name = 'swap-tmp' WHERE name = ?", (a,)),
+        ("UPDATE keyrings SET name = ? WHERE name = ?", (a, b)),
+        ("UPDATE keyrings SET name = ? WHERE name = 'swap-tmp'", (b,)),
+        ("UPDATE key_versions SET keyring_id = -1 WHERE keyring_id = ?", (ka,)),
+        ("UPDATE key_versions SET keyring_id = ? WHERE keyring_id = ?", (ka, kb)),
+        ("UPDATE key_versions SET keyring_id = ? WHERE keyring_id = -1", (kb,)))
     # key versions: version numbers 1 and 2 traded (their wrapped keys trade places)
     k = kid("kv:version")
     sql(db, ("UPDATE key_versions SET version = 3 WHERE keyring_id = ? AND version = 1", (k,)),
@@ -299,6 +311,8 @@ def test_edited_keyring_column_is_refused(keyring_rows, column):
     retired version re-enabled, the latest version rolled back, ...) is refused: reading,
     encrypting, rotating and deleting it answer 500 integrity_failure, and it is logged."""
     keyring_refused(keyring_rows, keyring_rows["names"]["kr:" + column])
+    if column == "name_swapped":
+        keyring_refused(keyring_rows, keyring_rows["names"]["kr:name_swapped/peer"])
 
 
 @pytest.mark.parametrize("column", VERSION_EDITS)
