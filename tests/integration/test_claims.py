@@ -8,16 +8,12 @@ response in conftest.Api.)
 The trail is made unwritable with a SQLite trigger that aborts every insert into audit_events:
 the rest of the database works, so whatever still succeeds did so without its event."""
 import json
-import re
 import signal
-import socket
 import sqlite3
-import threading
 
 import pytest
 
-from conftest import (CRYPTO_SCOPES, SECRETS, expect, new_bytes, new_text, poll_until,
-                      split_ciphertext, uniq)
+from conftest import SECRETS, expect, new_text, poll_until, uniq
 from test_audit import all_events, auditor_of, hmacs, audit_hash, rid, verify_api
 
 BLOCK = ("CREATE TRIGGER t15_no_audit BEFORE INSERT ON audit_events "
@@ -160,9 +156,7 @@ def test_draining_is_not_ready_and_finishes_in_flight_requests(start_server):
                          ("Content-Type", "application/json")],
                         json.dumps({"text": text}).encode())
     expect(srv.client().get("/readyz"), 200)
-    slow = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-    slow.settimeout(1.0)
-    slow.sendall(raw[:-5])                  # in flight: its body is still arriving
+    slow, rest = rawhttp.start_in_flight(srv.port, raw)     # in flight: body still arriving
 
     srv.proc.send_signal(signal.SIGTERM)
 
@@ -177,7 +171,7 @@ def test_draining_is_not_ready_and_finishes_in_flight_requests(start_server):
     assert r.headers.get("Connection", "").lower() == "close", r.headers
     assert srv.running(), "the service left before its in-flight request was done"
 
-    slow.sendall(raw[-5:])
+    slow.sendall(rest)
     import time
     answer = rawhttp.read_response(slow, time.monotonic() + 30)
     slow.close()

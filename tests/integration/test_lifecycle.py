@@ -6,7 +6,6 @@ import glob
 import json
 import os
 import signal
-import socket
 import sqlite3
 import stat
 import threading
@@ -153,12 +152,10 @@ def test_sigterm_exits_zero_with_requests_in_flight(start_server):
                         [("Authorization", f"Bearer {key['key']}"),
                          ("Content-Type", "application/json")],
                         json.dumps({"text": text}).encode())
-    slow = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-    slow.settimeout(1.0)
-    slow.sendall(raw[:-5])
+    slow, rest = rawhttp.start_in_flight(srv.port, raw)
 
     srv.proc.send_signal(signal.SIGTERM)
-    slow.sendall(raw[-5:])
+    slow.sendall(rest)
     answer = rawhttp.read_response(slow, time.monotonic() + 30)
     slow.close()
     rc = srv.wait_exit()
