@@ -434,8 +434,8 @@ commit_group(struct audit *a, struct audit_rec *list, size_t n)
     return st;
 }
 
-static void
-rec_free(struct audit_rec *r)
+void
+audit__rec_free(struct audit_rec *r)
 {
     free(r->h_context);
     free(r->h_reference);
@@ -449,7 +449,7 @@ audit__commit_one(struct audit *a, struct audit_rec *rec)
     enum status st = commit_group(a, rec, 1);
     if (st == ST_OK)
         st = rec->result;
-    rec_free(rec);
+    audit__rec_free(rec);
     return st;
 }
 
@@ -537,69 +537,12 @@ releaser_main(void *arg)
             next = r->next;
             if (r->done != NULL)
                 r->done(r->arg, r->result);
-            rec_free(r);
+            audit__rec_free(r);
         }
         if (stop)
             return NULL;
         pthread_mutex_lock(&a->rel_mu);
     }
-}
-
-/* Records of one flood: same second, client, route, method, status and key (known or not). */
-static bool
-same_flood(const struct audit_rec *f, const struct audit_rec *r)
-{
-    return f->time_ms / 1000 == r->time_ms / 1000 && f->status == r->status &&
-           strcmp(f->h_client, r->h_client) == 0 && strcmp(f->route, r->route) == 0 &&
-           strcmp(f->method, r->method) == 0 && strcmp(f->key_id, r->key_id) == 0 &&
-           strcmp(f->h_key_id, r->h_key_id) == 0;
-}
-
-/* Fold refused authentications and requests refused before routing into one pending event per
- * flood (see same_flood): nobody waits for them. Returns the records that are not folded. */
-static struct audit_rec *
-fold_floods(struct audit *a, struct audit_rec *list, size_t *n)
-{
-    struct audit_rec *keep = NULL, **tail = &keep;
-    for (struct audit_rec *r = list, *next; r != NULL; r = next) {
-        next = r->next;
-        r->next = NULL;
-        struct audit_rec *f = r->coalesce ? a->floods : NULL;
-        for (; f != NULL && !same_flood(f, r); f = f->next)
-            ;
-        if (f != NULL) {
-            f->count = (f->count ? f->count : 1) + 1;
-            rec_free(r);
-            (*n)--;
-        } else if (r->coalesce) {
-            r->next = a->floods;
-            a->floods = r;
-            (*n)--;
-        } else {
-            *tail = r;
-            tail = &r->next;
-        }
-    }
-    return keep;
-}
-
-/* Move folded events whose second is over (all of them when stopping) into the group. */
-static struct audit_rec *
-due_floods(struct audit *a, struct audit_rec *list, size_t *n, bool all)
-{
-    int64_t sec = audit__now_ms() / 1000;
-    for (struct audit_rec **pp = &a->floods; *pp != NULL;) {
-        struct audit_rec *f = *pp;
-        if (all || f->time_ms / 1000 < sec) {
-            *pp = f->next;
-            f->next = list;
-            list = f;
-            (*n)++;
-        } else {
-            pp = &f->next;
-        }
-    }
-    return list;
 }
 
 static void *
@@ -622,8 +565,8 @@ writer_main(void *arg)
         struct audit_rec *list = take_group(a, &n);
         bool stop = a->stopping && list == NULL;
         pthread_mutex_unlock(&a->q_mu);
-        list = fold_floods(a, list, &n);
-        list = due_floods(a, list, &n, stop);
+        list = audit__fold(a, list, &n);
+        list = audit__floods_due(a, list, &n, stop);
         process(a, list, n);
         int64_t t = audit__now_ms();
         maybe_checkpoint(a, t);
@@ -717,6 +660,7 @@ audit_close(struct audit *a)
     pthread_cond_destroy(&a->q_cv);
     pthread_mutex_destroy(&a->rel_mu);
     pthread_cond_destroy(&a->rel_cv);
+    audit__floods_free(a);
     free(a);
 }
 

@@ -45,7 +45,11 @@ struct audit {
     bool stopping;
     pthread_t thread;
     bool thread_started;
-    struct audit_rec *floods;          /* writer-only: 401s being folded, one per second/client */
+    /* Writer-only: refusals being folded (audit_flood.c): the pending records of the current
+     * second in a list, indexed by a small open-addressing table. */
+    struct audit_rec *floods;
+    struct audit_rec **flood_slots;
+    size_t flood_n, flood_fine;
     /* The releaser answers committed requests (MHD_resume_connection is a system call each)
      * while the writer already commits the next group. */
     pthread_t rel_thread;
@@ -74,6 +78,14 @@ NODISCARD enum status audit__chain_open(struct audit *a, char *err, size_t err_l
 NODISCARD enum status audit__commit_one(struct audit *a, struct audit_rec *rec);
 /* With chain_mu held: write the chain head after `row` (sealed) in row's own transaction. */
 void audit__head_seal(struct audit *a, struct store_audit_row *row);
+
+/* audit_flood.c: fold the refusals of list (rec->coalesce) into pending flood events, which
+ * nobody waits for; returns the records left to commit now (*n counts them). floods_due moves
+ * the floods of seconds that are over (all, when stopping) into list. */
+struct audit_rec *audit__fold(struct audit *a, struct audit_rec *list, size_t *n);
+struct audit_rec *audit__floods_due(struct audit *a, struct audit_rec *list, size_t *n, bool all);
+void audit__floods_free(struct audit *a);
+void audit__rec_free(struct audit_rec *r);
 
 /* The writer thread's retention duty (audit_export.c). */
 void audit__retention_run(struct audit *a, int64_t t_ms);

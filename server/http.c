@@ -280,41 +280,49 @@ struct route {
     const char *op;             /* audit operation name */
     const char *templ;          /* audit route template */
     bool keyring_param;         /* p1 names a keyring */
+    bool batches;               /* takes batch bodies up to --max-batch-bytes (checks sizes) */
 };
 
 #define KR "/v1/keyrings/{name}"
 static const struct route routes[] = {
-    {"GET", "healthz", h_healthz, false, NULL, NULL, false},
-    {"GET", "readyz", h_readyz, false, NULL, NULL, false},
-    {"GET", "metrics", h_metrics, false, NULL, NULL, false},
-    {"GET", "v1/keyrings", h_keyrings_list, true, "keyring.list", "/v1/keyrings", false},
-    {"POST", "v1/keyrings", h_keyrings_create, true, "keyring.create", "/v1/keyrings", false},
-    {"GET", "v1/keyrings/*", h_keyring_get, true, "keyring.get", KR, true},
-    {"PATCH", "v1/keyrings/*", h_keyring_patch, true, "keyring.update", KR, true},
-    {"DELETE", "v1/keyrings/*", h_keyring_delete, true, "keyring.delete", KR, true},
-    {"POST", "v1/keyrings/*/rotate", h_keyring_rotate, true, "keyring.rotate", KR "/rotate", true},
-    {"POST", "v1/keyrings/*/encrypt", h_encrypt, true, "encrypt", KR "/encrypt", true},
-    {"POST", "v1/keyrings/*/decrypt", h_decrypt, true, "decrypt", KR "/decrypt", true},
-    {"POST", "v1/keyrings/*/rewrap", h_rewrap, true, "rewrap", KR "/rewrap", true},
-    {"POST", "v1/keyrings/*/datakey", h_datakey, true, "datakey", KR "/datakey", true},
-    {"GET", "v1/apps", h_apps_list, true, "app.list", "/v1/apps", false},
-    {"POST", "v1/apps", h_apps_create, true, "app.create", "/v1/apps", false},
-    {"GET", "v1/apps/*", h_app_get, true, "app.get", "/v1/apps/{app}", false},
-    {"GET", "v1/apps/*/usage", h_app_usage, true, "app.usage", "/v1/apps/{app}/usage", false},
-    {"GET", "v1/apps/*/keys", h_keys_list, true, "key.list", "/v1/apps/{app}/keys", false},
-    {"POST", "v1/apps/*/keys", h_keys_create, true, "key.create", "/v1/apps/{app}/keys", false},
-    {"DELETE", "v1/apps/*/keys/*", h_key_revoke, true, "key.revoke", "/v1/apps/{app}/keys/{id}",
+    {"GET", "healthz", h_healthz, false, NULL, NULL, false, false},
+    {"GET", "readyz", h_readyz, false, NULL, NULL, false, false},
+    {"GET", "metrics", h_metrics, false, NULL, NULL, false, false},
+    {"GET", "v1/keyrings", h_keyrings_list, true, "keyring.list", "/v1/keyrings", false, false},
+    {"POST", "v1/keyrings", h_keyrings_create, true, "keyring.create", "/v1/keyrings", false,
      false},
+    {"GET", "v1/keyrings/*", h_keyring_get, true, "keyring.get", KR, true, false},
+    {"PATCH", "v1/keyrings/*", h_keyring_patch, true, "keyring.update", KR, true, false},
+    {"DELETE", "v1/keyrings/*", h_keyring_delete, true, "keyring.delete", KR, true, false},
+    {"POST", "v1/keyrings/*/rotate", h_keyring_rotate, true, "keyring.rotate", KR "/rotate", true,
+     false},
+    {"POST", "v1/keyrings/*/encrypt", h_encrypt, true, "encrypt", KR "/encrypt", true, true},
+    {"POST", "v1/keyrings/*/decrypt", h_decrypt, true, "decrypt", KR "/decrypt", true, true},
+    {"POST", "v1/keyrings/*/rewrap", h_rewrap, true, "rewrap", KR "/rewrap", true, true},
+    {"POST", "v1/keyrings/*/datakey", h_datakey, true, "datakey", KR "/datakey", true, true},
+    {"GET", "v1/apps", h_apps_list, true, "app.list", "/v1/apps", false, false},
+    {"POST", "v1/apps", h_apps_create, true, "app.create", "/v1/apps", false, false},
+    {"GET", "v1/apps/*", h_app_get, true, "app.get", "/v1/apps/{app}", false, false},
+    {"GET", "v1/apps/*/usage", h_app_usage, true, "app.usage", "/v1/apps/{app}/usage", false,
+     false},
+    {"GET", "v1/apps/*/keys", h_keys_list, true, "key.list", "/v1/apps/{app}/keys", false, false},
+    {"POST", "v1/apps/*/keys", h_keys_create, true, "key.create", "/v1/apps/{app}/keys", false,
+     false},
+    {"DELETE", "v1/apps/*/keys/*", h_key_revoke, true, "key.revoke", "/v1/apps/{app}/keys/{id}",
+     false, false},
     {"POST", "v1/apps/*/keys/*/rotate", h_key_rotate, true, "key.rotate",
-     "/v1/apps/{app}/keys/{id}/rotate", false},
-    {"GET", "v1/audit/events", h_audit_events, true, "audit.events", "/v1/audit/events", false},
-    {"GET", "v1/audit/export", h_audit_export, true, "audit.export", "/v1/audit/export", false},
-    {"GET", "v1/audit/verify", h_audit_verify, true, "audit.verify", "/v1/audit/verify", false},
+     "/v1/apps/{app}/keys/{id}/rotate", false, false},
+    {"GET", "v1/audit/events", h_audit_events, true, "audit.events", "/v1/audit/events", false,
+     false},
+    {"GET", "v1/audit/export", h_audit_export, true, "audit.export", "/v1/audit/export", false,
+     false},
+    {"GET", "v1/audit/verify", h_audit_verify, true, "audit.verify", "/v1/audit/verify", false,
+     false},
     {"GET", "v1/audit/public-key", h_audit_public_key, true, "audit.public_key",
-     "/v1/audit/public-key", false},
-    {"POST", "v1/audit/hash", h_audit_hash, true, "audit.hash", "/v1/audit/hash", false},
+     "/v1/audit/public-key", false, false},
+    {"POST", "v1/audit/hash", h_audit_hash, true, "audit.hash", "/v1/audit/hash", false, false},
     {"POST", "v1/audit/rotate-key", h_audit_rotate_key, true, "audit.rotate_key",
-     "/v1/audit/rotate-key", false},
+     "/v1/audit/rotate-key", false, false},
 };
 
 static size_t
@@ -411,14 +419,6 @@ refuse_early(struct req *r, enum status st, const char *msg)
     req_fail(r, st, msg);
 }
 
-/* The crypto routes take batches and apply --max-body-bytes to single calls themselves
- * (handlers/crypto.c classify); every other route's body is a single request. */
-static bool
-takes_batches(void (*fn)(struct req *))
-{
-    return fn == h_encrypt || fn == h_decrypt || fn == h_rewrap || fn == h_datakey;
-}
-
 static void
 dispatch(struct req *r)
 {
@@ -446,8 +446,9 @@ dispatch(struct req *r)
             req_fail(r, st, NULL);
             return;
         }
-        /* The body was read up to the larger of the two limits (body_cap). */
-        if (r->body_len > r->svc->limits.max_body_bytes && !takes_batches(routes[i].fn)) {
+        /* --max-body-bytes bounds every body; only the crypto routes take batches up to
+         * --max-batch-bytes (the larger limit the body was read up to) and size them. */
+        if (!routes[i].batches && r->body_len > r->svc->limits.max_body_bytes) {
             req_fail(r, ST_TOO_LARGE, NULL);
             return;
         }
@@ -824,18 +825,16 @@ answer_early(struct http_server *h, struct req *r, enum status st, const char *m
     return flush(r) ? MHD_YES : MHD_NO;
 }
 
-/* Draining: /readyz still answers what it always says, now not ready (503 NotReady, on a
- * connection that closes: docs/openapi.yaml); every other request is refused with 503. */
-static enum MHD_Result
-answer_draining(struct http_server *h, struct req *r)
+/* A route of the route table that needs no authentication and is not audited (health and
+ * metrics), in its canonical spelling. */
+static bool
+public_route(const char *raw)
 {
-    if (strcmp(r->method, "GET") != 0 || strcmp(r->path, "/readyz") != 0)
-        return answer_early(h, r, ST_UNAVAILABLE, "shutting down", true);
-    r->dispatched = true;
-    r->unaudited = true;                /* a public route, as when routed */
-    h_readyz(r);
-    MHD_add_response_header(r->resp, "Connection", "close");
-    return flush(r) ? MHD_YES : MHD_NO;
+    for (size_t i = 0; raw != NULL && raw[0] == '/' && i < sizeof routes / sizeof routes[0]; i++) {
+        if (routes[i].op == NULL && strcmp(raw + 1, routes[i].pattern) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* The first call: refuse what must never be routed, and size the body buffer. */
@@ -845,8 +844,9 @@ on_headers(struct http_server *h, struct req *r)
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
     unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 
-    if (atomic_load(&h->draining))
-        return answer_draining(h, r);
+    /* Draining refuses the API; health and metrics still answer (/readyz: 503 not_ready). */
+    if (atomic_load(&h->draining) && !public_route(r->raw_path))
+        return answer_early(h, r, ST_UNAVAILABLE, "shutting down", true);
     if (!path_canonical(r->raw_path))
         return answer_early(h, r, ST_INVALID, "the request path is not canonical (empty, '.' or "
                             "'..' segments, percent-encoding or a trailing '/')", false);

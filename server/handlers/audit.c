@@ -22,7 +22,9 @@ require(struct req *r, uint32_t scopes)
     }
     if (principal_allows(&r->principal, scopes, NULL))
         return true;
-    req_fail(r, ST_FORBIDDEN, NULL);
+    req_fail(r, ST_FORBIDDEN, scopes == SCOPE_AUDIT_READ ? "scope: needs audit:read"
+                                                         : "scope: needs audit:read and "
+                                                           "keyrings:admin");
     return false;
 }
 
@@ -257,7 +259,7 @@ h_app_usage(struct req *r)
 
     if (!principal_allows(&r->principal, SCOPE_APPS_ADMIN, NULL) &&
         !principal_allows(&r->principal, SCOPE_AUDIT_READ, NULL)) {
-        req_fail(r, ST_FORBIDDEN, NULL);
+        req_fail(r, ST_FORBIDDEN, "scope: needs apps:admin or audit:read");
         return;
     }
     if (!day_ok(from) || !day_ok(to) || strcmp(from, to) > 0) {

@@ -20,6 +20,8 @@
 #define SMALL_BYTES 512                 /* values up to this size avoid the heap */
 
 static const uint32_t op_scope[] = {SCOPE_ENCRYPT, SCOPE_DECRYPT, SCOPE_REWRAP, SCOPE_DATAKEY};
+static const char *const op_scope_text[] = {"scope: needs encrypt", "scope: needs decrypt",
+                                            "scope: needs rewrap", "scope: needs datakey"};
 static const char *const op_fields[][6] = {
     {"plaintext", "text", "context", "key_version", "reference", NULL},
     {"ciphertext", "context", "reference", NULL},
@@ -297,7 +299,7 @@ run_item(struct opctx *c, enum crypto_op op, struct item *it, struct sbuf *out)
     case OP_DATAKEY:
         if (it->include_plaintext &&
             !principal_allows(&c->r->principal, SCOPE_DATAKEY_PLAINTEXT, c->r->p1)) {
-            it->msg = "include_plaintext needs the datakey:plaintext scope";
+            it->msg = "scope: include_plaintext needs the datakey:plaintext scope";
             st = ST_FORBIDDEN;
             break;
         }
@@ -484,7 +486,11 @@ h_crypto(struct req *r, enum crypto_op op)
     enum status st;
 
     if (!principal_allows(&r->principal, op_scope[op], r->p1)) {
-        req_fail(r, ST_FORBIDDEN, NULL);
+        /* Say what refused (docs/openapi.yaml, Forbidden): the scope, or the allow-list. */
+        req_fail(r, ST_FORBIDDEN, principal_allows(&r->principal, op_scope[op], NULL)
+                                      ? "allow-list: the keyring is not in the API key's "
+                                        "keyring allow-list"
+                                      : op_scope_text[op]);
         return;
     }
     if (octet_in)

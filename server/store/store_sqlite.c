@@ -125,14 +125,18 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
                                   "(?5 = 0 OR time_ms >= ?5) AND (?6 = 0 OR time_ms < ?6) AND "
                                   "(chain_id > ?7 OR (chain_id = ?7 AND seq > ?8)) "
                                   "ORDER BY chain_id, seq LIMIT ?9"},
+    /* Checkpoints of one seq in the order they were written: by time, then by rowid when
+     * two share a millisecond (a periodic checkpoint signed by the old key just before a
+     * key_change must stay before it, or the old key's signature reads as a retired key's). */
     [SQ_AU_EXPORT] = {"audit_export", "SELECT line FROM ("
-                                      "SELECT seq, 1 AS r, time_ms, line FROM audit_events "
-                                      "WHERE chain_id = ?1 AND seq > ?2 AND seq <= ?3 UNION ALL "
+                                      "SELECT seq, 1 AS r, time_ms, 0 AS n, line FROM "
+                                      "audit_events WHERE chain_id = ?1 AND seq > ?2 AND "
+                                      "seq <= ?3 UNION ALL "
                                       "SELECT seq, CASE kind WHEN 'anchor' THEN 0 ELSE 2 END, "
-                                      "time_ms, line FROM audit_checkpoints WHERE chain_id = ?1 "
-                                      "AND seq <= ?3 AND kind <> 'export' "
+                                      "time_ms, rowid, line FROM audit_checkpoints WHERE "
+                                      "chain_id = ?1 AND seq <= ?3 AND kind <> 'export' "
                                       "AND (seq > ?2 OR (kind = 'anchor' AND seq >= ?2))) "
-                                      "ORDER BY seq, r, time_ms"},
+                                      "ORDER BY seq, r, time_ms, n"},
     [SQ_AU_CHAINS] = {"audit_chains", "SELECT chain_id FROM audit_events UNION "
                                       "SELECT chain_id FROM audit_checkpoints ORDER BY 1"},
     [SQ_AU_PRUNE_EV] = {"audit_prune", "DELETE FROM audit_events WHERE chain_id = ?1 AND seq <= ?2"},

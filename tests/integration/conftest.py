@@ -736,21 +736,52 @@ def poll_until(fn, deadline=20.0, interval=0.1, what="condition"):
     pytest.fail(f"{what} not reached within {deadline}s (last: {last!r})")
 
 
+# ----------------------------------------------------------------------------------------------
+# openapi coverage: every documented (path, method, status) must be exercised by a full run
+
+_COVERAGE = {"full": False, "deselected": False, "missing": None}
+
+
+def pytest_deselected(items):
+    if items:
+        _COVERAGE["deselected"] = True
+
+
+def pytest_collection_finish(session):
+    """The check applies only when every test file of this directory was collected and nothing
+    was deselected (-k, -m, a file or node id on the command line runs a subset)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    wanted = {f for f in os.listdir(here) if f.startswith("test_") and f.endswith(".py")}
+    got = {os.path.basename(str(item.fspath)) for item in session.items}
+    _COVERAGE["full"] = wanted <= got
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A full run that never exercised a documented (path, method, status) fails."""
+    spec = openapi_check._instance
+    if spec is None or not os.path.exists(BIN):
+        return
+    if not _COVERAGE["full"] or _COVERAGE["deselected"]:
+        return
+    _COVERAGE["missing"] = spec.missing()
+    if _COVERAGE["missing"] and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter):
-    """How much of docs/openapi.yaml the run exercised (informational)."""
+    """How much of docs/openapi.yaml the run exercised; on a full run, what was missed (the
+    session fails then: pytest_sessionfinish)."""
     spec = openapi_check._instance
     if spec is None or not spec.seen:
         return
-    documented = set()
-    for path, item in spec.doc["paths"].items():
-        for method, op in item.items():
-            if isinstance(op, dict) and "responses" in op:
-                for code in op["responses"]:
-                    documented.add((path, method, int(code)))
+    documented = spec.documented()
     seen = spec.seen & documented
     terminalreporter.write_line(
         f"openapi: {len(seen)}/{len(documented)} documented (path, method, status) exercised")
-    ok_missing = sorted(f"{m.upper()} {p} {c}" for p, m, c in documented - seen if c < 300)
-    if ok_missing:
-        terminalreporter.write_line("openapi: success responses never exercised: "
-                                    + ", ".join(ok_missing))
+    missing = _COVERAGE["missing"]
+    if missing:
+        terminalreporter.write_line(
+            f"FAILED openapi coverage: {len(missing)} documented (path, method, status) never "
+            "exercised; test each, or remove what the server can never answer:", red=True)
+        for path, method, code in missing:
+            terminalreporter.write_line(f"  {method.upper()} {path} {code}", red=True)

@@ -91,6 +91,22 @@ class OpenApi:
             raise ContractError(f"{where}: body does not match docs/openapi.yaml\n"
                                 + "\n".join(lines) + f"\n  body: {body}")
 
+    def documented(self):
+        """Every (path template, method, status) the document promises."""
+        out = set()
+        for path, item in self.doc.get("paths", {}).items():
+            for method, op in item.items():
+                if isinstance(op, dict) and "responses" in op:
+                    for code in op["responses"]:
+                        out.add((path, method, int(code)))
+        return out
+
+    def missing(self):
+        """Documented combinations no response of this process has exercised, sorted."""
+        with self._lock:
+            seen = set(self.seen)
+        return sorted(self.documented() - seen)
+
     # -- the check -------------------------------------------------------------------------------
     def check(self, method, path, status, headers, body):
         """headers: a case-insensitive mapping; body: bytes."""

@@ -226,3 +226,27 @@ def test_wrong_secrets_of_a_known_key_fold(start_server):
     assert len(got) <= int(seconds) + 2, (len(got), seconds)
     assert all(e["app"] == key["app"] for e in got)
     register_api_key(wrong)
+
+
+def test_flood_of_made_up_key_ids_folds(start_server):
+    """Made-up key ids do not tell floods apart: however many distinct ids one client sends in a
+    second, the trail gets one event per route and second, with the count (a flood of distinct ids
+    used to become one pending event each)."""
+    srv = start_server()
+    keys = [make_key() for _ in range(600)]
+    t0 = time.monotonic()
+
+    def hit(k):
+        return srv.client(k).get("/v1/keyrings", check=False).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+        got = list(ex.map(hit, keys))
+    seconds = time.monotonic() - t0
+    assert set(got) == {401}, set(got)
+
+    def evs():
+        e = [x for x in events(srv.admin, op="keyring.list") if x["status"] == 401]
+        return e if sum(x["count"] for x in e) >= len(keys) else None
+    got_evs = poll_until(evs, what="every refusal counted")
+    assert sum(e["count"] for e in got_evs) == len(keys)
+    assert len(got_evs) <= int(seconds) + 2, (len(got_evs), seconds)

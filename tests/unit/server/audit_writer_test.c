@@ -194,12 +194,56 @@ test_sealed_head_across_restarts(void **state)
     audit_close(a);
 }
 
+/* Folding stays bounded: 6,000 refusals in one second from distinct clients become at most
+ * 4,096 per-client events plus coarse ones, and every refusal is counted. */
+static void
+test_flood_of_clients_is_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct audit *a = NULL;
+    struct sbuf text = {0};
+    char err[256] = "";
+    const int n = 6000;
+
+    assert_int_equal(audit_open(&a, f->st, f->rk, f->mac, &durable, err, sizeof err), ST_OK);
+    struct audit_rec *probe = audit_rec_new();   /* all in one second, not at its very end */
+    int64_t t = probe->time_ms - probe->time_ms % 1000;
+    free(probe);
+    for (int i = 0; i < n; i++) {
+        struct audit_rec *r = audit_rec_new();
+        r->time_ms = t;
+        r->op = "keyring.list";
+        r->route = "/v1/keyrings";
+        snprintf(r->method, sizeof r->method, "GET");
+        r->status = 401;
+        r->coalesce = true;
+        snprintf(r->h_client, sizeof r->h_client, "%064x", i);
+        audit_submit(a, r);
+    }
+    audit_close(a);                     /* drains the folded floods */
+    assert_int_equal(audit_open(&a, f->st, f->rk, f->mac, &durable, err, sizeof err), ST_OK);
+    assert_int_equal(audit_export(a, NULL, 0, collect, &text, NULL), ST_OK);
+    size_t events = 0;
+    long long total = 0;
+    for (const char *p = text.p; (p = strstr(p, "\"op\":\"keyring.list\"")) != NULL; p++) {
+        const char *c = strstr(p, "\"count\":");
+        events++;
+        total += strtoll(c + 8, NULL, 10);
+    }
+    assert_int_equal(total, n);
+    assert_true(events <= 4096 + 8);
+    assert_true(events >= 2);
+    sbuf_free(&text);
+    audit_close(a);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bad_record_never_fails_its_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealed_head_across_restarts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flood_of_clients_is_bounded, setup, teardown),
     };
     if (crypto_init() != ST_OK)
         return 1;

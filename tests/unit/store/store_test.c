@@ -1157,6 +1157,46 @@ compare_schemas(const char *src, const char *file)
     return nl;
 }
 
+/* store_audit_export: collect the lines in the order given. */
+struct lines {
+    char text[8][32];
+    size_t n;
+};
+
+static enum status
+collect_line(void *arg, const char *line, size_t len)
+{
+    struct lines *l = arg;
+
+    assert_true(l->n < 8 && len < sizeof l->text[0]);
+    memcpy(l->text[l->n], line, len);
+    l->text[l->n++][len] = '\0';
+    return ST_OK;
+}
+
+/* Checkpoints of one seq written in the same millisecond (a periodic one signed by the old key,
+ * then the key change) come out in the order they were written, whatever their kind's name. */
+static void
+test_audit_export_keeps_checkpoint_order(void **state)
+{
+    struct fx *f = *state;
+    struct lines l = {.n = 0};
+    const int64_t t = 1700000000000;
+
+    assert_int_equal(store_audit_checkpoint_add(f->s, "c1", 1, "periodic", t, "P1"), ST_OK);
+    assert_int_equal(store_audit_checkpoint_add(f->s, "c1", 1, "key_change", t, "K1"), ST_OK);
+    assert_int_equal(store_audit_checkpoint_add(f->s, "c1", 2, "key_change", t, "K2"), ST_OK);
+    assert_int_equal(store_audit_checkpoint_add(f->s, "c1", 2, "periodic", t, "P2"), ST_OK);
+    assert_int_equal(store_audit_checkpoint_add(f->s, "c1", 2, "anchor", t + 1, "A2"), ST_OK);
+    assert_int_equal(store_audit_export(f->s, "c1", 0, 2, collect_line, &l), ST_OK);
+    assert_int_equal(l.n, 5);
+    assert_string_equal(l.text[0], "P1");
+    assert_string_equal(l.text[1], "K1");
+    assert_string_equal(l.text[2], "A2");       /* an anchor opens its seq */
+    assert_string_equal(l.text[3], "K2");
+    assert_string_equal(l.text[4], "P2");
+}
+
 /* Every SQLite migration has a PostgreSQL twin with the same tables, columns and indexes. */
 static void
 test_schemas_in_step(void **state)
@@ -1207,6 +1247,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_invalid_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_export_keeps_checkpoint_order, setup,
+                                        teardown),
         cmocka_unit_test(test_schemas_in_step),
     };
 
