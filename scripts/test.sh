@@ -4,8 +4,13 @@
 # (normal build), the same again under ASan+UBSan, and each libFuzzer target briefly.
 #   FUZZ_SECONDS=30   seconds per fuzz target (0 skips fuzzing)
 #   SKIP_ASAN=1       skip the sanitizer pass
+#   DG_REQUIRE_VECTORS=1  fail (not skip) the Wycheproof tests when their files are missing; the
+#                     default when ../shared/vectors is beside the checkout
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${DG_REQUIRE_VECTORS:-}" ] && [ -d ../shared/vectors ]; then
+    export DG_REQUIRE_VECTORS=1
+fi
 scripts/deps.sh
 jobs="$(nproc)"
 

@@ -43,6 +43,7 @@ struct krm {
     struct keyring **items;         /* sorted by name */
     size_t n, cap;
     struct audit *audit;                    /* events of automatic rotations; may be NULL */
+    int64_t (*clock)(void);                 /* unix seconds; NULL = now_s() (see krm_set_clock) */
     atomic_uint_fast64_t shred_failures;   /* store_shred_flush calls that failed */
     atomic_bool shred_pending;              /* a flush is still owed: maintenance retries it */
     pthread_t thread;
@@ -75,6 +76,20 @@ format_of(const char *alg)
     if (strcmp(alg, "aes-256-siv") == 0)
         return ENVELOPE_AES256SIV;
     return ENVELOPE_AES256GCM;
+}
+
+/* The time stamps of rows and the rotation schedule read this clock: the wall clock unless a
+ * unit test set another (krm_set_clock). */
+static int64_t
+krm_now(const struct krm *k)
+{
+    return k->clock != NULL ? k->clock() : now_s();
+}
+
+void
+krm_set_clock(struct krm *k, int64_t (*clock)(void))
+{
+    k->clock = clock;
 }
 
 /* --- row MACs --- */
@@ -448,14 +463,14 @@ new_version(struct krm *k, const char *name, uint32_t version, struct store_vers
     snprintf(v->root_key_id, sizeof v->root_key_id, "%s", rootkey_id(k->rk));
     memcpy(v->wrapped, wrapped, sizeof wrapped);
     v->wrapped_len = sizeof wrapped;
-    v->created_at = now_s();
+    v->created_at = krm_now(k);
     v->encryptions_reserved = 0;
     version_mac(k, name, v, v->mac);
     return ST_OK;
 }
 
 static enum status
-check_create(const struct krm_create *c, struct store_keyring *r, const char **msg)
+check_create(const struct krm_create *c, int64_t now, struct store_keyring *r, const char **msg)
 {
     const char *alg = c->algorithm;
     bool det = c->deterministic == 1 || (alg != NULL && strcmp(alg, "aes-256-siv") == 0);
@@ -487,7 +502,7 @@ check_create(const struct krm_create *c, struct store_keyring *r, const char **m
     r->rotation_period = period;
     r->deletion_allowed = c->deletion_allowed;
     r->latest_version = r->min_decryption_version = r->min_encryption_version = 1;
-    r->created_at = r->updated_at = r->rotated_at = now_s();
+    r->created_at = r->updated_at = r->rotated_at = now;
     return ST_OK;
 }
 
@@ -501,7 +516,7 @@ krm_create(struct krm *k, const struct krm_create *c, json_t **out, const char *
     enum status st;
 
     *out = NULL;
-    if ((st = check_create(c, &r, msg)) != ST_OK)
+    if ((st = check_create(c, krm_now(k), &r, msg)) != ST_OK)
         return st;
     if ((st = new_version(k, r.name, 1, &v)) != ST_OK) {
         if (st == ST_CONFLICT)
@@ -628,7 +643,7 @@ krm_patch(struct krm *k, const char *name, const struct krm_patch *p, json_t **o
     r = kr->row;
     if ((st = apply_patch(&r, p, msg)) != ST_OK)
         goto out;
-    r.updated_at = now_s();
+    r.updated_at = krm_now(k);
     keyring_mac(k, &r, r.mac);
     if ((st = store_keyring_update(k->store, &r, ev)) != ST_OK)
         goto out;
@@ -913,7 +928,7 @@ rotate_due(struct krm *k, const struct due_rotation *d, int64_t now)
 void
 krm_maintain(struct krm *k)
 {
-    int64_t now = now_s();
+    int64_t now = krm_now(k);
     const char *reason = NULL;
     struct due_rotation *list = NULL;
     size_t n = 0;

@@ -30,6 +30,10 @@ struct krm_settings {
 NODISCARD enum status krm_open(struct krm **out, struct store *st, const struct rootkey *rk,
                                const struct secret *mac_key, const struct krm_settings *set);
 void krm_close(struct krm *k);
+/* For tests: read the time (unix seconds) from `clock` instead of the wall clock, for row time
+ * stamps and the rotation schedule (krm_maintain). NULL restores the wall clock, the default.
+ * Set it right after krm_open, before any other call or thread uses the manager. */
+void krm_set_clock(struct krm *k, int64_t (*clock)(void));
 
 /* True for [a-z0-9][a-z0-9._-]{0,62} (also used for app names). */
 bool name_valid(const char *s);
