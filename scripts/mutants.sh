@@ -144,7 +144,7 @@ failed=()
 run_tests() {
     local log="$1"
     shift
-    local t rc unit=() nodes=() hits
+    local t h hit rc unit=() nodes=() hits=()
     failed=()
     : >"$log"
     for t in "$@"; do
@@ -166,11 +166,16 @@ run_tests() {
         timeout --kill-after=20 "$tmo" "$py" -m pytest -q -p no:cacheprovider -rfE \
         "${nodes[@]}") >>"$log" 2>&1 || rc=$?
     [ "$rc" -ne 0 ] || return 0
-    hits="$(grep -E '^(FAILED|ERROR) tests/' "$log" | awk '{print $2}' || true)"
+    mapfile -t hits < <(grep -E '^(FAILED|ERROR) tests/' "$log" | awk '{print $2}' || true)
     for t in "${nodes[@]}"; do
         # a node fails when it or one of its parameter cases is listed (ERROR: setup/teardown,
-        # such as the session's log scan, which pytest attributes to the last test)
-        if [ -z "$hits" ] || grep -qF -e "$t" <<<"$hits"; then failed+=("$t"); fi
+        # such as the session's log scan, which pytest attributes to the last test); when
+        # nothing is listed (a crash, a timeout) every node counts as failed
+        hit=$((${#hits[@]} == 0))
+        for h in "${hits[@]}"; do
+            if [ "$h" = "$t" ] || [[ "$h" == "${t}["* ]]; then hit=1; fi
+        done
+        if [ "$hit" = 1 ]; then failed+=("$t"); fi
     done
     if [ "$rc" -eq 124 ]; then echo "mutants: pytest timed out after ${tmo}s" >>"$log"; fi
 }
@@ -207,7 +212,7 @@ echo "mutants: baseline built in $((t1 - t0))s, ${#all_tests[@]} named tests pas
 
 killed=0 survived=0 errors=0 stale=0 n=0
 report=()
-printf 'id\tresult\tkilled_by\tnot_killed_by\n' >"$work/results.tsv"
+printf 'id\tresult\tbuild_s\ttest_s\tkilled_by\tnot_killed_by\n' >"$work/results.tsv"
 for i in "${sel[@]}"; do
     id="${ids[i]}"
     n=$((n + 1))
@@ -231,7 +236,8 @@ for i in "${sel[@]}"; do
     t1=$(now)
     run_tests "$logs/$id.test.log" "${named[@]}"
     revert
-    times="build $((t1 - t0))s, tests $(($(now) - t1))s"
+    t2=$(now)
+    times="build $((t1 - t0))s, tests $((t2 - t1))s"
     spared=()
     for t in "${named[@]}"; do
         [[ " ${failed[*]} " == *" $t "* ]] || spared+=("$t")
@@ -256,8 +262,8 @@ for i in "${sel[@]}"; do
                 scripts/mutant_entry.py field "$entry" breaks)")
         fi
     fi
-    printf '%s\t%s\t%s\t%s\n' "$id" "$result" "${failed[*]}" "${spared[*]}" \
-        >>"$work/results.tsv"
+    printf '%s\t%s\t%d\t%d\t%s\t%s\n' "$id" "$result" $((t1 - t0)) $((t2 - t1)) \
+        "${failed[*]}" "${spared[*]}" >>"$work/results.tsv"
 done
 
 if [ ${#report[@]} -gt 0 ]; then
