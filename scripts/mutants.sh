@@ -184,6 +184,9 @@ now() { date +%s; }
 
 # --- baseline: the unmutated tree must build and pass every named test -----------------------------
 
+mkdir -p "$work"
+exec 9>"$work/lock"
+flock -n 9 || { echo "mutants: another run is using $work (set MUTANTS_WORK)"; exit 2; }
 sync_tree
 cmake -S "$src" -B "$bld" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDG_VECTORS_DIR="$vectors" \
     >"$logs/configure.log" 2>&1 || { tail -30 "$logs/configure.log"; exit 2; }
