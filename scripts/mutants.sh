@@ -27,6 +27,8 @@ logs="$work/logs"
 jobs="${MUTANTS_JOBS:-$(nproc)}"
 tmo="${MUTANTS_TIMEOUT:-600}"
 vectors="${DG_VECTORS_DIR:-$root/../shared/vectors/wycheproof}"
+# Vector tests must not skip when the vectors are there (as in scripts/test.sh and .ci/run).
+if [ -z "${DG_REQUIRE_VECTORS:-}" ] && [ -d "$vectors" ]; then export DG_REQUIRE_VECTORS=1; fi
 
 usage() {
     sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'
