@@ -31,8 +31,8 @@ vectors="${DG_VECTORS_DIR:-$root/../shared/vectors/wycheproof}"
 if [ -z "${DG_REQUIRE_VECTORS:-}" ] && [ -d "$vectors" ]; then export DG_REQUIRE_VECTORS=1; fi
 
 usage() {
-    sed -n '3,20p' "$0" | sed 's/^# \{0,1\}//'
-    exit 2
+    awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0"
+    exit "$1"
 }
 
 # --- the entries -------------------------------------------------------------------------------
@@ -61,7 +61,7 @@ index_of() {
 
 sel=()
 case "${1:-}" in
--h | --help) usage ;;
+-h | --help) usage 0 ;;
 --list)
     for ((i = 0; i < n_entries; i++)); do
         printf '%-34s %-7s %-28s %s\n' "${ids[i]}" "${expects[i]}" "${files[i]}" "${tests[i]}"
@@ -87,7 +87,7 @@ case "${1:-}" in
     for ((i = 0; i < k; i++)); do sel+=("${active[(start + i) % ${#active[@]}]}"); done
     echo "mutants: day $day, $k of ${#active[@]} rotating entries (MUTANTS_SUBSET, MUTANTS_DAY)"
     ;;
--*) usage ;;
+-*) usage 2 >&2 ;;
 *)
     for a in "$@"; do sel+=("$(index_of "$a")"); done
     ;;
