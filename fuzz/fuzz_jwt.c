@@ -2,8 +2,15 @@
 /* fuzz/fuzz_jwt.c -- jwt_verify on arbitrary bytes must never crash, hang, leak or accept a token
  * it should not: one HS256, one RS256 and one ES256 key, built in memory. The seed corpus holds
  * tokens signed for these keys (valid until 2100 at the fixed clock below); the private keys
- * were thrown away after signing them. */
+ * were thrown away after signing them.
+ *
+ * The oracle: the fuzzer cannot sign, so a token that verifies must be byte for byte one of the
+ * seed tokens that verify (read from DG_FUZZ_SEEDS, the source corpus, at start). Anything else
+ * accepted -- a changed claim, another encoding of the same bytes, trailing junk -- is a token
+ * wrongly accepted. */
+#include <dirent.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +38,56 @@ static const char ec_pub[] =
     "R9jK5b0Dlsr6jG9ph8/o2Q+c6EXhylvufUWiMDRL0tRy1A6BPm0fTZYegQ==\n"
     "-----END PUBLIC KEY-----\n";
 
+#ifndef DG_FUZZ_SEEDS
+#error "DG_FUZZ_SEEDS: the folder of this target's seed corpus"
+#endif
+
+#define MAX_VALID 64
+
 static struct jwt_verifier *verifier;
+static char *valid[MAX_VALID];          /* the seed tokens that verify */
+static size_t valid_len[MAX_VALID], n_valid;
+
+static void
+load_valid_seeds(void)
+{
+    DIR *d = opendir(DG_FUZZ_SEEDS);
+    struct dirent *e;
+    static char buf[1 << 16];
+
+    if (d == NULL)
+        abort();
+    while ((e = readdir(d)) != NULL) {
+        char path[4096];
+        struct jwt_claims c;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", DG_FUZZ_SEEDS, e->d_name);
+        FILE *f = fopen(path, "rb");
+        if (f == NULL)
+            abort();
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        if (jwt_verify(verifier, buf, n, FUZZ_NOW, &c) != ST_OK)
+            continue;
+        if (n_valid == MAX_VALID || (valid[n_valid] = malloc(n ? n : 1)) == NULL)
+            abort();
+        memcpy(valid[n_valid], buf, n);
+        valid_len[n_valid++] = n;
+    }
+    closedir(d);
+    if (n_valid == 0)
+        abort();                        /* no genuine token: the oracle would prove nothing */
+}
+
+static int
+is_seed_token(const uint8_t *data, size_t size)
+{
+    for (size_t i = 0; i < n_valid; i++)
+        if (valid_len[i] == size && memcmp(valid[i], data, size) == 0)
+            return 1;
+    return 0;
+}
 
 static void
 must(enum status st, const char *err)
@@ -58,6 +114,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
                               sizeof ec_pub - 1), err);
     must(jwt_verifier_add_role(verifier, &err, "dify-api", SCOPE_ENCRYPT | SCOPE_DECRYPT), err);
     must(jwt_verifier_add_role(verifier, &err, "auditor", SCOPE_AUDIT_READ), err);
+    load_valid_seeds();
     return 0;
 }
 
@@ -72,5 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (st == ST_OK && c.scopes == 0) || memchr(c.sub, 0, sizeof c.sub) == NULL ||
         memchr(c.kid, 0, sizeof c.kid) == NULL)
         abort();
+    if (st == ST_OK && !is_seed_token(data, size))
+        abort();                        /* accepted a token nobody signed */
     return 0;
 }

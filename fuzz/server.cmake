@@ -19,6 +19,9 @@ endif()
 dg_fuzz(fuzz_jwt
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_jwt.c ${CMAKE_SOURCE_DIR}/server/auth/jwt.c
     LIBS dg_server dg_crypto dg_common PkgConfig::LIBJWT PkgConfig::JANSSON OpenSSL::Crypto m)
+# The oracle accepts only seed tokens that verify, read from the source corpus at start.
+target_compile_definitions(fuzz_jwt PRIVATE
+    DG_FUZZ_SEEDS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/fuzz_jwt")
 dg_fuzz(fuzz_authz
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_authz.c ${CMAKE_SOURCE_DIR}/server/auth/authz.c
     LIBS dg_crypto dg_common)
@@ -28,3 +31,6 @@ dg_fuzz(fuzz_authz
 dg_fuzz(fuzz_audit_verify
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_audit_verify.c
     LIBS dg_auditfmt dg_crypto dg_common PkgConfig::JANSSON)
+# Its oracle: accepted lines must be seed lines (read from the source corpus at start).
+target_compile_definitions(fuzz_audit_verify PRIVATE
+    DG_FUZZ_SEEDS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/fuzz_audit_verify")

@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libsodium-dev libssl-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libcmocka-dev libjwt-dev
       curl libcurl4-openssl-dev ca-certificates openssl sqlite3
-      cppcheck python3 python3-pytest python3-requests python3-yaml python3-jsonschema)
+      cppcheck python3 python3-pytest python3-requests python3-yaml python3-jsonschema
+      python3-nacl)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(wrk nginx-light); fi
 missing=()
 for p in "${pkgs[@]}"; do

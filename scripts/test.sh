@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # One command: install what is missing, build, and run every test: unit and integration tests
-# (normal build), the same again under ASan+UBSan, and each libFuzzer target briefly. Warnings
-# are errors here (-DDG_WERROR=ON); a plain user build only warns.
+# (normal build), a rotating subset of the mutation check (tests/mutants/README.md), the same
+# tests again under ASan+UBSan, and each libFuzzer target briefly. Warnings are errors here
+# (-DDG_WERROR=ON); a plain user build only warns.
 #   FUZZ_SECONDS=30   seconds per fuzz target (0 skips fuzzing)
 #   SKIP_ASAN=1       skip the sanitizer pass
+#   DG_REQUIRE_VECTORS=1  fail (not skip) the Wycheproof tests when their files are missing; the
+#                     default when ../shared/vectors is beside the checkout
+#   SKIP_MUTANTS=1    skip the mutation check (MUTANTS_SUBSET=N runs N mutants instead of 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${DG_REQUIRE_VECTORS:-}" ] && [ -d ../shared/vectors ]; then
+    export DG_REQUIRE_VECTORS=1
+fi
 scripts/deps.sh
 jobs="$(nproc)"
 
@@ -24,6 +31,11 @@ echo "== build and test (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDG_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure --timeout 900)
+
+if [ "${SKIP_MUTANTS:-0}" != "1" ]; then
+    echo "== mutation check (rotating subset; scripts/mutants.sh --all runs every mutant)"
+    scripts/mutants.sh
+fi
 
 if [ "${SKIP_ASAN:-0}" != "1" ]; then
     echo "== build and test under ASan+UBSan"

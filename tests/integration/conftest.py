@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """Fixtures for the difyguard integration tests: the real binary on a temp SQLite data dir.
 
-- Every HTTP response goes through openapi_check (docs/openapi.yaml) automatically.
+- Every HTTP response goes through openapi_check (docs/openapi.yaml) automatically, and must
+  carry Cache-Control: no-store.
 - Every secret a test uses (plaintexts and their encodings, the admin key, issued API keys,
-  data keys, root key files) is registered; at the end of the session all captured server logs
-  and CLI stderr are scanned for them and the session fails if any appears.
+  data keys, root key files) is registered, and so is everything secret-ish any request sends
+  or any answer holds (bearer tokens, plaintexts, ciphertexts, wrapped data keys, data keys,
+  new API keys, context values: conftest.register_exchange); at the end of the session all
+  captured server logs and CLI stderr are scanned for them and the session fails if any
+  appears.
 - Tests never assert on speed; eventual effects are polled with generous deadlines.
 """
 import base64
@@ -107,24 +111,120 @@ class SecretRegistry:
             self.logs.append(path)
 
     def scan(self):
-        """Returns a list of (log, label) hits."""
+        """Returns a list of (log, label) hits. Every value is at least MIN_LEN bytes, so any
+        occurrence starts with one of the values' MIN_LEN-byte prefixes: one pass over each
+        log looks those up, however many values are registered."""
         hits = []
         with self._lock:
             items = dict(self._items)
-            logs = list(self.logs)
+            logs = list(dict.fromkeys(self.logs))
+        by_prefix = {}
+        for value, label in items.items():
+            by_prefix.setdefault(value[:self.MIN_LEN], []).append((value, label))
+        n = self.MIN_LEN
         for path in logs:
             try:
                 with open(path, "rb") as f:
                     data = f.read()
             except FileNotFoundError:
                 continue
-            for value, label in items.items():
-                if value in data:
-                    hits.append((path, label))
+            found = set()
+            for i in range(len(data) - n + 1):
+                cands = by_prefix.get(data[i:i + n])
+                if cands:
+                    for value, label in cands:
+                        if data.startswith(value, i) and value not in found:
+                            found.add(value)
+                            hits.append((path, label))
         return hits
 
 
 SECRETS = SecretRegistry()
+
+# Fields of request and response bodies that hold something secret-ish: plaintexts (text, or
+# base64 bytes), ciphertexts and wrapped data keys (SECURITY.md "What is logged": never
+# ciphertext, wrapped keys, plaintext or key bytes), data keys, new API keys, context values.
+_B64_SECRET_FIELDS = ("plaintext", "plaintext_key")
+_TEXT_SECRET_FIELDS = ("text",)
+_CT_FIELDS = ("ciphertext", "wrapped_key")
+
+
+def register_ciphertext(ct, label="ciphertext"):
+    """A ciphertext or wrapped key text: whole, its base64url blob, and the blob's first 40
+    characters (a log that cut it short still leaks it)."""
+    if not isinstance(ct, str):
+        return
+    SECRETS.add(ct, label)
+    blob = ct.split(":", 2)[-1]
+    SECRETS.add(blob, label + " (blob)")
+    if len(blob) > 40:
+        SECRETS.add(blob[:40], label + " (blob prefix)")
+
+
+def register_context(ctx):
+    if isinstance(ctx, dict):
+        for v in ctx.values():
+            if isinstance(v, str):
+                SECRETS.add_text(v, "context value")
+
+
+def register_body(obj, depth=0):
+    """Everything secret-ish in a request or response JSON body, walking batches."""
+    if depth > 4:
+        return
+    if isinstance(obj, list):
+        for x in obj:
+            register_body(x, depth + 1)
+        return
+    if not isinstance(obj, dict):
+        return
+    for k, v in obj.items():
+        if k in _TEXT_SECRET_FIELDS and isinstance(v, str):
+            SECRETS.add_text(v, f"body {k}")
+        elif k in _B64_SECRET_FIELDS and isinstance(v, str):
+            try:
+                SECRETS.add_bytes(base64.b64decode(v, validate=True), f"body {k}")
+            except ValueError:
+                SECRETS.add(v, f"body {k}")
+        elif k in _CT_FIELDS:
+            register_ciphertext(v, f"body {k}")
+        elif k == "context":
+            register_context(v)
+        elif k == "key" and isinstance(v, str) and v.startswith("dgk_"):
+            register_api_key(v)
+        elif isinstance(v, (dict, list)):
+            register_body(v, depth + 1)
+
+
+def register_exchange(req_headers, req_body, resp):
+    """What a test sent and received: bearer tokens, context headers, JSON and raw bodies."""
+    auth = req_headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        SECRETS.add(auth[7:], "bearer token")
+    hctx = req_headers.get("X-Difyguard-Context")
+    if hctx:
+        SECRETS.add(hctx, "context header")
+        try:
+            register_context(json.loads(unb64url(hctx)))
+        except ValueError:
+            pass
+    if isinstance(req_body, (bytes, bytearray)) and req_body:
+        ctype = req_headers.get("Content-Type", "")
+        if ctype.startswith("application/octet-stream"):
+            SECRETS.add_bytes(bytes(req_body), "octet-stream body")
+        else:
+            try:
+                register_body(json.loads(req_body))
+            except ValueError:
+                pass
+    rtype = resp.headers.get("Content-Type", "")
+    if rtype.startswith("application/octet-stream") and resp.content:
+        SECRETS.add_bytes(resp.content, "octet-stream answer")
+    elif rtype.startswith("application/json") and resp.content:
+        try:
+            register_body(resp.json())
+        except ValueError:
+            pass
 _LIVE_SERVERS = []
 _counter = itertools.count(1)
 
@@ -178,8 +278,10 @@ class Api:
             h.setdefault("Content-Type", "application/json")
         resp = self.session.request(method, self.base + path, data=data, headers=h,
                                     params=params, timeout=timeout)
+        register_exchange(h, data, resp)
         if check:
             openapi_check.check_response(resp)
+            check_no_store(resp)
         return resp
 
     def get(self, path, **kw):
@@ -216,6 +318,14 @@ class Api:
         if context is not None:
             body["context"] = context
         return expect(self.post(f"/v1/keyrings/{keyring}/decrypt", body), 200)
+
+
+def check_no_store(resp):
+    """SECURITY.md "Transport": every answer carries Cache-Control: no-store (answers may hold
+    secrets; no proxy or client cache may keep one)."""
+    cc = resp.headers.get("Cache-Control")
+    assert cc is not None and "no-store" in [d.strip().lower() for d in cc.split(",")], (
+        f"{resp.request.method} {resp.request.url} -> {resp.status_code}: Cache-Control {cc!r}")
 
 
 def expect(resp, status, code=None):

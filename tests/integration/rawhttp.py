@@ -69,3 +69,24 @@ def request(port, raw, timeout=20.0):
         s.settimeout(1.0)
         s.sendall(raw)
         return read_response(s, deadline)
+
+
+def start_in_flight(port, raw, timeout=30.0):
+    """A request the server has begun (its headers read, its handler called) and whose body is
+    still arriving: sent with "Expect: 100-continue", the "100 Continue" read back, then all but
+    the last 5 body bytes. Returns (socket, the rest to send)."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    assert sep and len(body) > 5, "a request with a body"
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.settimeout(timeout)
+    s.sendall(head + b"\r\nExpect: 100-continue\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise AssertionError(f"connection closed before 100 Continue: {got!r}")
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 100"), got
+    s.sendall(body[:-5])
+    s.settimeout(1.0)
+    return s, body[-5:]

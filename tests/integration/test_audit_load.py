@@ -97,12 +97,15 @@ def test_every_response_is_one_event(start_server, tmp_path):
     for c in clients:
         assert not c.contract_errors, c.contract_errors[:3]
         assert c.no_response == 0, f"{c.no_response} requests of {c.app} got no response"
+        # every request under load succeeded (an overloaded server answering 503 would still
+        # audit each answer): answered and audited means answered 200 here
+        assert set(c.statuses) == {200}, f"{c.app}: statuses under load {c.statuses}"
     for c in clients:
         events = all_events(aud, app=c.app)
         assert event_count(events) == len(c.answered), (
             f"{c.app}: {len(c.answered)} responses {c.statuses} but "
             f"{event_count(events)} audited requests in {len(events)} events")
-        assert all(e["key_id"] == c.key["id"] for e in events)
+        assert all(e["key_id"] == c.key["id"] and e["status"] == 200 for e in events), events
     verify_everything(srv, tmp_path)
 
 

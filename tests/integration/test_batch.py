@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import SECRETS, b64, expect, new_bytes, new_text, unb64
+from conftest import CRYPTO_SCOPES, SECRETS, b64, expect, new_bytes, new_text, unb64, uniq
 
 
 def url(name, op):
@@ -203,3 +203,45 @@ def test_body_too_large_413(limited):
     # just under the limit still works
     fits = {"text": "q" * 3000}
     expect(api.post(url(limited.kr, "encrypt"), fits), 200)
+
+
+def test_single_request_limit_below_the_batch_limit(start_server):
+    """Guarantee (README --max-body-bytes, --max-batch-bytes): --max-body-bytes bounds every
+    request that is not a batch, even when the batch limit is larger: with 1 KiB and 1 MiB, a
+    single request over 1 KiB is 413 too_large on every route that takes a body, and a batch of
+    the same size is accepted."""
+    srv = start_server(args=["--max-body-bytes", "1KiB", "--max-batch-bytes", "1MiB"])
+    kr = srv.create_keyring()
+    api, _ = srv.issue_key(CRYPTO_SCOPES + ["keyrings:admin", "apps:admin",
+                                          "audit:read"])
+    pad = "p" * 1100                               # over 1 KiB in any body it is put in
+    ct = api.encrypt(kr, text="fits")["ciphertext"]
+    over = [
+        (url(kr, "encrypt"), {"text": pad}),
+        (url(kr, "encrypt"), {"text": "x", "context": {"k": pad}}),
+        (url(kr, "decrypt"), {"ciphertext": ct, "context": {"k": pad}}),
+        (url(kr, "rewrap"), {"ciphertext": ct, "context": {"k": pad}}),
+        (url(kr, "datakey"), {"context": {"k": pad}}),
+        ("/v1/apps", {"name": uniq("app"), "description": pad}),
+        ("/v1/keyrings", {"name": uniq("kr"), "x": pad}),
+        ("/v1/audit/hash", {"value": pad}),
+        (f"/v1/keyrings/{kr}/rotate", {"x": pad}),
+    ]
+    for path, body in over:
+        assert len(json.dumps(body)) > 1024
+        expect(api.post(path, body), 413, "too_large")
+    expect(api.patch(f"/v1/keyrings/{kr}", {"rotation_period": "90d", "x": pad}), 413,
+           "too_large")
+    r = api.post(url(kr, "encrypt"), data=b"\x01" * 1100,
+                 headers={"Content-Type": "application/octet-stream"})
+    expect(r, 413, "too_large")
+    # the same size as a batch is a batch: accepted, up to the batch limit
+    items = [{"text": pad}]
+    assert len(json.dumps({"items": items})) > 1024
+    body = expect(api.post(url(kr, "encrypt"), {"items": items}), 200)
+    assert len(body["items"]) == 1 and "ciphertext" in body["items"][0], body
+    many = [{"text": pad} for _ in range(200)]     # ~220 KiB
+    assert len(expect(api.post(url(kr, "encrypt"), {"items": many}), 200)["items"]) == 200
+    # and a single request under 1 KiB still works
+    expect(api.post(url(kr, "encrypt"), {"text": "p" * 900}), 200)
+    expect(api.post("/v1/audit/hash", {"value": "v" * 900}), 200)

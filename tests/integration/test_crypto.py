@@ -99,8 +99,8 @@ def test_round_trip_every_algorithm(server, crypto, alg, fields):
     kr = expect(server.admin.get(f"/v1/keyrings/{name}"), 200)
     assert kr["algorithm"] == alg
     for text in [new_text(alg), "x" * 1 + new_text("p"), new_text("long") * 40]:
-        ct = crypto.encrypt(name, text=text, context={"alg": alg})["ciphertext"]
-        assert crypto.decrypt(name, ct, context={"alg": alg})["text"] == text
+        ct = crypto.encrypt(name, text=text, context={"alg": f"ctx-{alg}"})["ciphertext"]
+        assert crypto.decrypt(name, ct, context={"alg": f"ctx-{alg}"})["text"] == text
         expect(crypto.post(enc_url(name, "decrypt"), {"ciphertext": ct, "context": {"alg": "x"}}),
                422, "decryption_failed")
 
@@ -469,3 +469,66 @@ def test_unknown_keyring_404(server, crypto):
     for op, body in [("encrypt", {"text": "x"}), ("decrypt", {"ciphertext": "dg:v1:AAAA"}),
                      ("rewrap", {"ciphertext": "dg:v1:AAAA"}), ("datakey", {})]:
         expect(crypto.post(f"/v1/keyrings/no-such-kr-{op}/{op}", body), 404, "not_found")
+
+
+# ---------------------------------------------------------------------------------------------
+# the README's varchar(255) table
+
+# Versions 1 to 100 are measured: only the number of decimal digits of the version changes the
+# length (the prefix "dg:v<N>:"; the blob holds it in 4 fixed bytes), so version 100 stands for
+# every version up to 999. (Rotating to 999 takes a minute; the checks below pin the prefix.)
+VARCHAR_VERSIONS = (1, 9, 10, 99, 100)
+
+
+@pytest.fixture(scope="module")
+def rotated_to_100(server):
+    """A randomized and a deterministic keyring rotated up to version 100."""
+    names = {"aes-256-gcm": server.create_keyring(), "aes-256-siv":
+             server.create_keyring(deterministic=True)}
+    for name in names.values():
+        for _ in range(99):
+            expect(server.admin.post(f"/v1/keyrings/{name}/rotate", {}), 200)
+        assert expect(server.admin.get(f"/v1/keyrings/{name}"), 200)["latest_version"] == 100
+    return names
+
+
+def largest_fitting(crypto, name, version):
+    """The largest plaintext (bytes) whose ciphertext at this key version fits 255 characters,
+    from real ciphertexts of 130 to 170 bytes."""
+    fits = []
+    for n in range(130, 171):
+        ct = crypto.encrypt(name, plaintext=new_bytes(n, "varchar"), context={"n": str(n)},
+                            key_version=version)["ciphertext"]
+        assert ct.startswith(f"dg:v{version}:") and split_ciphertext(ct)[0] == version, ct
+        if len(ct) <= 255:
+            fits.append(n)
+    assert fits == list(range(130, max(fits) + 1)), fits        # a prefix: monotone in n
+    return max(fits)
+
+
+def test_varchar_255_table(server, crypto, rotated_to_100):
+    """Guarantee (README "How large a secret fits a varchar(255) column?", SECURITY.md
+    "Ciphertext"): a 133-byte secret fits varchar(255) for key versions below 100 and 132 bytes
+    for versions below 1000 (deterministic keyrings: 165 and 164); 134 bytes never fit. Measured
+    on real ciphertexts at versions 1 to 100, and both documents state the same numbers."""
+    import os
+    import re
+    got = {(alg, v): largest_fitting(crypto, name, v)
+           for alg, name in rotated_to_100.items() for v in VARCHAR_VERSIONS}
+    want = {("aes-256-gcm", v): 133 if v < 100 else 132 for v in VARCHAR_VERSIONS}
+    want.update({("aes-256-siv", v): 165 if v < 100 else 164 for v in VARCHAR_VERSIONS})
+    assert got == want, got
+    src = os.environ.get("DG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+    with open(os.path.join(src, "README.md")) as f:
+        readme = " ".join(f.read().split())
+    with open(os.path.join(src, "SECURITY.md")) as f:
+        security = " ".join(f.read().split())
+    m = re.search(r"leaves \*\*(\d+) bytes of plaintext\*\* for key versions up to (\d+) "
+                  r"\((\d+) below version (\d+); deterministic keyrings (\d+) and (\d+)\)", readme)
+    assert m, "README's varchar(255) sentence changed: update this test with it"
+    assert tuple(map(int, m.groups())) == (132, 999, 133, 100, 164, 165), m.group(0)
+    m = re.search(r"plaintexts up to (\d+) bytes while the key version is below (\d+), and up to "
+                  r"(\d+) bytes for versions below (\d+) \(deterministic: (\d+) and (\d+)\)",
+                  security)
+    assert m, "SECURITY.md's varchar(255) sentence changed: update this test with it"
+    assert tuple(map(int, m.groups())) == (133, 100, 132, 1000, 165, 164), m.group(0)

@@ -63,9 +63,13 @@ def test_connections_per_client_address(start_server):
 
 
 def test_idle_keepalive_connections_are_closed(start_server):
-    srv = start_server(args=["--idle-timeout", "1s"])
+    """Guarantee (README --idle-timeout): keep-alive works -- one connection serves request after
+    request -- and a connection left idle is closed by the server after --idle-timeout. (Were
+    keep-alive broken, a server closing every connection would pass the second half alone.)"""
+    srv = start_server(args=["--idle-timeout", "2s"])
     s = connect(srv.port)
-    assert answered(s)
+    for i in range(3):
+        assert answered(s), f"request {i + 1} on one keep-alive connection was not answered"
     assert closed_by_server(s), "an idle keep-alive connection outlived --idle-timeout"
     s.close()
 

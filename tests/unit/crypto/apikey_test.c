@@ -121,6 +121,14 @@ test_hash(void **state)
     assert_false(apikey_hash_equal(a, b));
     apikey_hash(b, k1, "dgk_y", 5);
     assert_false(apikey_hash_equal(a, b));
+    /* Every byte counts, the last included (a comparison one byte short would pass this). */
+    apikey_hash(b, k1, "dgk_x", 5);
+    for (size_t i = 0; i < sizeof b; i++) {
+        b[i] ^= 0x01;
+        assert_false(apikey_hash_equal(a, b));
+        b[i] ^= 0x01;
+    }
+    assert_true(apikey_hash_equal(a, b));
     free(hex);
     secret_free(k1);
     secret_free(k2);

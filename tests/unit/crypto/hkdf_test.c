@@ -146,5 +146,5 @@ main(void)
         cmocka_unit_test(test_expand_state_matches),
         cmocka_unit_test(test_hmac_sha256_wycheproof),
     };
-    return cmocka_run_group_tests(tests, tu_setup, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, tu_setup, NULL));
 }

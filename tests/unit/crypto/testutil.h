@@ -25,8 +25,13 @@ uint8_t *tu_unhex(const char *hex, size_t *len);
 char *tu_hex(const uint8_t *p, size_t n);
 
 /* Load $DG_VECTORS_DIR/<file>; when the folder or file is absent, print why and skip() the
- * test (cmocka longjmps, so this never returns NULL). */
+ * test (cmocka longjmps, so this never returns NULL), or fail it when DG_REQUIRE_VECTORS=1. */
 json_t *tu_vectors(const char *file);
+/* Exit status of a test binary that may skip vector tests: cmocka's result, or TU_SKIPPED when
+ * everything that ran passed but a vector file was skipped (ctest SKIP_RETURN_CODE), so a
+ * missing vector folder reads "skipped", never "passed". */
+#define TU_SKIPPED 77
+int tu_exit(int cmocka_failures);
 /* Field accessors for a vector object (assert the field exists). */
 const char *tu_str(const json_t *obj, const char *key);
 long long tu_int(const json_t *obj, const char *key);

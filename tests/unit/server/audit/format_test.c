@@ -640,6 +640,58 @@ test_duplicated_seq(void **state)
     lines_free(&b.ls);
 }
 
+/* The event line with its latency_us changed by one and its own hash recomputed, as anyone can
+ * (the event hash needs no key): what a database writer does to alter one event. */
+static char *
+edit_event_rehash(const char *line)
+{
+    const char *lat = strstr(line, "\"latency_us\":"), *hm = strstr(line, ",\"hash\":\"");
+    uint8_t h[AUDIT_HASH_BYTES];
+    char hex[HASH_HEX + 1];
+    struct sbuf body = {0}, out = {0};
+    size_t len;
+
+    assert_non_null(lat);
+    assert_non_null(hm);
+    lat += strlen("\"latency_us\":");
+    sbuf_add(&body, line, (size_t)(lat - line));
+    sbuf_adds(&body, lat[0] == '9' ? "8" : "9");        /* one digit changed */
+    sbuf_add(&body, lat + 1, (size_t)(hm - lat - 1));   /* up to the hash member */
+    afmt_event_hash(h, body.p, body.len);
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    sbuf_add(&out, body.p, body.len);
+    sbuf_adds(&out, ",\"hash\":\"");
+    sbuf_adds(&out, hex);
+    sbuf_adds(&out, "\"}");
+    sbuf_free(&body);
+    return sbuf_take(&out, &len);
+}
+
+/* Guarantee (docs/audit.md rule 4): an event edited and given its own correct hash breaks the
+ * link to the next event of its chain. Every line still hashes right, seqs still count up and
+ * the checkpoint after the next event still matches that event, so only the prev_hash
+ * comparison catches it. */
+static void
+test_edited_event_with_its_own_hash_recomputed(void **state)
+{
+    static const int edited[][2] = {{L_A1, L_A2}, {L_A2, L_A3}, {L_B12, L_B13}, {L_A5, L_A6}};
+    struct builder b;
+    uint8_t h[AUDIT_HASH_BYTES];
+
+    (void)state;
+    for (size_t t = 0; t < sizeof edited / sizeof edited[0]; t++) {
+        int line = edited[t][0];
+        build(&b, V_NORMAL);
+        char *forged = edit_event_rehash(b.ls.l[line - 1]);
+        assert_string_not_equal(forged, b.ls.l[line - 1]);
+        assert_int_equal(auditfmt_line_hash(forged, strlen(forged), h), ST_OK);  /* hashes right */
+        free(b.ls.l[line - 1]);
+        b.ls.l[line - 1] = forged;
+        expect_fail(&b.ls, (uint64_t)edited[t][1], "prev_hash is not the hash of seq");
+        lines_free(&b.ls);
+    }
+}
+
 static void
 test_torn_and_blank_lines(void **state)
 {
@@ -1221,6 +1273,7 @@ main(void)
         cmocka_unit_test(test_swapped_events),
         cmocka_unit_test(test_truncated_tail),
         cmocka_unit_test(test_duplicated_seq),
+        cmocka_unit_test(test_edited_event_with_its_own_hash_recomputed),
         cmocka_unit_test(test_torn_and_blank_lines),
         cmocka_unit_test(test_resigned),
         cmocka_unit_test(test_key_change_learned_first),
