@@ -122,8 +122,9 @@ admin_duration_arg(const struct run *r, int64_t *out, const char *flag, const ch
 
     if (config_duration(out, val, strlen(val)) == ST_OK)
         return true;
-    admin_say(r, EXIT_USAGE, "--%s: expected a duration (seconds, or 45s, 30m, 12h, 90d), got \"%s\"",
-        flag, admin_shown(s, val));
+    admin_say(r, EXIT_USAGE,
+              "--%s: expected a duration (seconds, or 45s, 30m, 12h, 90d), got \"%s\"", flag,
+              admin_shown(s, val));
     return false;
 }
 
@@ -136,7 +137,8 @@ admin_day_arg(const struct run *r, const char *flag, const char *val)
 
     if (end != NULL && *end == '\0' && strlen(val) == 10)
         return true;
-    admin_say(r, EXIT_USAGE, "--%s: expected a day as YYYY-MM-DD, got \"%s\"", flag, admin_shown(s, val));
+    admin_say(r, EXIT_USAGE, "--%s: expected a day as YYYY-MM-DD, got \"%s\"", flag,
+              admin_shown(s, val));
     return false;
 }
 
@@ -223,7 +225,6 @@ admin_span(char out[static 32], int64_t s, const char *zero)
     return out;
 }
 
-
 static const char *
 cell(char out[static CELL_BYTES], const json_t *obj, const struct col *c)
 {
@@ -282,7 +283,7 @@ int
 admin_print_secret(const struct run *r, json_t *obj)
 {
     json_t *k = json_object_get(obj, "key");
-    char *key = (char *)json_string_value(k);  /* jansson's own copy: wiped in place below */
+    char *key = (char *)json_string_value(k); /* jansson's own copy: wiped in place below */
 
     if (key == NULL)
         return admin_say(r, EXIT_FAIL, "the answer holds no key");
@@ -300,7 +301,7 @@ admin_print_secret(const struct run *r, json_t *obj)
  * when not NULL). */
 int
 admin_list(struct run *r, const char *title, char *path, const char *member, const struct col *cols,
-     size_t n)
+           size_t n)
 {
     json_t *j = NULL;
     int rc = admin_api(r, &j, "GET", path, NULL);
@@ -333,12 +334,15 @@ admin_done(const struct run *r, int rc, json_t *obj, const struct col *cols, siz
 static void
 group_usage(FILE *f, const char *group, const struct sub *subs, size_t n)
 {
-    fprintf(f, "usage: difyguard %s SUBCOMMAND [options]   (difyguard %s SUBCOMMAND --help for "
-            "its options)\n\nsubcommands:\n", group, group);
+    fprintf(f,
+            "usage: difyguard %s SUBCOMMAND [options]   (difyguard %s SUBCOMMAND --help for "
+            "its options)\n\nsubcommands:\n",
+            group, group);
     for (size_t i = 0; i < n; i++)
         fprintf(f, "  %s %s%s%s\n", group, subs[i].name, subs[i].synopsis[0] ? " " : "",
                 subs[i].synopsis);
-    fprintf(f, "\nCalls the API at DIFYGUARD_ADDR (--addr, default %s) with the API key in\n"
+    fprintf(f,
+            "\nCalls the API at DIFYGUARD_ADDR (--addr, default %s) with the API key in\n"
             "DIFYGUARD_TOKEN (environment only); DIFYGUARD_CACERT (--cacert) verifies https.\n"
             "--json prints the API's answer. Options that say what a command grants or changes\n"
             "(--scope, --keyring, --expires-in, --deletion-allowed, ...) are flags only: no\n"
@@ -354,10 +358,9 @@ parse(struct run *r, const struct sub *s, int argc, char **argv)
     size_t n = 0;
     enum status st = ST_OK;
 
-    if (s->repeats && ((st = take_repeated(&r->scopes, "--scope", &argc, argv, err,
-                                           sizeof err)) != ST_OK ||
-                       (st = take_repeated(&r->keyrings, "--keyring", &argc, argv, err,
-                                           sizeof err)) != ST_OK))
+    if (s->repeats &&
+        ((st = take_repeated(&r->scopes, "--scope", &argc, argv, err, sizeof err)) != ST_OK ||
+         (st = take_repeated(&r->keyrings, "--keyring", &argc, argv, err, sizeof err)) != ST_OK))
         return admin_say(r, EXIT_USAGE, "%s", err);
     st = config_parse(&r->o, s->opts, s->n_opts, argc, argv, &r->pos, err, sizeof err);
     if (st == ST_NOT_FOUND) {
@@ -371,8 +374,8 @@ parse(struct run *r, const struct sub *s, int argc, char **argv)
     while (r->pos[n] != NULL)
         n++;
     if (n != s->n_pos)
-        return admin_say(r, EXIT_USAGE, "wrong number of arguments; usage: difyguard %s%s%s", r->cmd,
-                   s->synopsis[0] != '\0' ? " " : "", s->synopsis);
+        return admin_say(r, EXIT_USAGE, "wrong number of arguments; usage: difyguard %s%s%s",
+                         r->cmd, s->synopsis[0] != '\0' ? " " : "", s->synopsis);
     return -1;
 }
 
@@ -397,8 +400,9 @@ admin_dispatch(const char *group, const struct sub *subs, size_t n, int argc, ch
         s = strcmp(argv[1], subs[i].name) == 0 ? &subs[i] : NULL;
     snprintf(r.cmd, sizeof r.cmd, "%s", group);
     if (s == NULL)
-        return admin_say(&r, EXIT_USAGE, "unknown subcommand \"%s\" (difyguard %s --help lists them)",
-                   admin_shown(sh, argv[1]), group);
+        return admin_say(&r, EXIT_USAGE,
+                         "unknown subcommand \"%s\" (difyguard %s --help lists them)",
+                         admin_shown(sh, argv[1]), group);
     snprintf(r.cmd, sizeof r.cmd, "%s %s", group, s->name);
     setvbuf(stdout, stdout_buf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof stdout_buf);
     if ((rc = parse(&r, s, argc - 1, argv + 1)) < 0)
@@ -411,4 +415,3 @@ admin_dispatch(const char *group, const struct sub *subs, size_t n, int argc, ch
     config_free(&r.o, s->opts, s->n_opts);
     return rc;
 }
-

@@ -16,26 +16,27 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-#define SHOW_MAX 48             /* characters of an argument quoted back in an error */
-#define CELL_BYTES 256          /* one printed value; longer ones end in "..." */
+#define SHOW_MAX 48    /* characters of an argument quoted back in an error */
+#define CELL_BYTES 256 /* one printed value; longer ones end in "..." */
 #define LABEL_WIDTH 16
 #define USAGE_DEFAULT_DAYS 30
 
 struct admin_opts {
     struct client_opts conn;
     bool json;
-    char *description;                          /* app create */
-    char *from, *to;                            /* app usage */
-    char *scope, *keyring, *expires_in;         /* key create */
+    char *description;                  /* app create */
+    char *from, *to;                    /* app usage */
+    char *scope, *keyring, *expires_in; /* key create */
     uint64_t rate, burst;
-    char *grace_period;                         /* key rotate */
-    char *algorithm, *rotation_period;          /* keyring create */
+    char *grace_period;                /* key rotate */
+    char *algorithm, *rotation_period; /* keyring create */
     bool deterministic, deletion_allowed;
 };
 
 /* O: a global setting (also DIFYGUARD_<NAME>). F: flag only -- what a command grants or
  * changes is never taken from the environment, so a stray DIFYGUARD_SCOPE or
  * DIFYGUARD_DELETION_ALLOWED cannot widen a key or a keyring. */
+/* clang-format off */
 #define O(name, type, field, def, help) \
     {name, type, offsetof(struct admin_opts, field), def, help, false, false}
 #define F(name, type, field, def, help) \
@@ -43,6 +44,7 @@ struct admin_opts {
 #define BASE_OPTS                                                                              \
     CLIENT_OPTS(struct admin_opts, conn),                                                      \
     O("json", OPT_BOOL, json, NULL, "print the API's JSON answer instead of text")
+/* clang-format on */
 
 #define N(a) (sizeof a / sizeof a[0])
 
@@ -54,26 +56,29 @@ struct strlist {
 
 /* One subcommand run. */
 struct run {
-    char cmd[32];                   /* "key create", for messages */
+    char cmd[32]; /* "key create", for messages */
     struct admin_opts o;
-    const char **pos;               /* positional arguments, NULL-terminated */
+    const char **pos; /* positional arguments, NULL-terminated */
     struct strlist scopes, keyrings;
-    struct client *c;               /* made at the first call */
+    struct client *c; /* made at the first call */
 };
 
 struct sub {
     const char *name, *synopsis, *summary;
     const struct opt *opts;
-    size_t n_opts, n_pos;           /* n_pos: exactly this many positional arguments */
-    bool repeats;                   /* --scope and --keyring may repeat */
+    size_t n_opts, n_pos; /* n_pos: exactly this many positional arguments */
+    bool repeats;         /* --scope and --keyring may repeat */
     int (*fn)(struct run *r);
 };
 
-#define SUB(name, syn, sum, opts, npos, rep, fn) {name, syn, sum, opts, N(opts), npos, rep, fn}
+#define SUB(name, syn, sum, opts, npos, rep, fn)                                                   \
+    {                                                                                              \
+        name, syn, sum, opts, N(opts), npos, rep, fn                                               \
+    }
 
 /* One printed value of an object: a member shown by text(), or computed by fn. */
 struct col {
-    const char *head;           /* table header, or "label:" for lines */
+    const char *head; /* table header, or "label:" for lines */
     const char *key;
     const char *if_null;
     const char *(*fn)(char out[static CELL_BYTES], const json_t *obj);
@@ -91,7 +96,8 @@ void admin_print_lines(const json_t *obj, const struct col *cols, size_t n);
 void admin_print_rows(const json_t *arr, const struct col *cols, size_t n);
 void admin_print_json(const json_t *j);
 int admin_print_secret(const struct run *r, json_t *obj);
-int admin_list(struct run *r, const char *title, char *path, const char *member, const struct col *cols, size_t n);
+int admin_list(struct run *r, const char *title, char *path, const char *member,
+               const struct col *cols, size_t n);
 int admin_done(const struct run *r, int rc, json_t *obj, const struct col *cols, size_t n);
 int admin_dispatch(const char *group, const struct sub *subs, size_t n, int argc, char **argv);
 

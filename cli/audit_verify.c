@@ -23,18 +23,18 @@
 #define KEY_FLAG "--public-key"
 
 struct verify_opts {
-    char *public_key;               /* from DIFYGUARD_PUBLIC_KEY; flags are taken out first */
+    char *public_key; /* from DIFYGUARD_PUBLIC_KEY; flags are taken out first */
     char *since;
     bool json;
 };
 
 static const struct opt verify_table[] = {
     {"public-key", OPT_STRING, offsetof(struct verify_opts, public_key), NULL,
-     "an accepted audit public key: base64 text, or @FILE holding one or more; repeatable",
-     false, false},
+     "an accepted audit public key: base64 text, or @FILE holding one or more; repeatable", false,
+     false},
     {"since", OPT_STRING, offsetof(struct verify_opts, since), NULL,
-     "checkpoint line(s) kept from an earlier export: the export must continue from them",
-     false, false},
+     "checkpoint line(s) kept from an earlier export: the export must continue from them", false,
+     false},
     {"json", OPT_BOOL, offsetof(struct verify_opts, json), NULL,
      "print the result as one JSON object", false, false},
 };
@@ -206,8 +206,7 @@ report(const struct verify_opts *o, enum status st, const struct audit_verify_re
 
     if (o->json && st == ST_OK)
         j = json_pack("{s:b, s:I, s:I, s:I}", "verified", 1, "events", (json_int_t)r->events,
-                      "checkpoints", (json_int_t)r->checkpoints, "chains",
-                      (json_int_t)r->chains);
+                      "checkpoints", (json_int_t)r->checkpoints, "chains", (json_int_t)r->chains);
     else if (o->json)
         j = json_pack("{s:b, s:I, s:s}", "verified", 0, "line", (json_int_t)r->line, "error",
                       r->error);
@@ -250,8 +249,7 @@ audit_verify_cmd(int argc, char **argv)
         (a.o.since != NULL && (st = read_all(&since, a.o.since, 0, err, sizeof err)) != ST_OK))
         goto out;
     st = audit_verify(text.p, text.len, (const uint8_t(*)[AUDIT_PK_BYTES])a.keys, a.n_keys,
-                      a.o.since != NULL ? (since.p != NULL ? since.p : "") : NULL, since.len,
-                      &res);
+                      a.o.since != NULL ? (since.p != NULL ? since.p : "") : NULL, since.len, &res);
     rc = report(&a.o, st, &res);
     err[0] = '\0';
 out:
@@ -267,9 +265,10 @@ out:
 static void
 audit_usage(FILE *f)
 {
-    fprintf(f, "usage: difyguard audit verify %s\n\n"
-               "commands:\n"
-               "  verify   verify an audit export offline against the audit public key(s)\n",
+    fprintf(f,
+            "usage: difyguard audit verify %s\n\n"
+            "commands:\n"
+            "  verify   verify an audit export offline against the audit public key(s)\n",
             verify_synopsis);
 }
 

@@ -17,25 +17,25 @@
 #include "common/sbuf.h"
 #include "common/xmem.h"
 
-#define CLIENT_RESPONSE_MAX ((size_t)64 << 20)  /* far above any admin answer */
-#define CLIENT_CONNECT_TIMEOUT 10L              /* seconds, when the call timeout is longer */
-#define CLIENT_SHOW_MAX 200                     /* characters of server text in an error line */
+#define CLIENT_RESPONSE_MAX ((size_t)64 << 20) /* far above any admin answer */
+#define CLIENT_CONNECT_TIMEOUT 10L             /* seconds, when the call timeout is longer */
+#define CLIENT_SHOW_MAX 200                    /* characters of server text in an error line */
 #define CLIENT_USER_AGENT "difyguard-cli/" DG_VERSION
 #define AUTH_PREFIX "Authorization: Bearer "
 
 struct client {
     CURL *curl;
-    char *base;                     /* scheme://host:port[/prefix] without a trailing '/' */
-    char *cacert;                   /* borrowed from the options */
+    char *base;   /* scheme://host:port[/prefix] without a trailing '/' */
+    char *cacert; /* borrowed from the options */
     long timeout;
-    struct curl_slist *headers;     /* holds the Authorization header (wiped when freed) */
+    struct curl_slist *headers; /* holds the Authorization header (wiped when freed) */
 };
 
 /* ---- libcurl's allocator: every block is zeroed before it goes back to the heap ---------- */
 
 struct wipe_hdr {
     size_t n;
-    size_t pad;         /* keeps the 16-byte alignment malloc gives */
+    size_t pad; /* keeps the 16-byte alignment malloc gives */
 };
 
 static void *
@@ -135,18 +135,21 @@ base_url(char **out, const char *addr, char *err, size_t err_len)
     }
     /* An explicit scheme: libcurl would guess https for a bare HOST:PORT, and a local
      * difyguard serves plain http on loopback. */
-    if (addr == NULL || (strncasecmp(addr, "http://", 7) != 0 &&
-                         strncasecmp(addr, "https://", 8) != 0) ||
+    if (addr == NULL ||
+        (strncasecmp(addr, "http://", 7) != 0 && strncasecmp(addr, "https://", 8) != 0) ||
         curl_url_set(u, CURLUPART_URL, addr, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-        snprintf(err, err_len, "--addr (DIFYGUARD_ADDR) must be an http:// or https:// URL, "
-                 "such as %s", CLIENT_DEFAULT_ADDR);
+        snprintf(err, err_len,
+                 "--addr (DIFYGUARD_ADDR) must be an http:// or https:// URL, "
+                 "such as %s",
+                 CLIENT_DEFAULT_ADDR);
         goto out;
     }
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
         if (curl_url_get(u, none[i], &part, 0) == CURLUE_OK) {
-            snprintf(err, err_len, "--addr (DIFYGUARD_ADDR) must be a plain base URL: no user, "
+            snprintf(err, err_len,
+                     "--addr (DIFYGUARD_ADDR) must be a plain base URL: no user, "
                      "password, query or fragment (the API key comes from DIFYGUARD_TOKEN)");
             goto out;
         }
@@ -175,13 +178,15 @@ auth_header(struct client *c, const char *token, char *err, size_t err_len)
     size_t n = token != NULL ? strlen(token) : 0;
 
     if (n == 0) {
-        snprintf(err, err_len, "DIFYGUARD_TOKEN is not set: export the API key to use (it is "
+        snprintf(err, err_len,
+                 "DIFYGUARD_TOKEN is not set: export the API key to use (it is "
                  "never taken as a flag)");
         return ST_INVALID;
     }
     for (size_t i = 0; i < n; i++) {
         if (token[i] <= 0x20 || token[i] >= 0x7f) {
-            snprintf(err, err_len, "DIFYGUARD_TOKEN holds a space or control character: it "
+            snprintf(err, err_len,
+                     "DIFYGUARD_TOKEN holds a space or control character: it "
                      "must be the bare API key");
             return ST_INVALID;
         }
@@ -189,7 +194,7 @@ auth_header(struct client *c, const char *token, char *err, size_t err_len)
     char *h = xmalloc(sizeof AUTH_PREFIX + n);
     memcpy(h, AUTH_PREFIX, sizeof AUTH_PREFIX - 1);
     memcpy(h + sizeof AUTH_PREFIX - 1, token, n + 1);
-    struct curl_slist *l = curl_slist_append(c->headers, h);   /* copies through wipe_strdup */
+    struct curl_slist *l = curl_slist_append(c->headers, h); /* copies through wipe_strdup */
     sodium_memzero(h, sizeof AUTH_PREFIX + n);
     free(h);
     if (l == NULL) {
@@ -209,8 +214,8 @@ client_new(struct client **out, const struct client_opts *o, char *err, size_t e
     enum status st;
 
     *out = NULL;
-    if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc,
-                             wipe_strdup, wipe_calloc) != CURLE_OK) {
+    if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc, wipe_strdup,
+                             wipe_calloc) != CURLE_OK) {
         free(c);
         snprintf(err, err_len, "could not start libcurl");
         return ST_INTERNAL;
@@ -263,7 +268,7 @@ on_data(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
 
     if (len > CLIENT_RESPONSE_MAX - b->len)
-        return 0;                   /* libcurl stops with CURLE_WRITE_ERROR */
+        return 0; /* libcurl stops with CURLE_WRITE_ERROR */
     sbuf_add(b, p, len);
     return len;
 }
@@ -272,16 +277,27 @@ static enum status
 status_of(long code)
 {
     switch (code) {
-    case 400: case 422: return ST_INVALID;
-    case 401: return ST_UNAUTHENTICATED;
-    case 403: return ST_FORBIDDEN;
-    case 404: return ST_NOT_FOUND;
-    case 405: return ST_METHOD;
-    case 409: return ST_CONFLICT;
-    case 413: return ST_TOO_LARGE;
-    case 429: return ST_RATE_LIMITED;
-    case 503: return ST_UNAVAILABLE;
-    default: return ST_INTERNAL;
+    case 400:
+    case 422:
+        return ST_INVALID;
+    case 401:
+        return ST_UNAUTHENTICATED;
+    case 403:
+        return ST_FORBIDDEN;
+    case 404:
+        return ST_NOT_FOUND;
+    case 405:
+        return ST_METHOD;
+    case 409:
+        return ST_CONFLICT;
+    case 413:
+        return ST_TOO_LARGE;
+    case 429:
+        return ST_RATE_LIMITED;
+    case 503:
+        return ST_UNAVAILABLE;
+    default:
+        return ST_INTERNAL;
     }
 }
 
@@ -316,21 +332,22 @@ setup(struct client *c, struct sbuf *in, char *errbuf, const char *method, const
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);   /* the token goes to this server only */
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* the token goes to this server only */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(h, CURLOPT_USERAGENT, CLIENT_USER_AGENT);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
                      c->timeout > 0 && c->timeout < CLIENT_CONNECT_TIMEOUT
-                         ? c->timeout : CLIENT_CONNECT_TIMEOUT);
+                         ? c->timeout
+                         : CLIENT_CONNECT_TIMEOUT);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, in);
     if (c->cacert != NULL)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
     if (strncasecmp(c->base, "http://", 7) == 0)
-        curl_easy_setopt(h, CURLOPT_PROXY, "");   /* no http_proxy: it would see the token */
+        curl_easy_setopt(h, CURLOPT_PROXY, ""); /* no http_proxy: it would see the token */
     if (body != NULL) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
@@ -345,7 +362,7 @@ enum status
 client_call(struct client *c, json_t **resp, long *code, const char *method, const char *path,
             const json_t *body)
 {
-    struct sbuf in = {.secret = true};  /* an answer may carry a new API key */
+    struct sbuf in = {.secret = true}; /* an answer may carry a new API key */
     char errbuf[CURL_ERROR_SIZE] = "", shown[CLIENT_SHOW_MAX + 4];
     char *out = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     char *url = xmalloc(strlen(c->base) + strlen(path) + 1);
@@ -361,8 +378,8 @@ client_call(struct client *c, json_t **resp, long *code, const char *method, con
     setup(c, &in, errbuf, method, url, out, out != NULL ? strlen(out) : 0);
     if ((rc = curl_easy_perform(c->curl)) != CURLE_OK) {
         if (rc == CURLE_WRITE_ERROR)
-            fprintf(stderr, "difyguard: %s %s: the answer is larger than %zu bytes\n", method,
-                    path, CLIENT_RESPONSE_MAX);
+            fprintf(stderr, "difyguard: %s %s: the answer is larger than %zu bytes\n", method, path,
+                    CLIENT_RESPONSE_MAX);
         else
             fprintf(stderr, "difyguard: %s %s: %s\n", method, path,
                     show(shown, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
@@ -380,7 +397,7 @@ client_call(struct client *c, json_t **resp, long *code, const char *method, con
         fprintf(stderr, "difyguard: %s %s: %ld but the answer is not JSON\n", method, path, http);
         st = ST_INTERNAL;
     }
-    sodium_memzero(&je, sizeof je);     /* its text may quote the answer */
+    sodium_memzero(&je, sizeof je); /* its text may quote the answer */
 out:
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
     sbuf_free(&in);

@@ -18,14 +18,15 @@
 
 /* Connection settings; every admin command embeds one in its settings struct. */
 struct client_opts {
-    char *addr;         /* base URL: http[s]://HOST[:PORT][/prefix], the scheme required */
-    char *token;        /* the API key (or JWT); secret: DIFYGUARD_TOKEN only, never a flag */
-    char *cacert;       /* PEM CA file for https; NULL = the system store */
-    int64_t timeout;    /* seconds one call may take in all */
+    char *addr;      /* base URL: http[s]://HOST[:PORT][/prefix], the scheme required */
+    char *token;     /* the API key (or JWT); secret: DIFYGUARD_TOKEN only, never a flag */
+    char *cacert;    /* PEM CA file for https; NULL = the system store */
+    int64_t timeout; /* seconds one call may take in all */
 };
 
 /* The option table entries for the struct client_opts member `m` of the settings type `T`:
  * global settings, so each also reads its DIFYGUARD_* variable (the token only from there). */
+/* clang-format off */
 #define CLIENT_OPTS(T, m)                                                                      \
     {"addr", OPT_STRING, offsetof(T, m.addr), CLIENT_DEFAULT_ADDR,                            \
      "difyguard API base URL", false, false},                                                  \
@@ -35,6 +36,7 @@ struct client_opts {
      "PEM CA file that signed the server's certificate (https)", false, false},                \
     {"timeout", OPT_DURATION, offsetof(T, m.timeout), "30s",                                   \
      "give up on a call after this long", false, false}
+/* clang-format on */
 
 struct client;
 
@@ -54,8 +56,8 @@ void client_free(struct client *c);
  * "difyguard: METHOD path: STATUS error.code: error.message" (or the transport failure), and
  * returns ST_IO (no answer), ST_INTERNAL (an answer that is not JSON) or the status matching
  * the HTTP code (ST_NOT_FOUND, ST_CONFLICT, ...). Response bytes are wiped after parsing. */
-NODISCARD enum status client_call(struct client *c, json_t **resp, long *code,
-                                  const char *method, const char *path, const json_t *body);
+NODISCARD enum status client_call(struct client *c, json_t **resp, long *code, const char *method,
+                                  const char *path, const json_t *body);
 
 /* Build a path from `fmt`, whose only conversions are "%s": each argument is percent-escaped
  * (everything but A-Z a-z 0-9 - . _ ~), so names can go in path segments and query values.

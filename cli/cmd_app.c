@@ -36,15 +36,17 @@ static const struct opt app_usage_opts[] = {
 };
 
 static const struct col app_lines[] = {
-    {"name:", "name", "-", NULL}, {"description:", "description", "-", NULL},
+    {"name:", "name", "-", NULL},
+    {"description:", "description", "-", NULL},
     {"created:", "created_at", "-", NULL},
 };
 static const struct col app_rows[] = {
-    {"NAME", "name", "-", NULL}, {"CREATED", "created_at", "-", NULL},
+    {"NAME", "name", "-", NULL},
+    {"CREATED", "created_at", "-", NULL},
     {"DESCRIPTION", "description", "", NULL},
 };
 static const struct col usage_rows[] = {
-    {"DAY", "day", "-", NULL}, {"OPERATION", "op", "-", NULL},
+    {"DAY", "day", "-", NULL},         {"OPERATION", "op", "-", NULL},
     {"KEYRING", "keyring", "-", NULL}, {"OUTCOME", "outcome", "-", NULL},
     {"COUNT", "count", "0", NULL},
 };
@@ -54,9 +56,9 @@ app_create(struct run *r)
 {
     json_t *body = json_pack("{s:s}", "name", r->pos[0]), *app = NULL;
 
-    if (body == NULL || (r->o.description != NULL &&
-                         json_object_set_new(body, "description",
-                                             json_string(r->o.description)) != 0)) {
+    if (body == NULL ||
+        (r->o.description != NULL &&
+         json_object_set_new(body, "description", json_string(r->o.description)) != 0)) {
         json_decref(body);
         return admin_say(r, EXIT_USAGE, "NAME and --description must be valid UTF-8");
     }
@@ -109,10 +111,10 @@ app_usage(struct run *r)
 
     if (!usage_days(r, from, to))
         return EXIT_USAGE;
-    snprintf(title, sizeof title, "usage of app %s from %s to %s (UTC days)", admin_shown(s, r->pos[0]),
-             from, to);
+    snprintf(title, sizeof title, "usage of app %s from %s to %s (UTC days)",
+             admin_shown(s, r->pos[0]), from, to);
     return admin_list(r, title, client_path("/v1/apps/%s/usage?from=%s&to=%s", r->pos[0], from, to),
-                "usage", usage_rows, N(usage_rows));
+                      "usage", usage_rows, N(usage_rows));
 }
 
 static const struct sub app_subs[] = {
@@ -121,8 +123,8 @@ static const struct sub app_subs[] = {
     SUB("list", "", "List the apps.", base_opts, 0, false, app_list),
     SUB("show", "NAME", "Show one app.", base_opts, 1, false, app_show),
     SUB("usage", "NAME [--from DAY] [--to DAY]",
-        "Show an app's request counts per day, operation, keyring and outcome.",
-        app_usage_opts, 1, false, app_usage),
+        "Show an app's request counts per day, operation, keyring and outcome.", app_usage_opts, 1,
+        false, app_usage),
 };
 
 int

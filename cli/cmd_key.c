@@ -53,7 +53,7 @@ key_status(char out[static CELL_BYTES], const json_t *k)
     const char *grace = json_string_value(json_object_get(k, "grace_until"));
     char now[32];
 
-    clock_rfc3339(now, (int64_t)time(NULL));    /* same format: compares as text */
+    clock_rfc3339(now, (int64_t)time(NULL)); /* same format: compares as text */
     if (rev != NULL)
         return strcpy(out, "revoked");
     if (exp != NULL && strcmp(exp, now) <= 0)
@@ -77,17 +77,25 @@ key_rate(char out[static CELL_BYTES], const json_t *k)
 
 /* Every field of a key object but its text. */
 static const struct col key_lines[] = {
-    {"id:", "id", "-", NULL}, {"app:", "app", "-", NULL},
-    {"status:", NULL, NULL, key_status}, {"scopes:", "scopes", "-", NULL},
-    {"keyrings:", "keyrings", "all", NULL}, {"rate:", NULL, NULL, key_rate},
-    {"created:", "created_at", "-", NULL}, {"expires:", "expires_at", "never", NULL},
-    {"revoked:", "revoked_at", "-", NULL}, {"grace until:", "grace_until", "-", NULL},
+    {"id:", "id", "-", NULL},
+    {"app:", "app", "-", NULL},
+    {"status:", NULL, NULL, key_status},
+    {"scopes:", "scopes", "-", NULL},
+    {"keyrings:", "keyrings", "all", NULL},
+    {"rate:", NULL, NULL, key_rate},
+    {"created:", "created_at", "-", NULL},
+    {"expires:", "expires_at", "never", NULL},
+    {"revoked:", "revoked_at", "-", NULL},
+    {"grace until:", "grace_until", "-", NULL},
     {"last used:", "last_used_at", "never", NULL},
 };
 static const struct col key_rows[] = {
-    {"ID", "id", "-", NULL}, {"STATUS", NULL, NULL, key_status},
-    {"SCOPES", "scopes", "-", NULL}, {"KEYRINGS", "keyrings", "all", NULL},
-    {"EXPIRES", "expires_at", "never", NULL}, {"LAST USED", "last_used_at", "never", NULL},
+    {"ID", "id", "-", NULL},
+    {"STATUS", NULL, NULL, key_status},
+    {"SCOPES", "scopes", "-", NULL},
+    {"KEYRINGS", "keyrings", "all", NULL},
+    {"EXPIRES", "expires_at", "never", NULL},
+    {"LAST USED", "last_used_at", "never", NULL},
 };
 
 /* The request body of key create; NULL (and the message printed) on a usage error. */
@@ -142,7 +150,7 @@ static int
 key_list(struct run *r)
 {
     return admin_list(r, NULL, client_path("/v1/apps/%s/keys", r->pos[0]), "keys", key_rows,
-                N(key_rows));
+                      N(key_rows));
 }
 
 /* There is no GET for one key: it is taken from the list. */
@@ -156,7 +164,7 @@ key_show(struct run *r)
 
     if (rc != 0)
         goto out;
-    json_array_foreach(json_object_get(j, "keys"), i, k) {
+    json_array_foreach (json_object_get(j, "keys"), i, k) {
         const char *id = json_string_value(json_object_get(k, "id"));
         if (id != NULL && strcmp(id, r->pos[1]) == 0)
             found = k;
@@ -176,8 +184,8 @@ static int
 key_revoke(struct run *r)
 {
     json_t *j = NULL;
-    int rc = admin_api(r, &j, "DELETE", client_path("/v1/apps/%s/keys/%s", r->pos[0], r->pos[1]),
-                 NULL);
+    int rc =
+        admin_api(r, &j, "DELETE", client_path("/v1/apps/%s/keys/%s", r->pos[0], r->pos[1]), NULL);
 
     json_decref(j);
     if (rc != 0)
@@ -196,7 +204,7 @@ static int
 key_rotate(struct run *r)
 {
     json_t *body = json_object(), *k = NULL;
-    int64_t grace = 86400;          /* the server's default */
+    int64_t grace = 86400; /* the server's default */
     char until[32], g[32];
     int rc;
 
@@ -208,13 +216,13 @@ key_rotate(struct run *r)
         json_object_set_new(body, "grace_period", json_integer(grace));
     }
     rc = admin_api(r, &k, "POST", client_path("/v1/apps/%s/keys/%s/rotate", r->pos[0], r->pos[1]),
-             body);
+                   body);
     if (rc == 0) {
         if (!r->o.json) {
             clock_rfc3339(until, checked_time_add((int64_t)time(NULL), grace));
             printf("Rotated key %s of app %s: it keeps working until about %s (grace period "
-                   "%s), then it is refused. The new key:\n", r->pos[1], r->pos[0], until,
-                   admin_span(g, grace, "0s"));
+                   "%s), then it is refused. The new key:\n",
+                   r->pos[1], r->pos[0], until, admin_span(g, grace, "0s"));
             admin_print_lines(k, key_lines, N(key_lines));
         }
         rc = admin_print_secret(r, k);
@@ -224,7 +232,8 @@ key_rotate(struct run *r)
 }
 
 static const struct sub key_subs[] = {
-    SUB("create", "APP --scope S [--scope S ...] [--keyring K ...] [--expires-in 90d] "
+    SUB("create",
+        "APP --scope S [--scope S ...] [--keyring K ...] [--expires-in 90d] "
         "[--rate N] [--burst N]",
         "Issue an API key for APP. The key is printed once, alone on the last line (with\n"
         "--json: the \"key\" field); it cannot be shown again. --scope and --keyring repeat or\n"
@@ -233,8 +242,8 @@ static const struct sub key_subs[] = {
     SUB("list", "APP", "List APP's keys (never their secret).", base_opts, 1, false, key_list),
     SUB("show", "APP ID", "Show one of APP's keys (never its secret).", base_opts, 2, false,
         key_show),
-    SUB("revoke", "APP ID", "Revoke a key: it is refused from the next request on.", base_opts,
-        2, false, key_revoke),
+    SUB("revoke", "APP ID", "Revoke a key: it is refused from the next request on.", base_opts, 2,
+        false, key_revoke),
     SUB("rotate", "APP ID [--grace-period 24h]",
         "Issue a new key with the same scopes, keyrings and limits. The old key keeps working\n"
         "for the grace period, then it is refused. The new key is printed once, alone on the\n"

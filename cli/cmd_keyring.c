@@ -47,10 +47,8 @@ static void
 print_versions(const json_t *kr)
 {
     static const struct col rows[] = {
-        {"VERSION", "version", "-", NULL},
-        {"CREATED", "created_at", "-", NULL},
-        {"ENCRYPTIONS", "encryptions", "-", NULL},
-        {"LIMIT", "encryption_limit", "-", NULL},
+        {"VERSION", "version", "-", NULL},         {"CREATED", "created_at", "-", NULL},
+        {"ENCRYPTIONS", "encryptions", "-", NULL}, {"LIMIT", "encryption_limit", "-", NULL},
         {"ROOT KEY", "root_key_id", "-", NULL},
     };
     putchar('\n');
@@ -58,18 +56,23 @@ print_versions(const json_t *kr)
 }
 
 static const struct col keyring_lines[] = {
-    {"name:", "name", "-", NULL}, {"algorithm:", "algorithm", "-", NULL},
-    {"deterministic:", "deterministic", "-", NULL}, {"rotation:", NULL, NULL, rotation},
+    {"name:", "name", "-", NULL},
+    {"algorithm:", "algorithm", "-", NULL},
+    {"deterministic:", "deterministic", "-", NULL},
+    {"rotation:", NULL, NULL, rotation},
     {"next rotation:", "next_rotation_at", "-", NULL},
     {"latest version:", "latest_version", "-", NULL},
     {"min decrypt:", "min_decryption_version", "-", NULL},
     {"min encrypt:", "min_encryption_version", "-", NULL},
-    {"deletable:", "deletion_allowed", "-", NULL}, {"created:", "created_at", "-", NULL},
+    {"deletable:", "deletion_allowed", "-", NULL},
+    {"created:", "created_at", "-", NULL},
     {"updated:", "updated_at", "-", NULL},
 };
 static const struct col keyring_rows[] = {
-    {"NAME", "name", "-", NULL}, {"ALGORITHM", "algorithm", "-", NULL},
-    {"VERSION", "latest_version", "-", NULL}, {"ROTATION", NULL, NULL, rotation},
+    {"NAME", "name", "-", NULL},
+    {"ALGORITHM", "algorithm", "-", NULL},
+    {"VERSION", "latest_version", "-", NULL},
+    {"ROTATION", NULL, NULL, rotation},
     {"NEXT ROTATION", "next_rotation_at", "-", NULL},
 };
 
@@ -93,9 +96,9 @@ keyring_create(struct run *r)
     json_t *body = json_pack("{s:s}", "name", r->pos[0]), *kr = NULL;
     int64_t period = 0;
 
-    if (body == NULL || (r->o.algorithm != NULL &&
-                         json_object_set_new(body, "algorithm",
-                                             json_string(r->o.algorithm)) != 0)) {
+    if (body == NULL ||
+        (r->o.algorithm != NULL &&
+         json_object_set_new(body, "algorithm", json_string(r->o.algorithm)) != 0)) {
         json_decref(body);
         return admin_say(r, EXIT_USAGE, "NAME and --algorithm must be valid UTF-8");
     }
@@ -126,12 +129,12 @@ static int
 keyring_rotate(struct run *r)
 {
     json_t *kr = NULL;
-    int rc = admin_api(r, &kr, "POST", client_path("/v1/keyrings/%s/rotate", r->pos[0]),
-                 json_object());
+    int rc =
+        admin_api(r, &kr, "POST", client_path("/v1/keyrings/%s/rotate", r->pos[0]), json_object());
     if (rc == 0 && !r->o.json)
         printf("Rotated keyring %s: new encryptions use version %lld; older versions still "
-               "decrypt.\n\n", r->pos[0],
-               (long long)json_integer_value(json_object_get(kr, "latest_version")));
+               "decrypt.\n\n",
+               r->pos[0], (long long)json_integer_value(json_object_get(kr, "latest_version")));
     return keyring_done(r, rc, kr);
 }
 
@@ -139,17 +142,17 @@ static int
 keyring_list(struct run *r)
 {
     return admin_list(r, NULL, client_path("/v1/keyrings"), "keyrings", keyring_rows,
-                N(keyring_rows));
+                      N(keyring_rows));
 }
 
 static const struct sub keyring_subs[] = {
-    SUB("create", "NAME [--algorithm A] [--deterministic] [--rotation-period 90d] "
+    SUB("create",
+        "NAME [--algorithm A] [--deterministic] [--rotation-period 90d] "
         "[--deletion-allowed]",
         "Create a keyring (its key versions never leave the service).", keyring_create_opts, 1,
         false, keyring_create),
     SUB("list", "", "List the keyrings.", base_opts, 0, false, keyring_list),
-    SUB("show", "NAME", "Show a keyring and its key versions.", base_opts, 1, false,
-        keyring_show),
+    SUB("show", "NAME", "Show a keyring and its key versions.", base_opts, 1, false, keyring_show),
     SUB("rotate", "NAME", "Add a key version: new encryptions use it, older ones still decrypt.",
         base_opts, 1, false, keyring_rotate),
 };

@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX 8192           /* longest line, newline included; longer values are cut */
+#define LOG_LINE_MAX 8192 /* longest line, newline included; longer values are cut */
 #define LOG_TAIL ",\"truncated\":true}\n"
-#define LOG_NUMBER_MAX 64           /* longest text emitted as a raw JSON number */
+#define LOG_NUMBER_MAX 64 /* longest text emitted as a raw JSON number */
 
 static atomic_int log_min = LOG_INFO;
 static atomic_int log_fd = STDOUT_FILENO;
@@ -27,7 +27,10 @@ static atomic_int log_fd = STDOUT_FILENO;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {
-    [LOG_DEBUG] = "debug", [LOG_INFO] = "info", [LOG_WARN] = "warn", [LOG_ERROR] = "error",
+    [LOG_DEBUG] = "debug",
+    [LOG_INFO] = "info",
+    [LOG_WARN] = "warn",
+    [LOG_ERROR] = "error",
 };
 
 /* The line being built. `lim` keeps room for LOG_TAIL, so a cut line still closes cleanly. */
@@ -129,13 +132,13 @@ line_str(struct line *l, const char *s)
 
     if (lim - l->len < 2)
         return false;
-    l->lim = lim - 1;                   /* the closing quote always fits */
+    l->lim = lim - 1; /* the closing quote always fits */
     l->p[l->len++] = '"';
     while (*u != '\0') {
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
         size_t n = utf8_seq(u), outn = 2;
 
-        if (n == 0) {                   /* invalid byte: U+FFFD, resync on the next byte */
+        if (n == 0) { /* invalid byte: U+FFFD, resync on the next byte */
             memcpy(esc, "\\ufffd", 6);
             outn = 6;
             n = 1;
@@ -149,7 +152,7 @@ line_str(struct line *l, const char *s)
             esc[5] = hex[*u & 0xf];
             outn = 6;
         } else {
-            outn = 0;                   /* copied as is */
+            outn = 0; /* copied as is */
         }
         if (!(outn ? line_add(l, esc, outn) : line_add(l, (const char *)u, n))) {
             l->cut = true;
@@ -203,7 +206,7 @@ line_field(struct line *l, const char *key, const char *val)
 
     if (line_add(l, ",", 1) && line_str(l, raw ? key + 1 : key) && line_add(l, ":", 1)) {
         if (val != NULL && !(raw && is_json_number(val))) {
-            line_str(l, val);           /* keeps what fits and marks the line cut */
+            line_str(l, val); /* keeps what fits and marks the line cut */
             return;
         }
         if (val == NULL ? line_add(l, "null", 4) : line_add(l, val, strlen(val)))
@@ -246,7 +249,7 @@ line_write(const struct line *l)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            break;                      /* stdout is gone: nowhere left to say so */
+            break; /* stdout is gone: nowhere left to say so */
         off += (size_t)w;
     }
     pthread_mutex_unlock(&log_mu);
@@ -258,7 +261,7 @@ log_msg(enum log_level lvl, const char *msg, ...)
     struct line l;
     va_list ap;
     const char *key;
-    int saved = errno;                  /* callers log, then report errno */
+    int saved = errno; /* callers log, then report errno */
 
     if ((unsigned)lvl > LOG_ERROR ||
         (int)lvl < atomic_load_explicit(&log_min, memory_order_relaxed))
@@ -270,7 +273,7 @@ log_msg(enum log_level lvl, const char *msg, ...)
         line_field(&l, key, val);
     }
     va_end(ap);
-    l.lim = sizeof l.p;                 /* release the room kept for the tail */
+    l.lim = sizeof l.p; /* release the room kept for the tail */
     if (l.cut)
         line_add(&l, LOG_TAIL, sizeof LOG_TAIL - 1);
     else

@@ -11,7 +11,7 @@
 struct sbuf {
     char *p;
     size_t len, cap;
-    bool secret;        /* wipe on grow and free */
+    bool secret; /* wipe on grow and free */
 };
 
 void sbuf_reserve(struct sbuf *b, size_t extra);

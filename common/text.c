@@ -48,7 +48,7 @@ text_copy_safe(char *dst, size_t cap, const char *src)
         unsigned char c = (unsigned char)src[i];
 
         if (k == 1 && (c < 0x20 || c == 0x7f))
-            k = 0;                                  /* a control character */
+            k = 0; /* a control character */
         if (o + (k ? k : 1) >= cap) {
             same = false;
             break;

@@ -16,7 +16,7 @@ char *xstrndup(const char *s, size_t n);
 struct arena;
 struct arena *arena_new(size_t first_block);
 void arena_free(struct arena *a);
-void *arena_alloc(struct arena *a, size_t n);          /* 16-byte aligned, never NULL */
+void *arena_alloc(struct arena *a, size_t n); /* 16-byte aligned, never NULL */
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 
 #endif

@@ -19,7 +19,7 @@
 
 static EVP_CIPHER *cipher_gcm;
 static EVP_CIPHER *cipher_siv;
-static EVP_MAC *mac_cmac;               /* only for SIV over an empty plaintext, see below */
+static EVP_MAC *mac_cmac; /* only for SIV over an empty plaintext, see below */
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 
 /* Per-thread contexts: reinitialising a context that already has its cipher only resets the
@@ -36,7 +36,7 @@ tls_destroy(void *p)
 {
     struct aead_tls *t = p;
 
-    EVP_CIPHER_CTX_free(t->gcm);        /* EVP_CIPHER_CTX_free cleanses the key schedule */
+    EVP_CIPHER_CTX_free(t->gcm); /* EVP_CIPHER_CTX_free cleanses the key schedule */
     EVP_CIPHER_CTX_free(t->siv);
     free(t);
 }
@@ -56,8 +56,8 @@ fetch_ciphers(void)
 enum status
 aead_init(void)
 {
-    if (pthread_once(&fetch_once, fetch_ciphers) != 0 || cipher_gcm == NULL ||
-        cipher_siv == NULL || mac_cmac == NULL) {
+    if (pthread_once(&fetch_once, fetch_ciphers) != 0 || cipher_gcm == NULL || cipher_siv == NULL ||
+        mac_cmac == NULL) {
         fprintf(stderr, "difyguard: OpenSSL lacks AES-256-GCM, AES-256-SIV or CMAC\n");
         return ST_INTERNAL;
     }
@@ -180,7 +180,7 @@ evp_run(EVP_CIPHER_CTX *c, int enc, enum aead_alg alg, uint8_t *out, uint8_t tag
         const uint8_t *key, const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
         const uint8_t *in, size_t len)
 {
-    uint8_t fin[32];                    /* GCM and SIV emit nothing at Final */
+    uint8_t fin[32]; /* GCM and SIV emit nothing at Final */
     int n = 0;
     int ok = EVP_CipherInit_ex2(c, NULL, key, nonce, enc, NULL) == 1;
 
@@ -188,8 +188,8 @@ evp_run(EVP_CIPHER_CTX *c, int enc, enum aead_alg alg, uint8_t *out, uint8_t tag
         ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES, tag) == 1;
     /* A zero-length AAD update still counts as one (empty) S2V component for SIV. */
     if (ok && (aad_len > 0 || alg == AEAD_AES256SIV))
-        ok = EVP_CipherUpdate(c, NULL, &n, aad_len > 0 ? aad : (const uint8_t *)"",
-                              (int)aad_len) == 1;
+        ok = EVP_CipherUpdate(c, NULL, &n, aad_len > 0 ? aad : (const uint8_t *)"", (int)aad_len) ==
+             1;
     if (ok && len > 0)
         ok = EVP_CipherUpdate(c, out, &n, in, (int)len) == 1 && (size_t)n == len;
     if (ok)
@@ -200,9 +200,9 @@ evp_run(EVP_CIPHER_CTX *c, int enc, enum aead_alg alg, uint8_t *out, uint8_t tag
 }
 
 enum status
-aead_seal(enum aead_alg alg, uint8_t *ct, uint8_t tag[static AEAD_TAG_BYTES],
-          const uint8_t *key, size_t key_len, const uint8_t *nonce, size_t nonce_len,
-          const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len)
+aead_seal(enum aead_alg alg, uint8_t *ct, uint8_t tag[static AEAD_TAG_BYTES], const uint8_t *key,
+          size_t key_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *aad,
+          size_t aad_len, const uint8_t *pt, size_t pt_len)
 {
     enum status st = ST_INVALID;
     EVP_CIPHER_CTX *c;
@@ -212,7 +212,7 @@ aead_seal(enum aead_alg alg, uint8_t *ct, uint8_t tag[static AEAD_TAG_BYTES],
     st = ST_INTERNAL;
     if (alg == AEAD_XCHACHA20POLY1305) {
         if (crypto_aead_xchacha20poly1305_ietf_encrypt_detached(ct, tag, NULL, pt, pt_len, aad,
-                                                               aad_len, NULL, nonce, key) == 0)
+                                                                aad_len, NULL, nonce, key) == 0)
             st = ST_OK;
         goto out;
     }
@@ -234,21 +234,21 @@ out:
 }
 
 enum status
-aead_open(enum aead_alg alg, uint8_t *pt, const uint8_t *key, size_t key_len,
-          const uint8_t *nonce, size_t nonce_len, const uint8_t *aad, size_t aad_len,
-          const uint8_t *ct, size_t ct_len, const uint8_t tag[static AEAD_TAG_BYTES])
+aead_open(enum aead_alg alg, uint8_t *pt, const uint8_t *key, size_t key_len, const uint8_t *nonce,
+          size_t nonce_len, const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t ct_len,
+          const uint8_t tag[static AEAD_TAG_BYTES])
 {
     uint8_t t[AEAD_TAG_BYTES];
     enum status st = ST_INVALID;
     EVP_CIPHER_CTX *c;
 
-    memcpy(t, tag, sizeof t);           /* OpenSSL's ctrl takes a non-const pointer */
+    memcpy(t, tag, sizeof t); /* OpenSSL's ctrl takes a non-const pointer */
     if (!sizes_ok(alg, key_len, nonce_len, aad_len, ct_len))
         goto out;
     st = ST_AUTH;
     if (alg == AEAD_XCHACHA20POLY1305) {
         if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(pt, NULL, ct, ct_len, t, aad,
-                                                               aad_len, nonce, key) == 0)
+                                                                aad_len, nonce, key) == 0)
             st = ST_OK;
         goto out;
     }

@@ -30,18 +30,15 @@ size_t aead_nonce_bytes(enum aead_alg alg);
  * Thread-safe: each thread keeps its own cached EVP_CIPHER_CTX.
  * Returns ST_OK, ST_INVALID (wrong key/nonce size) or ST_INTERNAL. */
 NODISCARD enum status aead_seal(enum aead_alg alg, uint8_t *ct, uint8_t tag[static AEAD_TAG_BYTES],
-                                const uint8_t *key, size_t key_len,
-                                const uint8_t *nonce, size_t nonce_len,
-                                const uint8_t *aad, size_t aad_len,
+                                const uint8_t *key, size_t key_len, const uint8_t *nonce,
+                                size_t nonce_len, const uint8_t *aad, size_t aad_len,
                                 const uint8_t *pt, size_t pt_len);
 
 /* Decrypt and verify. pt may equal ct. Returns ST_OK, ST_INVALID (sizes) or ST_AUTH
  * (tag mismatch); on any failure pt[0..ct_len) is all zeroes. */
-NODISCARD enum status aead_open(enum aead_alg alg, uint8_t *pt,
-                                const uint8_t *key, size_t key_len,
-                                const uint8_t *nonce, size_t nonce_len,
-                                const uint8_t *aad, size_t aad_len,
-                                const uint8_t *ct, size_t ct_len,
+NODISCARD enum status aead_open(enum aead_alg alg, uint8_t *pt, const uint8_t *key, size_t key_len,
+                                const uint8_t *nonce, size_t nonce_len, const uint8_t *aad,
+                                size_t aad_len, const uint8_t *ct, size_t ct_len,
                                 const uint8_t tag[static AEAD_TAG_BYTES]);
 
 #endif

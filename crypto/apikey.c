@@ -10,7 +10,7 @@
 #include <sodium.h>
 
 #define PREFIX_LEN (sizeof APIKEY_PREFIX - 1)
-#define BODY_LEN (PREFIX_LEN + APIKEY_ID_CHARS + APIKEY_SECRET_CHARS)   /* what the CRC covers */
+#define BODY_LEN (PREFIX_LEN + APIKEY_ID_CHARS + APIKEY_SECRET_CHARS) /* what the CRC covers */
 
 static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -90,8 +90,8 @@ out:
 }
 
 void
-apikey_hash(uint8_t out[static APIKEY_HASH_BYTES], const struct secret *hash_key,
-            const char *text, size_t len)
+apikey_hash(uint8_t out[static APIKEY_HASH_BYTES], const struct secret *hash_key, const char *text,
+            size_t len)
 {
     if (secret_len(hash_key) != APIKEY_HASH_KEY_BYTES) {
         fprintf(stderr, "difyguard: apikey_hash: the key must be %d bytes\n",

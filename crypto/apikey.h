@@ -26,7 +26,8 @@ void apikey_generate(char text[static APIKEY_TEXT_CHARS + 1], char id[static API
 
 /* Check shape, alphabet and checksum without any lookup. ST_UNAUTHENTICATED when malformed.
  * id gets the public id on success (NUL-terminated), empty on failure. */
-NODISCARD enum status apikey_parse(char id[static APIKEY_ID_CHARS + 1], const char *text, size_t len);
+NODISCARD enum status apikey_parse(char id[static APIKEY_ID_CHARS + 1], const char *text,
+                                   size_t len);
 
 /* Keyed hash of the whole key text. */
 void apikey_hash(uint8_t out[static APIKEY_HASH_BYTES], const struct secret *hash_key,

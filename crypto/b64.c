@@ -119,7 +119,7 @@ decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *text, size_t t
     *out_len = n;
     st = ST_OK;
 out:
-    if (st != ST_OK && out != NULL)     /* the text may have been a key: leave nothing behind */
+    if (st != ST_OK && out != NULL) /* the text may have been a key: leave nothing behind */
         sodium_memzero(out, max < out_cap ? max : out_cap);
     return st;
 }

@@ -18,7 +18,7 @@ context_utf8_valid(const char *str, size_t len)
 
     while (i < len) {
         unsigned c = s[i];
-        unsigned lo = 0x80, hi = 0xBF;  /* allowed range of the first continuation byte */
+        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the first continuation byte */
         size_t more;
 
         if (c == 0)
@@ -31,14 +31,14 @@ context_utf8_valid(const char *str, size_t len)
             more = 1;
         else if (c >= 0xE0 && c <= 0xEF) {
             more = 2;
-            lo = c == 0xE0 ? 0xA0 : 0x80;   /* E0: overlong below A0 */
-            hi = c == 0xED ? 0x9F : 0xBF;   /* ED: surrogates from A0 */
+            lo = c == 0xE0 ? 0xA0 : 0x80; /* E0: overlong below A0 */
+            hi = c == 0xED ? 0x9F : 0xBF; /* ED: surrogates from A0 */
         } else if (c >= 0xF0 && c <= 0xF4) {
             more = 3;
-            lo = c == 0xF0 ? 0x90 : 0x80;   /* F0: overlong below 90 */
-            hi = c == 0xF4 ? 0x8F : 0xBF;   /* F4: above U+10FFFF from 90 */
+            lo = c == 0xF0 ? 0x90 : 0x80; /* F0: overlong below 90 */
+            hi = c == 0xF4 ? 0x8F : 0xBF; /* F4: above U+10FFFF from 90 */
         } else
-            return 0;                       /* continuation byte, C0, C1, F5..FF */
+            return 0; /* continuation byte, C0, C1, F5..FF */
         if (len - i <= more || s[i + 1] < lo || s[i + 1] > hi)
             return 0;
         for (size_t k = 2; k <= more; k++)
@@ -64,7 +64,7 @@ static int
 key_cmp(const struct context_pair *a, const struct context_pair *b)
 {
     size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-    int c = n > 0 ? memcmp(a->key, b->key, n) : 0;   /* public keys */
+    int c = n > 0 ? memcmp(a->key, b->key, n) : 0; /* public keys */
 
     if (c != 0)
         return c;
@@ -81,8 +81,8 @@ put_str(uint8_t *p, const char *s, size_t len)
 }
 
 enum status
-context_canonicalize(uint8_t *out, size_t out_cap, size_t *out_len,
-                     struct context_pair *pairs, size_t n)
+context_canonicalize(uint8_t *out, size_t out_cap, size_t *out_len, struct context_pair *pairs,
+                     size_t n)
 {
     enum status st = ST_INVALID;
 

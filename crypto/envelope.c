@@ -17,7 +17,7 @@
 #include "crypto/aead.h"
 #include "crypto/b64.h"
 
-#define LABEL_BYTES 16                  /* strlen of either label below */
+#define LABEL_BYTES 16 /* strlen of either label below */
 #define DEK_LABEL "difyguard/v1/dek"
 #define SIV_LABEL "difyguard/v1/siv"
 #define DEK_BYTES 32
@@ -28,7 +28,8 @@
 _Static_assert(sizeof DEK_LABEL - 1 == LABEL_BYTES && sizeof SIV_LABEL - 1 == LABEL_BYTES,
                "labels are 16 bytes");
 _Static_assert(ENVELOPE_HEADER_BYTES + ENVELOPE_SALT_BYTES + AEAD_TAG_BYTES <=
-                   ENVELOPE_MAX_OVERHEAD, "DESIGN.md bounds the overhead at 64 bytes");
+                   ENVELOPE_MAX_OVERHEAD,
+               "DESIGN.md bounds the overhead at 64 bytes");
 
 static bool
 format_known(enum envelope_format fmt)
@@ -47,8 +48,9 @@ body_overhead(enum envelope_format fmt)
 static enum aead_alg
 format_alg(enum envelope_format fmt)
 {
-    return fmt == ENVELOPE_AES256GCM ? AEAD_AES256GCM
-         : fmt == ENVELOPE_XCHACHA20POLY1305 ? AEAD_XCHACHA20POLY1305 : AEAD_AES256SIV;
+    return fmt == ENVELOPE_AES256GCM           ? AEAD_AES256GCM
+           : fmt == ENVELOPE_XCHACHA20POLY1305 ? AEAD_XCHACHA20POLY1305
+                                               : AEAD_AES256SIV;
 }
 
 static void
@@ -90,7 +92,7 @@ salt_next(uint8_t out[static ENVELOPE_SALT_BYTES])
         salt_pos = 0;
     }
     memcpy(out, salt_pool + salt_pos, ENVELOPE_SALT_BYTES);
-    sodium_memzero(salt_pool + salt_pos, ENVELOPE_SALT_BYTES);   /* used once, then gone */
+    sodium_memzero(salt_pool + salt_pos, ENVELOPE_SALT_BYTES); /* used once, then gone */
     salt_pos += ENVELOPE_SALT_BYTES;
     return true;
 }
@@ -125,13 +127,13 @@ envelope_text_len(uint32_t version, size_t blob_len)
  * AAD = buf + 16; the SIV key's info is the whole buffer. Small contexts stay on the stack. */
 struct aad_buf {
     uint8_t *p;
-    size_t len;                         /* of the whole buffer, label included */
+    size_t len; /* of the whole buffer, label included */
     uint8_t stack[AAD_STACK_BYTES];
 };
 
 static void
-aad_build(struct aad_buf *a, const uint8_t header[static ENVELOPE_HEADER_BYTES],
-          const uint8_t *ctx, size_t ctx_len)
+aad_build(struct aad_buf *a, const uint8_t header[static ENVELOPE_HEADER_BYTES], const uint8_t *ctx,
+          size_t ctx_len)
 {
     a->len = LABEL_BYTES + ENVELOPE_HEADER_BYTES + ctx_len;
     if (a->len < ctx_len)
@@ -153,8 +155,8 @@ aad_free(struct aad_buf *a)
 /* The per-value key into key (in the scratch area): for random formats HKDF(KEK, "dek" label
  * || header || salt), for SIV HKDF(KEK, "siv" label || header || context). */
 static void
-derive_key(uint8_t *key, const struct kek *kek, enum envelope_format fmt,
-           const struct aad_buf *a, const uint8_t *salt)
+derive_key(uint8_t *key, const struct kek *kek, enum envelope_format fmt, const struct aad_buf *a,
+           const uint8_t *salt)
 {
     uint8_t info[LABEL_BYTES + ENVELOPE_HEADER_BYTES + ENVELOPE_SALT_BYTES];
 
@@ -177,10 +179,10 @@ put_header(uint8_t h[static ENVELOPE_HEADER_BYTES], enum envelope_format fmt, ui
 
 enum status
 envelope_seal(uint8_t *blob, size_t blob_cap, size_t *blob_len, enum envelope_format fmt,
-              const struct kek *kek, const uint8_t *ctx, size_t ctx_len,
-              const uint8_t *pt, size_t pt_len)
+              const struct kek *kek, const uint8_t *ctx, size_t ctx_len, const uint8_t *pt,
+              size_t pt_len)
 {
-    static const uint8_t zero_nonce[24];    /* each DEK seals exactly one value */
+    static const uint8_t zero_nonce[24]; /* each DEK seals exactly one value */
     struct aad_buf a = {.p = NULL};
     uint8_t *key = secret_scratch();
     size_t need = envelope_blob_len(fmt, pt_len);
@@ -197,8 +199,8 @@ envelope_seal(uint8_t *blob, size_t blob_cap, size_t *blob_len, enum envelope_fo
     enum aead_alg alg = format_alg(fmt);
     if (fmt == ENVELOPE_AES256SIV) {
         derive_key(key, kek, fmt, &a, NULL);
-        st = aead_seal(alg, body + SIV_BYTES, body, key, SIV_KEY_BYTES, NULL, 0,
-                       a.p + LABEL_BYTES, a.len - LABEL_BYTES, pt, pt_len);
+        st = aead_seal(alg, body + SIV_BYTES, body, key, SIV_KEY_BYTES, NULL, 0, a.p + LABEL_BYTES,
+                       a.len - LABEL_BYTES, pt, pt_len);
     } else {
         if (!salt_next(body)) {
             st = ST_INTERNAL;
@@ -229,8 +231,8 @@ envelope_parse_blob(struct envelope *env, const uint8_t *blob, size_t blob_len)
     if (blob_len < ENVELOPE_HEADER_BYTES || !format_known((enum envelope_format)blob[0]))
         goto out;
     enum envelope_format fmt = (enum envelope_format)blob[0];
-    uint32_t version = (uint32_t)blob[1] << 24 | (uint32_t)blob[2] << 16 |
-                       (uint32_t)blob[3] << 8 | blob[4];
+    uint32_t version =
+        (uint32_t)blob[1] << 24 | (uint32_t)blob[2] << 16 | (uint32_t)blob[3] << 8 | blob[4];
     if (version == 0 || blob_len < ENVELOPE_HEADER_BYTES + body_overhead(fmt))
         goto out;
     env->format = fmt;
@@ -265,8 +267,8 @@ parse_version(uint32_t *version, const char *s, size_t len)
 }
 
 enum status
-envelope_parse_text(struct envelope *env, uint8_t *blob, size_t blob_cap,
-                    const char *text, size_t text_len)
+envelope_parse_text(struct envelope *env, uint8_t *blob, size_t blob_cap, const char *text,
+                    size_t text_len)
 {
     const size_t plen = strlen(ENVELOPE_TEXT_PREFIX);
     uint32_t version = 0;
@@ -274,7 +276,7 @@ envelope_parse_text(struct envelope *env, uint8_t *blob, size_t blob_cap,
     enum status st = ST_MALFORMED_CT;
 
     memset(env, 0, sizeof *env);
-    if (text_len < plen || memcmp(text, ENVELOPE_TEXT_PREFIX, plen) != 0)   /* public */
+    if (text_len < plen || memcmp(text, ENVELOPE_TEXT_PREFIX, plen) != 0) /* public */
         goto out;
     if ((used = parse_version(&version, text + plen, text_len - plen)) == 0)
         goto out;
@@ -318,10 +320,10 @@ envelope_open(uint8_t *pt, size_t pt_cap, size_t *pt_len, const struct envelope 
         sodium_memzero(pt, n);
     /* Re-read the view from the bytes: the header bytes are what the AAD authenticates. */
     if (env == NULL || env->blob == NULL ||
-        envelope_parse_blob(&v, env->blob, env->blob_len) != ST_OK ||
-        v.format != env->format || v.version != env->version)
+        envelope_parse_blob(&v, env->blob, env->blob_len) != ST_OK || v.format != env->format ||
+        v.version != env->version)
         goto out;
-    st = ST_AUTH;                       /* a caller bug, but never a reason to try another key */
+    st = ST_AUTH; /* a caller bug, but never a reason to try another key */
     if (kek_version(kek) != v.version)
         goto out;
     aad_build(&a, v.blob, ctx, ctx_len);
@@ -329,8 +331,8 @@ envelope_open(uint8_t *pt, size_t pt_cap, size_t *pt_len, const struct envelope 
     enum aead_alg alg = format_alg(v.format);
     if (v.format == ENVELOPE_AES256SIV) {
         derive_key(key, kek, v.format, &a, NULL);
-        st = aead_open(alg, pt, key, SIV_KEY_BYTES, NULL, 0, a.p + LABEL_BYTES,
-                       a.len - LABEL_BYTES, body + SIV_BYTES, n, body);
+        st = aead_open(alg, pt, key, SIV_KEY_BYTES, NULL, 0, a.p + LABEL_BYTES, a.len - LABEL_BYTES,
+                       body + SIV_BYTES, n, body);
     } else {
         derive_key(key, kek, v.format, &a, body);
         st = aead_open(alg, pt, key, DEK_BYTES, zero_nonce, aead_nonce_bytes(alg),
@@ -338,7 +340,7 @@ envelope_open(uint8_t *pt, size_t pt_cap, size_t *pt_len, const struct envelope 
                        body + ENVELOPE_SALT_BYTES + n);
     }
     if (st != ST_OK)
-        st = ST_AUTH;                   /* no oracle: every failure reads the same */
+        st = ST_AUTH; /* no oracle: every failure reads the same */
     else
         *pt_len = n;
 out:
@@ -359,6 +361,6 @@ envelope_format_text(char *out, size_t out_cap, uint32_t version, const uint8_t 
     if (out_cap <= len)
         contract("envelope_format_text: output buffer too small");
     int n = snprintf(out, out_cap, ENVELOPE_TEXT_PREFIX "%u:", (unsigned)version);
-    b64_url_encode_public(out + n, out_cap - (size_t)n, blob, blob_len);   /* public bytes */
+    b64_url_encode_public(out + n, out_cap - (size_t)n, blob, blob_len); /* public bytes */
     return len;
 }

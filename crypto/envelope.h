@@ -42,8 +42,8 @@ size_t envelope_text_len(uint32_t version, size_t blob_len);
  * envelope_blob_len). Per-value keys live in the thread's guarded scratch and are wiped. */
 NODISCARD enum status envelope_seal(uint8_t *blob, size_t blob_cap, size_t *blob_len,
                                     enum envelope_format fmt, const struct kek *kek,
-                                    const uint8_t *ctx, size_t ctx_len,
-                                    const uint8_t *pt, size_t pt_len);
+                                    const uint8_t *ctx, size_t ctx_len, const uint8_t *pt,
+                                    size_t pt_len);
 
 /* Parse the text form into blob (capacity >= b64_decoded_max(text_len)) and a view of it.
  * ST_MALFORMED_CT for a bad prefix, version, base64url (non-canonical included), unknown
@@ -52,7 +52,8 @@ NODISCARD enum status envelope_parse_text(struct envelope *env, uint8_t *blob, s
                                           const char *text, size_t text_len);
 
 /* Parse a binary blob (fuzzed; used by envelope_parse_text). */
-NODISCARD enum status envelope_parse_blob(struct envelope *env, const uint8_t *blob, size_t blob_len);
+NODISCARD enum status envelope_parse_blob(struct envelope *env, const uint8_t *blob,
+                                          size_t blob_len);
 
 /* Plaintext bytes the envelope will yield (0 for a malformed view). */
 size_t envelope_plaintext_len(const struct envelope *env);
@@ -64,7 +65,7 @@ NODISCARD enum status envelope_open(uint8_t *pt, size_t pt_cap, size_t *pt_len,
                                     const uint8_t *ctx, size_t ctx_len);
 
 /* Write the text form into out (cap >= envelope_text_len + 1, NUL-terminated). Returns length. */
-size_t envelope_format_text(char *out, size_t out_cap, uint32_t version,
-                            const uint8_t *blob, size_t blob_len);
+size_t envelope_format_text(char *out, size_t out_cap, uint32_t version, const uint8_t *blob,
+                            size_t blob_len);
 
 #endif

@@ -8,8 +8,7 @@
 #include <string.h>
 
 void
-hkdf_sha256_extract(uint8_t prk[static HKDF_SHA256_PRK_BYTES],
-                    const uint8_t *salt, size_t salt_len,
+hkdf_sha256_extract(uint8_t prk[static HKDF_SHA256_PRK_BYTES], const uint8_t *salt, size_t salt_len,
                     const uint8_t *ikm, size_t ikm_len)
 {
     crypto_auth_hmacsha256_state st;

@@ -17,7 +17,7 @@
 
 struct kek {
     uint32_t version;
-    struct secret *hmac;                /* crypto_auth_hmacsha256_state keyed with the KEK */
+    struct secret *hmac; /* crypto_auth_hmacsha256_state keyed with the KEK */
 };
 
 static const crypto_auth_hmacsha256_state *
@@ -95,8 +95,8 @@ out:
 }
 
 enum status
-kek_generate(struct kek **out, uint8_t wrapped[static KEK_WRAPPED_BYTES],
-             const struct rootkey *rk, const char *keyring, uint32_t version)
+kek_generate(struct kek **out, uint8_t wrapped[static KEK_WRAPPED_BYTES], const struct rootkey *rk,
+             const char *keyring, uint32_t version)
 {
     struct secret *key = secret_new(KEK_BYTES);
     uint8_t *aad = NULL;
@@ -109,8 +109,8 @@ kek_generate(struct kek **out, uint8_t wrapped[static KEK_WRAPPED_BYTES],
         goto out;
     randombytes_buf(secret_rw(key), KEK_BYTES);
     aad = wrap_aad(&aad_len, rk, keyring, version);
-    st = rootkey_wrap(rk, wrapped, KEK_WRAPPED_BYTES, &wrapped_len, secret_ro(key), KEK_BYTES,
-                      aad, aad_len);
+    st = rootkey_wrap(rk, wrapped, KEK_WRAPPED_BYTES, &wrapped_len, secret_ro(key), KEK_BYTES, aad,
+                      aad_len);
     if (st != ST_OK)
         goto out;
     *out = kek_make(secret_ro(key), version);
@@ -138,8 +138,8 @@ out:
 
 enum status
 kek_rewrap(uint8_t out[static KEK_WRAPPED_BYTES], const struct rootkey *from,
-           const struct rootkey *to, const char *keyring, uint32_t version,
-           const uint8_t *wrapped, size_t wrapped_len)
+           const struct rootkey *to, const char *keyring, uint32_t version, const uint8_t *wrapped,
+           size_t wrapped_len)
 {
     struct secret *key = NULL;
     uint8_t *aad = NULL;
@@ -150,8 +150,8 @@ kek_rewrap(uint8_t out[static KEK_WRAPPED_BYTES], const struct rootkey *from,
     if ((st = unwrap_bytes(&key, from, keyring, version, wrapped, wrapped_len)) != ST_OK)
         goto out;
     aad = wrap_aad(&aad_len, to, keyring, version);
-    st = rootkey_wrap(to, out, KEK_WRAPPED_BYTES, &out_len, secret_ro(key), KEK_BYTES, aad,
-                      aad_len);
+    st =
+        rootkey_wrap(to, out, KEK_WRAPPED_BYTES, &out_len, secret_ro(key), KEK_BYTES, aad, aad_len);
 out:
     free(aad);
     secret_free(key);

@@ -38,7 +38,7 @@ uint32_t kek_version(const struct kek *k);
 /* HKDF-SHA256-Expand with PRK = the KEK (uniformly random, so Extract is skipped, RFC 5869
  * section 3.3). out_len <= 255*32 (else abort). Uses a precomputed keyed HMAC state: no
  * allocation. Equals hkdf_sha256_expand(out, out_len, KEK, 32, info, info_len). */
-void kek_derive(const struct kek *k, uint8_t *out, size_t out_len,
-                const uint8_t *info, size_t info_len);
+void kek_derive(const struct kek *k, uint8_t *out, size_t out_len, const uint8_t *info,
+                size_t info_len);
 
 #endif

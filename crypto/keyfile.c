@@ -43,9 +43,11 @@ keyfile_check_fd(int fd, const char *what, const char *path, char *err, size_t e
         return ST_INVALID;
     }
     if (!keyfile_mode_ok((unsigned)sb.st_mode)) {
-        set_err(err, err_len, "%s %s: mode %04o is too open (refused: no access for others, no "
+        set_err(err, err_len,
+                "%s %s: mode %04o is too open (refused: no access for others, no "
                 "group write; use chmod 600, or defaultMode 0400 or 0440 for a Kubernetes "
-                "secret volume)", what, path, (unsigned)(sb.st_mode & 07777));
+                "secret volume)",
+                what, path, (unsigned)(sb.st_mode & 07777));
         return ST_FORBIDDEN;
     }
     return ST_OK;

@@ -8,8 +8,7 @@
 #include <sodium.h>
 
 void
-mac_hex(char out[static MAC_HEX_CHARS + 1], const struct secret *key, const void *value,
-        size_t len)
+mac_hex(char out[static MAC_HEX_CHARS + 1], const struct secret *key, const void *value, size_t len)
 {
     uint8_t mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;
@@ -27,7 +26,7 @@ mac_key_id(char out[static MAC_ID_CHARS + 1], const struct secret *key, const ch
 {
     uint8_t digest[32];
 
-    crypto_generichash(digest, sizeof digest, (const uint8_t *)label, strlen(label),
-                       secret_ro(key), secret_len(key));
+    crypto_generichash(digest, sizeof digest, (const uint8_t *)label, strlen(label), secret_ro(key),
+                       secret_len(key));
     sodium_bin2hex(out, MAC_ID_CHARS + 1, digest, MAC_ID_CHARS / 2);
 }

@@ -103,8 +103,8 @@ static int
 fsync_parent(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir = slash == NULL ? xstrdup(".")
-                              : xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
+    char *dir =
+        slash == NULL ? xstrdup(".") : xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
     int fd, rc = -1;
 
     if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
@@ -154,7 +154,7 @@ out:
     if (fd >= 0)
         close(fd);
     if (st != ST_OK && created)
-        unlink(path);                   /* ours (O_EXCL) and not durable: let a retry start over */
+        unlink(path); /* ours (O_EXCL) and not durable: let a retry start over */
     secret_free(text);
     secret_free(key);
     return st;
@@ -229,8 +229,8 @@ rootkey_wrap(const struct rootkey *rk, uint8_t *out, size_t out_cap, size_t *out
     out[0] = WRAP_FORMAT_V1;
     randombytes_buf(out + 1, WRAP_NONCE_BYTES);
     st = aead_seal(AEAD_XCHACHA20POLY1305, out + 1 + WRAP_NONCE_BYTES,
-                   out + 1 + WRAP_NONCE_BYTES + key_len, secret_ro(rk->key), ROOTKEY_BYTES,
-                   out + 1, WRAP_NONCE_BYTES, aad, aad_len, key, key_len);
+                   out + 1 + WRAP_NONCE_BYTES + key_len, secret_ro(rk->key), ROOTKEY_BYTES, out + 1,
+                   WRAP_NONCE_BYTES, aad, aad_len, key, key_len);
     if (st == ST_OK)
         *out_len = key_len + ROOTKEY_WRAP_OVERHEAD;
     else

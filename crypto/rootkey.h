@@ -12,7 +12,7 @@
 #include "crypto/secret.h"
 
 #define ROOTKEY_BYTES 32
-#define ROOTKEY_ID_CHARS 16        /* lowercase hex of the first 8 bytes of a keyed digest */
+#define ROOTKEY_ID_CHARS 16 /* lowercase hex of the first 8 bytes of a keyed digest */
 /* wrapped = u8 format(1) || nonce(24) || ciphertext(len) || tag(16), XChaCha20-Poly1305 */
 #define ROOTKEY_WRAP_OVERHEAD (1 + 24 + 16)
 
@@ -26,7 +26,8 @@ NODISCARD enum status rootkey_create(const char *path, char *err, size_t err_len
  * refused (ST_FORBIDDEN) when readable or writable by others or writable by its group.
  * ST_IO when unreadable, ST_INVALID when the content is not a root key. err gets one line
  * without secret bytes. */
-NODISCARD enum status rootkey_load(struct rootkey **out, const char *path, char *err, size_t err_len);
+NODISCARD enum status rootkey_load(struct rootkey **out, const char *path, char *err,
+                                   size_t err_len);
 void rootkey_free(struct rootkey *rk);
 
 /* A root key from raw bytes (copied into guarded memory; the caller wipes its copy). For
@@ -44,7 +45,7 @@ NODISCARD enum status rootkey_wrap(const struct rootkey *rk, uint8_t *out, size_
 
 /* Unwrap into a new secret (ST_AUTH on wrong root key, AAD or bytes; ST_INVALID if short). */
 NODISCARD enum status rootkey_unwrap(const struct rootkey *rk, struct secret **out,
-                                     const uint8_t *wrapped, size_t wrapped_len,
-                                     const uint8_t *aad, size_t aad_len);
+                                     const uint8_t *wrapped, size_t wrapped_len, const uint8_t *aad,
+                                     size_t aad_len);
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "common/bytes.h"
 
-#define NULL_MARK UINT32_MAX            /* length prefix of a NULL field */
+#define NULL_MARK UINT32_MAX /* length prefix of a NULL field */
 
 static void
 put_len(struct rowmac *m, size_t n)

@@ -21,8 +21,8 @@ struct rowmac {
 
 /* key: a 32-byte secret. table: a domain label such as "keyrings". */
 void rowmac_init(struct rowmac *m, const struct secret *key, const char *table);
-void rowmac_str(struct rowmac *m, const char *s);       /* NULL and "" differ */
-void rowmac_bytes(struct rowmac *m, const uint8_t *p, size_t n);  /* NULL and empty differ */
+void rowmac_str(struct rowmac *m, const char *s);                /* NULL and "" differ */
+void rowmac_bytes(struct rowmac *m, const uint8_t *p, size_t n); /* NULL and empty differ */
 void rowmac_i64(struct rowmac *m, int64_t v);
 void rowmac_final(struct rowmac *m, uint8_t out[static ROWMAC_BYTES]);
 /* Constant-time comparison with the stored MAC; false also when len != ROWMAC_BYTES. */

@@ -9,7 +9,6 @@
 
 #include <sodium.h>
 
-
 /* The header and the bytes share one sodium_malloc allocation; data starts 16-aligned so the
  * buffer can hold structures such as an HMAC state. */
 struct secret {
@@ -47,7 +46,7 @@ secret_free(struct secret *s)
     if (s == NULL)
         return;
     sodium_memzero(s->data, s->len);
-    sodium_free(s);                     /* wipes the whole allocation too */
+    sodium_free(s); /* wipes the whole allocation too */
 }
 
 uint8_t *
@@ -77,7 +76,7 @@ static _Thread_local uint8_t *scratch;
 static void
 scratch_destroy(void *p)
 {
-    sodium_free(p);                     /* sodium_free wipes before unmapping */
+    sodium_free(p); /* sodium_free wipes before unmapping */
 }
 
 static void

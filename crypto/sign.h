@@ -12,15 +12,15 @@
 #include "crypto/secret.h"
 
 #define SIGN_PK_BYTES 32
-#define SIGN_SK_BYTES 64               /* libsodium's form: seed || public key */
+#define SIGN_SK_BYTES 64 /* libsodium's form: seed || public key */
 #define SIGN_SIG_BYTES 64
 
 /* A new keypair; *sk is a fresh secret (free with secret_free). OOM aborts. */
 void sign_keypair(struct secret **sk, uint8_t pk[static SIGN_PK_BYTES]);
 /* The public key of a secret key (SIGN_SK_BYTES long: asserted). */
 void sign_public_key(uint8_t pk[static SIGN_PK_BYTES], const struct secret *sk);
-void sign_detached(uint8_t sig[static SIGN_SIG_BYTES], const struct secret *sk,
-                   const uint8_t *msg, size_t len);
+void sign_detached(uint8_t sig[static SIGN_SIG_BYTES], const struct secret *sk, const uint8_t *msg,
+                   size_t len);
 /* ST_OK, or ST_AUTH for any signature that does not verify (never says why: no oracle). */
 NODISCARD enum status sign_verify(const uint8_t sig[static SIGN_SIG_BYTES], const uint8_t *msg,
                                   size_t len, const uint8_t pk[static SIGN_PK_BYTES]);

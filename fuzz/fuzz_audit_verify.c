@@ -144,7 +144,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     if (sodium_init() < 0)
         return -1;
     for (size_t i = 0; i < sizeof seed; i++)
-        seed[i] = (uint8_t)(i + 1);             /* key K0 of auditfmt_test.c */
+        seed[i] = (uint8_t)(i + 1); /* key K0 of auditfmt_test.c */
     crypto_sign_ed25519_seed_keypair(pk[0], sk, seed);
     load_seeds();
     return 0;

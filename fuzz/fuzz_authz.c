@@ -22,9 +22,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The token is the rest of the header after "Bearer ". */
     if (a.token != h + 7 || a.token_len != size - 7)
         abort();
-    if (a.kind == AUTHZ_APIKEY && (a.token_len != APIKEY_TEXT_CHARS ||
-                                   strlen(a.key_id) != APIKEY_ID_CHARS ||
-                                   memcmp(a.key_id, a.token + 4, APIKEY_ID_CHARS) != 0))
+    if (a.kind == AUTHZ_APIKEY &&
+        (a.token_len != APIKEY_TEXT_CHARS || strlen(a.key_id) != APIKEY_ID_CHARS ||
+         memcmp(a.key_id, a.token + 4, APIKEY_ID_CHARS) != 0))
         abort();
     if (a.kind == AUTHZ_JWT && (memchr(a.token, ' ', a.token_len) != NULL || a.key_id[0] != '\0'))
         abort();

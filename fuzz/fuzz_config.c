@@ -26,13 +26,13 @@ static const struct opt table[] = {
     {"database", OPT_STRING, offsetof(struct fuzz_settings, database), NULL, "", false, false},
     {"token", OPT_STRING, offsetof(struct fuzz_settings, token), NULL, "", true, false},
     {"json", OPT_BOOL, offsetof(struct fuzz_settings, json), "false", "", false, false},
-    {"tls-terminated-upstream", OPT_BOOL,
-     offsetof(struct fuzz_settings, tls_terminated_upstream), NULL, "", false, false},
+    {"tls-terminated-upstream", OPT_BOOL, offsetof(struct fuzz_settings, tls_terminated_upstream),
+     NULL, "", false, false},
     {"workers", OPT_UINT, offsetof(struct fuzz_settings, workers), "4", "", false, false},
-    {"max-body-bytes", OPT_SIZE, offsetof(struct fuzz_settings, max_body_bytes), "4MiB", "",
-     false, false},
+    {"max-body-bytes", OPT_SIZE, offsetof(struct fuzz_settings, max_body_bytes), "4MiB", "", false,
+     false},
     {"rotation-period", OPT_DURATION, offsetof(struct fuzz_settings, rotation_period), "90d", "",
-     false, true},                  /* flag only: a config-file key naming it is refused */
+     false, true}, /* flag only: a config-file key naming it is refused */
     {"timeout", OPT_DURATION, offsetof(struct fuzz_settings, timeout), "30s", "", false, false},
 };
 

@@ -54,7 +54,7 @@ check_canonical(const uint8_t *out, size_t len, size_t n)
             size_t m = l < prev_len ? l : prev_len;
             int c = prev == NULL ? -1 : memcmp(prev, p, m);
             if (prev != NULL && (c > 0 || (c == 0 && prev_len >= l)))
-                abort();                /* not strictly increasing */
+                abort(); /* not strictly increasing */
             prev = p;
             prev_len = l;
         }

@@ -21,22 +21,20 @@
 
 static const char hs_secret[] = "fuzz-hs256-secret-0123456789abcdef";
 
-static const char rsa_pub[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA1EL16u63XvgBoiz3IysX\n"
-    "64obYDGxQBPGBg/RX3epXaQYY2Piy7ik1P6mcIH2zj+aTQyVBwnpGkBzC6Z5gwXh\n"
-    "HD1thG8Y/AnVcp18KmeQ8j4tfGFG6u1u0U2mwlWMSRgB+z+cRzbMnG9QdV4wuZMe\n"
-    "Tyvh6KCAIm+97JUiIqM7bVbbPRjuGOL/WUEhMNWoDaieB8XBQJcNDtVcQPVMhxad\n"
-    "oysSLRawzi4aNHTwPYHXnix6C14C0ZLoXo+ADnL7ju77pos1Cvaq4DW2IlgD7s35\n"
-    "icKUWS45sZn5EvE1mAEEO6s9kvS7ASnrH13KpJB9GUTFNafKdJHPxfaV64HoT41Q\n"
-    "8QIDAQAB\n"
-    "-----END PUBLIC KEY-----\n";
+static const char rsa_pub[] = "-----BEGIN PUBLIC KEY-----\n"
+                              "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA1EL16u63XvgBoiz3IysX\n"
+                              "64obYDGxQBPGBg/RX3epXaQYY2Piy7ik1P6mcIH2zj+aTQyVBwnpGkBzC6Z5gwXh\n"
+                              "HD1thG8Y/AnVcp18KmeQ8j4tfGFG6u1u0U2mwlWMSRgB+z+cRzbMnG9QdV4wuZMe\n"
+                              "Tyvh6KCAIm+97JUiIqM7bVbbPRjuGOL/WUEhMNWoDaieB8XBQJcNDtVcQPVMhxad\n"
+                              "oysSLRawzi4aNHTwPYHXnix6C14C0ZLoXo+ADnL7ju77pos1Cvaq4DW2IlgD7s35\n"
+                              "icKUWS45sZn5EvE1mAEEO6s9kvS7ASnrH13KpJB9GUTFNafKdJHPxfaV64HoT41Q\n"
+                              "8QIDAQAB\n"
+                              "-----END PUBLIC KEY-----\n";
 
-static const char ec_pub[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEZ3n1WDrNbfL4SMQbWCTHuvkFiBFC\n"
-    "R9jK5b0Dlsr6jG9ph8/o2Q+c6EXhylvufUWiMDRL0tRy1A6BPm0fTZYegQ==\n"
-    "-----END PUBLIC KEY-----\n";
+static const char ec_pub[] = "-----BEGIN PUBLIC KEY-----\n"
+                             "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEZ3n1WDrNbfL4SMQbWCTHuvkFiBFC\n"
+                             "R9jK5b0Dlsr6jG9ph8/o2Q+c6EXhylvufUWiMDRL0tRy1A6BPm0fTZYegQ==\n"
+                             "-----END PUBLIC KEY-----\n";
 
 #ifndef DG_FUZZ_SEEDS
 #error "DG_FUZZ_SEEDS: the folder of this target's seed corpus"
@@ -45,7 +43,7 @@ static const char ec_pub[] =
 #define MAX_VALID 64
 
 static struct jwt_verifier *verifier;
-static char *valid[MAX_VALID];          /* the seed tokens that verify */
+static char *valid[MAX_VALID]; /* the seed tokens that verify */
 static size_t valid_len[MAX_VALID], n_valid;
 
 static void
@@ -77,7 +75,7 @@ load_valid_seeds(void)
     }
     closedir(d);
     if (n_valid == 0)
-        abort();                        /* no genuine token: the oracle would prove nothing */
+        abort(); /* no genuine token: the oracle would prove nothing */
 }
 
 static int
@@ -107,11 +105,14 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     must(jwt_verifier_new(&verifier, &err, "https://idp.example", "difyguard", 30, "role"), err);
     must(jwt_verifier_add_key(verifier, &err, "hs1", JWT_HS256, (const uint8_t *)hs_secret,
-                              sizeof hs_secret - 1), err);
+                              sizeof hs_secret - 1),
+         err);
     must(jwt_verifier_add_key(verifier, &err, "rs1", JWT_RS256, (const uint8_t *)rsa_pub,
-                              sizeof rsa_pub - 1), err);
+                              sizeof rsa_pub - 1),
+         err);
     must(jwt_verifier_add_key(verifier, &err, "es1", JWT_ES256, (const uint8_t *)ec_pub,
-                              sizeof ec_pub - 1), err);
+                              sizeof ec_pub - 1),
+         err);
     must(jwt_verifier_add_role(verifier, &err, "dify-api", SCOPE_ENCRYPT | SCOPE_DECRYPT), err);
     must(jwt_verifier_add_role(verifier, &err, "auditor", SCOPE_AUDIT_READ), err);
     load_valid_seeds();
@@ -130,6 +131,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memchr(c.kid, 0, sizeof c.kid) == NULL)
         abort();
     if (st == ST_OK && !is_seed_token(data, size))
-        abort();                        /* accepted a token nobody signed */
+        abort(); /* accepted a token nobody signed */
     return 0;
 }

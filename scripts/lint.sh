@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Static checks that must stay quiet: the layer check (scripts/layers.sh), cppcheck over the C
-# sources, and no plain memcmp on secret material in crypto/ (secrets are compared with
+# Static checks that must stay quiet: the layer check (scripts/layers.sh), the house format
+# (.clang-format, clang-format 14 as Debian 12 ships it), cppcheck over the C sources, and no plain memcmp on secret material in crypto/ (secrets are compared with
 # sodium_memcmp / CRYPTO_memcmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/layers.sh
+if ! git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror 2>/tmp/dg-format.$$; then
+    head -20 /tmp/dg-format.$$; rm -f /tmp/dg-format.$$
+    echo "lint: not in the house format: run git ls-files '*.c' '*.h' | xargs clang-format -i"
+    exit 1
+fi
+rm -f /tmp/dg-format.$$
 command -v cppcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq cppcheck; }
 cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
     --inline-suppr -I . --suppress=missingIncludeSystem common crypto store server cli

@@ -24,13 +24,12 @@
 #include "server/keyrings.h"
 
 #define CACHE_SLOTS 4096
-#define CACHE_TTL 10            /* seconds before a cached key row is read again */
-
+#define CACHE_TTL 10 /* seconds before a cached key row is read again */
 
 struct cached_key {
     bool used;
     int64_t loaded_at;
-    int64_t touched_at;            /* last_used_at written to the store */
+    int64_t touched_at; /* last_used_at written to the store */
     struct store_apikey row;
 };
 
@@ -39,15 +38,15 @@ struct apps {
     const struct secret *mac_key;
     const struct secret *hash_key;
     pthread_mutex_t mu;
-    struct cached_key *cache;      /* direct-mapped by a hash of the key id */
-    struct bloom *live;            /* ids of keys that exist: unknown ids stop here */
-    _Atomic int64_t refresh_due_ns;    /* monotonic: when a filter miss may next read new ids */
-    _Atomic int64_t refreshed_since;   /* wall seconds: the last read (or load) began then */
+    struct cached_key *cache;        /* direct-mapped by a hash of the key id */
+    struct bloom *live;              /* ids of keys that exist: unknown ids stop here */
+    _Atomic int64_t refresh_due_ns;  /* monotonic: when a filter miss may next read new ids */
+    _Atomic int64_t refreshed_since; /* wall seconds: the last read (or load) began then */
     struct ratelimit *limits;
     atomic_uint_fast64_t failures[AUTH_FAIL__COUNT];
 };
 
-#define LAST_USED_EVERY 10         /* seconds between last_used_at writes per key */
+#define LAST_USED_EVERY 10 /* seconds between last_used_at writes per key */
 /* Keys minted by another process reach the filter by a refresh: at most one store read per
  * REFRESH_EVERY_NS for all threads, of the ids created since the last one began (less
  * REFRESH_OVERLAP seconds, for a creation stamped before a commit that waited for the lock). */
@@ -107,8 +106,8 @@ app_row_ok(const struct apps *a, int64_t id, const char *name, int64_t created_a
     app_mac(a, id, name, created_at, want);
     ok = has_mac && sodium_memcmp(want, mac, sizeof want) == 0;
     if (!ok)
-        log_msg(LOG_ERROR, "app_integrity_failure", "app", name,
-                "detail", "an app row does not match its MAC; refusing it", LOG_END);
+        log_msg(LOG_ERROR, "app_integrity_failure", "app", name, "detail",
+                "an app row does not match its MAC; refusing it", LOG_END);
     return ok;
 }
 
@@ -135,18 +134,17 @@ seal_legacy_apps(struct apps *a)
     enum status st = store_meta_get(a->store, "apps_mac_since", since, sizeof since);
     bool sealed = st == ST_OK;
 
-    if ((st != ST_OK && st != ST_NOT_FOUND) ||
-        (st = store_app_list(a->store, &apps, &n)) != ST_OK)
+    if ((st != ST_OK && st != ST_NOT_FOUND) || (st = store_app_list(a->store, &apps, &n)) != ST_OK)
         return st;
     for (size_t i = 0; i < n && st == ST_OK; i++) {
         if (apps[i].has_mac || sealed)
-            continue;                   /* checked where used */
+            continue; /* checked where used */
         app_seal(a, &apps[i]);
         if ((st = store_app_seal(a->store, &apps[i])) == ST_OK)
-            log_msg(LOG_WARN, "app_mac_added", "app", apps[i].name,
-                    "detail", "an app row from before migration 0003 got its MAC", LOG_END);
+            log_msg(LOG_WARN, "app_mac_added", "app", apps[i].name, "detail",
+                    "an app row from before migration 0003 got its MAC", LOG_END);
         else if (st == ST_NOT_FOUND)
-            st = ST_OK;                 /* another process sealed or changed it meanwhile */
+            st = ST_OK; /* another process sealed or changed it meanwhile */
     }
     free(apps);
     if (st == ST_OK && !sealed) {
@@ -273,7 +271,7 @@ apps_list(struct apps *a, struct app_info **out, size_t *n)
         return st;
     *out = xcalloc(m ? m : 1, sizeof **out);
     for (size_t i = 0; i < m; i++)
-        if (app_ok(a, &apps[i]))        /* a refused row is logged and left out */
+        if (app_ok(a, &apps[i])) /* a refused row is logged and left out */
             app_info_of(&(*out)[(*n)++], &apps[i]);
     free(apps);
     return ST_OK;
@@ -337,8 +335,8 @@ insert_key(struct apps *a, struct store_apikey *k, const char *given,
         bloom_add(a->live, k->id, strlen(k->id));
         key_info_of(&out->info, k);
         memcpy(out->key, text, sizeof out->key);
-        log_msg(LOG_INFO, "api_key_created", "app", k->app_name, "key_id", k->id,
-                "scopes", k->scopes, LOG_END);
+        log_msg(LOG_INFO, "api_key_created", "app", k->app_name, "key_id", k->id, "scopes",
+                k->scopes, LOG_END);
     }
     sodium_memzero(text, sizeof text);
     return st;
@@ -364,7 +362,8 @@ grant_check(const struct principal *by, const struct store_apikey *k, const char
  * a fresh one). */
 static enum status
 key_create(struct apps *a, const char *app, const struct key_spec *ks, const struct principal *by,
-           const char **why, const char *text, struct apikey_issued *out, const struct store_audit_row *ev)
+           const char **why, const char *text, struct apikey_issued *out,
+           const struct store_audit_row *ev)
 {
     struct store_app ap;
     struct store_apikey k = {0};
@@ -440,8 +439,8 @@ apps_key_rotate(struct apps *a, const char *app, const char *key_id, int64_t gra
         return ST_INTEGRITY;
     if (strcmp(old.app_name, app) != 0)
         return ST_NOT_FOUND;
-    if (old.revoked_at != 0 || old.expires_at <= now || (old.grace_until != 0 &&
-                                                         old.grace_until <= now))
+    if (old.revoked_at != 0 || old.expires_at <= now ||
+        (old.grace_until != 0 && old.grace_until <= now))
         return ST_CONFLICT;
     k = old;
     k.created_at = now;
@@ -519,11 +518,11 @@ apps_key_revoke(struct apps *a, const char *app, const char *key_id, const struc
     if ((st = store_apikey_get(a->store, key_id, &k)) != ST_OK)
         return st;
     if (!key_app_ok(a, &k))
-        return ST_INTEGRITY;            /* whose key it is cannot be told */
+        return ST_INTEGRITY; /* whose key it is cannot be told */
     if (strcmp(k.app_name, app) != 0)
         return ST_NOT_FOUND;
     bound = k;
-    bound.expires_at = 0;               /* revoking never extends a lifetime: no expiry bound */
+    bound.expires_at = 0; /* revoking never extends a lifetime: no expiry bound */
     if ((st = grant_check(by, &bound, why)) != ST_OK)
         return st;
     if (k.revoked_at == 0) {
@@ -557,12 +556,12 @@ key_row(struct apps *a, const char *id, struct store_apikey *out)
         return st == ST_NOT_FOUND ? ST_UNAUTHENTICATED : st;
     apikey_mac(a, out, mac);
     if (sodium_memcmp(mac, out->mac, sizeof mac) != 0) {
-        log_msg(LOG_ERROR, "api_key_integrity_failure", "key_id", id,
-                "detail", "an API key row does not match its MAC; refusing it", LOG_END);
+        log_msg(LOG_ERROR, "api_key_integrity_failure", "key_id", id, "detail",
+                "an API key row does not match its MAC; refusing it", LOG_END);
         return ST_INTEGRITY;
     }
     if (!key_app_ok(a, out))
-        return ST_INTEGRITY;            /* the app it names is not the app it belongs to */
+        return ST_INTEGRITY; /* the app it names is not the app it belongs to */
     pthread_mutex_lock(&a->mu);
     c = slot_of(a, id);
     c->used = true;
@@ -573,8 +572,8 @@ key_row(struct apps *a, const char *id, struct store_apikey *out)
 }
 
 static const char *const fail_names[AUTH_FAIL__COUNT] = {
-    "malformed", "unknown_key", "bad_secret", "revoked", "expired", "integrity", "rate_limited",
-    "jwt",
+    "malformed", "unknown_key", "bad_secret",   "revoked",
+    "expired",   "integrity",   "rate_limited", "jwt",
 };
 
 const char *
@@ -639,14 +638,14 @@ static void
 refresh_filter(struct apps *a)
 {
     int64_t now = mono_ns(), due = atomic_load(&a->refresh_due_ns), began = clock_now_s();
-    char (*ids)[STORE_KEY_ID_MAX] = NULL;
+    char(*ids)[STORE_KEY_ID_MAX] = NULL;
     size_t n = 0;
 
-    if (now < due || !atomic_compare_exchange_strong(&a->refresh_due_ns, &due,
-                                                     now + REFRESH_EVERY_NS))
-        return;                         /* not yet, or another thread is at it */
-    if (store_apikey_ids_since(a->store, atomic_load(&a->refreshed_since) - REFRESH_OVERLAP,
-                               &ids, &n) != ST_OK) {
+    if (now < due ||
+        !atomic_compare_exchange_strong(&a->refresh_due_ns, &due, now + REFRESH_EVERY_NS))
+        return; /* not yet, or another thread is at it */
+    if (store_apikey_ids_since(a->store, atomic_load(&a->refreshed_since) - REFRESH_OVERLAP, &ids,
+                               &n) != ST_OK) {
         log_msg(LOG_WARN, "key_filter_refresh_failed", LOG_END);
         return;
     }
@@ -679,7 +678,7 @@ check_key(const struct store_apikey *k, const uint8_t hash[static APIKEY_HASH_BY
         return AUTH_FAIL_REVOKED;
     if (k->expires_at <= now || (k->grace_until != 0 && k->grace_until <= now))
         return AUTH_FAIL_EXPIRED;
-    return AUTH_FAIL__COUNT;        /* no failure */
+    return AUTH_FAIL__COUNT; /* no failure */
 }
 
 enum status
@@ -712,7 +711,7 @@ apps_authenticate(struct apps *a, const char *token, size_t len, struct principa
         return st;
     }
     if (!in_filter)
-        bloom_add(a->live, id, strlen(id));     /* minted elsewhere: known from now on */
+        bloom_add(a->live, id, strlen(id)); /* minted elsewhere: known from now on */
     apikey_hash(hash, a->hash_key, token, len);
     why = check_key(&k, hash, now);
     sodium_memzero(hash, sizeof hash);
@@ -727,8 +726,8 @@ apps_authenticate(struct apps *a, const char *token, size_t len, struct principa
     snprintf(p->key_id, sizeof p->key_id, "%s", k.id);
     p->scopes = scopes_from_text(k.scopes);
     snprintf(p->keyrings, sizeof p->keyrings, "%s", k.keyrings);
-    p->expires_at = k.grace_until != 0 && k.grace_until < k.expires_at ? k.grace_until
-                                                                        : k.expires_at;
+    p->expires_at =
+        k.grace_until != 0 && k.grace_until < k.expires_at ? k.grace_until : k.expires_at;
     touch(a, id, now);
     return apps_rate_check(a, k.id, k.rate, k.burst, retry_after);
 }
@@ -742,6 +741,5 @@ apps_metrics(const void *self, struct metrics_out *o)
                    "Refused authentications, by reason.");
     for (int f = 0; f < AUTH_FAIL__COUNT; f++)
         metrics_sample1(o, "difyguard_auth_failures_total", "reason",
-                        auth_fail_name((enum auth_fail)f),
-                        (double)atomic_load(&a->failures[f]));
+                        auth_fail_name((enum auth_fail)f), (double)atomic_load(&a->failures[f]));
 }

@@ -60,9 +60,9 @@ NODISCARD enum status apps_usage(struct apps *a, const char *app, const char *fr
 
 struct key_spec {
     uint32_t scopes;
-    const char *keyrings;              /* space-separated names, NULL = all */
-    int64_t lifetime;                  /* seconds, 1 .. APPS_MAX_KEY_LIFETIME */
-    int64_t rate, burst;               /* requests per second and burst, 0 = unlimited */
+    const char *keyrings; /* space-separated names, NULL = all */
+    int64_t lifetime;     /* seconds, 1 .. APPS_MAX_KEY_LIFETIME */
+    int64_t rate, burst;  /* requests per second and burst, 0 = unlimited */
 };
 
 /* Issue a key on behalf of `by` (the caller over the API): ST_FORBIDDEN, with *why set to a
@@ -70,8 +70,7 @@ struct key_spec {
  * only time it is shown): the caller wipes it (apikey_issued_wipe). */
 NODISCARD enum status apps_key_grant(struct apps *a, const char *app, const struct key_spec *ks,
                                      const struct principal *by, const char **why,
-                                     struct apikey_issued *out,
-                                     const struct store_audit_row *ev);
+                                     struct apikey_issued *out, const struct store_audit_row *ev);
 /* The same for local callers holding the root key (init, admin-key): no grantor, no bound. */
 NODISCARD enum status apps_key_create(struct apps *a, const char *app, const struct key_spec *ks,
                                       struct apikey_issued *out, const struct store_audit_row *ev);
@@ -79,15 +78,15 @@ NODISCARD enum status apps_key_create(struct apps *a, const char *app, const str
  * an audit event chained before the key row is written (break-glass). The text is not kept. */
 NODISCARD enum status apps_key_create_text(struct apps *a, const char *app,
                                            const struct key_spec *ks, const char *text,
-                                           struct apikey_issued *out, const struct store_audit_row *ev);
+                                           struct apikey_issued *out,
+                                           const struct store_audit_row *ev);
 /* Rotate: a new key with the same scopes, keyrings, limits and lifetime; the old one keeps
  * working for grace seconds (0 .. 30 days), then is refused. Bounded like apps_key_grant: `by`
  * must be allowed to issue the new key (ST_FORBIDDEN, *why set). */
 #define APPS_MAX_GRACE (30 * 86400)
 NODISCARD enum status apps_key_rotate(struct apps *a, const char *app, const char *key_id,
-                                      int64_t grace, const struct principal *by,
-                                      const char **why, struct apikey_issued *out,
-                                      const struct store_audit_row *ev);
+                                      int64_t grace, const struct principal *by, const char **why,
+                                      struct apikey_issued *out, const struct store_audit_row *ev);
 /* The app's keys (*out malloc'd). */
 NODISCARD enum status apps_key_list(struct apps *a, const char *app, struct apikey_info **out,
                                     size_t *n);
@@ -99,8 +98,14 @@ NODISCARD enum status apps_key_revoke(struct apps *a, const char *app, const cha
 
 /* Why authentications fail, counted for metrics. */
 enum auth_fail {
-    AUTH_FAIL_MALFORMED, AUTH_FAIL_UNKNOWN, AUTH_FAIL_BAD_SECRET, AUTH_FAIL_REVOKED,
-    AUTH_FAIL_EXPIRED, AUTH_FAIL_INTEGRITY, AUTH_FAIL_RATE_LIMITED, AUTH_FAIL_JWT,
+    AUTH_FAIL_MALFORMED,
+    AUTH_FAIL_UNKNOWN,
+    AUTH_FAIL_BAD_SECRET,
+    AUTH_FAIL_REVOKED,
+    AUTH_FAIL_EXPIRED,
+    AUTH_FAIL_INTEGRITY,
+    AUTH_FAIL_RATE_LIMITED,
+    AUTH_FAIL_JWT,
     AUTH_FAIL__COUNT
 };
 const char *auth_fail_name(enum auth_fail f);

@@ -127,6 +127,6 @@ datalock_release(struct datalock *l)
 {
     if (l == NULL)
         return;
-    close(l->fd);                       /* drops the flock */
+    close(l->fd); /* drops the flock */
     free(l);
 }

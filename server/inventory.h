@@ -15,9 +15,9 @@
 
 /* What the serving process was started with (main fills it in once). */
 struct inventory_facts {
-    const char *root_key_path;         /* the root key file; its mode is read at each snapshot */
+    const char *root_key_path; /* the root key file; its mode is read at each snapshot */
     const char *root_key_id;
-    struct inv_listener listeners[2];  /* "api", and "metrics" when separate */
+    struct inv_listener listeners[2]; /* "api", and "metrics" when separate */
     size_t n_listeners;
 };
 

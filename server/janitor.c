@@ -14,7 +14,7 @@
 
 struct slot {
     struct duty d;
-    int64_t next_ms;                   /* 0: at the first tick */
+    int64_t next_ms; /* 0: at the first tick */
     bool kicked;
 };
 
@@ -83,7 +83,7 @@ janitor_main(void *arg)
         if (at > now) {
             struct timespec until = {.tv_sec = at / 1000, .tv_nsec = (long)(at % 1000) * 1000000};
             pthread_cond_timedwait(&j->cv, &j->mu, &until);
-            continue;                   /* woken: look again (stopping, a kick, or time) */
+            continue; /* woken: look again (stopping, a kick, or time) */
         }
         pthread_mutex_unlock(&j->mu);
         janitor_tick(j, now);

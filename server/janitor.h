@@ -14,8 +14,8 @@
 #include "common/status.h"
 
 struct duty {
-    const char *name;                  /* "rotation", "audit_checkpoint", ... (unique) */
-    int64_t every_ms;                  /* > 0 */
+    const char *name; /* "rotation", "audit_checkpoint", ... (unique) */
+    int64_t every_ms; /* > 0 */
     void (*run)(void *arg, int64_t now_ms);
     void *arg;
 };

@@ -21,7 +21,6 @@
 #include "server/audit/audit.h"
 #include "server/obs/metrics.h"
 
-
 static enum envelope_format
 format_of(const char *alg)
 {
@@ -35,7 +34,8 @@ format_of(const char *alg)
 /* --- row MACs --- */
 
 static void
-keyring_mac(const struct keyrings *k, const struct store_keyring *r, uint8_t out[static ROWMAC_BYTES])
+keyring_mac(const struct keyrings *k, const struct store_keyring *r,
+            uint8_t out[static ROWMAC_BYTES])
 {
     struct rowmac m;
     /* The name, not the database id, binds the row: ids are assigned by the database. */
@@ -56,7 +56,7 @@ keyring_mac(const struct keyrings *k, const struct store_keyring *r, uint8_t out
 
 void
 keyrings__version_mac(const struct keyrings *k, const char *keyring, const struct store_version *v,
-            uint8_t out[static ROWMAC_BYTES])
+                      uint8_t out[static ROWMAC_BYTES])
 {
     struct rowmac m;
     rowmac_init(&m, k->mac_key, "key_versions");
@@ -130,8 +130,8 @@ keyring_load(struct keyrings *k, const struct store_keyring *row, struct keyring
     if (n != row->latest_version)
         kr->integrity_failed = true;
     if (kr->integrity_failed)
-        log_msg(LOG_ERROR, "keyring_integrity_failure", "keyring", row->name,
-                "detail", "a keyring or key version row does not match its MAC; refusing it", LOG_END);
+        log_msg(LOG_ERROR, "keyring_integrity_failure", "keyring", row->name, "detail",
+                "a keyring or key version row does not match its MAC; refusing it", LOG_END);
     sodium_memzero(vs, n * sizeof *vs);
     free(vs);
     *out = kr;
@@ -191,7 +191,7 @@ remove_at(struct keyrings *k, size_t pos)
 
 enum status
 keyrings_open(struct keyrings **out, struct store *st, const struct rootkey *rk,
-         const struct secret *mac_key, const struct keyrings_settings *set)
+              const struct secret *mac_key, const struct keyrings_settings *set)
 {
     struct store_keyring *rows = NULL;
     size_t n = 0;
@@ -359,8 +359,8 @@ keyrings_known(struct keyrings *k, const char *name)
 }
 
 enum status
-keyrings_list(struct keyrings *k, bool (*visible)(const void *arg, const char *name), const void *arg,
-         struct keyring_info **out, size_t *n)
+keyrings_list(struct keyrings *k, bool (*visible)(const void *arg, const char *name),
+              const void *arg, struct keyring_info **out, size_t *n)
 {
     pthread_rwlock_rdlock(&k->lock);
     *out = xcalloc(k->n ? k->n : 1, sizeof **out);
@@ -389,9 +389,10 @@ root_key_current(const struct keyrings *k, const char *keyring)
     if (st != ST_OK && st != ST_NOT_FOUND && st != ST_INTERNAL)
         return st;
     log_msg(LOG_ERROR, "root_key_mismatch", "keyring", keyring, "root_key_id", rootkey_id(k->rk),
-            "database_root_key_id", st == ST_OK ? id : "",
-            "detail", "the database expects another root key (rotated since this process "
-            "started?); refusing to wrap a new key version: restart difyguard", LOG_END);
+            "database_root_key_id", st == ST_OK ? id : "", "detail",
+            "the database expects another root key (rotated since this process "
+            "started?); refusing to wrap a new key version: restart difyguard",
+            LOG_END);
     return ST_CONFLICT;
 }
 
@@ -408,7 +409,7 @@ new_version(struct keyrings *k, const char *name, uint32_t version, int64_t now,
         return st;
     if ((st = kek_generate(&kek, wrapped, k->rk, name, version)) != ST_OK)
         return st;
-    kek_free(kek);          /* unwrapped again on first use, from the stored row */
+    kek_free(kek); /* unwrapped again on first use, from the stored row */
     v->version = version;
     snprintf(v->root_key_id, sizeof v->root_key_id, "%s", rootkey_id(k->rk));
     memcpy(v->wrapped, wrapped, sizeof wrapped);
@@ -457,8 +458,8 @@ check_create(const struct keyring_spec *c, struct store_keyring *r, const char *
 }
 
 enum status
-keyrings_create(struct keyrings *k, const struct keyring_spec *c, struct keyring_info *out, const char **msg,
-           const struct store_audit_row *ev)
+keyrings_create(struct keyrings *k, const struct keyring_spec *c, struct keyring_info *out,
+                const char **msg, const struct store_audit_row *ev)
 {
     struct store_keyring r;
     struct store_version v;
@@ -492,7 +493,7 @@ keyrings_create(struct keyrings *k, const struct keyring_spec *c, struct keyring
 /* Rotate with the write lock held. */
 enum status
 keyrings__rotate_locked(struct keyrings *k, struct keyring *kr, const char *reason, int64_t now,
-              const struct store_audit_row *ev)
+                        const struct store_audit_row *ev)
 {
     struct store_keyring r = kr->row;
     struct store_version v;
@@ -515,14 +516,16 @@ keyrings__rotate_locked(struct keyrings *k, struct keyring *kr, const char *reas
     atomic_store(&kr->rotate_wanted, false);
     char ver[16];
     snprintf(ver, sizeof ver, "%u", r.latest_version);
-    log_msg(LOG_INFO, "keyring_rotated", "keyring", r.name, "#version", ver, "reason", reason, LOG_END);
+    log_msg(LOG_INFO, "keyring_rotated", "keyring", r.name, "#version", ver, "reason", reason,
+            LOG_END);
 out:
     sodium_memzero(&v, sizeof v);
     return st;
 }
 
 enum status
-keyrings_rotate(struct keyrings *k, const char *name, struct keyring_info *out, const struct store_audit_row *ev)
+keyrings_rotate(struct keyrings *k, const char *name, struct keyring_info *out,
+                const struct store_audit_row *ev)
 {
     struct keyring *kr;
     enum status st;
@@ -552,8 +555,8 @@ apply_patch(struct store_keyring *r, const struct keyring_patch *p, const char *
     if (p->deletion_allowed >= 0)
         r->deletion_allowed = p->deletion_allowed;
     if (p->min_decryption_version > (int64_t)r->latest_version ||
-        p->min_encryption_version > (int64_t)r->latest_version ||
-        r->min_decryption_version < 1 || r->min_encryption_version < 1) {
+        p->min_encryption_version > (int64_t)r->latest_version || r->min_decryption_version < 1 ||
+        r->min_encryption_version < 1) {
         *msg = "min versions must be between 1 and latest_version";
         return ST_INVALID;
     }
@@ -561,8 +564,8 @@ apply_patch(struct store_keyring *r, const struct keyring_patch *p, const char *
         *msg = "min_encryption_version must be >= min_decryption_version";
         return ST_INVALID;
     }
-    if (r->rotation_period != 0 && (r->rotation_period < KEYRING_MIN_ROTATION ||
-                                    r->rotation_period > DURATION_MAX_SECONDS)) {
+    if (r->rotation_period != 0 &&
+        (r->rotation_period < KEYRING_MIN_ROTATION || r->rotation_period > DURATION_MAX_SECONDS)) {
         *msg = ROTATION_MSG;
         return ST_INVALID;
     }
@@ -570,8 +573,8 @@ apply_patch(struct store_keyring *r, const struct keyring_patch *p, const char *
 }
 
 enum status
-keyrings_patch(struct keyrings *k, const char *name, const struct keyring_patch *p, struct keyring_info *out,
-          const char **msg, const struct store_audit_row *ev)
+keyrings_patch(struct keyrings *k, const char *name, const struct keyring_patch *p,
+               struct keyring_info *out, const char **msg, const struct store_audit_row *ev)
 {
     struct keyring *kr;
     struct store_keyring r;
@@ -616,9 +619,10 @@ keyrings__shred_flush(struct keyrings *k, const char *keyring)
     }
     atomic_fetch_add(&k->shred_failures, 1);
     atomic_store(&k->shred_pending, true);
-    log_msg(LOG_ERROR, "shred_checkpoint_failed", "keyring", keyring,
-            "detail", "the database log (WAL) may still hold deleted key versions (another "
-            "process reading the database?); retried by the maintenance thread", LOG_END);
+    log_msg(LOG_ERROR, "shred_checkpoint_failed", "keyring", keyring, "detail",
+            "the database log (WAL) may still hold deleted key versions (another "
+            "process reading the database?); retried by the maintenance thread",
+            LOG_END);
 }
 
 uint64_t
@@ -650,7 +654,6 @@ keyrings_delete(struct keyrings *k, const char *name, const struct store_audit_r
     }
     pthread_rwlock_unlock(&k->lock);
     if (st == ST_OK)
-        keyrings__shred_flush(k, name);           /* crypto calls need not wait for it */
+        keyrings__shred_flush(k, name); /* crypto calls need not wait for it */
     return st;
 }
-

@@ -83,12 +83,12 @@ rotate_due(struct keyrings *k, const struct due_rotation *d, int64_t now)
         pthread_rwlock_wrlock(&k->lock);
         kr = keyrings__find(k, d->name, NULL);
         if (kr == NULL || !due(kr, now, &reason) || kr->row.latest_version + 1 != d->next)
-            st = ST_NOT_FOUND;          /* rotated or deleted meanwhile: nothing to do */
+            st = ST_NOT_FOUND; /* rotated or deleted meanwhile: nothing to do */
         else
             st = keyrings__rotate_locked(k, kr, reason, now, k->audit != NULL ? &txn.row : NULL);
         pthread_rwlock_unlock(&k->lock);
     }
-    audit_txn_end(&txn, st == ST_OK);   /* no-op when nothing was begun */
+    audit_txn_end(&txn, st == ST_OK); /* no-op when nothing was begun */
     if (st != ST_OK && st != ST_NOT_FOUND)
         log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", d->name, "status", status_name(st),
                 LOG_END);
@@ -149,9 +149,11 @@ rewrap_check(const struct keyrings *k, const struct rootkey *const *from, size_t
         for (size_t j = 0; j < kr->nv; j++) {
             const char *id = kr->v[j].row.root_key_id;
             if (strcmp(id, rootkey_id(to)) != 0 && key_named(from, n, id) == NULL) {
-                snprintf(err, err_len, "version %u of keyring %s is wrapped under root key %s, "
+                snprintf(err, err_len,
+                         "version %u of keyring %s is wrapped under root key %s, "
                          "which was not given (pass its file with --old-key); nothing was "
-                         "rewrapped", kr->v[j].row.version, kr->row.name, id);
+                         "rewrapped",
+                         kr->v[j].row.version, kr->row.name, id);
                 return ST_AUTH;
             }
         }
@@ -161,7 +163,7 @@ rewrap_check(const struct keyrings *k, const struct rootkey *const *from, size_t
 
 enum status
 keyrings_rewrap_all(struct keyrings *k, const struct rootkey *const *from, size_t n,
-               const struct rootkey *to, size_t *count, char *err, size_t err_len)
+                    const struct rootkey *to, size_t *count, char *err, size_t err_len)
 {
     enum status st;
 
@@ -174,7 +176,7 @@ keyrings_rewrap_all(struct keyrings *k, const struct rootkey *const *from, size_
             struct store_version v = kr->v[j].row;
             const struct rootkey *old = key_named(from, n, v.root_key_id);
             if (strcmp(v.root_key_id, rootkey_id(to)) == 0)
-                continue;       /* done by an earlier, interrupted run */
+                continue; /* done by an earlier, interrupted run */
             st = kek_rewrap(v.wrapped, old, to, kr->row.name, v.version, kr->v[j].row.wrapped,
                             kr->v[j].row.wrapped_len);
             v.wrapped_len = KEK_WRAPPED_BYTES;
@@ -185,12 +187,13 @@ keyrings_rewrap_all(struct keyrings *k, const struct rootkey *const *from, size_
                 (*count)++;
             }
             if (st != ST_OK)
-                snprintf(err, err_len, "rewrapping version %u of keyring %s failed after %zu "
-                         "rows; run again", v.version, kr->row.name, *count);
+                snprintf(err, err_len,
+                         "rewrapping version %u of keyring %s failed after %zu "
+                         "rows; run again",
+                         v.version, kr->row.name, *count);
             sodium_memzero(&v, sizeof v);
         }
     }
     pthread_rwlock_unlock(&k->lock);
     return st;
 }
-

@@ -76,8 +76,8 @@ kek_of(struct keyrings *k, struct keyring *kr, struct kver *kv, const struct kek
             if (st == ST_OK) {
                 atomic_store_explicit(&kv->kek, kek, memory_order_release);
             } else {
-                log_msg(LOG_ERROR, "kek_unwrap_failed", "keyring", kr->row.name,
-                        "detail", "a stored KEK does not open under this root key", LOG_END);
+                log_msg(LOG_ERROR, "kek_unwrap_failed", "keyring", kr->row.name, "detail",
+                        "a stored KEK does not open under this root key", LOG_END);
                 st = ST_INTEGRITY;
             }
         }
@@ -175,7 +175,8 @@ keyrings_metrics(const void *self, struct metrics_out *o)
 
     metrics_counter(o, "difyguard_shred_checkpoint_failures_total",
                     "Crypto-shreds after which the database log could not be flushed of the "
-                    "deleted key versions (retried).", atomic_load(&k->shred_failures));
+                    "deleted key versions (retried).",
+                    atomic_load(&k->shred_failures));
     metrics_gauge(o, "difyguard_key_version_encryption_limit",
                   "Encryptions a key version may do; rotation at 90%.", (double)k->set.kek_limit);
     pthread_rwlock_rdlock(&k->lock);

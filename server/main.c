@@ -49,6 +49,7 @@ struct opts {
     int64_t idle_timeout, maintenance_interval, shutdown_grace;
 };
 
+/* clang-format off */
 #define O(name, type, field, def, help) \
     {name, type, offsetof(struct opts, field), def, help, false, false}
 #define COMMON_OPTS                                                                            \
@@ -57,6 +58,7 @@ struct opts {
     O("database", OPT_STRING, database, NULL, "database URL (default sqlite:DATA_DIR/difyguard.db)"), \
     O("root-key", OPT_STRING, root_key, NULL, "root key file (default DATA_DIR/root.key)"),    \
     O("log-level", OPT_STRING, log_level, "info", "debug, info, warn or error")
+/* clang-format on */
 
 static const struct opt init_opts[] = {
     COMMON_OPTS,
@@ -74,9 +76,9 @@ static const struct opt rotate_opts[] = {
       "another root key rows may still be under (repeatable): recovery of an interrupted "
       "rotation or of rows wrapped under an earlier key"),
 };
-#define ROTATE_SUMMARY                                                                         \
-    "Rewrap every key version and service key under a new root key, from whichever of the "   \
-    "current root key and the --old-key files each row is under. Refused while difyguard "    \
+#define ROTATE_SUMMARY                                                                             \
+    "Rewrap every key version and service key under a new root key, from whichever of the "        \
+    "current root key and the --old-key files each row is under. Refused while difyguard "         \
     "serve runs on the database. An interrupted run can be repeated with the same options."
 static const struct opt serve_opts[] = {
     COMMON_OPTS,
@@ -195,7 +197,8 @@ cmd_init(int argc, char **argv)
         rc = 0;
     } else {
         printf("Root key:  %s (id %s)\nDatabase:  %s\nAdmin API key (shown once, store it now):\n"
-               "%s\n", p.root_key, root_id, p.database, key);
+               "%s\n",
+               p.root_key, root_id, p.database, key);
         rc = 0;
     }
 out:
@@ -207,8 +210,8 @@ out:
 }
 
 static int
-open_service(struct service **svc, const struct service_paths *p, const struct keyrings_settings *ks,
-             const struct audit_settings *as)
+open_service(struct service **svc, const struct service_paths *p,
+             const struct keyrings_settings *ks, const struct audit_settings *as)
 {
     char err[512];
     enum status st = service_open(svc, p, ks, as, err, sizeof err);
@@ -234,7 +237,8 @@ cmd_admin_key(int argc, char **argv)
     if ((rc = open_service(&svc, &p, &ks, &as)) >= 0)
         goto out;
     if (service_admin_key(svc, key, sizeof key) != ST_OK) {
-        rc = fail(1, "%s", "could not mint an admin key (it is issued only together with its "
+        rc = fail(1, "%s",
+                  "could not mint an admin key (it is issued only together with its "
                   "audit event; see the log lines above): no key was issued");
         goto out;
     }
@@ -316,8 +320,8 @@ install_root_key(const char *dir, const char *cur, const char *new_key, const ch
         goto out;
     }
     if (old_id[0] != '\0')
-        printf("The new root key is now %s; the old one is kept as %s until you remove it.\n",
-               cur, retired);
+        printf("The new root key is now %s; the old one is kept as %s until you remove it.\n", cur,
+               retired);
     else
         printf("The new root key is now %s.\n", cur);
     rc = 0;
@@ -433,8 +437,8 @@ cmd_rotate_root(int argc, char **argv)
         goto out;
     }
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
-    if ((rc = lock_database(&lock, p.database, "rotate-root-key",
-                            "stop difyguard serve first")) >= 0 ||
+    if ((rc = lock_database(&lock, p.database, "rotate-root-key", "stop difyguard serve first")) >=
+            0 ||
         (rc = rotation_keys(&p, &o, olds, n_old, keys, &n_keys, cur_id)) >= 0)
         goto out;
     /* --new-key may be the current key: that finishes a rotation whose rows are left under the
@@ -447,7 +451,7 @@ cmd_rotate_root(int argc, char **argv)
         fail(1, "root key rotation failed: %s", err);
     else
         rc = rotation_done(&p, &o, cur_id, to_id, count);
-    keys = NULL;                        /* the service's now, opened or not */
+    keys = NULL; /* the service's now, opened or not */
 out:
     service_close(svc);
     for (size_t i = 0; keys != NULL && i < n_keys; i++)
@@ -554,8 +558,10 @@ cmd_serve(int argc, char **argv)
     struct http_listen l = {o.listen, o.tls_cert, o.tls_key, o.tls_terminated_upstream,
                             o.trusted_proxies};
     if (o.tls_cert == NULL && !o.tls_terminated_upstream && !http_is_loopback(o.listen)) {
-        rc = fail(EXIT_USAGE, "refusing plain HTTP on non-loopback address %s: give --tls-cert "
-                  "and --tls-key, or --tls-terminated-upstream", o.listen);
+        rc = fail(EXIT_USAGE,
+                  "refusing plain HTTP on non-loopback address %s: give --tls-cert "
+                  "and --tls-key, or --tls-terminated-upstream",
+                  o.listen);
         goto out;
     }
     /* Large request and response buffers come and go with every big request: keep them in the
@@ -565,9 +571,12 @@ cmd_serve(int argc, char **argv)
     struct keyrings_settings ks = {o.kek_max_encryptions, (int64_t)o.reserve_block};
     char archive[4096];
     snprintf(archive, sizeof archive, "%s/audit-archive", o.data_dir);
-    struct audit_settings as = {o.audit_durable, o.audit_checkpoint_interval, o.audit_retention,
+    struct audit_settings as = {o.audit_durable,
+                                o.audit_checkpoint_interval,
+                                o.audit_retention,
                                 o.audit_archive_dir != NULL ? o.audit_archive_dir : archive,
-                                false, o.audit_new_chain};
+                                false,
+                                o.audit_new_chain};
     /* One server per database, for its whole life: rotate-root-key and migrate wait for it. */
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
     if ((rc = lock_database(&lock, p.database, "serve",
@@ -576,9 +585,9 @@ cmd_serve(int argc, char **argv)
         goto out;
     if (o.jwt_config != NULL && (rc = load_jwt(svc, o.jwt_config)) >= 0)
         goto out;
-    svc->limits = (struct http_limits){o.max_body_bytes, o.max_batch_bytes, o.max_batch_items,
-                                       o.max_connections, o.max_connections_per_ip,
-                                       o.idle_timeout, o.threads};
+    svc->limits = (struct http_limits){
+        o.max_body_bytes,         o.max_batch_bytes, o.max_batch_items, o.max_connections,
+        o.max_connections_per_ip, o.idle_timeout,    o.threads};
     facts_fill(&svc->facts, &o, &p, rootkey_id(svc->root));
     if ((rc = start_janitor(&janitor, svc, o.maintenance_interval)) >= 0)
         goto out;
@@ -588,9 +597,9 @@ cmd_serve(int argc, char **argv)
         goto out;
     }
     atomic_store(&svc->ready, true);
-    log_msg(LOG_INFO, "listening", "addr", o.listen, "version", DG_VERSION,
-            "tls", o.tls_cert != NULL ? "on" : "off", "database", store_backend(svc->store),
-            "root_key_id", rootkey_id(svc->root), LOG_END);
+    log_msg(LOG_INFO, "listening", "addr", o.listen, "version", DG_VERSION, "tls",
+            o.tls_cert != NULL ? "on" : "off", "database", store_backend(svc->store), "root_key_id",
+            rootkey_id(svc->root), LOG_END);
     int sig = wait_for_signal();
     atomic_store(&svc->ready, false);
     log_msg(LOG_INFO, "shutting_down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", LOG_END);
@@ -600,7 +609,7 @@ cmd_serve(int argc, char **argv)
 out:
     if (svc != NULL)
         keyrings_set_kick(svc->keyrings, NULL, NULL);
-    janitor_free(janitor);             /* before the modules its duties use */
+    janitor_free(janitor); /* before the modules its duties use */
     service_close(svc);
     datalock_release(lock);
     service_paths_free(&p);
@@ -638,9 +647,15 @@ main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"init", cmd_init}, {"serve", cmd_serve}, {"admin-key", cmd_admin_key},
-        {"rotate-root-key", cmd_rotate_root}, {"migrate", cmd_migrate}, {"audit", cmd_audit},
-        {"app", cmd_app}, {"key", cmd_key}, {"keyring", cmd_keyring},
+        {"init", cmd_init},
+        {"serve", cmd_serve},
+        {"admin-key", cmd_admin_key},
+        {"rotate-root-key", cmd_rotate_root},
+        {"migrate", cmd_migrate},
+        {"audit", cmd_audit},
+        {"app", cmd_app},
+        {"key", cmd_key},
+        {"keyring", cmd_keyring},
     };
     sigset_t set;
 

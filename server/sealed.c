@@ -27,8 +27,7 @@ seal_mac(uint8_t out[static ROWMAC_BYTES], const struct secret *mac_key, const c
 }
 
 void
-sealed_text(char *out, size_t cap, const struct secret *mac_key, const char *key,
-            const char *value)
+sealed_text(char *out, size_t cap, const struct secret *mac_key, const char *key, const char *value)
 {
     uint8_t mac[ROWMAC_BYTES];
     char hex[SEAL_HEX + 1];
@@ -53,8 +52,7 @@ sealed_put(struct store *st, const struct secret *mac_key, const char *key, cons
 }
 
 enum status
-sealed_get(struct store *st, const struct secret *mac_key, const char *key, char *val,
-           size_t cap)
+sealed_get(struct store *st, const struct secret *mac_key, const char *key, char *val, size_t cap)
 {
     size_t raw_cap = cap + SEALED_OVERHEAD;
     char *raw = xmalloc(raw_cap);
@@ -67,7 +65,7 @@ sealed_get(struct store *st, const struct secret *mac_key, const char *key, char
         goto out;
     if (strncmp(raw, SEAL_PREFIX, 3) != 0 || strlen(raw) < SEALED_OVERHEAD ||
         raw[SEALED_OVERHEAD - 1] != ':') {
-        snprintf(val, cap, "%s", raw);  /* from before seals existed */
+        snprintf(val, cap, "%s", raw); /* from before seals existed */
         s = strlen(raw) < cap ? ST_INVALID : ST_INTEGRITY;
         goto out;
     }

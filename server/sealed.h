@@ -12,7 +12,7 @@
 #include "crypto/secret.h"
 #include "store/store.h"
 
-#define SEALED_OVERHEAD 68             /* "v1:" + 64 hex + ":" */
+#define SEALED_OVERHEAD 68 /* "v1:" + 64 hex + ":" */
 
 /* Read key's value into val[cap]. ST_OK (sealed and intact), ST_NOT_FOUND, ST_INTEGRITY (the
  * seal does not match: val is emptied), ST_INVALID (an unsealed value from before seals: val

@@ -65,8 +65,8 @@ svckey_create(struct store *st, const struct rootkey *rk, const char *purpose)
 }
 
 static enum status
-svckey_require(struct store *st, const struct rootkey *rk, const char *purpose,
-               struct secret **out, char *err, size_t err_len)
+svckey_require(struct store *st, const struct rootkey *rk, const char *purpose, struct secret **out,
+               char *err, size_t err_len)
 {
     enum status s = svckey_load(st, rk, purpose, out, NULL, err, err_len);
     return s == ST_NOT_FOUND ? ST_INVALID : s;
@@ -165,7 +165,7 @@ root_key_record(struct store *st, const struct rootkey *rk)
     enum status s = store_meta_get(st, "root_key_id", id, sizeof id);
 
     if (s != ST_NOT_FOUND)
-        return s == ST_INTERNAL ? ST_OK : s;    /* a mismatch is for keyrings.c to refuse */
+        return s == ST_INTERNAL ? ST_OK : s; /* a mismatch is for keyrings.c to refuse */
     log_msg(LOG_WARN, "root_key_id_recorded", "root_key_id", rootkey_id(rk), LOG_END);
     return store_meta_set(st, "root_key_id", rootkey_id(rk));
 }
@@ -182,14 +182,13 @@ service_keys_load(struct service *s, char *err, size_t err_len)
     if (s->keys == NULL) {
         if ((st = svckey_require(s->store, s->root, SVCKEY_ROWMAC, &s->mac_key, err, err_len)) ==
             ST_OK)
-            st = svckey_require(s->store, s->root, SVCKEY_APIKEY_HASH, &s->hash_key, err,
-                                err_len);
+            st = svckey_require(s->store, s->root, SVCKEY_APIKEY_HASH, &s->hash_key, err, err_len);
         return st;
     }
     if ((st = svckey_load_any(s->store, keys, s->n_keys, SVCKEY_ROWMAC, &s->mac_key, &used, err,
                               err_len)) == ST_OK)
-        st = svckey_load_any(s->store, keys, s->n_keys, SVCKEY_APIKEY_HASH, &s->hash_key, NULL,
-                             err, err_len);
+        st = svckey_load_any(s->store, keys, s->n_keys, SVCKEY_APIKEY_HASH, &s->hash_key, NULL, err,
+                             err_len);
     for (size_t i = 0; st == ST_OK && i < s->n_keys; i++)
         if (s->keys[i] == used)
             s->root = s->keys[i];
@@ -234,8 +233,8 @@ service_start(struct service *s, const struct service_paths *p, const struct key
         snprintf(err, err_len, "cannot load apps and API keys from %s", p->database);
         return st;
     }
-    if (as != NULL && (st = audit_open(&s->audit, s->store, s->root, s->mac_key, as, err,
-                                       err_len)) != ST_OK)
+    if (as != NULL &&
+        (st = audit_open(&s->audit, s->store, s->root, s->mac_key, as, err, err_len)) != ST_OK)
         return st;
     keyrings_set_audit(s->keyrings, s->audit);
     metrics_sources(s);
@@ -243,8 +242,9 @@ service_start(struct service *s, const struct service_paths *p, const struct key
 }
 
 enum status
-service_open(struct service **out, const struct service_paths *p, const struct keyrings_settings *ks,
-             const struct audit_settings *as, char *err, size_t err_len)
+service_open(struct service **out, const struct service_paths *p,
+             const struct keyrings_settings *ks, const struct audit_settings *as, char *err,
+             size_t err_len)
 {
     struct service *s = xcalloc(1, sizeof *s);
     enum status st;
@@ -284,7 +284,7 @@ service_close(struct service *s)
     if (s == NULL)
         return;
     metrics_free(s->metrics);
-    audit_close(s->audit);              /* drains the queue first */
+    audit_close(s->audit); /* drains the queue first */
     jwt_verifier_free(s->jwt);
     keyrings_close(s->keyrings);
     apps_close(s->apps);
@@ -328,7 +328,7 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
     if (cap > 0)
         admin_key[0] = '\0';
     if (s->audit == NULL || cap <= APIKEY_TEXT_CHARS)
-        return ST_INTERNAL;             /* break-glass is never unaudited */
+        return ST_INTERNAL; /* break-glass is never unaudited */
     /* Fail closed: the key row and its audit event commit in one transaction, or neither does
      * and no key is shown. The id is known first so the event can name the key. */
     apikey_generate(text, id);
@@ -340,13 +340,15 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
     free(rec);
     if (st == ST_OK) {
         snprintf(admin_key, cap, "%s", text);
-        log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin", "key_id", id,
-                "detail", "a new admin key was minted locally with the root key", LOG_END);
+        log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin", "key_id", id, "detail",
+                "a new admin key was minted locally with the root key", LOG_END);
     } else {
         log_msg(LOG_ERROR, "break_glass_refused", "app", "admin", "status", status_name(st),
-                "detail", "no key was issued: the key and its audit event are written together "
-                "or not at all", LOG_END);
-        audit_submit(s->audit, break_glass_rec("", 500));   /* the attempt, if it can be */
+                "detail",
+                "no key was issued: the key and its audit event are written together "
+                "or not at all",
+                LOG_END);
+        audit_submit(s->audit, break_glass_rec("", 500)); /* the attempt, if it can be */
     }
     sodium_memzero(text, sizeof text);
     apikey_issued_wipe(&k);
@@ -363,11 +365,12 @@ service_rotate_root(struct service *s, const struct rootkey *to, size_t *count, 
 
     *count = 0;
     if (s->keys == NULL)
-        return ST_INTERNAL;             /* opened by service_open_keys only */
+        return ST_INTERNAL; /* opened by service_open_keys only */
     /* KEKs first, each row recording its root key; then the service keys and the database's root
      * key id at once. Until that commit the database opens with the keys it opened with now, and
      * after it with `to`: a repeated run finds every row under a key it is given. */
-    if ((st = keyrings_rewrap_all(s->keyrings, from, s->n_keys, to, count, err, err_len)) != ST_OK ||
+    if ((st = keyrings_rewrap_all(s->keyrings, from, s->n_keys, to, count, err, err_len)) !=
+            ST_OK ||
         (st = svckey_rewrap_all(s->store, from, s->n_keys, to, err, err_len)) != ST_OK)
         return st;
     snprintf(n, sizeof n, "%zu", *count);

@@ -21,16 +21,16 @@
 
 struct service {
     struct store *store;
-    struct rootkey *root;         /* the key that opened the service keys */
-    struct rootkey **keys;        /* service_open_keys: every root key given (owned), else NULL */
+    struct rootkey *root;  /* the key that opened the service keys */
+    struct rootkey **keys; /* service_open_keys: every root key given (owned), else NULL */
     size_t n_keys;
-    struct secret *mac_key;       /* row MACs */
-    struct secret *hash_key;      /* API-key hashes */
+    struct secret *mac_key;  /* row MACs */
+    struct secret *hash_key; /* API-key hashes */
     struct keyrings *keyrings;
     struct apps *apps;
-    struct audit *audit;          /* NULL when the command does not audit */
-    struct jwt_verifier *jwt;     /* NULL unless --jwt-config */
-    struct metrics *metrics;      /* every module's series (server/obs/metrics.h) */
+    struct audit *audit;      /* NULL when the command does not audit */
+    struct jwt_verifier *jwt; /* NULL unless --jwt-config */
+    struct metrics *metrics;  /* every module's series (server/obs/metrics.h) */
     struct http_limits limits;
     struct inventory_facts facts; /* what serve was started with: root key file, listeners */
     atomic_bool ready;
@@ -38,8 +38,8 @@ struct service {
 
 struct service_paths {
     const char *data_dir;
-    const char *database;         /* NULL = sqlite:<data_dir>/difyguard.db */
-    const char *root_key;         /* NULL = <data_dir>/root.key */
+    const char *database; /* NULL = sqlite:<data_dir>/difyguard.db */
+    const char *root_key; /* NULL = <data_dir>/root.key */
 };
 
 /* Resolve defaults into owned strings (free with service_paths_free). */
@@ -56,14 +56,13 @@ NODISCARD enum status service_init(const struct service_paths *p, char *admin_ke
  * the audit writer when as != NULL. */
 struct audit_settings;
 NODISCARD enum status service_open(struct service **out, const struct service_paths *p,
-                                   const struct keyrings_settings *ks, const struct audit_settings *as,
-                                   char *err, size_t err_len);
+                                   const struct keyrings_settings *ks,
+                                   const struct audit_settings *as, char *err, size_t err_len);
 /* Open for root key rotation with several candidate root keys (keys[0..n), the array and the
  * keys owned by the service from the call on, whatever it returns): each service key opens with
  * the key its row names. No audit writer, no maintenance. */
 NODISCARD enum status service_open_keys(struct service **out, const struct service_paths *p,
-                                        struct rootkey **keys, size_t n, char *err,
-                                        size_t err_len);
+                                        struct rootkey **keys, size_t n, char *err, size_t err_len);
 void service_close(struct service *s);
 
 /* A new admin key (break-glass). */

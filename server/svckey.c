@@ -69,8 +69,8 @@ svckey_open(const struct store_svckey *row, const struct rootkey *rk, struct sec
 {
     char aad[64];
     size_t aad_len = aad_of(aad, row->purpose);
-    enum status s = rootkey_unwrap(rk, out, row->wrapped, row->wrapped_len, (const uint8_t *)aad,
-                                   aad_len);
+    enum status s =
+        rootkey_unwrap(rk, out, row->wrapped, row->wrapped_len, (const uint8_t *)aad, aad_len);
     if (s != ST_OK)
         say(err, err_len, "service key '%s' does not open under root key %s", row->purpose,
             rootkey_id(rk));
@@ -128,8 +128,10 @@ svckey_load_any(struct store *st, const struct rootkey *const *keys, size_t n, c
         return s;
     }
     if ((rk = key_named(keys, n, row.root_key_id)) == NULL) {
-        say(err, err_len, "service key '%s' is wrapped under root key %s, which was not given "
-            "(pass its file with --old-key)", purpose, row.root_key_id);
+        say(err, err_len,
+            "service key '%s' is wrapped under root key %s, which was not given "
+            "(pass its file with --old-key)",
+            purpose, row.root_key_id);
         s = ST_AUTH;
     } else if ((s = svckey_open(&row, rk, out, err, err_len)) == ST_OK && used != NULL) {
         *used = rk;

@@ -28,8 +28,8 @@ NODISCARD enum status svckey_load(struct store *st, const struct rootkey *rk, co
  * rotation and its recovery, where rows may be under any of the keys the operator supplied.
  * *used (may be NULL) gets the key that opened it. ST_AUTH (err names the purpose and the
  * missing root key id) when none of them is that key. */
-NODISCARD enum status svckey_load_any(struct store *st, const struct rootkey *const *keys,
-                                      size_t n, const char *purpose, struct secret **out,
+NODISCARD enum status svckey_load_any(struct store *st, const struct rootkey *const *keys, size_t n,
+                                      const char *purpose, struct secret **out,
                                       const struct rootkey **used, char *err, size_t err_len);
 
 /* Rewrap every service key to `to` from whichever of from[0..n) it is under (rows already under

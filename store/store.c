@@ -85,7 +85,8 @@ url_scheme_len(const char *url)
     if (!((url[0] >= 'a' && url[0] <= 'z') || (url[0] >= 'A' && url[0] <= 'Z')))
         return 0;
     while (url[i] != '\0' && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                    "0123456789+.-", url[i]) != NULL)
+                                    "0123456789+.-",
+                                    url[i]) != NULL)
         i++;
     return strncmp(url + i, "://", 3) == 0 ? i : 0;
 }
@@ -266,7 +267,7 @@ store_keyring_get(struct store *s, const char *name, struct store_keyring *out)
     assert(s != NULL && name != NULL && out != NULL);
     memset(out, 0, sizeof *out);
     if (!name_ok(name, sizeof out->name))
-        return ST_NOT_FOUND;            /* no stored name can be this long */
+        return ST_NOT_FOUND; /* no stored name can be this long */
     if ((st = s->ops->keyring_get(s, name, out)) != ST_OK)
         memset(out, 0, sizeof *out);
     return st;
@@ -415,8 +416,7 @@ store_app_list(struct store *s, struct store_app **out, size_t *n)
 }
 
 enum status
-store_apikey_create(struct store *s, const struct store_apikey *k,
-                    const struct store_audit_row *ev)
+store_apikey_create(struct store *s, const struct store_apikey *k, const struct store_audit_row *ev)
 {
     assert(s != NULL && k != NULL);
     if (EV_REFUSED(ev))
@@ -464,8 +464,7 @@ store_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
 /* --- API key state and the audit trail: thin checks, then the backend --- */
 
 enum status
-store_apikey_update(struct store *s, const struct store_apikey *k,
-                    const struct store_audit_row *ev)
+store_apikey_update(struct store *s, const struct store_apikey *k, const struct store_audit_row *ev)
 {
     assert(s != NULL && k != NULL);
     if (EV_REFUSED(ev))
@@ -543,8 +542,8 @@ store_audit_checkpoint_last(struct store *s, const char *chain_id, const char *k
 }
 
 enum status
-store_audit_list(struct store *s, const struct store_audit_filter *f,
-                 struct store_audit_row **out, size_t *n)
+store_audit_list(struct store *s, const struct store_audit_filter *f, struct store_audit_row **out,
+                 size_t *n)
 {
     assert(s != NULL && f != NULL && out != NULL && n != NULL);
     *out = NULL;
@@ -562,7 +561,7 @@ store_audit_rows_free(struct store_audit_row *rows, size_t n)
 
 enum status
 store_audit_lines(struct store *s, const char *chain_id, uint64_t after_seq, uint64_t upto_seq,
-                   store_line_cb cb, void *arg)
+                  store_line_cb cb, void *arg)
 {
     assert(s != NULL && chain_id != NULL && cb != NULL);
     return s->ops->audit_lines(s, chain_id, after_seq, upto_seq, cb, arg);

@@ -12,13 +12,13 @@
 
 #include "common/status.h"
 
-#define STORE_NAME_MAX 64          /* keyring and app names: [a-z0-9][a-z0-9._-]{0,62} + NUL */
-#define STORE_ROOT_ID_MAX 17       /* root key id: 16 hex + NUL */
-#define STORE_WRAPPED_MAX 128      /* wrapped KEKs and service keys */
+#define STORE_NAME_MAX 64     /* keyring and app names: [a-z0-9][a-z0-9._-]{0,62} + NUL */
+#define STORE_ROOT_ID_MAX 17  /* root key id: 16 hex + NUL */
+#define STORE_WRAPPED_MAX 128 /* wrapped KEKs and service keys */
 #define STORE_MAC_BYTES 32
-#define STORE_KEY_ID_MAX 17        /* API key public id: 16 base62 + NUL */
-#define STORE_SCOPES_MAX 256       /* space-separated scope names */
-#define STORE_KEYRINGS_MAX 2112    /* space-separated keyring names, empty = all */
+#define STORE_KEY_ID_MAX 17     /* API key public id: 16 base62 + NUL */
+#define STORE_SCOPES_MAX 256    /* space-separated scope names */
+#define STORE_KEYRINGS_MAX 2112 /* space-separated keyring names, empty = all */
 #define STORE_DESC_MAX 256
 
 struct store;
@@ -28,13 +28,13 @@ struct store_audit_row;
 /* Open (creating if needed) and migrate under a lock. url: "sqlite:PATH", or a plain path for
  * SQLite; "postgres://..." is ST_INVALID until that backend lands. err gets one line. */
 NODISCARD enum status store_open(struct store **out, const char *url, char *err, size_t err_len);
-void store_close(struct store *s);                  /* NULL-safe */
+void store_close(struct store *s); /* NULL-safe */
 /* The file behind a SQLite URL (the forms store_open takes) into out: ST_OK; ST_NOT_FOUND when
  * the database is not a file (":memory:"); ST_INVALID for a URL store_open refuses or a path of
  * cap bytes or more. Commands lock the database through a file beside it (server/datalock.h). */
 NODISCARD enum status store_file_path(const char *url, char *out, size_t cap);
-const char *store_backend(const struct store *s);   /* "sqlite" */
-int store_schema_version(struct store *s);          /* highest applied migration */
+const char *store_backend(const struct store *s); /* "sqlite" */
+int store_schema_version(struct store *s);        /* highest applied migration */
 
 /* Admin changes below take `ev`: when not NULL, that audit event row is inserted in the
  * change's own transaction, so a committed change always has its event. A caller whose event
@@ -52,9 +52,10 @@ struct store_svckey {
     char root_key_id[STORE_ROOT_ID_MAX];
     uint8_t wrapped[STORE_WRAPPED_MAX];
     size_t wrapped_len;
-    int64_t created_at;                 /* unix seconds */
+    int64_t created_at; /* unix seconds */
 };
-NODISCARD enum status store_svckey_get(struct store *s, const char *purpose, struct store_svckey *out);
+NODISCARD enum status store_svckey_get(struct store *s, const char *purpose,
+                                       struct store_svckey *out);
 NODISCARD enum status store_svckey_put(struct store *s, const struct store_svckey *k); /* upsert */
 /* Array owned by the caller: free(). */
 NODISCARD enum status store_svckey_list(struct store *s, struct store_svckey **out, size_t *n);
@@ -66,11 +67,11 @@ NODISCARD enum status store_svckey_put_all(struct store *s, const struct store_s
 
 /* --- keyrings and their KEK versions --- */
 struct store_keyring {
-    int64_t id;                         /* set by store_keyring_create */
+    int64_t id; /* set by store_keyring_create */
     char name[STORE_NAME_MAX];
-    char algorithm[24];                 /* "aes-256-gcm", "xchacha20-poly1305", "aes-256-siv" */
+    char algorithm[24]; /* "aes-256-gcm", "xchacha20-poly1305", "aes-256-siv" */
     int deterministic;
-    int64_t rotation_period;            /* seconds, 0 = off */
+    int64_t rotation_period; /* seconds, 0 = off */
     int deletion_allowed;
     uint32_t latest_version;
     uint32_t min_decryption_version;
@@ -86,15 +87,17 @@ struct store_version {
     uint8_t wrapped[STORE_WRAPPED_MAX];
     size_t wrapped_len;
     int64_t created_at;
-    int64_t encryptions_reserved;       /* durable upper bound of encryptions done */
+    int64_t encryptions_reserved; /* durable upper bound of encryptions done */
     uint8_t mac[STORE_MAC_BYTES];
 };
 
 /* Insert a keyring and its version 1 together (v1->keyring_id is filled in). ST_CONFLICT when
  * the name exists. */
 NODISCARD enum status store_keyring_create(struct store *s, struct store_keyring *kr,
-                                           struct store_version *v1, const struct store_audit_row *ev);
-NODISCARD enum status store_keyring_get(struct store *s, const char *name, struct store_keyring *out);
+                                           struct store_version *v1,
+                                           const struct store_audit_row *ev);
+NODISCARD enum status store_keyring_get(struct store *s, const char *name,
+                                        struct store_keyring *out);
 NODISCARD enum status store_keyring_list(struct store *s, struct store_keyring **out, size_t *n);
 /* Update every mutable column by id. ST_NOT_FOUND if gone. */
 NODISCARD enum status store_keyring_update(struct store *s, const struct store_keyring *kr,
@@ -120,11 +123,13 @@ NODISCARD enum status store_version_get(struct store *s, int64_t keyring_id, uin
                                         struct store_version *out);
 /* Raise encryptions_reserved to `reserved` (never lowers it) and store the new row MAC. */
 NODISCARD enum status store_version_reserve(struct store *s, int64_t keyring_id, uint32_t version,
-                                            int64_t reserved, const uint8_t mac[static STORE_MAC_BYTES]);
+                                            int64_t reserved,
+                                            const uint8_t mac[static STORE_MAC_BYTES]);
 /* Replace root_key_id, wrapped and mac (root key rotation). */
 NODISCARD enum status store_version_rewrap(struct store *s, const struct store_version *v);
 /* Every version of every keyring (root key rotation). */
-NODISCARD enum status store_version_list_all(struct store *s, struct store_version **out, size_t *n);
+NODISCARD enum status store_version_list_all(struct store *s, struct store_version **out,
+                                             size_t *n);
 
 /* --- apps and API keys --- */
 struct store_app {
@@ -132,8 +137,8 @@ struct store_app {
     char name[STORE_NAME_MAX];
     char description[STORE_DESC_MAX];
     int64_t created_at;
-    uint8_t mac[STORE_MAC_BYTES];       /* row MAC over id, name, created_at (server/apps.c) */
-    bool has_mac;                       /* false: a row from before migration 0003 */
+    uint8_t mac[STORE_MAC_BYTES]; /* row MAC over id, name, created_at (server/apps.c) */
+    bool has_mac;                 /* false: a row from before migration 0003 */
 };
 /* Fills app->mac (and has_mac) once app->id is known: the id is assigned inside the insert. */
 typedef void (*store_app_seal_fn)(void *arg, struct store_app *app);
@@ -149,27 +154,27 @@ NODISCARD enum status store_app_get(struct store *s, const char *name, struct st
 NODISCARD enum status store_app_list(struct store *s, struct store_app **out, size_t *n);
 
 struct store_apikey {
-    char id[STORE_KEY_ID_MAX];          /* public key id */
+    char id[STORE_KEY_ID_MAX]; /* public key id */
     int64_t app_id;
-    char app_name[STORE_NAME_MAX];      /* filled by get/list (join) with the app row's */
-    int64_t app_created_at;             /* created_at, */
-    uint8_t app_mac[STORE_MAC_BYTES];   /* mac and */
-    bool app_has_mac;                   /* has_mac, so the app row's MAC can be checked */
+    char app_name[STORE_NAME_MAX];    /* filled by get/list (join) with the app row's */
+    int64_t app_created_at;           /* created_at, */
+    uint8_t app_mac[STORE_MAC_BYTES]; /* mac and */
+    bool app_has_mac;                 /* has_mac, so the app row's MAC can be checked */
     uint8_t hash[32];
     char scopes[STORE_SCOPES_MAX];
     char keyrings[STORE_KEYRINGS_MAX];
     int64_t created_at, expires_at;
-    int64_t revoked_at;                 /* 0 = live */
-    int64_t rate, burst;                /* requests per second and burst; 0 = unlimited */
-    int64_t grace_until;                /* a rotated key: works until then; 0 = not rotated */
-    int64_t last_used_at;               /* not covered by the MAC: flushed from memory */
+    int64_t revoked_at;   /* 0 = live */
+    int64_t rate, burst;  /* requests per second and burst; 0 = unlimited */
+    int64_t grace_until;  /* a rotated key: works until then; 0 = not rotated */
+    int64_t last_used_at; /* not covered by the MAC: flushed from memory */
     uint8_t mac[STORE_MAC_BYTES];
 };
 NODISCARD enum status store_apikey_create(struct store *s, const struct store_apikey *k,
                                           const struct store_audit_row *ev);
 NODISCARD enum status store_apikey_get(struct store *s, const char *id, struct store_apikey *out);
-NODISCARD enum status store_apikey_list(struct store *s, int64_t app_id,
-                                        struct store_apikey **out, size_t *n);
+NODISCARD enum status store_apikey_list(struct store *s, int64_t app_id, struct store_apikey **out,
+                                        size_t *n);
 /* Set revoked_at and the new mac. ST_NOT_FOUND if no such key. */
 NODISCARD enum status store_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
                                           const uint8_t mac[static STORE_MAC_BYTES],
@@ -199,21 +204,21 @@ struct store_audit_row {
     char chain_id[STORE_CHAIN_ID_MAX];
     uint64_t seq;
     int64_t time_ms;
-    char app[STORE_NAME_MAX + 8];       /* "jwt:<iss>" apps may be longer than names */
+    char app[STORE_NAME_MAX + 8]; /* "jwt:<iss>" apps may be longer than names */
     char key_id[STORE_KEY_ID_MAX];
     char op[STORE_OP_MAX];
     char keyring[STORE_NAME_MAX];
     char outcome[STORE_OUTCOME_MAX];
     int status;
     uint8_t hash[32];
-    char *line;                         /* append: borrowed; list: malloc'd (rows_free) */
+    char *line; /* append: borrowed; list: malloc'd (rows_free) */
     /* When head_val is set, the meta row head_key is set to it in the same transaction as the
      * event (the writer's sealed chain head). Both borrowed; NULL on listed rows. */
     const char *head_key, *head_val;
 };
 
 struct store_usage {
-    char day[11];                       /* YYYY-MM-DD, UTC */
+    char day[11]; /* YYYY-MM-DD, UTC */
     char app[STORE_NAME_MAX + 8];
     char op[STORE_OP_MAX];
     char keyring[STORE_NAME_MAX];
@@ -237,9 +242,9 @@ NODISCARD enum status store_audit_checkpoint_last(struct store *s, const char *c
                                                   const char *kind, char **line, uint64_t *seq);
 
 struct store_audit_filter {
-    const char *app, *key_id, *op, *outcome;    /* NULL = any */
-    int64_t from_ms, to_ms;                     /* 0 = open */
-    const char *after_chain;                    /* cursor: rows after (after_chain, after_seq) */
+    const char *app, *key_id, *op, *outcome; /* NULL = any */
+    int64_t from_ms, to_ms;                  /* 0 = open */
+    const char *after_chain;                 /* cursor: rows after (after_chain, after_seq) */
     uint64_t after_seq;
     size_t limit;
 };
@@ -253,15 +258,15 @@ void store_audit_rows_free(struct store_audit_row *rows, size_t n);
  * stand in the file as a place to cut it. cb's failure stops the walk. */
 typedef enum status (*store_line_cb)(void *arg, const char *line, size_t len);
 NODISCARD enum status store_audit_lines(struct store *s, const char *chain_id, uint64_t after_seq,
-                                         uint64_t upto_seq, store_line_cb cb, void *arg);
+                                        uint64_t upto_seq, store_line_cb cb, void *arg);
 /* Chains present (malloc'd array of STORE_CHAIN_ID_MAX strings). */
 NODISCARD enum status store_audit_chains(struct store *s, char (**out)[STORE_CHAIN_ID_MAX],
                                          size_t *n);
 /* Delete events with seq <= upto and checkpoints before it (the anchor at upto stays). */
 NODISCARD enum status store_audit_prune(struct store *s, const char *chain_id, uint64_t upto);
 /* The highest seq of a chain's events older than time_ms (0 when none). */
-NODISCARD enum status store_audit_seq_before(struct store *s, const char *chain_id,
-                                             int64_t time_ms, uint64_t *seq, uint8_t hash[static 32]);
+NODISCARD enum status store_audit_seq_before(struct store *s, const char *chain_id, int64_t time_ms,
+                                             uint64_t *seq, uint8_t hash[static 32]);
 /* Usage roll-ups of an app between two days (inclusive), ordered by day, op, keyring, outcome. */
 NODISCARD enum status store_usage_list(struct store *s, const char *app, const char *from_day,
                                        const char *to_day, struct store_usage **out, size_t *n);

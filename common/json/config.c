@@ -17,10 +17,10 @@
 #include "common/xmem.h"
 
 #define CONFIG_ENV_PREFIX "DIFYGUARD_"
-#define CONFIG_NAME_MAX 64                  /* longest option name in a table */
+#define CONFIG_NAME_MAX 64 /* longest option name in a table */
 #define CONFIG_ENV_BYTES (sizeof CONFIG_ENV_PREFIX + CONFIG_NAME_MAX)
-#define CONFIG_FILE_MAX ((size_t)1 << 20)   /* a config file is small; refuse anything bigger */
-#define CONFIG_SHOW_MAX 48                  /* characters of user input quoted in an error */
+#define CONFIG_FILE_MAX ((size_t)1 << 20) /* a config file is small; refuse anything bigger */
+#define CONFIG_SHOW_MAX 48                /* characters of user input quoted in an error */
 #define CONFIG_SHOW_BYTES (CONFIG_SHOW_MAX + 4)
 
 #define OPT_FIELD(settings, o, T) ((T *)(void *)((char *)(settings) + (o)->offset))
@@ -72,8 +72,7 @@ table_check(const struct opt *table, size_t n)
         contract(o->type <= OPT_DURATION, "bad type", o->name);
         contract(strcmp(o->name, "config") != 0 || o->type == OPT_STRING,
                  "\"config\" must be OPT_STRING", o->name);
-        contract(!(o->secret && o->flag_only), "a secret is never a flag: not flag_only",
-                 o->name);
+        contract(!(o->secret && o->flag_only), "a secret is never a flag: not flag_only", o->name);
         contract(strcmp(o->name, "config") != 0 || !o->flag_only, "\"config\" reads env too",
                  o->name);
         for (size_t j = 0; j < i; j++)
@@ -196,11 +195,20 @@ config_duration(int64_t *out, const char *s, size_t len)
         return ST_INVALID;
     if (len == n + 1) {
         switch (s[n]) {
-        case 's': mult = 1; break;
-        case 'm': mult = 60; break;
-        case 'h': mult = 3600; break;
-        case 'd': mult = 86400; break;
-        default: return ST_INVALID;
+        case 's':
+            mult = 1;
+            break;
+        case 'm':
+            mult = 60;
+            break;
+        case 'h':
+            mult = 3600;
+            break;
+        case 'd':
+            mult = 86400;
+            break;
+        default:
+            return ST_INVALID;
         }
     } else if (len != n) {
         return ST_INVALID;
@@ -227,9 +235,12 @@ config_duration_seconds(int64_t *out, int64_t secs)
 enum status
 config_size(uint64_t *out, const char *s, size_t len)
 {
-    static const struct { const char *sfx; unsigned shift; } units[] = {
-        {"k", 10}, {"K", 10}, {"KiB", 10}, {"m", 20}, {"M", 20}, {"MiB", 20},
-        {"g", 30}, {"G", 30}, {"GiB", 30},
+    static const struct {
+        const char *sfx;
+        unsigned shift;
+    } units[] = {
+        {"k", 10},   {"K", 10}, {"KiB", 10}, {"m", 20},   {"M", 20},
+        {"MiB", 20}, {"g", 30}, {"G", 30},   {"GiB", 30},
     };
     uint64_t v;
     unsigned shift = 0;
@@ -257,8 +268,7 @@ config_size(uint64_t *out, const char *s, size_t len)
 /* Set option o from text (a flag, a variable, a default or a JSON string). `src` names where
  * the text came from; the text itself is quoted in the error only for non-secret options. */
 static enum status
-opt_set_text(const struct cfg *c, const struct opt *o, const char *val, size_t len,
-             const char *src)
+opt_set_text(const struct cfg *c, const struct opt *o, const char *val, size_t len, const char *src)
 {
     const char *want = NULL;
     char shown[CONFIG_SHOW_BYTES];
@@ -366,12 +376,12 @@ json_reason(char *out, size_t out_len, const json_error_t *je)
         near += strlen(" near '");
         size_t t = strlen(near);
         if (t > 0 && near[t - 1] == '\'')
-            t--;                        /* jansson may have cut a long key: then no quote */
+            t--; /* jansson may have cut a long key: then no quote */
         show(tok, CONFIG_SHOW_MAX, near, t);
         snprintf(out, out_len, "duplicate key %s", tok);
         return;
     }
-    show(out, out_len - 4, je->text, n);     /* show() writes at most max + 4 bytes */
+    show(out, out_len - 4, je->text, n); /* show() writes at most max + 4 bytes */
 }
 
 static enum status
@@ -425,7 +435,7 @@ json_apply(const struct cfg *c, const char *text, size_t len, const char *label)
         goto out;
     }
     seen = xcalloc(c->n ? c->n : 1, sizeof *seen);
-    json_object_foreach(root, key, v) {
+    json_object_foreach (root, key, v) {
         if (json_key(c, seen, key, v, label) != ST_OK)
             goto out;
     }
@@ -489,7 +499,7 @@ file_apply(const struct cfg *c, const char *const *flags, char *const *env)
     st = json_apply(c, text, len, label);
 out:
     if (text != NULL)
-        explicit_bzero(text, len);      /* the file may hold secrets */
+        explicit_bzero(text, len); /* the file may hold secrets */
     free(text);
     if (f != NULL)
         fclose(f);
@@ -652,9 +662,9 @@ config_parse(void *settings, const struct opt *table, size_t n_opts, int argc, c
              const char ***positional, char *err, size_t err_len)
 {
     const struct cfg c = {settings, table, n_opts, err, err_len};
-    char **env = NULL;          /* DIFYGUARD_* values, copied (secrets already unset) */
-    const char **flags = NULL;  /* per option: its value in argv, or NULL */
-    bool *is_pos = NULL;        /* per argv slot: a positional argument */
+    char **env = NULL;         /* DIFYGUARD_* values, copied (secrets already unset) */
+    const char **flags = NULL; /* per option: its value in argv, or NULL */
+    bool *is_pos = NULL;       /* per argv slot: a positional argument */
     enum status st;
 
     table_check(table, n_opts);
@@ -725,8 +735,8 @@ config_help(FILE *out, const char *cmd, const char *synopsis, const char *summar
             width = (int)strlen(label);
         has_config |= strcmp(table[i].name, "config") == 0;
     }
-    fprintf(out, "usage: difyguard %s%s%s\n", cmd ? cmd : "",
-            synopsis && *synopsis ? " " : "", synopsis ? synopsis : "");
+    fprintf(out, "usage: difyguard %s%s%s\n", cmd ? cmd : "", synopsis && *synopsis ? " " : "",
+            synopsis ? synopsis : "");
     if (summary != NULL && *summary != '\0')
         fprintf(out, "%s\n", summary);
     fprintf(out, "\noptions:\n");

@@ -13,21 +13,21 @@
 #include "common/status.h"
 
 enum opt_type {
-    OPT_STRING,     /* char *, malloc'd (config_free frees it) */
-    OPT_BOOL,       /* bool; a bare flag sets true; flags/env take true/false/1/0, the file JSON bools */
-    OPT_UINT,       /* uint64_t, decimal */
-    OPT_SIZE,       /* uint64_t bytes: 4096, "64k", "4MiB", "1m" */
-    OPT_DURATION,   /* int64_t seconds: integer, or "90d", "12h", "30m", "45s" */
+    OPT_STRING, /* char *, malloc'd (config_free frees it) */
+    OPT_BOOL, /* bool; a bare flag sets true; flags/env take true/false/1/0, the file JSON bools */
+    OPT_UINT, /* uint64_t, decimal */
+    OPT_SIZE, /* uint64_t bytes: 4096, "64k", "4MiB", "1m" */
+    OPT_DURATION, /* int64_t seconds: integer, or "90d", "12h", "30m", "45s" */
 };
 
 struct opt {
-    const char *name;        /* long flag without dashes, also the JSON key: "max-body-bytes" */
+    const char *name; /* long flag without dashes, also the JSON key: "max-body-bytes" */
     enum opt_type type;
-    size_t offset;           /* offsetof() into the command's settings struct */
-    const char *def;         /* default as text, NULL = unset (string NULL / zero) */
-    const char *help;        /* one line */
-    bool secret;             /* env var unset after reading; never echoed in errors */
-    bool flag_only;          /* only from argv: never from DIFYGUARD_* nor a config file. For
+    size_t offset;    /* offsetof() into the command's settings struct */
+    const char *def;  /* default as text, NULL = unset (string NULL / zero) */
+    const char *help; /* one line */
+    bool secret;      /* env var unset after reading; never echoed in errors */
+    bool flag_only;   /* only from argv: never from DIFYGUARD_* nor a config file. For
                               * options that state what a command grants or changes, so a
                               * stray variable cannot widen it. Not with `secret`. */
 };
@@ -42,9 +42,9 @@ struct opt {
  * Returns ST_OK, ST_INVALID (usage error: err holds one line naming the option and the source)
  * or ST_NOT_FOUND when --help/-h was given (print config_help). Unknown flags, unknown JSON
  * keys, bad numbers and wrong JSON types are ST_INVALID. */
-NODISCARD enum status config_parse(void *settings, const struct opt *table, size_t n_opts,
-                                   int argc, char **argv, const char ***positional,
-                                   char *err, size_t err_len);
+NODISCARD enum status config_parse(void *settings, const struct opt *table, size_t n_opts, int argc,
+                                   char **argv, const char ***positional, char *err,
+                                   size_t err_len);
 
 /* Parse a JSON config file's text (fuzzed): same rules as above, file layer only. */
 NODISCARD enum status config_parse_json(void *settings, const struct opt *table, size_t n_opts,

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-
 #include "common/checked.h"
 #include "common/clock.h"
 #include "common/json/config.h"
@@ -15,7 +14,7 @@
 /* Each block carries its size in front so free can wipe it. */
 struct jx_hdr {
     size_t n;
-    size_t pad;         /* keep 16-byte alignment */
+    size_t pad; /* keep 16-byte alignment */
 };
 
 static void *
@@ -83,7 +82,7 @@ jx_only(const json_t *obj, const char *const *allowed, const char **msg)
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach ((json_t *)obj, key, v) {
         bool ok = false;
         for (size_t i = 0; allowed[i] != NULL && !ok; i++)
             ok = strcmp(key, allowed[i]) == 0;
@@ -159,7 +158,7 @@ jx_duration(const json_t *obj, const char *key, int64_t *out, bool *present)
     int64_t secs;
     if (config_duration(&secs, json_string_value(v), json_string_length(v)) != ST_OK)
         return ST_INVALID;
-    *out = secs;                        /* unchanged on failure, like the other getters */
+    *out = secs; /* unchanged on failure, like the other getters */
     return ST_OK;
 }
 

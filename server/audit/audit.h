@@ -16,24 +16,24 @@
 #include "server/audit/format.h"
 #include "store/store.h"
 
-#define AUDIT_HEX 65                   /* 64 hex digits + NUL */
-#define AUDIT_MAX_VERSIONS 8           /* distinct key versions tracked per batch event */
+#define AUDIT_HEX 65         /* 64 hex digits + NUL */
+#define AUDIT_MAX_VERSIONS 8 /* distinct key versions tracked per batch event */
 
 struct audit_settings {
-    bool durable;                      /* respond only after the event is fsync'd (default) */
-    int64_t checkpoint_interval;       /* seconds between periodic checkpoints */
-    int64_t retention;                 /* seconds; 0 keeps events forever */
-    const char *archive_dir;           /* pruned events are exported here first */
-    bool own_chain;                    /* a one-off chain for this process (CLI commands) */
-    bool new_chain_on_break;           /* --audit-new-chain: see audit_open */
+    bool durable;                /* respond only after the event is fsync'd (default) */
+    int64_t checkpoint_interval; /* seconds between periodic checkpoints */
+    int64_t retention;           /* seconds; 0 keeps events forever */
+    const char *archive_dir;     /* pruned events are exported here first */
+    bool own_chain;              /* a one-off chain for this process (CLI commands) */
+    bool new_chain_on_break;     /* --audit-new-chain: see audit_open */
 };
 
 /* What the request pipeline knows about one finished request. Strings are copies (the request may go away
  * only after the completion callback). */
 struct audit_rec {
     int64_t time_ms;
-    const char *op, *route;            /* static strings */
-    char method[12];                   /* a copy: folded records outlive their request */
+    const char *op, *route; /* static strings */
+    char method[12];        /* a copy: folded records outlive their request */
     unsigned status;
     int64_t latency_us;
     char app[STORE_NAME_MAX + 8];
@@ -46,13 +46,13 @@ struct audit_rec {
     char trace_id[33];
     char h_request_id[AUDIT_HEX], h_client[AUDIT_HEX], h_keyring[AUDIT_HEX];
     char h_key_id[AUDIT_HEX], h_sub[AUDIT_HEX];
-    char (*h_context)[AUDIT_HEX];      /* malloc'd, freed by the writer */
+    char (*h_context)[AUDIT_HEX]; /* malloc'd, freed by the writer */
     size_t n_h_context;
-    char (*h_reference)[AUDIT_HEX];    /* malloc'd, freed by the writer */
+    char (*h_reference)[AUDIT_HEX]; /* malloc'd, freed by the writer */
     size_t n_h_reference;
-    uint64_t count;                    /* identical events folded in (0 or 1 = one) */
-    bool coalesce;                     /* an unknown-key 401: may merge with its kind */
-    enum status result;                /* writer-private: the commit's outcome */
+    uint64_t count;     /* identical events folded in (0 or 1 = one) */
+    bool coalesce;      /* an unknown-key 401: may merge with its kind */
+    enum status result; /* writer-private: the commit's outcome */
     /* Called once from the writer thread after the commit (ST_OK) or its failure. */
     void (*done)(void *arg, enum status st);
     void *arg;
@@ -102,7 +102,7 @@ size_t audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES])
  * the other chains that did not verify (left out or cut short) and names the first problem. */
 struct audit_export_report {
     uint64_t unverified;
-    char error[256];                   /* one sentence, no secrets */
+    char error[256]; /* one sentence, no secrets */
 };
 NODISCARD enum status audit_export(struct audit *a, const char *chain_id, uint64_t after_seq,
                                    store_line_cb cb, void *arg, struct audit_export_report *rep);
@@ -146,10 +146,10 @@ uint64_t audit_failures(const struct audit *a);
 /* What the inventory reports of the trail (server/inventory.c). */
 struct audit_status {
     bool durable;
-    uint64_t write_failures;           /* audit_failures */
-    uint64_t unverified_chains;        /* audit_unverified_chains */
-    int64_t retention;                 /* seconds; 0 keeps events forever */
-    int64_t verified_at_ms;            /* last whole-trail verification; 0 = none yet */
+    uint64_t write_failures;    /* audit_failures */
+    uint64_t unverified_chains; /* audit_unverified_chains */
+    int64_t retention;          /* seconds; 0 keeps events forever */
+    int64_t verified_at_ms;     /* last whole-trail verification; 0 = none yet */
     bool verified_ok;
 };
 void audit_status(const struct audit *a, struct audit_status *out);
@@ -161,8 +161,8 @@ void audit_status(const struct audit *a, struct audit_status *out);
 struct audit_trail_check {
     bool valid;
     uint64_t events, checkpoints, chains;
-    uint64_t line;                     /* 1-based line of the first problem, 0 if none */
-    char error[256];                   /* one sentence, no secrets; "" when valid */
+    uint64_t line;   /* 1-based line of the first problem, 0 if none */
+    char error[256]; /* one sentence, no secrets; "" when valid */
 };
 NODISCARD enum status audit_verify_trail(struct audit *a, struct audit_trail_check *out);
 

@@ -17,7 +17,7 @@
 #include "server/sealed.h"
 
 #define META_CHAIN_ID "audit_chain_id"
-#define HEAD_TEXT_MAX 96                /* "<seq>:<64 hex>" */
+#define HEAD_TEXT_MAX 96 /* "<seq>:<64 hex>" */
 
 void
 audit__head_seal(struct audit *a, struct store_audit_row *row)
@@ -25,7 +25,7 @@ audit__head_seal(struct audit *a, struct store_audit_row *row)
     char hex[2 * AUDIT_HASH_BYTES + 1], val[HEAD_TEXT_MAX];
 
     if (a->set.own_chain)
-        return;                         /* a one-off CLI chain is never continued */
+        return; /* a one-off CLI chain is never continued */
     sodium_bin2hex(hex, sizeof hex, row->hash, AUDIT_HASH_BYTES);
     snprintf(val, sizeof val, "%" PRIu64 ":%s", row->seq, hex);
     sealed_text(a->head_text, sizeof a->head_text, a->mac_key, a->head_key, val);
@@ -47,8 +47,8 @@ new_chain_id(struct audit *a)
 static enum status
 chain_id_load(struct audit *a, bool *legacy, char *err, size_t err_len)
 {
-    enum status st = sealed_get(a->store, a->mac_key, META_CHAIN_ID, a->chain_id,
-                                sizeof a->chain_id);
+    enum status st =
+        sealed_get(a->store, a->mac_key, META_CHAIN_ID, a->chain_id, sizeof a->chain_id);
 
     *legacy = st == ST_INVALID;
     snprintf(a->head_key, sizeof a->head_key, "audit_head:%s", a->chain_id);
@@ -59,11 +59,12 @@ chain_id_load(struct audit *a, bool *legacy, char *err, size_t err_len)
         return sealed_put(a->store, a->mac_key, META_CHAIN_ID, a->chain_id);
     }
     if (st == ST_INVALID) {
-        log_msg(LOG_WARN, "audit_meta_sealed", "key", META_CHAIN_ID,
-                "detail", "sealing the audit chain id stored before seals existed", LOG_END);
+        log_msg(LOG_WARN, "audit_meta_sealed", "key", META_CHAIN_ID, "detail",
+                "sealing the audit chain id stored before seals existed", LOG_END);
         return sealed_put(a->store, a->mac_key, META_CHAIN_ID, a->chain_id);
     }
-    snprintf(err, err_len, "the audit chain id in the database fails its seal (edited behind "
+    snprintf(err, err_len,
+             "the audit chain id in the database fails its seal (edited behind "
              "the service's back)");
     return ST_INTEGRITY;
 }
@@ -99,15 +100,17 @@ covered_event_check(struct audit *a, const char *cp, uint64_t cp_seq, char *err,
     enum status st = ST_OK;
 
     if (cp_seq == 0 || (kind != NULL && strcmp(kind, "anchor") == 0))
-        goto out;                       /* an empty chain, or events pruned behind an anchor */
+        goto out; /* an empty chain, or events pruned behind an anchor */
     if ((st = store_audit_lines(a->store, a->chain_id, cp_seq - 1, cp_seq, first_line, &ev)) !=
         ST_OK)
         goto out;
     if (hex == NULL || sodium_hex2bin(want, sizeof want, hex, strlen(hex), NULL, &n, NULL) != 0 ||
         n != sizeof want || auditfmt_line_hash(ev.p, ev.len, got) != ST_OK ||
         sodium_memcmp(got, want, sizeof want) != 0) {
-        snprintf(err, err_len, "audit chain %s: the event seq %" PRIu64 " its last checkpoint "
-                 "covers is missing or altered", a->chain_id, cp_seq);
+        snprintf(err, err_len,
+                 "audit chain %s: the event seq %" PRIu64 " its last checkpoint "
+                 "covers is missing or altered",
+                 a->chain_id, cp_seq);
         st = ST_INTEGRITY;
     }
 out:
@@ -127,22 +130,24 @@ chain_verify(struct audit *a, uint64_t *seq, uint8_t hash[static AUDIT_HASH_BYTE
     struct sbuf tail = {0};
     struct audit_prefix pre;
     struct audit_verify_result res;
-    uint8_t (*keys)[AUDIT_PK_BYTES] = NULL;
+    uint8_t(*keys)[AUDIT_PK_BYTES] = NULL;
     size_t n_keys = 0;
     enum status st = store_audit_checkpoint_last(a->store, a->chain_id, NULL, &cp, &cp_seq);
 
     if (st != ST_OK && st != ST_NOT_FOUND)
         goto out;
     if ((cp != NULL && (st = covered_event_check(a, cp, cp_seq, err, err_len)) != ST_OK) ||
-        (st = store_audit_lines(a->store, a->chain_id, cp != NULL ? cp_seq : 0, INT64_MAX,
-                                 add_line, &tail)) != ST_OK)
+        (st = store_audit_lines(a->store, a->chain_id, cp != NULL ? cp_seq : 0, INT64_MAX, add_line,
+                                &tail)) != ST_OK)
         goto out;
     n_keys = audit_public_keys(a, &keys);
-    st = audit_verify_prefix(tail.p, tail.len, (const uint8_t (*)[AUDIT_PK_BYTES])keys, n_keys,
-                             cp, cp != NULL ? strlen(cp) : 0, &pre, &res);
+    st = audit_verify_prefix(tail.p, tail.len, (const uint8_t(*)[AUDIT_PK_BYTES])keys, n_keys, cp,
+                             cp != NULL ? strlen(cp) : 0, &pre, &res);
     if (st != ST_OK) {
-        snprintf(err, err_len, "audit chain %s does not verify from its last checkpoint (seq "
-                 "%" PRIu64 "): %s", a->chain_id, cp_seq, res.error);
+        snprintf(err, err_len,
+                 "audit chain %s does not verify from its last checkpoint (seq "
+                 "%" PRIu64 "): %s",
+                 a->chain_id, cp_seq, res.error);
         st = ST_INTEGRITY;
         goto out;
     }
@@ -169,16 +174,17 @@ head_check(struct audit *a, bool legacy, uint64_t seq, const uint8_t hash[static
     if (st == ST_NOT_FOUND && (legacy || seq == 0)) {
         if (seq == 0)
             return ST_OK;
-        log_msg(LOG_WARN, "audit_meta_sealed", "key", a->head_key,
-                "detail", "sealing the head of a chain stored before seals existed", LOG_END);
+        log_msg(LOG_WARN, "audit_meta_sealed", "key", a->head_key, "detail",
+                "sealing the head of a chain stored before seals existed", LOG_END);
         return sealed_put(a->store, a->mac_key, a->head_key, want);
     }
     if (st == ST_OK && strcmp(val, want) == 0)
         return ST_OK;
     if (st == ST_OK)
-        snprintf(err, err_len, "audit chain %s ends at %.40s... but its sealed head is %.40s...: "
-                 "events were deleted or added behind the service's back", a->chain_id, want,
-                 val);
+        snprintf(err, err_len,
+                 "audit chain %s ends at %.40s... but its sealed head is %.40s...: "
+                 "events were deleted or added behind the service's back",
+                 a->chain_id, want, val);
     else
         snprintf(err, err_len, "the sealed head of audit chain %s is %s", a->chain_id,
                  st == ST_NOT_FOUND ? "missing" : "not intact");
@@ -219,7 +225,7 @@ audit__chain_open(struct audit *a, char *err, size_t err_len)
     enum status st;
 
     if (a->set.own_chain) {
-        new_chain_id(a);                /* a short-lived process never shares a chain */
+        new_chain_id(a); /* a short-lived process never shares a chain */
         return ST_OK;
     }
     if ((st = chain_id_load(a, &legacy, err, err_len)) == ST_OK &&
@@ -228,8 +234,8 @@ audit__chain_open(struct audit *a, char *err, size_t err_len)
     if (st == ST_INTEGRITY && a->set.new_chain_on_break)
         return chain_restart(a, err);
     if (st == ST_INTEGRITY)
-        log_msg(LOG_ERROR, "audit_chain_integrity_failure", "chain_id", a->chain_id,
-                "detail", err, LOG_END);
+        log_msg(LOG_ERROR, "audit_chain_integrity_failure", "chain_id", a->chain_id, "detail", err,
+                LOG_END);
     else if (st != ST_OK && err[0] == '\0')
         snprintf(err, err_len, "cannot read the audit chain");
     if (st != ST_OK)

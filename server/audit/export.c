@@ -74,8 +74,7 @@ export_own(struct audit *a, uint64_t after_seq, struct export_ctx *x)
 }
 
 static void
-unverified(struct audit *a, struct audit_export_report *rep, const char *chain_id,
-           const char *why)
+unverified(struct audit *a, struct audit_export_report *rep, const char *chain_id, const char *why)
 {
     atomic_fetch_add(&a->unverified, 1);
     rep->unverified++;
@@ -117,14 +116,14 @@ export_other(struct audit *a, const char *chain_id, uint64_t after_seq, struct e
     struct sbuf text = {0}, cp = {0};
     struct audit_prefix pre;
     struct audit_verify_result res;
-    uint8_t (*keys)[AUDIT_PK_BYTES] = NULL;
+    uint8_t(*keys)[AUDIT_PK_BYTES] = NULL;
     enum status st = store_audit_lines(a->store, chain_id, 0, INT64_MAX, add_line, &text);
 
     if (st != ST_OK || text.len == 0)
         goto out;
     size_t n_keys = audit_public_keys(a, &keys);
-    if (audit_verify_prefix(text.p, text.len, (const uint8_t (*)[AUDIT_PK_BYTES])keys, n_keys,
-                            NULL, 0, &pre, &res) != ST_OK)
+    if (audit_verify_prefix(text.p, text.len, (const uint8_t(*)[AUDIT_PK_BYTES])keys, n_keys, NULL,
+                            0, &pre, &res) != ST_OK)
         unverified(a, rep, chain_id, res.error);
     else if (!pre.has_cp)
         unverified(a, rep, chain_id, "no checkpoint signed by an accepted audit key");
@@ -142,12 +141,12 @@ out:
 }
 
 enum status
-audit_export(struct audit *a, const char *chain_id, uint64_t after_seq, store_line_cb cb,
-             void *arg, struct audit_export_report *rep)
+audit_export(struct audit *a, const char *chain_id, uint64_t after_seq, store_line_cb cb, void *arg,
+             struct audit_export_report *rep)
 {
     struct export_ctx x = {cb, arg};
     struct audit_export_report scratch;
-    char (*chains)[STORE_CHAIN_ID_MAX] = NULL;
+    char(*chains)[STORE_CHAIN_ID_MAX] = NULL;
     size_t n = 0;
     enum status st;
 
@@ -158,8 +157,8 @@ audit_export(struct audit *a, const char *chain_id, uint64_t after_seq, store_li
         return strcmp(chain_id, a->chain_id) == 0 ? export_own(a, after_seq, &x)
                                                   : export_other(a, chain_id, after_seq, &x, rep);
     /* This node's chain first: a key change in it then precedes other chains signed since. */
-    if ((st = export_own(a, 0, &x)) != ST_OK || (st = store_audit_chains(a->store, &chains, &n)) !=
-            ST_OK)
+    if ((st = export_own(a, 0, &x)) != ST_OK ||
+        (st = store_audit_chains(a->store, &chains, &n)) != ST_OK)
         return st;
     for (size_t i = 0; i < n && st == ST_OK; i++) {
         if (strcmp(chains[i], a->chain_id) != 0)
@@ -218,15 +217,15 @@ write_durable(const char *dir, const char *name, const char *text, size_t len)
 
     snprintf(path, sizeof path, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-    unlink(tmp);                        /* left by an interrupted run */
+    unlink(tmp); /* left by an interrupted run */
     if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
         write_all(fd, text, len) != ST_OK || fsync(fd) != 0 || close(fd) != 0) {
         fd = -1;
         goto out;
     }
     fd = -1;
-    if (rename(tmp, path) != 0 ||
-        (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) != 0)
+    if (rename(tmp, path) != 0 || (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+        fsync(dfd) != 0)
         goto out;
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0 ||
         (size_t)sb.st_size != len)
@@ -253,23 +252,23 @@ archive(struct audit *a, uint64_t upto, const uint8_t *hash)
     char name[128];
     struct sbuf text = {0};
     struct audit_verify_result res;
-    uint8_t (*keys)[AUDIT_PK_BYTES] = NULL;
+    uint8_t(*keys)[AUDIT_PK_BYTES] = NULL;
     enum status st;
 
     if (a->set.archive_dir == NULL)
-        return ST_INVALID;              /* never prune what was not archived */
+        return ST_INVALID; /* never prune what was not archived */
     if (mkdir(a->set.archive_dir, 0700) != 0 && errno != EEXIST)
         return ST_IO;
     if ((st = store_audit_lines(a->store, a->chain_id, 0, upto, add_line, &text)) != ST_OK ||
-        (st = audit__sign_line(a, &text, a->chain_id, "export", upto, hash,
-                               clock_now_ms())) != ST_OK)
+        (st = audit__sign_line(a, &text, a->chain_id, "export", upto, hash, clock_now_ms())) !=
+            ST_OK)
         goto out;
     sbuf_add(&text, "\n", 1);
     size_t n_keys = audit_public_keys(a, &keys);
-    if (audit_verify(text.p, text.len, (const uint8_t (*)[AUDIT_PK_BYTES])keys, n_keys, NULL, 0,
+    if (audit_verify(text.p, text.len, (const uint8_t(*)[AUDIT_PK_BYTES])keys, n_keys, NULL, 0,
                      &res) != ST_OK) {
-        log_msg(LOG_ERROR, "audit_archive_unverified", "chain_id", a->chain_id,
-                "detail", res.error, LOG_END);
+        log_msg(LOG_ERROR, "audit_archive_unverified", "chain_id", a->chain_id, "detail", res.error,
+                LOG_END);
         st = ST_INTEGRITY;
         goto out;
     }
@@ -300,8 +299,8 @@ audit__retention_run(struct audit *a, int64_t t_ms)
         st = store_audit_prune(a->store, a->chain_id, seq);
     pthread_mutex_unlock(&a->chain_mu);
     if (st != ST_OK) {
-        log_msg(LOG_ERROR, "audit_retention_failed", "chain_id", a->chain_id,
-                "status", status_name(st), LOG_END);
+        log_msg(LOG_ERROR, "audit_retention_failed", "chain_id", a->chain_id, "status",
+                status_name(st), LOG_END);
     } else if (due) {
         char s[24];
         snprintf(s, sizeof s, "%" PRIu64, seq);
@@ -322,7 +321,7 @@ audit_verify_trail(struct audit *a, struct audit_trail_check *out)
     struct sbuf b = {0};
     struct audit_verify_result res;
     struct audit_export_report rep;
-    uint8_t (*keys)[AUDIT_PK_BYTES] = NULL;
+    uint8_t(*keys)[AUDIT_PK_BYTES] = NULL;
     enum status st;
 
     memset(out, 0, sizeof *out);
@@ -331,7 +330,7 @@ audit_verify_trail(struct audit *a, struct audit_trail_check *out)
         return st;
     }
     size_t nk = audit_public_keys(a, &keys);
-    st = audit_verify(b.p != NULL ? b.p : "", b.len, (const uint8_t (*)[AUDIT_PK_BYTES])keys, nk,
+    st = audit_verify(b.p != NULL ? b.p : "", b.len, (const uint8_t(*)[AUDIT_PK_BYTES])keys, nk,
                       NULL, 0, &res);
     free(keys);
     sbuf_free(&b);

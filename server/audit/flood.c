@@ -11,8 +11,8 @@
 #include "common/xmem.h"
 #include "server/audit/priv.h"
 
-#define FLOOD_SLOTS 8192                /* a power of two */
-#define FLOOD_FINE_MAX 4096             /* floods told apart by client and key, per second */
+#define FLOOD_SLOTS 8192    /* a power of two */
+#define FLOOD_FINE_MAX 4096 /* floods told apart by client and key, per second */
 #define FLOOD_LOAD_MAX (FLOOD_SLOTS / 8 * 7)
 
 /* Records of one flood: same second, client, route, method, status and known key id. Unknown
@@ -84,7 +84,7 @@ audit__fold(struct audit *a, struct audit_rec *list, size_t *n)
             r->next = a->floods;
             a->floods = r;
             (*n)--;
-        } else {                        /* not folded (or no room): committed as it is */
+        } else { /* not folded (or no room): committed as it is */
             *tail = r;
             tail = &r->next;
         }
@@ -110,7 +110,7 @@ audit__floods_due(struct audit *a, struct audit_rec *list, size_t *n, bool all)
             pp = &f->next;
         }
     }
-    if (moved && a->flood_slots != NULL) {      /* index what is left: this second's floods */
+    if (moved && a->flood_slots != NULL) { /* index what is left: this second's floods */
         memset(a->flood_slots, 0, FLOOD_SLOTS * sizeof *a->flood_slots);
         a->flood_n = a->flood_fine = 0;
         for (struct audit_rec *f = a->floods; f != NULL; f = f->next) {

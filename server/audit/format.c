@@ -200,9 +200,9 @@ list_ok(const char *const *v, size_t n)
 static bool
 event_valid(const struct audit_event *e)
 {
-    const char *const opt[] = {e->method, e->route, e->app, e->key_id, e->keyring, e->trace_id,
-                               e->hmac_key_id, e->h_request_id, e->h_client, e->h_keyring,
-                               e->h_key_id, e->h_sub};
+    const char *const opt[] = {e->method,   e->route,     e->app,         e->key_id,
+                               e->keyring,  e->trace_id,  e->hmac_key_id, e->h_request_id,
+                               e->h_client, e->h_keyring, e->h_key_id,    e->h_sub};
 
     if (e->chain_id == NULL || !afmt_chain_id_ok(e->chain_id, strlen(e->chain_id)) ||
         e->op == NULL || !afmt_text_ok(e->op, strlen(e->op)) || e->outcome == NULL ||
@@ -222,7 +222,7 @@ event_valid(const struct audit_event *e)
         if (e->versions == NULL || e->version_counts == NULL)
             return false;
         for (size_t i = 1; i < e->n_versions; i++) {
-            if (e->versions[i] <= e->versions[i - 1])   /* ascending: no duplicate keys */
+            if (e->versions[i] <= e->versions[i - 1]) /* ascending: no duplicate keys */
                 return false;
         }
     }
@@ -320,8 +320,7 @@ event_hmac(struct sbuf *out, const struct audit_event *e)
 }
 
 enum status
-auditfmt_event(struct sbuf *out, uint8_t hash[static AUDIT_HASH_BYTES],
-               const struct audit_event *e)
+auditfmt_event(struct sbuf *out, uint8_t hash[static AUDIT_HASH_BYTES], const struct audit_event *e)
 {
     const size_t start = out->len;
     char hex[HASH_HEX + 1];
@@ -344,7 +343,6 @@ out:
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------- */
-
 
 void
 afmt_cp_message(struct sbuf *m, const struct cp_text *t)

@@ -24,9 +24,9 @@
 #include "crypto/secret.h"
 
 #define AUDIT_HASH_BYTES 32
-#define AUDIT_KEY_ID_CHARS 16          /* hex of the first 8 bytes of SHA-256(public key) */
+#define AUDIT_KEY_ID_CHARS 16 /* hex of the first 8 bytes of SHA-256(public key) */
 #define AUDIT_PK_BYTES 32
-#define AUDIT_SK_BYTES 64              /* libsodium Ed25519 secret key (seed || pk) */
+#define AUDIT_SK_BYTES 64 /* libsodium Ed25519 secret key (seed || pk) */
 
 /* One audit event. Strings are NUL-terminated; NULL means absent (written as JSON null or
  * omitted, as documented). Values that identify callers or data are HMAC-ed by the writer
@@ -35,25 +35,25 @@ struct audit_event {
     const char *chain_id;
     uint64_t seq;
     uint8_t prev_hash[AUDIT_HASH_BYTES];
-    int64_t time_ms;                   /* unix milliseconds; written as RFC 3339 with ms */
-    const char *op;                    /* "encrypt", "keyring.create", "auth", ... */
+    int64_t time_ms; /* unix milliseconds; written as RFC 3339 with ms */
+    const char *op;  /* "encrypt", "keyring.create", "auth", ... */
     const char *method;
-    const char *route;                 /* template: "/v1/keyrings/{name}/encrypt" */
+    const char *route; /* template: "/v1/keyrings/{name}/encrypt" */
     unsigned status;
-    const char *outcome;               /* "ok", "denied", "invalid", "failed", "error" */
+    const char *outcome; /* "ok", "denied", "invalid", "failed", "error" */
     int64_t latency_us;
     const char *app, *key_id, *keyring;
-    uint32_t key_version;              /* 0 = absent */
-    uint32_t items_total, items_ok, items_failed;   /* batches; total 0 = not a batch */
-    size_t n_versions;                 /* {version: count} map of a batch */
+    uint32_t key_version;                         /* 0 = absent */
+    uint32_t items_total, items_ok, items_failed; /* batches; total 0 = not a batch */
+    size_t n_versions;                            /* {version: count} map of a batch */
     const uint32_t *versions, *version_counts;
     const char *trace_id;
-    uint64_t count;                    /* coalesced identical events, >= 1 */
-    const char *hmac_key_id;           /* the audit HMAC key that made the h_* values */
+    uint64_t count;          /* coalesced identical events, >= 1 */
+    const char *hmac_key_id; /* the audit HMAC key that made the h_* values */
     const char *h_request_id, *h_client, *h_keyring, *h_key_id, *h_sub;
-    const char *const *h_context;      /* one per context value, in canonical key order */
+    const char *const *h_context; /* one per context value, in canonical key order */
     size_t n_h_context;
-    const char *const *h_reference;    /* one per batch reference */
+    const char *const *h_reference; /* one per batch reference */
     size_t n_h_reference;
 };
 
@@ -64,17 +64,17 @@ NODISCARD enum status auditfmt_event(struct sbuf *out, uint8_t hash[static AUDIT
 
 struct audit_signer {
     char key_id[AUDIT_KEY_ID_CHARS + 1];
-    const struct secret *sk;           /* AUDIT_SK_BYTES */
+    const struct secret *sk; /* AUDIT_SK_BYTES */
 };
 
 struct audit_checkpoint {
     const char *chain_id;
-    uint64_t seq;                      /* the last event it covers (0 for an empty chain) */
-    uint8_t hash[AUDIT_HASH_BYTES];    /* that event's hash */
+    uint64_t seq;                   /* the last event it covers (0 for an empty chain) */
+    uint8_t hash[AUDIT_HASH_BYTES]; /* that event's hash */
     int64_t time_ms;
-    const char *kind;                  /* "periodic", "export", "anchor", "key_change" */
-    const char *new_key_id;            /* key_change only */
-    const uint8_t *new_public_key;     /* key_change only, AUDIT_PK_BYTES */
+    const char *kind;              /* "periodic", "export", "anchor", "key_change" */
+    const char *new_key_id;        /* key_change only */
+    const uint8_t *new_public_key; /* key_change only, AUDIT_PK_BYTES */
 };
 
 /* Append a checkpoint line signed by each signer (key_change: old and new key). */
@@ -84,13 +84,13 @@ NODISCARD enum status auditfmt_checkpoint(struct sbuf *out, const struct audit_c
 /* Key ids and the text form of public keys (standard base64 of 32 bytes). */
 void auditfmt_key_id(char out[static AUDIT_KEY_ID_CHARS + 1],
                      const uint8_t pk[static AUDIT_PK_BYTES]);
-NODISCARD enum status auditfmt_parse_public_key(uint8_t pk[static AUDIT_PK_BYTES],
-                                                const char *text, size_t len);
+NODISCARD enum status auditfmt_parse_public_key(uint8_t pk[static AUDIT_PK_BYTES], const char *text,
+                                                size_t len);
 
 struct audit_verify_result {
     uint64_t events, checkpoints, chains;
-    uint64_t line;                     /* 1-based line of the first problem, 0 if none */
-    char error[256];                   /* one sentence, no secrets */
+    uint64_t line;   /* 1-based line of the first problem, 0 if none */
+    char error[256]; /* one sentence, no secrets */
 };
 
 /* Verify an export (NDJSON text). Fails (ST_AUTH, with res->error and res->line) on: a line that
@@ -120,10 +120,10 @@ NODISCARD enum status auditfmt_line_hash(const char *line, size_t len,
  * Returns ST_OK when all of the text verified, ST_AUTH with res->error otherwise. */
 struct audit_prefix {
     uint64_t events, checkpoints;
-    uint64_t head_seq;                 /* the last verified event, anchor or since checkpoint */
+    uint64_t head_seq; /* the last verified event, anchor or since checkpoint */
     uint8_t head_hash[AUDIT_HASH_BYTES];
-    bool has_cp;                       /* a checkpoint of the text (or the since line) verified */
-    uint64_t cp_seq;                   /* the last verified checkpoint of the text */
+    bool has_cp;     /* a checkpoint of the text (or the since line) verified */
+    uint64_t cp_seq; /* the last verified checkpoint of the text */
     uint8_t cp_hash[AUDIT_HASH_BYTES];
     size_t cp_end;
 };

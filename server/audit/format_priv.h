@@ -17,18 +17,18 @@
 #define CHECKPOINT_DOMAIN "difyguard-audit-checkpoint-v1\n"
 #define HASH_HEX (2 * AUDIT_HASH_BYTES)
 #define HASH_KEY ",\"hash\":\""
-#define HASH_SUFFIX_LEN (sizeof HASH_KEY - 1 + HASH_HEX + 2)   /* ,"hash":"<hex>"} */
-#define TIME_CHARS 24                                         /* 2026-11-28T20:21:00.123Z */
-#define TIME_MAX_MS INT64_C(253402300799999)                  /* 9999-12-31T23:59:59.999Z */
+#define HASH_SUFFIX_LEN (sizeof HASH_KEY - 1 + HASH_HEX + 2) /* ,"hash":"<hex>"} */
+#define TIME_CHARS 24                                        /* 2026-11-28T20:21:00.123Z */
+#define TIME_MAX_MS INT64_C(253402300799999)                 /* 9999-12-31T23:59:59.999Z */
 #define DAY_MS INT64_C(86400000)
 #define SIG_BYTES crypto_sign_ed25519_BYTES
 #define SIG_B64_CHARS 88
 #define PK_B64_CHARS 44
-#define CHAIN_ID_MAX 128                  /* bytes */
-#define VERIFY_MAX_KEYS 64                /* given plus learned from key changes */
-#define VERIFY_MAX_SIGS 8                 /* signatures on one checkpoint */
+#define CHAIN_ID_MAX 128   /* bytes */
+#define VERIFY_MAX_KEYS 64 /* given plus learned from key changes */
+#define VERIFY_MAX_SIGS 8  /* signatures on one checkpoint */
 #define VERIFY_LINE_MAX ((size_t)16 << 20)
-#define SHOW_MAX 40                       /* characters of input quoted in an error */
+#define SHOW_MAX 40 /* characters of input quoted in an error */
 #define SHOW_BYTES (SHOW_MAX + 4)
 
 enum cp_kind { CP_PERIODIC, CP_EXPORT, CP_ANCHOR, CP_KEY_CHANGE, CP__COUNT };
@@ -42,8 +42,8 @@ struct cp_text {
     enum cp_kind kind;
     char hash[HASH_HEX + 1];
     char time[TIME_CHARS + 1];
-    char new_key_id[AUDIT_KEY_ID_CHARS + 1];     /* "" unless key_change */
-    char new_pk[PK_B64_CHARS + 1];               /* "" unless key_change */
+    char new_key_id[AUDIT_KEY_ID_CHARS + 1]; /* "" unless key_change */
+    char new_pk[PK_B64_CHARS + 1];           /* "" unless key_change */
 };
 
 /* Valid UTF-8 without control characters (a line stays one line; the signed checkpoint

@@ -21,28 +21,28 @@ struct audit {
     struct store *store;
     const struct rootkey *rk;
     struct audit_settings set;
-    const struct secret *mac_key;      /* seals meta rows (server/sealed.h) */
+    const struct secret *mac_key; /* seals meta rows (server/sealed.h) */
     char chain_id[STORE_CHAIN_ID_MAX];
-    char head_key[STORE_CHAIN_ID_MAX + 16];   /* meta key of this chain's sealed head */
-    char head_text[160];               /* the sealed head the last commit writes (chain_mu) */
-    struct secret *sign_sk;            /* Ed25519 secret key */
+    char head_key[STORE_CHAIN_ID_MAX + 16]; /* meta key of this chain's sealed head */
+    char head_text[160];                    /* the sealed head the last commit writes (chain_mu) */
+    struct secret *sign_sk;                 /* Ed25519 secret key */
     uint8_t sign_pk[AUDIT_PK_BYTES];
     char sign_key_id[AUDIT_KEY_ID_CHARS + 1];
     struct secret *hmac_key;
     char hmac_key_id[AUDIT_KEY_ID_CHARS + 1];
     int64_t key_created_at;
 
-    pthread_mutex_t chain_mu;          /* head and every write to the chain */
+    pthread_mutex_t chain_mu; /* head and every write to the chain */
     uint64_t head_seq;
     uint8_t head_hash[AUDIT_HASH_BYTES];
-    uint64_t checkpoint_seq;           /* head at the last checkpoint */
+    uint64_t checkpoint_seq; /* head at the last checkpoint */
     int64_t checkpoint_at_ms;
     int64_t retention_at_ms;
 
     pthread_mutex_t q_mu;
     pthread_cond_t q_cv;
     struct audit_rec *q_head, *q_tail;
-    atomic_size_t q_len;               /* read without q_mu (metrics, backpressure) */
+    atomic_size_t q_len; /* read without q_mu (metrics, backpressure) */
     bool stopping;
     pthread_t thread;
     bool thread_started;
@@ -59,8 +59,8 @@ struct audit {
     pthread_cond_t rel_cv;
     struct audit_rec *rel_head, *rel_tail;
     atomic_uint_fast64_t failures;
-    atomic_uint_fast64_t unverified;   /* other chains an export could not verify */
-    _Atomic int64_t verified_at_ms;    /* last whole-trail verification (audit_note_verified) */
+    atomic_uint_fast64_t unverified; /* other chains an export could not verify */
+    _Atomic int64_t verified_at_ms;  /* last whole-trail verification (audit_note_verified) */
     atomic_bool verified_ok;
 };
 

@@ -123,30 +123,44 @@ verify__one_chain(struct verifier *v, const char *id, size_t len)
 {
     char sh[SHOW_BYTES];
 
-    if (v->prefix == NULL || v->n_chains == 0 ||
-        chain_slot(v->chains, v->cap, id, len)->id != NULL)
+    if (v->prefix == NULL || v->n_chains == 0 || chain_slot(v->chains, v->cap, id, len)->id != NULL)
         return ST_OK;
-    return verify__reject(v, "a line of chain \"%s\" among another chain's lines", verify__shown(sh, id, len));
+    return verify__reject(v, "a line of chain \"%s\" among another chain's lines",
+                          verify__shown(sh, id, len));
 }
 
-
 static const struct field event_fields[] = {
-    {"type", F_STR, true}, {"chain_id", F_STR, true}, {"seq", F_INT, true},
-    {"prev_hash", F_STR, true}, {"time", F_STR, true}, {"op", F_STR, true},
-    {"method", F_STR | F_NULL, true}, {"route", F_STR | F_NULL, true}, {"status", F_INT, true},
-    {"outcome", F_STR, true}, {"latency_us", F_INT, true}, {"app", F_STR | F_NULL, true},
-    {"key_id", F_STR | F_NULL, true}, {"keyring", F_STR | F_NULL, true},
-    {"key_version", F_INT | F_NULL, true}, {"items", F_OBJ, false},
-    {"trace_id", F_STR | F_NULL, true}, {"count", F_INT, true},
-    {"hmac_key_id", F_STR | F_NULL, true}, {"hmac", F_OBJ, true}, {"hash", F_STR, true},
+    {"type", F_STR, true},
+    {"chain_id", F_STR, true},
+    {"seq", F_INT, true},
+    {"prev_hash", F_STR, true},
+    {"time", F_STR, true},
+    {"op", F_STR, true},
+    {"method", F_STR | F_NULL, true},
+    {"route", F_STR | F_NULL, true},
+    {"status", F_INT, true},
+    {"outcome", F_STR, true},
+    {"latency_us", F_INT, true},
+    {"app", F_STR | F_NULL, true},
+    {"key_id", F_STR | F_NULL, true},
+    {"keyring", F_STR | F_NULL, true},
+    {"key_version", F_INT | F_NULL, true},
+    {"items", F_OBJ, false},
+    {"trace_id", F_STR | F_NULL, true},
+    {"count", F_INT, true},
+    {"hmac_key_id", F_STR | F_NULL, true},
+    {"hmac", F_OBJ, true},
+    {"hash", F_STR, true},
 };
 static const struct field items_fields[] = {
-    {"total", F_INT, true}, {"ok", F_INT, true}, {"failed", F_INT, true},
+    {"total", F_INT, true},
+    {"ok", F_INT, true},
+    {"failed", F_INT, true},
     {"versions", F_OBJ, true},
 };
 static const struct field hmac_fields[] = {
     {"request_id", F_STR, false}, {"client", F_STR, false}, {"keyring", F_STR, false},
-    {"key_id", F_STR, false}, {"sub", F_STR, false}, {"context", F_ARR, false},
+    {"key_id", F_STR, false},     {"sub", F_STR, false},    {"context", F_ARR, false},
     {"reference", F_ARR, false},
 };
 
@@ -154,12 +168,18 @@ static unsigned
 jtype(const json_t *j)
 {
     switch (json_typeof(j)) {
-    case JSON_STRING: return F_STR;
-    case JSON_INTEGER: return F_INT;
-    case JSON_NULL: return F_NULL;
-    case JSON_OBJECT: return F_OBJ;
-    case JSON_ARRAY: return F_ARR;
-    default: return 0;
+    case JSON_STRING:
+        return F_STR;
+    case JSON_INTEGER:
+        return F_INT;
+    case JSON_NULL:
+        return F_NULL;
+    case JSON_OBJECT:
+        return F_OBJ;
+    case JSON_ARRAY:
+        return F_ARR;
+    default:
+        return 0;
     }
 }
 
@@ -167,7 +187,7 @@ jtype(const json_t *j)
  * order). */
 enum status
 verify__fields_check(struct verifier *v, const json_t *o, const struct field *t, size_t n,
-             const char *what)
+                     const char *what)
 {
     char sh[SHOW_BYTES];
     const char *key;
@@ -176,11 +196,12 @@ verify__fields_check(struct verifier *v, const json_t *o, const struct field *t,
 
     if (!json_is_object(o))
         return verify__reject(v, "%s is not a JSON object", what);
-    json_object_foreach((json_t *)o, key, val) {
+    json_object_foreach ((json_t *)o, key, val) {
         for (i = 0; i < n && strcmp(t[i].name, key) != 0; i++)
             ;
         if (i == n)
-            return verify__reject(v, "%s has an unknown member \"%s\"", what, verify__shown(sh, key, strlen(key)));
+            return verify__reject(v, "%s has an unknown member \"%s\"", what,
+                                  verify__shown(sh, key, strlen(key)));
         if (i < next)
             return verify__reject(v, "%s member \"%s\" is out of order", what, t[i].name);
         for (; next < i; next++) {
@@ -222,7 +243,7 @@ all_strings(const json_t *a)
     size_t i;
     json_t *x;
 
-    json_array_foreach(a, i, x) {
+    json_array_foreach (a, i, x) {
         if (!json_is_string(x))
             return false;
     }
@@ -237,12 +258,13 @@ event_items_check(struct verifier *v, const json_t *items)
     json_t *val;
     size_t len;
 
-    if ((st = verify__fields_check(v, items, items_fields, N_FIELDS(items_fields), "items")) != ST_OK)
+    if ((st = verify__fields_check(v, items, items_fields, N_FIELDS(items_fields), "items")) !=
+        ST_OK)
         return st;
     if (!verify__jint_min(items, "total", 1) || !verify__jint_min(items, "ok", 0) ||
         !verify__jint_min(items, "failed", 0))
         return verify__reject(v, "items counts out of range");
-    json_object_foreach(json_object_get(items, "versions"), key, val) {
+    json_object_foreach (json_object_get(items, "versions"), key, val) {
         len = strlen(key);
         if (len == 0 || len > 10 || strspn(key, "0123456789") != len || key[0] == '0' ||
             !json_is_integer(val) || json_integer_value(val) < 0)
@@ -262,10 +284,11 @@ event_values_check(struct verifier *v, const json_t *o, uint8_t prev[static AUDI
 
     if ((s = verify__jstr(o, "chain_id", &len)) == NULL || !afmt_chain_id_ok(s, len))
         return verify__reject(v, "chain_id must be 1 to %d printable characters", CHAIN_ID_MAX);
-    if (!verify__jint_min(o, "seq", 1) || !verify__jint_min(o, "count", 1) || !verify__jint_min(o, "status", 0) ||
-        !verify__jint_min(o, "key_version", 1))
+    if (!verify__jint_min(o, "seq", 1) || !verify__jint_min(o, "count", 1) ||
+        !verify__jint_min(o, "status", 0) || !verify__jint_min(o, "key_version", 1))
         return verify__reject(v, "seq, count, status or key_version out of range");
-    if ((s = verify__jstr(o, "prev_hash", &len)) == NULL || !afmt_hex_decode(prev, AUDIT_HASH_BYTES, s, len))
+    if ((s = verify__jstr(o, "prev_hash", &len)) == NULL ||
+        !afmt_hex_decode(prev, AUDIT_HASH_BYTES, s, len))
         return verify__reject(v, "prev_hash is not %d lowercase hex digits", HASH_HEX);
     if ((s = verify__jstr(o, "time", &len)) == NULL || !afmt_time_ok(s, len))
         return verify__reject(v, "time is not RFC 3339 UTC with milliseconds");
@@ -288,13 +311,14 @@ event_integrity(struct verifier *v, const json_t *o, const char *p, size_t n,
     const char *hex, *s;
     size_t len;
 
-    if (n < HASH_SUFFIX_LEN + 2 || memcmp(p + n - HASH_SUFFIX_LEN, HASH_KEY,
-                                          sizeof HASH_KEY - 1) != 0 ||
+    if (n < HASH_SUFFIX_LEN + 2 ||
+        memcmp(p + n - HASH_SUFFIX_LEN, HASH_KEY, sizeof HASH_KEY - 1) != 0 ||
         memcmp(p + n - 2, "\"}", 2) != 0)
         return verify__reject(v, "event does not end with its \"hash\" member");
     hex = p + n - HASH_SUFFIX_LEN + (sizeof HASH_KEY - 1);
     if (!afmt_hex_decode(hash, AUDIT_HASH_BYTES, hex, HASH_HEX) ||
-        (s = verify__jstr(o, "hash", &len)) == NULL || len != HASH_HEX || memcmp(s, hex, HASH_HEX) != 0)
+        (s = verify__jstr(o, "hash", &len)) == NULL || len != HASH_HEX ||
+        memcmp(s, hex, HASH_HEX) != 0)
         return verify__reject(v, "hash is not %d lowercase hex digits", HASH_HEX);
     afmt_event_hash(want, p, n - HASH_SUFFIX_LEN);
     if (memcmp(want, hash, AUDIT_HASH_BYTES) != 0)
@@ -316,22 +340,27 @@ event_link(struct verifier *v, const json_t *o, const uint8_t prev[static AUDIT_
 
     verify__shown(sh, id, len);
     if (!cont && c->lines == 0 && c->origin == ORIGIN_SINCE)
-        return verify__reject(v, "chain \"%s\" does not continue from the --since checkpoint (seq %llu)",
-                    sh, (unsigned long long)c->seq);
+        return verify__reject(
+            v, "chain \"%s\" does not continue from the --since checkpoint (seq %llu)", sh,
+            (unsigned long long)c->seq);
     if (!cont && c->lines == 0 && c->origin == ORIGIN_GENESIS)
-        return verify__reject(v, "chain \"%s\" starts at seq %llu: a chain starts at seq 1, after an "
-                    "anchor checkpoint or after the --since checkpoint", sh,
-                    (unsigned long long)seq);
+        return verify__reject(v,
+                              "chain \"%s\" starts at seq %llu: a chain starts at seq 1, after an "
+                              "anchor checkpoint or after the --since checkpoint",
+                              sh, (unsigned long long)seq);
     if (seq <= c->seq)
-        return verify__reject(v, "seq %llu repeats or goes back in chain \"%s\" (at seq %llu): a "
-                    "duplicated or reordered event", (unsigned long long)seq, sh,
-                    (unsigned long long)c->seq);
+        return verify__reject(v,
+                              "seq %llu repeats or goes back in chain \"%s\" (at seq %llu): a "
+                              "duplicated or reordered event",
+                              (unsigned long long)seq, sh, (unsigned long long)c->seq);
     if (seq != c->seq + 1)
         return verify__reject(v, "seq %llu follows seq %llu in chain \"%s\": events are missing",
-                    (unsigned long long)seq, (unsigned long long)c->seq, sh);
+                              (unsigned long long)seq, (unsigned long long)c->seq, sh);
     if (!cont)
-        return verify__reject(v, "prev_hash is not the hash of seq %llu in chain \"%s\": an event was "
-                    "deleted, reordered or altered", (unsigned long long)c->seq, sh);
+        return verify__reject(v,
+                              "prev_hash is not the hash of seq %llu in chain \"%s\": an event was "
+                              "deleted, reordered or altered",
+                              (unsigned long long)c->seq, sh);
     c->seq = seq;
     memcpy(c->hash, hash, AUDIT_HASH_BYTES);
     c->lines++;
@@ -375,10 +404,11 @@ verify_line(struct verifier *v, const char *p, size_t n)
     else if (n > VERIFY_LINE_MAX)
         st = verify__reject(v, "line longer than %zu bytes", VERIFY_LINE_MAX);
     else if (p[n - 1] == '\r')
-        st = verify__reject(v, "line ends with a carriage return (CRLF line endings are not allowed)");
+        st = verify__reject(v,
+                            "line ends with a carriage return (CRLF line endings are not allowed)");
     else if ((o = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je)) == NULL)
         st = verify__reject(v, "not a complete JSON object (a torn or altered line): %s",
-                  verify__shown(sh, je.text, strlen(je.text)));
+                            verify__shown(sh, je.text, strlen(je.text)));
     else if (!json_is_object(o))
         st = verify__reject(v, "not a JSON object");
     else if ((type = json_string_value(json_object_get(o, "type"))) != NULL &&
@@ -412,7 +442,7 @@ verify_text(struct verifier *v, const char *text, size_t len)
             st = verify_line(v, text + pos, n);
         pos += n + 1;
         if (st == ST_OK && v->cp_applied && v->prefix != NULL)
-            v->prefix->cp_end = pos;    /* the verified text ends after this checkpoint */
+            v->prefix->cp_end = pos; /* the verified text ends after this checkpoint */
     }
     return st;
 }
@@ -503,7 +533,7 @@ audit_verify(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK_BYTES]
         goto out;
     }
     for (size_t i = 0; i < n_keys; i++)
-        (void)verify__key_accept(&v, keys[i], "");          /* cannot fail: n_keys is bounded */
+        (void)verify__key_accept(&v, keys[i], ""); /* cannot fail: n_keys is bounded */
     if (since != NULL)
         verify__learn_key_changes(&v, since, since_len);
     verify__learn_key_changes(&v, text, len);
@@ -529,8 +559,8 @@ out:
 
 enum status
 audit_verify_prefix(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK_BYTES],
-                    size_t n_keys, const char *since, size_t since_len,
-                    struct audit_prefix *out, struct audit_verify_result *res)
+                    size_t n_keys, const char *since, size_t since_len, struct audit_prefix *out,
+                    struct audit_verify_result *res)
 {
     struct verifier v = {.res = res, .prefix = out};
     enum status st = ST_INVALID;
@@ -563,7 +593,7 @@ out:
         const struct chain *c = &v.chains[i];
         if (c->id == NULL)
             continue;
-        out->head_seq = c->seq;         /* one chain: what verified before any problem */
+        out->head_seq = c->seq; /* one chain: what verified before any problem */
         memcpy(out->head_hash, c->hash, AUDIT_HASH_BYTES);
         if (c->last_cp_line != 0) {
             out->has_cp = true;

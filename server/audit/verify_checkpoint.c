@@ -13,8 +13,9 @@
 #include "server/audit/verify_priv.h"
 
 static const struct field cp_fields[] = {
-    {"type", F_STR, true}, {"chain_id", F_STR, true}, {"seq", F_INT, true},
-    {"hash", F_STR, true}, {"time", F_STR, true}, {"kind", F_STR, true},
+    {"type", F_STR, true},        {"chain_id", F_STR, true},
+    {"seq", F_INT, true},         {"hash", F_STR, true},
+    {"time", F_STR, true},        {"kind", F_STR, true},
     {"new_key_id", F_STR, false}, {"new_public_key", F_STR, false},
     {"signatures", F_ARR, true},
 };
@@ -35,7 +36,8 @@ cp_parse(struct verifier *v, const json_t *o, struct cp_text *t,
     if (!verify__jint_min(o, "seq", 0))
         return verify__reject(v, "checkpoint seq is negative");
     t->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
-    if ((s = verify__jstr(o, "hash", &len)) == NULL || !afmt_hex_decode(hash, AUDIT_HASH_BYTES, s, len))
+    if ((s = verify__jstr(o, "hash", &len)) == NULL ||
+        !afmt_hex_decode(hash, AUDIT_HASH_BYTES, s, len))
         return verify__reject(v, "checkpoint hash is not %d lowercase hex digits", HASH_HEX);
     memcpy(t->hash, s, HASH_HEX);
     if ((s = verify__jstr(o, "time", &len)) == NULL || !afmt_time_ok(s, len))
@@ -46,7 +48,8 @@ cp_parse(struct verifier *v, const json_t *o, struct cp_text *t,
     id = verify__jstr(o, "new_key_id", &id_len);
     pk = verify__jstr(o, "new_public_key", &pk_len);
     if ((t->kind == CP_KEY_CHANGE) != (id != NULL) || (id != NULL) != (pk != NULL))
-        return verify__reject(v, "new_key_id and new_public_key belong to key_change checkpoints only");
+        return verify__reject(
+            v, "new_key_id and new_public_key belong to key_change checkpoints only");
     if (t->kind != CP_KEY_CHANGE)
         return ST_OK;
     if (pk_len != PK_B64_CHARS || b64_std_decode(new_pk, AUDIT_PK_BYTES, &n, pk, pk_len) != ST_OK ||
@@ -80,7 +83,8 @@ sig_parse(struct verifier *v, const json_t *e, const char **id, uint8_t sig[stat
     *id = verify__jstr(e, "key_id", &id_len);
     s = verify__jstr(e, "sig", &len);
     if (id_len != AUDIT_KEY_ID_CHARS || strspn(*id, "0123456789abcdef") != id_len)
-        return verify__reject(v, "signature key_id is not %d lowercase hex digits", AUDIT_KEY_ID_CHARS);
+        return verify__reject(v, "signature key_id is not %d lowercase hex digits",
+                              AUDIT_KEY_ID_CHARS);
     if (len != SIG_B64_CHARS || b64_std_decode(sig, SIG_BYTES, &n, s, len) != ST_OK ||
         n != SIG_BYTES)
         return verify__reject(v, "sig is not a base64 Ed25519 signature");
@@ -105,12 +109,13 @@ cp_signatures(struct verifier *v, const json_t *sigs, const struct cp_text *t,
     if (n == 0 || n > VERIFY_MAX_SIGS)
         return verify__reject(v, "a checkpoint holds 1 to %d signatures", VERIFY_MAX_SIGS);
     afmt_cp_message(&v->msg, t);
-    json_array_foreach(sigs, i, e) {
+    json_array_foreach (sigs, i, e) {
         if ((st = sig_parse(v, e, &id, sig)) != ST_OK)
             return st;
         if (t->kind == CP_KEY_CHANGE && strcmp(id, t->new_key_id) == 0) {
             if (!(new_ok = sig_verifies(sig, &v->msg, new_pk)))
-                return verify__reject(v, "the new key's signature on the key change does not verify");
+                return verify__reject(v,
+                                      "the new key's signature on the key change does not verify");
             continue;
         }
         for (size_t k = 0; k < v->n_keys; k++) {
@@ -121,23 +126,26 @@ cp_signatures(struct verifier *v, const json_t *sigs, const struct cp_text *t,
                 strcmp(t->time, v->keys[k].from) < 0)
                 continue;
             if (!sig_verifies(sig, &v->msg, v->keys[k].pk))
-                return verify__reject(v, "the signature by key %s does not verify: the checkpoint was "
-                            "altered", v->keys[k].id);
+                return verify__reject(v,
+                                      "the signature by key %s does not verify: the checkpoint was "
+                                      "altered",
+                                      v->keys[k].id);
             good++;
             signers |= UINT64_C(1) << k;
         }
     }
     if (good == 0)
-        return verify__reject(v, "checkpoint is not signed by an accepted key (re-signed with another "
-                    "key, a key this chain retired at a key change, or a --public-key is "
-                    "missing)");
+        return verify__reject(v,
+                              "checkpoint is not signed by an accepted key (re-signed with another "
+                              "key, a key this chain retired at a key change, or a --public-key is "
+                              "missing)");
     if (t->kind == CP_KEY_CHANGE && !new_ok)
         return verify__reject(v, "key change is not signed by its new key");
     if (t->kind != CP_KEY_CHANGE)
         return ST_OK;
     if ((st = verify__key_accept(v, new_pk, t->time)) != ST_OK)
         return st;
-    for (size_t k = 0; k < v->n_keys; k++) {       /* the new key itself is never retired */
+    for (size_t k = 0; k < v->n_keys; k++) { /* the new key itself is never retired */
         if (memcmp(v->keys[k].pk, new_pk, AUDIT_PK_BYTES) == 0)
             signers &= ~(UINT64_C(1) << k);
     }
@@ -153,7 +161,8 @@ cp_since(struct verifier *v, const struct cp_text *t, const uint8_t hash[static 
     struct chain *c = verify__chain_get(v, t->chain_id, t->chain_len);
 
     if (c->origin == ORIGIN_SINCE)
-        return verify__reject(v, "two checkpoints for chain \"%s\"", verify__shown(sh, t->chain_id, t->chain_len));
+        return verify__reject(v, "two checkpoints for chain \"%s\"",
+                              verify__shown(sh, t->chain_id, t->chain_len));
     c->origin = ORIGIN_SINCE;
     c->seq = t->seq;
     memcpy(c->hash, hash, AUDIT_HASH_BYTES);
@@ -169,16 +178,18 @@ cp_apply(struct verifier *v, const struct cp_text *t, const uint8_t hash[static 
 
     verify__shown(sh, t->chain_id, t->chain_len);
     if (c->lines == 0 && c->origin == ORIGIN_GENESIS && t->kind == CP_ANCHOR) {
-        c->origin = ORIGIN_ANCHOR;      /* events up to seq were pruned behind this anchor */
+        c->origin = ORIGIN_ANCHOR; /* events up to seq were pruned behind this anchor */
         c->seq = t->seq;
         memcpy(c->hash, hash, AUDIT_HASH_BYTES);
     } else if (t->seq != c->seq) {
-        return verify__reject(v, "checkpoint for seq %llu, but chain \"%s\" is at seq %llu here: events "
-                    "were deleted, added or moved", (unsigned long long)t->seq, sh,
-                    (unsigned long long)c->seq);
+        return verify__reject(
+            v,
+            "checkpoint for seq %llu, but chain \"%s\" is at seq %llu here: events "
+            "were deleted, added or moved",
+            (unsigned long long)t->seq, sh, (unsigned long long)c->seq);
     } else if (memcmp(hash, c->hash, AUDIT_HASH_BYTES) != 0) {
         return verify__reject(v, "checkpoint hash is not the hash of seq %llu in chain \"%s\"",
-                    (unsigned long long)t->seq, sh);
+                              (unsigned long long)t->seq, sh);
     }
     c->lines++;
     c->uncovered = 0;
@@ -222,16 +233,17 @@ verify__learn_key_change(struct verifier *v, const char *p, size_t n)
     const char *id;
     size_t i;
 
-    if (o == NULL || verify__fields_check(v, o, cp_fields, N_FIELDS(cp_fields), "checkpoint") != ST_OK ||
+    if (o == NULL ||
+        verify__fields_check(v, o, cp_fields, N_FIELDS(cp_fields), "checkpoint") != ST_OK ||
         cp_parse(v, o, &t, hash, new_pk) != ST_OK || t.kind != CP_KEY_CHANGE)
         goto out;
-    for (size_t k = 0; k < v->n_keys; k++)      /* known already, from this time or before */
+    for (size_t k = 0; k < v->n_keys; k++) /* known already, from this time or before */
         known |= memcmp(v->keys[k].pk, new_pk, AUDIT_PK_BYTES) == 0 &&
                  strcmp(v->keys[k].from, t.time) <= 0;
     if (known)
         goto out;
     afmt_cp_message(&v->msg, &t);
-    json_array_foreach(json_object_get(o, "signatures"), i, e) {
+    json_array_foreach (json_object_get(o, "signatures"), i, e) {
         if (i >= VERIFY_MAX_SIGS || sig_parse(v, e, &id, sig) != ST_OK)
             break;
         if (strcmp(id, t.new_key_id) == 0) {
@@ -239,13 +251,12 @@ verify__learn_key_change(struct verifier *v, const char *p, size_t n)
             continue;
         }
         for (size_t k = 0; k < v->n_keys; k++)
-            old_ok = old_ok || (strcmp(id, v->keys[k].id) == 0 &&
-                                strcmp(t.time, v->keys[k].from) >= 0 &&
-                                sig_verifies(sig, &v->msg, v->keys[k].pk));
+            old_ok =
+                old_ok || (strcmp(id, v->keys[k].id) == 0 && strcmp(t.time, v->keys[k].from) >= 0 &&
+                           sig_verifies(sig, &v->msg, v->keys[k].pk));
     }
     learned = new_ok && old_ok && verify__key_accept(v, new_pk, t.time) == ST_OK;
 out:
     json_decref(o);
     return learned;
 }
-

@@ -18,18 +18,18 @@
 enum origin { ORIGIN_GENESIS, ORIGIN_ANCHOR, ORIGIN_SINCE };
 
 struct chain {
-    char *id;                       /* NULL: free slot */
+    char *id; /* NULL: free slot */
     size_t id_len;
-    uint64_t seq;                   /* the head: last event, anchor or --since checkpoint */
+    uint64_t seq; /* the head: last event, anchor or --since checkpoint */
     uint8_t hash[AUDIT_HASH_BYTES];
     enum origin origin;
-    uint64_t lines;                 /* lines of this chain in the export */
-    uint64_t uncovered;             /* first event no checkpoint covers yet, 0 if none */
+    uint64_t lines;     /* lines of this chain in the export */
+    uint64_t uncovered; /* first event no checkpoint covers yet, 0 if none */
     uint64_t last_cp_line;
     enum cp_kind last_kind;
-    uint64_t cp_seq;                /* what its last checkpoint in the text covers */
+    uint64_t cp_seq; /* what its last checkpoint in the text covers */
     uint8_t cp_hash[AUDIT_HASH_BYTES];
-    uint64_t retired;               /* bit k: keys[k] signed a key change of this chain: from
+    uint64_t retired; /* bit k: keys[k] signed a key change of this chain: from
                                      * there on it no longer counts for this chain */
 };
 
@@ -44,15 +44,15 @@ struct vkey {
 struct verifier {
     struct vkey keys[VERIFY_MAX_KEYS];
     size_t n_keys;
-    struct chain *chains;           /* open addressing, cap a power of two */
+    struct chain *chains; /* open addressing, cap a power of two */
     size_t cap, n_chains;
-    struct sbuf msg;                /* scratch: a checkpoint's signed message */
+    struct sbuf msg; /* scratch: a checkpoint's signed message */
     struct audit_verify_result *res;
     uint64_t line;
-    bool in_since;                  /* reading the --since checkpoints */
-    bool quiet;                     /* the key-change pre-pass: problems are not reported */
-    struct audit_prefix *prefix;    /* audit_verify_prefix: the text may end anywhere */
-    bool cp_applied;                /* the line just verified was a checkpoint of the text */
+    bool in_since;               /* reading the --since checkpoints */
+    bool quiet;                  /* the key-change pre-pass: problems are not reported */
+    struct audit_prefix *prefix; /* audit_verify_prefix: the text may end anywhere */
+    bool cp_applied;             /* the line just verified was a checkpoint of the text */
 };
 
 /* Members of a JSON object: allowed types, required or not, in this order. */
@@ -69,9 +69,11 @@ enum status verify__reject(struct verifier *v, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *verify__shown(char out[static SHOW_BYTES], const char *s, size_t len);
 struct chain *verify__chain_get(struct verifier *v, const char *id, size_t len);
-enum status verify__key_accept(struct verifier *v, const uint8_t pk[static AUDIT_PK_BYTES], const char *from);
+enum status verify__key_accept(struct verifier *v, const uint8_t pk[static AUDIT_PK_BYTES],
+                               const char *from);
 enum status verify__one_chain(struct verifier *v, const char *id, size_t len);
-enum status verify__fields_check(struct verifier *v, const json_t *o, const struct field *t, size_t n, const char *what);
+enum status verify__fields_check(struct verifier *v, const json_t *o, const struct field *t,
+                                 size_t n, const char *what);
 const char *verify__jstr(const json_t *o, const char *key, size_t *len);
 bool verify__jint_min(const json_t *o, const char *key, json_int_t min);
 void verify__learn_key_changes(struct verifier *v, const char *text, size_t len);

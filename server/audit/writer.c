@@ -30,7 +30,6 @@
 
 #define MAX_GROUP 4096
 
-
 /* --- keys --- */
 
 enum status
@@ -128,8 +127,8 @@ retired_keys(const struct audit *a, char out[RETIRED_MAX])
     enum status st = sealed_get(a->store, a->mac_key, META_RETIRED, out, RETIRED_MAX);
     if (st != ST_OK) {
         if (st != ST_NOT_FOUND)
-            log_msg(LOG_ERROR, "audit_meta_integrity_failure", "key", META_RETIRED,
-                    "detail", "the retired audit keys fail their seal; ignoring them", LOG_END);
+            log_msg(LOG_ERROR, "audit_meta_integrity_failure", "key", META_RETIRED, "detail",
+                    "the retired audit keys fail their seal; ignoring them", LOG_END);
         out[0] = '\0';
     }
     size_t n = 0;
@@ -148,8 +147,8 @@ retired_upgrade(struct audit *a)
     if (a->set.own_chain ||
         sealed_get(a->store, a->mac_key, META_RETIRED, list, sizeof list) != ST_INVALID)
         return ST_OK;
-    log_msg(LOG_WARN, "audit_meta_sealed", "key", META_RETIRED,
-            "detail", "sealing the retired audit keys stored before seals existed", LOG_END);
+    log_msg(LOG_WARN, "audit_meta_sealed", "key", META_RETIRED, "detail",
+            "sealing the retired audit keys stored before seals existed", LOG_END);
     return sealed_put(a->store, a->mac_key, META_RETIRED, list);
 }
 
@@ -165,8 +164,10 @@ add_retired_json(const struct audit *a, struct sbuf *b)
         if (sscanf(e, "%16[0-9a-f]:%60[A-Za-z0-9+/=]:%lld:%lld", id, pk, &c, &r) != 4)
             continue;
         clock_rfc3339(created, c);
-        sbuf_addf(b, ",{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":\"ed25519\","
-                  "\"created_at\":\"%s\",\"active\":false}", id, pk, created);
+        sbuf_addf(b,
+                  ",{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":\"ed25519\","
+                  "\"created_at\":\"%s\",\"active\":false}",
+                  id, pk, created);
     }
 }
 
@@ -177,8 +178,10 @@ audit_public_keys_json(const struct audit *a)
     clock_rfc3339(created, a->key_created_at);
     b64_std_encode(pk, sizeof pk, a->sign_pk, sizeof a->sign_pk);
     struct sbuf b = {0};
-    sbuf_addf(&b, "{\"keys\":[{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":"
-              "\"ed25519\",\"created_at\":\"%s\",\"active\":true}", a->sign_key_id, pk, created);
+    sbuf_addf(&b,
+              "{\"keys\":[{\"key_id\":\"%s\",\"public_key\":\"%s\",\"algorithm\":"
+              "\"ed25519\",\"created_at\":\"%s\",\"active\":true}",
+              a->sign_key_id, pk, created);
     add_retired_json(a, &b);
     sbuf_adds(&b, "]}");
     size_t len;
@@ -196,7 +199,8 @@ audit_public_keys(const struct audit *a, uint8_t (**out)[AUDIT_PK_BYTES])
          e = strtok_r(NULL, ";", &save)) {
         const char *c1 = strchr(e, ':');
         const char *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
-        if (c2 != NULL && auditfmt_parse_public_key((*out)[n], c1 + 1, (size_t)(c2 - c1 - 1)) == ST_OK)
+        if (c2 != NULL &&
+            auditfmt_parse_public_key((*out)[n], c1 + 1, (size_t)(c2 - c1 - 1)) == ST_OK)
             n++;
     }
     return n;
@@ -209,8 +213,7 @@ audit__sign_line(struct audit *a, struct sbuf *line, const char *chain_id, const
                  uint64_t seq, const uint8_t *hash, int64_t t_ms)
 {
     struct audit_signer signer;
-    struct audit_checkpoint cp = {.chain_id = chain_id, .seq = seq, .time_ms = t_ms,
-                                  .kind = kind};
+    struct audit_checkpoint cp = {.chain_id = chain_id, .seq = seq, .time_ms = t_ms, .kind = kind};
 
     memcpy(cp.hash, hash, AUDIT_HASH_BYTES);
     snprintf(signer.key_id, sizeof signer.key_id, "%s", a->sign_key_id);
@@ -273,8 +276,10 @@ fill_event(struct audit_event *e, const struct audit *a, const struct audit_rec 
     e->method = r->method;
     e->route = r->route;
     e->status = r->status;
-    e->outcome = r->status < 400 ? "ok" : r->status == 401 || r->status == 403 ||
-                 r->status == 429 ? "denied" : r->status >= 500 ? "error" : "invalid";
+    e->outcome = r->status < 400                                            ? "ok"
+                 : r->status == 401 || r->status == 403 || r->status == 429 ? "denied"
+                 : r->status >= 500                                         ? "error"
+                                                                            : "invalid";
     e->latency_us = r->latency_us;
     e->app = r->app[0] ? r->app : none;
     e->key_id = r->key_id[0] ? r->key_id : none;
@@ -377,12 +382,17 @@ event_line(struct audit *a, const struct audit_rec *r, struct audit_event *e, st
     e->h_reference = ref;
     e->n_h_reference = r->n_h_reference;
     if ((st = auditfmt_event(line, hash, e)) != ST_OK) {
-        log_msg(LOG_ERROR, "audit_record_unrecordable", "chain_id", a->chain_id,
-                "detail", "a request's event could not be formatted; recorded minimally", LOG_END);
-        struct audit_event m = {.chain_id = e->chain_id, .seq = e->seq, .time_ms = e->time_ms,
-                                .op = "unrecordable", .status = e->status,
-                                .outcome = e->outcome, .latency_us = e->latency_us,
-                                .count = e->count, .hmac_key_id = e->hmac_key_id};
+        log_msg(LOG_ERROR, "audit_record_unrecordable", "chain_id", a->chain_id, "detail",
+                "a request's event could not be formatted; recorded minimally", LOG_END);
+        struct audit_event m = {.chain_id = e->chain_id,
+                                .seq = e->seq,
+                                .time_ms = e->time_ms,
+                                .op = "unrecordable",
+                                .status = e->status,
+                                .outcome = e->outcome,
+                                .latency_us = e->latency_us,
+                                .count = e->count,
+                                .hmac_key_id = e->hmac_key_id};
         memcpy(m.prev_hash, e->prev_hash, sizeof m.prev_hash);
         *e = m;
         st = auditfmt_event(line, hash, e);
@@ -411,7 +421,7 @@ commit_group(struct audit *a, struct audit_rec *list, size_t n)
     memcpy(hash0, a->head_hash, sizeof hash0);
     for (struct audit_rec *r = list; r != NULL; r = r->next) {
         if ((r->result = event_line(a, r, &e, &g.lines[g.n], hash)) != ST_OK)
-            continue;                   /* this record alone fails; the chain skips it */
+            continue; /* this record alone fails; the chain skips it */
         row_from(&g.rows[g.n], &e, hash, g.lines[g.n].p);
         usage_add(&g, &g.rows[g.n], (int64_t)e.count);
         g.n++;
@@ -429,8 +439,8 @@ commit_group(struct audit *a, struct audit_rec *list, size_t n)
         a->head_seq = seq0;
         memcpy(a->head_hash, hash0, sizeof hash0);
         if (st == ST_CONFLICT)
-            log_msg(LOG_ERROR, "audit_chain_conflict", "chain_id", a->chain_id,
-                    "detail", "another writer appended to this node's chain", LOG_END);
+            log_msg(LOG_ERROR, "audit_chain_conflict", "chain_id", a->chain_id, "detail",
+                    "another writer appended to this node's chain", LOG_END);
         for (struct audit_rec *r = list; r != NULL; r = r->next)
             r->result = st;
     }
@@ -511,9 +521,8 @@ process(struct audit *a, struct audit_rec *list, size_t n)
         return;
     enum status st = commit_group(a, list, n);
     if (st != ST_OK)
-        log_msg(LOG_ERROR, "audit_write_failed", "chain_id", a->chain_id, "status",
-                status_name(st), "detail", "the audit sink could not commit; requests answered 503",
-                LOG_END);
+        log_msg(LOG_ERROR, "audit_write_failed", "chain_id", a->chain_id, "status", status_name(st),
+                "detail", "the audit sink could not commit; requests answered 503", LOG_END);
     struct audit_rec *last = list;
     for (struct audit_rec *r = list; r != NULL; r = r->next) {
         if (r->result != ST_OK)
@@ -563,7 +572,7 @@ writer_main(void *arg)
         if (a->q_head == NULL && !a->stopping) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += 250 * 1000000L;        /* floods are flushed within ~1.25 s */
+            until.tv_nsec += 250 * 1000000L; /* floods are flushed within ~1.25 s */
             if (until.tv_nsec >= 1000000000L) {
                 until.tv_sec++;
                 until.tv_nsec -= 1000000000L;
@@ -690,23 +699,28 @@ audit_rotate_key(struct audit *a, char new_id[static AUDIT_KEY_ID_CHARS + 1])
     snprintf(signers[1].key_id, sizeof signers[1].key_id, "%s", new_id);
     signers[1].sk = sk;
     pthread_mutex_lock(&a->chain_mu);
-    struct audit_checkpoint cp = {.chain_id = a->chain_id, .seq = a->head_seq, .time_ms = t,
-                                  .kind = "key_change", .new_key_id = new_id, .new_public_key = pk};
+    struct audit_checkpoint cp = {.chain_id = a->chain_id,
+                                  .seq = a->head_seq,
+                                  .time_ms = t,
+                                  .kind = "key_change",
+                                  .new_key_id = new_id,
+                                  .new_public_key = pk};
     memcpy(cp.hash, a->head_hash, sizeof cp.hash);
     retired_keys(a, list);
     b64_std_encode(old_pk, sizeof old_pk, a->sign_pk, sizeof a->sign_pk);
     snprintf(entry, sizeof entry, "%s:%s:%lld:%lld;", a->sign_key_id, old_pk,
              (long long)a->key_created_at, (long long)(t / 1000));
     if (strlen(list) + strlen(entry) >= sizeof list) {
-        st = ST_CONFLICT;               /* too many retired keys kept: refuse, say why */
+        st = ST_CONFLICT; /* too many retired keys kept: refuse, say why */
         goto out;
     }
     strcat(list, entry);
     if ((st = auditfmt_checkpoint(&line, &cp, signers, 2)) != ST_OK ||
         (st = sealed_put(a->store, a->mac_key, META_RETIRED, list)) != ST_OK ||
-        (st = svckey_put(a->store, a->rk, AUDIT_SVC_SIGN, secret_ro(sk), AUDIT_SK_BYTES)) != ST_OK ||
-        (st = store_audit_checkpoint_add(a->store, a->chain_id, cp.seq, "key_change", t,
-                                         line.p)) != ST_OK)
+        (st = svckey_put(a->store, a->rk, AUDIT_SVC_SIGN, secret_ro(sk), AUDIT_SK_BYTES)) !=
+            ST_OK ||
+        (st = store_audit_checkpoint_add(a->store, a->chain_id, cp.seq, "key_change", t, line.p)) !=
+            ST_OK)
         goto out;
     secret_free(a->sign_sk);
     a->sign_sk = sk;
@@ -769,5 +783,6 @@ audit_metrics(const void *self, struct metrics_out *o)
                   (double)atomic_load(&((struct audit *)(void *)a)->q_len));
     metrics_counter(o, "difyguard_audit_unverified_chains_total",
                     "Stored chains of other nodes an export could not verify (left out or cut "
-                    "short).", atomic_load(&a->unverified));
+                    "short).",
+                    atomic_load(&a->unverified));
 }

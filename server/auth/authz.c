@@ -30,8 +30,8 @@ scheme_ok(const char *h)
 static bool
 b64url_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 /* header.payload.signature over the base64url alphabet; jwt_verify does the strict decoding. */
@@ -44,7 +44,7 @@ jwt_shape(const char *t, size_t len)
         return false;
     for (size_t i = 0; i < len; i++) {
         if (t[i] == '.') {
-            if (part == 0 && dots < 2)      /* header and payload are never empty */
+            if (part == 0 && dots < 2) /* header and payload are never empty */
                 return false;
             dots++;
             part = 0;
@@ -65,8 +65,7 @@ authz_parse(const char *header, size_t len, struct authz *out)
     enum status st = ST_UNAUTHENTICATED;
 
     memset(out, 0, sizeof *out);
-    if (header == NULL || len <= AUTHZ_SCHEME_LEN || len > AUTHZ_HEADER_MAX ||
-        !scheme_ok(header))
+    if (header == NULL || len <= AUTHZ_SCHEME_LEN || len > AUTHZ_HEADER_MAX || !scheme_ok(header))
         goto out;
     t = header + AUTHZ_SCHEME_LEN;
     n = len - AUTHZ_SCHEME_LEN;

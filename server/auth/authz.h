@@ -10,19 +10,19 @@
 #include "common/status.h"
 #include "crypto/apikey.h"
 
-#define AUTHZ_HEADER_MAX (7 + 8192)     /* "Bearer " + JWT_TOKEN_MAX */
+#define AUTHZ_HEADER_MAX (7 + 8192) /* "Bearer " + JWT_TOKEN_MAX */
 
 enum authz_kind {
-    AUTHZ_INVALID = 0,      /* missing, wrong scheme, bad spacing, bad key or token shape */
-    AUTHZ_APIKEY,           /* "dgk_..." whose shape and CRC check out (crypto/apikey.h) */
-    AUTHZ_JWT,              /* three base64url parts, the first two non-empty, <= 8 KiB */
+    AUTHZ_INVALID = 0, /* missing, wrong scheme, bad spacing, bad key or token shape */
+    AUTHZ_APIKEY,      /* "dgk_..." whose shape and CRC check out (crypto/apikey.h) */
+    AUTHZ_JWT,         /* three base64url parts, the first two non-empty, <= 8 KiB */
 };
 
 struct authz {
     enum authz_kind kind;
-    const char *token;      /* points into the caller's header; NULL when invalid */
+    const char *token; /* points into the caller's header; NULL when invalid */
     size_t token_len;
-    char key_id[APIKEY_ID_CHARS + 1];   /* AUTHZ_APIKEY: the public id, else "" */
+    char key_id[APIKEY_ID_CHARS + 1]; /* AUTHZ_APIKEY: the public id, else "" */
 };
 
 /* Parse `header` (len bytes, need not be NUL-terminated; NULL means absent). The scheme is

@@ -33,8 +33,8 @@ struct bloom {
     pthread_rwlock_t lock;
     pthread_mutex_t pending_mu;
     double fp_rate;
-    struct bloom_filter *live;      /* under lock */
-    struct bloom_filter *pending;   /* under pending_mu; between rebuild_begin and commit/abort */
+    struct bloom_filter *live;    /* under lock */
+    struct bloom_filter *pending; /* under pending_mu; between rebuild_begin and commit/abort */
 };
 
 static void
@@ -186,7 +186,7 @@ bloom_rebuild_begin(struct bloom *b, size_t capacity)
         capacity = b->live->capacity;
         pthread_rwlock_unlock(&b->lock);
     }
-    f = filter_new(capacity, b->fp_rate);   /* outside the locks: a big one takes a while */
+    f = filter_new(capacity, b->fp_rate); /* outside the locks: a big one takes a while */
     pthread_mutex_lock(&b->pending_mu);
     if (b->pending == NULL) {
         b->pending = f;
@@ -241,7 +241,7 @@ enum status
 bloom_rebuild(struct bloom *b, const char *const *ids, size_t n)
 {
     struct bloom_stats now;
-    size_t want = n + n / 4 + 1;        /* headroom for keys created before the next rebuild */
+    size_t want = n + n / 4 + 1; /* headroom for keys created before the next rebuild */
     enum status st;
 
     bloom_get_stats(b, &now);

@@ -11,7 +11,7 @@
 
 #include "common/status.h"
 
-#define BLOOM_MAX_BITS ((uint64_t)1 << 32)  /* 512 MiB: sizing is capped here */
+#define BLOOM_MAX_BITS ((uint64_t)1 << 32) /* 512 MiB: sizing is capped here */
 
 /* Thread-safe: maybe_contains takes a read lock (writer-preferring rwlock); add and commit take
  * the write lock briefly. A rebuild fills a new filter beside the live one under its own mutex
@@ -21,7 +21,7 @@ struct bloom;
 /* A filter sized for `capacity` ids at false-positive rate fp_rate (0 < fp_rate < 1), capacity
  * >= 1. ST_INVALID for bad arguments. */
 NODISCARD enum status bloom_new(struct bloom **out, size_t capacity, double fp_rate);
-void bloom_free(struct bloom *b);   /* NULL-safe; no other thread may still use b */
+void bloom_free(struct bloom *b); /* NULL-safe; no other thread may still use b */
 
 /* Add an id (len bytes). Also goes into a pending rebuild, so a key created while a rebuild is
  * listing the store is not lost. */

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jwt.h>                    /* libjwt; our own header is server/auth/jwt.h */
+#include <jwt.h> /* libjwt; our own header is server/auth/jwt.h */
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -28,18 +28,18 @@
 #include "crypto/secret.h"
 #include "server/auth/principal.h"
 
-#define JWT_ROLE_MAX 129            /* role names: 1..128 bytes + NUL */
+#define JWT_ROLE_MAX 129 /* role names: 1..128 bytes + NUL */
 #define JWT_RSA_MIN_BITS 2048
 #define JWT_HS256_SIG_BYTES 32
-#define JWT_ES256_SIG_BYTES 64      /* JWS ES256: R || S, 32 bytes each (RFC 7518 3.4) */
-#define JWT_SIG_MAX 1024            /* RSA up to 8192 bits */
-#define JWT_TIME_LIMIT 4611686018427387904.0    /* 2^62: larger NumericDates are refused */
+#define JWT_ES256_SIG_BYTES 64               /* JWS ES256: R || S, 32 bytes each (RFC 7518 3.4) */
+#define JWT_SIG_MAX 1024                     /* RSA up to 8192 bits */
+#define JWT_TIME_LIMIT 4611686018427387904.0 /* 2^62: larger NumericDates are refused */
 
 struct jwt_key {
     char kid[JWT_KID_MAX];
     enum jwt_key_alg alg;
-    struct secret *hs;          /* HS256 secret, guarded memory */
-    char *pem;                  /* RS256/ES256 public key, NUL-terminated (public data) */
+    struct secret *hs; /* HS256 secret, guarded memory */
+    char *pem;         /* RS256/ES256 public key, NUL-terminated (public data) */
     size_t pem_len;
 };
 
@@ -60,8 +60,8 @@ struct jwt_verifier {
     size_t n_keys;
     struct jwt_role roles[JWT_MAX_ROLES];
     size_t n_roles;
-    int64_t rate, burst;            /* per (iss, sub); 0 = unlimited */
-    _Atomic uint64_t *failures;     /* [JWT_R__COUNT]; behind a pointer so verify can take const */
+    int64_t rate, burst;        /* per (iss, sub); 0 = unlimited */
+    _Atomic uint64_t *failures; /* [JWT_R__COUNT]; behind a pointer so verify can take const */
 };
 
 /* One token split into its three base64url texts (pointers into the caller's buffer). */
@@ -71,8 +71,9 @@ struct jwt_parts {
 };
 
 static const char *const reason_names[JWT_R__COUNT] = {
-    "ok", "malformed", "alg_none", "bad_header", "unknown_kid", "alg_mismatch", "bad_signature",
-    "missing_exp", "expired", "not_yet_valid", "wrong_issuer", "wrong_audience", "no_role",
+    "ok",           "malformed",      "alg_none",    "bad_header", "unknown_kid",
+    "alg_mismatch", "bad_signature",  "missing_exp", "expired",    "not_yet_valid",
+    "wrong_issuer", "wrong_audience", "no_role",
 };
 
 const char *
@@ -171,14 +172,13 @@ pem_check(enum jwt_key_alg alg, const uint8_t *pem, size_t len)
         err = "public key: not a PEM public key (-----BEGIN PUBLIC KEY-----)";
         goto out;
     }
-    if (alg == JWT_RS256 && (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA ||
-                             EVP_PKEY_get_bits(pkey) < JWT_RSA_MIN_BITS))
+    if (alg == JWT_RS256 &&
+        (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA || EVP_PKEY_get_bits(pkey) < JWT_RSA_MIN_BITS))
         err = "public key: RS256 needs an RSA key of at least 2048 bits";
-    else if (alg == JWT_ES256 &&
-             (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
-              !EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                              sizeof group, NULL) ||
-              strcmp(group, "prime256v1") != 0))
+    else if (alg == JWT_ES256 && (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
+                                  !EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+                                                                  group, sizeof group, NULL) ||
+                                  strcmp(group, "prime256v1") != 0))
         err = "public key: ES256 needs an EC P-256 key";
 out:
     EVP_PKEY_free(pkey);
@@ -283,12 +283,12 @@ jwt_verifier_rate(const struct jwt_verifier *v, int64_t *rate, int64_t *burst)
 void
 jwt_bucket(char out[static JWT_BUCKET_BYTES], const struct jwt_claims *c)
 {
-    static const char prefix[] = "\002jwt:";   /* API key ids are base62: no clash */
+    static const char prefix[] = "\002jwt:"; /* API key ids are base62: no clash */
     crypto_generichash_state h;
     uint8_t d[16];
 
     crypto_generichash_init(&h, NULL, 0, sizeof d);
-    crypto_generichash_update(&h, (const uint8_t *)c->iss, strlen(c->iss) + 1);    /* with NUL */
+    crypto_generichash_update(&h, (const uint8_t *)c->iss, strlen(c->iss) + 1); /* with NUL */
     crypto_generichash_update(&h, (const uint8_t *)c->sub, strlen(c->sub));
     crypto_generichash_final(&h, d, sizeof d);
     memcpy(out, prefix, sizeof prefix - 1);
@@ -411,7 +411,7 @@ check_signature(const struct jwt_key *key, const struct jwt_parts *parts, const 
         goto out;
     r = JWT_R_OK;
 out:
-    jwt_free(j);        /* libjwt scrubs its copy of the key */
+    jwt_free(j); /* libjwt scrubs its copy of the key */
     /* The token (a bearer credential) and its signature: no copy stays on this stack. */
     sodium_memzero(text, text_used);
     sodium_memzero(sig, sizeof sig);
@@ -477,7 +477,7 @@ check_iss_aud(const struct jwt_verifier *v, const json_t *claims)
     if (!str_is(json_object_get(claims, "iss"), v->issuer, v->issuer_len))
         return JWT_R_WRONG_ISSUER;
     if (json_is_array(aud)) {
-        json_array_foreach(aud, i, a) {
+        json_array_foreach (aud, i, a) {
             if (!json_is_string(a))
                 return JWT_R_MALFORMED;
             found = found || str_is(a, v->audience, v->audience_len);
@@ -506,7 +506,7 @@ map_roles(const struct jwt_verifier *v, const json_t *claims, uint32_t *scopes)
 
     *scopes = 0;
     if (json_is_array(role)) {
-        json_array_foreach(role, i, r) {
+        json_array_foreach (role, i, r) {
             if (!json_is_string(r))
                 return JWT_R_MALFORMED;
             *scopes |= role_scopes(v, r);
@@ -585,7 +585,6 @@ out:
 uint64_t
 jwt_verifier_failures(const struct jwt_verifier *v, enum jwt_reason r)
 {
-    return (unsigned)r < JWT_R__COUNT
-               ? atomic_load_explicit(&v->failures[r], memory_order_relaxed)
-               : 0;
+    return (unsigned)r < JWT_R__COUNT ? atomic_load_explicit(&v->failures[r], memory_order_relaxed)
+                                      : 0;
 }

@@ -14,17 +14,17 @@
 
 #include "common/status.h"
 
-#define JWT_TOKEN_MAX 8192          /* longer tokens are refused unread ("malformed") */
-#define JWT_KID_MAX 129             /* kid: 1..128 printable ASCII + NUL */
-#define JWT_ISS_MAX 256             /* iss and aud in config: 1..255 bytes + NUL */
-#define JWT_SUB_MAX 256             /* sub claim: 0..255 bytes + NUL ("" when absent) */
+#define JWT_TOKEN_MAX 8192 /* longer tokens are refused unread ("malformed") */
+#define JWT_KID_MAX 129    /* kid: 1..128 printable ASCII + NUL */
+#define JWT_ISS_MAX 256    /* iss and aud in config: 1..255 bytes + NUL */
+#define JWT_SUB_MAX 256    /* sub claim: 0..255 bytes + NUL ("" when absent) */
 #define JWT_MAX_KEYS 64
 #define JWT_MAX_ROLES 64
-#define JWT_HS_SECRET_MIN 32        /* RFC 7518 3.2: an HS256 key is at least the hash size */
+#define JWT_HS_SECRET_MIN 32 /* RFC 7518 3.2: an HS256 key is at least the hash size */
 #define JWT_LEEWAY_DEFAULT 30
 #define JWT_LEEWAY_MAX 600
-#define JWT_RATE_MAX 1000000        /* requests per second, as for API keys */
-#define JWT_BUCKET_BYTES 38         /* "\002jwt:" + 32 hex + NUL */
+#define JWT_RATE_MAX 1000000 /* requests per second, as for API keys */
+#define JWT_BUCKET_BYTES 38  /* "\002jwt:" + 32 hex + NUL */
 
 /* The only algorithms accepted; each kid is pinned to exactly one. (Not "enum jwt_alg": libjwt
  * owns that name, and this header must be includable next to <jwt.h>.) */
@@ -40,18 +40,18 @@ const char *jwt_alg_name(enum jwt_key_alg alg);
  * reply is always 401 unauthenticated, never the reason (no oracle for token forgers). */
 enum jwt_reason {
     JWT_R_OK = 0,
-    JWT_R_MALFORMED,        /* size, split, base64url, JSON, duplicate keys, claim types */
-    JWT_R_ALG_NONE,         /* "alg":"none" in any case */
-    JWT_R_BAD_HEADER,       /* crit, jku, x5u, x5c or jwk present, or typ not "JWT" (any case) */
-    JWT_R_UNKNOWN_KID,      /* kid missing or not configured */
-    JWT_R_ALG_MISMATCH,     /* alg is not the one pinned for the kid (algorithm confusion) */
+    JWT_R_MALFORMED,    /* size, split, base64url, JSON, duplicate keys, claim types */
+    JWT_R_ALG_NONE,     /* "alg":"none" in any case */
+    JWT_R_BAD_HEADER,   /* crit, jku, x5u, x5c or jwk present, or typ not "JWT" (any case) */
+    JWT_R_UNKNOWN_KID,  /* kid missing or not configured */
+    JWT_R_ALG_MISMATCH, /* alg is not the one pinned for the kid (algorithm confusion) */
     JWT_R_BAD_SIGNATURE,
     JWT_R_MISSING_EXP,
     JWT_R_EXPIRED,
-    JWT_R_NOT_YET_VALID,    /* nbf, or iat, later than now + leeway */
+    JWT_R_NOT_YET_VALID, /* nbf, or iat, later than now + leeway */
     JWT_R_WRONG_ISSUER,
     JWT_R_WRONG_AUDIENCE,
-    JWT_R_NO_ROLE,          /* no role claim, or none of its roles maps to a scope */
+    JWT_R_NO_ROLE, /* no role claim, or none of its roles maps to a scope */
     JWT_R__COUNT
 };
 
@@ -61,11 +61,11 @@ const char *jwt_reason_name(enum jwt_reason r);
 
 /* The verified identity. Plain copies: valid after the token buffer is gone. */
 struct jwt_claims {
-    enum jwt_reason reason;     /* JWT_R_OK on success, else why the token was refused */
-    char kid[JWT_KID_MAX];      /* set once the kid is known, even on later failures */
-    char iss[JWT_ISS_MAX];      /* on success: the configured issuer (audit app "jwt:<iss>") */
-    char sub[JWT_SUB_MAX];      /* on success: sub as sent; the caller HMACs it for the audit */
-    uint32_t scopes;            /* enum scope bits (server/apps.h) from the role claim */
+    enum jwt_reason reason; /* JWT_R_OK on success, else why the token was refused */
+    char kid[JWT_KID_MAX];  /* set once the kid is known, even on later failures */
+    char iss[JWT_ISS_MAX];  /* on success: the configured issuer (audit app "jwt:<iss>") */
+    char sub[JWT_SUB_MAX];  /* on success: sub as sent; the caller HMACs it for the audit */
+    uint32_t scopes;        /* enum scope bits (server/apps.h) from the role claim */
     int64_t exp;
 };
 
@@ -79,7 +79,7 @@ struct jwt_verifier;
 NODISCARD enum status jwt_verifier_new(struct jwt_verifier **out, const char **err,
                                        const char *issuer, const char *audience, int64_t leeway_s,
                                        const char *role_claim);
-void jwt_verifier_free(struct jwt_verifier *v);     /* NULL-safe; wipes HS secrets */
+void jwt_verifier_free(struct jwt_verifier *v); /* NULL-safe; wipes HS secrets */
 
 /* Add a key. HS256: `key` is the secret (>= JWT_HS_SECRET_MIN bytes; a PEM text is refused so an
  * operator cannot paste a public key as an HMAC secret); it is copied into guarded memory, and the

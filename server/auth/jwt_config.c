@@ -43,7 +43,7 @@ unknown_field(const json_t *obj, const char *const *allowed)
     const char *name;
     const json_t *val;
 
-    json_object_foreach((json_t *)obj, name, val) {
+    json_object_foreach ((json_t *)obj, name, val) {
         size_t i = 0;
         while (allowed[i] != NULL && strcmp(allowed[i], name) != 0)
             i++;
@@ -134,7 +134,9 @@ key_material(uint8_t **out, size_t *out_len, const json_t *k, enum jwt_key_alg a
              jwt_alg_name(alg));
     else if (!json_is_string(sf ? sf : pf ? pf : pk))
         errf(err, err_len, "keys[%zu]: %s must be a string", idx,
-             sf ? "secret_file" : pf ? "public_key_file" : "public_key");
+             sf   ? "secret_file"
+             : pf ? "public_key_file"
+                  : "public_key");
     else
         st = ST_OK;
     if (st != ST_OK)
@@ -160,7 +162,7 @@ out:
 static enum status
 load_key(struct jwt_verifier *v, const json_t *k, size_t idx, char *err, size_t err_len)
 {
-    static const char *const fields[] = {"kid", "alg", "secret_file", "public_key_file",
+    static const char *const fields[] = {"kid",        "alg", "secret_file", "public_key_file",
                                          "public_key", NULL};
     const json_t *kid = json_object_get(k, "kid"), *alg = json_object_get(k, "alg");
     const char *bad = NULL, *msg = NULL;
@@ -215,9 +217,9 @@ role_value(const json_t *val, uint32_t *scopes)
     }
     if (!json_is_array(val))
         return false;
-    json_array_foreach(val, i, s) {
-        uint32_t bit = json_is_string(s) ? scope_parse(json_string_value(s), json_string_length(s))
-                                         : 0;
+    json_array_foreach (val, i, s) {
+        uint32_t bit =
+            json_is_string(s) ? scope_parse(json_string_value(s), json_string_length(s)) : 0;
         if (bit == 0)
             return false;
         *scopes |= bit;
@@ -237,7 +239,7 @@ load_roles(struct jwt_verifier *v, const json_t *roles, char *err, size_t err_le
         errf(err, err_len, "roles: must be a non-empty object {role: [scope, ...]}");
         goto out;
     }
-    json_object_foreach((json_t *)roles, name, val) {
+    json_object_foreach ((json_t *)roles, name, val) {
         if (!role_value(val, &scopes)) {
             errf(err, err_len, "roles: the value of \"%.40s\" must list known scopes", name);
             goto out;
@@ -263,7 +265,7 @@ load_keys(struct jwt_verifier *v, const json_t *keys, char *err, size_t err_len)
         errf(err, err_len, "keys: must be a non-empty array");
         goto out;
     }
-    json_array_foreach(keys, i, k) {
+    json_array_foreach (keys, i, k) {
         if ((st = load_key(v, k, i, err, err_len)) != ST_OK)
             goto out;
     }
@@ -275,7 +277,7 @@ enum status
 jwt_verifier_from_json(struct jwt_verifier **out, char *err, size_t err_len, const json_t *cfg)
 {
     static const char *const fields[] = {"issuer", "audience", "leeway", "role_claim", "roles",
-                                         "keys", "rate", "burst", NULL};
+                                         "keys",   "rate",     "burst",  NULL};
     const json_t *leeway = json_object_get(cfg, "leeway");
     const json_t *claim = json_object_get(cfg, "role_claim");
     const json_t *rate = json_object_get(cfg, "rate"), *burst = json_object_get(cfg, "burst");

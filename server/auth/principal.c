@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const char *const scope_names[] = {
-    "encrypt", "decrypt", "rewrap", "datakey", "datakey:plaintext", "keyrings:admin",
+    "encrypt",    "decrypt",    "rewrap",     "datakey",     "datakey:plaintext", "keyrings:admin",
     "apps:admin", "audit:read", "certs:read", "certs:write", "compliance:read",
 };
 #define N_SCOPES (sizeof scope_names / sizeof scope_names[0])
@@ -125,7 +125,7 @@ principal_may_grant(const struct principal *by, uint32_t scopes, const char *key
                     int64_t expires_at)
 {
     if (by->scopes == SCOPE__ALL && principal_all_keyrings(by))
-        return GRANT_OK;                /* unrestricted: the admin key */
+        return GRANT_OK; /* unrestricted: the admin key */
     if ((scopes & ~by->scopes) != 0)
         return GRANT_SCOPE;
     if (!list_within(keyrings != NULL ? keyrings : "", by->keyrings))

@@ -32,8 +32,8 @@ struct principal {
     char app[STORE_NAME_MAX];
     char key_id[STORE_KEY_ID_MAX];
     uint32_t scopes;
-    char keyrings[STORE_KEYRINGS_MAX];  /* space-separated allow-list, "" = all */
-    int64_t expires_at;                 /* when the key stops working (expiry, or the end of its
+    char keyrings[STORE_KEYRINGS_MAX]; /* space-separated allow-list, "" = all */
+    int64_t expires_at;                /* when the key stops working (expiry, or the end of its
                                          * grace period); 0 = no key row (a JWT): no bound */
 };
 

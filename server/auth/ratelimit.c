@@ -14,8 +14,8 @@
 
 #include "common/xmem.h"
 
-#define RL_STRIPES 64                   /* power of two */
-#define RL_MIN_SLOTS 16                 /* a stripe's first table; power of two */
+#define RL_STRIPES 64   /* power of two */
+#define RL_MIN_SLOTS 16 /* a stripe's first table; power of two */
 #define RL_NS_PER_S 1e9
 
 /* A bucket. h[0] | h[1] == 0 marks an empty slot (h[1] always has its low bit set). */
@@ -23,7 +23,7 @@ struct rl_bucket {
     uint64_t h[2];
     double tokens;
     int64_t last_ns;
-    double rate;            /* as of the last take: lets eviction tell when it refilled */
+    double rate; /* as of the last take: lets eviction tell when it refilled */
     double burst;
 };
 
@@ -31,13 +31,13 @@ struct rl_bucket {
 struct rl_stripe {
     _Alignas(64) pthread_mutex_t mu;
     struct rl_bucket *slots;
-    size_t n_slots;         /* power of two; at most max_slots */
-    size_t count;           /* kept <= n_slots / 2 */
+    size_t n_slots; /* power of two; at most max_slots */
+    size_t count;   /* kept <= n_slots / 2 */
 };
 
 struct ratelimit {
     uint8_t key[crypto_shorthash_siphashx24_KEYBYTES];
-    size_t max_slots;       /* per stripe: holds max_slots / 2 buckets */
+    size_t max_slots; /* per stripe: holds max_slots / 2 buckets */
     struct rl_stripe stripes[RL_STRIPES];
 };
 

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RATELIMIT_KEY_MAX 256           /* longer key ids are cut to this many bytes */
+#define RATELIMIT_KEY_MAX 256 /* longer key ids are cut to this many bytes */
 #define RATELIMIT_DEFAULT_KEYS 65536
 
 /* Thread-safe: buckets live in 64 independently locked stripes chosen by a keyed hash of the key
@@ -18,7 +18,7 @@ struct ratelimit;
 /* A limiter holding at most about max_keys buckets (0 = RATELIMIT_DEFAULT_KEYS). Tables start
  * small and grow on demand up to that bound. Never NULL: OOM aborts. */
 struct ratelimit *ratelimit_new(size_t max_keys);
-void ratelimit_free(struct ratelimit *rl);      /* NULL-safe */
+void ratelimit_free(struct ratelimit *rl); /* NULL-safe */
 
 /* Take one token from key_id's bucket (NUL-terminated) at monotonic time now_ns. The bucket
  * holds up to `burst` tokens (values below 1 count as 1) and refills at rate_per_s; a new key

@@ -38,16 +38,12 @@ strlist_json(const char *text, bool null_when_empty)
 static json_t *
 key_json(const struct apikey_info *k)
 {
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o}",
-        "id", k->id, "app", k->app,
-        "scopes", strlist_json(k->scopes, false),
-        "keyrings", strlist_json(k->keyrings, true),
-        "created_at", jx_time(k->created_at),
-        "expires_at", jx_time(k->expires_at),
-        "revoked_at", jx_time(k->revoked_at),
-        "rate", (json_int_t)k->rate, "burst", (json_int_t)k->burst,
-        "grace_until", jx_time(k->grace_until),
-        "last_used_at", jx_time(k->last_used_at));
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o}", "id", k->id, "app",
+                     k->app, "scopes", strlist_json(k->scopes, false), "keyrings",
+                     strlist_json(k->keyrings, true), "created_at", jx_time(k->created_at),
+                     "expires_at", jx_time(k->expires_at), "revoked_at", jx_time(k->revoked_at),
+                     "rate", (json_int_t)k->rate, "burst", (json_int_t)k->burst, "grace_until",
+                     jx_time(k->grace_until), "last_used_at", jx_time(k->last_used_at));
 }
 
 /* A new key's answer: the only time its text is shown. The JSON and the response buffer are
@@ -110,8 +106,8 @@ h_apps_create(struct req *r)
             strlen(desc) >= STORE_DESC_MAX) {
             st = ST_INVALID;
             msg = "name must match [a-z0-9][a-z0-9._-]{0,62}; description a string < 256 bytes";
-        } else if ((st = apps_create(r->svc->apps, name, desc, &out,
-                                     req_admin_event(r, 201))) == ST_CONFLICT) {
+        } else if ((st = apps_create(r->svc->apps, name, desc, &out, req_admin_event(r, 201))) ==
+                   ST_CONFLICT) {
             msg = "an app with this name exists";
         }
         req_admin_done(r, st);
@@ -150,9 +146,9 @@ parse_scopes(const json_t *arr, uint32_t *scopes, const char **msg)
     *msg = "scopes must be a non-empty array of known scope names";
     if (!json_is_array(arr) || json_array_size(arr) == 0)
         return ST_INVALID;
-    json_array_foreach(arr, i, v) {
-        uint32_t s = json_is_string(v) ? scope_parse(json_string_value(v), json_string_length(v))
-                                       : 0;
+    json_array_foreach (arr, i, v) {
+        uint32_t s =
+            json_is_string(v) ? scope_parse(json_string_value(v), json_string_length(v)) : 0;
         if (s == 0)
             return ST_INVALID;
         *scopes |= s;
@@ -170,7 +166,7 @@ parse_keyrings(const json_t *arr, char out[static STORE_KEYRINGS_MAX], const cha
     *msg = "keyrings must be an array of at most 32 keyring names";
     if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 32)
         return ST_INVALID;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach (arr, i, v) {
         if (!json_is_string(v) || !names_valid(json_string_value(v)))
             return ST_INVALID;
         len += (size_t)snprintf(out + len, STORE_KEYRINGS_MAX - len, "%s%s", i ? " " : "",
@@ -183,8 +179,8 @@ parse_keyrings(const json_t *arr, char out[static STORE_KEYRINGS_MAX], const cha
 void
 h_keys_create(struct req *r)
 {
-    static const char *const allowed[] = {"scopes", "keyrings", "expires_in", "rate", "burst",
-                                          NULL};
+    static const char *const allowed[] = {"scopes", "keyrings", "expires_in",
+                                          "rate",   "burst",    NULL};
     json_t *body = NULL;
     struct apikey_issued out = {0};
     const char *msg = NULL;
@@ -207,8 +203,9 @@ h_keys_create(struct req *r)
         msg = "expires_in must be a duration between 1s and 365d";
         goto out;
     }
-    if (jx_int(body, "rate", &rate, NULL) != ST_OK || jx_int(body, "burst", &burst, NULL) != ST_OK ||
-        rate < 0 || burst < 0 || rate > 1000000 || burst > 1000000) {
+    if (jx_int(body, "rate", &rate, NULL) != ST_OK ||
+        jx_int(body, "burst", &burst, NULL) != ST_OK || rate < 0 || burst < 0 || rate > 1000000 ||
+        burst > 1000000) {
         st = ST_INVALID;
         msg = "rate and burst must be integers from 0 (unlimited) to 1000000";
         goto out;
@@ -226,8 +223,8 @@ void
 h_key_revoke(struct req *r)
 {
     const char *msg = NULL;
-    enum status st = apps_key_revoke(r->svc->apps, r->p1, r->p2, &r->principal, &msg,
-                                     req_admin_event(r, 204));
+    enum status st =
+        apps_key_revoke(r->svc->apps, r->p1, r->p2, &r->principal, &msg, req_admin_event(r, 204));
     req_admin_done(r, st);
     if (st != ST_OK)
         req_fail(r, st, msg);
@@ -248,8 +245,8 @@ h_key_rotate(struct req *r)
     if (r->body_len > 0 && ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) != ST_OK ||
                             (st = jx_only(body, allowed, &msg)) != ST_OK))
         goto out;
-    if (body != NULL && (jx_duration(body, "grace_period", &grace, NULL) != ST_OK ||
-                         grace > APPS_MAX_GRACE)) {
+    if (body != NULL &&
+        (jx_duration(body, "grace_period", &grace, NULL) != ST_OK || grace > APPS_MAX_GRACE)) {
         st = ST_INVALID;
         msg = "grace_period must be a duration up to 30d";
         goto out;

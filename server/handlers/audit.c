@@ -61,7 +61,8 @@ events_filter(struct req *r, struct store_audit_filter *f, char chain[static STO
     f->op = req_query(r, "op");
     f->outcome = req_query(r, "outcome");
     f->limit = 100;
-    if ((from != NULL && !parse_time(from, &f->from_ms)) || (to != NULL && !parse_time(to, &f->to_ms)))
+    if ((from != NULL && !parse_time(from, &f->from_ms)) ||
+        (to != NULL && !parse_time(to, &f->to_ms)))
         return ST_INVALID;
     if (limit != NULL) {
         char *end;
@@ -96,7 +97,8 @@ h_audit_events(struct req *r)
     if (!require(r))
         return;
     if ((st = events_filter(r, &f, chain)) != ST_OK) {
-        req_fail(r, st, "bad filter: from/to are RFC 3339 or unix seconds from 1970 to "
+        req_fail(r, st,
+                 "bad filter: from/to are RFC 3339 or unix seconds from 1970 to "
                  "9999-12-31, limit 1..1000, cursor CHAIN:SEQ");
         return;
     }
@@ -109,7 +111,7 @@ h_audit_events(struct req *r)
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             sbuf_adds(&b, ",");
-        sbuf_adds(&b, rows[i].line);    /* the stored line is already JSON */
+        sbuf_adds(&b, rows[i].line); /* the stored line is already JSON */
     }
     sbuf_adds(&b, "],\"next_cursor\":");
     if (n == f.limit)
@@ -251,13 +253,13 @@ h_app_usage(struct req *r)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I}", "day", u[i].day,
-                                             "op", u[i].op, "keyring", u[i].keyring,
-                                             "outcome", u[i].outcome, "count",
-                                             (json_int_t)u[i].count));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I}", "day", u[i].day, "op",
+                                             u[i].op, "keyring", u[i].keyring, "outcome",
+                                             u[i].outcome, "count", (json_int_t)u[i].count));
     free(u);
-    reply_jansson(r, 200, json_pack("{s:s, s:s, s:s, s:o}", "app", r->p1, "from", from, "to", to,
-                                    "usage", arr));
+    reply_jansson(
+        r, 200,
+        json_pack("{s:s, s:s, s:s, s:o}", "app", r->p1, "from", from, "to", to, "usage", arr));
 }
 
 /* POST /v1/audit/rotate-key: needs audit:read and keyrings:admin, and no keyring allow-list:
@@ -270,7 +272,8 @@ h_audit_rotate_key(struct req *r)
     if (!require(r))
         return;
     if (!principal_all_keyrings(&r->principal)) {
-        req_fail(r, ST_FORBIDDEN, "allow-list: changing the audit signing key needs an API key "
+        req_fail(r, ST_FORBIDDEN,
+                 "allow-list: changing the audit signing key needs an API key "
                  "without a keyring allow-list");
         return;
     }
@@ -282,7 +285,7 @@ h_audit_rotate_key(struct req *r)
     char *keys = audit_public_keys_json(r->svc->audit);
     struct sbuf b = {0};
     sbuf_addf(&b, "{\"key_id\":\"%s\",", id);
-    sbuf_adds(&b, keys + 1);            /* splice in "keys": [...] */
+    sbuf_adds(&b, keys + 1); /* splice in "keys": [...] */
     free(keys);
     req_reply_json(r, 200, &b);
 }

@@ -17,7 +17,7 @@
 
 #define REFERENCE_MAX 256
 #define DATAKEY_BYTES 32
-#define SMALL_BYTES 512                 /* values up to this size avoid the heap */
+#define SMALL_BYTES 512 /* values up to this size avoid the heap */
 
 static const char *const op_fields[][6] = {
     {"plaintext", "text", "context", "key_version", "reference", NULL},
@@ -30,19 +30,19 @@ static const char *const op_fields[][6] = {
 struct item {
     const uint8_t *ctx;
     size_t ctx_len;
-    uint8_t *ctx_buf;               /* malloc'd canonical context, when large */
-    const uint8_t *pt;              /* plaintext to encrypt */
+    uint8_t *ctx_buf;  /* malloc'd canonical context, when large */
+    const uint8_t *pt; /* plaintext to encrypt */
     size_t pt_len;
-    uint8_t *pt_buf;                /* decoded base64 (wiped): pt_small or malloc'd */
+    uint8_t *pt_buf; /* decoded base64 (wiped): pt_small or malloc'd */
     size_t pt_cap;
     uint8_t ctx_small[SMALL_BYTES];
     uint8_t pt_small[SMALL_BYTES];
-    const char *ct;                 /* ciphertext text */
+    const char *ct; /* ciphertext text */
     size_t ct_len;
-    uint32_t version;               /* 0 = latest */
+    uint32_t version; /* 0 = latest */
     bool include_plaintext;
-    uint32_t used_version;          /* the key version the operation used (for the trail) */
-    const char *msg;                /* error explanation */
+    uint32_t used_version; /* the key version the operation used (for the trail) */
+    const char *msg;       /* error explanation */
 };
 
 static void
@@ -73,11 +73,11 @@ parse_context(struct item *it, const json_t *ctx, struct req *r)
     it->msg = "context must be an object of at most 32 string values";
     if (!json_is_object(ctx) || json_object_size(ctx) > CONTEXT_MAX_PAIRS)
         return ST_INVALID;
-    json_object_foreach((json_t *)ctx, key, v) {
+    json_object_foreach ((json_t *)ctx, key, v) {
         if (!json_is_string(v))
             return ST_INVALID;
-        pairs[n++] = (struct context_pair){key, strlen(key), json_string_value(v),
-                                           json_string_length(v)};
+        pairs[n++] =
+            (struct context_pair){key, strlen(key), json_string_value(v), json_string_length(v)};
     }
     size_t cap = context_canon_len(pairs, n);
     uint8_t *buf = it->ctx_small;
@@ -89,7 +89,7 @@ parse_context(struct item *it, const json_t *ctx, struct req *r)
     }
     it->ctx = buf;
     it->msg = NULL;
-    for (size_t i = 0; i < n; i++)      /* sorted now: the trail lists them in key order */
+    for (size_t i = 0; i < n; i++) /* sorted now: the trail lists them in key order */
         req_audit_context(r, pairs[i].val, pairs[i].val_len);
     return ST_OK;
 }
@@ -172,13 +172,13 @@ parse_item(struct item *it, enum crypto_op op, const json_t *o, bool batch, stru
 struct opctx {
     struct req *r;
     struct keyring_use use;
-    bool raw_out;                   /* single decrypt answered as application/octet-stream */
+    bool raw_out; /* single decrypt answered as application/octet-stream */
 };
 
 /* Seal pt and append the quoted ciphertext text to out. */
 static enum status
-seal_to(struct opctx *c, const struct item *it, uint32_t version, const uint8_t *pt,
-        size_t pt_len, struct sbuf *out, uint32_t *used)
+seal_to(struct opctx *c, const struct item *it, uint32_t version, const uint8_t *pt, size_t pt_len,
+        struct sbuf *out, uint32_t *used)
 {
     const struct kek *kek = NULL;
     enum envelope_format fmt = keyrings_format(&c->use);
@@ -190,7 +190,8 @@ seal_to(struct opctx *c, const struct item *it, uint32_t version, const uint8_t 
     if ((st = keyrings_kek_encrypt(&c->use, version, &kek)) != ST_OK)
         return st;
     blob = blen <= sizeof small ? small : xmalloc(blen);
-    if ((st = envelope_seal(blob, blen, &blen, fmt, kek, it->ctx, it->ctx_len, pt, pt_len)) != ST_OK)
+    if ((st = envelope_seal(blob, blen, &blen, fmt, kek, it->ctx, it->ctx_len, pt, pt_len)) !=
+        ST_OK)
         goto out;
     *used = kek_version(kek);
     size_t tlen = envelope_text_len(*used, blen);
@@ -222,7 +223,7 @@ open_ct(struct opctx *c, struct item *it, uint8_t **pt, size_t *pt_len, size_t *
     if ((st = envelope_parse_text(&env, blob, bcap, it->ct, it->ct_len)) != ST_OK)
         goto out;
     if (env.format != keyrings_format(&c->use)) {
-        st = ST_AUTH;           /* made by another keyring: say no more than that it failed */
+        st = ST_AUTH; /* made by another keyring: say no more than that it failed */
         goto out;
     }
     used_version = env.version;
@@ -371,7 +372,7 @@ run_batch(struct opctx *c, enum crypto_op op, const json_t *items, struct sbuf *
     json_t *o;
 
     sbuf_adds(out, "{\"items\":[");
-    json_array_foreach(items, i, o) {
+    json_array_foreach (items, i, o) {
         const json_t *ref = json_is_object(o) ? json_object_get(o, "reference") : NULL;
         enum status st;
         if (i > 0)
@@ -494,8 +495,7 @@ h_crypto(struct req *r, enum crypto_op op)
         } else if (octet_in) {
             sbuf_adds(&out, "{\"ciphertext\":");
             uint32_t ver = 0;
-            if ((st = seal_to(&c, &oit, oit.version, oit.pt, oit.pt_len, &out, &ver)) == ST_OK)
-            {
+            if ((st = seal_to(&c, &oit, oit.version, oit.pt, oit.pt_len, &out, &ver)) == ST_OK) {
                 sbuf_add_u32(&out, ",\"key_version\":", ver);
                 sbuf_adds(&out, "}");
                 r->au.key_version = ver;
@@ -569,7 +569,7 @@ crypto_request_check(enum crypto_op op, const char *body, size_t len, size_t *n_
     } else {
         size_t i;
         json_t *o;
-        json_array_foreach(items, i, o) {
+        json_array_foreach (items, i, o) {
             struct item it = {0};
             if (parse_item(&it, op, o, true, NULL) == ST_OK)
                 (*n_items)++;

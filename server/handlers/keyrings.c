@@ -16,32 +16,26 @@ keyring_json(const struct keyring_info *k)
     json_t *vers = json_array();
     for (size_t i = 0; i < k->n_versions; i++) {
         const struct keyring_version_info *v = &k->versions[i];
-        json_array_append_new(vers, json_pack("{s:I, s:o, s:I, s:I, s:s}",
-            "version", (json_int_t)v->version,
-            "created_at", jx_time(v->created_at),
-            "encryptions", (json_int_t)v->encryptions,
-            "encryption_limit", (json_int_t)k->encryption_limit,
-            "root_key_id", v->root_key_id));
+        json_array_append_new(
+            vers, json_pack("{s:I, s:o, s:I, s:I, s:s}", "version", (json_int_t)v->version,
+                            "created_at", jx_time(v->created_at), "encryptions",
+                            (json_int_t)v->encryptions, "encryption_limit",
+                            (json_int_t)k->encryption_limit, "root_key_id", v->root_key_id));
     }
-    return json_pack("{s:s, s:s, s:b, s:I, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
-        "name", k->name,
-        "algorithm", k->algorithm,
-        "deterministic", k->deterministic,
-        "rotation_period", (json_int_t)k->rotation_period,
-        "deletion_allowed", k->deletion_allowed,
-        "latest_version", (json_int_t)k->latest_version,
-        "min_decryption_version", (json_int_t)k->min_decryption_version,
-        "min_encryption_version", (json_int_t)k->min_encryption_version,
-        "created_at", jx_time(k->created_at),
-        "updated_at", jx_time(k->updated_at),
-        "next_rotation_at", k->next_rotation_at != 0 ? jx_time(k->next_rotation_at) : json_null(),
-        "versions", vers);
+    return json_pack(
+        "{s:s, s:s, s:b, s:I, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "name", k->name,
+        "algorithm", k->algorithm, "deterministic", k->deterministic, "rotation_period",
+        (json_int_t)k->rotation_period, "deletion_allowed", k->deletion_allowed, "latest_version",
+        (json_int_t)k->latest_version, "min_decryption_version",
+        (json_int_t)k->min_decryption_version, "min_encryption_version",
+        (json_int_t)k->min_encryption_version, "created_at", jx_time(k->created_at), "updated_at",
+        jx_time(k->updated_at), "next_rotation_at",
+        k->next_rotation_at != 0 ? jx_time(k->next_rotation_at) : json_null(), "versions", vers);
 }
 
 /* One keyring's answer, or the failure. */
 static void
-reply_keyring(struct req *r, enum status st, unsigned code, struct keyring_info *k,
-              const char *msg)
+reply_keyring(struct req *r, enum status st, unsigned code, struct keyring_info *k, const char *msg)
 {
     if (st != ST_OK)
         req_fail(r, st, msg);
@@ -89,8 +83,8 @@ h_keyrings_list(struct req *r)
 static enum status
 parse_create(json_t *body, struct keyring_spec *c, const char **msg)
 {
-    static const char *const allowed[] = {"name", "algorithm", "deterministic", "rotation_period",
-                                          "deletion_allowed", NULL};
+    static const char *const allowed[] = {
+        "name", "algorithm", "deterministic", "rotation_period", "deletion_allowed", NULL};
     bool det = false, has_det = false;
     enum status st;
 
@@ -138,7 +132,7 @@ h_keyrings_create(struct req *r)
         req_admin_done(r, st);
     }
     reply_keyring(r, st, 201, &out, msg);
-    json_decref(body);              /* after the reply: msg may point into it */
+    json_decref(body); /* after the reply: msg may point into it */
 }
 
 void
@@ -150,10 +144,11 @@ h_keyring_get(struct req *r)
     for (uint32_t b = 1; !ok && b <= SCOPE_DATAKEY; b <<= 1)
         ok = (any & b) && principal_allows(&r->principal, b, r->p1);
     if (!ok) {
-        req_fail(r, ST_FORBIDDEN, (r->principal.scopes & (any | SCOPE_KEYRINGS_ADMIN)) != 0
-                                      ? "allow-list: the keyring is not in the API key's "
-                                        "keyring allow-list"
-                                      : "scope: needs keyrings:admin or a crypto scope");
+        req_fail(r, ST_FORBIDDEN,
+                 (r->principal.scopes & (any | SCOPE_KEYRINGS_ADMIN)) != 0
+                     ? "allow-list: the keyring is not in the API key's "
+                       "keyring allow-list"
+                     : "scope: needs keyrings:admin or a crypto scope");
         return;
     }
     enum status st = keyrings_get(r->svc->keyrings, r->p1, &out);
@@ -205,8 +200,7 @@ h_keyring_patch(struct req *r)
     enum status st;
 
     if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
-        (st = parse_patch(body, &p, &msg)) == ST_OK)
-    {
+        (st = parse_patch(body, &p, &msg)) == ST_OK) {
         st = keyrings_patch(r->svc->keyrings, r->p1, &p, &out, &msg, req_admin_event(r, 200));
         req_admin_done(r, st);
     }

@@ -64,8 +64,7 @@ authenticate(struct req *r)
     }
     if (az.kind == AUTHZ_JWT)
         return r->svc->jwt != NULL ? authenticate_jwt(r, &az) : ST_UNAUTHENTICATED;
-    st = apps_authenticate(r->svc->apps, az.token, az.token_len, &r->principal,
-                           &r->retry_after);
+    st = apps_authenticate(r->svc->apps, az.token, az.token_len, &r->principal, &r->retry_after);
     r->authenticated = st == ST_OK || st == ST_RATE_LIMITED;
     if (!r->authenticated)
         r->au.presented_key_id = arena_strndup(r->arena, az.key_id, strlen(az.key_id));
@@ -108,7 +107,8 @@ admit(struct req *r)
         req_fail(r, ST_FORBIDDEN, scope_refusal(r, need & ~r->principal.scopes));
     else if (need != 0 && (rt->flags & ROUTE_KEYRING) != 0 &&
              !principal_allows(&r->principal, need, r->p1))
-        req_fail(r, ST_FORBIDDEN, "allow-list: the keyring is not in the API key's keyring "
+        req_fail(r, ST_FORBIDDEN,
+                 "allow-list: the keyring is not in the API key's keyring "
                  "allow-list");
     else
         return true;
@@ -225,7 +225,7 @@ make_record(struct req *r)
                       (now.tv_nsec - r->started.tv_nsec) / 1000;
     rec->op = r->route != NULL ? r->route->audit_op : "unknown";
     rec->route = r->route != NULL ? r->route->path : "unknown";
-    snprintf(rec->method, sizeof rec->method, "%s", r->method);   /* a fixed token */
+    snprintf(rec->method, sizeof rec->method, "%s", r->method); /* a fixed token */
     rec->status = r->status_code;
     record_caller(r, rec);
     /* Refused authentications and requests refused before routing fold together per client,
@@ -243,7 +243,7 @@ make_record(struct req *r)
     audit_hmac_hex(a, rec->h_request_id, r->request_id, strlen(r->request_id));
     req_client_addr(r, addr);
     audit_hmac_hex(a, rec->h_client, addr, strlen(addr));
-    rec->h_context = r->au.h_context;       /* the record takes the arrays */
+    rec->h_context = r->au.h_context; /* the record takes the arrays */
     rec->n_h_context = r->au.n_context;
     rec->h_reference = r->au.h_reference;
     rec->n_h_reference = r->au.n_reference;
@@ -260,7 +260,7 @@ req_admin_event(struct req *r, unsigned status)
     if (a == NULL)
         return NULL;
     unsigned saved = r->status_code;
-    r->status_code = status;            /* the answer if the change commits */
+    r->status_code = status; /* the answer if the change commits */
     struct audit_rec *rec = make_record(r);
     r->status_code = saved;
     r->txn = arena_alloc(r->arena, sizeof *r->txn);
@@ -278,7 +278,7 @@ req_admin_done(struct req *r, enum status st)
     if (r->txn == NULL || !r->txn->held)
         return;
     audit_txn_end(r->txn, st == ST_OK);
-    r->audited = st == ST_OK;           /* else the normal path records the failure */
+    r->audited = st == ST_OK; /* else the normal path records the failure */
 }
 
 static void
@@ -302,7 +302,7 @@ record(struct req *r, bool may_wait)
     if (may_wait && wait && !rec->coalesce) {
         rec->done = on_durable;
         rec->arg = r;
-        req_wait(r);                    /* before submit: the writer may release at once */
+        req_wait(r); /* before submit: the writer may release at once */
         audit_submit(a, rec);
         return true;
     }

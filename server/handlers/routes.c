@@ -11,6 +11,7 @@
 #define CRYPTO (ROUTE_AUTH | ROUTE_KEYRING | ROUTE_BATCH)
 #define AUDIT_ADMIN (SCOPE_AUDIT_READ | SCOPE_KEYRINGS_ADMIN)
 
+/* clang-format off */
 static const struct route v[] = {
     {"GET", "/healthz", h_healthz, 0, NULL, 0},
     {"GET", "/readyz", h_readyz, 0, NULL, 0},
@@ -40,5 +41,6 @@ static const struct route v[] = {
     {"POST", "/v1/audit/hash", h_audit_hash, SCOPE_AUDIT_READ, "audit.hash", AUTH},
     {"POST", "/v1/audit/rotate-key", h_audit_rotate_key, AUDIT_ADMIN, "audit.rotate_key", AUTH},
 };
+/* clang-format on */
 
 const struct route_table handlers_routes = {v, sizeof v / sizeof v[0]};

@@ -94,11 +94,11 @@ static enum MHD_Result
 answer(struct http_req *hr, bool may_wait)
 {
     const struct route *rt = hr->pub.route;
-    bool public = rt != NULL && rt->audit_op == NULL;   /* the route decides, not the path */
+    bool public = rt != NULL && rt->audit_op == NULL; /* the route decides, not the path */
 
     hr->may_wait = may_wait;
     if (!public && hr->h->app->record != NULL && hr->h->app->record(&hr->pub, may_wait))
-        return MHD_YES;                 /* suspended until req_release */
+        return MHD_YES; /* suspended until req_release */
     return http_flush(hr) ? MHD_YES : MHD_NO;
 }
 
@@ -152,12 +152,14 @@ on_headers(struct http_req *hr)
     if (atomic_load(&hr->h->draining) && !http_route_public(hr->h->app->routes, hr->raw_path))
         return answer_early(hr, ST_UNAVAILABLE, "shutting down", true);
     if (!http_path_canonical(hr->raw_path))
-        return answer_early(hr, ST_INVALID, "the request path is not canonical (empty, '.' or "
-                            "'..' segments, percent-encoding or a trailing '/')", false);
+        return answer_early(hr, ST_INVALID,
+                            "the request path is not canonical (empty, '.' or "
+                            "'..' segments, percent-encoding or a trailing '/')",
+                            false);
     if (n > body_cap(hr->h))
-        return answer_early(hr, ST_TOO_LARGE, NULL, false);     /* before reading the body */
+        return answer_early(hr, ST_TOO_LARGE, NULL, false); /* before reading the body */
     if (n > 0) {
-        hr->body_cap = (size_t)n + 1;   /* one allocation, no regrowth copies */
+        hr->body_cap = (size_t)n + 1; /* one allocation, no regrowth copies */
         hr->body = xmalloc(hr->body_cap);
     }
     return MHD_YES;
@@ -194,7 +196,7 @@ dispatch(struct http_req *hr)
     }
     hr->pub.route = rt;
     if ((rt->flags & ROUTE_AUTH) != 0 && app->admit != NULL && !app->admit(&hr->pub))
-        return;                         /* refused, and answered, by the application */
+        return; /* refused, and answered, by the application */
     /* The body was read up to the larger of the two limits; only batch routes may use it. */
     if ((rt->flags & ROUTE_BATCH) == 0 && hr->pub.body_len > hr->h->lim.max_body_bytes) {
         req_fail(&hr->pub, ST_TOO_LARGE, NULL);
@@ -211,7 +213,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
     struct http_req *hr = *con_cls;
     (void)version;
 
-    if (hr == NULL)                     /* no URI callback ran: the raw path is unknown */
+    if (hr == NULL) /* no URI callback ran: the raw path is unknown */
         *con_cls = hr = on_uri(h, NULL, c);
     if (!hr->started) {
         req_start(hr, url, method);
@@ -221,7 +223,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (hr->dispatched)
-            return MHD_YES;             /* answered before the body: the rest is discarded */
+            return MHD_YES; /* answered before the body: the rest is discarded */
         if (body_append(hr, body_cap(h), upload_data, n))
             return MHD_YES;
         /* Over the limit in the middle of a (chunked) body: stop reading. MHD cannot queue a
@@ -394,8 +396,10 @@ http_start(struct http_server **out, struct service *svc, const struct http_app 
         return ST_INVALID;
     }
     if (!tls && !l->tls_terminated_upstream && !http_is_loopback(l->listen)) {
-        snprintf(err, err_len, "refusing plain HTTP on non-loopback address %s: give --tls-cert "
-                 "and --tls-key, or --tls-terminated-upstream if a proxy terminates TLS", l->listen);
+        snprintf(err, err_len,
+                 "refusing plain HTTP on non-loopback address %s: give --tls-cert "
+                 "and --tls-key, or --tls-terminated-upstream if a proxy terminates TLS",
+                 l->listen);
         return ST_INVALID;
     }
     if ((st = resolve(l->listen, &ss, err, err_len)) != ST_OK)
@@ -407,8 +411,8 @@ http_start(struct http_server **out, struct service *svc, const struct http_app 
     h->trusted_proxies = l->trusted_proxies;
     size_t cert_len = 0;
     if (tls && ((h->tls_cert = read_file(l->tls_cert, NULL, &cert_len, err, err_len)) == NULL ||
-                (h->tls_key = read_file(l->tls_key, "--tls-key", &h->tls_key_len, err,
-                                        err_len)) == NULL)) {
+                (h->tls_key = read_file(l->tls_key, "--tls-key", &h->tls_key_len, err, err_len)) ==
+                    NULL)) {
         http_stop(h, 0);
         return ST_INVALID;
     }
@@ -457,8 +461,7 @@ http_stop(struct http_server *h, int grace_seconds)
          * then the daemon stops and closes idle connections. MHD_quiesce_daemon is not used:
          * with an epoll thread pool it races the workers over the listen socket (0.9.75). */
         atomic_store(&h->draining, true);
-        for (int64_t i = 0; i < (int64_t)grace_seconds * 100 && atomic_load(&h->in_flight) > 0;
-             i++)
+        for (int64_t i = 0; i < (int64_t)grace_seconds * 100 && atomic_load(&h->in_flight) > 0; i++)
             usleep(10000);
         if (atomic_load(&h->in_flight) > 0)
             log_msg(LOG_WARN, "shutdown_grace_expired", LOG_END);

@@ -17,24 +17,24 @@
 #include "common/xmem.h"
 #include "server/auth/principal.h"
 
-struct service;                        /* the application's context (server/service.h) */
-struct audit_txn;                      /* server/audit/audit.h */
+struct service;   /* the application's context (server/service.h) */
+struct audit_txn; /* server/audit/audit.h */
 
 struct http_limits {
     uint64_t max_body_bytes;
     uint64_t max_batch_bytes;
     uint64_t max_batch_items;
     uint64_t max_connections;
-    uint64_t max_connections_per_ip;   /* 0 = unlimited */
-    int64_t idle_timeout;              /* seconds */
-    uint64_t threads;                  /* 0 = one per core */
+    uint64_t max_connections_per_ip; /* 0 = unlimited */
+    int64_t idle_timeout;            /* seconds */
+    uint64_t threads;                /* 0 = one per core */
 };
 
 struct http_listen {
-    const char *listen;                /* "HOST:PORT" or "[v6]:PORT" */
-    const char *tls_cert, *tls_key;    /* PEM files, both or neither */
+    const char *listen;             /* "HOST:PORT" or "[v6]:PORT" */
+    const char *tls_cert, *tls_key; /* PEM files, both or neither */
     bool tls_terminated_upstream;
-    const char *trusted_proxies;       /* comma-separated peers whose X-Forwarded-For is used */
+    const char *trusted_proxies; /* comma-separated peers whose X-Forwarded-For is used */
 };
 
 /* --- the route table (server/handlers/routes.c is THE list) --- */
@@ -42,19 +42,19 @@ struct http_listen {
 struct req;
 
 enum route_flags {
-    ROUTE_AUTH = 1u << 0,              /* the application admits the caller before fn */
-    ROUTE_KEYRING = 1u << 1,           /* {name}, the first parameter, names a keyring */
-    ROUTE_BATCH = 1u << 2,             /* reads bodies up to --max-batch-bytes and sizes them
+    ROUTE_AUTH = 1u << 0,    /* the application admits the caller before fn */
+    ROUTE_KEYRING = 1u << 1, /* {name}, the first parameter, names a keyring */
+    ROUTE_BATCH = 1u << 2,   /* reads bodies up to --max-batch-bytes and sizes them
                                         * itself; every other body is bounded by --max-body-bytes */
 };
 
 struct route {
     const char *method;
-    const char *path;                  /* template: "/v1/keyrings/{name}/encrypt" */
+    const char *path; /* template: "/v1/keyrings/{name}/encrypt" */
     void (*fn)(struct req *r);
-    uint32_t scopes;                   /* every one required before fn runs; 0: fn decides */
-    const char *audit_op;              /* "encrypt"; NULL: a public route, never audited */
-    unsigned flags;                    /* enum route_flags */
+    uint32_t scopes;      /* every one required before fn runs; 0: fn decides */
+    const char *audit_op; /* "encrypt"; NULL: a public route, never audited */
+    unsigned flags;       /* enum route_flags */
 };
 
 struct route_table {
@@ -69,36 +69,36 @@ struct req_audit {
     uint32_t total, ok, failed;
     size_t n_versions;
     uint32_t versions[8], counts[8];
-    char (*h_context)[65];             /* malloc'd */
+    char (*h_context)[65]; /* malloc'd */
     size_t n_context, cap_context;
-    char (*h_reference)[65];           /* malloc'd */
+    char (*h_reference)[65]; /* malloc'd */
     size_t n_reference, cap_reference;
     char h_sub[65];
-    const char *presented_key_id;      /* an unknown key's id (HMAC-ed in the event) */
+    const char *presented_key_id; /* an unknown key's id (HMAC-ed in the event) */
 };
 
 /* One HTTP request, as handlers and the application see it. The transport's own lifecycle
  * state is private (server/http/private.h). Lives until the request completes. */
 struct req {
     struct service *svc;
-    struct arena *arena;               /* non-secret request data only */
-    const char *method;                /* a known method's name, or "OTHER" (never raw bytes) */
-    const char *path;                  /* canonical (checked against the raw request target) */
-    const struct route *route;         /* the matched route; NULL before routing or when none */
-    const char *p1, *p2, *p3;          /* route parameters in path order (NULL when absent) */
-    const char *body;                  /* wiped when the request ends (may hold plaintext) */
+    struct arena *arena;       /* non-secret request data only */
+    const char *method;        /* a known method's name, or "OTHER" (never raw bytes) */
+    const char *path;          /* canonical (checked against the raw request target) */
+    const struct route *route; /* the matched route; NULL before routing or when none */
+    const char *p1, *p2, *p3;  /* route parameters in path order (NULL when absent) */
+    const char *body;          /* wiped when the request ends (may hold plaintext) */
     size_t body_len;
     char request_id[65];
-    struct timespec started;           /* CLOCK_MONOTONIC */
-    unsigned status_code;              /* of the answer built so far (0: none yet) */
-    bool refused_early;                /* refused before routing (path, size, method, drain) */
+    struct timespec started; /* CLOCK_MONOTONIC */
+    unsigned status_code;    /* of the answer built so far (0: none yet) */
+    bool refused_early;      /* refused before routing (path, size, method, drain) */
     /* The application's per-request state (server/handlers/pipeline.c). */
     struct principal principal;
     bool authenticated;
-    unsigned retry_after;              /* seconds, for 429 */
+    unsigned retry_after; /* seconds, for 429 */
     struct req_audit au;
-    struct audit_txn *txn;             /* an admin change's event, in the change's transaction */
-    bool audited;                      /* its event is committed already */
+    struct audit_txn *txn; /* an admin change's event, in the change's transaction */
+    bool audited;          /* its event is committed already */
 };
 
 /* The application around the transport. */
@@ -129,7 +129,7 @@ const char *req_query(struct req *r, const char *name);
 void req_client_addr(struct req *r, char out[static 64]);
 
 /* Replies: each builds exactly one response; a second call is a bug (asserted). */
-void req_reply_json(struct req *r, unsigned code, struct sbuf *body);   /* takes body */
+void req_reply_json(struct req *r, unsigned code, struct sbuf *body); /* takes body */
 void req_reply_raw(struct req *r, unsigned code, const char *content_type, struct sbuf *body);
 void req_reply_empty(struct req *r, unsigned code);
 /* Error reply with the code/message of the status table; msg overrides the fixed text (it must

@@ -18,7 +18,7 @@ struct http_server {
     struct http_limits lim;
     const char *trusted_proxies;
     atomic_long in_flight;
-    atomic_bool draining;              /* SIGTERM: new requests are refused with 503 */
+    atomic_bool draining; /* SIGTERM: new requests are refused with 503 */
     char *tls_cert, *tls_key;
     size_t tls_key_len;
 };
@@ -28,11 +28,11 @@ struct http_req {
     struct req pub;
     struct http_server *h;
     struct MHD_Connection *conn;
-    struct MHD_Response *resp;         /* built; queued when released */
-    const char *raw_path;              /* the request target's path as sent (before decoding) */
-    char *body;                        /* malloc'd; pub.body points here */
+    struct MHD_Response *resp; /* built; queued when released */
+    const char *raw_path;      /* the request target's path as sent (before decoding) */
+    char *body;                /* malloc'd; pub.body points here */
     size_t body_cap;
-    bool started;                      /* the first access-handler call has run */
+    bool started; /* the first access-handler call has run */
     bool dispatched, replied, suspended, may_wait;
     _Atomic bool released;
     enum status release_st;

@@ -147,10 +147,12 @@ req_fail(struct req *r, enum status st, const char *msg)
 {
     struct sbuf b = {0};
     unsigned code = http_code_for(st);
-    const char *err = (unsigned)st < ST__COUNT && status_table[st].error ? status_table[st].error
-                                                                          : "internal";
-    const char *text = msg != NULL ? msg : ((unsigned)st < ST__COUNT && status_table[st].text
-                                                ? status_table[st].text : "internal error");
+    const char *err =
+        (unsigned)st < ST__COUNT && status_table[st].error ? status_table[st].error : "internal";
+    const char *text =
+        msg != NULL ? msg
+                    : ((unsigned)st < ST__COUNT && status_table[st].text ? status_table[st].text
+                                                                         : "internal error");
     sbuf_adds(&b, "{\"error\":{\"code\":\"");
     sbuf_adds(&b, err);
     sbuf_adds(&b, "\",\"message\":");
@@ -160,7 +162,6 @@ req_fail(struct req *r, enum status st, const char *msg)
     sbuf_adds(&b, "\"}}");
     queue(r, code, "application/json", &b);
 }
-
 
 static bool
 client_id_ok(const char *s)
@@ -239,8 +240,8 @@ http_path_canonical(const char *raw)
 const char *
 http_method_token(const char *m)
 {
-    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                        "OPTIONS", "TRACE", "CONNECT"};
+    static const char *const known[] = {"GET",    "HEAD",    "POST",  "PUT",    "PATCH",
+                                        "DELETE", "OPTIONS", "TRACE", "CONNECT"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (strcmp(m, known[i]) == 0)
             return known[i];
@@ -361,17 +362,17 @@ http_log_request(const struct http_req *hr)
     const struct req *r = &hr->pub;
     struct timespec now;
     char status[8], ms[32];
-    enum log_level lvl = r->status_code >= 500 ? LOG_ERROR
-                       : r->status_code >= 400 ? LOG_INFO : LOG_DEBUG;
+    enum log_level lvl = r->status_code >= 500   ? LOG_ERROR
+                         : r->status_code >= 400 ? LOG_INFO
+                                                 : LOG_DEBUG;
     if (!hr->started || !log_enabled(lvl))
-        return;                         /* MHD refused it before its headers were in */
+        return; /* MHD refused it before its headers were in */
     clock_gettime(CLOCK_MONOTONIC, &now);
     double d = (double)(now.tv_sec - r->started.tv_sec) * 1e3 +
                (double)(now.tv_nsec - r->started.tv_nsec) / 1e6;
     snprintf(status, sizeof status, "%u", r->status_code);
     snprintf(ms, sizeof ms, "%.3f", d);
     log_msg(lvl, "request", "request_id", r->request_id, "method", r->method, "path", r->path,
-            "#status", status, "#duration_ms", ms,
-            "app", r->authenticated ? r->principal.app : "",
+            "#status", status, "#duration_ms", ms, "app", r->authenticated ? r->principal.app : "",
             "key_id", r->authenticated ? r->principal.key_id : "", LOG_END);
 }

@@ -17,15 +17,15 @@
 struct metrics_out;
 
 struct metrics_source {
-    const char *name;                  /* "apps", "audit", "keyrings", ... */
+    const char *name; /* "apps", "audit", "keyrings", ... */
     void (*collect)(const void *self, struct metrics_out *out);
     const void *self;
 };
 
 struct metrics;
 struct metrics *metrics_new(void);
-void metrics_free(struct metrics *m);             /* NULL-safe */
-void metrics_register(struct metrics *m, const struct metrics_source *src);   /* copied */
+void metrics_free(struct metrics *m);                                       /* NULL-safe */
+void metrics_register(struct metrics *m, const struct metrics_source *src); /* copied */
 /* Every source's series, in registration order. */
 void metrics_render(const struct metrics *m, struct sbuf *out);
 
@@ -33,8 +33,8 @@ void metrics_render(const struct metrics *m, struct sbuf *out);
 void metrics_family(struct metrics_out *o, const char *name, const char *type, const char *help);
 /* A sample with no label, one label or two (label values are escaped). */
 void metrics_sample(struct metrics_out *o, const char *name, double value);
-void metrics_sample1(struct metrics_out *o, const char *name, const char *label,
-                     const char *value, double v);
+void metrics_sample1(struct metrics_out *o, const char *name, const char *label, const char *value,
+                     double v);
 void metrics_sample2(struct metrics_out *o, const char *name, const char *l1, const char *v1,
                      const char *l2, const char *v2, double v);
 /* A whole family of one unlabelled sample. */

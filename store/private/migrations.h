@@ -7,9 +7,9 @@
 #include <stddef.h>
 
 struct store_migration {
-    int version;                        /* NNNN of NNNN_what.sql */
-    const char *name;                   /* "0001_init" */
-    const char *sql;                    /* whole file; no BEGIN/COMMIT inside */
+    int version;      /* NNNN of NNNN_what.sql */
+    const char *name; /* "0001_init" */
+    const char *sql;  /* whole file; no BEGIN/COMMIT inside */
 };
 
 extern const struct store_migration store_migrations_sqlite[];

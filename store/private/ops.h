@@ -10,7 +10,7 @@
  * partial data in them on failure, store.c clears it again. Each call is one transaction and must
  * be safe to call from many threads at once. */
 struct store_ops {
-    const char *name;                   /* "sqlite", "postgres" */
+    const char *name; /* "sqlite", "postgres" */
     void (*close)(struct store *s);
     int (*schema_version)(struct store *s);
 
@@ -64,8 +64,8 @@ struct store_ops {
     enum status (*apikey_rotate)(struct store *s, const struct store_apikey *fresh,
                                  const struct store_apikey *old, const struct store_audit_row *ev);
     enum status (*apikey_touch)(struct store *s, const char *id, int64_t last_used_at);
-    enum status (*apikey_ids_since)(struct store *s, int64_t since,
-                                    char (**out)[STORE_KEY_ID_MAX], size_t *n);
+    enum status (*apikey_ids_since)(struct store *s, int64_t since, char (**out)[STORE_KEY_ID_MAX],
+                                    size_t *n);
 
     enum status (*audit_append)(struct store *s, const struct store_audit_row *rows, size_t n,
                                 const struct store_usage *usage, size_t nu);
@@ -78,7 +78,7 @@ struct store_ops {
     enum status (*audit_list)(struct store *s, const struct store_audit_filter *f,
                               struct store_audit_row **out, size_t *n);
     enum status (*audit_lines)(struct store *s, const char *chain_id, uint64_t after_seq,
-                                uint64_t upto_seq, store_line_cb cb, void *arg);
+                               uint64_t upto_seq, store_line_cb cb, void *arg);
     enum status (*audit_chains)(struct store *s, char (**out)[STORE_CHAIN_ID_MAX], size_t *n);
     enum status (*audit_prune)(struct store *s, const char *chain_id, uint64_t upto);
     enum status (*audit_seq_before)(struct store *s, const char *chain_id, int64_t time_ms,

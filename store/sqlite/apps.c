@@ -146,7 +146,7 @@ sq_apikey_list(struct store *s, int64_t app_id, struct store_apikey **out, size_
 
 enum status
 sq_apikey_revoke0(struct store *s, const char *id, int64_t revoked_at,
-                 const uint8_t mac[static STORE_MAC_BYTES])
+                  const uint8_t mac[static STORE_MAC_BYTES])
 {
     struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;
@@ -163,7 +163,6 @@ sq_apikey_revoke0(struct store *s, const char *id, int64_t revoked_at,
     sqdb_unlock(d);
     return st;
 }
-
 
 enum status
 sq_apikey_update0(struct store *s, const struct store_apikey *k)
@@ -225,4 +224,3 @@ sq_apikey_touch(struct store *s, const char *id, int64_t last_used_at)
     sqdb_unlock(d);
     return st;
 }
-

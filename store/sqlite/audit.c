@@ -238,7 +238,7 @@ read_line(struct sqdb_row *r, void *dst)
 
 enum status
 sq_audit_lines(struct store *s, const char *chain_id, uint64_t after_seq, uint64_t upto_seq,
-                store_line_cb cb, void *arg)
+               store_line_cb cb, void *arg)
 {
     struct sqdb *d = sq_lock(s);
     struct sqdb_bind b;

@@ -17,8 +17,17 @@
 #include "common/xmem.h"
 
 /* Statements of the connection itself, cached after the caller's n. */
-enum { SQDB_BEGIN, SQDB_COMMIT, SQDB_ROLLBACK, SQDB_VERSION, SQDB_RECORD, SQDB_SAVEPOINT,
-       SQDB_RELEASE, SQDB_ROLLBACK_TO, SQDB__OWN };
+enum {
+    SQDB_BEGIN,
+    SQDB_COMMIT,
+    SQDB_ROLLBACK,
+    SQDB_VERSION,
+    SQDB_RECORD,
+    SQDB_SAVEPOINT,
+    SQDB_RELEASE,
+    SQDB_ROLLBACK_TO,
+    SQDB__OWN
+};
 
 static const struct sqdb_stmt sqdb_own[SQDB__OWN] = {
     [SQDB_BEGIN] = {"begin", "BEGIN IMMEDIATE"},
@@ -39,8 +48,8 @@ struct sqdb {
     pthread_mutex_t mu;
     const struct sqdb_stmt *stmts;
     size_t n;
-    sqlite3_stmt **cache;               /* n + SQDB__OWN, prepared on first use */
-    int depth;                          /* open sqdb_begin calls: inner ones are savepoints */
+    sqlite3_stmt **cache; /* n + SQDB__OWN, prepared on first use */
+    int depth;            /* open sqdb_begin calls: inner ones are savepoints */
 };
 
 /* --- diagnostics and status mapping --- */
@@ -58,8 +67,10 @@ sqdb_log(const char *event, const char *op, int rc, const char *detail)
         clean[j++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
     }
     clean[j] = '\0';
-    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"%s\",\"backend\":\"sqlite\",\"op\":\"%s\","
-            "\"code\":%d,\"detail\":\"%s\"}\n", event, op, rc, clean);
+    fprintf(stderr,
+            "{\"level\":\"error\",\"msg\":\"%s\",\"backend\":\"sqlite\",\"op\":\"%s\","
+            "\"code\":%d,\"detail\":\"%s\"}\n",
+            event, op, rc, clean);
 }
 
 /* rc is an extended result code (enabled at open). */
@@ -71,7 +82,7 @@ sqdb_status(struct sqdb *d, int rc, const char *op)
     case SQLITE_CONSTRAINT_PRIMARYKEY:
         return ST_CONFLICT;
     case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return ST_NOT_FOUND;            /* the row it refers to (an app, a keyring) is missing */
+        return ST_NOT_FOUND; /* the row it refers to (an app, a keyring) is missing */
     default:
         sqdb_log("store_error", op, rc, sqlite3_errmsg(d->db));
         return ST_UNAVAILABLE;
@@ -101,12 +112,12 @@ sqdb_prep(struct sqdb *d, size_t id, struct sqdb_bind *b)
     const struct sqdb_stmt *def;
 
     if (id >= d->n + SQDB__OWN)
-        abort();                        /* a caller bug, not a runtime condition */
+        abort(); /* a caller bug, not a runtime condition */
     def = id < d->n ? &d->stmts[id] : &sqdb_own[id - d->n];
     *b = (struct sqdb_bind){.d = d, .op = def->op, .rc = SQLITE_OK};
     if (d->cache[id] == NULL) {
-        int rc = sqlite3_prepare_v3(d->db, def->sql, -1, SQLITE_PREPARE_PERSISTENT, &d->cache[id],
-                                    NULL);
+        int rc =
+            sqlite3_prepare_v3(d->db, def->sql, -1, SQLITE_PREPARE_PERSISTENT, &d->cache[id], NULL);
         if (rc != SQLITE_OK) {
             sqdb_log("store_prepare_failed", def->op, rc, sqlite3_errmsg(d->db));
             sqlite3_finalize(d->cache[id]);
@@ -307,7 +318,7 @@ sqdb_col_text(struct sqdb_row *r, char *dst, size_t cap)
     p = sqlite3_column_text(r->stmt, c);
     n = (size_t)sqlite3_column_bytes(r->stmt, c);
     if (p == NULL || n >= cap || memchr(p, '\0', n) != NULL) {
-        r->bad = true;                  /* keep a terminated prefix for the logs */
+        r->bad = true; /* keep a terminated prefix for the logs */
         n = p == NULL ? 0 : strnlen((const char *)p, cap - 1);
     }
     if (p != NULL)
@@ -397,7 +408,7 @@ sqdb_checkpoint(struct sqdb *d, int wait_ms, bool log_failure)
 
     if (d->depth > 0) {
         sqdb_log("store_checkpoint_failed", "checkpoint", SQLITE_LOCKED, "inside a transaction");
-        return ST_UNAVAILABLE;          /* a caller bug: the WAL cannot shrink under it */
+        return ST_UNAVAILABLE; /* a caller bug: the WAL cannot shrink under it */
     }
     /* TRUNCATE waits (through the busy handler) for readers of older snapshots: not for long,
      * the connection's lock is held meanwhile. */
@@ -423,7 +434,7 @@ sqdb_create_file(const char *path, char *err, size_t err_len)
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
     if (fd >= 0) {
-        int rc = fchmod(fd, 0600);      /* a strict umask may have taken our own bits */
+        int rc = fchmod(fd, 0600); /* a strict umask may have taken our own bits */
         close(fd);
         if (rc == 0)
             return ST_OK;
@@ -432,8 +443,9 @@ sqdb_create_file(const char *path, char *err, size_t err_len)
             snprintf(err, err_len, "database %s is not a regular file", path);
             return ST_IO;
         }
-        if ((sb.st_mode & 077) != 0)    /* an operator's choice: warn, don't override */
-            fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"store_file_mode\","
+        if ((sb.st_mode & 077) != 0) /* an operator's choice: warn, don't override */
+            fprintf(stderr,
+                    "{\"level\":\"warn\",\"msg\":\"store_file_mode\","
                     "\"backend\":\"sqlite\",\"detail\":\"database file is readable by group or "
                     "others; chmod 600\"}\n");
         return ST_OK;
@@ -470,8 +482,9 @@ sqdb_configure(sqlite3 *db, bool memory, char *err, size_t err_len)
     /* No writable_schema or shadow-table tricks from a tampered file. */
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-    if (sqlite3_exec(db, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; "
-                         "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 4000",
+    if (sqlite3_exec(db,
+                     "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; "
+                     "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 4000",
                      NULL, NULL, NULL) != SQLITE_OK)
         failed = "pragmas";
     else if (!sqdb_pragma(db, "PRAGMA journal_mode = WAL", memory ? "memory" : "wal", 0))
@@ -498,8 +511,10 @@ sqdb_applied(struct sqdb *d, int *version)
     int rc;
 
     *version = 0;
-    if (!sqdb_pragma(d->db, "SELECT count(*) FROM sqlite_schema "
-                            "WHERE type = 'table' AND name = 'schema_version'", NULL, 1))
+    if (!sqdb_pragma(d->db,
+                     "SELECT count(*) FROM sqlite_schema "
+                     "WHERE type = 'table' AND name = 'schema_version'",
+                     NULL, 1))
         return ST_OK;
     if ((st = sqdb_prep(d, d->n + SQDB_VERSION, &b)) != ST_OK)
         return st;
@@ -580,8 +595,9 @@ sqdb_open(struct sqdb **out, const char *path, const struct sqdb_stmt *stmts, si
         abort();
     pthread_mutexattr_destroy(&ma);
     /* No SQLITE_OPEN_CREATE for files: sqdb_create_file made it with the right mode. */
-    rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
-                         (memory ? SQLITE_OPEN_CREATE : 0), NULL);
+    rc = sqlite3_open_v2(
+        path, &d->db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (memory ? SQLITE_OPEN_CREATE : 0), NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, err_len, "cannot open database %s: %s", path,
                  d->db != NULL ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
@@ -617,7 +633,7 @@ sqdb_close(struct sqdb *d)
         return;
     for (size_t i = 0; i < d->n + SQDB__OWN; i++)
         sqlite3_finalize(d->cache[i]);
-    sqlite3_close_v2(d->db);            /* NULL-safe; the last close checkpoints the WAL */
+    sqlite3_close_v2(d->db); /* NULL-safe; the last close checkpoints the WAL */
     pthread_mutex_destroy(&d->mu);
     free(d->cache);
     free(d);

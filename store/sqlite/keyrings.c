@@ -143,7 +143,7 @@ sq_keyring_update0(struct store *s, const struct store_keyring *kr)
 
 enum status
 sq_keyring_rotate0(struct store *s, const struct store_keyring *kr, const struct store_version *v,
-                  uint32_t prev_latest)
+                   uint32_t prev_latest)
 {
     struct sqdb *d = sq_lock(s);
     enum status st;
@@ -271,4 +271,3 @@ sq_version_list_all(struct store *s, struct store_version **out, size_t *n)
     *out = arr;
     return st;
 }
-

@@ -15,18 +15,21 @@
 #include "store/sqlite/private.h"
 
 #define SQ_SVC_COLS "purpose, root_key_id, wrapped, created_at"
-#define SQ_KR_COLS "id, name, algorithm, deterministic, created_at, rotation_period, " \
-    "deletion_allowed, latest_version, min_decryption_version, min_encryption_version, " \
+#define SQ_KR_COLS                                                                                 \
+    "id, name, algorithm, deterministic, created_at, rotation_period, "                            \
+    "deletion_allowed, latest_version, min_decryption_version, min_encryption_version, "           \
     "updated_at, rotated_at, mac"
 /* The columns store_keyring_update may change, bound as ?2..?9 after the id in ?1. */
-#define SQ_KR_SET "rotation_period = ?2, deletion_allowed = ?3, latest_version = ?4, " \
+#define SQ_KR_SET                                                                                  \
+    "rotation_period = ?2, deletion_allowed = ?3, latest_version = ?4, "                           \
     "min_decryption_version = ?5, min_encryption_version = ?6, updated_at = ?7, rotated_at = ?8, " \
     "mac = ?9"
 #define SQ_V_COLS "keyring_id, version, root_key_id, wrapped, created_at, encryptions_reserved, mac"
 #define SQ_APP_COLS "id, name, description, created_at, mac"
-#define SQ_KEY_SELECT "SELECT k.id, k.app_id, a.name, a.created_at, a.mac, k.hash, k.scopes, " \
-    "k.keyrings, k.created_at, k.expires_at, k.revoked_at, k.rate, k.burst, k.grace_until, " \
-    "k.last_used_at, k.mac " \
+#define SQ_KEY_SELECT                                                                              \
+    "SELECT k.id, k.app_id, a.name, a.created_at, a.mac, k.hash, k.scopes, "                       \
+    "k.keyrings, k.created_at, k.expires_at, k.revoked_at, k.rate, k.burst, k.grace_until, "       \
+    "k.last_used_at, k.mac "                                                                       \
     "FROM api_keys AS k JOIN apps AS a ON a.id = k.app_id "
 
 /* Every statement of this backend; op names it in diagnostics. */
@@ -47,10 +50,10 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     [SQ_KR_LIST] = {"keyring_list", "SELECT " SQ_KR_COLS " FROM keyrings ORDER BY name"},
     /* A writer holding a stale row (another node rotated since) must not roll latest_version
      * back: it gets ST_CONFLICT and reloads. */
-    [SQ_KR_UPDATE] = {"keyring_update", "UPDATE keyrings SET " SQ_KR_SET
-                                        " WHERE id = ?1 AND latest_version <= ?4"},
-    [SQ_KR_ROTATE] = {"keyring_rotate", "UPDATE keyrings SET " SQ_KR_SET
-                                        " WHERE id = ?1 AND latest_version = ?10"},
+    [SQ_KR_UPDATE] = {"keyring_update",
+                      "UPDATE keyrings SET " SQ_KR_SET " WHERE id = ?1 AND latest_version <= ?4"},
+    [SQ_KR_ROTATE] = {"keyring_rotate",
+                      "UPDATE keyrings SET " SQ_KR_SET " WHERE id = ?1 AND latest_version = ?10"},
     [SQ_KR_EXISTS] = {"keyring_exists", "SELECT 1 FROM keyrings WHERE id = ?1"},
     [SQ_KR_DELETE_VERSIONS] = {"keyring_delete", "DELETE FROM key_versions WHERE keyring_id = ?1"},
     [SQ_KR_DELETE] = {"keyring_delete", "DELETE FROM keyrings WHERE id = ?1"},
@@ -83,7 +86,7 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     [SQ_KEY_GET] = {"apikey_get", SQ_KEY_SELECT "WHERE k.id = ?1"},
     /* app_id 0 lists the keys of every app. */
     [SQ_KEY_LIST] = {"apikey_list", SQ_KEY_SELECT "WHERE ?1 = 0 OR k.app_id = ?1 "
-                                    "ORDER BY k.created_at, k.id"},
+                                                  "ORDER BY k.created_at, k.id"},
     [SQ_KEY_REVOKE] = {"apikey_revoke", "UPDATE api_keys SET revoked_at = ?2, mac = ?3 "
                                         "WHERE id = ?1"},
     [SQ_KEY_UPDATE] = {"apikey_update", "UPDATE api_keys SET revoked_at = ?2, grace_until = ?3, "
@@ -117,24 +120,26 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
      * two share a millisecond (a periodic checkpoint signed by the old key just before a
      * key_change must stay before it, or the old key's signature reads as a retired key's). */
     [SQ_AU_LINES] = {"audit_lines", "SELECT line FROM ("
-                                      "SELECT seq, 1 AS r, time_ms, 0 AS n, line FROM "
-                                      "audit_events WHERE chain_id = ?1 AND seq > ?2 AND "
-                                      "seq <= ?3 UNION ALL "
-                                      "SELECT seq, CASE kind WHEN 'anchor' THEN 0 ELSE 2 END, "
-                                      "time_ms, rowid, line FROM audit_checkpoints WHERE "
-                                      "chain_id = ?1 AND seq <= ?3 AND kind <> 'export' "
-                                      "AND (seq > ?2 OR (kind = 'anchor' AND seq >= ?2))) "
-                                      "ORDER BY seq, r, time_ms, n"},
+                                    "SELECT seq, 1 AS r, time_ms, 0 AS n, line FROM "
+                                    "audit_events WHERE chain_id = ?1 AND seq > ?2 AND "
+                                    "seq <= ?3 UNION ALL "
+                                    "SELECT seq, CASE kind WHEN 'anchor' THEN 0 ELSE 2 END, "
+                                    "time_ms, rowid, line FROM audit_checkpoints WHERE "
+                                    "chain_id = ?1 AND seq <= ?3 AND kind <> 'export' "
+                                    "AND (seq > ?2 OR (kind = 'anchor' AND seq >= ?2))) "
+                                    "ORDER BY seq, r, time_ms, n"},
     [SQ_AU_CHAINS] = {"audit_chains", "SELECT chain_id FROM audit_events UNION "
                                       "SELECT chain_id FROM audit_checkpoints ORDER BY 1"},
-    [SQ_AU_PRUNE_EV] = {"audit_prune", "DELETE FROM audit_events WHERE chain_id = ?1 AND seq <= ?2"},
+    [SQ_AU_PRUNE_EV] = {"audit_prune",
+                        "DELETE FROM audit_events WHERE chain_id = ?1 AND seq <= ?2"},
     [SQ_AU_PRUNE_CP] = {"audit_prune", "DELETE FROM audit_checkpoints WHERE chain_id = ?1 AND "
                                        "(seq < ?2 OR (seq = ?2 AND kind <> 'anchor'))"},
     [SQ_AU_BEFORE] = {"audit_seq_before", "SELECT seq, hash FROM audit_events WHERE chain_id = ?1 "
                                           "AND time_ms < ?2 ORDER BY seq DESC LIMIT 1"},
-    [SQ_USAGE_LIST] = {"usage_list", "SELECT day, app, op, keyring, outcome, count FROM usage_daily "
-                                     "WHERE app = ?1 AND day >= ?2 AND day <= ?3 "
-                                     "ORDER BY day, op, keyring, outcome"},
+    [SQ_USAGE_LIST] = {"usage_list",
+                       "SELECT day, app, op, keyring, outcome, count FROM usage_daily "
+                       "WHERE app = ?1 AND day >= ?2 AND day <= ?3 "
+                       "ORDER BY day, op, keyring, outcome"},
 };
 /* --- rows --- */
 
@@ -270,7 +275,7 @@ sq_meta_get(struct store *s, const char *key, char *val, size_t val_cap)
     if ((st = sqdb_prep(d, SQ_META_GET, &b)) == ST_OK) {
         sqdb_bind_text(&b, key);
         if ((st = sqdb_fetch_one(&b, read_text, &t)) == ST_INTEGRITY)
-            st = ST_INTERNAL;           /* the value is larger than the caller's buffer */
+            st = ST_INTERNAL; /* the value is larger than the caller's buffer */
     }
     sqdb_unlock(d);
     return st;
@@ -379,8 +384,6 @@ sq_svckey_list(struct store *s, struct store_svckey **out, size_t *n)
     *out = arr;
     return st;
 }
-
-
 
 /* --- admin changes with their audit event in the same transaction --- */
 

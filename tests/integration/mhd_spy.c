@@ -5,7 +5,7 @@
  * response was made with a free callback and its closure (http.c's secret-body path, which wipes
  * the buffer before freeing it), "plain" when made with plain free. It never copies the body. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE             /* memmem, RTLD_NEXT (the build defines it too) */
+#define _GNU_SOURCE /* memmem, RTLD_NEXT (the build defines it too) */
 #endif
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -15,8 +15,7 @@
 
 #include <microhttpd.h>
 
-typedef struct MHD_Response *(*with_cls_fn)(size_t, void *, MHD_ContentReaderFreeCallback,
-                                             void *);
+typedef struct MHD_Response *(*with_cls_fn)(size_t, void *, MHD_ContentReaderFreeCallback, void *);
 typedef struct MHD_Response *(*plain_fn)(size_t, void *, MHD_ContentReaderFreeCallback);
 
 /* libmicrohttpd 0.9.75 implements the _cls variant by calling the plain one: that inner call is
@@ -45,8 +44,8 @@ MHD_create_response_from_buffer_with_free_callback_cls(size_t size, void *buffer
                                                        MHD_ContentReaderFreeCallback crfc,
                                                        void *crfc_cls)
 {
-    with_cls_fn real = (with_cls_fn)dlsym(RTLD_NEXT,
-                                          "MHD_create_response_from_buffer_with_free_callback_cls");
+    with_cls_fn real =
+        (with_cls_fn)dlsym(RTLD_NEXT, "MHD_create_response_from_buffer_with_free_callback_cls");
     struct MHD_Response *r;
 
     note(buffer, size, "secret\n");
@@ -60,8 +59,8 @@ struct MHD_Response *
 MHD_create_response_from_buffer_with_free_callback(size_t size, void *buffer,
                                                    MHD_ContentReaderFreeCallback crfc)
 {
-    plain_fn real = (plain_fn)dlsym(RTLD_NEXT,
-                                    "MHD_create_response_from_buffer_with_free_callback");
+    plain_fn real =
+        (plain_fn)dlsym(RTLD_NEXT, "MHD_create_response_from_buffer_with_free_callback");
     if (in_cls == 0)
         note(buffer, size, "plain\n");
     return real(size, buffer, crfc);

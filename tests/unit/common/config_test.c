@@ -17,12 +17,12 @@
 struct settings {
     char *listen;
     char *config;
-    char *token;        /* secret string */
+    char *token; /* secret string */
     bool json;
     uint64_t workers;
     uint64_t max_body;
     int64_t timeout;
-    uint64_t pin;       /* secret number: its value must never show in an error */
+    uint64_t pin; /* secret number: its value must never show in an error */
 };
 
 static const struct opt table[] = {
@@ -33,16 +33,16 @@ static const struct opt table[] = {
     {"token", OPT_STRING, offsetof(struct settings, token), NULL, "admin API key", true, false},
     {"json", OPT_BOOL, offsetof(struct settings, json), "false", "print JSON", false, false},
     {"workers", OPT_UINT, offsetof(struct settings, workers), "4", "worker threads", false, false},
-    {"max-body-bytes", OPT_SIZE, offsetof(struct settings, max_body), "4MiB", "largest body",
-     false, false},
-    {"timeout", OPT_DURATION, offsetof(struct settings, timeout), "30s", "request timeout",
-     false, false},
+    {"max-body-bytes", OPT_SIZE, offsetof(struct settings, max_body), "4MiB", "largest body", false,
+     false},
+    {"timeout", OPT_DURATION, offsetof(struct settings, timeout), "30s", "request timeout", false,
+     false},
     {"pin", OPT_UINT, offsetof(struct settings, pin), NULL, "a secret number", true, false},
 };
 #define N_OPTS (sizeof table / sizeof table[0])
 
 static const char *const env_names[] = {
-    "DIFYGUARD_LISTEN", "DIFYGUARD_CONFIG", "DIFYGUARD_TOKEN", "DIFYGUARD_JSON",
+    "DIFYGUARD_LISTEN",  "DIFYGUARD_CONFIG",         "DIFYGUARD_TOKEN",   "DIFYGUARD_JSON",
     "DIFYGUARD_WORKERS", "DIFYGUARD_MAX_BODY_BYTES", "DIFYGUARD_TIMEOUT", "DIFYGUARD_PIN",
 };
 
@@ -137,21 +137,20 @@ test_defaults(void **state)
     assert_int_equal(s.timeout, 30);
     config_free(&s, table, N_OPTS);
     assert_null(s.listen);
-    config_free(&s, table, N_OPTS);     /* idempotent */
+    config_free(&s, table, N_OPTS); /* idempotent */
 }
 
 /* Each layer differs from the one below, so each step shows which layer won. */
 static const struct {
     const char *name, *env_var;
-    const char *file_json, *env, *flag;          /* flag NULL: bare boolean flag */
+    const char *file_json, *env, *flag; /* flag NULL: bare boolean flag */
     const char *want_def, *want_file, *want_env, *want_flag;
 } prec_cases[] = {
-    {"listen", "DIFYGUARD_LISTEN", "\"f:1\"", "e:2", "x:3",
-     "127.0.0.1:8080", "f:1", "e:2", "x:3"},
+    {"listen", "DIFYGUARD_LISTEN", "\"f:1\"", "e:2", "x:3", "127.0.0.1:8080", "f:1", "e:2", "x:3"},
     {"json", "DIFYGUARD_JSON", "true", "false", NULL, "false", "true", "false", "true"},
     {"workers", "DIFYGUARD_WORKERS", "8", "16", "32", "4", "8", "16", "32"},
-    {"max-body-bytes", "DIFYGUARD_MAX_BODY_BYTES", "\"1k\"", "2048", "1m",
-     "4194304", "1024", "2048", "1048576"},
+    {"max-body-bytes", "DIFYGUARD_MAX_BODY_BYTES", "\"1k\"", "2048", "1m", "4194304", "1024",
+     "2048", "1048576"},
     {"timeout", "DIFYGUARD_TIMEOUT", "\"12h\"", "90d", "45", "30", "43200", "7776000", "45"},
 };
 
@@ -212,10 +211,10 @@ test_config_path_flag_beats_env(void **state)
 
     assert_int_equal(PARSE(&s, err, "--config", b), ST_OK);
     assert_string_equal(s.listen, "from-b");
-    assert_int_equal(s.max_body, 65536);            /* '_' spelling of the key */
+    assert_int_equal(s.max_body, 65536); /* '_' spelling of the key */
     config_free(&s, table, N_OPTS);
 
-    setenv("DIFYGUARD_CONFIG", "", 1);              /* empty counts as unset */
+    setenv("DIFYGUARD_CONFIG", "", 1); /* empty counts as unset */
     assert_int_equal(parse_args(&s, NULL, err, sizeof err, NULL), ST_OK);
     assert_string_equal(s.listen, "127.0.0.1:8080");
     config_free(&s, table, N_OPTS);
@@ -239,7 +238,7 @@ test_flag_forms(void **state)
     assert_string_equal(s.listen, "");
     config_free(&s, table, N_OPTS);
 
-    assert_int_equal(PARSE(&s, err, "--listen", "-"), ST_OK);      /* "-" is a value */
+    assert_int_equal(PARSE(&s, err, "--listen", "-"), ST_OK); /* "-" is a value */
     assert_string_equal(s.listen, "-");
     config_free(&s, table, N_OPTS);
 }
@@ -278,7 +277,7 @@ test_flag_errors(void **state)
         if (strstr(err, cases[i].want) == NULL)
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].want);
         assert_null(strstr(err, "hunter2"));
-        assert_null(s.listen);              /* a failed parse frees what it set */
+        assert_null(s.listen); /* a failed parse frees what it set */
     }
 }
 
@@ -290,13 +289,20 @@ test_bool_forms(void **state)
         enum status st;
         bool want;
     } cases[] = {
-        {"--json", NULL, ST_OK, true},          {"--json=true", NULL, ST_OK, true},
-        {"--json=false", NULL, ST_OK, false},   {"--json=1", NULL, ST_OK, true},
-        {"--json=0", NULL, ST_OK, false},       {"--json=TRUE", NULL, ST_OK, true},
-        {"--json=yes", NULL, ST_INVALID, false}, {"--json=", NULL, ST_INVALID, false},
-        {NULL, "true", ST_OK, true},            {NULL, "1", ST_OK, true},
-        {NULL, "False", ST_OK, false},          {NULL, "0", ST_OK, false},
-        {NULL, "on", ST_INVALID, false},        {"--json=false", "true", ST_OK, false},
+        {"--json", NULL, ST_OK, true},
+        {"--json=true", NULL, ST_OK, true},
+        {"--json=false", NULL, ST_OK, false},
+        {"--json=1", NULL, ST_OK, true},
+        {"--json=0", NULL, ST_OK, false},
+        {"--json=TRUE", NULL, ST_OK, true},
+        {"--json=yes", NULL, ST_INVALID, false},
+        {"--json=", NULL, ST_INVALID, false},
+        {NULL, "true", ST_OK, true},
+        {NULL, "1", ST_OK, true},
+        {NULL, "False", ST_OK, false},
+        {NULL, "0", ST_OK, false},
+        {NULL, "on", ST_INVALID, false},
+        {"--json=false", "true", ST_OK, false},
         {"--json", "false", ST_OK, true},
     };
 
@@ -331,8 +337,8 @@ test_bool_forms(void **state)
 static void
 test_positionals(void **state)
 {
-    char *argv[] = {"env", "a", "--json", "b", "--listen", "h:1", "-", "--", "--workers", "c",
-                    NULL};
+    char *argv[] = {"env", "a",  "--json",    "b", "--listen", "h:1",
+                    "-",   "--", "--workers", "c", NULL};
     int argc = (int)(sizeof argv / sizeof argv[0]) - 1;
     struct settings s = {0};
     const char **pos = NULL;
@@ -342,12 +348,12 @@ test_positionals(void **state)
     assert_int_equal(config_parse(&s, table, N_OPTS, argc, argv, &pos, err, sizeof err), ST_OK);
     assert_true(s.json);
     assert_string_equal(s.listen, "h:1");
-    assert_int_equal(s.workers, 4);                 /* after "--" it is an argument */
+    assert_int_equal(s.workers, 4); /* after "--" it is an argument */
     const char *want[] = {"a", "b", "-", "--workers", "c"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         assert_string_equal(pos[i], want[i]);
     assert_null(pos[5]);
-    assert_string_equal(argv[0], "env");            /* options keep their place first */
+    assert_string_equal(argv[0], "env"); /* options keep their place first */
     assert_string_equal(argv[1], "--json");
     config_free(&s, table, N_OPTS);
 
@@ -372,14 +378,17 @@ test_help(void **state)
     (void)state;
     assert_int_equal(PARSE(&s, err, "-h"), ST_NOT_FOUND);
     assert_int_equal(PARSE(&s, err, "--json", "--help"), ST_NOT_FOUND);
-    assert_int_equal(PARSE(&s, err, "--", "--help"), ST_INVALID);   /* an argument there */
+    assert_int_equal(PARSE(&s, err, "--", "--help"), ST_INVALID); /* an argument there */
 
     FILE *f = open_memstream(&buf, &len);
     assert_non_null(f);
     config_help(f, "serve", "[--listen HOST:PORT]", "Runs the service.", table, N_OPTS);
     fclose(f);
-    assert_int_equal(strncmp(buf, "usage: difyguard serve [--listen HOST:PORT]\n"
-                                  "Runs the service.\n", 62), 0);
+    assert_int_equal(strncmp(buf,
+                             "usage: difyguard serve [--listen HOST:PORT]\n"
+                             "Runs the service.\n",
+                             62),
+                     0);
     for (size_t i = 0; i < sizeof env_names / sizeof env_names[0]; i++)
         assert_non_null(strstr(buf, env_names[i]));
     assert_non_null(strstr(buf, "  --listen VALUE"));
@@ -387,7 +396,7 @@ test_help(void **state)
         strstr(buf, "address to listen on (env DIFYGUARD_LISTEN, default 127.0.0.1:8080)"));
     assert_non_null(strstr(buf, "  --json "));
     assert_null(strstr(buf, "--json VALUE"));
-    assert_null(strstr(buf, "--token"));            /* secrets are not flags */
+    assert_null(strstr(buf, "--token")); /* secrets are not flags */
     assert_non_null(strstr(buf, "-h, --help"));
     free(buf);
 }
@@ -402,7 +411,7 @@ test_secret_env_only(void **state)
     setenv("DIFYGUARD_TOKEN", "dgk_s3cret", 1);
     assert_int_equal(parse_args(&s, NULL, err, sizeof err, NULL), ST_OK);
     assert_string_equal(s.token, "dgk_s3cret");
-    assert_null(getenv("DIFYGUARD_TOKEN"));         /* unset after reading */
+    assert_null(getenv("DIFYGUARD_TOKEN")); /* unset after reading */
     config_free(&s, table, N_OPTS);
 
     /* Unset even when the parse fails afterwards. */
@@ -413,8 +422,7 @@ test_secret_env_only(void **state)
 
     /* Never from argv, in either form; the value is not echoed. */
     assert_int_equal(PARSE(&s, err, "--token", "dgk_s3cret"), ST_INVALID);
-    assert_string_equal(err,
-                        "--token must not be passed on the command line; use DIFYGUARD_TOKEN");
+    assert_string_equal(err, "--token must not be passed on the command line; use DIFYGUARD_TOKEN");
     assert_int_equal(PARSE(&s, err, "--token=dgk_s3cret"), ST_INVALID);
     assert_null(strstr(err, "s3cret"));
 
@@ -443,7 +451,7 @@ test_secret_from_file_and_layers(void **state)
     assert_int_equal(s.pin, 1234);
     config_free(&s, table, N_OPTS);
 
-    setenv("DIFYGUARD_TOKEN", "from-env", 1);       /* env beats file; old string freed */
+    setenv("DIFYGUARD_TOKEN", "from-env", 1); /* env beats file; old string freed */
     assert_int_equal(PARSE(&s, err, "--config", path), ST_OK);
     assert_string_equal(s.token, "from-env");
     config_free(&s, table, N_OPTS);
@@ -484,7 +492,8 @@ test_file_errors(void **state)
         char err[256];
 
         assert_int_equal(config_parse_json(&s, table, N_OPTS, cases[i].json, strlen(cases[i].json),
-                                           err, sizeof err), ST_INVALID);
+                                           err, sizeof err),
+                         ST_INVALID);
         if (strstr(err, cases[i].want) == NULL || strncmp(err, "config file", 11) != 0)
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].want);
         assert_null(strstr(err, "hunter2"));
@@ -544,20 +553,56 @@ test_durations(void **state)
         const char *s;
         int64_t want;
     } good[] = {
-        {"0", 0}, {"45", 45}, {"45s", 45}, {"30m", 1800}, {"12h", 43200}, {"90d", 7776000},
-        {"1d", 86400}, {"0d", 0}, {"007", 7},
+        {"0", 0},
+        {"45", 45},
+        {"45s", 45},
+        {"30m", 1800},
+        {"12h", 43200},
+        {"90d", 7776000},
+        {"1d", 86400},
+        {"0d", 0},
+        {"007", 7},
         /* the 10-year cap (DURATION_MAX_SECONDS), reached in every unit */
-        {"3650d", 315360000}, {"87600h", 315360000}, {"5256000m", 315360000},
-        {"315360000", 315360000}, {"315360000s", 315360000},
+        {"3650d", 315360000},
+        {"87600h", 315360000},
+        {"5256000m", 315360000},
+        {"315360000", 315360000},
+        {"315360000s", 315360000},
     };
     static const char *const bad[] = {
-        "", "s", "-1", "-1h", "+1", " 1", "1 ", "1x", "1.5h", "1hh", "1h30m", "1D", "1H", "0x10",
-        "9223372036854775808", "9223372036854775808s", "106751991167301d",
-        "153722867280912931m", "99999999999999999999", "1w", "1ms", "d1",
+        "",
+        "s",
+        "-1",
+        "-1h",
+        "+1",
+        " 1",
+        "1 ",
+        "1x",
+        "1.5h",
+        "1hh",
+        "1h30m",
+        "1D",
+        "1H",
+        "0x10",
+        "9223372036854775808",
+        "9223372036854775808s",
+        "106751991167301d",
+        "153722867280912931m",
+        "99999999999999999999",
+        "1w",
+        "1ms",
+        "d1",
         /* over the cap: each of these once parsed and later overflowed "now + period" */
-        "3651d", "87601h", "5256001m", "315360001", "315360001s",
-        "9223372036854775807", "9223372036854775807s", "106751991167300d",
-        "153722867280912930m", "2562047788015215h",
+        "3651d",
+        "87601h",
+        "5256001m",
+        "315360001",
+        "315360001s",
+        "9223372036854775807",
+        "9223372036854775807s",
+        "106751991167300d",
+        "153722867280912930m",
+        "2562047788015215h",
     };
     int64_t v;
 
@@ -571,7 +616,7 @@ test_durations(void **state)
         if (config_duration(&v, bad[i], strlen(bad[i])) != ST_INVALID || v != 0)
             fail_msg("duration \"%s\" accepted", bad[i]);
     }
-    assert_int_equal(config_duration(&v, "90d and more", 3), ST_OK);   /* (ptr, len) */
+    assert_int_equal(config_duration(&v, "90d and more", 3), ST_OK); /* (ptr, len) */
     assert_int_equal(v, 7776000);
     assert_int_equal(config_duration(&v, "1\0s", 3), ST_INVALID);
     assert_int_equal(config_duration(&v, NULL, 0), ST_INVALID);
@@ -588,7 +633,8 @@ static void
 test_duration_cap_every_layer(void **state)
 {
     static const char *const json_bad[] = {
-        "{\"timeout\": 315360001}", "{\"timeout\": 9223372036854775807}",
+        "{\"timeout\": 315360001}",
+        "{\"timeout\": 9223372036854775807}",
         "{\"timeout\": \"3651d\"}",
     };
     struct settings s;
@@ -614,8 +660,7 @@ test_duration_cap_every_layer(void **state)
     }
     const char *ok = "{\"timeout\": 315360000}";
     memset(&s, 0, sizeof s);
-    assert_int_equal(config_parse_json(&s, table, N_OPTS, ok, strlen(ok), err, sizeof err),
-                     ST_OK);
+    assert_int_equal(config_parse_json(&s, table, N_OPTS, ok, strlen(ok), err, sizeof err), ST_OK);
     assert_int_equal(s.timeout, 315360000);
     config_free(&s, table, N_OPTS);
 }
@@ -627,17 +672,46 @@ test_sizes(void **state)
         const char *s;
         uint64_t want;
     } good[] = {
-        {"0", 0}, {"4096", 4096}, {"1k", 1024}, {"1K", 1024}, {"1KiB", 1024}, {"64k", 65536},
-        {"4MiB", 4194304}, {"1m", 1048576}, {"1M", 1048576}, {"1g", 1073741824},
-        {"2G", 2147483648u}, {"1GiB", 1073741824}, {"0k", 0},
+        {"0", 0},
+        {"4096", 4096},
+        {"1k", 1024},
+        {"1K", 1024},
+        {"1KiB", 1024},
+        {"64k", 65536},
+        {"4MiB", 4194304},
+        {"1m", 1048576},
+        {"1M", 1048576},
+        {"1g", 1073741824},
+        {"2G", 2147483648u},
+        {"1GiB", 1073741824},
+        {"0k", 0},
         {"18446744073709551615", UINT64_MAX},
         {"17179869183G", 17179869183ULL << 30},
         {"17592186044415m", 17592186044415ULL << 20},
     };
     static const char *const bad[] = {
-        "", "k", "-1", "+1", " 1", "1 k", "1 ", "1KB", "1kb", "1MB", "1kib", "1mib", "1.5k", "1t",
-        "1KiBx", "1b", "1B", "18446744073709551616", "17179869184G", "17592186044416m",
-        "0x10", "99999999999999999999999",
+        "",
+        "k",
+        "-1",
+        "+1",
+        " 1",
+        "1 k",
+        "1 ",
+        "1KB",
+        "1kb",
+        "1MB",
+        "1kib",
+        "1mib",
+        "1.5k",
+        "1t",
+        "1KiBx",
+        "1b",
+        "1B",
+        "18446744073709551616",
+        "17179869184G",
+        "17592186044416m",
+        "0x10",
+        "99999999999999999999999",
     };
     uint64_t v;
 
@@ -723,7 +797,7 @@ test_flag_only_ignores_environment_and_file(void **state)
     char err[256];
     char *bare[] = {"key", NULL};
     char *flags[] = {"key", "--scope", "encrypt", "--deletion-allowed", "--rotation-period",
-                     "1h", NULL};
+                     "1h",  NULL};
     char *buf = NULL;
     size_t len = 0;
 
@@ -732,12 +806,11 @@ test_flag_only_ignores_environment_and_file(void **state)
     setenv("DIFYGUARD_SCOPE", "keyrings:admin,apps:admin", 1);
     setenv("DIFYGUARD_DELETION_ALLOWED", "true", 1);
     setenv("DIFYGUARD_ROTATION_PERIOD", "1d", 1);
-    assert_int_equal(config_parse(&g, grant_table, N_GRANT, 1, bare, NULL, err, sizeof err),
-                     ST_OK);
-    assert_string_equal(g.addr, "http://env:1");       /* a global setting: env applies */
+    assert_int_equal(config_parse(&g, grant_table, N_GRANT, 1, bare, NULL, err, sizeof err), ST_OK);
+    assert_string_equal(g.addr, "http://env:1"); /* a global setting: env applies */
     assert_null(g.scope);
     assert_false(g.deletion_allowed);
-    assert_int_equal(g.rotation_period, 90 * 86400);   /* the default, not the variable */
+    assert_int_equal(g.rotation_period, 90 * 86400); /* the default, not the variable */
     config_free(&g, grant_table, N_GRANT);
 
     memset(&g, 0, sizeof g);
@@ -747,7 +820,7 @@ test_flag_only_ignores_environment_and_file(void **state)
     assert_true(g.deletion_allowed);
     assert_int_equal(g.rotation_period, 3600);
     config_free(&g, grant_table, N_GRANT);
-    assert_non_null(getenv("DIFYGUARD_SCOPE"));          /* not read, so not consumed either */
+    assert_non_null(getenv("DIFYGUARD_SCOPE")); /* not read, so not consumed either */
 
     /* a config file may not set them either */
     const char *path = tmp_file("{\"scope\": \"apps:admin\"}");
@@ -760,8 +833,9 @@ test_flag_only_ignores_environment_and_file(void **state)
     unsetenv("DIFYGUARD_CONFIG");
     memset(&g, 0, sizeof g);
     const char *json = "{\"deletion_allowed\": true}";
-    assert_int_equal(config_parse_json(&g, grant_table, N_GRANT, json, strlen(json), err,
-                                       sizeof err), ST_INVALID);
+    assert_int_equal(
+        config_parse_json(&g, grant_table, N_GRANT, json, strlen(json), err, sizeof err),
+        ST_INVALID);
     assert_false(g.deletion_allowed);
 
     /* --help says which options are flag only, and names no variable for them */

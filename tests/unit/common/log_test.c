@@ -105,9 +105,9 @@ test_basic_line(void **state)
     log_msg(LOG_INFO, "listening", "addr", "127.0.0.1:8080", "tls", "off", NULL);
     out = capture_end(&len);
     o = parse_line(out, len);
-    assert_int_equal(strncmp(out, "{\"ts\":\"", 7), 0);      /* ts first, as documented */
+    assert_int_equal(strncmp(out, "{\"ts\":\"", 7), 0); /* ts first, as documented */
 
-    const char *ts = get_str(o, "ts");               /* 2026-11-28T20:21:00.123Z */
+    const char *ts = get_str(o, "ts"); /* 2026-11-28T20:21:00.123Z */
     assert_int_equal(strlen(ts), 24);
     assert_int_equal(ts[4], '-');
     assert_int_equal(ts[10], 'T');
@@ -132,8 +132,8 @@ test_escaping(void **state)
 
     (void)state;
     capture_begin();
-    log_msg(LOG_WARN, "evil\"msg\n", "k\"ey", nasty,
-            "utf8", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", NULL);
+    log_msg(LOG_WARN, "evil\"msg\n", "k\"ey", nasty, "utf8",
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", NULL);
     out = capture_end(&len);
     o = parse_line(out, len);
     assert_string_equal(get_str(o, "msg"), "evil\"msg\n");
@@ -151,14 +151,20 @@ test_invalid_utf8(void **state)
     static const struct {
         const char *in, *want;
     } cases[] = {
-        {"a\xff" "b", "a\xef\xbf\xbd" "b"},
-        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},                  /* overlong '/' */
-        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  /* surrogate U+D800 */
+        {"a\xff"
+         "b",
+         "a\xef\xbf\xbd"
+         "b"},
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},                 /* overlong '/' */
+        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* surrogate U+D800 */
         {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* > U+10FFFF */
-        {"x\xe2\x82", "x\xef\xbf\xbd\xef\xbf\xbd"},                /* cut at the end */
-        {"\xe2\x82" "A", "\xef\xbf\xbd\xef\xbf\xbd" "A"},           /* cut mid-string */
-        {"\x80", "\xef\xbf\xbd"},                                  /* lone continuation */
-        {"\xf0\x90\x80\x80", "\xf0\x90\x80\x80"},                  /* U+10000 is fine */
+        {"x\xe2\x82", "x\xef\xbf\xbd\xef\xbf\xbd"}, /* cut at the end */
+        {"\xe2\x82"
+         "A",
+         "\xef\xbf\xbd\xef\xbf\xbd"
+         "A"},                                    /* cut mid-string */
+        {"\x80", "\xef\xbf\xbd"},                 /* lone continuation */
+        {"\xf0\x90\x80\x80", "\xf0\x90\x80\x80"}, /* U+10000 is fine */
     };
 
     (void)state;
@@ -187,9 +193,9 @@ test_numeric_keys(void **state)
 
     (void)state;
     capture_begin();
-    log_msg(LOG_INFO, "request", "#status", "404", "#ratio", "0.25", "#big", "-1.5e+10",
-            "#zero", "0", "#lead", "012", "#junk", "12abc", "#empty", "", "#inj", "1,\"x\":2",
-            "path", "/v1", "none", NULL, NULL);
+    log_msg(LOG_INFO, "request", "#status", "404", "#ratio", "0.25", "#big", "-1.5e+10", "#zero",
+            "0", "#lead", "012", "#junk", "12abc", "#empty", "", "#inj", "1,\"x\":2", "path", "/v1",
+            "none", NULL, NULL);
     out = capture_end(&len);
     o = parse_line(out, len);
     assert_true(json_is_integer(json_object_get(o, "status")));
@@ -198,7 +204,7 @@ test_numeric_keys(void **state)
     assert_true(json_is_real(json_object_get(o, "ratio")));
     assert_true(json_is_real(json_object_get(o, "big")));
     assert_int_equal(json_integer_value(json_object_get(o, "zero")), 0);
-    assert_string_equal(get_str(o, "lead"), "012");         /* not JSON numbers: strings */
+    assert_string_equal(get_str(o, "lead"), "012"); /* not JSON numbers: strings */
     assert_string_equal(get_str(o, "junk"), "12abc");
     assert_string_equal(get_str(o, "empty"), "");
     assert_string_equal(get_str(o, "inj"), "1,\"x\":2");
@@ -284,11 +290,13 @@ test_truncation(void **state)
     }
 }
 
-#define F10(p) p "0", "vvvvvvvvvv", p "1", "vvvvvvvvvv", p "2", "vvvvvvvvvv", p "3", "vvvvvvvvvv", \
-               p "4", "vvvvvvvvvv", p "5", "vvvvvvvvvv", p "6", "vvvvvvvvvv", p "7", "vvvvvvvvvv", \
-               p "8", "vvvvvvvvvv", p "9", "vvvvvvvvvv"
-#define F100(p) F10(p "0"), F10(p "1"), F10(p "2"), F10(p "3"), F10(p "4"), F10(p "5"), \
-                F10(p "6"), F10(p "7"), F10(p "8"), F10(p "9")
+#define F10(p)                                                                                     \
+    p "0", "vvvvvvvvvv", p "1", "vvvvvvvvvv", p "2", "vvvvvvvvvv", p "3", "vvvvvvvvvv", p "4",     \
+        "vvvvvvvvvv", p "5", "vvvvvvvvvv", p "6", "vvvvvvvvvv", p "7", "vvvvvvvvvv", p "8",        \
+        "vvvvvvvvvv", p "9", "vvvvvvvvvv"
+#define F100(p)                                                                                    \
+    F10(p "0"), F10(p "1"), F10(p "2"), F10(p "3"), F10(p "4"), F10(p "5"), F10(p "6"),            \
+        F10(p "7"), F10(p "8"), F10(p "9")
 
 /* 500 fields of ~22 bytes overflow 8 KiB: the line stops at the first field that does not fit
  * (its value cut short, or the field dropped) and the rest are skipped. */
@@ -311,11 +319,11 @@ test_many_fields_truncated(void **state)
     assert_string_equal(get_str(o, "key_a00"), "vvvvvvvvvv");
     assert_null(json_object_get(o, "key_e99"));
     json_object_del(o, "truncated");
-    json_object_foreach(o, k, v) {
+    json_object_foreach (o, k, v) {
         const char *sv = json_string_value(v);
         if (strncmp(k, "key_", 4) != 0 || strcmp(sv, "vvvvvvvvvv") == 0)
             continue;
-        assert_int_equal(strspn(sv, "v"), strlen(sv));              /* a prefix, at most once */
+        assert_int_equal(strspn(sv, "v"), strlen(sv)); /* a prefix, at most once */
         partial++;
     }
     assert_true(partial <= 1);
@@ -375,7 +383,7 @@ test_set_fd(void **state)
 static void *
 thread_main(void *arg)
 {
-    char id[8], big[5000];      /* longer than PIPE_BUF */
+    char id[8], big[5000]; /* longer than PIPE_BUF */
 
     snprintf(id, sizeof id, "%d", (int)(intptr_t)arg);
     memset(big, 'a' + (int)(intptr_t)arg, sizeof big - 1);

@@ -26,9 +26,9 @@ utf8_ok(const char *s)
         } else if (*p >= 0xe0 && *p <= 0xef && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
                    !(*p == 0xe0 && p[1] < 0xa0) && !(*p == 0xed && p[1] >= 0xa0)) {
             p += 3;
-        } else if (*p >= 0xf0 && *p <= 0xf4 && (p[1] & 0xc0) == 0x80 &&
-                   (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 &&
-                   !(*p == 0xf0 && p[1] < 0x90) && !(*p == 0xf4 && p[1] >= 0x90)) {
+        } else if (*p >= 0xf0 && *p <= 0xf4 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+                   (p[3] & 0xc0) == 0x80 && !(*p == 0xf0 && p[1] < 0x90) &&
+                   !(*p == 0xf4 && p[1] >= 0x90)) {
             p += 4;
         } else {
             return false;
@@ -48,13 +48,13 @@ test_cases(void **state)
     } cases[] = {
         {"jwt:https://idp", 64, "jwt:https://idp", true},
         {"caf\xc3\xa9", 64, "caf\xc3\xa9", true},
-        {"caf\xc3\xa9", 5, "caf", false},            /* never cut inside the character */
-        {"G\xc3", 12, "G?", false},                  /* a character cut in two */
+        {"caf\xc3\xa9", 5, "caf", false}, /* never cut inside the character */
+        {"G\xc3", 12, "G?", false},       /* a character cut in two */
         {"\xff\xfe", 12, "??", false},
         {"a\nb\tc\x7f", 12, "a?b?c?", false},
-        {"\xed\xa0\x80x", 12, "???x", false},        /* a surrogate */
-        {"\xc0\xaf", 12, "??", false},               /* an overlong '/' */
-        {"\xf4\x90\x80\x80", 12, "????", false},     /* above U+10FFFF */
+        {"\xed\xa0\x80x", 12, "???x", false},    /* a surrogate */
+        {"\xc0\xaf", 12, "??", false},           /* an overlong '/' */
+        {"\xf4\x90\x80\x80", 12, "????", false}, /* above U+10FFFF */
         {"\xf0\x9f\x94\x91k", 6, "\xf0\x9f\x94\x91k", true},
         {"\xf0\x9f\x94\x91k", 5, "\xf0\x9f\x94\x91", false},
         {"abc", 1, "", false},

@@ -57,10 +57,10 @@ test_aes256gcm_wycheproof(void **state)
     size_t i, j;
 
     (void)state;
-    json_array_foreach(json_object_get(root, "testGroups"), i, g) {
+    json_array_foreach (json_object_get(root, "testGroups"), i, g) {
         if (tu_int(g, "keySize") != 256 || tu_int(g, "ivSize") != 96)
             continue;
-        json_array_foreach(json_object_get(g, "tests"), j, t)
+        json_array_foreach (json_object_get(g, "tests"), j, t)
             check_aead_vector(AEAD_AES256GCM, t, &c);
     }
     print_message("AES-256-GCM: %d valid, %d invalid vectors\n", c.valid, c.invalid);
@@ -76,8 +76,8 @@ test_xchacha20poly1305_wycheproof(void **state)
     size_t i, j;
 
     (void)state;
-    json_array_foreach(json_object_get(root, "testGroups"), i, g)
-        json_array_foreach(json_object_get(g, "tests"), j, t)
+    json_array_foreach (json_object_get(root, "testGroups"), i, g)
+        json_array_foreach (json_object_get(g, "tests"), j, t)
             check_aead_vector(AEAD_XCHACHA20POLY1305, t, &c);
     print_message("XChaCha20-Poly1305: %d valid, %d invalid vectors\n", c.valid, c.invalid);
     assert_true(c.valid > 0 && c.invalid > 0);
@@ -96,22 +96,24 @@ check_siv_vector(const json_t *t, struct counts *c)
     assert_non_null(out);
     if (strcmp(tu_str(t, "result"), "valid") == 0) {
         assert_int_equal(clen, mlen + AEAD_TAG_BYTES);
-        assert_int_equal(aead_seal(AEAD_AES256SIV, out, siv, key, klen, NULL, 0, aad, alen, msg,
-                                   mlen), ST_OK);
+        assert_int_equal(
+            aead_seal(AEAD_AES256SIV, out, siv, key, klen, NULL, 0, aad, alen, msg, mlen), ST_OK);
         assert_memory_equal(siv, ct, AEAD_TAG_BYTES);
         assert_memory_equal(out, ct + AEAD_TAG_BYTES, mlen);
         assert_int_equal(aead_open(AEAD_AES256SIV, out, key, klen, NULL, 0, aad, alen,
-                                   ct + AEAD_TAG_BYTES, mlen, ct), ST_OK);
+                                   ct + AEAD_TAG_BYTES, mlen, ct),
+                         ST_OK);
         assert_memory_equal(out, msg, mlen);
         c->valid++;
     } else if (clen >= AEAD_TAG_BYTES) {
         memset(out, 0xAA, clen);
         assert_int_not_equal(aead_open(AEAD_AES256SIV, out, key, klen, NULL, 0, aad, alen,
-                                       ct + AEAD_TAG_BYTES, clen - AEAD_TAG_BYTES, ct), ST_OK);
+                                       ct + AEAD_TAG_BYTES, clen - AEAD_TAG_BYTES, ct),
+                             ST_OK);
         assert_true(sodium_is_zero(out, clen - AEAD_TAG_BYTES));
         c->invalid++;
     } else {
-        c->invalid++;                   /* shorter than a SIV: cannot even be presented */
+        c->invalid++; /* shorter than a SIV: cannot even be presented */
     }
     free(key), free(aad), free(msg), free(ct), free(out);
 }
@@ -124,10 +126,10 @@ test_aes256siv_wycheproof(void **state)
     size_t i, j;
 
     (void)state;
-    json_array_foreach(json_object_get(root, "testGroups"), i, g) {
+    json_array_foreach (json_object_get(root, "testGroups"), i, g) {
         if (tu_int(g, "keySize") != 512)
             continue;
-        json_array_foreach(json_object_get(g, "tests"), j, t)
+        json_array_foreach (json_object_get(g, "tests"), j, t)
             check_siv_vector(t, &c);
     }
     print_message("AES-256-SIV: %d valid, %d invalid vectors\n", c.valid, c.invalid);
@@ -207,8 +209,9 @@ test_siv_empty_inputs(void **state)
 
     (void)state;
     assert_int_equal(aead_seal(AEAD_AES256SIV, b, t1, key, 64, NULL, 0, NULL, 0, NULL, 0), ST_OK);
-    assert_int_equal(aead_seal(AEAD_AES256SIV, b, t2, key, 64, NULL, 0, (const uint8_t *)"x", 1,
-                               NULL, 0), ST_OK);
+    assert_int_equal(
+        aead_seal(AEAD_AES256SIV, b, t2, key, 64, NULL, 0, (const uint8_t *)"x", 1, NULL, 0),
+        ST_OK);
     assert_int_equal(aead_seal(AEAD_AES256SIV, b, t3, key, 64, NULL, 0, NULL, 0, NULL, 0), ST_OK);
     assert_memory_not_equal(t1, t2, 16);
     assert_memory_equal(t1, t3, 16);
@@ -249,8 +252,8 @@ test_siv_empty_plaintext_known_answers(void **state)
                          ST_OK);
         for (int bit = 0; bit < 8 * AEAD_TAG_BYTES; bit++) {
             want[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-            assert_int_equal(aead_open(AEAD_AES256SIV, b, key, 64, NULL, 0, aad, alen, NULL, 0,
-                                       want), ST_AUTH);
+            assert_int_equal(
+                aead_open(AEAD_AES256SIV, b, key, 64, NULL, 0, aad, alen, NULL, 0, want), ST_AUTH);
             want[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         }
         free(want);
@@ -273,8 +276,8 @@ thread_worker(void *arg)
              aead_open(alg, buf, key, kl, nonce, nl, msg, 10, buf, sizeof buf, tag) == ST_OK &&
              memcmp(buf, msg, sizeof msg) == 0;
         tag[i % 16] ^= 1;
-        ok = ok &&
-             aead_open(alg, buf, key, kl, nonce, nl, msg, 10, buf, sizeof buf, tag) == ST_AUTH;
+        ok =
+            ok && aead_open(alg, buf, key, kl, nonce, nl, msg, 10, buf, sizeof buf, tag) == ST_AUTH;
     }
     return ok ? arg : NULL;
 }

@@ -113,7 +113,7 @@ test_hash(void **state)
     memset(secret_rw(k1), 0x22, APIKEY_HASH_KEY_BYTES);
     memset(secret_rw(k2), 0x23, APIKEY_HASH_KEY_BYTES);
     apikey_hash(a, k1, "dgk_x", 5);
-    hex = tu_hex(a, sizeof a);          /* BLAKE2b-256 keyed, computed independently */
+    hex = tu_hex(a, sizeof a); /* BLAKE2b-256 keyed, computed independently */
     assert_string_equal(hex, "42fd79859fa45f7df7b6ea83b0657d25aeaa7e2d416358d2129b70e383b5df78");
     apikey_hash(b, k1, "dgk_x", 5);
     assert_true(apikey_hash_equal(a, b));

@@ -37,12 +37,12 @@ test_known_answers(void **state)
         assert_string_equal(out, rfc4648[i].std);
         assert_int_equal(b64_url_encode(out, sizeof out, in, len), strlen(rfc4648[i].url));
         assert_string_equal(out, rfc4648[i].url);
-        assert_int_equal(b64_std_decode(bin, sizeof bin, &n, rfc4648[i].std,
-                                        strlen(rfc4648[i].std)), ST_OK);
+        assert_int_equal(
+            b64_std_decode(bin, sizeof bin, &n, rfc4648[i].std, strlen(rfc4648[i].std)), ST_OK);
         assert_int_equal(n, len);
         assert_memory_equal(bin, in, len);
-        assert_int_equal(b64_url_decode(bin, sizeof bin, &n, rfc4648[i].url,
-                                        strlen(rfc4648[i].url)), ST_OK);
+        assert_int_equal(
+            b64_url_decode(bin, sizeof bin, &n, rfc4648[i].url, strlen(rfc4648[i].url)), ST_OK);
         assert_int_equal(n, len);
         assert_memory_equal(bin, in, len);
         assert_true(b64_decoded_max(strlen(rfc4648[i].url)) >= len);
@@ -105,8 +105,8 @@ static void
 test_rejects_non_canonical(void **state)
 {
     static const char *const bad_std[] = {
-        "Zh==", "Zm9=", "Zm8", "Zg", "Zg=", "Zg===", "Zm9v=", "Zm9vY", "=Zm9", "Z===",
-        "Zm9v\n", " Zm9v", "Zm 9v", "Zm9v\r\n", "Zm\t9v", "-_-_", "Zm9v!", "Zm9vYg==Zg==",
+        "Zh==", "Zm9=",   "Zm8",   "Zg",    "Zg=",      "Zg===",  "Zm9v=", "Zm9vY", "=Zm9",
+        "Z===", "Zm9v\n", " Zm9v", "Zm 9v", "Zm9v\r\n", "Zm\t9v", "-_-_",  "Zm9v!", "Zm9vYg==Zg==",
     };
     static const char *const bad_url[] = {
         "Zh", "Zm9", "Zg==", "Zm8=", "Z", "Zm9vY", "+/+/", "Zm9v\n", " Zm9v", "Zm 9v", "Zm9v=",
@@ -138,17 +138,16 @@ test_rejects_non_canonical(void **state)
 static void
 test_rejects_every_non_zero_trailing_bits(void **state)
 {
-    static const char alpha[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     char t[4] = {'Z', 'm', 0, 0};
     int accepted2 = 0, accepted3 = 0;
 
     (void)state;
     for (int i = 0; i < 64; i++) {
-        t[1] = alpha[i];                /* "Z?": 12 bits for 1 byte, 4 must be zero */
+        t[1] = alpha[i]; /* "Z?": 12 bits for 1 byte, 4 must be zero */
         accepted2 += url_dec((char[]){t[0], t[1], 0}) == ST_OK;
         t[1] = 'm';
-        t[2] = alpha[i];                /* "Zm?": 18 bits for 2 bytes, 2 must be zero */
+        t[2] = alpha[i]; /* "Zm?": 18 bits for 2 bytes, 2 must be zero */
         accepted3 += url_dec((char[]){t[0], t[1], t[2], 0}) == ST_OK;
     }
     assert_int_equal(accepted2, 4);

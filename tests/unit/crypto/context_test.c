@@ -8,7 +8,10 @@
 #include "crypto/context.h"
 #include "testutil.h"
 
-#define P(k, v) {k, sizeof(k) - 1, v, sizeof(v) - 1}
+#define P(k, v)                                                                                    \
+    {                                                                                              \
+        k, sizeof(k) - 1, v, sizeof(v) - 1                                                         \
+    }
 
 static char *
 canon_hex(struct context_pair *pairs, size_t n, enum status *st)
@@ -36,19 +39,32 @@ test_known_bytes(void **state)
     (void)state;
     hex = canon_hex(pairs, 2, &st);
     assert_int_equal(st, ST_OK);
-    assert_string_equal(hex, "00000002" "00000001" "61" "00000001" "31"
-                             "00000001" "62" "00000001" "32");
+    assert_string_equal(hex, "00000002"
+                             "00000001"
+                             "61"
+                             "00000001"
+                             "31"
+                             "00000001"
+                             "62"
+                             "00000001"
+                             "32");
     free(hex);
-    hex = canon_hex(NULL, 0, &st);      /* absent context = {} */
+    hex = canon_hex(NULL, 0, &st); /* absent context = {} */
     assert_string_equal(hex, "00000000");
     free(hex);
-    struct context_pair e[] = {P("", "")};  /* empty key and value are strings too */
+    struct context_pair e[] = {P("", "")}; /* empty key and value are strings too */
     hex = canon_hex(e, 1, &st);
-    assert_string_equal(hex, "00000001" "00000000" "00000000");
+    assert_string_equal(hex, "00000001"
+                             "00000000"
+                             "00000000");
     free(hex);
     struct context_pair u[] = {P("tenant", "caf\xc3\xa9")};
     hex = canon_hex(u, 1, &st);
-    assert_string_equal(hex, "00000001" "00000006" "74656e616e74" "00000005" "636166c3a9");
+    assert_string_equal(hex, "00000001"
+                             "00000006"
+                             "74656e616e74"
+                             "00000005"
+                             "636166c3a9");
     free(hex);
 }
 
@@ -101,20 +117,32 @@ test_nul_and_bad_utf8_rejected(void **state)
         const char *s;
         size_t len;
     } bad[] = {
-        {"a\0b", 3}, {"\0", 1},
-        {"\x80", 1}, {"\xbf", 1},                        /* lone continuation */
-        {"\xc0\x80", 2}, {"\xc1\xbf", 2},                /* overlong 2-byte (incl. NUL) */
-        {"\xe0\x80\x80", 3}, {"\xe0\x9f\xbf", 3},        /* overlong 3-byte */
-        {"\xf0\x80\x80\x80", 4}, {"\xf0\x8f\xbf\xbf", 4},/* overlong 4-byte */
-        {"\xed\xa0\x80", 3}, {"\xed\xbf\xbf", 3},        /* surrogates */
-        {"\xf4\x90\x80\x80", 4}, {"\xf5\x80\x80\x80", 4},/* above U+10FFFF */
-        {"\xff", 1}, {"\xfe", 1},
-        {"\xc3", 1}, {"\xe2\x82", 2}, {"\xf0\x9f\x98", 3},/* truncated */
-        {"\xc3\x28", 2}, {"\xe2\x28\xa1", 3}, {"\xf0\x9f\x28\x80", 4},
+        {"a\0b", 3},
+        {"\0", 1},
+        {"\x80", 1},
+        {"\xbf", 1}, /* lone continuation */
+        {"\xc0\x80", 2},
+        {"\xc1\xbf", 2}, /* overlong 2-byte (incl. NUL) */
+        {"\xe0\x80\x80", 3},
+        {"\xe0\x9f\xbf", 3}, /* overlong 3-byte */
+        {"\xf0\x80\x80\x80", 4},
+        {"\xf0\x8f\xbf\xbf", 4}, /* overlong 4-byte */
+        {"\xed\xa0\x80", 3},
+        {"\xed\xbf\xbf", 3}, /* surrogates */
+        {"\xf4\x90\x80\x80", 4},
+        {"\xf5\x80\x80\x80", 4}, /* above U+10FFFF */
+        {"\xff", 1},
+        {"\xfe", 1},
+        {"\xc3", 1},
+        {"\xe2\x82", 2},
+        {"\xf0\x9f\x98", 3}, /* truncated */
+        {"\xc3\x28", 2},
+        {"\xe2\x28\xa1", 3},
+        {"\xf0\x9f\x28\x80", 4},
     };
     static const char *const good[] = {
-        "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
-        "\xef\xbf\xbf", "\xed\x9f\xbf", "\xee\x80\x80", "\xc2\x80", "\x7f",
+        "plain",        "caf\xc3\xa9",  "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+        "\xef\xbf\xbf", "\xed\x9f\xbf", "\xee\x80\x80", "\xc2\x80",         "\x7f",
     };
     uint8_t out[256];
     size_t len;

@@ -17,15 +17,31 @@
 #include "testutil.h"
 
 static const enum envelope_format formats[] = {
-    ENVELOPE_AES256GCM, ENVELOPE_XCHACHA20POLY1305, ENVELOPE_AES256SIV,
+    ENVELOPE_AES256GCM,
+    ENVELOPE_XCHACHA20POLY1305,
+    ENVELOPE_AES256SIV,
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
 
 /* {"tenant": "t1", "field": "api_key"} in canonical form. */
-static const uint8_t ctx1[] = "\x00\x00\x00\x02" "\x00\x00\x00\x05" "field" "\x00\x00\x00\x07"
-                              "api_key" "\x00\x00\x00\x06" "tenant" "\x00\x00\x00\x02" "t1";
-static const uint8_t ctx2[] = "\x00\x00\x00\x02" "\x00\x00\x00\x05" "field" "\x00\x00\x00\x07"
-                              "api_key" "\x00\x00\x00\x06" "tenant" "\x00\x00\x00\x02" "t2";
+static const uint8_t ctx1[] = "\x00\x00\x00\x02"
+                              "\x00\x00\x00\x05"
+                              "field"
+                              "\x00\x00\x00\x07"
+                              "api_key"
+                              "\x00\x00\x00\x06"
+                              "tenant"
+                              "\x00\x00\x00\x02"
+                              "t1";
+static const uint8_t ctx2[] = "\x00\x00\x00\x02"
+                              "\x00\x00\x00\x05"
+                              "field"
+                              "\x00\x00\x00\x07"
+                              "api_key"
+                              "\x00\x00\x00\x06"
+                              "tenant"
+                              "\x00\x00\x00\x02"
+                              "t2";
 #define CTX_LEN (sizeof ctx1 - 1)
 
 struct fixture {
@@ -128,8 +144,9 @@ test_salts_unique_across_fork(void **state)
     int fds[2];
 
     for (size_t i = 0; i < N; i++) {
-        assert_int_equal(envelope_seal(blob, sizeof blob, &blen, ENVELOPE_AES256GCM, f->kek,
-                                       ctx1, CTX_LEN, (const uint8_t *)"x", 1), ST_OK);
+        assert_int_equal(envelope_seal(blob, sizeof blob, &blen, ENVELOPE_AES256GCM, f->kek, ctx1,
+                                       CTX_LEN, (const uint8_t *)"x", 1),
+                         ST_OK);
         memcpy(salts[i], blob + ENVELOPE_HEADER_BYTES, ENVELOPE_SALT_BYTES);
     }
     assert_int_equal(pipe(fds), 0);
@@ -137,10 +154,10 @@ test_salts_unique_across_fork(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(fds[0]);
-        int ok = envelope_seal(blob, sizeof blob, &blen, ENVELOPE_AES256GCM, f->kek, ctx1,
-                               CTX_LEN, (const uint8_t *)"x", 1) == ST_OK &&
-                 write(fds[1], blob + ENVELOPE_HEADER_BYTES, ENVELOPE_SALT_BYTES) ==
-                     ENVELOPE_SALT_BYTES;
+        int ok =
+            envelope_seal(blob, sizeof blob, &blen, ENVELOPE_AES256GCM, f->kek, ctx1, CTX_LEN,
+                          (const uint8_t *)"x", 1) == ST_OK &&
+            write(fds[1], blob + ENVELOPE_HEADER_BYTES, ENVELOPE_SALT_BYTES) == ENVELOPE_SALT_BYTES;
         _exit(ok ? 0 : 1);
     }
     close(fds[1]);
@@ -152,7 +169,8 @@ test_salts_unique_across_fork(void **state)
     /* the parent's next salt, drawn after the fork, must differ from the child's too */
     uint8_t next[ENVELOPE_SALT_BYTES];
     assert_int_equal(envelope_seal(blob, sizeof blob, &blen, ENVELOPE_AES256GCM, f->kek, ctx1,
-                                   CTX_LEN, (const uint8_t *)"x", 1), ST_OK);
+                                   CTX_LEN, (const uint8_t *)"x", 1),
+                     ST_OK);
     memcpy(next, blob + ENVELOPE_HEADER_BYTES, sizeof next);
     assert_memory_not_equal(next, salts[N], sizeof next);
     for (size_t i = 0; i <= N; i++)
@@ -174,8 +192,8 @@ static const char golden_xchacha[] =
     "_kGsJpsJ98J18VsfpLH_R73frwmqEg";
 
 static void
-open_text(const struct kek *kek, const char *text, const uint8_t *ctx, size_t ctx_len,
-          uint8_t *out, size_t *out_len, enum status *st)
+open_text(const struct kek *kek, const char *text, const uint8_t *ctx, size_t ctx_len, uint8_t *out,
+          size_t *out_len, enum status *st)
 {
     uint8_t blob[256];
     struct envelope env;
@@ -206,7 +224,7 @@ test_known_answers(void **state)
         assert_int_equal(out_len, strlen(golden_pt));
         assert_memory_equal(out, golden_pt, out_len);
     }
-    assert_string_equal(text, golden_siv);      /* deterministic: reproduced exactly */
+    assert_string_equal(text, golden_siv); /* deterministic: reproduced exactly */
 }
 
 /* Every single bit flip of a sealed blob is refused with a zeroed output. */
@@ -214,25 +232,26 @@ static void
 test_every_bit_flip_fails(void **state)
 {
     struct fixture *f = *state;
-    uint8_t pt[24], blob[24 + 53], out[sizeof blob];   /* a flipped format byte may grow it */
+    uint8_t pt[24], blob[24 + 53], out[sizeof blob]; /* a flipped format byte may grow it */
     size_t blob_len, out_len;
     struct envelope env;
 
     randombytes_buf(pt, sizeof pt);
     for (size_t i = 0; i < NFORMATS; i++) {
         assert_int_equal(envelope_seal(blob, sizeof blob, &blob_len, formats[i], f->kek, ctx1,
-                                       CTX_LEN, pt, sizeof pt), ST_OK);
+                                       CTX_LEN, pt, sizeof pt),
+                         ST_OK);
         for (size_t bit = 0; bit < blob_len * 8; bit++) {
             blob[bit / 8] ^= (uint8_t)(1u << (bit % 8));
             if (envelope_parse_blob(&env, blob, blob_len) == ST_OK) {
                 memset(out, 0xAA, sizeof out);
-                enum status st = envelope_open(out, sizeof out, &out_len, &env, f->kek, ctx1,
-                                               CTX_LEN);
+                enum status st =
+                    envelope_open(out, sizeof out, &out_len, &env, f->kek, ctx1, CTX_LEN);
                 assert_int_equal(st, ST_AUTH);
                 assert_int_equal(out_len, 0);
                 assert_true(sodium_is_zero(out, envelope_plaintext_len(&env)));
             } else {
-                assert_true(bit < 40);   /* only a header flip can be malformed */
+                assert_true(bit < 40); /* only a header flip can be malformed */
             }
             blob[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         }
@@ -254,7 +273,8 @@ test_wrong_context_kek_version_and_truncation(void **state)
     randombytes_buf(pt, sizeof pt);
     for (size_t i = 0; i < NFORMATS; i++) {
         assert_int_equal(envelope_seal(blob, sizeof blob, &blob_len, formats[i], f->kek, ctx1,
-                                       CTX_LEN, pt, sizeof pt), ST_OK);
+                                       CTX_LEN, pt, sizeof pt),
+                         ST_OK);
         assert_int_equal(envelope_parse_blob(&env, blob, blob_len), ST_OK);
         memset(out, 0xAA, sizeof out);
         assert_int_equal(envelope_open(out, sizeof out, &out_len, &env, f->kek, ctx2, CTX_LEN),
@@ -263,8 +283,8 @@ test_wrong_context_kek_version_and_truncation(void **state)
         assert_int_equal(envelope_open(out, sizeof out, &out_len, &env, f->kek, ctx1, CTX_LEN - 1),
                          ST_AUTH);
         assert_int_equal(envelope_open(out, sizeof out, &out_len, &env, f->kek, NULL, 0), ST_AUTH);
-        assert_int_equal(envelope_open(out, sizeof out, &out_len, &env, f->kek_other, ctx1,
-                                       CTX_LEN), ST_AUTH);
+        assert_int_equal(
+            envelope_open(out, sizeof out, &out_len, &env, f->kek_other, ctx1, CTX_LEN), ST_AUTH);
         assert_int_equal(envelope_open(out, sizeof out, &out_len, &env, f->kek_v8, ctx1, CTX_LEN),
                          ST_AUTH);
         assert_true(sodium_is_zero(out, sizeof out));
@@ -290,31 +310,33 @@ test_determinism(void **state)
     size_t al, bl;
     const uint8_t *pt = (const uint8_t *)"same value";
 
-    assert_int_equal(envelope_seal(a, sizeof a, &al, ENVELOPE_AES256SIV, f->kek, ctx1, CTX_LEN,
-                                   pt, 10), ST_OK);
-    assert_int_equal(envelope_seal(b, sizeof b, &bl, ENVELOPE_AES256SIV, f->kek, ctx1, CTX_LEN,
-                                   pt, 10), ST_OK);
+    assert_int_equal(
+        envelope_seal(a, sizeof a, &al, ENVELOPE_AES256SIV, f->kek, ctx1, CTX_LEN, pt, 10), ST_OK);
+    assert_int_equal(
+        envelope_seal(b, sizeof b, &bl, ENVELOPE_AES256SIV, f->kek, ctx1, CTX_LEN, pt, 10), ST_OK);
     assert_int_equal(al, bl);
     assert_memory_equal(a, b, al);
-    assert_int_equal(envelope_seal(b, sizeof b, &bl, ENVELOPE_AES256SIV, f->kek, ctx2, CTX_LEN,
-                                   pt, 10), ST_OK);
-    assert_memory_not_equal(a, b, al);          /* another context */
-    assert_int_equal(envelope_seal(b, sizeof b, &bl, ENVELOPE_AES256SIV, f->kek_other, ctx1,
-                                   CTX_LEN, pt, 10), ST_OK);
-    assert_memory_not_equal(a, b, al);          /* another KEK */
+    assert_int_equal(
+        envelope_seal(b, sizeof b, &bl, ENVELOPE_AES256SIV, f->kek, ctx2, CTX_LEN, pt, 10), ST_OK);
+    assert_memory_not_equal(a, b, al); /* another context */
+    assert_int_equal(
+        envelope_seal(b, sizeof b, &bl, ENVELOPE_AES256SIV, f->kek_other, ctx1, CTX_LEN, pt, 10),
+        ST_OK);
+    assert_memory_not_equal(a, b, al); /* another KEK */
     assert_int_equal(envelope_seal(b, sizeof b, &bl, ENVELOPE_AES256SIV, f->kek, ctx1, CTX_LEN,
-                                   (const uint8_t *)"same valuf", 10), ST_OK);
+                                   (const uint8_t *)"same valuf", 10),
+                     ST_OK);
     assert_memory_not_equal(a, b, al);
-    assert_int_equal(envelope_seal(a, sizeof a, &al, ENVELOPE_AES256SIV, f->kek, ctx1, CTX_LEN,
-                                   NULL, 0), ST_OK);
-    assert_int_equal(envelope_seal(b, sizeof b, &bl, ENVELOPE_AES256SIV, f->kek, ctx1, CTX_LEN,
-                                   NULL, 0), ST_OK);
-    assert_memory_equal(a, b, al);              /* empty plaintext too */
-    for (size_t i = 0; i < 2; i++) {            /* random formats never repeat */
-        assert_int_equal(envelope_seal(a, sizeof a, &al, formats[i], f->kek, ctx1, CTX_LEN, pt,
-                                       10), ST_OK);
-        assert_int_equal(envelope_seal(b, sizeof b, &bl, formats[i], f->kek, ctx1, CTX_LEN, pt,
-                                       10), ST_OK);
+    assert_int_equal(
+        envelope_seal(a, sizeof a, &al, ENVELOPE_AES256SIV, f->kek, ctx1, CTX_LEN, NULL, 0), ST_OK);
+    assert_int_equal(
+        envelope_seal(b, sizeof b, &bl, ENVELOPE_AES256SIV, f->kek, ctx1, CTX_LEN, NULL, 0), ST_OK);
+    assert_memory_equal(a, b, al);   /* empty plaintext too */
+    for (size_t i = 0; i < 2; i++) { /* random formats never repeat */
+        assert_int_equal(envelope_seal(a, sizeof a, &al, formats[i], f->kek, ctx1, CTX_LEN, pt, 10),
+                         ST_OK);
+        assert_int_equal(envelope_seal(b, sizeof b, &bl, formats[i], f->kek, ctx1, CTX_LEN, pt, 10),
+                         ST_OK);
         assert_memory_not_equal(a, b, al);
     }
 }
@@ -358,12 +380,12 @@ test_parse_text_strictness(void **state)
         if (parse(make_text(1, 1, bad_versions[i], 48), &env) != ST_MALFORMED_CT)
             fail_msg("version \"%s\" accepted", bad_versions[i]);
     assert_int_equal(parse(make_text(1, 0, "0", 48), &env), ST_MALFORMED_CT);
-    assert_int_equal(parse(make_text(1, 7, "8", 48), &env), ST_MALFORMED_CT);  /* mismatch */
+    assert_int_equal(parse(make_text(1, 7, "8", 48), &env), ST_MALFORMED_CT); /* mismatch */
     assert_int_equal(env.version, 0);
     assert_int_equal(parse(make_text(1, 8, "7", 48), &env), ST_MALFORMED_CT);
-    assert_int_equal(parse(make_text(4, 7, "7", 48), &env), ST_MALFORMED_CT);  /* format */
+    assert_int_equal(parse(make_text(4, 7, "7", 48), &env), ST_MALFORMED_CT); /* format */
     assert_int_equal(parse(make_text(0, 7, "7", 48), &env), ST_MALFORMED_CT);
-    assert_int_equal(parse(make_text(1, 7, "7", 47), &env), ST_MALFORMED_CT);  /* short */
+    assert_int_equal(parse(make_text(1, 7, "7", 47), &env), ST_MALFORMED_CT); /* short */
     assert_int_equal(parse(make_text(3, 7, "7", 15), &env), ST_MALFORMED_CT);
     assert_int_equal(parse(make_text(3, 7, "7", 16), &env), ST_OK);
     static const char *const bad_prefix[] = {
@@ -373,7 +395,7 @@ test_parse_text_strictness(void **state)
         assert_int_equal(parse(bad_prefix[i], &env), ST_MALFORMED_CT);
     /* Base64url must be canonical: no padding, no whitespace, no other alphabet, zero tail. */
     char t[512];
-    strcpy(t, make_text(1, 7, "7", 48));        /* 53 bytes: 71 chars, last has 2 spare bits */
+    strcpy(t, make_text(1, 7, "7", 48)); /* 53 bytes: 71 chars, last has 2 spare bits */
     size_t len = strlen(t);
     assert_int_equal(parse(t, &env), ST_OK);
     strcat(t, "=");
@@ -381,11 +403,11 @@ test_parse_text_strictness(void **state)
     t[len] = '\n';
     assert_int_equal(parse(t, &env), ST_MALFORMED_CT);
     t[len] = '\0';
-    t[len - 1] = 'B';                           /* 'A' -> 'B': a non-zero unused bit */
+    t[len - 1] = 'B'; /* 'A' -> 'B': a non-zero unused bit */
     assert_int_equal(parse(t, &env), ST_MALFORMED_CT);
     t[len - 1] = '+';
     assert_int_equal(parse(t, &env), ST_MALFORMED_CT);
-    t[len - 1] = '\0';                          /* 70 chars decode to 52 bytes: too short */
+    t[len - 1] = '\0'; /* 70 chars decode to 52 bytes: too short */
     assert_int_equal(parse(t, &env), ST_MALFORMED_CT);
     assert_int_equal(envelope_parse_blob(&env, (const uint8_t *)"\x01\x00\x00", 3),
                      ST_MALFORMED_CT);

@@ -27,7 +27,8 @@ test_rfc5869_case1(void **state)
     uint8_t *salt = tu_unhex("000102030405060708090a0b0c", &sl);
     uint8_t *info = tu_unhex("f0f1f2f3f4f5f6f7f8f9", &nl);
     uint8_t *want = tu_unhex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
-                             "34007208d5b887185865", &ol);
+                             "34007208d5b887185865",
+                             &ol);
     uint8_t okm[42];
     enum status st;
 
@@ -46,8 +47,8 @@ test_hkdf_wycheproof(void **state)
     int valid = 0, invalid = 0;
 
     (void)state;
-    json_array_foreach(json_object_get(root, "testGroups"), i, g)
-        json_array_foreach(json_object_get(g, "tests"), j, t) {
+    json_array_foreach (json_object_get(root, "testGroups"), i, g)
+        json_array_foreach (json_object_get(g, "tests"), j, t) {
             size_t il, sl, nl, ol, size = (size_t)tu_int(t, "size");
             uint8_t *ikm = tu_unhex(tu_str(t, "ikm"), &il);
             uint8_t *salt = tu_unhex(tu_str(t, "salt"), &sl);
@@ -110,9 +111,9 @@ test_hmac_sha256_wycheproof(void **state)
     int valid = 0, invalid = 0;
 
     (void)state;
-    json_array_foreach(json_object_get(root, "testGroups"), i, g) {
+    json_array_foreach (json_object_get(root, "testGroups"), i, g) {
         size_t tag_bytes = (size_t)tu_int(g, "tagSize") / 8;
-        json_array_foreach(json_object_get(g, "tests"), j, t) {
+        json_array_foreach (json_object_get(g, "tests"), j, t) {
             size_t kl, ml, tl;
             uint8_t *key = tu_unhex(tu_str(t, "key"), &kl), *msg = tu_unhex(tu_str(t, "msg"), &ml);
             uint8_t *tag = tu_unhex(tu_str(t, "tag"), &tl), mac[32];

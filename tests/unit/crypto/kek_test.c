@@ -89,8 +89,9 @@ test_derive_is_hkdf_expand(void **state)
     static const size_t lens[] = {0, 1, 31, 32, 33, 64, 65, 255, HKDF_SHA256_MAX_OUT};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         kek_derive(k, a, lens[i], info, i * 11 % sizeof info);
-        assert_int_equal(hkdf_sha256_expand(b, lens[i], secret_ro(raw), KEK_BYTES, info,
-                                            i * 11 % sizeof info), ST_OK);
+        assert_int_equal(
+            hkdf_sha256_expand(b, lens[i], secret_ro(raw), KEK_BYTES, info, i * 11 % sizeof info),
+            ST_OK);
         assert_memory_equal(a, b, lens[i]);
     }
     /* And tu_kek (known bytes through the same AAD) agrees too. */

@@ -40,7 +40,7 @@ test_create_never_overwrites(void **state)
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
     strcpy(before, slurp(path));
-    assert_int_equal(strlen(before), 45);               /* base64 of 32 bytes + newline */
+    assert_int_equal(strlen(before), 45); /* base64 of 32 bytes + newline */
     assert_int_equal(before[44], '\n');
     assert_int_equal(rootkey_create(path, err, sizeof err), ST_CONFLICT);
     assert_non_null(strstr(err, "never overwritten"));
@@ -49,7 +49,7 @@ test_create_never_overwrites(void **state)
     assert_int_equal(symlink("nowhere", link), 0);
     assert_int_equal(rootkey_create(link, err, sizeof err), ST_CONFLICT);
     assert_int_equal(rootkey_load(&rk, path, err, sizeof err), ST_OK);
-    assert_null(strstr(err, before));                   /* no key bytes in messages */
+    assert_null(strstr(err, before)); /* no key bytes in messages */
     rootkey_free(rk);
     char *missing = tu_path(dir, "no/such/dir");
     assert_int_equal(rootkey_create(missing, NULL, 0), ST_IO);
@@ -79,15 +79,15 @@ test_load_checks_mode(void **state)
     }
     for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
         tu_write_file(path, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", accepted[i]);
-        assert_int_equal(rootkey_load(&rk, link, err, sizeof err), ST_OK);     /* via symlink */
+        assert_int_equal(rootkey_load(&rk, link, err, sizeof err), ST_OK); /* via symlink */
         assert_non_null(rk);
         rootkey_free(rk);
         assert_int_equal(rootkey_load(&rk, path, err, sizeof err), ST_OK);
         rootkey_free(rk);
         unlink(path);
     }
-    assert_int_equal(rootkey_load(&rk, path, err, sizeof err), ST_IO);          /* missing */
-    assert_int_equal(rootkey_load(&rk, dir, err, sizeof err), ST_INVALID);      /* a directory */
+    assert_int_equal(rootkey_load(&rk, path, err, sizeof err), ST_IO);     /* missing */
+    assert_int_equal(rootkey_load(&rk, dir, err, sizeof err), ST_INVALID); /* a directory */
     free(path), free(link);
     tu_rmtree(dir);
 }
@@ -95,13 +95,18 @@ test_load_checks_mode(void **state)
 static void
 test_load_checks_content(void **state)
 {
-#define K "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="     /* bytes 00..1f */
+#define K "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" /* bytes 00..1f */
     static const char *const bad[] = {
-        "", "\n",
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",      /* no padding */
-        K "\n\n", " " K, K " \n", K "\r\n", K K "\n",
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh/=\n",   /* non-canonical trailing bits */
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==\n",   /* 31 bytes */
+        "",
+        "\n",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", /* no padding */
+        K "\n\n",
+        " " K,
+        K " \n",
+        K "\r\n",
+        K K "\n",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh/=\n",     /* non-canonical trailing bits */
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==\n",     /* 31 bytes */
         "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ==\n", /* 34 bytes */
     };
 #undef K
@@ -161,7 +166,7 @@ test_wrap_unwrap(void **state)
     assert_int_equal(wl, sizeof w);
     assert_int_equal(w[0], 0x01);
     assert_int_equal(rootkey_wrap(rk, w2, sizeof w2, &wl, key, sizeof key, aad, 8), ST_OK);
-    assert_memory_not_equal(w, w2, sizeof w);           /* random nonce */
+    assert_memory_not_equal(w, w2, sizeof w); /* random nonce */
     assert_int_equal(rootkey_unwrap(rk, &s, w, sizeof w, aad, 8), ST_OK);
     assert_int_equal(secret_len(s), sizeof key);
     assert_memory_equal(secret_ro(s), key, sizeof key);

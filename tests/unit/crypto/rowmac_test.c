@@ -37,7 +37,7 @@ test_known_encoding(void **state)
     rowmac_final(&m, mac);
     hex = tu_hex(mac, sizeof mac);
     assert_string_equal(hex, "1e4c7f131b06acef6d134e3a96d7542e631533d426d991b37059d80fa4aa0da0");
-    assert_true(sodium_is_zero((const uint8_t *)&m, sizeof m));     /* state wiped */
+    assert_true(sodium_is_zero((const uint8_t *)&m, sizeof m)); /* state wiped */
     free(hex);
     secret_free(k);
 }
@@ -68,14 +68,14 @@ test_fields_are_separated(void **state)
     assert_memory_not_equal(a, b, 32);
     mac2(a, k, "t", NULL, "x");
     mac2(b, k, "t", "", "x");
-    assert_memory_not_equal(a, b, 32);          /* NULL and "" differ */
+    assert_memory_not_equal(a, b, 32); /* NULL and "" differ */
     mac2(a, k, "keyrings", "x", "y");
     mac2(b, k, "apikeys", "x", "y");
-    assert_memory_not_equal(a, b, 32);          /* table label matters */
+    assert_memory_not_equal(a, b, 32); /* table label matters */
     mac2(b, k2, "keyrings", "x", "y");
-    assert_memory_not_equal(a, b, 32);          /* key matters */
+    assert_memory_not_equal(a, b, 32); /* key matters */
     mac2(b, k, "keyrings", "x", "y");
-    assert_memory_equal(a, b, 32);              /* deterministic */
+    assert_memory_equal(a, b, 32); /* deterministic */
     secret_free(k);
     secret_free(k2);
 }
@@ -106,7 +106,7 @@ test_check(void **state)
     rowmac_init(&m, k, "key_versions");
     rowmac_i64(&m, INT64_MIN);
     rowmac_bytes(&m, (const uint8_t *)"\x01\x02", 2);
-    assert_false(rowmac_check(&m, mac, sizeof mac - 1));    /* wrong length */
+    assert_false(rowmac_check(&m, mac, sizeof mac - 1)); /* wrong length */
     secret_free(k);
 }
 

@@ -18,7 +18,7 @@ test_init_disables_core_dumps(void **state)
 
     (void)state;
     assert_int_equal(crypto_init(), ST_OK);
-    assert_int_equal(crypto_init(), ST_OK);             /* idempotent */
+    assert_int_equal(crypto_init(), ST_OK); /* idempotent */
     assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
     assert_int_equal(getrlimit(RLIMIT_CORE, &rl), 0);
     assert_int_equal(rl.rlim_cur, 0);
@@ -34,7 +34,7 @@ test_secret_buffers(void **state)
         struct secret *s = secret_new(sizes[i]);
         assert_int_equal(secret_len(s), sizes[i]);
         assert_ptr_equal(secret_rw(s), secret_ro(s));
-        assert_int_equal((uintptr_t)secret_ro(s) % 16, 0);      /* can hold an HMAC state */
+        assert_int_equal((uintptr_t)secret_ro(s) % 16, 0); /* can hold an HMAC state */
         assert_true(sizes[i] == 0 || sodium_is_zero(secret_ro(s), sizes[i]));
         memset(secret_rw(s), 0xA5, sizes[i]);
         secret_free(s);
@@ -48,7 +48,7 @@ scratch_of_thread(void *arg)
     uint8_t *p = secret_scratch();
 
     (void)arg;
-    memset(p, 0x11, SECRET_SCRATCH_BYTES);      /* whole area is usable */
+    memset(p, 0x11, SECRET_SCRATCH_BYTES); /* whole area is usable */
     return secret_scratch() == p ? p : NULL;
 }
 

@@ -49,11 +49,9 @@ test_rfc8032_vector(void **state)
 {
     static const char *seed_hex =
         "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-    static const char *pk_hex =
-        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-    static const char *sig_hex =
-        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
-        "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+    static const char *pk_hex = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    static const char *sig_hex = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                                 "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
     uint8_t seed[32], pk[32], want_pk[32], sig[64], want_sig[64];
     struct secret *sk = secret_new(SIGN_SK_BYTES);
 
@@ -78,24 +76,22 @@ test_wycheproof_ed25519(void **state)
 
     (void)state;
     if ((doc = tu_vectors("ed25519_test.json")) == NULL)
-        return;                         /* tu_vectors skipped with a message */
+        return; /* tu_vectors skipped with a message */
     groups = json_object_get(doc, "testGroups");
-    json_array_foreach(groups, i, g) {
-        const char *pkh = json_string_value(json_object_get(json_object_get(g, "publicKey"),
-                                                            "pk"));
+    json_array_foreach (groups, i, g) {
+        const char *pkh = json_string_value(json_object_get(json_object_get(g, "publicKey"), "pk"));
         uint8_t pk[32];
         assert_non_null(pkh);
         assert_int_equal(sodium_hex2bin(pk, 32, pkh, strlen(pkh), NULL, NULL, NULL), 0);
         tests = json_object_get(g, "tests");
-        json_array_foreach(tests, j, t) {
+        json_array_foreach (tests, j, t) {
             const char *m = json_string_value(json_object_get(t, "msg"));
             const char *s = json_string_value(json_object_get(t, "sig"));
             const char *res = json_string_value(json_object_get(t, "result"));
             size_t ml = strlen(m) / 2, sl = strlen(s) / 2, got = 0;
             uint8_t *msg = malloc(ml + 1), sig[64] = {0};
             assert_int_equal(sodium_hex2bin(msg, ml + 1, m, strlen(m), NULL, &got, NULL), 0);
-            bool ok = sl == 64 &&
-                      sodium_hex2bin(sig, 64, s, strlen(s), NULL, NULL, NULL) == 0 &&
+            bool ok = sl == 64 && sodium_hex2bin(sig, 64, s, strlen(s), NULL, NULL, NULL) == 0 &&
                       sign_verify(sig, msg, ml, pk) == ST_OK;
             if (strcmp(res, "valid") == 0)
                 assert_true(ok);

@@ -201,8 +201,9 @@ tu_kek(const struct rootkey *rk, const char *keyring, uint32_t version,
     uint8_t *aad = tu_kek_aad(&aad_len, rk, keyring, version);
     struct kek *k = NULL;
 
-    assert_int_equal(rootkey_wrap(rk, wrapped, sizeof wrapped, &wrapped_len, key, KEK_BYTES, aad,
-                                  aad_len), ST_OK);
+    assert_int_equal(
+        rootkey_wrap(rk, wrapped, sizeof wrapped, &wrapped_len, key, KEK_BYTES, aad, aad_len),
+        ST_OK);
     assert_int_equal(wrapped_len, KEK_WRAPPED_BYTES);
     assert_int_equal(kek_unwrap(&k, rk, keyring, version, wrapped, wrapped_len), ST_OK);
     assert_non_null(k);

@@ -111,14 +111,15 @@ test_snapshot(void **state)
     facts.n_listeners = 1;
     assert_int_equal(chmod(f->p.root_key, 0640), 0);
 
-    assert_int_equal(inventory_take(f->svc->keyrings, f->svc->apps, f->svc->audit, &facts,
-                                    1900000000, &inv), ST_OK);
+    assert_int_equal(
+        inventory_take(f->svc->keyrings, f->svc->apps, f->svc->audit, &facts, 1900000000, &inv),
+        ST_OK);
     assert_int_equal(inv.now, 1900000000);
     assert_string_equal(inv.version, DG_VERSION);
     assert_int_equal(inv.root_key.source, INV_KEY_FILE);
     assert_string_equal(inv.root_key.id, "rk-test");
     assert_true(inv.root_key.mode_known);
-    assert_int_equal(inv.root_key.mode, 0640);          /* read live, not remembered */
+    assert_int_equal(inv.root_key.mode, 0640); /* read live, not remembered */
     assert_int_equal(inv.n_listeners, 1);
     assert_string_equal(inv.listeners[0].addr, "10.0.0.5:8443");
     assert_true(inv.listeners[0].tls);
@@ -141,26 +142,27 @@ test_snapshot(void **state)
     assert_int_equal(k->revoked_at, 0);
     for (size_t i = 0; i < inv.n_apps; i++)
         if (strcmp(inv.apps[i].name, "chat") == 0)
-            assert_int_equal(inv.apps[i].active_keys, 0);   /* expired at `now` (2030) */
+            assert_int_equal(inv.apps[i].active_keys, 0); /* expired at `now` (2030) */
     /* the snapshot never holds a key's text */
     assert_null(memmem(&inv.keys[0], inv.n_keys * sizeof *inv.keys, text, strlen(text)));
 
     assert_true(inv.audit.enabled);
     assert_true(inv.audit.durable);
     assert_int_equal(inv.audit.retention, 86400);
-    assert_int_equal(inv.audit.verified_at, 0);          /* never verified yet */
+    assert_int_equal(inv.audit.verified_at, 0); /* never verified yet */
     inventory_free(&inv);
 
     struct audit_trail_check c;
     assert_int_equal(audit_verify_trail(f->svc->audit, &c), ST_OK);
     if (!c.valid)
         fail_msg("trail: %s (line %llu)", c.error, (unsigned long long)c.line);
-    assert_int_equal(inventory_take(f->svc->keyrings, f->svc->apps, f->svc->audit, &facts,
-                                    1900000000, &inv), ST_OK);
+    assert_int_equal(
+        inventory_take(f->svc->keyrings, f->svc->apps, f->svc->audit, &facts, 1900000000, &inv),
+        ST_OK);
     assert_true(inv.audit.verified_at > 0);
     assert_true(inv.audit.verified_ok);
     inventory_free(&inv);
-    assert_int_equal(inv.n_keys, 0);                    /* freed and zeroed */
+    assert_int_equal(inv.n_keys, 0); /* freed and zeroed */
     inventory_free(NULL);
 }
 

@@ -42,21 +42,21 @@ test_due_and_kicked(void **state)
 
     (void)state;
     memset(runs, 0, sizeof runs);
-    janitor_tick(j, 10000);             /* the first tick runs everything */
+    janitor_tick(j, 10000); /* the first tick runs everything */
     assert_int_equal(runs[0], 1);
     assert_int_equal(runs[1], 1);
-    janitor_tick(j, 10500);             /* nothing due yet */
+    janitor_tick(j, 10500); /* nothing due yet */
     assert_int_equal(runs[0], 1);
     janitor_tick(j, 11000);
     assert_int_equal(runs[0], 2);
     assert_int_equal(runs[1], 1);
     assert_int_equal(last_now[0], 11000);
-    janitor_kick(j, "b");               /* due at once, whatever the clock says */
+    janitor_kick(j, "b"); /* due at once, whatever the clock says */
     janitor_tick(j, 11001);
     assert_int_equal(runs[1], 2);
-    janitor_tick(j, 11002);             /* a kick runs once */
+    janitor_tick(j, 11002); /* a kick runs once */
     assert_int_equal(runs[1], 2);
-    janitor_kick(j, "nope");            /* unknown names are ignored */
+    janitor_kick(j, "nope"); /* unknown names are ignored */
     janitor_tick(j, 71001);
     assert_int_equal(runs[1], 3);
     janitor_free(j);

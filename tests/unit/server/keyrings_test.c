@@ -131,14 +131,14 @@ audited(struct audit *a, const char *const *needles)
 {
     struct sbuf text = {0};
     struct audit_verify_result res;
-    uint8_t (*keys)[AUDIT_PK_BYTES] = NULL;
+    uint8_t(*keys)[AUDIT_PK_BYTES] = NULL;
     size_t n;
     int hits = 0;
 
     assert_int_equal(audit_export(a, NULL, 0, collect, &text, NULL), ST_OK);
     n = audit_public_keys(a, &keys);
-    if (text.len > 0 && audit_verify(text.p, text.len, (const uint8_t (*)[AUDIT_PK_BYTES])keys,
-                                     n, NULL, 0, &res) != ST_OK)
+    if (text.len > 0 && audit_verify(text.p, text.len, (const uint8_t(*)[AUDIT_PK_BYTES])keys, n,
+                                     NULL, 0, &res) != ST_OK)
         fail_msg("the trail does not verify: line %llu: %s", (unsigned long long)res.line,
                  res.error);
     free(keys);
@@ -163,38 +163,42 @@ static void
 test_rotation_period_is_due_and_audited(void **state)
 {
     struct fixture *f = *state;
-    static const char *const v2[] = {"\"op\":\"keyring.rotate\"", "\"method\":\"SYSTEM\"",
-                                     "\"route\":\"janitor\"", "\"keyring\":\"hourly\"",
-                                     "\"key_version\":2", "\"status\":200", NULL};
+    static const char *const v2[] = {"\"op\":\"keyring.rotate\"",
+                                     "\"method\":\"SYSTEM\"",
+                                     "\"route\":\"janitor\"",
+                                     "\"keyring\":\"hourly\"",
+                                     "\"key_version\":2",
+                                     "\"status\":200",
+                                     NULL};
     static const char *const v3[] = {"\"op\":\"keyring.rotate\"", "\"method\":\"SYSTEM\"",
                                      "\"keyring\":\"hourly\"", "\"key_version\":3", NULL};
     static const char *const any[] = {"\"op\":\"keyring.rotate\"", NULL};
 
     int64_t t0 = create(f->k, "hourly", 0, HOUR);
-    int64_t t0d = create(f->k, "daily", 0, 24 * HOUR);   /* t0 or a second later */
-    create(f->k, "fixed", 1, -1);                   /* deterministic: no period by default */
+    int64_t t0d = create(f->k, "daily", 0, 24 * HOUR); /* t0 or a second later */
+    create(f->k, "fixed", 1, -1);                      /* deterministic: no period by default */
     assert_int_equal(period_of(f->k, "fixed"), 0);
 
-    keyrings_maintain(f->k, t0 + HOUR - 1);         /* a second early: nothing is due */
+    keyrings_maintain(f->k, t0 + HOUR - 1); /* a second early: nothing is due */
     assert_int_equal(latest(f->k, "hourly"), 1);
     assert_int_equal(audited(f->audit, any), 0);
 
-    keyrings_maintain(f->k, t0 + HOUR);             /* the period is over */
+    keyrings_maintain(f->k, t0 + HOUR); /* the period is over */
     assert_int_equal(latest(f->k, "hourly"), 2);
     assert_int_equal(latest(f->k, "daily"), 1);
     assert_int_equal(latest(f->k, "fixed"), 1);
     assert_int_equal(audited(f->audit, v2), 1);
     assert_int_equal(audited(f->audit, any), 1);
 
-    keyrings_maintain(f->k, t0 + HOUR);             /* done once, not again at the same time */
+    keyrings_maintain(f->k, t0 + HOUR); /* done once, not again at the same time */
     keyrings_maintain(f->k, t0 + 2 * HOUR - 1);
     assert_int_equal(latest(f->k, "hourly"), 2);
 
-    keyrings_maintain(f->k, t0 + 2 * HOUR);         /* a period after the rotation */
+    keyrings_maintain(f->k, t0 + 2 * HOUR); /* a period after the rotation */
     assert_int_equal(latest(f->k, "hourly"), 3);
     assert_int_equal(audited(f->audit, v3), 1);
 
-    keyrings_maintain(f->k, t0d + 24 * HOUR);       /* the daily one, and hourly again */
+    keyrings_maintain(f->k, t0d + 24 * HOUR); /* the daily one, and hourly again */
     assert_int_equal(latest(f->k, "daily"), 2);
     assert_int_equal(latest(f->k, "hourly"), 4);
     assert_int_equal(latest(f->k, "fixed"), 1);

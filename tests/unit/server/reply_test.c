@@ -35,7 +35,7 @@ record(unsigned code, struct sbuf *b)
 
     got.calls++;
     got.code = code;
-    got.secret = b->secret;     /* sbuf_take leaves the flag: queue() reads it after taking */
+    got.secret = b->secret; /* sbuf_take leaves the flag: queue() reads it after taking */
     snprintf(got.body, sizeof got.body, "%.*s", (int)n, p);
     sbuf_wipe_free(p, n);
 }
@@ -73,8 +73,9 @@ test_json_answers_are_secret_bodies(void **state)
     (void)state;
     memset(&got, 0, sizeof got);
     /* the shape of a key create / rotate answer: the key object with its text */
-    reply_jansson(&r, 201, json_pack("{s:s, s:s, s:[s]}", "id", "AAAAAAAAAAAAAAAA", "key", key,
-                                     "scopes", "encrypt"));
+    reply_jansson(
+        &r, 201,
+        json_pack("{s:s, s:s, s:[s]}", "id", "AAAAAAAAAAAAAAAA", "key", key, "scopes", "encrypt"));
     assert_int_equal(got.calls, 1);
     assert_int_equal(got.code, 201);
     assert_true(got.secret);

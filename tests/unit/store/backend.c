@@ -41,7 +41,7 @@ tb_init(void)
 void
 tb_fini(void)
 {
-    rmdir(tmpdir);                      /* fails harmlessly if a test left files behind */
+    rmdir(tmpdir); /* fails harmlessly if a test left files behind */
 }
 
 const char *
@@ -115,8 +115,10 @@ tb_refuse_updates(const char *url, const char *table, const char *where)
 {
     char sql[512];
 
-    snprintf(sql, sizeof sql, "CREATE TRIGGER tb_refuse_%s BEFORE UPDATE ON %s WHEN %s "
-             "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END", table, table, where);
+    snprintf(sql, sizeof sql,
+             "CREATE TRIGGER tb_refuse_%s BEFORE UPDATE ON %s WHEN %s "
+             "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+             table, table, where);
     tb_exec(url, sql);
 }
 

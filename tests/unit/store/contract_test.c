@@ -28,7 +28,7 @@ test_open_migrate_reopen(void **state)
     assert_int_equal(store_schema_version(f->s), SCHEMA);
     store_close(f->s);
     f->s = NULL;
-    for (int i = 0; i < 2; i++) {       /* reopening applies nothing twice */
+    for (int i = 0; i < 2; i++) { /* reopening applies nothing twice */
         assert_int_equal(store_open(&f->s, f->url, f->err, sizeof f->err), ST_OK);
         assert_int_equal(store_schema_version(f->s), SCHEMA);
         store_close(f->s);
@@ -189,7 +189,7 @@ test_keyring_create_get_list(void **state)
 
     assert_int_equal(store_keyring_create(f->s, &dup, &dupv, NULL), ST_CONFLICT);
     assert_int_equal(dup.id, 0);
-    assert_int_equal(tb_int(f->url, "SELECT count(*) FROM key_versions"), 2);  /* rolled back */
+    assert_int_equal(tb_int(f->url, "SELECT count(*) FROM key_versions"), 2); /* rolled back */
 
     assert_int_equal(store_keyring_get(f->s, "tenant-b", &got), ST_OK);
     assert_keyring_eq(&got, &a);
@@ -432,11 +432,11 @@ test_app_macs(void **state)
 
     got.has_mac = true;
     memset(got.mac, 0x77, sizeof got.mac);
-    got.created_at++;                                   /* stale copy: not sealed */
+    got.created_at++; /* stale copy: not sealed */
     assert_int_equal(store_app_seal(f->s, &got), ST_NOT_FOUND);
     got.created_at--;
     assert_int_equal(store_app_seal(f->s, &got), ST_OK);
-    assert_int_equal(store_app_seal(f->s, &got), ST_NOT_FOUND);   /* only once */
+    assert_int_equal(store_app_seal(f->s, &got), ST_NOT_FOUND); /* only once */
     assert_int_equal(store_apikey_get(f->s, k.id, &kg), ST_OK);
     assert_true(kg.app_has_mac);
     assert_memory_equal(kg.app_mac, got.mac, sizeof got.mac);
@@ -458,7 +458,7 @@ test_apikeys(void **state)
     k1 = mk_apikey("AAAAAAAAAAAAAAA2", a.id, 1700000200);
     k2 = mk_apikey("AAAAAAAAAAAAAAA1", a.id, 1700000100);
     k3 = mk_apikey("BBBBBBBBBBBBBBBB", b.id, 1700000000);
-    k3.keyrings[0] = '\0';              /* empty allow-list: all keyrings */
+    k3.keyrings[0] = '\0'; /* empty allow-list: all keyrings */
     assert_int_equal(store_apikey_create(f->s, &k1, NULL), ST_OK);
     assert_int_equal(store_apikey_create(f->s, &k2, NULL), ST_OK);
     assert_int_equal(store_apikey_create(f->s, &k3, NULL), ST_OK);
@@ -467,7 +467,7 @@ test_apikeys(void **state)
     assert_int_equal(store_apikey_create(f->s, &orphan, NULL), ST_NOT_FOUND);
 
     assert_int_equal(store_apikey_get(f->s, k1.id, &got), ST_OK);
-    assert_string_equal(got.app_name, "admin");     /* filled by the join */
+    assert_string_equal(got.app_name, "admin"); /* filled by the join */
     assert_int_equal(got.revoked_at, 0);
     snprintf(k1.app_name, sizeof k1.app_name, "admin");
     assert_apikey_eq(&got, &k1);
@@ -475,7 +475,7 @@ test_apikeys(void **state)
 
     assert_int_equal(store_apikey_list(f->s, a.id, &list, &n), ST_OK);
     assert_int_equal(n, 2);
-    assert_string_equal(list[0].id, k2.id);         /* by created_at */
+    assert_string_equal(list[0].id, k2.id); /* by created_at */
     assert_string_equal(list[1].id, k1.id);
     assert_string_equal(list[0].app_name, "admin");
     free(list);
@@ -491,7 +491,7 @@ test_apikeys(void **state)
     assert_int_equal(n, 0);
 
     /* Ids created since a time (other processes' new keys): k1 and k2, not k3. */
-    char (*ids)[STORE_KEY_ID_MAX] = NULL;
+    char(*ids)[STORE_KEY_ID_MAX] = NULL;
     assert_int_equal(store_apikey_ids_since(f->s, 1700000100, &ids, &n), ST_OK);
     assert_int_equal(n, 2);
     assert_true((strcmp(ids[0], k1.id) == 0 && strcmp(ids[1], k2.id) == 0) ||
@@ -508,7 +508,7 @@ test_apikeys(void **state)
     snprintf(gone.id, sizeof gone.id, "ZZZZZZZZZZZZZZZZ");
     assert_int_equal(store_apikey_rotate(f->s, &fresh, &gone, NULL), ST_NOT_FOUND);
     assert_int_equal(store_apikey_get(f->s, fresh.id, &got), ST_NOT_FOUND);
-    assert_int_equal(store_apikey_rotate(f->s, &k3, &old, NULL), ST_CONFLICT);   /* id taken */
+    assert_int_equal(store_apikey_rotate(f->s, &k3, &old, NULL), ST_CONFLICT); /* id taken */
     assert_int_equal(store_apikey_get(f->s, k2.id, &got), ST_OK);
     assert_int_equal(got.grace_until, 0);
     assert_int_equal(store_apikey_rotate(f->s, &fresh, &old, NULL), ST_OK);
@@ -533,7 +533,7 @@ test_invalid_input(void **state)
     struct store_version v = mk_version(1, 1);
     struct store_app app = mk_app("y");
 
-    memset(kr.name, 'a', sizeof kr.name);           /* not terminated */
+    memset(kr.name, 'a', sizeof kr.name); /* not terminated */
     assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_INVALID);
     kr = mk_keyring("");
     assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_INVALID);
@@ -641,7 +641,7 @@ test_audit_export_keeps_checkpoint_order(void **state)
     assert_int_equal(l.n, 5);
     assert_string_equal(l.text[0], "P1");
     assert_string_equal(l.text[1], "K1");
-    assert_string_equal(l.text[2], "A2");       /* an anchor opens its seq */
+    assert_string_equal(l.text[2], "A2"); /* an anchor opens its seq */
     assert_string_equal(l.text[3], "K2");
     assert_string_equal(l.text[4], "P2");
 }
@@ -656,7 +656,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_svckey, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_svckey_put_all, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_keyring_create_get_list, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_refused_event_refuses_the_change, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_event_refuses_the_change, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_keyring_update_rotate, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_keyring_delete, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_version_reserve_rewrap, fx_setup, fx_teardown),
@@ -665,7 +666,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_apikeys, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_input, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_audit_export_keeps_checkpoint_order, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_export_keeps_checkpoint_order, fx_setup,
+                                        fx_teardown),
     };
 
     return cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown);

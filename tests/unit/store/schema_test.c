@@ -108,7 +108,7 @@ schema_names(const char *path, char names[MAX_NAMES][160])
         if (!table && !index)
             continue;
         j++;
-        if (strcmp(tk.t[j], "if") == 0)         /* IF NOT EXISTS */
+        if (strcmp(tk.t[j], "if") == 0) /* IF NOT EXISTS */
             j += 3;
         const char *name = tk.t[j++];
         if (index) {
@@ -117,7 +117,7 @@ schema_names(const char *path, char names[MAX_NAMES][160])
         }
         assert_string_equal(tk.t[j], "(");
         int depth = 1;
-        bool first = true;                      /* at the first token of a column definition */
+        bool first = true; /* at the first token of a column definition */
         for (j++; j < tk.n && depth > 0; j++) {
             const char *t = tk.t[j];
             if (strcmp(t, "(") == 0) {
@@ -178,7 +178,6 @@ compare_schemas(const char *src, const char *file)
     }
     return nl;
 }
-
 
 /* Every SQLite migration has a PostgreSQL twin with the same tables, columns and indexes. */
 static void

@@ -54,7 +54,7 @@ test_url_forms(void **state)
         assert_string_equal(err, "PostgreSQL backend not built yet");
     }
     assert_int_equal(store_open(&s2, "mysql://root:hunter2@db/dg", err, sizeof err), ST_INVALID);
-    assert_null(strstr(err, "hunter2"));  /* never echo credentials */
+    assert_null(strstr(err, "hunter2")); /* never echo credentials */
     assert_int_equal(store_open(&s2, "sqlite:", err, sizeof err), ST_INVALID);
     assert_int_equal(store_open(&s2, "", err, sizeof err), ST_INVALID);
     snprintf(url, sizeof url, "%s/no/such/dir/x.db", tb_dir());
@@ -70,7 +70,7 @@ test_file_mode_0600(void **state)
     struct store *s2 = NULL;
     char path[400], wal[420];
     struct stat sb;
-    mode_t old = umask(0);              /* even a permissive umask must give 0600 */
+    mode_t old = umask(0); /* even a permissive umask must give 0600 */
 
     snprintf(path, sizeof path, "%s/mode.db", tb_dir());
     snprintf(wal, sizeof wal, "%s-wal", path);
@@ -128,7 +128,7 @@ test_delete_shreds(void **state)
         v.wrapped_len = sizeof marker - 1;
         assert_int_equal(store_keyring_create(f->s, &kr, &v, NULL), ST_OK);
         assert_true(file_contains(f->url, marker, sizeof marker - 1) ||
-                    file_contains(wal, marker, sizeof marker - 1));     /* the probe works */
+                    file_contains(wal, marker, sizeof marker - 1)); /* the probe works */
         assert_int_equal(store_keyring_delete(f->s, kr.id, with_event ? &ev : NULL), ST_OK);
         assert_int_equal(store_shred_flush(f->s), ST_OK);
         assert_false(file_contains(f->url, marker, sizeof marker - 1));
@@ -155,7 +155,7 @@ test_shred_flush_blocked_by_reader(void **state)
     assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM keyrings", -1, &st, NULL),
                      SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);          /* holds its snapshot */
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW); /* holds its snapshot */
     assert_int_equal(store_keyring_delete(f->s, kr.id, NULL), ST_OK);
     assert_int_equal(store_shred_flush(f->s), ST_UNAVAILABLE);
     sqlite3_finalize(st);

@@ -36,7 +36,7 @@ keys_init(void)
 
     for (int k = 0; k < 3; k++) {
         for (size_t i = 0; i < sizeof seed; i++)
-            seed[i] = (uint8_t)(0x40 * (size_t)k + i + 1);    /* the fuzz driver uses k = 0 */
+            seed[i] = (uint8_t)(0x40 * (size_t)k + i + 1); /* the fuzz driver uses k = 0 */
         sk[k] = secret_new(AUDIT_SK_BYTES);
         crypto_sign_ed25519_seed_keypair(pk[k], secret_rw(sk[k]), seed);
         auditfmt_key_id(signer[k].key_id, pk[k]);
@@ -59,9 +59,9 @@ struct chainst {
 };
 
 enum variant {
-    V_NORMAL,                   /* K0 signs, a key change hands over to K1 */
-    V_RESIGN,                   /* an attacker's K2 signs where K0 did */
-    V_EARLY_NEW_KEY,            /* K1 signs checkpoints made before the key change introduced it */
+    V_NORMAL,        /* K0 signs, a key change hands over to K1 */
+    V_RESIGN,        /* an attacker's K2 signs where K0 did */
+    V_EARLY_NEW_KEY, /* K1 signs checkpoints made before the key change introduced it */
 };
 
 struct builder {
@@ -69,7 +69,7 @@ struct builder {
     struct chainst a, b;
     int64_t t;
     enum variant var;
-    bool changed;               /* the key change happened */
+    bool changed; /* the key change happened */
 };
 
 static void
@@ -121,7 +121,7 @@ fill_event(struct audit_event *e, uint64_t seq)
         e->route = "/v1/keyrings/{name}/encrypt";
         e->app = "dify-api";
         e->key_id = "k_7Hq2";
-        e->keyring = "tenant-\"q\"\\\xc3\xa9";      /* quote, backslash, UTF-8 */
+        e->keyring = "tenant-\"q\"\\\xc3\xa9"; /* quote, backslash, UTF-8 */
         e->items_total = 3, e->items_ok = 3;
         e->n_versions = 2, e->versions = vers, e->version_counts = vcounts;
         e->trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -175,8 +175,25 @@ b_cp(struct builder *b, struct chainst *c, const char *kind)
 }
 
 /* Line numbers of the standard trail (1-based), used by the tamper tests. */
-enum { L_A1 = 1, L_A2, L_ANCHOR_B, L_B11, L_A3, L_CP_A3, L_B12, L_A4, L_KEYCHANGE, L_B13, L_A5,
-       L_CP_B13, L_A6, L_B14, L_EXPORT_A, L_EXPORT_B, L__N = L_EXPORT_B };
+enum {
+    L_A1 = 1,
+    L_A2,
+    L_ANCHOR_B,
+    L_B11,
+    L_A3,
+    L_CP_A3,
+    L_B12,
+    L_A4,
+    L_KEYCHANGE,
+    L_B13,
+    L_A5,
+    L_CP_B13,
+    L_A6,
+    L_B14,
+    L_EXPORT_A,
+    L_EXPORT_B,
+    L__N = L_EXPORT_B
+};
 
 /* Chain "node-a" from seq 1 with a periodic checkpoint and a key change; chain "node-b" from an
  * anchor at seq 10 (events up to 10 pruned); both end with export checkpoints. */
@@ -185,7 +202,7 @@ build(struct builder *b, enum variant var)
 {
     memset(b, 0, sizeof *b);
     b->var = var;
-    b->t = INT64_C(1795897260000);              /* 2026-11-28T20:21:00.000Z */
+    b->t = INT64_C(1795897260000); /* 2026-11-28T20:21:00.000Z */
     b->a.id = "node-a";
     b->b.id = "node-b";
     b->b.seq = 10;
@@ -252,7 +269,10 @@ expect_fail(const struct lines *ls, uint64_t line, const char *words)
 static void
 test_time_format(void **state)
 {
-    static const struct { int64_t ms; const char *text; } cases[] = {
+    static const struct {
+        int64_t ms;
+        const char *text;
+    } cases[] = {
         {0, "1970-01-01T00:00:00.000Z"},
         {INT64_C(951782400001), "2000-02-29T00:00:00.001Z"},
         {INT64_C(1709251199999), "2024-02-29T23:59:59.999Z"},
@@ -290,11 +310,22 @@ test_event_golden(void **state)
         "\"key_id\":null,\"keyring\":\"t1\",\"key_version\":1,\"items\":{\"total\":2,\"ok\":1,"
         "\"failed\":1,\"versions\":{}},\"trace_id\":null,\"count\":1,\"hmac_key_id\":null,"
         "\"hmac\":{}";
-    struct audit_event e = {.chain_id = "node-a", .seq = 1, .time_ms = INT64_C(1795897260123),
-                            .op = "keyring.create", .method = "POST", .route = "/v1/keyrings",
-                            .status = 201, .outcome = "ok", .latency_us = -5, .app = "admin",
-                            .keyring = "t1", .key_version = 1, .items_total = 2, .items_ok = 1,
-                            .items_failed = 1, .count = 1};
+    struct audit_event e = {.chain_id = "node-a",
+                            .seq = 1,
+                            .time_ms = INT64_C(1795897260123),
+                            .op = "keyring.create",
+                            .method = "POST",
+                            .route = "/v1/keyrings",
+                            .status = 201,
+                            .outcome = "ok",
+                            .latency_us = -5,
+                            .app = "admin",
+                            .keyring = "t1",
+                            .key_version = 1,
+                            .items_total = 2,
+                            .items_ok = 1,
+                            .items_failed = 1,
+                            .count = 1};
     uint8_t hash[AUDIT_HASH_BYTES], want_hash[AUDIT_HASH_BYTES];
     char hex[HASH_HEX + 1];
     struct sbuf s = {0}, pre = {0};
@@ -321,21 +352,21 @@ test_event_rejects_bad_fields(void **state)
 {
     static const uint32_t down[] = {3, 2};
     const char *const nul_list[] = {NULL};
-    struct audit_event good = {.chain_id = "c", .seq = 1, .op = "auth", .outcome = "ok",
-                               .count = 1};
+    struct audit_event good = {
+        .chain_id = "c", .seq = 1, .op = "auth", .outcome = "ok", .count = 1};
     struct audit_event e;
     uint8_t hash[AUDIT_HASH_BYTES];
     struct sbuf s = {0};
 
     (void)state;
-#define BAD(stmt)                                                                              \
-    do {                                                                                       \
-        e = good;                                                                              \
-        stmt;                                                                                  \
-        memset(hash, 1, sizeof hash);                                                          \
-        assert_int_equal(auditfmt_event(&s, hash, &e), ST_INVALID);                            \
-        assert_int_equal(s.len, 0);                                                            \
-        assert_true(sodium_is_zero(hash, sizeof hash));                                        \
+#define BAD(stmt)                                                                                  \
+    do {                                                                                           \
+        e = good;                                                                                  \
+        stmt;                                                                                      \
+        memset(hash, 1, sizeof hash);                                                              \
+        assert_int_equal(auditfmt_event(&s, hash, &e), ST_INVALID);                                \
+        assert_int_equal(s.len, 0);                                                                \
+        assert_true(sodium_is_zero(hash, sizeof hash));                                            \
     } while (0)
     BAD(e.chain_id = NULL);
     BAD(e.chain_id = "");
@@ -348,8 +379,8 @@ test_event_rejects_bad_fields(void **state)
     BAD(e.time_ms = TIME_MAX_MS + 1);
     BAD(e.app = "line\nbreak");
     BAD(e.route = "\x7f");
-    BAD(e.h_sub = "\xc3");                      /* truncated UTF-8 */
-    BAD(e.keyring = "\xc0\xaf");                /* overlong */
+    BAD(e.h_sub = "\xc3");       /* truncated UTF-8 */
+    BAD(e.keyring = "\xc0\xaf"); /* overlong */
     BAD((e.h_context = nul_list, e.n_h_context = 1));
     BAD(e.n_h_reference = 2);
     BAD((e.items_total = 2, e.n_versions = 2, e.versions = down, e.version_counts = down));
@@ -364,7 +395,7 @@ test_event_rejects_bad_fields(void **state)
 static void
 test_checkpoint_message(void **state)
 {
-    struct audit_checkpoint c = {"node-a", 42, {0}, INT64_C(1795897260123), "key_change",
+    struct audit_checkpoint c = {"node-a",         42,   {0}, INT64_C(1795897260123), "key_change",
                                  signer[1].key_id, pk[1]};
     struct audit_signer both[2] = {signer[0], signer[1]};
     struct sbuf s = {0}, m = {0};
@@ -377,17 +408,18 @@ test_checkpoint_message(void **state)
     assert_int_equal(auditfmt_checkpoint(&s, &c, both, 2), ST_OK);
     o = json_loadb(s.p, s.len, JSON_REJECT_DUPLICATES, NULL);
     assert_non_null(o);
-    sbuf_addf(&m, "difyguard-audit-checkpoint-v1\nnode-a\n42\n%s\n2026-11-28T20:21:00.123Z\n"
+    sbuf_addf(&m,
+              "difyguard-audit-checkpoint-v1\nnode-a\n42\n%s\n2026-11-28T20:21:00.123Z\n"
               "key_change\n%s\n%s\n",
-              "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
-              signer[1].key_id, pk_b64[1]);
+              "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a", signer[1].key_id,
+              pk_b64[1]);
     for (size_t i = 0; i < 2; i++) {
         json_t *e = json_array_get(json_object_get(o, "signatures"), i);
         const char *b64 = json_string_value(json_object_get(e, "sig"));
         assert_string_equal(json_string_value(json_object_get(e, "key_id")), signer[i].key_id);
         assert_int_equal(b64_std_decode(sig, sizeof sig, &n, b64, strlen(b64)), ST_OK);
-        assert_int_equal(crypto_sign_ed25519_verify_detached(sig, (const unsigned char *)m.p,
-                                                             m.len, pk[i]), 0);
+        assert_int_equal(
+            crypto_sign_ed25519_verify_detached(sig, (const unsigned char *)m.p, m.len, pk[i]), 0);
     }
     json_decref(o);
     /* Writer contract: key changes need both keys and a consistent id; kinds are fixed. */
@@ -398,7 +430,7 @@ test_checkpoint_message(void **state)
     c.kind = "weekly";
     assert_int_equal(auditfmt_checkpoint(&s, &c, both, 1), ST_INVALID);
     c.kind = "periodic";
-    assert_int_equal(auditfmt_checkpoint(&s, &c, both, 1), ST_INVALID);   /* stray new key */
+    assert_int_equal(auditfmt_checkpoint(&s, &c, both, 1), ST_INVALID); /* stray new key */
     c.new_key_id = NULL, c.new_public_key = NULL;
     struct audit_signer liar = {"0000000000000000", sk[0]};
     assert_int_equal(auditfmt_checkpoint(&s, &c, &liar, 1), ST_INVALID);
@@ -421,7 +453,7 @@ test_public_key_text(void **state)
     assert_int_equal(auditfmt_parse_public_key(out, pk_b64[0], 43), ST_INVALID);
     assert_int_equal(auditfmt_parse_public_key(out, "", 0), ST_INVALID);
     snprintf(padded, sizeof padded, "%s", pk_b64[0]);
-    padded[42] = padded[42] == 'A' ? 'B' : 'A';     /* non-zero trailing bits or another key */
+    padded[42] = padded[42] == 'A' ? 'B' : 'A'; /* non-zero trailing bits or another key */
     enum status st = auditfmt_parse_public_key(out, padded, 44);
     assert_true(st == ST_INVALID || sodium_memcmp(out, pk[0], AUDIT_PK_BYTES) != 0);
 }
@@ -442,10 +474,10 @@ test_valid_trail(void **state)
     assert_int_equal(r.events, 10);
     assert_int_equal(r.checkpoints, 6);
     assert_int_equal(r.chains, 2);
-    memcpy(keys[0], pk[2], AUDIT_PK_BYTES);         /* an unrelated key may be given too */
+    memcpy(keys[0], pk[2], AUDIT_PK_BYTES); /* an unrelated key may be given too */
     memcpy(keys[1], pk[0], AUDIT_PK_BYTES);
     assert_int_equal(verify_keys(text, len, keys, 2, NULL, &r), ST_OK);
-    memcpy(keys[1], pk[1], AUDIT_PK_BYTES);         /* K1 alone: the anchor is K0's */
+    memcpy(keys[1], pk[1], AUDIT_PK_BYTES); /* K1 alone: the anchor is K0's */
     assert_int_equal(verify_keys(text, len, keys, 2, NULL, &r), ST_AUTH);
     assert_int_equal(r.line, L_ANCHOR_B);
     assert_int_equal(verify_keys(text, len, pk, 0, NULL, &r), ST_INVALID);
@@ -471,14 +503,13 @@ test_bit_flips(void **state)
         size_t start = 0;
         for (int i = 1; i < targets[t]; i++)
             start += strlen(b.ls.l[i - 1]) + 1;
-        size_t end = start + strlen(b.ls.l[targets[t] - 1]) + 1;   /* with its "\n" */
+        size_t end = start + strlen(b.ls.l[targets[t] - 1]) + 1; /* with its "\n" */
         for (size_t byte = start; byte < end; byte++) {
             for (int bit = 0; bit < 8; bit++) {
                 text[byte] ^= (char)(1 << bit);
                 uint64_t line = verify0(text, len, &r);
                 if (line == 0)
-                    fail_msg("flip of byte %zu bit %d in line %d verified", byte, bit,
-                             targets[t]);
+                    fail_msg("flip of byte %zu bit %d in line %d verified", byte, bit, targets[t]);
                 text[byte] ^= (char)(1 << bit);
             }
         }
@@ -522,7 +553,7 @@ test_deleted_lines(void **state)
         lines_free(&b.ls);
     }
     build(&b, V_NORMAL);
-    remove_line(&b.ls, L_A2 - 1);                   /* a3 now follows a1 */
+    remove_line(&b.ls, L_A2 - 1); /* a3 now follows a1 */
     expect_fail(&b.ls, L_A3 - 1, "seq 3 follows seq 1");
     lines_free(&b.ls);
     build(&b, V_NORMAL);
@@ -530,7 +561,7 @@ test_deleted_lines(void **state)
     expect_fail(&b.ls, 1, "starts at seq 2");
     lines_free(&b.ls);
     build(&b, V_NORMAL);
-    remove_line(&b.ls, L_A6 - 1);                   /* the event right before the export */
+    remove_line(&b.ls, L_A6 - 1); /* the event right before the export */
     expect_fail(&b.ls, L_EXPORT_A - 1, "checkpoint for seq 6");
     lines_free(&b.ls);
 }
@@ -546,7 +577,7 @@ swap(struct lines *ls, int l1, int l2)
 static void
 test_swapped_events(void **state)
 {
-    static const int pairs[][2] = {{L_A1, L_A2}, {L_A2, L_A3}, {L_A4, L_A5}, {L_B11, L_B12},
+    static const int pairs[][2] = {{L_A1, L_A2},   {L_A2, L_A3}, {L_A4, L_A5},   {L_B11, L_B12},
                                    {L_B13, L_B14}, {L_A5, L_A6}, {L_A3, L_CP_A3}};
     struct builder b;
     struct audit_verify_result r;
@@ -590,14 +621,14 @@ test_truncated_tail(void **state)
     }
     lines_free(&b.ls);
     build(&b, V_NORMAL);
-    remove_line(&b.ls, L_EXPORT_B - 1);             /* drop the last checkpoint */
+    remove_line(&b.ls, L_EXPORT_B - 1); /* drop the last checkpoint */
     expect_fail(&b.ls, L_B14, "not covered by a checkpoint");
     lines_free(&b.ls);
     build(&b, V_NORMAL);
-    b.ls.n = L_CP_B13;                              /* cut right after a periodic checkpoint */
+    b.ls.n = L_CP_B13; /* cut right after a periodic checkpoint */
     for (size_t i = L_CP_B13; i < L__N; i++)
         free(b.ls.l[i]);
-    remove_line(&b.ls, L_A5 - 1);                   /* both chains now end covered */
+    remove_line(&b.ls, L_A5 - 1); /* both chains now end covered */
     expect_fail(&b.ls, L_KEYCHANGE, "not an export checkpoint");
     lines_free(&b.ls);
 }
@@ -621,14 +652,14 @@ test_duplicated_seq(void **state)
 
     (void)state;
     build(&b, V_NORMAL);
-    insert_line(&b.ls, L_A4, b.ls.l[L_A4 - 1]);     /* the same line twice */
+    insert_line(&b.ls, L_A4, b.ls.l[L_A4 - 1]); /* the same line twice */
     expect_fail(&b.ls, L_A4 + 1, "seq 4 repeats");
     lines_free(&b.ls);
     /* Another event with a4's seq, linked to a4 itself so only the seq is wrong. */
     build(&b, V_NORMAL);
     json_t *o = json_loads(b.ls.l[L_A4 - 1], 0, NULL);
-    assert_true(afmt_hex_decode(prev, AUDIT_HASH_BYTES, json_string_value(json_object_get(o, "hash")),
-                           HASH_HEX));
+    assert_true(afmt_hex_decode(prev, AUDIT_HASH_BYTES,
+                                json_string_value(json_object_get(o, "hash")), HASH_HEX));
     json_decref(o);
     fill_event(&e, 4);
     e.chain_id = "node-a", e.seq = 4, e.time_ms = 1, e.op = "rewrap";
@@ -655,8 +686,8 @@ edit_event_rehash(const char *line)
     assert_non_null(hm);
     lat += strlen("\"latency_us\":");
     sbuf_add(&body, line, (size_t)(lat - line));
-    sbuf_adds(&body, lat[0] == '9' ? "8" : "9");        /* one digit changed */
-    sbuf_add(&body, lat + 1, (size_t)(hm - lat - 1));   /* up to the hash member */
+    sbuf_adds(&body, lat[0] == '9' ? "8" : "9");      /* one digit changed */
+    sbuf_add(&body, lat + 1, (size_t)(hm - lat - 1)); /* up to the hash member */
     afmt_event_hash(h, body.p, body.len);
     sodium_bin2hex(hex, sizeof hex, h, sizeof h);
     sbuf_add(&out, body.p, body.len);
@@ -684,7 +715,7 @@ test_edited_event_with_its_own_hash_recomputed(void **state)
         build(&b, V_NORMAL);
         char *forged = edit_event_rehash(b.ls.l[line - 1]);
         assert_string_not_equal(forged, b.ls.l[line - 1]);
-        assert_int_equal(auditfmt_line_hash(forged, strlen(forged), h), ST_OK);  /* hashes right */
+        assert_int_equal(auditfmt_line_hash(forged, strlen(forged), h), ST_OK); /* hashes right */
         free(b.ls.l[line - 1]);
         b.ls.l[line - 1] = forged;
         expect_fail(&b.ls, (uint64_t)edited[t][1], "prev_hash is not the hash of seq");
@@ -704,7 +735,7 @@ test_torn_and_blank_lines(void **state)
     build(&b, V_NORMAL);
     text = join(&b.ls, &len);
     last = len - strlen(b.ls.l[L__N - 1]) - 1;
-    for (size_t cut = last + 1; cut < len; cut++) {     /* inside the last line, and its \n */
+    for (size_t cut = last + 1; cut < len; cut++) { /* inside the last line, and its \n */
         assert_int_equal(verify0(text, cut, &r), L__N);
         assert_non_null(strstr(r.error, "torn"));
     }
@@ -734,7 +765,7 @@ test_resigned(void **state)
     (void)state;
     build(&b, V_RESIGN);
     expect_fail(&b.ls, L_ANCHOR_B, "not signed by an accepted key");
-    text = join(&b.ls, &len);                       /* it is self-consistent under K2 */
+    text = join(&b.ls, &len); /* it is self-consistent under K2 */
     assert_int_equal(verify_keys(text, len, pk + 2, 1, NULL, &r), ST_OK);
     free(text);
     lines_free(&b.ls);
@@ -749,7 +780,6 @@ test_resigned(void **state)
     expect_fail(&b.ls, L_KEYCHANGE, "not signed by its new key");
     lines_free(&b.ls);
 }
-
 
 /* ---- key changes in any order, retirement, the writer's prefix check (issue 6) ------------- */
 
@@ -800,12 +830,12 @@ test_retired_key_refused_in_its_chain(void **state)
     build(&b, V_NORMAL);
     lines_free(&b.ls);
     build(&b, V_NORMAL);
-    free(b.ls.l[--b.ls.n]);                 /* drop both export checkpoints */
+    free(b.ls.l[--b.ls.n]); /* drop both export checkpoints */
     free(b.ls.l[--b.ls.n]);
     b_event(&b, &b.a);
     struct audit_checkpoint cp = {b.a.id, b.a.seq, {0}, b.t += 1000, "export", NULL, NULL};
     memcpy(cp.hash, b.a.hash, AUDIT_HASH_BYTES);
-    assert_int_equal(auditfmt_checkpoint(&s, &cp, &signer[0], 1), ST_OK);   /* K0 only */
+    assert_int_equal(auditfmt_checkpoint(&s, &cp, &signer[0], 1), ST_OK); /* K0 only */
     push(&b.ls, &s);
     b_cp(&b, &b.b, "export");
     expect_fail(&b.ls, b.ls.n - 1, "not signed by an accepted key");
@@ -824,18 +854,18 @@ test_verify_prefix(void **state)
 
     (void)state;
     build(&b, V_NORMAL);
-    for (size_t i = 0; i < b.ls.n; i++) {   /* chain a alone, its export checkpoint dropped */
+    for (size_t i = 0; i < b.ls.n; i++) { /* chain a alone, its export checkpoint dropped */
         if (strstr(b.ls.l[i], "\"chain_id\":\"node-a\"") != NULL && i + 1 != L_EXPORT_A)
             ls.l[ls.n++] = b.ls.l[i];
     }
-    text = join(&ls, &len);                 /* ends with an event after its last checkpoint */
+    text = join(&ls, &len); /* ends with an event after its last checkpoint */
     assert_int_equal(audit_verify_prefix(text, len, pk, 1, NULL, 0, &pre, &r), ST_OK);
     assert_int_equal(pre.head_seq, b.a.seq);
     assert_memory_equal(pre.head_hash, b.a.hash, AUDIT_HASH_BYTES);
     assert_true(pre.has_cp);
     assert_true(pre.cp_seq < pre.head_seq);
     assert_true(pre.cp_end > 0 && pre.cp_end < len && text[pre.cp_end - 1] == '\n');
-    size_t start = pre.cp_end - 1;          /* the line that ends there is a checkpoint */
+    size_t start = pre.cp_end - 1; /* the line that ends there is a checkpoint */
     while (start > 0 && text[start - 1] != '\n')
         start--;
     assert_int_equal(strncmp(text + start, "{\"type\":\"checkpoint\",", 21), 0);
@@ -890,7 +920,7 @@ test_events_after_last_checkpoint(void **state)
 
     (void)state;
     build(&b, V_NORMAL);
-    b_event(&b, &b.a);                              /* correctly chained, but unsigned */
+    b_event(&b, &b.a); /* correctly chained, but unsigned */
     b_event(&b, &b.a);
     expect_fail(&b.ls, L__N + 1, "not covered by a checkpoint");
     lines_free(&b.ls);
@@ -907,7 +937,7 @@ test_no_checkpoint(void **state)
     static const int cps[] = {L_EXPORT_B, L_EXPORT_A, L_CP_B13, L_KEYCHANGE, L_CP_A3, L_ANCHOR_B};
     for (size_t i = 0; i < sizeof cps / sizeof cps[0]; i++)
         remove_line(&b.ls, (size_t)cps[i] - 1);
-    b.ls.n = 2;                                     /* a1 a2 */
+    b.ls.n = 2; /* a1 a2 */
     for (size_t i = 2; i < L__N - 6; i++)
         free(b.ls.l[i]);
     expect_fail(&b.ls, 3, "no checkpoint");
@@ -928,7 +958,7 @@ test_since(void **state)
 
     (void)state;
     build(&b, V_NORMAL);
-    for (int l = L_ANCHOR_B; l <= L__N; l++) {      /* node-a from seq 4, node-b whole */
+    for (int l = L_ANCHOR_B; l <= L__N; l++) { /* node-a from seq 4, node-b whole */
         if (l != L_A3 && l != L_CP_A3)
             insert_line(&tail, tail.n, b.ls.l[l - 1]);
     }
@@ -962,7 +992,7 @@ test_since(void **state)
             l == L_B14 || l == L_EXPORT_B)
             insert_line(&tail, tail.n, b.ls.l[l - 1]);
     }
-    text = join(&tail, &len);                       /* K1 is given: no key change in here */
+    text = join(&tail, &len); /* K1 is given: no key change in here */
     assert_int_equal(verify_keys(text, len, pk, 2, NULL, &r), ST_OK);
     assert_int_equal(verify_keys(text, len, pk, 2, b.ls.l[L_CP_A3 - 1], &r), ST_AUTH);
     assert_non_null(strstr(r.error, "missing from the export"));
@@ -975,7 +1005,9 @@ test_since(void **state)
 static void
 test_shape(void **state)
 {
-    static const struct { const char *line, *words; } raw[] = {
+    static const struct {
+        const char *line, *words;
+    } raw[] = {
         {"[]", "not a JSON object"},
         {"{\"type\":\"event\"}", "event lacks \"chain_id\""},
         {"{\"type\":\"other\"}", "neither"},
@@ -985,10 +1017,13 @@ test_shape(void **state)
         {"{\"type\":\"event\",\"chain_id\":\"a\",\"x\":1}", "unknown member \"x\""},
         {"{\"chain_id\":\"a\",\"type\":\"event\"}", "\"type\" is out of order"},
         {"{\"type\":\"checkpoint\",\"chain_id\":\"a\",\"seq\":-1,\"hash\":\"00\",\"time\":\"t\","
-         "\"kind\":\"export\",\"signatures\":[]}", "seq is negative"},
+         "\"kind\":\"export\",\"signatures\":[]}",
+         "seq is negative"},
     };
     /* Edits of a real first line (seq 1): each is caught before the hash is even checked. */
-    static const struct { const char *from, *to, *words; } edits[] = {
+    static const struct {
+        const char *from, *to, *words;
+    } edits[] = {
         {"\"seq\":1,", "\"seq\":\"1\",", "\"seq\" has the wrong type"},
         {"\"seq\":1,", "\"seq\":0,", "out of range"},
         {"\"count\":3,", "\"count\":0,", "out of range"},
@@ -1062,8 +1097,7 @@ run(const char *first, ...)
     for (const char *a = first; a != NULL; a = va_arg(ap, const char *)) {
         const char *pct = strchr(a, '%');
         if (pct != NULL)
-            snprintf(store[argc], sizeof store[0], "%.*s%s/%s", (int)(pct - a), a, tmpdir,
-                     pct + 1);
+            snprintf(store[argc], sizeof store[0], "%.*s%s/%s", (int)(pct - a), a, tmpdir, pct + 1);
         else
             snprintf(store[argc], sizeof store[0], "%s", a);
         argv[argc] = store[argc];
@@ -1120,8 +1154,8 @@ cli_setup(void **state)
 static int
 cli_teardown(void **state)
 {
-    static const char *const names[] = {"trail", "tampered", "since", "keys", "badkey",
-                                        "stdout", "stderr"};
+    static const char *const names[] = {"trail",  "tampered", "since", "keys",
+                                        "badkey", "stdout",   "stderr"};
     char path[128];
 
     (void)state;
@@ -1155,8 +1189,8 @@ test_cli(void **state)
     assert_non_null(strstr(err_text, "difyguard: audit verify: line "));
     assert_int_equal(run("verify", "%tampered", "--json", "--public-key", pk_b64[0], NULL), 1);
     assert_non_null(strstr(out_text, "{\"verified\":false,\"line\":"));
-    assert_int_equal(run("verify", "%trail", "--public-key", pk_b64[0], "--since", "%since",
-                         NULL), 1);
+    assert_int_equal(run("verify", "%trail", "--public-key", pk_b64[0], "--since", "%since", NULL),
+                     1);
     assert_non_null(strstr(err_text, "line 1: chain \"node-a\" does not continue"));
     setenv("DIFYGUARD_PUBLIC_KEY", pk_b64[0], 1);
     assert_int_equal(run("verify", "%trail", NULL), 0);
@@ -1172,8 +1206,8 @@ test_cli(void **state)
     assert_int_equal(run("verify", "%trail", "--public-key", pk_b64[0], "--bogus", NULL), 2);
     assert_int_equal(run("verify", "%missing", "--public-key", pk_b64[0], NULL), 1);
     assert_int_equal(run("verify", "%trail", "--public-key", "@%missing", NULL), 1);
-    assert_int_equal(run("verify", "%trail", "--public-key", pk_b64[0], "--since", "%missing",
-                         NULL), 1);
+    assert_int_equal(
+        run("verify", "%trail", "--public-key", pk_b64[0], "--since", "%missing", NULL), 1);
     assert_int_equal(run("verify", "--help", NULL), 0);
     assert_non_null(strstr(out_text, "usage: difyguard audit verify FILE --public-key KEY"));
     assert_int_equal(run(NULL), 2);
@@ -1194,19 +1228,19 @@ corpus_case(int which, struct sbuf *out)
     char *text;
 
     build(&b, V_NORMAL);
-    if (which == 1) {                               /* only chain node-a, ends at the export */
+    if (which == 1) { /* only chain node-a, ends at the export */
         for (int l = 1; l <= L__N; l++) {
             if (strstr(b.ls.l[l - 1], "\"node-a\"") != NULL)
                 insert_line(&part, part.n, b.ls.l[l - 1]);
         }
-    } else if (which == 2) {                        /* --since \f the rest */
+    } else if (which == 2) { /* --since \f the rest */
         sbuf_adds(out, b.ls.l[L_CP_A3 - 1]);
         sbuf_adds(out, "\n\f");
         for (int l = L_ANCHOR_B; l <= L__N; l++) {
             if (l != L_A3 && l != L_CP_A3)
                 insert_line(&part, part.n, b.ls.l[l - 1]);
         }
-    } else if (which == 3) {                        /* an anchor and an export, no events */
+    } else if (which == 3) { /* an anchor and an export, no events */
         insert_line(&part, 0, b.ls.l[L_ANCHOR_B - 1]);
         struct chainst c = {"node-b", 10, {0}};
         memset(c.hash, 0xab, sizeof c.hash);
@@ -1247,12 +1281,12 @@ test_fuzz_corpus(void **state)
         sbuf_reserve(&disk, 1 << 16);
         disk.len = fread(disk.p, 1, disk.cap - 1, f);
         fclose(f);
-        assert_int_equal(disk.len, s.len);                /* reproducible byte for byte */
+        assert_int_equal(disk.len, s.len); /* reproducible byte for byte */
         assert_memory_equal(disk.p, s.p, s.len);
         const char *ff = memchr(s.p, '\f', s.len);
         size_t since_len = ff ? (size_t)(ff - s.p) : 0, off = ff ? since_len + 1 : 0;
-        assert_int_equal(audit_verify(s.p + off, s.len - off, pk, 1, ff ? s.p : NULL, since_len,
-                                      &r), ST_OK);
+        assert_int_equal(
+            audit_verify(s.p + off, s.len - off, pk, 1, ff ? s.p : NULL, since_len, &r), ST_OK);
         sbuf_free(&s);
         sbuf_free(&disk);
     }

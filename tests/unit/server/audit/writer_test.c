@@ -111,13 +111,14 @@ static void
 export_verify(struct audit *a, struct sbuf *text)
 {
     struct audit_verify_result res;
-    uint8_t (*keys)[AUDIT_PK_BYTES] = NULL;
+    uint8_t(*keys)[AUDIT_PK_BYTES] = NULL;
     size_t n;
 
     assert_int_equal(audit_export(a, NULL, 0, collect, text, NULL), ST_OK);
     n = audit_public_keys(a, &keys);
-    assert_int_equal(audit_verify(text->p, text->len, (const uint8_t (*)[AUDIT_PK_BYTES])keys, n,
-                                  NULL, 0, &res), ST_OK);
+    assert_int_equal(
+        audit_verify(text->p, text->len, (const uint8_t(*)[AUDIT_PK_BYTES])keys, n, NULL, 0, &res),
+        ST_OK);
     free(keys);
 }
 
@@ -136,9 +137,9 @@ test_bad_record_never_fails_its_group(void **state)
     assert_int_equal(audit_open(&a, f->st, f->rk, f->mac, &durable, err, sizeof err), ST_OK);
     for (int i = 0; i < n; i++) {
         if (i % 6 == 3)
-            audit_submit(a, record(&w, "G\xc3", "app"));           /* a cut character */
+            audit_submit(a, record(&w, "G\xc3", "app")); /* a cut character */
         else if (i % 6 == 5)
-            audit_submit(a, record(&w, "GET", "jwt:\xff\xfe"));    /* not UTF-8 */
+            audit_submit(a, record(&w, "GET", "jwt:\xff\xfe")); /* not UTF-8 */
         else
             audit_submit(a, record(&w, "GET", "dify-api"));
     }
@@ -182,11 +183,13 @@ test_sealed_head_across_restarts(void **state)
     }
     assert_int_equal(w.failed, 0);
     assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DELETE FROM audit_events WHERE seq = (SELECT max(seq) "
-                                      "FROM audit_events)", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DELETE FROM audit_events WHERE seq = (SELECT max(seq) "
+                                  "FROM audit_events)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
-    assert_int_equal(audit_open(&a, f->st, f->rk, f->mac, &durable, err, sizeof err),
-                     ST_INTEGRITY);
+    assert_int_equal(audit_open(&a, f->st, f->rk, f->mac, &durable, err, sizeof err), ST_INTEGRITY);
     assert_non_null(strstr(err, "audit chain"));
     fresh.new_chain_on_break = true;
     assert_int_equal(audit_open(&a, f->st, f->rk, f->mac, &fresh, err, sizeof err), ST_OK);
@@ -231,7 +234,7 @@ test_flood_of_clients_is_bounded(void **state)
     const int n = 6000;
 
     assert_int_equal(audit_open(&a, f->st, f->rk, f->mac, &durable, err, sizeof err), ST_OK);
-    struct audit_rec *probe = audit_rec_new();   /* all in one second, not at its very end */
+    struct audit_rec *probe = audit_rec_new(); /* all in one second, not at its very end */
     int64_t t = probe->time_ms - probe->time_ms % 1000;
     free(probe);
     for (int i = 0; i < n; i++) {
@@ -245,7 +248,7 @@ test_flood_of_clients_is_bounded(void **state)
         snprintf(r->h_client, sizeof r->h_client, "%064x", i);
         audit_submit(a, r);
     }
-    audit_close(a);                     /* drains the folded floods */
+    audit_close(a); /* drains the folded floods */
     assert_int_equal(audit_open(&a, f->st, f->rk, f->mac, &durable, err, sizeof err), ST_OK);
     assert_int_equal(audit_export(a, NULL, 0, collect, &text, NULL), ST_OK);
     size_t events = 0;

@@ -78,7 +78,7 @@ test_jwt_shape(void **state)
     assert_int_equal(a.kind, AUTHZ_JWT);
     assert_int_equal(a.token_len, strlen(h) - 7);
     assert_string_equal(a.key_id, "");
-    assert_int_equal(kind_of("bearer a.b."), AUTHZ_JWT);     /* alg none shape: jwt_verify says */
+    assert_int_equal(kind_of("bearer a.b."), AUTHZ_JWT); /* alg none shape: jwt_verify says */
     assert_int_equal(kind_of("Bearer a-_.b.c"), AUTHZ_JWT);
     assert_int_equal(kind_of("Bearer a.b"), AUTHZ_INVALID);
     assert_int_equal(kind_of("Bearer a..c"), AUTHZ_INVALID);

@@ -64,12 +64,12 @@ test_sizing(void **state)
     bloom_get_stats(b, &s);
     assert_int_equal(s.capacity, 1000);
     assert_int_equal(s.count, 0);
-    assert_int_equal(s.bits, 9600);        /* ceil(9585.06) rounded up to 64 */
+    assert_int_equal(s.bits, 9600); /* ceil(9585.06) rounded up to 64 */
     assert_int_equal(s.hashes, 7);
     bloom_free(b);
     assert_int_equal(bloom_new(&b, 1, 0.5), ST_OK);
     bloom_get_stats(b, &s);
-    assert_int_equal(s.bits, 64);          /* the floor */
+    assert_int_equal(s.bits, 64); /* the floor */
     assert_true(s.hashes >= 1 && s.hashes <= 32);
     bloom_free(b);
 }
@@ -78,7 +78,7 @@ static void
 test_no_false_negatives_and_fp_rate(void **state)
 {
     enum { N = 10000, PROBES = 100000 };
-    char (*ids)[ID_CHARS + 1] = malloc(N * sizeof *ids), probe[ID_CHARS + 1];
+    char(*ids)[ID_CHARS + 1] = malloc(N * sizeof *ids), probe[ID_CHARS + 1];
     struct bloom *b = NULL;
     struct bloom_stats s;
     int fp = 0;
@@ -97,7 +97,7 @@ test_no_false_negatives_and_fp_rate(void **state)
         fp += bloom_maybe_contains(b, probe, ID_CHARS);
     }
     print_message("false positives: %d of %d (target 1%%)\n", fp, PROBES);
-    assert_true(fp < PROBES / 50);         /* well under 2% */
+    assert_true(fp < PROBES / 50); /* well under 2% */
     bloom_get_stats(b, &s);
     assert_int_equal(s.count, N);
     /* Length matters: a prefix is another id. */
@@ -125,11 +125,11 @@ test_rebuild_revokes(void **state)
     assert_false(bloom_maybe_contains(b, "BBBBBBBBBBBBBBBB", 16));
     bloom_get_stats(b, &s);
     assert_int_equal(s.count, 2);
-    assert_int_equal(s.capacity, 100);     /* never shrinks below the current capacity */
+    assert_int_equal(s.capacity, 100); /* never shrinks below the current capacity */
     /* Rebuilding with more ids than capacity grows it. */
     {
         enum { M = 1000 };
-        char (*ids)[ID_CHARS + 1] = malloc(M * sizeof *ids);
+        char(*ids)[ID_CHARS + 1] = malloc(M * sizeof *ids);
         const char **ptrs = malloc(M * sizeof *ptrs);
         assert_non_null(ids);
         assert_non_null(ptrs);
@@ -161,9 +161,9 @@ test_add_during_rebuild(void **state)
     assert_int_equal(bloom_rebuild(b, NULL, 0), ST_CONFLICT);
     /* The live filter answers while the new one is filled. */
     assert_true(bloom_maybe_contains(b, "old-revoked-key0", 16));
-    bloom_add(b, "created-meanwhil", 16);            /* a key created during the listing */
+    bloom_add(b, "created-meanwhil", 16); /* a key created during the listing */
     bloom_rebuild_add(b, "listed-from-db00", 16);
-    assert_false(bloom_maybe_contains(b, "listed-from-db00", 16));  /* not live yet */
+    assert_false(bloom_maybe_contains(b, "listed-from-db00", 16)); /* not live yet */
     bloom_rebuild_commit(b);
     assert_true(bloom_maybe_contains(b, "created-meanwhil", 16));
     assert_true(bloom_maybe_contains(b, "listed-from-db00", 16));
@@ -171,7 +171,7 @@ test_add_during_rebuild(void **state)
     /* abort keeps the live filter */
     assert_int_equal(bloom_rebuild_begin(b, 10), ST_OK);
     bloom_rebuild_abort(b);
-    bloom_rebuild_abort(b);                         /* nothing pending: a no-op */
+    bloom_rebuild_abort(b); /* nothing pending: a no-op */
     assert_true(bloom_maybe_contains(b, "listed-from-db00", 16));
     bloom_free(b);
 }

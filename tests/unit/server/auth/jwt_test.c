@@ -34,7 +34,7 @@ static const char hs2_secret[] = "hs2-fedcba9876543210fedcba9876543210";
 /* Fixture: one verifier with four keys (hs1, hs2: HS256; rs1: RS256; es1: ES256). */
 static struct {
     char dir[64];
-    char *rsa_priv, *rsa_pub, *ec_priv, *ec_pub, *rsa_small_pub;  /* PEM texts */
+    char *rsa_priv, *rsa_pub, *ec_priv, *ec_pub, *rsa_small_pub; /* PEM texts */
     struct jwt_verifier *v;
 } fx;
 
@@ -208,8 +208,8 @@ craft(const char *header, const char *payload, const char *key)
     strcat(tok, ".");
     n = strlen(tok);
     if (key != NULL) {
-        assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)tok, n - 1,
-                             mac, &mac_len));
+        assert_non_null(
+            HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)tok, n - 1, mac, &mac_len));
         b64url(tok + n, 64, mac, mac_len);
     }
     return tok;
@@ -383,7 +383,7 @@ test_kid(void **state)
 
     (void)state;
     assert_int_equal(verify_v(fx.v, tok, &c), JWT_R_UNKNOWN_KID);
-    assert_string_equal(c.kid, "");         /* an unknown kid is never echoed */
+    assert_string_equal(c.kid, ""); /* an unknown kid is never echoed */
     free(tok);
     tok = mint("HS256", hs1_secret, strlen(hs1_secret), NULL, claims(""));
     assert_int_equal(verify(tok), JWT_R_UNKNOWN_KID);
@@ -392,7 +392,7 @@ test_kid(void **state)
     assert_int_equal(verify(tok), JWT_R_UNKNOWN_KID);
     free(tok);
     tok = craft("{\"alg\":\"HS256\",\"kid\":\"hs1\\u0000x\"}", claims(""), hs1_secret);
-    assert_int_equal(verify(tok), JWT_R_MALFORMED);     /* jansson refuses \u0000 */
+    assert_int_equal(verify(tok), JWT_R_MALFORMED); /* jansson refuses \u0000 */
     free(tok);
     tok = craft("{\"alg\":\"HS256\",\"kid\":\"HS1\"}", claims(""), hs1_secret);
     assert_int_equal(verify(tok), JWT_R_UNKNOWN_KID);
@@ -432,18 +432,21 @@ test_issuer_audience(void **state)
     (void)state;
     snprintf(grants, sizeof grants,
              "{\"iss\":\"https://evil.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"role\":\"dify-api\"}", NOW + 60);
+             "\"role\":\"dify-api\"}",
+             NOW + 60);
     assert_int_equal(verify_hs1(grants), JWT_R_WRONG_ISSUER);
     snprintf(grants, sizeof grants,
              "{\"iss\":\"https://idp.example/\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"role\":\"dify-api\"}", NOW + 60);
+             "\"role\":\"dify-api\"}",
+             NOW + 60);
     assert_int_equal(verify_hs1(grants), JWT_R_WRONG_ISSUER);
     snprintf(grants, sizeof grants, "{\"aud\":\"difyguard\",\"exp\":%lld,\"role\":\"dify-api\"}",
              NOW + 60);
     assert_int_equal(verify_hs1(grants), JWT_R_WRONG_ISSUER);
     snprintf(grants, sizeof grants,
              "{\"iss\":\"https://idp.example\",\"aud\":\"other\",\"exp\":%lld,"
-             "\"role\":\"dify-api\"}", NOW + 60);
+             "\"role\":\"dify-api\"}",
+             NOW + 60);
     assert_int_equal(verify_hs1(grants), JWT_R_WRONG_AUDIENCE);
     snprintf(grants, sizeof grants,
              "{\"iss\":\"https://idp.example\",\"exp\":%lld,\"role\":\"dify-api\"}", NOW + 60);
@@ -454,11 +457,13 @@ test_issuer_audience(void **state)
     assert_int_equal(verify_hs1(grants), JWT_R_WRONG_AUDIENCE);
     snprintf(grants, sizeof grants,
              "{\"iss\":\"https://idp.example\",\"aud\":[\"a\",\"difyguard\"],\"exp\":%lld,"
-             "\"role\":\"dify-api\"}", NOW + 60);
+             "\"role\":\"dify-api\"}",
+             NOW + 60);
     assert_int_equal(verify_hs1(grants), JWT_R_OK);
     snprintf(grants, sizeof grants,
              "{\"iss\":\"https://idp.example\",\"aud\":[\"difyguard\",3],\"exp\":%lld,"
-             "\"role\":\"dify-api\"}", NOW + 60);
+             "\"role\":\"dify-api\"}",
+             NOW + 60);
     assert_int_equal(verify_hs1(grants), JWT_R_MALFORMED);
 }
 
@@ -481,14 +486,14 @@ test_times(void **state)
     (void)state;
     snprintf(f, sizeof f, "\"exp\":%lld", NOW - 31);
     assert_int_equal(verify_hs1(times(g, sizeof g, f)), JWT_R_EXPIRED);
-    snprintf(f, sizeof f, "\"exp\":%lld", NOW - 30);    /* exactly at the leeway edge */
+    snprintf(f, sizeof f, "\"exp\":%lld", NOW - 30); /* exactly at the leeway edge */
     assert_int_equal(verify_hs1(times(g, sizeof g, f)), JWT_R_EXPIRED);
-    snprintf(f, sizeof f, "\"exp\":%lld", NOW - 29);    /* within the leeway */
+    snprintf(f, sizeof f, "\"exp\":%lld", NOW - 29); /* within the leeway */
     assert_int_equal(verify_hs1(times(g, sizeof g, f)), JWT_R_OK);
     assert_int_equal(verify_hs1(times(g, sizeof g, "\"sub\":\"x\"")), JWT_R_MISSING_EXP);
     assert_int_equal(verify_hs1(times(g, sizeof g, "\"exp\":\"soon\"")), JWT_R_MALFORMED);
     assert_int_equal(verify_hs1(times(g, sizeof g, "\"exp\":1e300")), JWT_R_MALFORMED);
-    snprintf(f, sizeof f, "\"exp\":%lld.75", NOW + 5);  /* reals are fine */
+    snprintf(f, sizeof f, "\"exp\":%lld.75", NOW + 5); /* reals are fine */
     assert_int_equal(verify_hs1(times(g, sizeof g, f)), JWT_R_OK);
     snprintf(f, sizeof f, "\"exp\":%lld,\"nbf\":%lld", NOW + 300, NOW + 31);
     assert_int_equal(verify_hs1(times(g, sizeof g, f)), JWT_R_NOT_YET_VALID);
@@ -508,9 +513,8 @@ static void
 test_bad_signature(void **state)
 {
     static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const char *keys[][3] = {{"HS256", hs1_secret, "hs1"},
-                             {"RS256", NULL, "rs1"},
-                             {"ES256", NULL, "es1"}};
+    const char *keys[][3] = {
+        {"HS256", hs1_secret, "hs1"}, {"RS256", NULL, "rs1"}, {"ES256", NULL, "es1"}};
 
     (void)state;
     keys[1][1] = fx.rsa_priv;
@@ -527,9 +531,9 @@ test_bad_signature(void **state)
             assert_true(r == JWT_R_BAD_SIGNATURE || r == JWT_R_MALFORMED);
             tok[i] = was;
         }
-        tok[len - 1] = '\0';        /* truncated signature */
+        tok[len - 1] = '\0'; /* truncated signature */
         assert_int_not_equal(verify(tok), JWT_R_OK);
-        tok[sig] = '\0';            /* empty signature */
+        tok[sig] = '\0'; /* empty signature */
         assert_int_equal(verify(tok), JWT_R_BAD_SIGNATURE);
         free(tok);
     }
@@ -610,11 +614,10 @@ test_malformed(void **state)
     tok = craft("{\"alg\":\"none\",\"alg\":\"HS256\",\"kid\":\"hs1\"}", claims(""), hs1_secret);
     assert_int_equal(verify(tok), JWT_R_MALFORMED);
     free(tok);
-    tok = craft("{\"alg\":\"HS256\",\"kid\":\"hs1\"}", claims(",\"role\":\"auditor\""),
-                hs1_secret);
+    tok = craft("{\"alg\":\"HS256\",\"kid\":\"hs1\"}", claims(",\"role\":\"auditor\""), hs1_secret);
     assert_int_equal(verify(tok), JWT_R_MALFORMED);
     free(tok);
-    tok = craft("{\"kid\":\"hs1\"}", claims(""), hs1_secret);     /* no alg */
+    tok = craft("{\"kid\":\"hs1\"}", claims(""), hs1_secret); /* no alg */
     assert_int_equal(verify(tok), JWT_R_MALFORMED);
     free(tok);
     /* huge: over 8 KiB is refused unread, even if well-formed */
@@ -660,36 +663,48 @@ test_roles(void **state)
     (void)state;
     snprintf(g, sizeof g,
              "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"role\":[\"auditor\",\"nobody\",\"dify-api\"]}", NOW + 60);
+             "\"role\":[\"auditor\",\"nobody\",\"dify-api\"]}",
+             NOW + 60);
     tok = mint_hs1(g);
     assert_int_equal(verify_v(fx.v, tok, &c), JWT_R_OK);
-    assert_int_equal(c.scopes, SCOPE_ENCRYPT | SCOPE_DECRYPT | SCOPE_AUDIT_READ |
-                                   SCOPE_CERTS_READ);
-    assert_string_equal(c.sub, "");     /* no sub claim */
+    assert_int_equal(c.scopes, SCOPE_ENCRYPT | SCOPE_DECRYPT | SCOPE_AUDIT_READ | SCOPE_CERTS_READ);
+    assert_string_equal(c.sub, ""); /* no sub claim */
     free(tok);
-    snprintf(g, sizeof g, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"role\":\"auditor\"}", NOW + 60);
+    snprintf(g, sizeof g,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
+             "\"role\":\"auditor\"}",
+             NOW + 60);
     tok = mint_hs1(g);
     assert_int_equal(verify_v(fx.v, tok, &c), JWT_R_OK);
     assert_int_equal(c.scopes, SCOPE_AUDIT_READ | SCOPE_CERTS_READ);
     free(tok);
-    snprintf(g, sizeof g, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"role\":\"admin\"}", NOW + 60);
+    snprintf(g, sizeof g,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
+             "\"role\":\"admin\"}",
+             NOW + 60);
     assert_int_equal(verify_hs1(g), JWT_R_NO_ROLE);
     snprintf(g, sizeof g, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld}",
              NOW + 60);
     assert_int_equal(verify_hs1(g), JWT_R_NO_ROLE);
-    snprintf(g, sizeof g, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"role\":[]}", NOW + 60);
+    snprintf(g, sizeof g,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
+             "\"role\":[]}",
+             NOW + 60);
     assert_int_equal(verify_hs1(g), JWT_R_NO_ROLE);
-    snprintf(g, sizeof g, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"role\":7}", NOW + 60);
+    snprintf(g, sizeof g,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
+             "\"role\":7}",
+             NOW + 60);
     assert_int_equal(verify_hs1(g), JWT_R_MALFORMED);
-    snprintf(g, sizeof g, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"role\":[\"dify-api\",{}]}", NOW + 60);
+    snprintf(g, sizeof g,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
+             "\"role\":[\"dify-api\",{}]}",
+             NOW + 60);
     assert_int_equal(verify_hs1(g), JWT_R_MALFORMED);
-    snprintf(g, sizeof g, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"role\":\"Dify-API\"}", NOW + 60);       /* role names are exact */
+    snprintf(g, sizeof g,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
+             "\"role\":\"Dify-API\"}",
+             NOW + 60); /* role names are exact */
     assert_int_equal(verify_hs1(g), JWT_R_NO_ROLE);
 }
 
@@ -702,8 +717,10 @@ test_custom_role_claim(void **state)
     char *tok;
 
     (void)state;
-    snprintf(g, sizeof g, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"groups\":[\"auditor\"],\"role\":\"dify-api\"}", NOW + 60);
+    snprintf(g, sizeof g,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
+             "\"groups\":[\"auditor\"],\"role\":\"dify-api\"}",
+             NOW + 60);
     tok = mint_hs1(g);
     assert_int_equal(verify_v(v, tok, &c), JWT_R_OK);
     assert_int_equal(c.scopes, SCOPE_AUDIT_READ | SCOPE_CERTS_READ);
@@ -719,15 +736,21 @@ test_sub(void **state)
     (void)state;
     memset(sub, 's', 256);
     sub[256] = '\0';
-    snprintf(extra, sizeof extra, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\","
-             "\"exp\":%lld,\"role\":\"dify-api\",\"sub\":\"%s\"}", NOW + 60, sub);
-    assert_int_equal(verify_hs1(extra), JWT_R_MALFORMED);  /* 256 bytes + NUL does not fit */
+    snprintf(extra, sizeof extra,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\","
+             "\"exp\":%lld,\"role\":\"dify-api\",\"sub\":\"%s\"}",
+             NOW + 60, sub);
+    assert_int_equal(verify_hs1(extra), JWT_R_MALFORMED); /* 256 bytes + NUL does not fit */
     sub[255] = '\0';
-    snprintf(extra, sizeof extra, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\","
-             "\"exp\":%lld,\"role\":\"dify-api\",\"sub\":\"%s\"}", NOW + 60, sub);
+    snprintf(extra, sizeof extra,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\","
+             "\"exp\":%lld,\"role\":\"dify-api\",\"sub\":\"%s\"}",
+             NOW + 60, sub);
     assert_int_equal(verify_hs1(extra), JWT_R_OK);
-    snprintf(extra, sizeof extra, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\","
-             "\"exp\":%lld,\"role\":\"dify-api\",\"sub\":42}", NOW + 60);
+    snprintf(extra, sizeof extra,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\","
+             "\"exp\":%lld,\"role\":\"dify-api\",\"sub\":42}",
+             NOW + 60);
     assert_int_equal(verify_hs1(extra), JWT_R_MALFORMED);
 }
 
@@ -764,8 +787,8 @@ expect_cfg_error(const char *text, enum status want, const char *needle)
     assert_null(v);
     if (strstr(err, needle) == NULL)
         fail_msg("error \"%s\" lacks \"%s\"", err, needle);
-    assert_null(strstr(err, "hs1-0123"));       /* never the secret */
-    assert_null(strstr(err, "MII"));            /* never key bytes */
+    assert_null(strstr(err, "hs1-0123")); /* never the secret */
+    assert_null(strstr(err, "MII"));      /* never key bytes */
 }
 
 static void
@@ -777,21 +800,26 @@ test_config_errors(void **state)
     (void)state;
     expect_cfg_error("[]", ST_INVALID, "must be an object");
     expect_cfg_error("{\"issuer\":\"i\",\"audience\":\"a\",\"roles\":{\"r\":[\"encrypt\"]},"
-                     "\"keys\":[],\"extra\":1}", ST_INVALID, "unknown field \"extra\"");
-    expect_cfg_error("{\"audience\":\"a\",\"roles\":{\"r\":[\"encrypt\"]},\"keys\":[]}",
-                     ST_INVALID, "issuer");
-    expect_cfg_error("{\"issuer\":\"i\",\"roles\":{\"r\":[\"encrypt\"]},\"keys\":[]}",
-                     ST_INVALID, "audience");
+                     "\"keys\":[],\"extra\":1}",
+                     ST_INVALID, "unknown field \"extra\"");
+    expect_cfg_error("{\"audience\":\"a\",\"roles\":{\"r\":[\"encrypt\"]},\"keys\":[]}", ST_INVALID,
+                     "issuer");
+    expect_cfg_error("{\"issuer\":\"i\",\"roles\":{\"r\":[\"encrypt\"]},\"keys\":[]}", ST_INVALID,
+                     "audience");
     expect_cfg_error("{\"issuer\":\"i\",\"audience\":\"a\",\"leeway\":9999,"
-                     "\"roles\":{\"r\":[\"encrypt\"]},\"keys\":[]}", ST_INVALID, "leeway");
+                     "\"roles\":{\"r\":[\"encrypt\"]},\"keys\":[]}",
+                     ST_INVALID, "leeway");
     expect_cfg_error("{\"issuer\":\"i\",\"audience\":\"a\",\"leeway\":\"30\","
-                     "\"roles\":{\"r\":[\"encrypt\"]},\"keys\":[]}", ST_INVALID, "leeway");
-    expect_cfg_error("{\"issuer\":\"i\",\"audience\":\"a\",\"roles\":{},\"keys\":[]}",
-                     ST_INVALID, "roles");
+                     "\"roles\":{\"r\":[\"encrypt\"]},\"keys\":[]}",
+                     ST_INVALID, "leeway");
+    expect_cfg_error("{\"issuer\":\"i\",\"audience\":\"a\",\"roles\":{},\"keys\":[]}", ST_INVALID,
+                     "roles");
     expect_cfg_error("{\"issuer\":\"i\",\"audience\":\"a\",\"roles\":{\"r\":[\"nope\"]},"
-                     "\"keys\":[]}", ST_INVALID, "known scopes");
+                     "\"keys\":[]}",
+                     ST_INVALID, "known scopes");
     expect_cfg_error("{\"issuer\":\"i\",\"audience\":\"a\",\"roles\":{\"r\":\"encrypt bogus\"},"
-                     "\"keys\":[]}", ST_INVALID, "known scopes");
+                     "\"keys\":[]}",
+                     ST_INVALID, "known scopes");
     snprintf(t, sizeof t, "%s\"keys\":[]}", head);
     expect_cfg_error(t, ST_INVALID, "keys");
     snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"HS512\",\"secret_file\":\"%s\"}]}",
@@ -800,18 +828,23 @@ test_config_errors(void **state)
     snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"none\",\"secret_file\":\"%s\"}]}",
              head, path_in("hs1"));
     expect_cfg_error(t, ST_INVALID, "keys[0]");
-    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\",\"public_key_file\":\"%s\"}"
-             "]}", head, path_in("rs1.pem"));
+    snprintf(t, sizeof t,
+             "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\",\"public_key_file\":\"%s\"}"
+             "]}",
+             head, path_in("rs1.pem"));
     expect_cfg_error(t, ST_INVALID, "secret_file only");
     snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\",\"secret_file\":\"%s\"}]}",
              head, path_in("hs1"));
     expect_cfg_error(t, ST_INVALID, "public_key");
-    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\",\"secret_file\":\"%s\"},"
-             "{\"kid\":\"k\",\"alg\":\"HS256\",\"secret_file\":\"%s\"}]}", head, path_in("hs1"),
-             path_in("hs2"));
+    snprintf(t, sizeof t,
+             "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\",\"secret_file\":\"%s\"},"
+             "{\"kid\":\"k\",\"alg\":\"HS256\",\"secret_file\":\"%s\"}]}",
+             head, path_in("hs1"), path_in("hs2"));
     expect_cfg_error(t, ST_INVALID, "keys[1]: duplicate kid");
-    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"a b\",\"alg\":\"HS256\",\"secret_file\":\"%s\"}"
-             "]}", head, path_in("hs1"));
+    snprintf(t, sizeof t,
+             "%s\"keys\":[{\"kid\":\"a b\",\"alg\":\"HS256\",\"secret_file\":\"%s\"}"
+             "]}",
+             head, path_in("hs1"));
     expect_cfg_error(t, ST_INVALID, "kid must be");
     snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\",\"secret_file\":\"%s\"}]}",
              head, path_in("missing"));
@@ -828,23 +861,30 @@ test_config_errors(void **state)
     snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\",\"secret_file\":\"%s\"}]}",
              head, path_in("pemsecret"));
     expect_cfg_error(t, ST_INVALID, "looks like a PEM");
-    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"ES256\",\"public_key_file\":\"%s\"}"
-             "]}", head, path_in("rs1.pem"));
+    snprintf(t, sizeof t,
+             "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"ES256\",\"public_key_file\":\"%s\"}"
+             "]}",
+             head, path_in("rs1.pem"));
     expect_cfg_error(t, ST_INVALID, "EC P-256");
-    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\",\"public_key_file\":\"%s\"}"
-             "]}", head, path_in("es1.pem"));
+    snprintf(t, sizeof t,
+             "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\",\"public_key_file\":\"%s\"}"
+             "]}",
+             head, path_in("es1.pem"));
     expect_cfg_error(t, ST_INVALID, "RSA");
-    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\",\"public_key_file\":\"%s\"}"
-             "]}", head, path_in("small.pem"));
+    snprintf(t, sizeof t,
+             "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\",\"public_key_file\":\"%s\"}"
+             "]}",
+             head, path_in("small.pem"));
     expect_cfg_error(t, ST_INVALID, "2048");
     snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\",\"public_key\":\"junk\"}]}",
              head);
     expect_cfg_error(t, ST_INVALID, "not a PEM public key");
-    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\",\"public_key\":\"x\","
-             "\"public_key_file\":\"%s\"}]}", head, path_in("rs1.pem"));
+    snprintf(t, sizeof t,
+             "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\",\"public_key\":\"x\","
+             "\"public_key_file\":\"%s\"}]}",
+             head, path_in("rs1.pem"));
     expect_cfg_error(t, ST_INVALID, "one of");
-    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\",\"pubkey\":\"x\"}]}",
-             head);
+    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\",\"pubkey\":\"x\"}]}", head);
     expect_cfg_error(t, ST_INVALID, "unknown field \"pubkey\"");
     snprintf(t, sizeof t, "%s\"keys\":[\"k\"]}", head);
     expect_cfg_error(t, ST_INVALID, "keys[0]: must be an object");
@@ -854,9 +894,8 @@ static void
 test_config_inline_public_key(void **state)
 {
     json_t *cfg = json_pack("{s:s, s:s, s:{s:[s]}, s:[{s:s, s:s, s:s}]}", "issuer",
-                            "https://idp.example", "audience", "difyguard", "roles", "r",
-                            "encrypt", "keys", "kid", "rs1", "alg", "RS256", "public_key",
-                            fx.rsa_pub);
+                            "https://idp.example", "audience", "difyguard", "roles", "r", "encrypt",
+                            "keys", "kid", "rs1", "alg", "RS256", "public_key", fx.rsa_pub);
     struct jwt_verifier *v = NULL;
     char err[256], g[512];
     struct jwt_claims c;
@@ -864,8 +903,10 @@ test_config_inline_public_key(void **state)
 
     (void)state;
     assert_int_equal(jwt_verifier_from_json(&v, err, sizeof err, cfg), ST_OK);
-    snprintf(g, sizeof g, "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
-             "\"role\":\"r\"}", NOW + 60);
+    snprintf(g, sizeof g,
+             "{\"iss\":\"https://idp.example\",\"aud\":\"difyguard\",\"exp\":%lld,"
+             "\"role\":\"r\"}",
+             NOW + 60);
     tok = mint("RS256", fx.rsa_priv, strlen(fx.rsa_priv), "rs1", g);
     assert_int_equal(verify_v(v, tok, &c), JWT_R_OK);
     assert_int_equal(c.scopes, SCOPE_ENCRYPT);
@@ -905,14 +946,16 @@ test_secret_file_mode(void **state)
     assert_int_equal(symlink(path_in("modes"), link), 0);
     snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\",\"secret_file\":\"%s\"}]}",
              head, link);
-    expect_cfg_error(t, ST_FORBIDDEN, "too open");      /* still 0660 */
+    expect_cfg_error(t, ST_FORBIDDEN, "too open"); /* still 0660 */
     assert_int_equal(chmod(path_in("modes"), 0400), 0);
     v = load(t, ST_OK, err, sizeof err);
     jwt_verifier_free(v);
     /* public keys are public: their mode is not checked */
     assert_int_equal(chmod(path_in("rs1.pem"), 0644), 0);
-    snprintf(t, sizeof t, "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\","
-             "\"public_key_file\":\"%s\"}]}", head, path_in("rs1.pem"));
+    snprintf(t, sizeof t,
+             "%s\"keys\":[{\"kid\":\"k\",\"alg\":\"RS256\","
+             "\"public_key_file\":\"%s\"}]}",
+             head, path_in("rs1.pem"));
     v = load(t, ST_OK, err, sizeof err);
     jwt_verifier_free(v);
     unlink(link);
@@ -923,8 +966,8 @@ test_secret_file_mode(void **state)
 static void
 test_config_rate(void **state)
 {
-    static const char *const bad[] = {"\"rate\":-1", "\"rate\":1000001", "\"burst\":-5",
-                                      "\"rate\":\"5\"", "\"rate\":1.5", "\"burst\":null"};
+    static const char *const bad[] = {"\"rate\":-1",    "\"rate\":1000001", "\"burst\":-5",
+                                      "\"rate\":\"5\"", "\"rate\":1.5",     "\"burst\":null"};
     const char *head = "{\"issuer\":\"i\",\"audience\":\"a\",\"roles\":{\"r\":[\"encrypt\"]},";
     char t[2048], err[256];
     int64_t rate = -1, burst = -1;
@@ -932,18 +975,22 @@ test_config_rate(void **state)
 
     (void)state;
     jwt_verifier_rate(fx.v, &rate, &burst);
-    assert_int_equal(rate, 0);                  /* absent: unlimited */
+    assert_int_equal(rate, 0); /* absent: unlimited */
     assert_int_equal(burst, 0);
-    snprintf(t, sizeof t, "%s\"rate\":5,\"burst\":10,\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\","
-             "\"secret_file\":\"%s\"}]}", head, path_in("hs1"));
+    snprintf(t, sizeof t,
+             "%s\"rate\":5,\"burst\":10,\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\","
+             "\"secret_file\":\"%s\"}]}",
+             head, path_in("hs1"));
     v = load(t, ST_OK, err, sizeof err);
     jwt_verifier_rate(v, &rate, &burst);
     assert_int_equal(rate, 5);
     assert_int_equal(burst, 10);
     jwt_verifier_free(v);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        snprintf(t, sizeof t, "%s%s,\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\","
-                 "\"secret_file\":\"%s\"}]}", head, bad[i], path_in("hs1"));
+        snprintf(t, sizeof t,
+                 "%s%s,\"keys\":[{\"kid\":\"k\",\"alg\":\"HS256\","
+                 "\"secret_file\":\"%s\"}]}",
+                 head, bad[i], path_in("hs1"));
         expect_cfg_error(t, ST_INVALID, "rate and burst must be integers");
     }
 }
@@ -994,8 +1041,7 @@ test_api_contract(void **state)
     assert_int_equal(jwt_verifier_new(&v, &err, "i", "a", 30, ""), ST_INVALID);
     assert_int_equal(jwt_verifier_new(&v, &err, "i", "a", 0, "role"), ST_OK);
     assert_int_equal(jwt_verifier_add_key(v, &err, "k", JWT_HS256, key, 31), ST_INVALID);
-    assert_int_equal(jwt_verifier_add_key(v, &err, "k", (enum jwt_key_alg)99, key, 32),
-                     ST_INVALID);
+    assert_int_equal(jwt_verifier_add_key(v, &err, "k", (enum jwt_key_alg)99, key, 32), ST_INVALID);
     assert_int_equal(jwt_verifier_add_key(v, &err, "", JWT_HS256, key, 32), ST_INVALID);
     assert_int_equal(jwt_verifier_add_key(v, &err, "k", JWT_HS256, key, 32), ST_OK);
     assert_int_equal(jwt_verifier_add_role(v, &err, "r", SCOPE_ENCRYPT), ST_OK);

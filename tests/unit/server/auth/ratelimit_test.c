@@ -18,7 +18,7 @@
 
 #include "server/auth/ratelimit.h"
 
-#define S 1000000000LL      /* one second in ns */
+#define S 1000000000LL /* one second in ns */
 
 static void
 test_burst_then_refill(void **state)
@@ -69,7 +69,7 @@ test_unlimited_and_small_burst(void **state)
     (void)state;
     for (int i = 0; i < 10000; i++)
         assert_true(ratelimit_take(rl, "free", 0, 0, 0, &retry));
-    assert_int_equal(ratelimit_size(rl), 0);        /* unlimited keys take no memory */
+    assert_int_equal(ratelimit_size(rl), 0); /* unlimited keys take no memory */
     /* A burst below one still lets one request through per token. */
     assert_true(ratelimit_take(rl, "tiny", 10, 0.2, 0, &retry));
     assert_false(ratelimit_take(rl, "tiny", 10, 0.2, 0, &retry));
@@ -86,7 +86,7 @@ test_limits_change(void **state)
     double retry;
 
     (void)state;
-    assert_true(ratelimit_take(rl, "k", 1, 100, 0, &retry));   /* 99 left */
+    assert_true(ratelimit_take(rl, "k", 1, 100, 0, &retry)); /* 99 left */
     /* The key's burst was lowered to 2: saved tokens are capped. */
     assert_true(ratelimit_take(rl, "k", 1, 2, 0, &retry));
     assert_true(ratelimit_take(rl, "k", 1, 2, 0, &retry));
@@ -202,7 +202,7 @@ test_bad_rate_aborts(void **state)
         if (pid == 0) {
             struct ratelimit *rl = ratelimit_new(0);
             double retry;
-            close(2);       /* the abort message is expected */
+            close(2); /* the abort message is expected */
             (void)ratelimit_take(rl, "k", bad[i][0], bad[i][1], 0, &retry);
             _exit(0);
         }
