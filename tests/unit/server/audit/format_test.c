@@ -723,6 +723,59 @@ test_edited_event_with_its_own_hash_recomputed(void **state)
     }
 }
 
+/* The event line with its prev_hash set to prev (hex) and its own hash recomputed. */
+static char *
+relink_rehash(const char *line, const char *prev)
+{
+    static const char key[] = "\"prev_hash\":\"";
+    const char *ph = strstr(line, key), *hm = strstr(line, ",\"hash\":\"");
+    uint8_t h[AUDIT_HASH_BYTES];
+    char hex[HASH_HEX + 1];
+    struct sbuf body = {0}, out = {0};
+    size_t len;
+
+    assert_non_null(ph);
+    assert_non_null(hm);
+    ph += strlen(key);
+    sbuf_add(&body, line, (size_t)(ph - line));
+    sbuf_adds(&body, prev);
+    sbuf_add(&body, ph + HASH_HEX, (size_t)(hm - ph - HASH_HEX));
+    afmt_event_hash(h, body.p, body.len);
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    sbuf_add(&out, body.p, body.len);
+    sbuf_adds(&out, ",\"hash\":\"");
+    sbuf_adds(&out, hex);
+    sbuf_adds(&out, "\"}");
+    sbuf_free(&body);
+    return sbuf_take(&out, &len);
+}
+
+/* Guarantee (docs/audit.md): an event edited, and every later event of its chain re-linked and
+ * re-hashed up to the checkpoint that covers them, still fails: every line hashes right and every
+ * link holds, so only the checkpoint's signed hash of its seq catches it. */
+static void
+test_edited_and_rechained_up_to_the_checkpoint(void **state)
+{
+    static const int chain_a[] = {L_A1, L_A2, L_A3};
+    struct builder b;
+    uint8_t h[AUDIT_HASH_BYTES];
+    char hex[HASH_HEX + 1];
+
+    (void)state;
+    build(&b, V_NORMAL);
+    for (size_t i = 0; i < sizeof chain_a / sizeof chain_a[0]; i++) {
+        int line = chain_a[i];
+        char *forged =
+            i == 0 ? edit_event_rehash(b.ls.l[line - 1]) : relink_rehash(b.ls.l[line - 1], hex);
+        assert_int_equal(auditfmt_line_hash(forged, strlen(forged), h), ST_OK);
+        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+        free(b.ls.l[line - 1]);
+        b.ls.l[line - 1] = forged;
+    }
+    expect_fail(&b.ls, L_CP_A3, "checkpoint hash is not the hash of seq 3");
+    lines_free(&b.ls);
+}
+
 static void
 test_torn_and_blank_lines(void **state)
 {
@@ -1308,6 +1361,7 @@ main(void)
         cmocka_unit_test(test_truncated_tail),
         cmocka_unit_test(test_duplicated_seq),
         cmocka_unit_test(test_edited_event_with_its_own_hash_recomputed),
+        cmocka_unit_test(test_edited_and_rechained_up_to_the_checkpoint),
         cmocka_unit_test(test_torn_and_blank_lines),
         cmocka_unit_test(test_resigned),
         cmocka_unit_test(test_key_change_learned_first),
