@@ -143,8 +143,11 @@ resource(struct trace_config *c, const char *(*env)(const char *), char *err, si
         sbuf_free(&a.b);
         return ST_INVALID;
     }
-    if (!a.has_name)
-        add_attr(&a, "service.name", a.service_name != NULL ? a.service_name : "difyguard");
+    if (!a.has_name) { /* OTEL_SERVICE_NAME, else the attribute, else "difyguard" */
+        name = a.service_name != NULL ? a.service_name : "difyguard";
+        a.service_name = NULL;
+        add_attr(&a, "service.name", name);
+    }
     add_attr(&a, "service.version", DG_VERSION);
     add_attr(&a, "telemetry.sdk.language", "c");
     add_attr(&a, "telemetry.sdk.name", "difyguard");
