@@ -416,7 +416,7 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
         log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin", "key_id", id, "detail",
                 "a new admin key was minted locally with the root key", LOG_END);
     } else {
-        log_msg(LOG_ERROR, "break_glass_refused", "app", "admin", "status", status_name(st),
+        log_msg(LOG_ERROR, "break_glass_refused", "app", "admin", "error", status_name(st),
                 "detail",
                 "no key was issued: the key and its audit event are written together "
                 "or not at all",

@@ -524,7 +524,7 @@ process(struct audit *a, struct audit_rec *list, size_t n)
     enum status st = commit_group(a, list, n);
     audit__stats_commit(a, n, clock_mono_ns() - t0);
     if (st != ST_OK)
-        log_msg(LOG_ERROR, "audit_write_failed", "chain_id", a->chain_id, "status", status_name(st),
+        log_msg(LOG_ERROR, "audit_write_failed", "chain_id", a->chain_id, "error", status_name(st),
                 "detail", "the audit sink could not commit; requests answered 503", LOG_END);
     struct audit_rec *last = list;
     for (struct audit_rec *r = list; r != NULL; r = r->next) {
