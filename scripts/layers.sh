@@ -27,7 +27,7 @@ rules=(
 "handlers;^server/handlers/;^(common/|crypto/|server/);sqlite3|libpq"
 "main;^server/main\.c$;^(common/|crypto/|store/store\.h$|cli/|server/);sqlite3|libpq"
 "service;^server/service\.[ch]$;^(common/|crypto/|policies/|store/store\.h$|server/[a-z_]+\.h$|server/(audit|auth|obs)/[a-z_]+\.h$|server/http/http\.h$);sqlite3|libpq|microhttpd"
-"managers;^server/[a-z_]+\.[ch]$;^(common/|crypto/|policies/|store/store\.h$|server/(apps|keyrings|keyrings_priv|svckey|sealed|datalock|janitor|certs|inventory|compliance)\.h$|server/(audit|auth|obs)/[a-z_]+\.h$);sqlite3|libpq|microhttpd"
+"managers;^server/[a-z_]+\.[ch]$;^(common/|crypto/|policies/|store/store\.h$|server/(apps|keyrings|keyrings_priv|keymetrics|svckey|sealed|datalock|janitor|certs|inventory|compliance)\.h$|server/(audit|auth|obs)/[a-z_]+\.h$);sqlite3|libpq|microhttpd"
 )
 
 bad=0
