@@ -23,9 +23,11 @@
 #define STOP_GRACE_S 5                     /* at shutdown, for the last batches */
 #define LOG_EVERY_NS (60LL * 1000000000LL) /* at most one export failure line a minute */
 
-/* A queued span owns a copy of its tracestate (the request's copy dies with the request). */
+/* A queued span owns copies of its name and tracestate: the request's tracestate dies with the
+ * request, and a listener's span names with the listener, while spans may still wait here. */
 struct queued {
     struct trace_span s;
+    char name[128];
     char state[TRACE_STATE_MAX + 1];
 };
 
@@ -196,7 +198,9 @@ trace_emit(struct tracer *t, const struct trace_span *s)
     }
     struct queued *slot = &t->q[(t->head + t->len) % t->c.queue_size];
     slot->s = *s;
-    slot->s.ctx.tracestate = NULL; /* borrowed from the request: copied */
+    slot->s.ctx.tracestate = NULL; /* borrowed: copied */
+    snprintf(slot->name, sizeof slot->name, "%s", s->name);
+    slot->s.name = NULL;
     slot->state[0] = '\0';
     if (s->ctx.tracestate != NULL)
         snprintf(slot->state, sizeof slot->state, "%s", s->ctx.tracestate);
@@ -247,7 +251,7 @@ encode_span(struct sbuf *b, const struct queued *q)
         sbuf_add_jstr(b, q->state, strlen(q->state));
     }
     sbuf_adds(b, ",\"name\":");
-    sbuf_add_jstr(b, s->name, strlen(s->name));
+    sbuf_add_jstr(b, q->name, strlen(q->name));
     sbuf_addf(b, ",\"kind\":%d,\"startTimeUnixNano\":\"%lld\",\"endTimeUnixNano\":\"%lld\"",
               (int)s->kind, (long long)s->start_ns, (long long)s->end_ns);
     sbuf_adds(b, ",\"attributes\":[");

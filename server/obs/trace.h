@@ -87,7 +87,8 @@ struct trace_ctx {
 
 enum trace_kind { TRACE_KIND_INTERNAL = 1, TRACE_KIND_SERVER = 2 };
 
-/* A finished span as it is queued (copied). Strings are copied, cut to fit. */
+/* A finished span as it is queued (copied, name and tracestate included). The fixed strings are
+ * copied, cut to fit; route and method must be static. */
 struct trace_span {
     struct trace_ctx ctx;
     const char *name; /* static: "POST /v1/keyrings/{name}/encrypt", "authenticate", ... */
