@@ -184,29 +184,34 @@ cmd_init(int argc, char **argv)
     struct service_paths p;
     struct datalock *lock = NULL;
     char key[APIKEY_TEXT_CHARS + 1], root_id[32], err[512];
+    bool adopted = false;
     int rc = parse(&o, init_opts, N(init_opts), argc, argv, "[--data-dir DIR] [--json]",
-                   "Create the root key (0600, never overwritten), the database, the service "
-                   "keys and the admin app; print the admin API key once.");
+                   "Create the root key (0600), the database, the service keys and the admin app; "
+                   "print the admin API key once. A root key file that exists already (provisioned "
+                   "from outside: a Kubernetes Secret, SOPS, an agent) is adopted when it passes "
+                   "the key-file rule and the database is new; a key file is never overwritten.");
     if (rc >= 0)
         return rc;
     key[0] = '\0';
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
     if ((rc = lock_database(&lock, p.database, "init", "refusing to initialise it")) >= 0)
         goto out;
-    if (service_init(&p, key, sizeof key, root_id, sizeof root_id, err, sizeof err) != ST_OK) {
+    if (service_init(&p, key, sizeof key, root_id, sizeof root_id, &adopted, err, sizeof err) !=
+        ST_OK) {
         rc = fail(1, "init failed: %s", err);
     } else if (o.json) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "admin_key", key, "root_key_id", root_id,
-                              "data_dir", p.data_dir, "database", p.database);
+        json_t *j =
+            json_pack("{s:s, s:s, s:b, s:s, s:s}", "admin_key", key, "root_key_id", root_id,
+                      "root_key_adopted", adopted, "data_dir", p.data_dir, "database", p.database);
         char *s = json_dumps(j, JSON_COMPACT);
         printf("%s\n", s);
         jx_free_str(s);
         json_decref(j);
         rc = 0;
     } else {
-        printf("Root key:  %s (id %s)\nDatabase:  %s\nAdmin API key (shown once, store it now):\n"
-               "%s\n",
-               p.root_key, root_id, p.database, key);
+        printf("Root key:  %s (id %s%s)\nDatabase:  %s\nAdmin API key (shown once, store it "
+               "now):\n%s\n",
+               p.root_key, root_id, adopted ? ", adopted" : "", p.database, key);
         rc = 0;
     }
 out:

@@ -135,16 +135,24 @@ out:
 
 enum status
 service_init(const struct service_paths *p, char *admin_key, size_t cap, char *root_id,
-             size_t root_id_cap, char *err, size_t err_len)
+             size_t root_id_cap, bool *adopted, char *err, size_t err_len)
 {
     struct rootkey *rk = NULL;
     enum status s;
 
+    *adopted = false;
     if (mkdir(p->data_dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, err_len, "cannot create data dir %s: %s", p->data_dir, strerror(errno));
         return ST_IO;
     }
-    if ((s = rootkey_create(p->root_key, err, err_len)) != ST_OK)
+    /* A root key provisioned from outside (a Kubernetes Secret, SOPS, an agent) is adopted when
+     * it passes the key-file rule; the database must still be uninitialised (init_database). */
+    s = rootkey_create(p->root_key, err, err_len);
+    if (s == ST_CONFLICT) {
+        *adopted = true;
+        s = ST_OK;
+    }
+    if (s != ST_OK)
         return s;
     if ((s = rootkey_load(&rk, p->root_key, err, err_len)) != ST_OK)
         goto fail;
@@ -154,9 +162,11 @@ service_init(const struct service_paths *p, char *admin_key, size_t cap, char *r
     rootkey_free(rk);
     return ST_OK;
 fail:
-    /* Only the file this call created: a failed init must not leave a root key behind. */
+    /* Only a file this call created: a failed init leaves no root key behind, and never
+     * removes one it was given. */
     rootkey_free(rk);
-    unlink(p->root_key);
+    if (!*adopted)
+        unlink(p->root_key);
     return s;
 }
 

@@ -51,10 +51,13 @@ void service_paths_resolve(struct service_paths *out, const char *data_dir, cons
                            const char *root_key);
 void service_paths_free(struct service_paths *p);
 
-/* First-time set-up: root key, database, service keys, admin app and key. ST_CONFLICT when the
- * root key exists. admin_key gets the key text (caller wipes). */
+/* First-time set-up: root key, database, service keys, admin app and key. The root key file is
+ * created (0600), or, when it exists already, adopted if it passes the key-file rule (*adopted
+ * set: a key provisioned from outside). ST_CONFLICT when the database is initialised already.
+ * admin_key gets the key text (caller wipes). */
 NODISCARD enum status service_init(const struct service_paths *p, char *admin_key, size_t cap,
-                                   char *root_id, size_t root_id_cap, char *err, size_t err_len);
+                                   char *root_id, size_t root_id_cap, bool *adopted, char *err,
+                                   size_t err_len);
 
 /* Open for serving or admin commands: loads and checks the root key and service keys; starts
  * the audit writer when as != NULL. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,7 +58,19 @@ struct sqdb {
     /* Pool health for metrics (store_pool_stats), read without the lock. */
     _Atomic int64_t held; /* sqdb_lock depth: > 0 while an operation holds the connection */
     _Atomic uint64_t waiting, waits, wait_ns, errors;
+    bool full;          /* a write failed with SQLITE_FULL: reclaim the WAL at each unlock */
+    bool full_logged;   /* until a reclaim succeeds (one log line per episode) */
+    char *reserve_path; /* "<db>-reserve": space kept free for a checkpoint; NULL in memory */
+    bool reserve_held;
+    int64_t reserve_retry_at; /* monotonic seconds */
 };
+
+/* The space reserve: a file of up to SQDB_RESERVE_MAX bytes (a quarter of the free space at most)
+ * held next to the database. When the disk fills, it is released so that the WAL can be
+ * checkpointed into the database file (which needs room to grow) and truncated; it is taken again
+ * once there is room. Without it, a WAL that filled the disk could never be checkpointed. */
+#define SQDB_RESERVE_MAX ((off_t)8 << 20)
+#define SQDB_RESERVE_RETRY_S 5
 
 /* --- diagnostics and status mapping --- */
 
@@ -84,6 +97,8 @@ sqdb_status(struct sqdb *d, int rc, const char *op)
         return ST_NOT_FOUND; /* the row it refers to (an app, a keyring) is missing */
     default:
         atomic_fetch_add_explicit(&d->errors, 1, memory_order_relaxed);
+        if ((rc & 0xff) == SQLITE_FULL)
+            d->full = true;
         sqdb_log("store_error", op, rc, sqlite3_errmsg(d->db));
         return ST_UNAVAILABLE;
     }
@@ -107,9 +122,95 @@ sqdb_lock(struct sqdb *d)
     atomic_fetch_add_explicit(&d->held, 1, memory_order_relaxed);
 }
 
+static int64_t
+mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* The WAL is checkpointed every wal_autocheckpoint pages: 4000 (16 MiB) for throughput, fewer
+ * when the disk has little room, so that the WAL alone never fills it (a quarter of the free
+ * space, at least 64 pages). */
+static void
+wal_limit(struct sqdb *d)
+{
+    struct statvfs vs;
+    long pages = 4000;
+
+    if (d->reserve_path != NULL && statvfs(d->reserve_path, &vs) == 0) {
+        unsigned long long quarter = (unsigned long long)vs.f_bavail * vs.f_frsize / 4 / 4096;
+        pages = quarter < 4000 ? (quarter > 64 ? (long)quarter : 64) : 4000;
+    }
+    sqlite3_wal_autocheckpoint(d->db, (int)pages);
+}
+
+static void
+reserve_take(struct sqdb *d)
+{
+    struct statvfs vs;
+    int fd = open(d->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    d->reserve_retry_at = mono_s() + SQDB_RESERVE_RETRY_S;
+    if (fd < 0)
+        return;
+    off_t size = SQDB_RESERVE_MAX;
+    if (fstatvfs(fd, &vs) == 0) {
+        off_t quarter = (off_t)(vs.f_bavail / 4) * (off_t)vs.f_frsize;
+        size = quarter < size ? quarter : size;
+    }
+    if (size > 0 && posix_fallocate(fd, 0, size) == 0)
+        d->reserve_held = true;
+    close(fd);
+    if (!d->reserve_held)
+        unlink(d->reserve_path);
+    wal_limit(d);
+}
+
+static void
+reserve_release(struct sqdb *d)
+{
+    if (!d->reserve_held)
+        return;
+    unlink(d->reserve_path);
+    d->reserve_held = false;
+    sqdb_log("store_disk_full", "reserve", SQLITE_FULL,
+             "released the space reserve to checkpoint the WAL");
+}
+
+/* The disk filled up: the WAL (checkpointed only every wal_autocheckpoint pages) may be what
+ * fills it, and failed writes never reach a commit that would checkpoint it. After every
+ * operation, until it succeeds, checkpoint the WAL into the database file and truncate it, so the
+ * service recovers by itself once there is room again, before the WAL can fill the disk anew. */
+static void
+reclaim_wal(struct sqdb *d)
+{
+    int frames = -1, done = -1;
+    int rc = sqlite3_wal_checkpoint_v2(d->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &frames, &done);
+
+    if (rc == SQLITE_OK) {
+        if (d->full_logged)
+            sqdb_log("store_space_recovered", "reclaim_wal", rc, "the WAL was checkpointed");
+        d->full = d->full_logged = false;
+        d->reserve_retry_at = 0; /* take the reserve again at the next chance */
+        wal_limit(d);
+    } else if (!d->full_logged) {
+        d->full_logged = true;
+        sqdb_log("store_checkpoint_failed", "reclaim_wal", rc, sqlite3_errmsg(d->db));
+    }
+}
+
 void
 sqdb_unlock(struct sqdb *d)
 {
+    if (d->full && d->depth == 0) {
+        reserve_release(d);
+        reclaim_wal(d);
+    } else if (d->reserve_path != NULL && !d->reserve_held && !d->full && d->depth == 0 &&
+               mono_s() >= d->reserve_retry_at) {
+        reserve_take(d);
+    }
     atomic_fetch_sub_explicit(&d->held, 1, memory_order_relaxed);
     pthread_mutex_unlock(&d->mu);
 }
@@ -627,6 +728,11 @@ sqdb_open(struct sqdb **out, const char *path, const struct sqdb_stmt *stmts, si
     if ((st = sqdb_configure(d->db, memory, err, err_len)) != ST_OK ||
         (st = sqdb_migrate(d, migrations, n_migrations, err, err_len)) != ST_OK)
         goto out;
+    if (!memory) {
+        d->reserve_path = xmalloc(strlen(path) + sizeof "-reserve");
+        sprintf(d->reserve_path, "%s-reserve", path);
+        reserve_take(d);
+    }
     *out = d;
 out:
     if (*out == NULL)
@@ -654,6 +760,9 @@ sqdb_close(struct sqdb *d)
     for (size_t i = 0; i < d->n + SQDB__OWN; i++)
         sqlite3_finalize(d->cache[i]);
     sqlite3_close_v2(d->db); /* NULL-safe; the last close checkpoints the WAL */
+    if (d->reserve_held)
+        unlink(d->reserve_path);
+    free(d->reserve_path);
     pthread_mutex_destroy(&d->mu);
     free(d->cache);
     free(d);

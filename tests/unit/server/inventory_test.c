@@ -38,7 +38,8 @@ setup(void **state)
     if (mkdtemp(f->dir) == NULL)
         return -1;
     service_paths_resolve(&f->p, f->dir, NULL, NULL);
-    if (service_init(&f->p, key, sizeof key, id, sizeof id, err, sizeof err) != ST_OK ||
+    bool adopted;
+    if (service_init(&f->p, key, sizeof key, id, sizeof id, &adopted, err, sizeof err) != ST_OK ||
         service_open(&f->svc, &f->p, &ks, &as, err, sizeof err) != ST_OK) {
         fprintf(stderr, "service: %s\n", err);
         return -1;

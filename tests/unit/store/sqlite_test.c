@@ -27,6 +27,27 @@ test_wal_journal(void **state)
     assert_int_equal(tb_int(f->url, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 }
 
+/* The space reserve next to the database (kept free for a WAL checkpoint when the disk fills):
+ * owner-only, non-empty while the store is open, removed when it closes. */
+static void
+test_space_reserve(void **state)
+{
+    struct fx *f = *state;
+    char path[700];
+    struct stat sb;
+
+    snprintf(path, sizeof path, "%s-reserve", f->url);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_true(sb.st_size > 0 && sb.st_size <= (8 << 20));
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_not_equal(stat(path, &sb), 0);
+    assert_int_equal(store_open(&f->s, f->url, f->err, sizeof f->err), ST_OK);
+    assert_int_equal(stat(path, &sb), 0);
+}
+
 static void
 test_url_forms(void **state)
 {
@@ -202,6 +223,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_wal_journal, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_space_reserve, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_url_forms, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_file_mode_0600, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_delete_shreds, fx_setup, fx_teardown),
