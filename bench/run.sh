@@ -7,7 +7,7 @@
 #                [--idle-connections 1000] [--hold 3] [--openssl-seconds 3]
 #                [--serve-arg ARG]... [--json FILE] [--keep-tmp] [--no-install]
 #                [--only all|main|audit] [--audit-dir DIR] [--audit-connections 32,256]
-#                [--fsync-seconds 2]
+#                [--fsync-seconds 2] [--trace-rounds 2]
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +30,7 @@ ONLY=all
 AUDIT_PARENT=/var/tmp
 AUDIT_CONNS=32,256
 FSYNC_SECONDS=2
+TRACE_ROUNDS=2
 
 usage() {
   sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -53,6 +54,7 @@ Options:
                         (default /var/tmp)
   --audit-connections L comma-separated wrk connection counts for the audit section (default 32,256)
   --fsync-seconds N     length of the fdatasync probe in the audit section (default 2)
+  --trace-rounds N      rounds of the tracing section (off, ratio 0.01, ratio 1.0 each; default 2)
 EOF
 }
 
@@ -90,20 +92,23 @@ while [ $# -gt 0 ]; do
     --audit-connections=*) AUDIT_CONNS=${1#*=}; shift ;;
     --fsync-seconds) need_arg "$@"; FSYNC_SECONDS=$2; shift 2 ;;
     --fsync-seconds=*) FSYNC_SECONDS=${1#*=}; shift ;;
+    --trace-rounds) need_arg "$@"; TRACE_ROUNDS=$2; shift 2 ;;
+    --trace-rounds=*) TRACE_ROUNDS=${1#*=}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
-for v in DURATION THREADS CONNS WARMUP IDLE_CONNS HOLD OPENSSL_SECONDS FSYNC_SECONDS; do
+for v in DURATION THREADS CONNS WARMUP IDLE_CONNS HOLD OPENSSL_SECONDS FSYNC_SECONDS TRACE_ROUNDS; do
   is_uint "${!v}" || { echo "run.sh: ${v,,} must be a whole number, got '${!v}'" >&2; exit 2; }
 done
 [ "$DURATION" -ge 1 ] && [ "$THREADS" -ge 1 ] && [ "$CONNS" -ge "$THREADS" ] && [ "$OPENSSL_SECONDS" -ge 1 ] ||
   { echo "run.sh: need duration >= 1, threads >= 1, connections >= threads, openssl-seconds >= 1" >&2; exit 2; }
 case "$ONLY" in
-  all) RUN_MAIN=1; RUN_AUDIT=1 ;;
-  main) RUN_MAIN=1; RUN_AUDIT=0 ;;
-  audit) RUN_MAIN=0; RUN_AUDIT=1 ;;
-  *) echo "run.sh: --only must be all, main or audit, got '$ONLY'" >&2; exit 2 ;;
+  all) RUN_MAIN=1; RUN_AUDIT=1; RUN_TRACE=1 ;;
+  main) RUN_MAIN=1; RUN_AUDIT=0; RUN_TRACE=0 ;;
+  audit) RUN_MAIN=0; RUN_AUDIT=1; RUN_TRACE=0 ;;
+  trace) RUN_MAIN=0; RUN_AUDIT=0; RUN_TRACE=1 ;;
+  *) echo "run.sh: --only must be all, main, audit or trace, got '$ONLY'" >&2; exit 2 ;;
 esac
 IFS=, read -r -a AUDIT_CONN_LIST <<<"$AUDIT_CONNS"
 [ ${#AUDIT_CONN_LIST[@]} -ge 1 ] || { echo "run.sh: --audit-connections is empty" >&2; exit 2; }
@@ -123,7 +128,7 @@ broke() { BROKEN+=("$*"); log "ERROR: $*"; }
 
 # ---------------------------------------------------------------------------------------------
 # Processes we start, and cleanup (also on Ctrl-C, SIGTERM and failure).
-NGINX_PID=""; DG_PID=""; FG_PID=""; TMP=""; AUDIT_WORK=""
+NGINX_PID=""; DG_PID=""; FG_PID=""; TMP=""; AUDIT_WORK=""; SINK_PID=""
 
 stop_pid() { # stop_pid PID SIGNAL: signal one of our children, wait up to 10 s, then SIGKILL it
   local pid=$1 sig=$2 i kids
@@ -153,6 +158,7 @@ cleanup() {
   stop_pid "$FG_PID" TERM   # background children ignore SIGINT
   stop_pid "$NGINX_PID" TERM
   stop_pid "$DG_PID" TERM
+  stop_pid "$SINK_PID" TERM
   local d
   for d in "$TMP" "$AUDIT_WORK"; do   # both made by mktemp -d in this run
     if [ -n "$d" ] && [ -d "$d" ]; then
@@ -400,10 +406,11 @@ set_token() { TOKEN=$1; umask 077; printf 'Authorization: Bearer %s\n' "$TOKEN" 
 
 DG_LOG="$TMP/difyguard"   # server stdout/stderr go to $DG_LOG.log / $DG_LOG.err
 DG_EXTRA_ARGS=()          # appended after --serve-arg ones (the audit section's --audit-durable=false)
+DG_ENV=()                 # NAME=VALUE for the server's environment (the tracing section's OTEL_*)
 start_difyguard() {
   DG_PORT=$(free_port)
-  log "starting difyguard serve on 127.0.0.1:$DG_PORT${DG_EXTRA_ARGS[*]:+ (${DG_EXTRA_ARGS[*]})}"
-  "$BIN" serve --data-dir "$DG_DATA" --listen "127.0.0.1:$DG_PORT" \
+  log "starting difyguard serve on 127.0.0.1:$DG_PORT${DG_EXTRA_ARGS[*]:+ (${DG_EXTRA_ARGS[*]})}${DG_ENV[*]:+ with ${DG_ENV[*]}}"
+  env "${DG_ENV[@]}" "$BIN" serve --data-dir "$DG_DATA" --listen "127.0.0.1:$DG_PORT" \
     --max-connections-per-ip 2000 --max-connections 4096 "${SERVE_ARGS[@]}" "${DG_EXTRA_ARGS[@]}" \
     >>"$DG_LOG.log" 2>>"$DG_LOG.err" </dev/null &
   DG_PID=$!
@@ -649,6 +656,80 @@ EOF
 fi
 
 # ---------------------------------------------------------------------------------------------
+# 3c. Tracing: the 64-byte encrypt with tracing off, at sample ratio 0.01 and at 1.0, exporting
+# OTLP/HTTP JSON to a local sink started here (answers 200 to every batch), each on a fresh data
+# dir, TRACE_ROUNDS rounds interleaved (off, 0.01, 1.0, off, ...) so drift hits all three alike.
+trace_run() { # trace_run MODE(off|r001|r1) ROUND -> R[trace_MODE_rN_*]
+  local mode=$1 round=$2 id="trace_${1}_r${2}"
+  DG_DATA="$TMP/data-trace-$mode-$round"
+  DG_LOG="$TMP/difyguard-trace-$mode-$round"
+  DG_ENV=()
+  case "$mode" in
+    r001) DG_ENV=(OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.01) ;;
+    r1) DG_ENV=(OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=1.0) ;;
+  esac
+  [ "$mode" != off ] && DG_ENV+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT"
+                                 OTEL_EXPORTER_OTLP_PROTOCOL=http/json
+                                 OTEL_BSP_MAX_QUEUE_SIZE=16384 OTEL_BSP_SCHEDULE_DELAY=500)
+  log "tracing section: $mode, round $round"
+  if ! dg_setup; then DG_ENV=(); stop_pid "$DG_PID" TERM; DG_PID=""; return 1; fi
+  DG_ENV=()
+  if check_call "trace $mode encrypt" /v1/keyrings/bench/encrypt "$TMP/enc64.json" application/json; then
+    if run_wrk "trace-$mode-$round" "http://127.0.0.1:$DG_PORT/v1/keyrings/bench/encrypt" \
+         "$TMP/enc64.json" application/json "$TOKEN"; then
+      save_wrk "$id"
+    else
+      broke "wrk encrypt (tracing $mode) failed"
+    fi
+    sleep 1   # the exporter's last batch (schedule delay 0.5 s)
+    curl -s --max-time 10 "http://127.0.0.1:$DG_PORT/metrics" >"$TMP/metrics-$mode-$round.txt" || true
+    R[${id}_exported]=$(awk '$1 == "difyguard_trace_spans_exported_total" {print $2}' "$TMP/metrics-$mode-$round.txt")
+    R[${id}_dropped]=$(awk '/^difyguard_trace_spans_dropped_total/ {s += $2} END {print s + 0}' "$TMP/metrics-$mode-$round.txt")
+  else
+    broke "tracing section: encrypt check failed ($mode)"
+  fi
+  stop_difyguard || true
+}
+
+if [ "$RUN_TRACE" = 1 ]; then
+  cat >"$TMP/otlp_sink.py" <<'EOF'
+import signal, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *a):
+        pass
+srv = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+srv.serve_forever()
+EOF
+  SINK_PORT=$(free_port)
+  "$PY" "$TMP/otlp_sink.py" "$SINK_PORT" >"$TMP/otlp_sink.log" 2>&1 </dev/null &
+  SINK_PID=$!
+  log "OTLP sink (python http.server, answers 200) on 127.0.0.1:$SINK_PORT"
+  if [ ! -x "$BIN" ]; then
+    broke "difyguard binary not found or not executable: $BIN (build it, or pass --bin PATH)"
+  else
+    for round in $(seq 1 "$TRACE_ROUNDS"); do
+      for mode in off r001 r1; do trace_run "$mode" "$round" || true; done
+    done
+  fi
+  stop_pid "$SINK_PID" TERM; SINK_PID=""
+  DG_DATA="$TMP/data"; DG_LOG="$TMP/difyguard"
+  for mode in off r001 r1; do # means over the rounds
+    R[trace_${mode}_rps]=$(for round in $(seq 1 "$TRACE_ROUNDS"); do echo "${R[trace_${mode}_r${round}_rps]:-}"; done |
+      awk 'NF { s += $1; n++ } END { if (n) printf "%.1f", s / n }')
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
 # 4. Table
 NGX_RPS=${R[nginx_rps]:-}
 MARK_NOTE=""
@@ -669,7 +750,7 @@ done
 FMT='%-34s %14s %9s %9s %9s  %-24s %s\n'
 echo
 echo "difyguard benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores, $(uname -r)"
-if [ "$RUN_MAIN" = 1 ]; then WRK_C="-c$CONNS"; else WRK_C="-c{${AUDIT_CONNS}}"; fi
+if [ "$RUN_MAIN" = 1 ] || [ "$RUN_AUDIT" = 0 ]; then WRK_C="-c$CONNS"; else WRK_C="-c{${AUDIT_CONNS}}"; fi
 echo "wrk -t$THREADS $WRK_C -d${DURATION}s --timeout 10s --latency, keep-alive, warm-up ${WARMUP}s; servers run one at a time"
 [ -x "$BIN" ] && [ -n "$KEY_KIND" ] && echo "difyguard: $BIN ($("$BIN" version 2>/dev/null | head -n 1 || true)); auth: $KEY_KIND"
 [ "$DG_OK" = 1 ] && echo "data dir on: $(df -P "$DG_DATA" 2>/dev/null | awk 'NR == 2 {print $1}') ($(stat -f -c %T "$DG_DATA" 2>/dev/null))"
@@ -779,6 +860,29 @@ if [ "$RUN_AUDIT" = 1 ]; then
   echo
   echo "cost = 1 - durable req/s / non-durable req/s. Durable: each reply waits for the fsync of the group"
   echo "commit holding its audit event (SQLite WAL, synchronous=FULL); --audit-durable=false replies before it."
+fi
+if [ "$RUN_TRACE" = 1 ]; then
+  echo
+  echo "Tracing: encrypt 64 B (JSON), ${TRACE_ROUNDS} round(s) of off / ratio 0.01 / ratio 1.0, OTLP/HTTP JSON to a local sink"
+  table_head "vs off"
+  for mode in off r001 r1; do
+    case "$mode" in off) label="tracing off";; r001) label="sample ratio 0.01";; r1) label="sample ratio 1.0";; esac
+    for round in $(seq 1 "$TRACE_ROUNDS"); do
+      id="trace_${mode}_r${round}"
+      if [ -n "${R[${id}_rps]:-}" ]; then
+        extra=""
+        [ "$mode" != off ] && extra="spans exported ${R[${id}_exported]:-?}, dropped ${R[${id}_dropped]:-?}"
+        printf "$FMT" "  $label, round $round" "$(calc "${R[${id}_rps]}" 0) req/s" "${R[${id}_p50]}" "${R[${id}_p99]}" "" "" "$extra$(errs "$id")"
+      fi
+    done
+    if [ -n "${R[trace_${mode}_rps]:-}" ] && [ -n "${R[trace_off_rps]:-}" ]; then
+      ratio=$(calc "${R[trace_${mode}_rps]} / ${R[trace_off_rps]}" 3)
+      R[trace_${mode}_ratio]=$ratio
+      target=""; res=""
+      if [ "$mode" = r001 ]; then target=">= 0.95x of off"; res=$(verdict "$ratio" ">=" 0.95); R[trace_r001_result]=$res; fi
+      printf "$FMT" "$label, mean" "$(calc "${R[trace_${mode}_rps]}" 0) req/s" "" "" "${ratio}x" "$target" "$res"
+    fi
+  done
 fi
 echo
 echo "PASS/MISS are informational; see bench/README.md for methodology and caveats."

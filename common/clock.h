@@ -9,6 +9,8 @@
 
 int64_t clock_now_s(void);
 int64_t clock_now_ms(void);
+/* The monotonic clock in nanoseconds: for durations, never for dates. */
+int64_t clock_mono_ns(void);
 
 /* Unix seconds as RFC 3339 UTC ("2026-11-28T20:21:00Z"); times past 9999-12-31 are clamped, so
  * the text is always a valid RFC 3339 value. */

@@ -34,3 +34,8 @@ dg_fuzz(fuzz_audit_verify
 # Its oracle: accepted lines must be seed lines (read from the source corpus at start).
 target_compile_definitions(fuzz_audit_verify PRIVATE
     DG_FUZZ_SEEDS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/fuzz_audit_verify")
+
+# W3C traceparent/tracestate headers and the OTEL_* key=value lists (server/obs/trace_parse.c).
+dg_fuzz(fuzz_trace
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_trace.c
+    LIBS dg_server)

@@ -6,7 +6,8 @@ pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       libsodium-dev libssl-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libcmocka-dev libjwt-dev
       curl libcurl4-openssl-dev ca-certificates openssl sqlite3
       cppcheck python3 python3-pytest python3-requests python3-yaml python3-jsonschema
-      python3-nacl systemd faketime)
+      python3-nacl systemd faketime
+      prometheus prometheus-alertmanager)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(wrk nginx-light); fi
 # `kubectl kustomize` renders deploy/kustomize in the tests: any kubectl on PATH will do (the
 # manifests stay within what Debian's kubectl 1.20 renders), else Debian's.

@@ -21,13 +21,13 @@ rules=(
 "audit format;^server/audit/(format|verify);^(common/|crypto/|server/audit/(format|format_priv|verify_priv)\.h$);microhttpd|sqlite3|libpq|curl/"
 "cli;^cli/;^(common/|crypto/|cli/|policies/|server/audit/format\.h$);microhttpd|sqlite3|libpq"
 "obs;^server/obs/;^(common/|server/obs/);microhttpd|sqlite3|libpq|sodium"
-"http;^server/http/;^(common/|crypto/|server/http/|server/auth/principal\.h$);sqlite3|libpq"
+"http;^server/http/;^(common/|crypto/|server/http/|server/obs/|server/auth/principal\.h$);sqlite3|libpq"
 "auth;^server/auth/;^(common/|crypto/|store/store\.h$|server/auth/|server/obs/);microhttpd|sqlite3|libpq"
 "audit;^server/audit/;^(common/|crypto/|store/store\.h$|server/audit/|server/obs/|server/(sealed|svckey)\.h$);microhttpd|sqlite3|libpq"
 "handlers;^server/handlers/;^(common/|crypto/|server/);sqlite3|libpq"
 "main;^server/main\.c$;^(common/|crypto/|store/store\.h$|cli/|server/);sqlite3|libpq"
 "service;^server/service\.[ch]$;^(common/|crypto/|policies/|store/store\.h$|server/[a-z_]+\.h$|server/(audit|auth|obs)/[a-z_]+\.h$|server/http/http\.h$);sqlite3|libpq|microhttpd"
-"managers;^server/[a-z_]+\.[ch]$;^(common/|crypto/|policies/|store/store\.h$|server/(apps|keyrings|keyrings_priv|svckey|sealed|datalock|janitor|certs|inventory|compliance)\.h$|server/(audit|auth|obs)/[a-z_]+\.h$);sqlite3|libpq|microhttpd"
+"managers;^server/[a-z_]+\.[ch]$;^(common/|crypto/|policies/|store/store\.h$|server/(apps|keyrings|keyrings_priv|keymetrics|svckey|sealed|datalock|janitor|certs|inventory|compliance)\.h$|server/(audit|auth|obs)/[a-z_]+\.h$);sqlite3|libpq|microhttpd"
 )
 
 bad=0

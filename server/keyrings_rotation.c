@@ -90,7 +90,7 @@ rotate_due(struct keyrings *k, const struct due_rotation *d, int64_t now)
     }
     audit_txn_end(&txn, st == ST_OK); /* no-op when nothing was begun */
     if (st != ST_OK && st != ST_NOT_FOUND)
-        log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", d->name, "status", status_name(st),
+        log_msg(LOG_ERROR, "auto_rotation_failed", "keyring", d->name, "error", status_name(st),
                 LOG_END);
 }
 

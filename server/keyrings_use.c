@@ -167,6 +167,80 @@ keyrings_kek_decrypt(struct keyring_use *u, uint32_t version, const struct kek *
     return kek_of(u->k, kr, &kr->v[version - 1], out);
 }
 
+#define METRICS_VERSIONS 8 /* newest usable versions per keyring with their own series */
+
+/* One gauge family with a sample per keyring that has versions: value(kr). */
+static void
+per_keyring(struct metrics_out *o, const struct keyrings *k, const char *name, const char *help,
+            double (*value)(const struct keyring *kr, int64_t now), int64_t now)
+{
+    metrics_family(o, name, "gauge", help);
+    for (size_t i = 0; i < k->n; i++) {
+        const struct keyring *kr = k->items[i];
+        if (!kr->integrity_failed && kr->nv > 0)
+            metrics_sample1(o, name, "keyring", kr->row.name, value(kr, now));
+    }
+}
+
+static double
+latest_encryptions(const struct keyring *kr, int64_t now)
+{
+    (void)now;
+    return (double)atomic_load(&((struct keyring *)(uintptr_t)kr)->v[kr->nv - 1].used);
+}
+
+static double
+latest_age(const struct keyring *kr, int64_t now)
+{
+    return (double)(now - kr->v[kr->nv - 1].row.created_at);
+}
+
+static double
+latest_created(const struct keyring *kr, int64_t now)
+{
+    (void)now;
+    return (double)kr->v[kr->nv - 1].row.created_at;
+}
+
+static double
+rotation_period(const struct keyring *kr, int64_t now)
+{
+    (void)now;
+    return (double)kr->row.rotation_period;
+}
+
+static double
+next_rotation(const struct keyring *kr, int64_t now)
+{
+    (void)now;
+    return kr->row.rotation_period > 0 ? (double)keyrings__next_rotation(&kr->row) : 0;
+}
+
+/* Encryptions under each usable version (min_decryption_version and up, the newest few). */
+static void
+version_encryptions(struct metrics_out *o, const struct keyrings *k)
+{
+    const char *name = "difyguard_key_version_encryptions";
+    char ver[16];
+
+    metrics_family(o, name, "gauge",
+                   "Encryptions counted under each key version still usable for decryption (the "
+                   "8 newest per keyring); the bound is difyguard_key_version_encryption_limit.");
+    for (size_t i = 0; i < k->n; i++) {
+        const struct keyring *kr = k->items[i];
+        if (kr->integrity_failed)
+            continue;
+        size_t lo = kr->nv > METRICS_VERSIONS ? kr->nv - METRICS_VERSIONS : 0;
+        if (kr->row.min_decryption_version > lo + 1)
+            lo = kr->row.min_decryption_version - 1;
+        for (size_t v = lo; v < kr->nv; v++) {
+            snprintf(ver, sizeof ver, "%u", kr->v[v].row.version);
+            metrics_sample2(o, name, "keyring", kr->row.name, "version", ver,
+                            (double)atomic_load(&((struct keyring *)(uintptr_t)kr)->v[v].used));
+        }
+    }
+}
+
 void
 keyrings_metrics(const void *self, struct metrics_out *o)
 {
@@ -180,21 +254,21 @@ keyrings_metrics(const void *self, struct metrics_out *o)
     metrics_gauge(o, "difyguard_key_version_encryption_limit",
                   "Encryptions a key version may do; rotation at 90%.", (double)k->set.kek_limit);
     pthread_rwlock_rdlock(&k->lock);
-    metrics_family(o, "difyguard_keyring_latest_version_encryptions", "gauge",
-                   "Encryptions counted under each keyring's latest key version.");
-    for (size_t i = 0; i < k->n; i++) {
-        const struct keyring *kr = k->items[i];
-        if (!kr->integrity_failed && kr->nv > 0)
-            metrics_sample1(o, "difyguard_keyring_latest_version_encryptions", "keyring",
-                            kr->row.name, (double)atomic_load(&kr->v[kr->nv - 1].used));
-    }
-    metrics_family(o, "difyguard_keyring_latest_version_age_seconds", "gauge",
-                   "Age of each keyring's latest key version.");
-    for (size_t i = 0; i < k->n; i++) {
-        const struct keyring *kr = k->items[i];
-        if (!kr->integrity_failed && kr->nv > 0)
-            metrics_sample1(o, "difyguard_keyring_latest_version_age_seconds", "keyring",
-                            kr->row.name, (double)(now - kr->v[kr->nv - 1].row.created_at));
-    }
+    metrics_gauge(o, "difyguard_keyrings", "Keyrings on this node.", (double)k->n);
+    per_keyring(o, k, "difyguard_keyring_latest_version_encryptions",
+                "Encryptions counted under each keyring's latest key version.", latest_encryptions,
+                now);
+    per_keyring(o, k, "difyguard_keyring_latest_version_age_seconds",
+                "Age of each keyring's latest key version.", latest_age, now);
+    per_keyring(o, k, "difyguard_keyring_latest_version_created_timestamp_seconds",
+                "When each keyring's latest key version was made, unix seconds.", latest_created,
+                now);
+    per_keyring(o, k, "difyguard_keyring_rotation_period_seconds",
+                "Each keyring's rotation_period (its cryptoperiod; 0: no automatic rotation).",
+                rotation_period, now);
+    per_keyring(o, k, "difyguard_keyring_next_rotation_timestamp_seconds",
+                "When each keyring is next rotated by its period, unix seconds (0: never).",
+                next_rotation, now);
+    version_encryptions(o, k);
     pthread_rwlock_unlock(&k->lock);
 }

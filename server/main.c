@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <sodium.h>
 
 #include "cli/audit_verify.h"
@@ -31,6 +32,7 @@
 #include "server/handlers/handlers.h"
 #include "server/http/http.h"
 #include "server/janitor.h"
+#include "server/keymetrics.h"
 #include "server/service.h"
 
 #define EXIT_USAGE 2
@@ -43,7 +45,8 @@ struct opts {
     bool tls_terminated_upstream;
     bool audit_durable, audit_new_chain;
     int64_t audit_checkpoint_interval, audit_retention;
-    char *audit_archive_dir, *jwt_config, *trusted_proxies;
+    char *audit_archive_dir, *jwt_config, *trusted_proxies, *metrics_listen;
+    bool metrics_on_api;
     uint64_t threads, max_body_bytes, max_batch_items, max_batch_bytes, max_connections,
         max_connections_per_ip, kek_max_encryptions, reserve_block;
     int64_t idle_timeout, maintenance_interval, shutdown_grace;
@@ -117,6 +120,11 @@ static const struct opt serve_opts[] = {
     O("jwt-config", OPT_STRING, jwt_config, NULL, "JSON file of JWT issuers and keys"),
     O("trusted-proxies", OPT_STRING, trusted_proxies, NULL,
       "comma-separated addresses whose X-Forwarded-For is believed"),
+    O("metrics-listen", OPT_STRING, metrics_listen, NULL,
+      "a second listener HOST:PORT serving only /healthz, /readyz and /metrics (plain HTTP, "
+      "allowed on any address)"),
+    O("metrics-on-api", OPT_BOOL, metrics_on_api, "true",
+      "serve /metrics on the API listener too (false: only on --metrics-listen)"),
 };
 #define N(a) (sizeof a / sizeof a[0])
 
@@ -516,9 +524,10 @@ start_janitor(struct janitor **out, struct service *svc, int64_t rotation_every_
     const struct duty duties[] = {
         {"rotation", (rotation_every_s > 0 ? rotation_every_s : 60) * 1000, duty_rotation,
          svc->keyrings},
+        {"api_key_metrics", KEYMETRICS_EVERY_MS, keymetrics_refresh, svc->keymetrics},
         {"audit", 1000, audit_janitor, svc->audit},
     };
-    size_t n = svc->audit != NULL ? 2 : 1;
+    size_t n = svc->audit != NULL ? 3 : 2;
 
     *out = janitor_new(duties, n);
     keyrings_set_kick(svc->keyrings, kick_rotation, *out);
@@ -543,6 +552,56 @@ facts_fill(struct inventory_facts *f, const struct opts *o, const struct service
     api->tls = o->tls_cert != NULL;
     api->tls_upstream = o->tls_terminated_upstream;
     f->n_listeners = 1;
+    if (o->metrics_listen != NULL) {
+        struct inv_listener *m = &f->listeners[f->n_listeners++];
+        snprintf(m->name, sizeof m->name, "metrics");
+        snprintf(m->addr, sizeof m->addr, "%s", o->metrics_listen);
+        m->loopback = http_is_loopback(o->metrics_listen);
+    }
+}
+
+/* The routes a listener serves: the API's (without /metrics when --metrics-on-api=false), or only
+ * the public ones (health and metrics: no audit operation) for --metrics-listen. */
+struct listener_routes {
+    struct route *v;
+    struct route_table table;
+    struct http_app app;
+};
+
+static void
+listener_routes(struct listener_routes *lr, bool public_only, bool with_metrics)
+{
+    const struct route_table *all = handlers_app.routes;
+
+    lr->v = xcalloc(all->n, sizeof *lr->v);
+    lr->table = (struct route_table){lr->v, 0};
+    for (size_t i = 0; i < all->n; i++) {
+        const struct route *rt = &all->v[i];
+        if ((public_only && rt->audit_op != NULL) ||
+            (!with_metrics && strcmp(rt->path, "/metrics") == 0))
+            continue;
+        lr->v[lr->table.n++] = *rt;
+    }
+    lr->app = handlers_app;
+    lr->app.routes = &lr->table;
+}
+
+/* --metrics-listen: plain HTTP on any address (it serves no secret and no /v1 route). */
+static int
+start_metrics_listener(struct http_server **out, struct service *svc, const struct opts *o,
+                       struct listener_routes *lr, const struct http_obs *obs)
+{
+    struct http_listen ml = {o->metrics_listen, NULL, NULL, true, NULL};
+    char err[512];
+
+    *out = NULL;
+    if (o->metrics_listen == NULL)
+        return -1;
+    listener_routes(lr, true, true);
+    enum status st = http_start(out, svc, &lr->app, &ml, &svc->limits, obs, err, sizeof err);
+    if (st != ST_OK)
+        return fail(st == ST_INVALID ? EXIT_USAGE : 1, "--metrics-listen: %s", err);
+    return -1;
 }
 
 static int
@@ -551,7 +610,8 @@ cmd_serve(int argc, char **argv)
     struct opts o;
     struct service_paths p = {0};
     struct service *svc = NULL;
-    struct http_server *http = NULL;
+    struct http_server *http = NULL, *mhttp = NULL;
+    struct listener_routes api_routes = {0}, metrics_routes = {0};
     struct janitor *janitor = NULL;
     struct datalock *lock = NULL;
     char err[512];
@@ -590,32 +650,52 @@ cmd_serve(int argc, char **argv)
         goto out;
     if (o.jwt_config != NULL && (rc = load_jwt(svc, o.jwt_config)) >= 0)
         goto out;
+    if (!o.metrics_on_api && o.metrics_listen == NULL) {
+        rc = fail(EXIT_USAGE, "%s", "--metrics-on-api=false needs --metrics-listen");
+        goto out;
+    }
+    listener_routes(&api_routes, false, o.metrics_on_api);
+    if (service_observe(svc, &api_routes.table, err, sizeof err) != ST_OK) {
+        rc = fail(EXIT_USAGE, "%s", err);
+        goto out;
+    }
+    struct http_obs obs = {svc->http_stats, svc->tracer};
     svc->limits = (struct http_limits){
         o.max_body_bytes,         o.max_batch_bytes, o.max_batch_items, o.max_connections,
         o.max_connections_per_ip, o.idle_timeout,    o.threads};
     facts_fill(&svc->facts, &o, &p, rootkey_id(svc->root));
     if ((rc = start_janitor(&janitor, svc, o.maintenance_interval)) >= 0)
         goto out;
-    enum status st = http_start(&http, svc, &handlers_app, &l, &svc->limits, err, sizeof err);
+    enum status st =
+        http_start(&http, svc, &api_routes.app, &l, &svc->limits, &obs, err, sizeof err);
     if (st != ST_OK) {
         rc = fail(st == ST_INVALID ? EXIT_USAGE : 1, "%s", err);
         goto out;
     }
+    if ((rc = start_metrics_listener(&mhttp, svc, &o, &metrics_routes, &obs)) >= 0)
+        goto out;
     atomic_store(&svc->ready, true);
     log_msg(LOG_INFO, "listening", "addr", o.listen, "version", DG_VERSION, "tls",
             o.tls_cert != NULL ? "on" : "off", "database", store_backend(svc->store), "root_key_id",
-            rootkey_id(svc->root), LOG_END);
+            rootkey_id(svc->root), "metrics_addr", o.metrics_listen, "tracing",
+            svc->tracer != NULL ? "on" : "off", LOG_END);
     int sig = wait_for_signal();
     atomic_store(&svc->ready, false);
     log_msg(LOG_INFO, "shutting_down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", LOG_END);
     http_stop(http, (int)o.shutdown_grace);
+    http_stop(mhttp, 0);
+    http = mhttp = NULL;
     log_msg(LOG_INFO, "stopped", LOG_END);
     rc = 0;
 out:
+    http_stop(mhttp, 0); /* after a failed start: whichever listener is up */
+    http_stop(http, 0);
     if (svc != NULL)
         keyrings_set_kick(svc->keyrings, NULL, NULL);
     janitor_free(janitor); /* before the modules its duties use */
     service_close(svc);
+    free(api_routes.v);
+    free(metrics_routes.v);
     datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, serve_opts, N(serve_opts));
@@ -690,6 +770,8 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (crypto_init() != ST_OK)
         return fail(1, "%s", "crypto initialisation failed");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) /* before any thread: not thread-safe */
+        return fail(1, "%s", "libcurl initialisation failed");
     jx_init();
     if (strcmp(argv[1], "serve") != 0)
         log_set_fd(STDERR_FILENO);

@@ -18,8 +18,13 @@
 #include "common/xmem.h"
 #include "crypto/apikey.h"
 #include "server/audit/audit.h"
-#include "server/obs/metrics.h"
 #include "server/auth/jwt.h"
+#include "server/keymetrics.h"
+#include "server/obs/httpstats.h"
+#include "server/obs/metrics.h"
+#include "server/obs/opstats.h"
+#include "server/obs/process.h"
+#include "server/obs/trace.h"
 #include "server/svckey.h"
 
 #define SVCKEY_BYTES 32
@@ -205,14 +210,51 @@ service_keys_load(struct service *s, char *err, size_t err_len)
     return st == ST_NOT_FOUND ? ST_INVALID : st;
 }
 
+/* The store's connection pool (store_pool_stats reads counters only: never waits for the audit
+ * writer, which holds the SQLite connection during a group commit). */
+static void
+store_metrics(const void *self, struct metrics_out *o)
+{
+    const struct store *st = self;
+    struct store_pool_stats p;
+    const char *b = store_backend(st);
+
+    store_pool_stats(st, &p);
+    metrics_family(o, "difyguard_db_pool_connections", "gauge",
+                   "Database connections the pool holds or may open (SQLite: 1).");
+    metrics_sample1(o, "difyguard_db_pool_connections", "backend", b, (double)p.size);
+    metrics_family(o, "difyguard_db_pool_in_use", "gauge",
+                   "Database connections held by an operation now.");
+    metrics_sample1(o, "difyguard_db_pool_in_use", "backend", b, (double)p.in_use);
+    metrics_family(o, "difyguard_db_pool_waiting", "gauge",
+                   "Operations waiting for a database connection now.");
+    metrics_sample1(o, "difyguard_db_pool_waiting", "backend", b, (double)p.waiting);
+    metrics_family(o, "difyguard_db_pool_waits_total", "counter",
+                   "Operations that had to wait for a database connection.");
+    metrics_sample1(o, "difyguard_db_pool_waits_total", "backend", b, (double)p.waits_total);
+    metrics_family(o, "difyguard_db_pool_wait_seconds_total", "counter",
+                   "Time operations spent waiting for a database connection.");
+    metrics_sample1(o, "difyguard_db_pool_wait_seconds_total", "backend", b,
+                    (double)p.wait_ns_total / 1e9);
+    metrics_family(o, "difyguard_db_errors_total", "counter",
+                   "Database operations that failed on a database error.");
+    metrics_sample1(o, "difyguard_db_errors_total", "backend", b, (double)p.errors_total);
+}
+
 /* Each module's series in the metrics registry: GET /metrics walks them. */
 static void
 metrics_sources(struct service *s)
 {
+    s->op_stats = op_stats_new();
+    s->keymetrics = keymetrics_new(s->store);
     const struct metrics_source src[] = {
+        {"process", process_metrics, s}, /* self unused, but registered only when not NULL */
         {"apps", apps_metrics, s->apps},
+        {"api_keys", keymetrics_metrics, s->keymetrics},
         {"keyrings", keyrings_metrics, s->keyrings},
+        {"crypto", op_stats_metrics, s->op_stats},
         {"audit", audit_metrics, s->audit},
+        {"store", store_metrics, s->store},
     };
     s->metrics = metrics_new();
     for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) {
@@ -270,6 +312,33 @@ service_open(struct service **out, const struct service_paths *p,
 }
 
 enum status
+service_observe(struct service *s, const struct route_table *routes, char *err, size_t err_len)
+{
+    const char **methods = xcalloc(routes->n + 1, sizeof *methods);
+    const char **paths = xcalloc(routes->n + 1, sizeof *paths);
+    struct trace_config tc;
+    enum status st;
+
+    for (size_t i = 0; i < routes->n; i++) {
+        methods[i] = routes->v[i].method;
+        paths[i] = routes->v[i].path;
+    }
+    s->http_stats = http_stats_new(methods, paths, routes->n);
+    free(methods);
+    free(paths);
+    const struct metrics_source http = {"http", http_stats_metrics, s->http_stats};
+    metrics_register(s->metrics, &http);
+    if ((st = trace_config_from_env(&tc, NULL, err, err_len)) != ST_OK ||
+        (st = tracer_start(&s->tracer, &tc, err, err_len)) != ST_OK)
+        return st;
+    if (s->tracer != NULL) {
+        const struct metrics_source tr = {"trace", tracer_metrics, s->tracer};
+        metrics_register(s->metrics, &tr);
+    }
+    return ST_OK;
+}
+
+enum status
 service_open_keys(struct service **out, const struct service_paths *p, struct rootkey **keys,
                   size_t n, char *err, size_t err_len)
 {
@@ -295,6 +364,10 @@ service_close(struct service *s)
         return;
     metrics_free(s->metrics);
     audit_close(s->audit); /* drains the queue first */
+    tracer_stop(s->tracer);
+    http_stats_free(s->http_stats);
+    op_stats_free(s->op_stats);
+    keymetrics_free(s->keymetrics);
     jwt_verifier_free(s->jwt);
     keyrings_close(s->keyrings);
     apps_close(s->apps);
@@ -353,7 +426,7 @@ service_admin_key(struct service *s, char *admin_key, size_t cap)
         log_msg(LOG_WARN, "break_glass_admin_key", "app", "admin", "key_id", id, "detail",
                 "a new admin key was minted locally with the root key", LOG_END);
     } else {
-        log_msg(LOG_ERROR, "break_glass_refused", "app", "admin", "status", status_name(st),
+        log_msg(LOG_ERROR, "break_glass_refused", "app", "admin", "error", status_name(st),
                 "detail",
                 "no key was issued: the key and its audit event are written together "
                 "or not at all",

@@ -28,9 +28,13 @@ struct service {
     struct secret *hash_key; /* API-key hashes */
     struct keyrings *keyrings;
     struct apps *apps;
-    struct audit *audit;      /* NULL when the command does not audit */
-    struct jwt_verifier *jwt; /* NULL unless --jwt-config */
-    struct metrics *metrics;  /* every module's series (server/obs/metrics.h) */
+    struct audit *audit;           /* NULL when the command does not audit */
+    struct jwt_verifier *jwt;      /* NULL unless --jwt-config */
+    struct metrics *metrics;       /* every module's series (server/obs/metrics.h) */
+    struct op_stats *op_stats;     /* crypto operations, batches, rate limits (obs/opstats.h) */
+    struct http_stats *http_stats; /* the transport's (obs/httpstats.h); serve only */
+    struct tracer *tracer;         /* OTLP export (obs/trace.h); NULL when tracing is off */
+    struct keymetrics *keymetrics; /* API key expiry and last use (server/keymetrics.h) */
     struct http_limits limits;
     struct inventory_facts facts; /* what serve was started with: root key file, listeners */
     atomic_bool ready;
@@ -67,6 +71,12 @@ NODISCARD enum status service_open(struct service **out, const struct service_pa
 NODISCARD enum status service_open_keys(struct service **out, const struct service_paths *p,
                                         struct rootkey **keys, size_t n, char *err, size_t err_len);
 void service_close(struct service *s);
+
+/* For serve, before the listeners start: the transport's histograms (one series set per route of
+ * `routes`) and the OTLP trace exporter from the OTEL_* variables (server/obs/trace.h), both in
+ * the metrics registry. ST_INVALID with one line in err for a bad OTEL_* value. */
+NODISCARD enum status service_observe(struct service *s, const struct route_table *routes,
+                                      char *err, size_t err_len);
 
 /* A new admin key (break-glass). */
 NODISCARD enum status service_admin_key(struct service *s, char *admin_key, size_t cap);

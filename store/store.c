@@ -166,6 +166,15 @@ store_backend(const struct store *s)
     return s->ops->name;
 }
 
+void
+store_pool_stats(const struct store *s, struct store_pool_stats *out)
+{
+    assert(s != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    if (s->ops->pool_stats != NULL)
+        s->ops->pool_stats(s, out);
+}
+
 int
 store_schema_version(struct store *s)
 {

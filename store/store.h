@@ -34,7 +34,22 @@ void store_close(struct store *s); /* NULL-safe */
  * cap bytes or more. Commands lock the database through a file beside it (server/datalock.h). */
 NODISCARD enum status store_file_path(const char *url, char *out, size_t cap);
 const char *store_backend(const struct store *s); /* "sqlite" */
-int store_schema_version(struct store *s);        /* highest applied migration */
+
+/* Connection pool health, for metrics (difyguard_db_pool_*): never blocks and takes no lock of
+ * the pool (it is read while other threads hold every connection). SQLite has one connection
+ * behind a lock: size 1, in_use while an operation holds it, waiting for those queued on it.
+ * A backend that does not report leaves every field 0. */
+struct store_pool_stats {
+    uint64_t size;          /* connections the backend holds or may open */
+    uint64_t in_use;        /* held by an operation now */
+    uint64_t waiting;       /* operations waiting for a connection now */
+    uint64_t waits_total;   /* operations that had to wait, since start */
+    uint64_t wait_ns_total; /* time they waited, nanoseconds */
+    uint64_t errors_total;  /* operations that failed on a database error (not on a conflict
+                             * or a missing row) */
+};
+void store_pool_stats(const struct store *s, struct store_pool_stats *out);
+int store_schema_version(struct store *s); /* highest applied migration */
 
 /* Admin changes below take `ev`: when not NULL, that audit event row is inserted in the
  * change's own transaction, so a committed change always has its event. A caller whose event

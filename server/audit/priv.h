@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "server/audit/audit.h"
+#include "server/obs/metrics.h"
 
 #define AUDIT_SVC_SIGN "audit-sign"
 #define AUDIT_SVC_HMAC "audit-hmac"
@@ -62,6 +63,9 @@ struct audit {
     atomic_uint_fast64_t unverified; /* other chains an export could not verify */
     _Atomic int64_t verified_at_ms;  /* last whole-trail verification (audit_note_verified) */
     atomic_bool verified_ok;
+    /* Metrics (stats.c): group commits' sizes and durations, the last checkpoint's time. */
+    struct metrics_hist group_size, commit_seconds;
+    _Atomic int64_t checkpoint_ms;
 };
 
 /* A checkpoint line of (chain_id, seq, hash) signed now with this node's key (not stored). */
@@ -87,6 +91,11 @@ struct audit_rec *audit__fold(struct audit *a, struct audit_rec *list, size_t *n
 struct audit_rec *audit__floods_due(struct audit *a, struct audit_rec *list, size_t *n, bool all);
 void audit__floods_free(struct audit *a);
 void audit__rec_free(struct audit_rec *r);
+
+/* stats.c: the writer's histograms (audit_open, audit_close) and one group commit's figures. */
+void audit__stats_init(struct audit *a);
+void audit__stats_fini(struct audit *a);
+void audit__stats_commit(struct audit *a, size_t n, int64_t ns);
 
 /* The writer thread's retention duty (export.c). */
 void audit__retention_run(struct audit *a, int64_t t_ms);

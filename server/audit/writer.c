@@ -239,6 +239,7 @@ audit__checkpoint_locked(struct audit *a, const char *kind, uint64_t seq, const 
     if (st == ST_OK && strcmp(kind, "anchor") != 0) {
         a->checkpoint_seq = seq;
         a->checkpoint_at_ms = t_ms;
+        atomic_store(&a->checkpoint_ms, t_ms);
     }
     sbuf_free(&line);
     return st;
@@ -519,9 +520,11 @@ process(struct audit *a, struct audit_rec *list, size_t n)
 {
     if (list == NULL)
         return;
+    int64_t t0 = clock_mono_ns();
     enum status st = commit_group(a, list, n);
+    audit__stats_commit(a, n, clock_mono_ns() - t0);
     if (st != ST_OK)
-        log_msg(LOG_ERROR, "audit_write_failed", "chain_id", a->chain_id, "status", status_name(st),
+        log_msg(LOG_ERROR, "audit_write_failed", "chain_id", a->chain_id, "error", status_name(st),
                 "detail", "the audit sink could not commit; requests answered 503", LOG_END);
     struct audit_rec *last = list;
     for (struct audit_rec *r = list; r != NULL; r = r->next) {
@@ -614,6 +617,7 @@ audit_open(struct audit **out, struct store *st, const struct rootkey *rk,
     pthread_cond_init(&a->q_cv, NULL);
     pthread_mutex_init(&a->rel_mu, NULL);
     pthread_cond_init(&a->rel_cv, NULL);
+    audit__stats_init(a);
     if ((s = audit_keys_ensure(st, rk)) != ST_OK || (s = load_keys(a, rk)) != ST_OK) {
         snprintf(err, err_len, "cannot load the audit keys (root key %s)", rootkey_id(rk));
         goto fail;
@@ -676,6 +680,7 @@ audit_close(struct audit *a)
     pthread_mutex_destroy(&a->rel_mu);
     pthread_cond_destroy(&a->rel_cv);
     audit__floods_free(a);
+    audit__stats_fini(a);
     free(a);
 }
 
@@ -769,20 +774,4 @@ audit_txn_end(struct audit_txn *t, bool committed)
     t->held = false;
     pthread_mutex_unlock(&t->a->chain_mu);
     sbuf_free(&t->line);
-}
-
-void
-audit_metrics(const void *self, struct metrics_out *o)
-{
-    const struct audit *a = self;
-
-    metrics_counter(o, "difyguard_audit_write_failures_total",
-                    "Audit events that could not be written (their requests were answered 503).",
-                    atomic_load(&a->failures));
-    metrics_gauge(o, "difyguard_audit_backlog", "Audit events queued and not yet written.",
-                  (double)atomic_load(&((struct audit *)(void *)a)->q_len));
-    metrics_counter(o, "difyguard_audit_unverified_chains_total",
-                    "Stored chains of other nodes an export could not verify (left out or cut "
-                    "short).",
-                    atomic_load(&a->unverified));
 }

@@ -13,6 +13,8 @@
 #include "crypto/context.h"
 #include "crypto/envelope.h"
 #include "server/handlers/handlers.h"
+#include "server/obs/opstats.h"
+#include "server/obs/trace.h"
 #include "server/service.h"
 
 #define REFERENCE_MAX 256
@@ -172,7 +174,9 @@ parse_item(struct item *it, enum crypto_op op, const json_t *o, bool batch, stru
 struct opctx {
     struct req *r;
     struct keyring_use use;
-    bool raw_out; /* single decrypt answered as application/octet-stream */
+    bool raw_out;                 /* single decrypt answered as application/octet-stream */
+    bool acquired;                /* the keyring exists and was used: its name may be a label */
+    uint32_t outcomes[ST__COUNT]; /* items by outcome, for difyguard_crypto_operations_total */
 };
 
 /* Seal pt and append the quoted ciphertext text to out. */
@@ -332,6 +336,7 @@ one_item(struct opctx *c, enum crypto_op op, const json_t *o, bool batch, struct
 
     if ((st = parse_item(&it, op, o, batch, c->r)) == ST_OK)
         st = run_item(c, op, &it, out);
+    c->outcomes[(unsigned)st < ST__COUNT ? st : ST_INTERNAL]++;
     if (batch)
         req_audit_item(c->r, st == ST_OK, it.used_version);
     else
@@ -379,6 +384,7 @@ run_batch(struct opctx *c, enum crypto_op op, const json_t *items, struct sbuf *
             sbuf_add(out, ",", 1);
         if (ref != NULL && (!json_is_string(ref) || json_string_length(ref) > REFERENCE_MAX)) {
             st = ST_INVALID;
+            c->outcomes[ST_INVALID]++;
             msg = "reference must be a string of at most 256 bytes";
         } else {
             st = one_item(c, op, o, true, out, &msg);
@@ -470,6 +476,27 @@ is_octet(const char *ct)
     return ct != NULL && strncasecmp(ct, "application/octet-stream", 24) == 0;
 }
 
+/* The request's items in difyguard_crypto_operations_total (a request refused as a whole
+ * counts once, with its error), a batch's size, and the key lookup and crypto spans. */
+static void
+count_ops(struct opctx *c, enum crypto_op op, enum status st, size_t batch_items)
+{
+    struct req *r = c->r;
+    enum opstats_op o = (enum opstats_op)op;
+    const char *keyring = c->acquired ? r->p1 : "";
+    uint64_t total = 0;
+
+    for (size_t i = 0; i < ST__COUNT; i++)
+        total += c->outcomes[i];
+    if (total == 0 && st != ST_OK)
+        c->outcomes[(unsigned)st < ST__COUNT ? st : ST_INTERNAL] = 1;
+    for (size_t i = 0; i < ST__COUNT; i++)
+        op_stats_crypto(r->svc->op_stats, o, keyring, r->principal.app, status_name((enum status)i),
+                        c->outcomes[i]);
+    if (batch_items > 0)
+        op_stats_batch(r->svc->op_stats, o, batch_items);
+}
+
 void
 h_crypto(struct req *r, enum crypto_op op)
 {
@@ -481,6 +508,7 @@ h_crypto(struct req *r, enum crypto_op op)
     struct item oit = {0};
     bool octet_in = op == OP_ENCRYPT && is_octet(req_header(r, "Content-Type"));
     bool octet_out = op == OP_DECRYPT && is_octet(req_header(r, "Accept"));
+    int64_t t0 = r->trace.sampled ? trace_now_ns() : 0, t1 = 0;
     enum status st;
 
     /* The route table has checked the operation's scope and the keyring allow-list. */
@@ -488,7 +516,13 @@ h_crypto(struct req *r, enum crypto_op op)
         st = octet_item(r, &oit, &ctx_json);
     else if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK)
         st = classify(r, body, &items, &msg);
-    if (st == ST_OK && (st = keyrings_acquire(r->svc->keyrings, r->p1, &c.use)) == ST_OK) {
+    if (st == ST_OK) {
+        st = keyrings_acquire(r->svc->keyrings, r->p1, &c.use);
+        req_span(r, "key lookup", t0, st);
+        t1 = r->trace.sampled ? trace_now_ns() : 0;
+    }
+    if (st == ST_OK) {
+        c.acquired = true;
         if (op == OP_DATAKEY && keyrings_format(&c.use) == ENVELOPE_AES256SIV) {
             st = ST_INVALID;
             msg = "datakey needs a randomized (non-deterministic) keyring";
@@ -508,7 +542,9 @@ h_crypto(struct req *r, enum crypto_op op)
                 sbuf_adds(&out, "}");
         }
         keyrings_release(&c.use);
+        req_span(r, "crypto", t1, st);
     }
+    count_ops(&c, op, st, items != NULL ? json_array_size(items) : 0);
     if (octet_in && msg == NULL)
         msg = oit.msg;
     item_free(&oit);

@@ -22,6 +22,10 @@ void req_audit_context(struct req *r, const char *value, size_t len);
 void req_audit_reference(struct req *r, const char *value, size_t len);
 void req_audit_item(struct req *r, bool ok, uint32_t version);
 
+/* A finished child span of the request's server span, when the request is sampled: name is a
+ * static string ("key lookup", "crypto"), start_ns from trace_now_ns(), st its outcome. */
+void req_span(struct req *r, const char *name, int64_t start_ns, enum status st);
+
 /* Admin changes: the event the request will have if the change commits with `status`, to pass
  * to the store call (NULL when auditing is off; &store_audit_refused when the event cannot be
  * made, which makes the store refuse the change: pass it on either way); then report the

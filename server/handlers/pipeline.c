@@ -19,6 +19,8 @@
 #include "server/auth/jwt.h"
 #include "server/handlers/handlers.h"
 #include "server/keyrings.h"
+#include "server/obs/opstats.h"
+#include "server/obs/trace.h"
 #include "server/service.h"
 
 /* --- admission --- */
@@ -94,13 +96,44 @@ scope_refusal(struct req *r, uint32_t missing)
 /* The transport's admit hook: authenticate, then the route's scopes (and, on keyring routes, the
  * key's allow-list) before the handler runs; a refusal is answered here. Routes with scopes 0
  * decide in their handler. */
+/* A finished child span of the request (when sampled). */
+static void
+child_span(struct req *r, const struct trace_ctx *ctx, const char *name, int64_t start_ns,
+           enum status st)
+{
+    struct trace_span sp = {.ctx = *ctx,
+                            .name = name,
+                            .kind = TRACE_KIND_INTERNAL,
+                            .start_ns = start_ns,
+                            .end_ns = trace_now_ns(),
+                            .error = st != ST_OK};
+    snprintf(sp.outcome, sizeof sp.outcome, "%s", status_name(st));
+    if (r->authenticated)
+        snprintf(sp.app, sizeof sp.app, "%s", r->principal.app);
+    trace_emit(r->svc->tracer, &sp);
+}
+
+void
+req_span(struct req *r, const char *name, int64_t start_ns, enum status st)
+{
+    struct trace_ctx ctx;
+    if (!r->trace.sampled)
+        return;
+    trace_child(&r->trace, &ctx);
+    child_span(r, &ctx, name, start_ns, st);
+}
+
 static bool
 admit(struct req *r)
 {
     const struct route *rt = r->route;
     uint32_t need = rt->scopes;
+    int64_t t0 = r->trace.sampled ? trace_now_ns() : 0;
     enum status st = authenticate(r);
 
+    req_span(r, "authenticate", t0, st);
+    if (st == ST_RATE_LIMITED)
+        op_stats_rate_limited(r->svc->op_stats, r->principal.app);
     if (st != ST_OK)
         req_fail(r, st, NULL);
     else if ((r->principal.scopes & need) != need)
@@ -168,20 +201,6 @@ req_audit_item(struct req *r, bool ok, uint32_t version)
 
 /* --- the event --- */
 
-/* W3C traceparent "00-<32 hex trace id>-<16 hex>-<2 hex>": the trace id, when well formed. */
-static void
-trace_id(struct req *r, char out[static 33])
-{
-    const char *tp = req_header(r, "traceparent");
-    out[0] = '\0';
-    if (tp == NULL || strlen(tp) != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' ||
-        strspn(tp + 3, "0123456789abcdef") < 32 || strspn(tp + 36, "0123456789abcdef") < 16 ||
-        strncmp(tp + 3, "00000000000000000000000000000000", 32) == 0)
-        return;
-    memcpy(out, tp + 3, 32);
-    out[32] = '\0';
-}
-
 /* The caller: named in clear when authenticated, or a known key refused (revoked, expired,
  * wrong secret); a presented id that names no key only as an HMAC. JWT apps hold an issuer
  * string: copied as safe text, never cut in a character. */
@@ -239,7 +258,7 @@ make_record(struct req *r)
     rec->n_versions = r->au.n_versions;
     memcpy(rec->versions, r->au.versions, sizeof rec->versions);
     memcpy(rec->version_counts, r->au.counts, sizeof rec->version_counts);
-    trace_id(r, rec->trace_id);
+    trace_id_hex(&r->trace, rec->trace_id); /* the transport validated the client's */
     audit_hmac_hex(a, rec->h_request_id, r->request_id, strlen(r->request_id));
     req_client_addr(r, addr);
     audit_hmac_hex(a, rec->h_client, addr, strlen(addr));
@@ -284,7 +303,10 @@ req_admin_done(struct req *r, enum status st)
 static void
 on_durable(void *arg, enum status st)
 {
-    req_release(arg, st);
+    struct req *r = arg;
+    if (r->audit_span.sampled)
+        child_span(r, &r->audit_span, "audit commit", r->audit_start_ns, st);
+    req_release(r, st); /* r may be gone from here on */
 }
 
 /* The transport's record hook: the request's event to the writer. The answer waits for the
@@ -302,6 +324,10 @@ record(struct req *r, bool may_wait)
     if (may_wait && wait && !rec->coalesce) {
         rec->done = on_durable;
         rec->arg = r;
+        if (r->trace.sampled) {
+            trace_child(&r->trace, &r->audit_span);
+            r->audit_start_ns = trace_now_ns();
+        }
         req_wait(r); /* before submit: the writer may release at once */
         audit_submit(a, rec);
         return true;

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "crypto/keyfile.h"
 #include "server/http/private.h"
+#include "server/obs/httpstats.h"
 
 /* --- a request's lifecycle --- */
 
@@ -40,6 +41,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     if (uri != NULL)
         hr->raw_path = arena_strndup(hr->pub.arena, uri, strcspn(uri, "?#"));
     clock_gettime(CLOCK_MONOTONIC, &hr->pub.started);
+    hr->pub.started_ns = trace_now_ns();
     return hr;
 }
 
@@ -47,11 +49,19 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static void
 req_start(struct http_req *hr, const char *url, const char *method)
 {
+    const char *tp = MHD_lookup_connection_value(hr->conn, MHD_HEADER_KIND, "traceparent");
+    const char *ts = MHD_lookup_connection_value(hr->conn, MHD_HEADER_KIND, "tracestate");
+
     hr->started = true;
     hr->pub.method = http_method_token(method);
     hr->pub.path = arena_strndup(hr->pub.arena, url, strlen(url));
     http_req_ids(hr);
+    trace_begin(hr->h->obs.tracer, &hr->pub.trace, tp, ts);
+    if (hr->pub.trace.tracestate != NULL) /* kept until the span is sent: a copy */
+        hr->pub.trace.tracestate = arena_strndup(hr->pub.arena, ts, strlen(ts));
     atomic_fetch_add(&hr->h->in_flight, 1);
+    if (hr->h->obs.stats != NULL)
+        http_stats_in_flight(hr->h->obs.stats, 1);
 }
 
 static uint64_t
@@ -241,6 +251,42 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
     return answer(hr, true);
 }
 
+/* A finished request in the route's histogram and, when sampled, its server span. */
+static void
+observe(struct http_req *hr)
+{
+    const struct route *rt = hr->pub.route;
+    const struct route_table *t = hr->h->app->routes;
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ns = (int64_t)(now.tv_sec - hr->pub.started.tv_sec) * 1000000000LL +
+                 (now.tv_nsec - hr->pub.started.tv_nsec);
+    if (hr->h->obs.stats != NULL) {
+        size_t slot =
+            rt != NULL && rt >= t->v && rt < t->v + t->n ? hr->h->slots[rt - t->v] : SIZE_MAX;
+        http_stats_request(hr->h->obs.stats, slot, hr->pub.status_code, ns > 0 ? (uint64_t)ns : 0,
+                           hr->pub.body_len, hr->resp_len);
+        http_stats_in_flight(hr->h->obs.stats, -1);
+    }
+    if (!hr->pub.trace.sampled)
+        return;
+    size_t i = rt != NULL && rt >= t->v && rt < t->v + t->n ? (size_t)(rt - t->v) : t->n;
+    struct trace_span sp = {.ctx = hr->pub.trace,
+                            .name = hr->h->span_names[i],
+                            .kind = TRACE_KIND_SERVER,
+                            .start_ns = hr->pub.started_ns,
+                            .end_ns = trace_now_ns(),
+                            .error = hr->pub.status_code >= 500,
+                            .route = rt != NULL ? rt->path : NULL,
+                            .method = hr->pub.method,
+                            .status_code = hr->pub.status_code};
+    snprintf(sp.request_id, sizeof sp.request_id, "%s", hr->pub.request_id);
+    if (hr->pub.authenticated)
+        snprintf(sp.app, sizeof sp.app, "%s", hr->pub.principal.app);
+    trace_emit(hr->h->obs.tracer, &sp);
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
              enum MHD_RequestTerminationCode toe)
@@ -251,6 +297,8 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     if (hr == NULL)
         return;
+    if (hr->started)
+        observe(hr);
     http_log_request(hr);
     if (h->app->done != NULL)
         h->app->done(&hr->pub);
@@ -267,6 +315,17 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
     if (counted)
         atomic_fetch_sub(&h->in_flight, 1);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *h = cls;
+    (void)c;
+    (void)socket_context;
+    if (h->obs.stats != NULL)
+        http_stats_connections(h->obs.stats, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -383,7 +442,8 @@ ncores(void)
 
 enum status
 http_start(struct http_server **out, struct service *svc, const struct http_app *app,
-           const struct http_listen *l, const struct http_limits *lim, char *err, size_t err_len)
+           const struct http_listen *l, const struct http_limits *lim, const struct http_obs *obs,
+           char *err, size_t err_len)
 {
     struct sockaddr_storage ss;
     bool tls = l->tls_cert != NULL && l->tls_key != NULL;
@@ -409,6 +469,19 @@ http_start(struct http_server **out, struct service *svc, const struct http_app 
     h->app = app;
     h->lim = *lim;
     h->trusted_proxies = l->trusted_proxies;
+    if (obs != NULL)
+        h->obs = *obs;
+    h->slots = xcalloc(app->routes->n + 1, sizeof *h->slots);
+    h->span_names = xcalloc(app->routes->n + 1, sizeof *h->span_names);
+    for (size_t i = 0; i < app->routes->n; i++) { /* OpenTelemetry: "{method} {route}" */
+        size_t n = strlen(app->routes->v[i].method) + strlen(app->routes->v[i].path) + 2;
+        h->span_names[i] = xmalloc(n);
+        snprintf(h->span_names[i], n, "%s %s", app->routes->v[i].method, app->routes->v[i].path);
+    }
+    h->span_names[app->routes->n] = xstrdup("HTTP");
+    for (size_t i = 0; h->obs.stats != NULL && i < app->routes->n; i++)
+        h->slots[i] =
+            http_stats_slot(h->obs.stats, app->routes->v[i].method, app->routes->v[i].path);
     size_t cert_len = 0;
     if (tls && ((h->tls_cert = read_file(l->tls_cert, NULL, &cert_len, err, err_len)) == NULL ||
                 (h->tls_key = read_file(l->tls_key, "--tls-key", &h->tls_key_len, err, err_len)) ==
@@ -433,6 +506,7 @@ http_start(struct http_server **out, struct service *svc, const struct http_app 
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
@@ -467,6 +541,10 @@ http_stop(struct http_server *h, int grace_seconds)
             log_msg(LOG_WARN, "shutdown_grace_expired", LOG_END);
         MHD_stop_daemon(h->d);
     }
+    free(h->slots);
+    for (size_t i = 0; h->span_names != NULL && i <= h->app->routes->n; i++)
+        free(h->span_names[i]);
+    free(h->span_names);
     free(h->tls_cert);
     if (h->tls_key != NULL) {
         sodium_memzero(h->tls_key, h->tls_key_len);

@@ -16,9 +16,11 @@
 #include "common/status.h"
 #include "common/xmem.h"
 #include "server/auth/principal.h"
+#include "server/obs/trace.h"
 
-struct service;   /* the application's context (server/service.h) */
-struct audit_txn; /* server/audit/audit.h */
+struct service;    /* the application's context (server/service.h) */
+struct http_stats; /* server/obs/httpstats.h */
+struct audit_txn;  /* server/audit/audit.h */
 
 struct http_limits {
     uint64_t max_body_bytes;
@@ -90,6 +92,8 @@ struct req {
     size_t body_len;
     char request_id[65];
     struct timespec started; /* CLOCK_MONOTONIC */
+    int64_t started_ns;      /* CLOCK_REALTIME, for spans */
+    struct trace_ctx trace;  /* the request's server span (W3C traceparent, or a new trace) */
     unsigned status_code;    /* of the answer built so far (0: none yet) */
     bool refused_early;      /* refused before routing (path, size, method, drain) */
     /* The application's per-request state (server/handlers/pipeline.c). */
@@ -97,8 +101,10 @@ struct req {
     bool authenticated;
     unsigned retry_after; /* seconds, for 429 */
     struct req_audit au;
-    struct audit_txn *txn; /* an admin change's event, in the change's transaction */
-    bool audited;          /* its event is committed already */
+    struct audit_txn *txn;       /* an admin change's event, in the change's transaction */
+    bool audited;                /* its event is committed already */
+    struct trace_ctx audit_span; /* the wait for the durable audit event */
+    int64_t audit_start_ns;
 };
 
 /* The application around the transport. */
@@ -138,12 +144,20 @@ void req_fail(struct req *r, enum status st, const char *msg);
 
 unsigned http_code_for(enum status st);
 
+/* What the transport reports: per-route histograms and counters (stats), the server span of each
+ * request (tracer, also read by the application through req->trace). Either may be NULL. */
+struct http_obs {
+    struct http_stats *stats;
+    struct tracer *tracer;
+};
+
 /* Start the daemon; ST_INVALID with err for bad listen/TLS settings, ST_IO when binding fails.
- * app and the strings of l must outlive the server. */
+ * app, obs and the strings of l must outlive the server. */
 struct http_server;
 NODISCARD enum status http_start(struct http_server **out, struct service *svc,
                                  const struct http_app *app, const struct http_listen *l,
-                                 const struct http_limits *lim, char *err, size_t err_len);
+                                 const struct http_limits *lim, const struct http_obs *obs,
+                                 char *err, size_t err_len);
 /* Stop accepting, wait (up to grace seconds) for in-flight requests, then stop. */
 void http_stop(struct http_server *h, int grace_seconds);
 /* True when the listen host is a loopback address or "localhost". */

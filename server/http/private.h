@@ -15,6 +15,9 @@ struct http_server {
     struct MHD_Daemon *d;
     struct service *svc;
     const struct http_app *app;
+    struct http_obs obs;
+    size_t *slots;     /* the stats slot of each route of app->routes */
+    char **span_names; /* "METHOD /template" of each route, then "HTTP" for none */
     struct http_limits lim;
     const char *trusted_proxies;
     atomic_long in_flight;
@@ -30,6 +33,7 @@ struct http_req {
     struct MHD_Connection *conn;
     struct MHD_Response *resp; /* built; queued when released */
     const char *raw_path;      /* the request target's path as sent (before decoding) */
+    size_t resp_len;           /* the answer's body bytes */
     char *body;                /* malloc'd; pub.body points here */
     size_t body_cap;
     bool started; /* the first access-handler call has run */

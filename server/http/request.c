@@ -89,6 +89,7 @@ queue(struct req *r, unsigned code, const char *ctype, struct sbuf *body)
     r->status_code = code;
     if (body != NULL)
         p = sbuf_take(body, &len);
+    hr->resp_len = len;
     if (p != NULL && body != NULL && body->secret) {
         struct secret_body *sb = xmalloc(sizeof *sb);
         sb->p = p;
@@ -361,7 +362,7 @@ http_log_request(const struct http_req *hr)
 {
     const struct req *r = &hr->pub;
     struct timespec now;
-    char status[8], ms[32];
+    char status[8], ms[32], tid[2 * TRACE_ID_BYTES + 1], sid[2 * TRACE_SPAN_BYTES + 1];
     enum log_level lvl = r->status_code >= 500   ? LOG_ERROR
                          : r->status_code >= 400 ? LOG_INFO
                                                  : LOG_DEBUG;
@@ -372,7 +373,10 @@ http_log_request(const struct http_req *hr)
                (double)(now.tv_nsec - r->started.tv_nsec) / 1e6;
     snprintf(status, sizeof status, "%u", r->status_code);
     snprintf(ms, sizeof ms, "%.3f", d);
-    log_msg(lvl, "request", "request_id", r->request_id, "method", r->method, "path", r->path,
-            "#status", status, "#duration_ms", ms, "app", r->authenticated ? r->principal.app : "",
-            "key_id", r->authenticated ? r->principal.key_id : "", LOG_END);
+    trace_id_hex(&r->trace, tid);
+    trace_span_hex(&r->trace, sid);
+    log_msg(lvl, "request", "request_id", r->request_id, "trace_id", tid, "span_id", sid, "method",
+            r->method, "route", r->route != NULL ? r->route->path : "", "path", r->path, "#status",
+            status, "#duration_ms", ms, "app", r->authenticated ? r->principal.app : "", "key_id",
+            r->authenticated ? r->principal.key_id : "", LOG_END);
 }

@@ -6,13 +6,14 @@
 
 #include "store/store.h"
 
-/* Every entry is required. Out-params arrive zeroed (NULL, 0, empty struct); a backend may leave
+/* Every entry is required (but pool_stats: store.c reports zeroes without it). Out-params arrive zeroed (NULL, 0, empty struct); a backend may leave
  * partial data in them on failure, store.c clears it again. Each call is one transaction and must
  * be safe to call from many threads at once. */
 struct store_ops {
     const char *name; /* "sqlite", "postgres" */
     void (*close)(struct store *s);
     int (*schema_version)(struct store *s);
+    void (*pool_stats)(const struct store *s, struct store_pool_stats *out); /* no lock */
 
     enum status (*meta_get)(struct store *s, const char *key, char *val, size_t val_cap);
     enum status (*meta_set)(struct store *s, const char *key, const char *val);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/log.h"
 #include "common/xmem.h"
+#include "store/store.h"
 
 /* Statements of the connection itself, cached after the caller's n. */
 enum {
@@ -51,9 +55,12 @@ struct sqdb {
     size_t n;
     sqlite3_stmt **cache; /* n + SQDB__OWN, prepared on first use */
     int depth;            /* open sqdb_begin calls: inner ones are savepoints */
-    bool full;            /* a write failed with SQLITE_FULL: reclaim the WAL at each unlock */
-    bool full_logged;     /* until a reclaim succeeds (one log line per episode) */
-    char *reserve_path;   /* "<db>-reserve": space kept free for a checkpoint; NULL in memory */
+    /* Pool health for metrics (store_pool_stats), read without the lock. */
+    _Atomic int64_t held; /* sqdb_lock depth: > 0 while an operation holds the connection */
+    _Atomic uint64_t waiting, waits, wait_ns, errors;
+    bool full;          /* a write failed with SQLITE_FULL: reclaim the WAL at each unlock */
+    bool full_logged;   /* until a reclaim succeeds (one log line per episode) */
+    char *reserve_path; /* "<db>-reserve": space kept free for a checkpoint; NULL in memory */
     bool reserve_held;
     int64_t reserve_retry_at; /* monotonic seconds */
 };
@@ -67,23 +74,15 @@ struct sqdb {
 
 /* --- diagnostics and status mapping --- */
 
+/* Through the service's log (common/log.h: one JSON line, escaped, timestamped). */
 void
 sqdb_log(const char *event, const char *op, int rc, const char *detail)
 {
-    char clean[256];
-    size_t j = 0;
+    char code[16];
 
-    for (size_t i = 0; detail[i] != '\0' && j + 2 < sizeof clean; i++) {
-        unsigned char c = (unsigned char)detail[i];
-        if (c == '"' || c == '\\')
-            clean[j++] = '\\';
-        clean[j++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    clean[j] = '\0';
-    fprintf(stderr,
-            "{\"level\":\"error\",\"msg\":\"%s\",\"backend\":\"sqlite\",\"op\":\"%s\","
-            "\"code\":%d,\"detail\":\"%s\"}\n",
-            event, op, rc, clean);
+    snprintf(code, sizeof code, "%d", rc);
+    log_msg(LOG_ERROR, event, "backend", "sqlite", "op", op, "#code", code, "detail", detail,
+            LOG_END);
 }
 
 /* rc is an extended result code (enabled at open). */
@@ -97,6 +96,7 @@ sqdb_status(struct sqdb *d, int rc, const char *op)
     case SQLITE_CONSTRAINT_FOREIGNKEY:
         return ST_NOT_FOUND; /* the row it refers to (an app, a keyring) is missing */
     default:
+        atomic_fetch_add_explicit(&d->errors, 1, memory_order_relaxed);
         if ((rc & 0xff) == SQLITE_FULL)
             d->full = true;
         sqdb_log("store_error", op, rc, sqlite3_errmsg(d->db));
@@ -109,8 +109,17 @@ sqdb_status(struct sqdb *d, int rc, const char *op)
 void
 sqdb_lock(struct sqdb *d)
 {
-    if (pthread_mutex_lock(&d->mu) != 0)
-        abort();
+    if (pthread_mutex_trylock(&d->mu) != 0) { /* another operation holds it: a wait */
+        int64_t t0 = clock_mono_ns();
+        atomic_fetch_add_explicit(&d->waiting, 1, memory_order_relaxed);
+        if (pthread_mutex_lock(&d->mu) != 0)
+            abort();
+        atomic_fetch_sub_explicit(&d->waiting, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&d->waits, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&d->wait_ns, (uint64_t)(clock_mono_ns() - t0),
+                                  memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&d->held, 1, memory_order_relaxed);
 }
 
 static int64_t
@@ -202,7 +211,19 @@ sqdb_unlock(struct sqdb *d)
                mono_s() >= d->reserve_retry_at) {
         reserve_take(d);
     }
+    atomic_fetch_sub_explicit(&d->held, 1, memory_order_relaxed);
     pthread_mutex_unlock(&d->mu);
+}
+
+void
+sqdb_pool_stats(const struct sqdb *d, struct store_pool_stats *out)
+{
+    out->size = 1;
+    out->in_use = atomic_load_explicit(&d->held, memory_order_relaxed) > 0 ? 1 : 0;
+    out->waiting = atomic_load_explicit(&d->waiting, memory_order_relaxed);
+    out->waits_total = atomic_load_explicit(&d->waits, memory_order_relaxed);
+    out->wait_ns_total = atomic_load_explicit(&d->wait_ns, memory_order_relaxed);
+    out->errors_total = atomic_load_explicit(&d->errors, memory_order_relaxed);
 }
 
 /* --- statements --- */
@@ -220,6 +241,7 @@ sqdb_prep(struct sqdb *d, size_t id, struct sqdb_bind *b)
         int rc =
             sqlite3_prepare_v3(d->db, def->sql, -1, SQLITE_PREPARE_PERSISTENT, &d->cache[id], NULL);
         if (rc != SQLITE_OK) {
+            atomic_fetch_add_explicit(&d->errors, 1, memory_order_relaxed);
             sqdb_log("store_prepare_failed", def->op, rc, sqlite3_errmsg(d->db));
             sqlite3_finalize(d->cache[id]);
             d->cache[id] = NULL;
@@ -545,10 +567,8 @@ sqdb_create_file(const char *path, char *err, size_t err_len)
             return ST_IO;
         }
         if ((sb.st_mode & 077) != 0) /* an operator's choice: warn, don't override */
-            fprintf(stderr,
-                    "{\"level\":\"warn\",\"msg\":\"store_file_mode\","
-                    "\"backend\":\"sqlite\",\"detail\":\"database file is readable by group or "
-                    "others; chmod 600\"}\n");
+            log_msg(LOG_WARN, "store_file_mode", "backend", "sqlite", "detail",
+                    "database file is readable by group or others; chmod 600", LOG_END);
         return ST_OK;
     }
     snprintf(err, err_len, "cannot create database %s: %s", path, strerror(errno));

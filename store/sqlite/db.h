@@ -38,6 +38,10 @@ void sqdb_close(struct sqdb *d); /* NULL-safe */
 void sqdb_lock(struct sqdb *d);
 void sqdb_unlock(struct sqdb *d);
 
+/* Pool health (one connection): never takes the lock. */
+struct store_pool_stats;
+void sqdb_pool_stats(const struct sqdb *d, struct store_pool_stats *out);
+
 /* Highest applied migration, -1 on error. Takes the lock itself. */
 int sqdb_schema_version(struct sqdb *d);
 

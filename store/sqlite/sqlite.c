@@ -530,9 +530,16 @@ sq_close(struct store *s)
     free(s);
 }
 
+static void
+sq_pool_stats(const struct store *s, struct store_pool_stats *out)
+{
+    sqdb_pool_stats(((const struct sq *)(const void *)s)->d, out);
+}
+
 static const struct store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
+    .pool_stats = sq_pool_stats,
     .schema_version = sq_schema_version,
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,

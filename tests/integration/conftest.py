@@ -15,6 +15,7 @@ import base64
 import itertools
 import json
 import os
+import re
 import secrets as pysecrets
 import signal
 import socket
@@ -634,14 +635,68 @@ def _forget(server):
 # ----------------------------------------------------------------------------------------------
 # fixtures
 
+# ----------------------------------------------------------------------------------------------
+# the log schema (docs/logs.md, docs/log-schema.json): every line of every server of the run
+
+_SERVE_LOG = re.compile(r"^\d+-serve-.*\.(stdout|stderr)$")
+
+
+def log_validator():
+    import jsonschema
+    src = os.environ.get("DG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+    with open(os.path.join(src, "docs", "log-schema.json")) as f:
+        schema = json.load(f)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def log_line_problems(validator, line, stream):
+    """Why one line of a server's output breaks the schema ([] when it does not). stdout is the
+    log; stderr holds log lines too (before logging is set up, the store's) and, by contract,
+    the one-line "difyguard: ..." reason of a refused start."""
+    if stream == "stderr" and line.startswith("difyguard: "):
+        return []
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return ["not JSON"]
+    return [e.message for e in validator.iter_errors(obj)]
+
+
+def check_server_logs(paths):
+    validator = log_validator()
+    bad = []
+    for path in paths:
+        name = os.path.basename(path)
+        if not _SERVE_LOG.match(name):
+            continue
+        try:
+            with open(path, "r", errors="replace") as f:
+                for n, line in enumerate(f, 1):
+                    line = line.rstrip("\n")
+                    if line == "":
+                        continue
+                    for why in log_line_problems(validator, line, name.rsplit(".", 1)[1]):
+                        bad.append(f"{name}:{n}: {why}: {line[:200]}")
+        except FileNotFoundError:
+            continue
+    return bad
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session(tmp_path_factory):
-    """Session set-up; at teardown stop stragglers and scan every captured log for secrets."""
+    """Session set-up; at teardown stop stragglers, check every server log line against the log
+    schema and scan every captured log for secrets."""
     global _CTX
     _CTX = Ctx(tmp_path_factory.mktemp("logs"))
     yield _CTX
     for s in list(_LIVE_SERVERS):
         s.kill()
+    with SECRETS._lock:
+        logs = list(dict.fromkeys(SECRETS.logs))
+    bad = check_server_logs(logs)
+    if bad:
+        pytest.fail(f"server log lines that break docs/log-schema.json ({len(bad)}):\n" +
+                    "\n".join("  " + b for b in bad[:30]))
     hits = SECRETS.scan()
     if hits:
         lines = "\n".join(f"  {label} in {path}" for path, label in hits[:50])
