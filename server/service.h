@@ -4,6 +4,7 @@
 #ifndef DG_SERVER_SERVICE_H
 #define DG_SERVER_SERVICE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -29,8 +30,11 @@ struct service {
     struct keyrings *keyrings;
     struct apps *apps;
     struct audit *audit;      /* NULL when the command does not audit */
-    struct jwt_verifier *jwt; /* NULL unless --jwt-config */
-    struct metrics *metrics;  /* every module's series (server/obs/metrics.h) */
+    struct jwt_verifier *jwt; /* NULL unless --jwt-config; replaced under jwt_lock (SIGHUP): read
+                               * it through service_jwt_verify once serving */
+    pthread_rwlock_t jwt_lock;
+    struct certs *certs;     /* the certificate inventory (serve only; NULL otherwise) */
+    struct metrics *metrics; /* every module's series (server/obs/metrics.h) */
     struct http_limits limits;
     struct inventory_facts facts; /* what serve was started with: root key file, listeners */
     atomic_bool ready;
@@ -64,6 +68,16 @@ NODISCARD enum status service_open(struct service **out, const struct service_pa
 NODISCARD enum status service_open_keys(struct service **out, const struct service_paths *p,
                                         struct rootkey **keys, size_t n, char *err, size_t err_len);
 void service_close(struct service *s);
+
+/* JWT bearer tokens against the current --jwt-config (SIGHUP may replace it while requests run):
+ * ST_UNAUTHENTICATED when none is configured. rate and burst get the config's limits. */
+struct jwt_claims;
+NODISCARD enum status service_jwt_verify(struct service *s, const char *token, size_t len,
+                                         int64_t now, struct jwt_claims *out, int64_t *rate,
+                                         int64_t *burst);
+bool service_jwt_on(struct service *s);
+/* Replace the JWT configuration (takes v; the old one is freed once no request uses it). */
+void service_jwt_set(struct service *s, struct jwt_verifier *v);
 
 /* A new admin key (break-glass). */
 NODISCARD enum status service_admin_key(struct service *s, char *admin_key, size_t cap);

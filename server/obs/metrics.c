@@ -109,6 +109,20 @@ metrics_sample2(struct metrics_out *o, const char *name, const char *l1, const c
 }
 
 void
+metrics_samplev(struct metrics_out *o, const char *name, size_t n, const char *const *kv, double v)
+{
+    sbuf_adds(o->b, name);
+    for (size_t i = 0; i < n; i++) {
+        sbuf_addf(o->b, "%s%s=\"", i == 0 ? "{" : ",", kv[2 * i]);
+        label_value(o->b, kv[2 * i + 1]);
+        sbuf_adds(o->b, "\"");
+    }
+    if (n > 0)
+        sbuf_adds(o->b, "}");
+    value(o->b, v);
+}
+
+void
 metrics_counter(struct metrics_out *o, const char *name, const char *help, uint64_t v)
 {
     metrics_family(o, name, "counter", help);

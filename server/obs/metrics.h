@@ -37,6 +37,9 @@ void metrics_sample1(struct metrics_out *o, const char *name, const char *label,
                      double v);
 void metrics_sample2(struct metrics_out *o, const char *name, const char *l1, const char *v1,
                      const char *l2, const char *v2, double v);
+/* A sample with n labels: kv holds n (name, value) pairs (values are escaped). */
+void metrics_samplev(struct metrics_out *o, const char *name, size_t n, const char *const *kv,
+                     double v);
 /* A whole family of one unlabelled sample. */
 void metrics_counter(struct metrics_out *o, const char *name, const char *help, uint64_t v);
 void metrics_gauge(struct metrics_out *o, const char *name, const char *help, double v);
