@@ -64,6 +64,17 @@ cert_spec_free(struct cert_spec *s)
     s->pem = NULL;
 }
 
+void
+cert_spec_default_id(struct cert_spec *s)
+{
+    uint8_t r[4];
+
+    if (s->id[0] != '\0')
+        return;
+    randombytes_buf(r, sizeof r);
+    snprintf(s->id, sizeof s->id, "cert-%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+}
+
 /* --- the spec's rules --- */
 
 static bool
@@ -568,11 +579,7 @@ certs_create(struct certs *c, struct cert_spec *s, struct cert_source_view *out,
     memset(out, 0, sizeof *out);
     if ((st = cert_spec_check(s, msg)) != ST_OK)
         return st;
-    if (s->id[0] == '\0') {
-        uint8_t r[4];
-        randombytes_buf(r, sizeof r);
-        snprintf(s->id, sizeof s->id, "cert-%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
-    }
+    cert_spec_default_id(s);
     pthread_mutex_lock(&c->mu);
     bool taken = certs__find(c, s->id) != NULL, full = c->n >= CERTS_MAX_SOURCES;
     pthread_mutex_unlock(&c->mu);

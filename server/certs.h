@@ -45,6 +45,8 @@ struct cert_spec {
     int64_t warning, critical;            /* seconds left; 0 = the service defaults */
 };
 void cert_spec_free(struct cert_spec *s);
+/* Give s an id ("cert-" and 8 random hex digits) when it has none. */
+void cert_spec_default_id(struct cert_spec *s);
 /* The spec's own rules (id, target shape, PEM holds a certificate, thresholds): ST_INVALID with
  * a fixed *msg, never echoing input. */
 NODISCARD enum status cert_spec_check(const struct cert_spec *s, const char **msg);

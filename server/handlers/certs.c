@@ -251,6 +251,8 @@ h_certs_create(struct req *r)
     memset(&s, 0, sizeof s);
     if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) == ST_OK &&
         (st = certs_spec_parse(body, &s, &msg)) == ST_OK) {
+        cert_spec_default_id(&s); /* named in the event committed with the change */
+        snprintf(r->au.cert_id, sizeof r->au.cert_id, "%s", s.id);
         st = certs_create(r->svc->certs, &s, &v, &msg, req_admin_event(r, 201));
         req_admin_done(r, st);
     }
