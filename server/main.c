@@ -655,6 +655,7 @@ usage(FILE *f)
             "  app              create, list and show apps; their usage (over the API)\n"
             "  key              create, list, show, revoke and rotate API keys (over the API)\n"
             "  keyring          create, list, show and rotate keyrings (over the API)\n"
+            "  cert             add, list, show, history and remove certificate sources (API)\n"
             "  version          print the version\n\n"
             "Every option also reads DIFYGUARD_<OPTION> (e.g. DIFYGUARD_DATA_DIR) and the JSON\n"
             "file given by --config; flags win over variables, variables over the file. Options\n"
@@ -678,6 +679,7 @@ main(int argc, char **argv)
         {"app", cmd_app},
         {"key", cmd_key},
         {"keyring", cmd_keyring},
+        {"cert", cmd_cert},
     };
     sigset_t set;
 
