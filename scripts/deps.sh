@@ -7,6 +7,10 @@ pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       curl libcurl4-openssl-dev ca-certificates openssl sqlite3
       cppcheck python3 python3-pytest python3-requests python3-yaml python3-jsonschema
       python3-nacl)
+# issue 9: GnuTLS headers (the listener's certificate callback and mutual TLS use its API; already
+# pulled in by libmicrohttpd-dev, named here because the code includes them), certificates made
+# by the tests (python3-cryptography), promtool for `promtool check metrics` (prometheus).
+pkgs+=(libgnutls28-dev python3-cryptography prometheus)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(wrk nginx-light); fi
 missing=()
 for p in "${pkgs[@]}"; do
