@@ -34,3 +34,8 @@ dg_fuzz(fuzz_audit_verify
 # Its oracle: accepted lines must be seed lines (read from the source corpus at start).
 target_compile_definitions(fuzz_audit_verify PRIVATE
     DG_FUZZ_SEEDS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/fuzz_audit_verify")
+
+# A certificate source's JSON (POST /v1/certificates, --cert-sources entries).
+dg_fuzz(fuzz_cert_source
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_cert_source.c
+    LIBS dg_server)

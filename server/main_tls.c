@@ -167,9 +167,11 @@ load_cert_sources(struct certs *c, const char *path)
     }
     json_array_foreach (arr, i, item) {
         struct cert_spec spec;
+        memset(&spec, 0, sizeof spec);
         if (!json_is_object(item) || certs_spec_parse(item, &spec, &msg) != ST_OK) {
             rc = fail(EXIT_USAGE, "--cert-sources %s: source %zu: %s", path, i + 1,
                       json_is_object(item) ? msg : "not a JSON object");
+            cert_spec_free(&spec);
             goto out;
         }
         enum status st = certs_add_config(c, &spec, err, sizeof err);
