@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -181,6 +182,12 @@ def test_tls_versions_and_ciphers(new_datadir, pki, mount):
     for old in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
         with pytest.raises((ssl.SSLError, OSError)):
             certkit.peer_cert(srv.port, ca=mount.ca, version=old)
+    # a TLS 1.3 client offering an X25519 key share (OpenSSL's default) is answered at once,
+    # not asked for another share (a HelloRetryRequest is a second ServerHello)
+    trace = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}",
+                            "-tls1_3", "-trace", "-CAfile", mount.ca], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=30).stdout
+    assert trace.count("ServerHello") == 1 and "ecdh_x25519" in trace, trace[-2000:]
     # TLS 1.2 with a CBC (non-AEAD) suite only: refused
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(mount.ca)
