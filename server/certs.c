@@ -2,8 +2,10 @@
 /* server/certs.c -- the certificate inventory's state (see certs.h): sources of every origin,
  * what the last read of each found, the certificate last seen at each slot; the API's changes,
  * views and the inventory snapshot. Reading, probing and recording rotations are in
- * certs_check.c. Locks: the audit chain (an admin request's event) before wmu (this module's
- * database writes) before mu (the state, held only for memory work). */
+ * certs_check.c. Locks: imu (one install of a read at a time) before the audit chain (an admin
+ * request's event, or a rotation's) before wmu (this module's database writes) before mu (the
+ * state, held only for memory work). A request holding its event never reads a source (so
+ * never takes imu): the handler refreshes a new source after its event is released. */
 #include "server/certs.h"
 
 #include <pthread.h>
@@ -335,6 +337,7 @@ certs_open(struct certs **out, struct store *st, const struct certs_settings *se
     c->set.ca_bundle = NULL;
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->wmu, NULL);
+    pthread_mutex_init(&c->imu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->done_cv, NULL);
     if ((s = trust_load(c, set->ca_bundle, err, err_len)) != ST_OK ||
@@ -361,6 +364,7 @@ certs_close(struct certs *c)
     cert_trust_free(c->trust);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->wmu);
+    pthread_mutex_destroy(&c->imu);
     pthread_cond_destroy(&c->cv);
     pthread_cond_destroy(&c->done_cv);
     free(c);
@@ -600,7 +604,6 @@ certs_create(struct certs *c, struct cert_spec *s, struct cert_source_view *out,
         *msg = "a source with this id exists";
     if (st != ST_OK)
         return st;
-    certs__check_one(c, row.id, now); /* files and PEM now, endpoints on the prober */
     return certs_get(c, row.id, now, out);
 }
 

@@ -158,9 +158,9 @@ typedef void (*certs_served_fn)(void *arg, char **pem, size_t *len,
                                 char error[static CERTS_ERROR_MAX]);
 void certs_add_listener(struct certs *c, const char *name, certs_served_fn fn, void *arg);
 
-/* API: create (read at once: files, directories and PEM answer with their certificates;
- * endpoints are probed soon after; an id is made up when s has none; on ST_OK s->pem is taken
- * and set to NULL), delete (only API sources: ST_CONFLICT for the others),
+/* API: create (an id is made up when s has none; on ST_OK s->pem is taken and set to NULL; the
+ * source is read by the janitor, or at once by certs_refresh, which the caller runs once the
+ * change's audit event is released, never while holding it), delete (only API sources: ST_CONFLICT for the others),
  * read. *msg gets a fixed text on ST_INVALID / ST_CONFLICT. */
 NODISCARD enum status certs_create(struct certs *c, struct cert_spec *s,
                                    struct cert_source_view *out, const char **msg,

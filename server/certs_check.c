@@ -148,6 +148,9 @@ install(struct certs *c, const char *id, struct cert_read *r, int64_t now)
 {
     struct news nw;
 
+    /* Two reads of one source (the janitor's and a refresh) install one after the other, so
+     * the second finds the first's certificates known: each is recorded once. */
+    pthread_mutex_lock(&c->imu);
     pthread_mutex_lock(&c->mu);
     news_find(c, id, r, &nw);
     pthread_mutex_unlock(&c->mu);
@@ -178,6 +181,7 @@ install(struct certs *c, const char *id, struct cert_read *r, int64_t now)
         }
     }
     pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->imu);
     cert_read_free(r);
     news_free(&nw);
 }

@@ -55,6 +55,8 @@ struct certs {
     struct audit *audit;
     struct certs_settings set;
     struct cert_trust *trust;
+    pthread_mutex_t imu; /* one install of a read at a time (so a certificate is recorded once);
+                          * taken before the audit chain, never by a request holding it */
     pthread_mutex_t wmu; /* this module's database writes; after the audit chain, before mu */
     pthread_mutex_t mu;  /* everything below */
     struct csrc **v;

@@ -257,7 +257,12 @@ h_certs_create(struct req *r)
         req_admin_done(r, st);
     }
     if (st == ST_OK) {
-        snprintf(r->au.cert_id, sizeof r->au.cert_id, "%s", v.spec.id);
+        /* Read (files, PEM) or probe (endpoints: soon) now that the event is released. */
+        certs_refresh(r->svc->certs, s.id);
+        cert_source_view_free(&v);
+        st = certs_get(r->svc->certs, s.id, clock_now_s(), &v);
+    }
+    if (st == ST_OK) {
         reply_jansson(r, 201, source_json(&v, r->svc));
     } else {
         req_fail(r, st, msg);

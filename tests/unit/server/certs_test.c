@@ -6,6 +6,7 @@
  * across a restart, the API's checks, a dead and a silent endpoint, the metrics' zero state and
  * the inventory snapshot. */
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -384,6 +385,57 @@ test_rotation_history_survives_a_restart(void **state)
     free(one), free(two);
 }
 
+/* Reads of one source at once (the janitor's, a SIGHUP's refresh, a new source's first read)
+ * record each certificate once, and a rotation once. */
+static void *
+refresher(void *arg)
+{
+    for (int i = 0; i < 20; i++)
+        certs_refresh(arg, "race");
+    return NULL;
+}
+
+static size_t
+race_history(struct fx *f)
+{
+    struct cert_seen_info *h = NULL;
+    size_t n = 0;
+    assert_int_equal(certs_history(f->c, "race", &h, &n), ST_OK);
+    free(h);
+    return n;
+}
+
+static void
+race(struct fx *f)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, refresher, f->c), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+}
+
+static void
+test_concurrent_reads_record_once(void **state)
+{
+    struct fx *f = *state;
+    char err[256], *one = leaf_pem(&f->pki, "race", 90), *two = leaf_pem(&f->pki, "race", 91);
+    struct cert_spec a = spec("race", CERT_FILE, "race.pem");
+    struct cert_source_view v;
+
+    write_text("race.pem", one);
+    assert_int_equal(certs_add_config(f->c, &a, err, sizeof err), ST_OK);
+    race(f);
+    assert_int_equal(race_history(f), 1);
+    write_text("race.pem", two);
+    race(f);
+    assert_int_equal(race_history(f), 2);
+    view_of(f, "race", &v);
+    assert_int_equal(v.rotations, 1);
+    cert_source_view_free(&v);
+    free(one), free(two);
+}
+
 static void
 test_api_changes(void **state)
 {
@@ -428,10 +480,14 @@ test_api_changes(void **state)
     assert_null(p.pem);
     assert_int_equal(strncmp(v.spec.id, "cert-", 5), 0);
     assert_int_equal(v.origin, CERT_FROM_API);
-    assert_int_equal(v.n_certs, 1);
-    assert_int_equal(v.status, CERT_OK);
+    assert_int_equal(v.n_certs, 0); /* not read yet: the caller refreshes it */
     char id[STORE_NAME_MAX];
     snprintf(id, sizeof id, "%s", v.spec.id);
+    cert_source_view_free(&v);
+    certs_refresh(f->c, id);
+    view_of(f, id, &v);
+    assert_int_equal(v.n_certs, 1);
+    assert_int_equal(v.status, CERT_OK);
     cert_source_view_free(&v);
     assert_true(certs_known(f->c, id));
 
@@ -580,6 +636,7 @@ main(void)
         cmocka_unit_test(test_judgement_table),
         cmocka_unit_test_setup_teardown(test_sources_statuses_and_chains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_history_survives_a_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_reads_record_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_and_silent_endpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_inventory, setup, teardown),
