@@ -31,6 +31,9 @@ struct admin_opts {
     char *grace_period;                /* key rotate */
     char *algorithm, *rotation_period; /* keyring create */
     bool deterministic, deletion_allowed;
+    /* cert add (issue 9) */
+    char *file, *dir, *pem_file, *endpoint, *server_name, *renew_before, *warning, *critical;
+    bool recursive, self_signed_ok;
 };
 
 /* O: a global setting (also DIFYGUARD_<NAME>). F: flag only -- what a command grants or

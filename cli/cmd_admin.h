@@ -14,5 +14,6 @@
 int cmd_app(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_keyring(int argc, char **argv);
+int cmd_cert(int argc, char **argv); /* cmd_cert.c: the certificate inventory (issue 9) */
 
 #endif

@@ -3,3 +3,4 @@
 # dictionary: fuzz_envelope -dict=fuzz/envelope.dict fuzz/corpus/fuzz_envelope
 dg_fuzz(fuzz_envelope SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_envelope.c LIBS dg_crypto)
 dg_fuzz(fuzz_context SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_context.c LIBS dg_crypto)
+dg_fuzz(fuzz_cert SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_cert.c LIBS dg_crypto OpenSSL::Crypto)

@@ -39,3 +39,7 @@ target_compile_definitions(fuzz_audit_verify PRIVATE
 dg_fuzz(fuzz_trace
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_trace.c
     LIBS dg_server)
+# A certificate source's JSON (POST /v1/certificates, --cert-sources entries).
+dg_fuzz(fuzz_cert_source
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_cert_source.c
+    LIBS dg_server)

@@ -77,7 +77,9 @@ struct inv_audit {
     bool verified_ok;           /* and its result */
 };
 
-/* A tracked certificate (the certificate inventory). */
+/* A tracked certificate (the certificate inventory, server/certs.h): id is the first 32 hex
+ * digits of its SHA-256 fingerprint ("" for a source that could not be read: such a source is
+ * one entry with error set, never left out), source the source's id. */
 struct inv_cert {
     char id[INV_ID_MAX];
     char source[INV_TEXT_MAX];

@@ -8,6 +8,10 @@ pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       cppcheck python3 python3-pytest python3-requests python3-yaml python3-jsonschema
       python3-nacl systemd faketime
       prometheus prometheus-alertmanager)
+# issue 9: GnuTLS headers (the listener's certificate callback and mutual TLS use its API; already
+# pulled in by libmicrohttpd-dev, named here because the code includes them), certificates made
+# by the tests (python3-cryptography).
+pkgs+=(libgnutls28-dev python3-cryptography)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(wrk nginx-light); fi
 # `kubectl kustomize` renders deploy/kustomize in the tests: any kubectl on PATH will do (the
 # manifests stay within what Debian's kubectl 1.20 renders), else Debian's.

@@ -153,7 +153,7 @@ take_facts(struct inventory *inv, const struct inventory_facts *f)
 }
 
 enum status
-inventory_take(struct keyrings *k, struct apps *a, const struct audit *au,
+inventory_take(struct keyrings *k, struct apps *a, const struct audit *au, struct certs *c,
                const struct inventory_facts *f, int64_t now, struct inventory *out)
 {
     enum status st;
@@ -165,6 +165,10 @@ inventory_take(struct keyrings *k, struct apps *a, const struct audit *au,
     take_audit(&out->audit, au);
     if ((st = take_keyrings(out, k)) == ST_OK)
         st = take_apps(out, a, now);
+    if (st == ST_OK && c != NULL) { /* every source and certificate, errors included */
+        out->certs_tracked = true;
+        st = certs_inventory(c, now, &out->certs, &out->n_certs);
+    }
     if (st != ST_OK)
         inventory_free(out);
     return st;

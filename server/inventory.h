@@ -11,6 +11,7 @@
 #include "policies/inventory.h"
 #include "server/apps.h"
 #include "server/audit/audit.h"
+#include "server/certs.h"
 #include "server/keyrings.h"
 
 /* What the serving process was started with (main fills it in once). */
@@ -21,10 +22,11 @@ struct inventory_facts {
     size_t n_listeners;
 };
 
-/* The snapshot at `now` (Unix seconds). audit may be NULL (auditing off). Rows that fail their
- * MAC are left out by the managers (and logged there). *out is freed with inventory_free. */
+/* The snapshot at `now` (Unix seconds). audit may be NULL (auditing off); certs may be NULL
+ * (no certificate inventory: certs_tracked false). Rows that fail their MAC are left out by the
+ * managers (and logged there). *out is freed with inventory_free. */
 NODISCARD enum status inventory_take(struct keyrings *k, struct apps *a, const struct audit *au,
-                                     const struct inventory_facts *f, int64_t now,
+                                     struct certs *c, const struct inventory_facts *f, int64_t now,
                                      struct inventory *out);
 
 #endif

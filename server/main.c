@@ -28,11 +28,14 @@
 #include "crypto/secret.h"
 #include "server/audit/audit.h"
 #include "server/auth/jwt.h"
+#include "server/certs.h"
 #include "server/datalock.h"
 #include "server/handlers/handlers.h"
 #include "server/http/http.h"
+#include "server/http/tls.h"
 #include "server/janitor.h"
 #include "server/keymetrics.h"
+#include "server/main_tls.h"
 #include "server/service.h"
 
 #define EXIT_USAGE 2
@@ -43,6 +46,10 @@ struct opts {
     bool json;
     char *listen, *tls_cert, *tls_key;
     bool tls_terminated_upstream;
+    char *tls_client_ca, *tls_min_version, *tls_ciphers; /* issue 9 */
+    int64_t tls_reload_interval;
+    char *cert_sources, *cert_ca_bundle;
+    int64_t cert_warning, cert_critical, cert_check_interval, cert_probe_timeout;
     bool audit_durable, audit_new_chain;
     int64_t audit_checkpoint_interval, audit_retention;
     char *audit_archive_dir, *jwt_config, *trusted_proxies, *metrics_listen;
@@ -90,6 +97,26 @@ static const struct opt serve_opts[] = {
     O("tls-key", OPT_STRING, tls_key, NULL, "PEM private key for the API listener"),
     O("tls-terminated-upstream", OPT_BOOL, tls_terminated_upstream, NULL,
       "allow plain HTTP on a non-loopback address (a proxy or mesh does TLS)"),
+    O("tls-client-ca", OPT_STRING, tls_client_ca, NULL,
+      "mutual TLS: clients must present a certificate issued by this PEM bundle"),
+    O("tls-min-version", OPT_STRING, tls_min_version, "1.2", "lowest TLS version: 1.2 or 1.3"),
+    O("tls-ciphers", OPT_STRING, tls_ciphers, TLS_CIPHERS_DEFAULT,
+      "AEAD ciphers, GnuTLS names separated by ':'"),
+    O("tls-reload-interval", OPT_DURATION, tls_reload_interval, "10s",
+      "how often the TLS files are checked for a new pair (SIGHUP: at once)"),
+    O("cert-sources", OPT_STRING, cert_sources, NULL,
+      "JSON file of certificate sources to watch ({\"sources\": [...]}, as POST "
+      "/v1/certificates takes)"),
+    O("cert-ca-bundle", OPT_STRING, cert_ca_bundle, NULL,
+      "PEM bundle certificate chains are verified against (default: the system store)"),
+    O("cert-warning", OPT_DURATION, cert_warning, "30d",
+      "a certificate with less time left is in warning"),
+    O("cert-critical", OPT_DURATION, cert_critical, "7d",
+      "a certificate with less time left is critical"),
+    O("cert-check-interval", OPT_DURATION, cert_check_interval, "60s",
+      "how often certificate sources are read and endpoints probed"),
+    O("cert-probe-timeout", OPT_DURATION, cert_probe_timeout, "5s",
+      "connect and handshake timeout of an endpoint probe"),
     O("threads", OPT_UINT, threads, "0", "worker threads (0 = one per core)"),
     O("max-body-bytes", OPT_SIZE, max_body_bytes, "4MiB", "largest single request body"),
     O("max-batch-items", OPT_UINT, max_batch_items, "1000", "most items in one batch"),
@@ -478,33 +505,6 @@ out:
     return rc;
 }
 
-static int
-load_jwt(struct service *svc, const char *path)
-{
-    json_error_t je;
-    char err[512];
-    json_t *cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (cfg == NULL)
-        return fail(EXIT_USAGE, "--jwt-config %s: not a JSON file (line %d)", path, je.line);
-    enum status st = jwt_verifier_from_json(&svc->jwt, err, sizeof err, cfg);
-    json_decref(cfg);
-    if (st != ST_OK)
-        return fail(EXIT_USAGE, "--jwt-config %s: %s", path, err);
-    return -1;
-}
-
-static int
-wait_for_signal(void)
-{
-    sigset_t set;
-    int sig = 0;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigwait(&set, &sig);
-    return sig;
-}
-
 static void
 duty_rotation(void *arg, int64_t now_ms)
 {
@@ -519,16 +519,26 @@ kick_rotation(void *arg)
 
 /* The periodic duties of a serving process, on one thread. */
 static int
-start_janitor(struct janitor **out, struct service *svc, int64_t rotation_every_s)
+start_janitor(struct janitor **out, struct service *svc, const struct opts *o, struct tls *tls)
 {
-    const struct duty duties[] = {
+    int64_t rotation_every_s = o->maintenance_interval;
+    struct duty duties[5] = {
         {"rotation", (rotation_every_s > 0 ? rotation_every_s : 60) * 1000, duty_rotation,
          svc->keyrings},
         {"api_key_metrics", KEYMETRICS_EVERY_MS, keymetrics_refresh, svc->keymetrics},
-        {"audit", 1000, audit_janitor, svc->audit},
     };
-    size_t n = svc->audit != NULL ? 3 : 2;
+    size_t n = 2;
 
+    if (svc->audit != NULL)
+        duties[n++] = (struct duty){"audit", 1000, audit_janitor, svc->audit};
+    if (svc->certs != NULL) /* reads files, wakes the prober for endpoints */
+        duties[n++] = (struct duty){
+            "certs", (o->cert_check_interval > 0 ? o->cert_check_interval : 60) * 1000,
+            certs_janitor, svc->certs};
+    if (tls != NULL)
+        duties[n++] = (struct duty){
+            "tls_reload", (o->tls_reload_interval > 0 ? o->tls_reload_interval : 10) * 1000,
+            serve_tls_duty, serve_tls_duty_arg(svc, tls)};
     *out = janitor_new(duties, n);
     keyrings_set_kick(svc->keyrings, kick_rotation, *out);
     if (janitor_start(*out) != ST_OK)
@@ -591,7 +601,7 @@ static int
 start_metrics_listener(struct http_server **out, struct service *svc, const struct opts *o,
                        struct listener_routes *lr, const struct http_obs *obs)
 {
-    struct http_listen ml = {o->metrics_listen, NULL, NULL, true, NULL};
+    struct http_listen ml = {o->metrics_listen, NULL, true, NULL};
     char err[512];
 
     *out = NULL;
@@ -614,14 +624,19 @@ cmd_serve(int argc, char **argv)
     struct listener_routes api_routes = {0}, metrics_routes = {0};
     struct janitor *janitor = NULL;
     struct datalock *lock = NULL;
+    struct tls *tls = NULL;
     char err[512];
+    sigset_t hup;
+    /* SIGHUP reloads (serve_wait): blocked before any thread of serve starts. */
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
     int rc = parse(&o, serve_opts, N(serve_opts), argc, argv,
                    "[--listen HOST:PORT] [--data-dir DIR] [--database URL] [--config FILE]",
                    "Run the service. TLS is required on non-loopback addresses.");
     if (rc >= 0)
         return rc;
-    struct http_listen l = {o.listen, o.tls_cert, o.tls_key, o.tls_terminated_upstream,
-                            o.trusted_proxies};
+    struct http_listen l = {o.listen, NULL, o.tls_terminated_upstream, o.trusted_proxies};
     if (o.tls_cert == NULL && !o.tls_terminated_upstream && !http_is_loopback(o.listen)) {
         rc = fail(EXIT_USAGE,
                   "refusing plain HTTP on non-loopback address %s: give --tls-cert "
@@ -644,11 +659,17 @@ cmd_serve(int argc, char **argv)
                                 o.audit_new_chain};
     /* One server per database, for its whole life: rotate-root-key and migrate wait for it. */
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
-    if ((rc = lock_database(&lock, p.database, "serve",
+    struct serve_tls_opts to = {o.tls_cert, o.tls_key, o.tls_client_ca, o.tls_min_version,
+                                o.tls_ciphers};
+    struct serve_certs_opts co = {o.cert_sources,  o.cert_ca_bundle,      o.cert_warning,
+                                  o.cert_critical, o.cert_check_interval, o.cert_probe_timeout};
+    if ((rc = serve_tls_open(&tls, &to)) >= 0 ||
+        (rc = lock_database(&lock, p.database, "serve",
                             "refusing to start a second server on it")) >= 0 ||
-        (rc = open_service(&svc, &p, &ks, &as)) >= 0)
+        (rc = open_service(&svc, &p, &ks, &as)) >= 0 || (rc = serve_certs_open(svc, &co, tls)) >= 0)
         goto out;
-    if (o.jwt_config != NULL && (rc = load_jwt(svc, o.jwt_config)) >= 0)
+    l.tls = tls;
+    if (o.jwt_config != NULL && (rc = serve_jwt_load(svc, o.jwt_config)) >= 0)
         goto out;
     if (!o.metrics_on_api && o.metrics_listen == NULL) {
         rc = fail(EXIT_USAGE, "%s", "--metrics-on-api=false needs --metrics-listen");
@@ -664,7 +685,7 @@ cmd_serve(int argc, char **argv)
         o.max_body_bytes,         o.max_batch_bytes, o.max_batch_items, o.max_connections,
         o.max_connections_per_ip, o.idle_timeout,    o.threads};
     facts_fill(&svc->facts, &o, &p, rootkey_id(svc->root));
-    if ((rc = start_janitor(&janitor, svc, o.maintenance_interval)) >= 0)
+    if ((rc = start_janitor(&janitor, svc, &o, tls)) >= 0)
         goto out;
     enum status st =
         http_start(&http, svc, &api_routes.app, &l, &svc->limits, &obs, err, sizeof err);
@@ -679,7 +700,7 @@ cmd_serve(int argc, char **argv)
             o.tls_cert != NULL ? "on" : "off", "database", store_backend(svc->store), "root_key_id",
             rootkey_id(svc->root), "metrics_addr", o.metrics_listen, "tracing",
             svc->tracer != NULL ? "on" : "off", LOG_END);
-    int sig = wait_for_signal();
+    int sig = serve_wait(svc, tls, o.jwt_config);
     atomic_store(&svc->ready, false);
     log_msg(LOG_INFO, "shutting_down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", LOG_END);
     http_stop(http, (int)o.shutdown_grace);
@@ -696,6 +717,7 @@ out:
     service_close(svc);
     free(api_routes.v);
     free(metrics_routes.v);
+    tls_free(tls); /* after the listener stopped */
     datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, serve_opts, N(serve_opts));
@@ -718,6 +740,7 @@ usage(FILE *f)
             "  app              create, list and show apps; their usage (over the API)\n"
             "  key              create, list, show, revoke and rotate API keys (over the API)\n"
             "  keyring          create, list, show and rotate keyrings (over the API)\n"
+            "  cert             add, list, show, history and remove certificate sources (API)\n"
             "  version          print the version\n\n"
             "Every option also reads DIFYGUARD_<OPTION> (e.g. DIFYGUARD_DATA_DIR) and the JSON\n"
             "file given by --config; flags win over variables, variables over the file. Options\n"
@@ -741,6 +764,7 @@ main(int argc, char **argv)
         {"app", cmd_app},
         {"key", cmd_key},
         {"keyring", cmd_keyring},
+        {"cert", cmd_cert},
     };
     sigset_t set;
 

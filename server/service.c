@@ -19,6 +19,7 @@
 #include "crypto/apikey.h"
 #include "server/audit/audit.h"
 #include "server/auth/jwt.h"
+#include "server/certs.h"
 #include "server/keymetrics.h"
 #include "server/obs/httpstats.h"
 #include "server/obs/metrics.h"
@@ -302,6 +303,7 @@ service_open(struct service **out, const struct service_paths *p,
     enum status st;
 
     *out = NULL;
+    pthread_rwlock_init(&s->jwt_lock, NULL);
     if ((st = rootkey_load(&s->root, p->root_key, err, err_len)) != ST_OK ||
         (st = service_start(s, p, ks, as, err, err_len)) != ST_OK) {
         service_close(s);
@@ -347,6 +349,7 @@ service_open_keys(struct service **out, const struct service_paths *p, struct ro
     enum status st;
 
     *out = NULL;
+    pthread_rwlock_init(&s->jwt_lock, NULL);
     s->keys = keys;
     s->n_keys = n;
     if ((st = service_start(s, p, &ks, NULL, err, err_len)) != ST_OK) {
@@ -362,6 +365,7 @@ service_close(struct service *s)
 {
     if (s == NULL)
         return;
+    certs_close(s->certs); /* its prober may still record a rotation: before the audit writer */
     metrics_free(s->metrics);
     audit_close(s->audit); /* drains the queue first */
     tracer_stop(s->tracer);
@@ -369,6 +373,7 @@ service_close(struct service *s)
     op_stats_free(s->op_stats);
     keymetrics_free(s->keymetrics);
     jwt_verifier_free(s->jwt);
+    pthread_rwlock_destroy(&s->jwt_lock);
     keyrings_close(s->keyrings);
     apps_close(s->apps);
     secret_free(s->mac_key);
@@ -382,6 +387,43 @@ service_close(struct service *s)
         rootkey_free(s->root);
     }
     free(s);
+}
+
+enum status
+service_jwt_verify(struct service *s, const char *token, size_t len, int64_t now,
+                   struct jwt_claims *out, int64_t *rate, int64_t *burst)
+{
+    enum status st = ST_UNAUTHENTICATED;
+
+    *rate = *burst = 0;
+    pthread_rwlock_rdlock(&s->jwt_lock);
+    if (s->jwt != NULL) {
+        st = jwt_verify(s->jwt, token, len, now, out);
+        jwt_verifier_rate(s->jwt, rate, burst);
+    } else {
+        memset(out, 0, sizeof *out);
+    }
+    pthread_rwlock_unlock(&s->jwt_lock);
+    return st;
+}
+
+bool
+service_jwt_on(struct service *s)
+{
+    pthread_rwlock_rdlock(&s->jwt_lock);
+    bool on = s->jwt != NULL;
+    pthread_rwlock_unlock(&s->jwt_lock);
+    return on;
+}
+
+void
+service_jwt_set(struct service *s, struct jwt_verifier *v)
+{
+    pthread_rwlock_wrlock(&s->jwt_lock);
+    struct jwt_verifier *old = s->jwt;
+    s->jwt = v;
+    pthread_rwlock_unlock(&s->jwt_lock);
+    jwt_verifier_free(old);
 }
 
 /* The trail's record of a break-glass key (op admin_key.break_glass, method CLI). */

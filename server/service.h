@@ -4,6 +4,7 @@
 #ifndef DG_SERVER_SERVICE_H
 #define DG_SERVER_SERVICE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -28,13 +29,16 @@ struct service {
     struct secret *hash_key; /* API-key hashes */
     struct keyrings *keyrings;
     struct apps *apps;
-    struct audit *audit;           /* NULL when the command does not audit */
-    struct jwt_verifier *jwt;      /* NULL unless --jwt-config */
-    struct metrics *metrics;       /* every module's series (server/obs/metrics.h) */
     struct op_stats *op_stats;     /* crypto operations, batches, rate limits (obs/opstats.h) */
     struct http_stats *http_stats; /* the transport's (obs/httpstats.h); serve only */
     struct tracer *tracer;         /* OTLP export (obs/trace.h); NULL when tracing is off */
     struct keymetrics *keymetrics; /* API key expiry and last use (server/keymetrics.h) */
+    struct audit *audit;           /* NULL when the command does not audit */
+    struct jwt_verifier *jwt; /* NULL unless --jwt-config; replaced under jwt_lock (SIGHUP): read
+                               * it through service_jwt_verify once serving */
+    pthread_rwlock_t jwt_lock;
+    struct certs *certs;     /* the certificate inventory (serve only; NULL otherwise) */
+    struct metrics *metrics; /* every module's series (server/obs/metrics.h) */
     struct http_limits limits;
     struct inventory_facts facts; /* what serve was started with: root key file, listeners */
     atomic_bool ready;
@@ -77,6 +81,15 @@ void service_close(struct service *s);
  * the metrics registry. ST_INVALID with one line in err for a bad OTEL_* value. */
 NODISCARD enum status service_observe(struct service *s, const struct route_table *routes,
                                       char *err, size_t err_len);
+/* JWT bearer tokens against the current --jwt-config (SIGHUP may replace it while requests run):
+ * ST_UNAUTHENTICATED when none is configured. rate and burst get the config's limits. */
+struct jwt_claims;
+NODISCARD enum status service_jwt_verify(struct service *s, const char *token, size_t len,
+                                         int64_t now, struct jwt_claims *out, int64_t *rate,
+                                         int64_t *burst);
+bool service_jwt_on(struct service *s);
+/* Replace the JWT configuration (takes v; the old one is freed once no request uses it). */
+void service_jwt_set(struct service *s, struct jwt_verifier *v);
 
 /* A new admin key (break-glass). */
 NODISCARD enum status service_admin_key(struct service *s, char *admin_key, size_t cap);

@@ -611,3 +611,94 @@ store_usage_list(struct store *s, const char *app, const char *from_day, const c
     *n = 0;
     return s->ops->usage_list(s, app, from_day, to_day, out, n);
 }
+
+/* --- certificates (issue 9) --- */
+
+static bool
+cert_source_ok(const struct store_cert_source *c)
+{
+    size_t pem_len = c->pem != NULL ? strnlen(c->pem, STORE_CERT_PEM_MAX + 1) : 0;
+    return name_ok(c->id, sizeof c->id) && name_ok(c->kind, sizeof c->kind) &&
+           str_ok(c->target, sizeof c->target) && str_ok(c->server_name, sizeof c->server_name) &&
+           pem_len <= STORE_CERT_PEM_MAX && c->renew_before >= 0 && c->warning >= 0 &&
+           c->critical >= 0;
+}
+
+static bool
+cert_seen_ok(const struct store_cert_seen *c)
+{
+    return name_ok(c->source_id, sizeof c->source_id) && name_ok(c->slot, sizeof c->slot) &&
+           name_ok(c->fingerprint, sizeof c->fingerprint) &&
+           str_ok(c->subject, sizeof c->subject) && str_ok(c->issuer, sizeof c->issuer) &&
+           str_ok(c->serial, sizeof c->serial);
+}
+
+enum status
+store_cert_source_create(struct store *s, const struct store_cert_source *c,
+                         const struct store_audit_row *ev)
+{
+    assert(s != NULL && c != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
+    if (!cert_source_ok(c))
+        return ST_INVALID;
+    return s->ops->cert_source_create(s, c, ev);
+}
+
+enum status
+store_cert_source_list(struct store *s, struct store_cert_source **out, size_t *n)
+{
+    enum status st;
+
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    if ((st = s->ops->cert_source_list(s, out, n)) != ST_OK) {
+        store_cert_sources_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return st;
+}
+
+void
+store_cert_sources_free(struct store_cert_source *v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        free(v[i].pem);
+    free(v);
+}
+
+enum status
+store_cert_source_delete(struct store *s, const char *id, const struct store_audit_row *ev)
+{
+    assert(s != NULL && id != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
+    if (!name_ok(id, STORE_NAME_MAX))
+        return ST_NOT_FOUND;
+    return s->ops->cert_source_delete(s, id, ev);
+}
+
+enum status
+store_cert_seen_add(struct store *s, struct store_cert_seen *c, const struct store_audit_row *ev)
+{
+    assert(s != NULL && c != NULL);
+    if (EV_REFUSED(ev))
+        return ST_UNAVAILABLE;
+    if (!cert_seen_ok(c))
+        return ST_INVALID;
+    return s->ops->cert_seen_add(s, c, ev);
+}
+
+enum status
+store_cert_seen_list(struct store *s, const char *source_id, struct store_cert_seen **out,
+                     size_t *n)
+{
+    assert(s != NULL && out != NULL && n != NULL);
+    *out = NULL;
+    *n = 0;
+    if (source_id != NULL && !name_ok(source_id, STORE_NAME_MAX))
+        return ST_OK; /* no stored source has such an id */
+    STORE_LIST_CALL(s->ops->cert_seen_list(s, source_id, out, n), out, n);
+}

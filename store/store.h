@@ -286,4 +286,57 @@ NODISCARD enum status store_audit_seq_before(struct store *s, const char *chain_
 NODISCARD enum status store_usage_list(struct store *s, const char *app, const char *from_day,
                                        const char *to_day, struct store_usage **out, size_t *n);
 
+/* --- certificates (issue 9): sources added over the API, and every certificate seen --- */
+#define STORE_CERT_KIND_MAX 16
+#define STORE_CERT_TARGET_MAX 1024 /* a path or host:port */
+#define STORE_CERT_SNI_MAX 256
+#define STORE_CERT_PEM_MAX (1u << 20) /* an uploaded PEM text */
+#define STORE_CERT_SLOT_MAX 512
+#define STORE_CERT_FP_MAX 65    /* SHA-256, lowercase hex */
+#define STORE_CERT_TEXT_MAX 256 /* subject, issuer */
+#define STORE_CERT_SERIAL_MAX 64
+
+struct store_cert_source {
+    char id[STORE_NAME_MAX];              /* [a-z0-9][a-z0-9._-]{0,62} */
+    char kind[STORE_CERT_KIND_MAX];       /* "file", "dir", "pem", "endpoint" */
+    char target[STORE_CERT_TARGET_MAX];   /* path or host:port; "" for pem */
+    char server_name[STORE_CERT_SNI_MAX]; /* endpoint SNI; "" = none */
+    char *pem; /* kind pem: the uploaded text; NULL or "" otherwise. Lists: malloc'd, freed by
+                * store_cert_sources_free */
+    bool recursive, expect_chain;
+    int64_t renew_before, warning, critical; /* seconds; 0 = the service default */
+    int64_t created_at;
+};
+/* Insert a source. ST_CONFLICT when the id exists; ST_INVALID for a bad field or a PEM over
+ * STORE_CERT_PEM_MAX. */
+NODISCARD enum status store_cert_source_create(struct store *s, const struct store_cert_source *c,
+                                               const struct store_audit_row *ev);
+/* Every source, ordered by id (free with store_cert_sources_free). */
+NODISCARD enum status store_cert_source_list(struct store *s, struct store_cert_source **out,
+                                             size_t *n);
+void store_cert_sources_free(struct store_cert_source *v, size_t n);
+/* Delete a source and every certificate seen at it, in one transaction. ST_NOT_FOUND if none. */
+NODISCARD enum status store_cert_source_delete(struct store *s, const char *id,
+                                               const struct store_audit_row *ev);
+
+/* A certificate seen at a slot of a source (any origin: API, config file, listener). */
+struct store_cert_seen {
+    int64_t id; /* set by store_cert_seen_add: ascending in the order seen */
+    char source_id[STORE_NAME_MAX];
+    char slot[STORE_CERT_SLOT_MAX];
+    char fingerprint[STORE_CERT_FP_MAX];
+    char subject[STORE_CERT_TEXT_MAX], issuer[STORE_CERT_TEXT_MAX];
+    char serial[STORE_CERT_SERIAL_MAX];
+    int64_t not_before, not_after, seen_at;
+    bool rotation; /* it replaced an earlier certificate at the slot */
+};
+/* Record a certificate newly seen at its slot (c->id is set); a rotation's audit event `ev`
+ * commits with it. */
+NODISCARD enum status store_cert_seen_add(struct store *s, struct store_cert_seen *c,
+                                          const struct store_audit_row *ev);
+/* The certificates seen at a source (source_id NULL: at every source), in the order seen.
+ * Array owned by the caller: free(). */
+NODISCARD enum status store_cert_seen_list(struct store *s, const char *source_id,
+                                           struct store_cert_seen **out, size_t *n);
+
 #endif

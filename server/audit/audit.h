@@ -16,8 +16,9 @@
 #include "server/audit/format.h"
 #include "store/store.h"
 
-#define AUDIT_HEX 65         /* 64 hex digits + NUL */
-#define AUDIT_MAX_VERSIONS 8 /* distinct key versions tracked per batch event */
+#define AUDIT_HEX 65          /* 64 hex digits + NUL */
+#define AUDIT_MAX_VERSIONS 8  /* distinct key versions tracked per batch event */
+#define AUDIT_SUBJECT_MAX 256 /* an mTLS client certificate's subject, cut safely */
 
 struct audit_settings {
     bool durable;                /* respond only after the event is fsync'd (default) */
@@ -39,6 +40,8 @@ struct audit_rec {
     char app[STORE_NAME_MAX + 8];
     char key_id[STORE_KEY_ID_MAX];
     char keyring[STORE_NAME_MAX];
+    char cert_id[STORE_NAME_MAX];        /* a certificate source (issue 9); "" = none */
+    char client_cert[AUDIT_SUBJECT_MAX]; /* the mTLS client certificate's subject; "" = none */
     uint32_t key_version;
     uint32_t items_total, items_ok, items_failed;
     size_t n_versions;

@@ -22,7 +22,8 @@ same_flood(const struct audit_rec *f, const struct audit_rec *r)
 {
     return f->time_ms / 1000 == r->time_ms / 1000 && f->status == r->status &&
            strcmp(f->h_client, r->h_client) == 0 && strcmp(f->route, r->route) == 0 &&
-           strcmp(f->method, r->method) == 0 && strcmp(f->key_id, r->key_id) == 0;
+           strcmp(f->method, r->method) == 0 && strcmp(f->key_id, r->key_id) == 0 &&
+           strcmp(f->client_cert, r->client_cert) == 0;
 }
 
 static uint64_t
@@ -38,7 +39,7 @@ slot_of(const struct audit_rec *r)
 {
     uint64_t h = UINT64_C(14695981039346656037) ^ (uint64_t)(r->time_ms / 1000);
     h = (h ^ r->status) * UINT64_C(1099511628211);
-    h = mix(mix(mix(mix(h, r->h_client), r->route), r->method), r->key_id);
+    h = mix(mix(mix(mix(mix(h, r->h_client), r->route), r->method), r->key_id), r->client_cert);
     return (size_t)(h ^ (h >> 29)) & (FLOOD_SLOTS - 1);
 }
 
@@ -56,6 +57,7 @@ static void
 coarsen(struct audit_rec *r)
 {
     r->h_client[0] = r->h_key_id[0] = r->key_id[0] = r->app[0] = r->h_keyring[0] = '\0';
+    r->client_cert[0] = '\0';
 }
 
 struct audit_rec *

@@ -200,9 +200,10 @@ list_ok(const char *const *v, size_t n)
 static bool
 event_valid(const struct audit_event *e)
 {
-    const char *const opt[] = {e->method,   e->route,     e->app,         e->key_id,
-                               e->keyring,  e->trace_id,  e->hmac_key_id, e->h_request_id,
-                               e->h_client, e->h_keyring, e->h_key_id,    e->h_sub};
+    const char *const opt[] = {e->method,   e->route,      e->app,         e->key_id,
+                               e->keyring,  e->trace_id,   e->hmac_key_id, e->h_request_id,
+                               e->h_client, e->h_keyring,  e->h_key_id,    e->h_sub,
+                               e->cert_id,  e->client_cert};
 
     if (e->chain_id == NULL || !afmt_chain_id_ok(e->chain_id, strlen(e->chain_id)) ||
         e->op == NULL || !afmt_text_ok(e->op, strlen(e->op)) || e->outcome == NULL ||
@@ -272,6 +273,12 @@ event_ids(struct sbuf *out, const struct audit_event *e)
         }
         sbuf_adds(out, "}}");
     }
+    /* Members added after v1's first release are omitted when absent, so earlier events hash
+     * exactly as before. */
+    if (e->cert_id != NULL)
+        add_str(out, ",\"cert_id\":", e->cert_id);
+    if (e->client_cert != NULL)
+        add_str(out, ",\"client_cert\":", e->client_cert);
     add_str(out, ",\"trace_id\":", e->trace_id);
     add_u64(out, ",\"count\":", e->count);
     add_str(out, ",\"hmac_key_id\":", e->hmac_key_id);

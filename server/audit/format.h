@@ -47,6 +47,8 @@ struct audit_event {
     uint32_t items_total, items_ok, items_failed; /* batches; total 0 = not a batch */
     size_t n_versions;                            /* {version: count} map of a batch */
     const uint32_t *versions, *version_counts;
+    const char *cert_id;     /* a certificate source (issue 9); NULL = omitted */
+    const char *client_cert; /* the verified mTLS client certificate's subject; NULL = omitted */
     const char *trace_id;
     uint64_t count;          /* coalesced identical events, >= 1 */
     const char *hmac_key_id; /* the audit HMAC key that made the h_* values */

@@ -146,6 +146,8 @@ static const struct field event_fields[] = {
     {"keyring", F_STR | F_NULL, true},
     {"key_version", F_INT | F_NULL, true},
     {"items", F_OBJ, false},
+    {"cert_id", F_STR, false},
+    {"client_cert", F_STR, false},
     {"trace_id", F_STR | F_NULL, true},
     {"count", F_INT, true},
     {"hmac_key_id", F_STR | F_NULL, true},

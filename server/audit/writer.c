@@ -292,6 +292,8 @@ fill_event(struct audit_event *e, const struct audit *a, const struct audit_rec 
     e->n_versions = r->n_versions;
     e->versions = r->versions;
     e->version_counts = r->version_counts;
+    e->cert_id = r->cert_id[0] ? r->cert_id : none;
+    e->client_cert = r->client_cert[0] ? r->client_cert : none;
     e->trace_id = r->trace_id[0] ? r->trace_id : none;
     e->count = r->count ? r->count : 1;
     e->hmac_key_id = a->hmac_key_id;

@@ -69,6 +69,17 @@ void h_audit_public_key(struct req *r);
 void h_audit_hash(struct req *r);
 void h_audit_rotate_key(struct req *r);
 
+/* The certificate inventory (certs.c). */
+void h_certs_list(struct req *r);
+void h_certs_create(struct req *r);
+void h_cert_get(struct req *r);
+void h_cert_delete(struct req *r);
+void h_cert_history(struct req *r);
+/* A certificate source's JSON object (a POST body, an entry of the --cert-sources file) into
+ * *s (its pem malloc'd: cert_spec_free). ST_INVALID with a fixed *msg, never echoing input. */
+struct cert_spec;
+NODISCARD enum status certs_spec_parse(const json_t *o, struct cert_spec *s, const char **msg);
+
 /* Parse a crypto request body the way the handler does, without keys or crypto: for the fuzzer
  * and tests. *n_items counts the items that parsed. */
 NODISCARD enum status crypto_request_check(enum crypto_op op, const char *body, size_t len,

@@ -33,7 +33,8 @@ authenticate_jwt(struct req *r, const struct authz *az)
     struct jwt_claims c;
     char bucket[JWT_BUCKET_BYTES];
     int64_t rate, burst;
-    enum status st = jwt_verify(r->svc->jwt, az->token, az->token_len, clock_now_s(), &c);
+    enum status st =
+        service_jwt_verify(r->svc, az->token, az->token_len, clock_now_s(), &c, &rate, &burst);
 
     if (st != ST_OK) {
         apps_count_failure(r->svc->apps, AUTH_FAIL_JWT);
@@ -49,7 +50,6 @@ authenticate_jwt(struct req *r, const struct authz *az)
     jwt_bucket(bucket, &c);
     sodium_memzero(&c, sizeof c);
     r->authenticated = true;
-    jwt_verifier_rate(r->svc->jwt, &rate, &burst);
     return apps_rate_check(r->svc->apps, bucket, rate, burst, &r->retry_after);
 }
 
@@ -65,7 +65,7 @@ authenticate(struct req *r)
         return ST_UNAUTHENTICATED;
     }
     if (az.kind == AUTHZ_JWT)
-        return r->svc->jwt != NULL ? authenticate_jwt(r, &az) : ST_UNAUTHENTICATED;
+        return service_jwt_on(r->svc) ? authenticate_jwt(r, &az) : ST_UNAUTHENTICATED;
     st = apps_authenticate(r->svc->apps, az.token, az.token_len, &r->principal, &r->retry_after);
     r->authenticated = st == ST_OK || st == ST_RATE_LIMITED;
     if (!r->authenticated)
@@ -251,6 +251,8 @@ make_record(struct req *r)
      * route, method, status, key and second (a flood is one event with a count). */
     rec->coalesce = r->refused_early || r->status_code == 401;
     record_keyring(r, rec);
+    snprintf(rec->cert_id, sizeof rec->cert_id, "%s", r->au.cert_id);
+    req_client_cert(r, rec->client_cert, sizeof rec->client_cert);
     rec->key_version = r->au.key_version;
     rec->items_total = r->au.total;
     rec->items_ok = r->au.ok;

@@ -40,6 +40,11 @@ static const struct route v[] = {
     {"GET", "/v1/audit/public-key", h_audit_public_key, SCOPE_AUDIT_READ, "audit.public_key", AUTH},
     {"POST", "/v1/audit/hash", h_audit_hash, SCOPE_AUDIT_READ, "audit.hash", AUTH},
     {"POST", "/v1/audit/rotate-key", h_audit_rotate_key, AUDIT_ADMIN, "audit.rotate_key", AUTH},
+    {"GET", "/v1/certificates", h_certs_list, SCOPE_CERTS_READ, "cert.list", AUTH},
+    {"POST", "/v1/certificates", h_certs_create, SCOPE_CERTS_WRITE, "cert.create", AUTH},
+    {"GET", "/v1/certificates/{id}", h_cert_get, SCOPE_CERTS_READ, "cert.get", AUTH},
+    {"DELETE", "/v1/certificates/{id}", h_cert_delete, SCOPE_CERTS_WRITE, "cert.delete", AUTH},
+    {"GET", "/v1/certificates/{id}/history", h_cert_history, SCOPE_CERTS_READ, "cert.history", AUTH},
 };
 /* clang-format on */
 

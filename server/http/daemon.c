@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "crypto/keyfile.h"
 #include "server/http/private.h"
+#include "server/http/tls.h"
 #include "server/obs/httpstats.h"
 
 /* --- a request's lifecycle --- */
@@ -340,6 +341,20 @@ mhd_log(void *cls, const char *fmt, va_list ap)
     log_msg(LOG_WARN, "http_server", "detail", buf, LOG_END);
 }
 
+void
+req_client_cert(struct req *r, char *out, size_t cap)
+{
+    struct http_req *hr = http_req_of(r);
+    const union MHD_ConnectionInfo *ci;
+
+    if (cap > 0)
+        out[0] = '\0';
+    if (!hr->h->mtls || hr->conn == NULL ||
+        (ci = MHD_get_connection_info(hr->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION)) == NULL)
+        return;
+    tls_peer_subject(ci->tls_session, out, cap);
+}
+
 /* --- listener --- */
 
 static bool
@@ -383,35 +398,6 @@ http_is_loopback(const char *listen)
     return false;
 }
 
-/* A PEM file; a private key (secret_what != NULL) must pass the key-file rule first. */
-static char *
-read_file(const char *path, const char *secret_what, size_t *len, char *err, size_t err_len)
-{
-    struct stat sb;
-    char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0 && secret_what != NULL &&
-        keyfile_check_fd(fd, secret_what, path, err, err_len) != ST_OK)
-        goto out;
-    if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size <= 0 || sb.st_size > (1 << 20)) {
-        snprintf(err, err_len, "cannot read %s: %s", path, fd < 0 ? strerror(errno) : "bad size");
-        goto out;
-    }
-    buf = xmalloc((size_t)sb.st_size + 1);
-    if (read(fd, buf, (size_t)sb.st_size) != sb.st_size) {
-        snprintf(err, err_len, "cannot read %s", path);
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    buf[sb.st_size] = '\0';
-    *len = (size_t)sb.st_size;
-out:
-    if (fd >= 0)
-        close(fd);
-    return buf;
-}
-
 static enum status
 resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t err_len)
 {
@@ -446,15 +432,11 @@ http_start(struct http_server **out, struct service *svc, const struct http_app 
            char *err, size_t err_len)
 {
     struct sockaddr_storage ss;
-    bool tls = l->tls_cert != NULL && l->tls_key != NULL;
+    bool tls = l->tls != NULL;
     struct http_server *h = NULL;
     enum status st;
 
     *out = NULL;
-    if ((l->tls_cert == NULL) != (l->tls_key == NULL)) {
-        snprintf(err, err_len, "--tls-cert and --tls-key go together");
-        return ST_INVALID;
-    }
     if (!tls && !l->tls_terminated_upstream && !http_is_loopback(l->listen)) {
         snprintf(err, err_len,
                  "refusing plain HTTP on non-loopback address %s: give --tls-cert "
@@ -482,12 +464,18 @@ http_start(struct http_server **out, struct service *svc, const struct http_app 
     for (size_t i = 0; h->obs.stats != NULL && i < app->routes->n; i++)
         h->slots[i] =
             http_stats_slot(h->obs.stats, app->routes->v[i].method, app->routes->v[i].path);
-    size_t cert_len = 0;
-    if (tls && ((h->tls_cert = read_file(l->tls_cert, NULL, &cert_len, err, err_len)) == NULL ||
-                (h->tls_key = read_file(l->tls_key, "--tls-key", &h->tls_key_len, err, err_len)) ==
-                    NULL)) {
-        http_stop(h, 0);
-        return ST_INVALID;
+    h->tls = l->tls;
+    if (tls) {
+        struct tls_stats ts;
+        tls_stats(l->tls, &ts);
+        h->mtls = ts.mtls;
+        if (MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK2) != MHD_YES) {
+            snprintf(err, err_len,
+                     "this libmicrohttpd cannot take a certificate callback "
+                     "(MHD_OPTION_HTTPS_CERT_CALLBACK2): TLS is unavailable");
+            http_stop(h, 0);
+            return ST_INVALID;
+        }
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
@@ -508,15 +496,17 @@ http_start(struct http_server **out, struct service *svc, const struct http_app 
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
-        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
-        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->tls_key},
+        /* The certificate of each handshake comes from server/http/tls.c (hot reload). */
+        {tls ? MHD_OPTION_HTTPS_CERT_CALLBACK2 : MHD_OPTION_END, 0,
+         tls ? tls_cert_callback() : NULL},
+        {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+         tls ? (void *)tls_priorities(l->tls) : NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts,
                             MHD_OPTION_END);
     if (h->d == NULL) {
-        snprintf(err, err_len, "cannot listen on %s (address in use, or bad TLS files?)",
-                 l->listen);
+        snprintf(err, err_len, "cannot listen on %s (address in use?)", l->listen);
         http_stop(h, 0);
         return ST_IO;
     }
@@ -545,10 +535,5 @@ http_stop(struct http_server *h, int grace_seconds)
     for (size_t i = 0; h->span_names != NULL && i <= h->app->routes->n; i++)
         free(h->span_names[i]);
     free(h->span_names);
-    free(h->tls_cert);
-    if (h->tls_key != NULL) {
-        sodium_memzero(h->tls_key, h->tls_key_len);
-        free(h->tls_key);
-    }
     free(h);
 }

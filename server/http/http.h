@@ -32,9 +32,10 @@ struct http_limits {
     uint64_t threads;                /* 0 = one per core */
 };
 
+struct tls; /* server/http/tls.h */
 struct http_listen {
-    const char *listen;             /* "HOST:PORT" or "[v6]:PORT" */
-    const char *tls_cert, *tls_key; /* PEM files, both or neither */
+    const char *listen; /* "HOST:PORT" or "[v6]:PORT" */
+    struct tls *tls;    /* the identity served over TLS; NULL: plain HTTP */
     bool tls_terminated_upstream;
     const char *trusted_proxies; /* comma-separated peers whose X-Forwarded-For is used */
 };
@@ -77,6 +78,7 @@ struct req_audit {
     size_t n_reference, cap_reference;
     char h_sub[65];
     const char *presented_key_id; /* an unknown key's id (HMAC-ed in the event) */
+    char cert_id[64];             /* a certificate source that exists (issue 9); "" = none */
 };
 
 /* One HTTP request, as handlers and the application see it. The transport's own lifecycle
@@ -133,6 +135,9 @@ const char *req_query(struct req *r, const char *name);
 /* The client address as text: the socket peer, or, when the peer is a trusted proxy, the hop of
  * X-Forwarded-For (every header line, walked from the right past trusted proxies). */
 void req_client_addr(struct req *r, char out[static 64]);
+/* The subject of the client certificate mutual TLS verified for this connection, as safe text
+ * ("" when the listener does not ask for one). */
+void req_client_cert(struct req *r, char *out, size_t cap);
 
 /* Replies: each builds exactly one response; a second call is a bug (asserted). */
 void req_reply_json(struct req *r, unsigned code, struct sbuf *body); /* takes body */

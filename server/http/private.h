@@ -22,8 +22,8 @@ struct http_server {
     const char *trusted_proxies;
     atomic_long in_flight;
     atomic_bool draining; /* SIGTERM: new requests are refused with 503 */
-    char *tls_cert, *tls_key;
-    size_t tls_key_len;
+    struct tls *tls;      /* borrowed; NULL: plain HTTP */
+    bool mtls;
 };
 
 /* A request's whole state: the public part first, so &hr->pub and hr convert both ways. */

@@ -86,6 +86,17 @@ struct store_ops {
                                     uint64_t *seq, uint8_t hash[static 32]);
     enum status (*usage_list)(struct store *s, const char *app, const char *from_day,
                               const char *to_day, struct store_usage **out, size_t *n);
+
+    /* certificates (issue 9) */
+    enum status (*cert_source_create)(struct store *s, const struct store_cert_source *c,
+                                      const struct store_audit_row *ev);
+    enum status (*cert_source_list)(struct store *s, struct store_cert_source **out, size_t *n);
+    enum status (*cert_source_delete)(struct store *s, const char *id,
+                                      const struct store_audit_row *ev);
+    enum status (*cert_seen_add)(struct store *s, struct store_cert_seen *c,
+                                 const struct store_audit_row *ev);
+    enum status (*cert_seen_list)(struct store *s, const char *source_id,
+                                  struct store_cert_seen **out, size_t *n);
 };
 
 /* The head of every backend's handle: backends embed it as their first member. */

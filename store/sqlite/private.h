@@ -56,6 +56,15 @@ enum sq_id {
     SQ_AU_PRUNE_CP,
     SQ_AU_BEFORE,
     SQ_USAGE_LIST,
+    /* certificates (issue 9): certs.c */
+    SQ_CERT_SRC_INSERT,
+    SQ_CERT_SRC_LIST,
+    SQ_CERT_SRC_PEM,
+    SQ_CERT_SRC_DELETE,
+    SQ_CERT_SEEN_DELETE,
+    SQ_CERT_SEEN_INSERT,
+    SQ_CERT_SEEN_LIST,
+    SQ_CERT_SEEN_LIST_ALL,
     SQ__COUNT
 };
 
@@ -135,5 +144,14 @@ enum status sq_audit_chains(struct store *s, char (**out)[STORE_CHAIN_ID_MAX], s
 enum status sq_audit_prune(struct store *s, const char *chain_id, uint64_t upto);
 enum status sq_usage_list(struct store *s, const char *app, const char *from_day,
                           const char *to_day, struct store_usage **out, size_t *n);
+
+/* certs.c: certificate sources and the certificates seen (the *0 forms run inside the caller's
+ * transaction) */
+enum status sq_cert_source_create0(struct store *s, const struct store_cert_source *c);
+enum status sq_cert_source_list(struct store *s, struct store_cert_source **out, size_t *n);
+enum status sq_cert_source_delete0(struct store *s, const char *id);
+enum status sq_cert_seen_add0(struct store *s, struct store_cert_seen *c);
+enum status sq_cert_seen_list(struct store *s, const char *source_id, struct store_cert_seen **out,
+                              size_t *n);
 
 #endif

@@ -32,6 +32,13 @@
     "k.last_used_at, k.mac "                                                                       \
     "FROM api_keys AS k JOIN apps AS a ON a.id = k.app_id "
 
+#define SQ_CERT_SRC_COLS                                                                           \
+    "id, kind, target, server_name, recursive, expect_chain, renew_before, warning, critical, "    \
+    "created_at"
+#define SQ_CERT_SEEN_COLS                                                                          \
+    "source_id, slot, fingerprint, subject, issuer, serial, not_before, not_after, seen_at, "      \
+    "rotation"
+
 /* Every statement of this backend; op names it in diagnostics. */
 static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     [SQ_META_GET] = {"meta_get", "SELECT value FROM meta WHERE key = ?1"},
@@ -140,6 +147,22 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
                        "SELECT day, app, op, keyring, outcome, count FROM usage_daily "
                        "WHERE app = ?1 AND day >= ?2 AND day <= ?3 "
                        "ORDER BY day, op, keyring, outcome"},
+    /* certificates (issue 9): store/sqlite/certs.c */
+    [SQ_CERT_SRC_INSERT] = {"cert_source_create",
+                            "INSERT INTO cert_sources (" SQ_CERT_SRC_COLS ", pem) VALUES "
+                            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+    [SQ_CERT_SRC_LIST] = {"cert_source_list",
+                          "SELECT " SQ_CERT_SRC_COLS " FROM cert_sources ORDER BY id"},
+    [SQ_CERT_SRC_PEM] = {"cert_source_list", "SELECT pem FROM cert_sources WHERE id = ?1"},
+    [SQ_CERT_SRC_DELETE] = {"cert_source_delete", "DELETE FROM cert_sources WHERE id = ?1"},
+    [SQ_CERT_SEEN_DELETE] = {"cert_source_delete", "DELETE FROM cert_history WHERE source_id = ?1"},
+    [SQ_CERT_SEEN_INSERT] = {"cert_seen_add", "INSERT INTO cert_history (id, " SQ_CERT_SEEN_COLS
+                                              ") VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                                              "?9, ?10)"},
+    [SQ_CERT_SEEN_LIST] = {"cert_seen_list", "SELECT id, " SQ_CERT_SEEN_COLS " FROM cert_history "
+                                             "WHERE source_id = ?1 ORDER BY id"},
+    [SQ_CERT_SEEN_LIST_ALL] = {"cert_seen_list",
+                               "SELECT id, " SQ_CERT_SEEN_COLS " FROM cert_history ORDER BY id"},
 };
 /* --- rows --- */
 
@@ -476,6 +499,31 @@ sq_apikey_update(struct store *s, const struct store_apikey *k, const struct sto
     return ev_end(d, ev, st == ST_OK ? sq_apikey_update0(s, k) : st);
 }
 
+static enum status
+sq_cert_source_create(struct store *s, const struct store_cert_source *c,
+                      const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_cert_source_create0(s, c) : st);
+}
+
+static enum status
+sq_cert_source_delete(struct store *s, const char *id, const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_cert_source_delete0(s, id) : st);
+}
+
+static enum status
+sq_cert_seen_add(struct store *s, struct store_cert_seen *c, const struct store_audit_row *ev)
+{
+    enum status st;
+    struct sqdb *d = ev_begin(s, ev, &st);
+    return ev_end(d, ev, st == ST_OK ? sq_cert_seen_add0(s, c) : st);
+}
+
 /* A few TRUNCATE checkpoints with a short backoff, the lock released between them so other
  * operations go on while readers of older snapshots (another process) finish: under a second. */
 #define SHRED_ATTEMPTS 5
@@ -581,6 +629,11 @@ static const struct store_ops sq_ops = {
     .audit_prune = sq_audit_prune,
     .audit_seq_before = sq_audit_seq_before,
     .usage_list = sq_usage_list,
+    .cert_source_create = sq_cert_source_create,
+    .cert_source_list = sq_cert_source_list,
+    .cert_source_delete = sq_cert_source_delete,
+    .cert_seen_add = sq_cert_seen_add,
+    .cert_seen_list = sq_cert_seen_list,
 };
 
 enum status

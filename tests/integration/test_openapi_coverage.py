@@ -54,8 +54,25 @@ def w(tmp_path_factory):
     expect(world.admin.post("/v1/apps", {"name": world.app}), 201)
     _, key = srv.issue_key(["encrypt"], app=world.app)
     world.key_id = key["id"]
+    # a certificate source (uploaded PEM) for the /v1/certificates/{id} routes
+    world.cert = expect(srv.admin.post("/v1/certificates", {"kind": "pem",
+                                                            "pem": coverage_pem()}), 201)["id"]
     yield world
     srv.stop()
+
+
+def coverage_pem():
+    """A self-signed certificate made with the openssl command line."""
+    import os
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", os.path.join(d, "k"),
+                        "-out", os.path.join(d, "c"), "-days", "30", "-subj", "/CN=coverage"],
+                       check=True, capture_output=True)
+        with open(os.path.join(d, "c")) as f:
+            return f.read()
 
 
 def today():
@@ -98,6 +115,13 @@ VALID = {
     ("/v1/audit/public-key", "get"): lambda w: ("/v1/audit/public-key", None, None),
     ("/v1/audit/hash", "post"): lambda w: ("/v1/audit/hash", {"value": "v"}, None),
     ("/v1/audit/rotate-key", "post"): lambda w: ("/v1/audit/rotate-key", None, None),
+    ("/v1/certificates", "get"): lambda w: ("/v1/certificates", None, None),
+    ("/v1/certificates", "post"):
+        lambda w: ("/v1/certificates", {"kind": "file", "path": "/nonexistent/c.pem"}, None),
+    ("/v1/certificates/{id}", "get"): lambda w: (f"/v1/certificates/{w.cert}", None, None),
+    ("/v1/certificates/{id}", "delete"): lambda w: (f"/v1/certificates/{w.cert}", None, None),
+    ("/v1/certificates/{id}/history", "get"):
+        lambda w: (f"/v1/certificates/{w.cert}/history", None, None),
     ("/healthz", "get"): lambda w: ("/healthz", None, None),
     ("/readyz", "get"): lambda w: ("/readyz", None, None),
     ("/metrics", "get"): lambda w: ("/metrics", None, None),
@@ -138,7 +162,9 @@ def state(w):
     keys = {k["id"]: (k["revoked_at"], k.get("grace_until"))
             for k in expect(a.get(f"/v1/apps/{w.app}/keys"), 200)["keys"]}
     audit_keys = sorted(k["key_id"] for k in expect(a.get("/v1/audit/public-key"), 200)["keys"])
-    return {"keyrings": keyrings, "apps": apps, "keys": keys, "audit_keys": audit_keys}
+    certs = sorted(x["id"] for x in expect(a.get("/v1/certificates"), 200)["sources"])
+    return {"keyrings": keyrings, "apps": apps, "keys": keys, "audit_keys": audit_keys,
+            "certs": certs}
 
 
 def metric(w, name):
@@ -170,9 +196,10 @@ def test_every_operation_refuses_a_missing_key_401(w, openapi):
 
 
 def test_every_operation_refuses_a_key_without_its_scope_403(w, openapi):
-    """A key whose only scope no route grants is refused by every operation with 403
-    forbidden, the message saying what refused (`scope:`)."""
-    api, _ = w.srv.issue_key(["certs:read"], app=w.app)
+    """A key whose only scope no route grants (compliance:read, until the compliance routes
+    land) is refused by every operation with 403 forbidden, the message saying what refused
+    (`scope:`)."""
+    api, _ = w.srv.issue_key(["compliance:read"], app=w.app)
     dk, _ = w.srv.issue_key(["datakey"], app=w.app)
     before = state(w)
     for op in operations(openapi, 403):
@@ -238,7 +265,7 @@ def test_every_operation_refuses_a_key_over_its_rate_429(w, openapi):
     is refused 403 without effect): every operation answers 429 rate_limited with Retry-After
     once the bucket is empty."""
     obj = expect(w.admin.post(f"/v1/apps/{w.app}/keys",
-                              {"scopes": ["certs:read"], "rate": 1, "burst": 1}), 201)
+                              {"scopes": ["compliance:read"], "rate": 1, "burst": 1}), 201)
     conftest.register_api_key(obj["key"])
     limited = w.srv.client(obj["key"])
     before = state(w)

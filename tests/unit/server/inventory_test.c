@@ -112,9 +112,9 @@ test_snapshot(void **state)
     facts.n_listeners = 1;
     assert_int_equal(chmod(f->p.root_key, 0640), 0);
 
-    assert_int_equal(
-        inventory_take(f->svc->keyrings, f->svc->apps, f->svc->audit, &facts, 1900000000, &inv),
-        ST_OK);
+    assert_int_equal(inventory_take(f->svc->keyrings, f->svc->apps, f->svc->audit, NULL, &facts,
+                                    1900000000, &inv),
+                     ST_OK);
     assert_int_equal(inv.now, 1900000000);
     assert_string_equal(inv.version, DG_VERSION);
     assert_int_equal(inv.root_key.source, INV_KEY_FILE);
@@ -157,9 +157,9 @@ test_snapshot(void **state)
     assert_int_equal(audit_verify_trail(f->svc->audit, &c), ST_OK);
     if (!c.valid)
         fail_msg("trail: %s (line %llu)", c.error, (unsigned long long)c.line);
-    assert_int_equal(
-        inventory_take(f->svc->keyrings, f->svc->apps, f->svc->audit, &facts, 1900000000, &inv),
-        ST_OK);
+    assert_int_equal(inventory_take(f->svc->keyrings, f->svc->apps, f->svc->audit, NULL, &facts,
+                                    1900000000, &inv),
+                     ST_OK);
     assert_true(inv.audit.verified_at > 0);
     assert_true(inv.audit.verified_ok);
     inventory_free(&inv);

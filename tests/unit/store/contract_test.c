@@ -646,6 +646,10 @@ test_audit_export_keeps_checkpoint_order(void **state)
     assert_string_equal(l.text[4], "P2");
 }
 
+/* contract_certs.c: certificate sources and the certificates seen at them (issue 9). */
+void test_cert_sources(void **state);
+void test_cert_seen_history(void **state);
+
 int
 main(void)
 {
@@ -668,6 +672,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_audit_export_keeps_checkpoint_order, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cert_sources, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cert_seen_history, fx_setup, fx_teardown),
     };
 
     return cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown);

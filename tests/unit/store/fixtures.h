@@ -9,7 +9,7 @@
 #include "store/store.h"
 
 /* Migrations shipped: migrations/<backend>/NNNN_*.sql. */
-#define SCHEMA 3
+#define SCHEMA 4
 
 struct fx {
     char url[600];

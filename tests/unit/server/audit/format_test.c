@@ -135,6 +135,8 @@ fill_event(struct audit_event *e, uint64_t seq)
         e->op = "decrypt", e->route = "/v1/keyrings/{name}/decrypt";
         e->app = "dify-worker", e->keyring = "tenant-1", e->key_version = 3;
         e->h_request_id = "0a0b", e->h_sub = "5ub", e->h_context = ctx2, e->n_h_context = 1;
+        e->client_cert = "CN=dify-worker,O=Dify \xc3\xa9\"q\""; /* mTLS subject (issue 9) */
+        e->cert_id = "ingress-tls";
     }
 }
 
@@ -347,6 +349,73 @@ test_event_golden(void **state)
     sbuf_free(&pre);
 }
 
+/* Members added later (issue 9: cert_id, client_cert) sit after items and before trace_id, are
+ * omitted when absent (an event without them is byte for byte the v1 line above), and the
+ * verifier takes them only there, only as strings. */
+static void
+test_event_later_members(void **state)
+{
+    static const char want[] = "\"key_version\":null,\"cert_id\":\"ingress\",\"client_cert\":"
+                               "\"CN=app,O=Ops\",\"trace_id\":null,";
+    struct audit_event e = {.chain_id = "node-a",
+                            .seq = 1,
+                            .op = "cert.create",
+                            .outcome = "ok",
+                            .count = 1,
+                            .cert_id = "ingress",
+                            .client_cert = "CN=app,O=Ops"};
+    struct audit_checkpoint cp = {"node-a", 1, {0}, 2000, "export", NULL, NULL};
+    struct audit_verify_result r;
+    uint8_t hash[AUDIT_HASH_BYTES];
+    struct sbuf s = {0};
+
+    (void)state;
+    assert_int_equal(auditfmt_event(&s, hash, &e), ST_OK);
+    assert_non_null(strstr(s.p, want));
+    memcpy(cp.hash, hash, sizeof hash);
+    sbuf_add(&s, "\n", 1);
+    assert_int_equal(auditfmt_checkpoint(&s, &cp, signer, 1), ST_OK);
+    sbuf_add(&s, "\n", 1);
+    assert_int_equal(audit_verify(s.p, s.len, pk, 1, NULL, 0, &r), ST_OK);
+    assert_int_equal(r.events, 1);
+    sbuf_free(&s);
+
+    /* Out of place, or not a string: refused (the line's own hash recomputed, so only the
+     * member rules can catch it). Each is the plain line with `from` replaced by `to`. */
+    static const char *const edit[][2] = {
+        {"\"app\":null,", "\"app\":null,\"client_cert\":\"CN=x\","},
+        {"\"trace_id\":null,", "\"trace_id\":null,\"cert_id\":\"c\","},
+        {"\"key_version\":null,", "\"key_version\":null,\"cert_id\":7,"},
+        {"\"key_version\":null,", "\"key_version\":null,\"client_cert\":null,"}};
+    for (size_t i = 0; i < sizeof edit / sizeof edit[0]; i++) {
+        struct audit_event plain = e;
+        struct sbuf line = {0}, text = {0};
+        uint8_t h2[AUDIT_HASH_BYTES];
+        char hex[HASH_HEX + 1];
+
+        plain.cert_id = plain.client_cert = NULL;
+        assert_int_equal(auditfmt_event(&line, hash, &plain), ST_OK);
+        const char *at = strstr(line.p, edit[i][0]);
+        assert_non_null(at);
+        sbuf_add(&text, line.p, (size_t)(at - line.p));
+        sbuf_adds(&text, edit[i][1]);
+        at += strlen(edit[i][0]);
+        sbuf_add(&text, at, (size_t)(line.p + line.len - HASH_SUFFIX_LEN - at));
+        afmt_event_hash(h2, text.p, text.len);
+        hex_encode(hex, h2);
+        sbuf_adds(&text, HASH_KEY);
+        sbuf_add(&text, hex, HASH_HEX);
+        sbuf_adds(&text, "\"}\n");
+        memcpy(cp.hash, h2, sizeof h2);
+        assert_int_equal(auditfmt_checkpoint(&text, &cp, signer, 1), ST_OK);
+        sbuf_add(&text, "\n", 1);
+        assert_int_equal(audit_verify(text.p, text.len, pk, 1, NULL, 0, &r), ST_AUTH);
+        assert_int_equal(r.line, 1);
+        sbuf_free(&line);
+        sbuf_free(&text);
+    }
+}
+
 static void
 test_event_rejects_bad_fields(void **state)
 {
@@ -381,6 +450,8 @@ test_event_rejects_bad_fields(void **state)
     BAD(e.route = "\x7f");
     BAD(e.h_sub = "\xc3");       /* truncated UTF-8 */
     BAD(e.keyring = "\xc0\xaf"); /* overlong */
+    BAD(e.client_cert = "CN=a\nO=b");
+    BAD(e.cert_id = "\x01");
     BAD((e.h_context = nul_list, e.n_h_context = 1));
     BAD(e.n_h_reference = 2);
     BAD((e.items_total = 2, e.n_versions = 2, e.versions = down, e.version_counts = down));
@@ -1351,6 +1422,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_event_golden),
+        cmocka_unit_test(test_event_later_members),
         cmocka_unit_test(test_event_rejects_bad_fields),
         cmocka_unit_test(test_checkpoint_message),
         cmocka_unit_test(test_public_key_text),
