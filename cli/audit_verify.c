@@ -4,13 +4,16 @@
 #include "cli/audit_verify.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
+#include "cli/offline.h"
 #include "common/json/config.h"
 #include "common/sbuf.h"
 #include "common/xmem.h"
@@ -18,159 +21,117 @@
 
 #define EXIT_NOT_VERIFIED 1
 #define EXIT_USAGE 2
-#define KEY_FILE_MAX ((size_t)64 << 10)
-#define KEYS_MAX 64
 #define KEY_FLAG "--public-key"
+#define HEAD_FLAG "--expect-head"
+#define HEADS_MAX 64
 
 struct verify_opts {
     char *public_key; /* from DIFYGUARD_PUBLIC_KEY; flags are taken out first */
     char *since;
+    char *not_before;
+    char *expect_head; /* listed for --help only: the flags are taken out first */
     bool json;
 };
 
 static const struct opt verify_table[] = {
     {"public-key", OPT_STRING, offsetof(struct verify_opts, public_key), NULL,
-     "an accepted audit public key: base64 text, or @FILE holding one or more; repeatable", false,
-     false},
+     "an accepted audit public key: base64 text, or @FILE holding one or more (or the JSON of GET "
+     "/v1/audit/public-key); repeatable",
+     false, false},
     {"since", OPT_STRING, offsetof(struct verify_opts, since), NULL,
      "checkpoint line(s) kept from an earlier export: the export must continue from them", false,
      false},
+    {"expect-head", OPT_STRING, offsetof(struct verify_opts, expect_head), NULL,
+     "CHAIN:SEQ:HASH (e.g. from a signed compliance report): the export must pass through that "
+     "event of that chain and not end before it; repeatable, flag only",
+     false, true},
+    {"not-before", OPT_STRING, offsetof(struct verify_opts, not_before), NULL,
+     "TIME (RFC 3339 or unix seconds): every chain's last checkpoint must be at least this recent",
+     false, false},
     {"json", OPT_BOOL, offsetof(struct verify_opts, json), NULL,
      "print the result as one JSON object", false, false},
 };
 #define N_VERIFY_OPTS (sizeof verify_table / sizeof verify_table[0])
 
 static const char verify_synopsis[] =
-    "FILE --public-key KEY [--public-key KEY ...] [--since CHECKPOINT_FILE] [--json]";
+    "FILE --public-key KEY [--public-key KEY ...] [--since CHECKPOINT_FILE]\n"
+    "       [--expect-head CHAIN:SEQ:HASH ...] [--not-before TIME] [--json]";
 static const char verify_summary[] =
     "Verify an audit export (FILE, or - for stdin) offline: every event's hash and link, every\n"
     "checkpoint's signature, and that each chain ends with an export checkpoint. KEY is the\n"
     "base64 Ed25519 public key (GET /v1/audit/public-key) or @FILE; keys introduced by signed\n"
-    "key changes in the export are accepted from that point on. Exit 0 verified, 1 not.";
+    "key changes in the export are accepted from that point on. Prints, for each chain, the\n"
+    "head it verified through (seq, hash, time of the last signed checkpoint). Exit 0\n"
+    "verified, 1 not.";
 
 struct verify_args {
     struct verify_opts o;
     const char *file;
     uint8_t (*keys)[AUDIT_PK_BYTES];
     size_t n_keys;
+    struct audit_head *expect;
+    size_t n_expect;
+    char not_before[AUDIT_TIME_CHARS + 1];
 };
 
-/* Read a whole file ("-" is stdin) into b; max 0 means no limit. */
+/* CHAIN:SEQ:HASH, split at the last two colons (a chain id may hold colons). */
 static enum status
-read_all(struct sbuf *b, const char *path, size_t max, char *err, size_t err_len)
+head_parse(struct audit_head *h, const char *arg, char *err, size_t err_len)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rbe");
-    size_t n;
-    enum status st = ST_IO;
+    const char *c2 = strrchr(arg, ':'), *c1 = NULL;
+    size_t n = 0;
+    char *end = NULL;
 
-    if (f == NULL) {
-        snprintf(err, err_len, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    do {
-        sbuf_reserve(b, (size_t)1 << 16);
-        n = fread(b->p + b->len, 1, b->cap - b->len - 1, f);
-        b->len += n;
-        b->p[b->len] = '\0';
-    } while (n > 0 && (max == 0 || b->len <= max));
-    if (ferror(f)) {
-        snprintf(err, err_len, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (max != 0 && b->len > max) {
-        snprintf(err, err_len, "%s: larger than %zu bytes", path, max);
-        goto out;
-    }
-    st = ST_OK;
-out:
-    if (f != NULL && f != stdin)
-        fclose(f);
-    return st;
-}
-
-static enum status
-key_add(struct verify_args *a, const char *text, size_t len, const char *src, char *err,
-        size_t err_len)
-{
-    if (a->n_keys == KEYS_MAX) {
-        snprintf(err, err_len, "more than %d public keys", KEYS_MAX);
-        return ST_INVALID;
-    }
-    if (auditfmt_parse_public_key(a->keys[a->n_keys], text, len) != ST_OK) {
-        snprintf(err, err_len, "%s: not a base64 Ed25519 public key (44 characters)", src);
-        return ST_INVALID;
-    }
-    a->n_keys++;
+    memset(h, 0, sizeof *h);
+    for (const char *p = arg; c2 != NULL && p < c2; p++)
+        if (*p == ':')
+            c1 = p;
+    if (c1 == NULL || c1 == arg || (size_t)(c1 - arg) > AUDIT_CHAIN_ID_MAX || c1[1] < '1' ||
+        c1[1] > '9' || strlen(c2 + 1) != 2 * AUDIT_HASH_BYTES ||
+        strspn(c2 + 1, "0123456789abcdef") != 2 * AUDIT_HASH_BYTES)
+        goto bad;
+    errno = 0;
+    h->seq = strtoull(c1 + 1, &end, 10);
+    if (errno != 0 || end != c2 || h->seq > (uint64_t)INT64_MAX ||
+        sodium_hex2bin(h->hash, sizeof h->hash, c2 + 1, 2 * AUDIT_HASH_BYTES, NULL, &n, NULL) !=
+            0 ||
+        n != AUDIT_HASH_BYTES)
+        goto bad;
+    memcpy(h->chain_id, arg, (size_t)(c1 - arg));
     return ST_OK;
+bad:
+    snprintf(err, err_len, "%s: expected CHAIN:SEQ:HASH (seq from 1, hash 64 lowercase hex digits)",
+             HEAD_FLAG);
+    return ST_INVALID;
 }
 
-/* KEY is base64 text, or @FILE holding keys separated by white space. */
 static enum status
-keys_load(struct verify_args *a, const char *arg, char *err, size_t err_len)
+heads_parse(struct verify_args *a, const char *const *vals, size_t n, char *err, size_t err_len)
 {
-    static const char ws[] = " \t\r\n";
-    struct sbuf b = {0};
-    size_t pos = 0, n, before = a->n_keys;
     enum status st = ST_OK;
 
-    if (arg[0] != '@')
-        return key_add(a, arg, strlen(arg), KEY_FLAG, err, err_len);
-    if ((st = read_all(&b, arg + 1, KEY_FILE_MAX, err, err_len)) != ST_OK)
-        goto out;
-    while (st == ST_OK && pos < b.len) {
-        pos += strspn(b.p + pos, ws);
-        if ((n = strcspn(b.p + pos, ws)) > 0)
-            st = key_add(a, b.p + pos, n, arg, err, err_len);
-        pos += n;
+    if (n > HEADS_MAX) {
+        snprintf(err, err_len, "more than %d %s", HEADS_MAX, HEAD_FLAG);
+        return ST_INVALID;
     }
-    if (st == ST_OK && a->n_keys == before) {
-        snprintf(err, err_len, "%s: holds no public key", arg);
-        st = ST_INVALID;
-    }
-out:
-    sbuf_free(&b);
+    a->expect = xcalloc(n + 1, sizeof *a->expect);
+    for (size_t i = 0; i < n && st == ST_OK; i++)
+        st = head_parse(&a->expect[a->n_expect++], vals[i], err, err_len);
     return st;
 }
 
-/* config_parse keeps only the last value of a repeated flag, and --public-key repeats: move
- * every occurrence ("--public-key KEY", "--public-key=KEY") out of argv into vals first. */
-static enum status
-take_key_flags(const char **vals, size_t *n, int *argc, char **argv, char *err, size_t err_len)
-{
-    const size_t fl = sizeof KEY_FLAG - 1;
-    bool done = false;
-    int out = 1;
-
-    *n = 0;
-    for (int i = 1; i < *argc; i++) {
-        const char *a = argv[i];
-        done |= strcmp(a, "--") == 0;
-        if (!done && strncmp(a, KEY_FLAG, fl) == 0 && a[fl] == '=') {
-            vals[(*n)++] = a + fl + 1;
-        } else if (!done && strcmp(a, KEY_FLAG) == 0) {
-            if (i + 1 >= *argc || strncmp(argv[i + 1], "--", 2) == 0) {
-                snprintf(err, err_len, "option %s needs a value", KEY_FLAG);
-                return ST_INVALID;
-            }
-            vals[(*n)++] = argv[++i];
-        } else {
-            argv[out++] = argv[i];
-        }
-    }
-    argv[out] = NULL;
-    *argc = out;
-    return ST_OK;
-}
-
-/* Options, the one FILE and the keys. ST_NOT_FOUND: help was printed. */
+/* Options, the one FILE, the keys and the expectations. ST_NOT_FOUND: help was printed. */
 static enum status
 verify_args_parse(struct verify_args *a, int argc, char **argv, char *err, size_t err_len)
 {
     const char **vals = xcalloc((size_t)argc + 1, sizeof *vals), **pos = NULL;
-    size_t n_vals = 0;
+    const char **heads = xcalloc((size_t)argc + 1, sizeof *heads);
+    size_t n_vals = 0, n_heads = 0;
+    int64_t ms;
     enum status st;
 
-    if ((st = take_key_flags(vals, &n_vals, &argc, argv, err, err_len)) != ST_OK)
+    if ((st = cli_take_flag(KEY_FLAG, vals, &n_vals, &argc, argv, err, err_len)) != ST_OK ||
+        (st = cli_take_flag(HEAD_FLAG, heads, &n_heads, &argc, argv, err, err_len)) != ST_OK)
         goto out;
     st = config_parse(&a->o, verify_table, N_VERIFY_OPTS, argc, argv, &pos, err, err_len);
     if (st == ST_NOT_FOUND)
@@ -184,36 +145,76 @@ verify_args_parse(struct verify_args *a, int argc, char **argv, char *err, size_
         goto out;
     }
     a->file = pos[0];
+    if (a->o.not_before != NULL) {
+        if (!cli_time_parse(a->o.not_before, &ms)) {
+            snprintf(err, err_len, "--not-before: expected RFC 3339 UTC or unix seconds");
+            goto out;
+        }
+        auditfmt_time(a->not_before, ms);
+    }
     if (n_vals == 0 && a->o.public_key != NULL)
         vals[n_vals++] = a->o.public_key;
     if (n_vals == 0) {
         snprintf(err, err_len, "%s KEY is required (the audit public key)", KEY_FLAG);
         goto out;
     }
-    a->keys = xcalloc(KEYS_MAX, sizeof *a->keys);
-    st = ST_OK;
+    if ((st = heads_parse(a, heads, n_heads, err, err_len)) != ST_OK)
+        goto out;
+    a->keys = xcalloc(PUBKEYS_MAX, sizeof *a->keys);
     for (size_t i = 0; i < n_vals && st == ST_OK; i++)
-        st = keys_load(a, vals[i], err, err_len);
+        st = pubkeys_add(a->keys, &a->n_keys, vals[i], err, err_len);
 out:
     free(vals);
+    free(heads);
     return st;
 }
 
+static json_t *
+heads_json(const struct audit_head *h, size_t n)
+{
+    json_t *arr = json_array();
+    char hex[2 * AUDIT_HASH_BYTES + 1];
+
+    for (size_t i = 0; i < n; i++) {
+        sodium_bin2hex(hex, sizeof hex, h[i].hash, AUDIT_HASH_BYTES);
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:s, s:s}", "chain_id", h[i].chain_id,
+                                             "seq", (json_int_t)h[i].seq, "hash", hex,
+                                             "checkpoint_time", h[i].cp_time));
+    }
+    return arr;
+}
+
+static void
+heads_print(const struct audit_head *h, size_t n)
+{
+    char hex[2 * AUDIT_HASH_BYTES + 1];
+
+    for (size_t i = 0; i < n; i++) {
+        sodium_bin2hex(hex, sizeof hex, h[i].hash, AUDIT_HASH_BYTES);
+        printf("head %s:%" PRIu64 ":%s (last checkpoint %s)\n", h[i].chain_id, h[i].seq, hex,
+               h[i].cp_time);
+    }
+}
+
 static int
-report(const struct verify_opts *o, enum status st, const struct audit_verify_result *r)
+report(const struct verify_opts *o, enum status st, const struct audit_verify_result *r,
+       const struct audit_head *h, size_t n)
 {
     json_t *j = NULL;
 
     if (o->json && st == ST_OK)
-        j = json_pack("{s:b, s:I, s:I, s:I}", "verified", 1, "events", (json_int_t)r->events,
-                      "checkpoints", (json_int_t)r->checkpoints, "chains", (json_int_t)r->chains);
+        j = json_pack("{s:b, s:I, s:I, s:I, s:o}", "verified", 1, "events", (json_int_t)r->events,
+                      "checkpoints", (json_int_t)r->checkpoints, "chains", (json_int_t)r->chains,
+                      "heads", heads_json(h, n));
     else if (o->json)
         j = json_pack("{s:b, s:I, s:s}", "verified", 0, "line", (json_int_t)r->line, "error",
                       r->error);
-    else if (st == ST_OK)
+    else if (st == ST_OK) {
         printf("verified: %llu events, %llu checkpoints, %llu chains\n",
                (unsigned long long)r->events, (unsigned long long)r->checkpoints,
                (unsigned long long)r->chains);
+        heads_print(h, n);
+    }
     if (j != NULL) {
         json_dumpf(j, stdout, JSON_COMPACT);
         putchar('\n');
@@ -236,6 +237,8 @@ audit_verify_cmd(int argc, char **argv)
     struct verify_args a = {0};
     struct sbuf text = {0}, since = {0};
     struct audit_verify_result res;
+    struct audit_head *heads = NULL;
+    size_t n_heads = 0;
     char err[512] = "";
     int rc = EXIT_USAGE;
     enum status st;
@@ -245,17 +248,27 @@ audit_verify_cmd(int argc, char **argv)
         goto out;
     }
     rc = EXIT_NOT_VERIFIED;
-    if ((st = read_all(&text, a.file, 0, err, sizeof err)) != ST_OK ||
-        (a.o.since != NULL && (st = read_all(&since, a.o.since, 0, err, sizeof err)) != ST_OK))
+    if ((st = cli_read_file(&text, a.file, 0, err, sizeof err)) != ST_OK ||
+        (a.o.since != NULL && (st = cli_read_file(&since, a.o.since, 0, err, sizeof err)) != ST_OK))
         goto out;
-    st = audit_verify(text.p, text.len, (const uint8_t(*)[AUDIT_PK_BYTES])a.keys, a.n_keys,
-                      a.o.since != NULL ? (since.p != NULL ? since.p : "") : NULL, since.len, &res);
-    rc = report(&a.o, st, &res);
+    const struct audit_verify_opts vo = {
+        .since = a.o.since != NULL ? (since.p != NULL ? since.p : "") : NULL,
+        .since_len = since.len,
+        .expect = a.expect,
+        .n_expect = a.n_expect,
+        .not_before = a.not_before,
+    };
+    st = audit_verify_heads(text.p != NULL ? text.p : "", text.len,
+                            (const uint8_t(*)[AUDIT_PK_BYTES])a.keys, a.n_keys, &vo, &res, &heads,
+                            &n_heads);
+    rc = report(&a.o, st, &res, heads, n_heads);
     err[0] = '\0';
 out:
     if (err[0] != '\0')
         fprintf(stderr, "difyguard: audit verify: %s\n", err);
+    free(heads);
     free(a.keys);
+    free(a.expect);
     sbuf_free(&text);
     sbuf_free(&since);
     config_free(&a.o, verify_table, N_VERIFY_OPTS);

@@ -39,3 +39,12 @@ sign_verify(const uint8_t sig[static SIGN_SIG_BYTES], const uint8_t *msg, size_t
 {
     return crypto_sign_ed25519_verify_detached(sig, msg, len, pk) == 0 ? ST_OK : ST_AUTH;
 }
+
+void
+sign_key_id(char out[static SIGN_KEY_ID_CHARS + 1], const uint8_t pk[static SIGN_PK_BYTES])
+{
+    uint8_t h[crypto_hash_sha256_BYTES];
+
+    crypto_hash_sha256(h, pk, SIGN_PK_BYTES);
+    sodium_bin2hex(out, SIGN_KEY_ID_CHARS + 1, h, SIGN_KEY_ID_CHARS / 2);
+}

@@ -17,6 +17,7 @@ struct fuzz_settings {
     uint64_t max_body_bytes;
     int64_t rotation_period;
     int64_t timeout;
+    char *policy_params;
 };
 
 static const struct opt table[] = {
@@ -34,6 +35,8 @@ static const struct opt table[] = {
     {"rotation-period", OPT_DURATION, offsetof(struct fuzz_settings, rotation_period), "90d", "",
      false, true}, /* flag only: a config-file key naming it is refused */
     {"timeout", OPT_DURATION, offsetof(struct fuzz_settings, timeout), "30s", "", false, false},
+    {"policy-params", OPT_JSON, offsetof(struct fuzz_settings, policy_params), NULL, "", false,
+     false},
 };
 
 int

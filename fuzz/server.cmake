@@ -43,3 +43,15 @@ dg_fuzz(fuzz_trace
 dg_fuzz(fuzz_cert_source
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_cert_source.c
     LIBS dg_server)
+# Policy packs and parameter overrides (policies/pack.h), then the evaluator over what parsed.
+dg_fuzz(fuzz_policy_pack
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_policy_pack.c
+    LIBS dg_policies dg_json dg_common PkgConfig::JANSSON)
+
+# The offline verifier of signed compliance reports (`difyguard report verify`). Seeds are reports
+# signed with the driver's fixed key; tests/unit/policies/report_test.c writes and checks them.
+dg_fuzz(fuzz_report_verify
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_report_verify.c
+    LIBS dg_policies dg_crypto dg_json dg_common PkgConfig::JANSSON PkgConfig::SODIUM)
+target_compile_definitions(fuzz_report_verify PRIVATE
+    DG_FUZZ_SEEDS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/fuzz_report_verify")

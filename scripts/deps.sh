@@ -7,7 +7,8 @@ pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       curl libcurl4-openssl-dev ca-certificates openssl sqlite3
       cppcheck python3 python3-pytest python3-requests python3-yaml python3-jsonschema
       python3-nacl systemd faketime
-      prometheus prometheus-alertmanager)
+      prometheus prometheus-alertmanager
+      chromium)   # headless, renders the HTML compliance report in test_compliance.py
 # issue 9: GnuTLS headers (the listener's certificate callback and mutual TLS use its API; already
 # pulled in by libmicrohttpd-dev, named here because the code includes them), certificates made
 # by the tests (python3-cryptography).

@@ -20,6 +20,7 @@
 
 #include "cli/audit_verify.h"
 #include "cli/cmd_admin.h"
+#include "cli/report_verify.h"
 #include "common/json/config.h"
 #include "common/json/jsonx.h"
 #include "common/log.h"
@@ -36,6 +37,7 @@
 #include "server/janitor.h"
 #include "server/keymetrics.h"
 #include "server/main_tls.h"
+#include "server/obs/metrics.h"
 #include "server/service.h"
 
 #define EXIT_USAGE 2
@@ -54,6 +56,8 @@ struct opts {
     int64_t audit_checkpoint_interval, audit_retention;
     char *audit_archive_dir, *jwt_config, *trusted_proxies, *metrics_listen;
     bool metrics_on_api;
+    char *policy_dir, *policy_params;
+    int64_t compliance_interval;
     uint64_t threads, max_body_bytes, max_batch_items, max_batch_bytes, max_connections,
         max_connections_per_ip, kek_max_encryptions, reserve_block;
     int64_t idle_timeout, maintenance_interval, shutdown_grace;
@@ -152,6 +156,13 @@ static const struct opt serve_opts[] = {
       "allowed on any address)"),
     O("metrics-on-api", OPT_BOOL, metrics_on_api, "true",
       "serve /metrics on the API listener too (false: only on --metrics-listen)"),
+    O("policy-dir", OPT_STRING, policy_dir, NULL,
+      "directory of compliance policy packs (*.json) added to the shipped ones (a pack with a "
+      "shipped pack's id replaces it)"),
+    O("policy-params", OPT_JSON, policy_params, NULL,
+      "compliance parameter overrides: {\"PACK\": {\"CONTROL\": {\"PARAM\": VALUE}}}"),
+    O("compliance-interval", OPT_DURATION, compliance_interval, "1h",
+      "how often the compliance controls are evaluated (0 = only when a report is asked for)"),
 };
 #define N(a) (sizeof a / sizeof a[0])
 
@@ -522,7 +533,7 @@ static int
 start_janitor(struct janitor **out, struct service *svc, const struct opts *o, struct tls *tls)
 {
     int64_t rotation_every_s = o->maintenance_interval;
-    struct duty duties[5] = {
+    struct duty duties[6] = {
         {"rotation", (rotation_every_s > 0 ? rotation_every_s : 60) * 1000, duty_rotation,
          svc->keyrings},
         {"api_key_metrics", KEYMETRICS_EVERY_MS, keymetrics_refresh, svc->keymetrics},
@@ -539,10 +550,31 @@ start_janitor(struct janitor **out, struct service *svc, const struct opts *o, s
         duties[n++] = (struct duty){
             "tls_reload", (o->tls_reload_interval > 0 ? o->tls_reload_interval : 10) * 1000,
             serve_tls_duty, serve_tls_duty_arg(svc, tls)};
+    if (svc->compliance != NULL && o->compliance_interval > 0)
+        duties[n++] = (struct duty){"compliance", o->compliance_interval * 1000, compliance_janitor,
+                                    svc->compliance};
     *out = janitor_new(duties, n);
     keyrings_set_kick(svc->keyrings, kick_rotation, *out);
     if (janitor_start(*out) != ST_OK)
         return fail(1, "%s", "cannot start the janitor thread");
+    return -1;
+}
+
+/* The compliance manager (server/compliance.h) and its metrics. */
+static int
+open_compliance(struct service *svc, const struct opts *o)
+{
+    const struct compliance_deps d = {svc->store, svc->root,  svc->keyrings, svc->apps,
+                                      svc->audit, svc->certs, &svc->facts};
+    struct metrics_source src = {"compliance", compliance_metrics, NULL};
+    char err[512];
+    enum status st =
+        compliance_open(&svc->compliance, &d, o->policy_dir, o->policy_params, err, sizeof err);
+
+    if (st != ST_OK)
+        return fail(st == ST_INVALID ? EXIT_USAGE : 1, "%s", err);
+    src.self = svc->compliance;
+    metrics_register(svc->metrics, &src);
     return -1;
 }
 
@@ -685,7 +717,7 @@ cmd_serve(int argc, char **argv)
         o.max_body_bytes,         o.max_batch_bytes, o.max_batch_items, o.max_connections,
         o.max_connections_per_ip, o.idle_timeout,    o.threads};
     facts_fill(&svc->facts, &o, &p, rootkey_id(svc->root));
-    if ((rc = start_janitor(&janitor, svc, &o, tls)) >= 0)
+    if ((rc = open_compliance(svc, &o)) >= 0 || (rc = start_janitor(&janitor, svc, &o, tls)) >= 0)
         goto out;
     enum status st =
         http_start(&http, svc, &api_routes.app, &l, &svc->limits, &obs, err, sizeof err);
@@ -737,6 +769,7 @@ usage(FILE *f)
             "  rotate-root-key  rewrap all key versions under a new root key\n"
             "  migrate          apply database migrations and exit\n"
             "  audit verify     verify an exported audit trail offline\n"
+            "  report verify    verify a signed compliance report offline\n"
             "  app              create, list and show apps; their usage (over the API)\n"
             "  key              create, list, show, revoke and rotate API keys (over the API)\n"
             "  keyring          create, list, show and rotate keyrings (over the API)\n"
@@ -761,6 +794,7 @@ main(int argc, char **argv)
         {"rotate-root-key", cmd_rotate_root},
         {"migrate", cmd_migrate},
         {"audit", cmd_audit},
+        {"report", cmd_report},
         {"app", cmd_app},
         {"key", cmd_key},
         {"keyring", cmd_keyring},

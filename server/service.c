@@ -365,6 +365,7 @@ service_close(struct service *s)
 {
     if (s == NULL)
         return;
+    compliance_close(s->compliance); /* it reads the inventories and queues audit events */
     certs_close(s->certs); /* its prober may still record a rotation: before the audit writer */
     metrics_free(s->metrics);
     audit_close(s->audit); /* drains the queue first */

@@ -12,6 +12,7 @@
 #include "crypto/rootkey.h"
 #include "crypto/secret.h"
 #include "server/apps.h"
+#include "server/compliance.h"
 #include "server/http/http.h"
 #include "server/inventory.h"
 #include "server/keyrings.h"
@@ -40,7 +41,8 @@ struct service {
     struct certs *certs;     /* the certificate inventory (serve only; NULL otherwise) */
     struct metrics *metrics; /* every module's series (server/obs/metrics.h) */
     struct http_limits limits;
-    struct inventory_facts facts; /* what serve was started with: root key file, listeners */
+    struct inventory_facts facts;  /* what serve was started with: root key file, listeners */
+    struct compliance *compliance; /* serve only (server/main.c opens it); NULL elsewhere */
     atomic_bool ready;
 };
 

@@ -69,7 +69,7 @@ table_check(const struct opt *table, size_t n)
         contract(strspn(o->name, "abcdefghijklmnopqrstuvwxyz0123456789-") == len,
                  "name must be [a-z0-9-]", o->name);
         contract(strcmp(o->name, "help") != 0, "\"help\" is reserved", o->name);
-        contract(o->type <= OPT_DURATION, "bad type", o->name);
+        contract(o->type <= OPT_JSON, "bad type", o->name);
         contract(strcmp(o->name, "config") != 0 || o->type == OPT_STRING,
                  "\"config\" must be OPT_STRING", o->name);
         contract(!(o->secret && o->flag_only), "a secret is never a flag: not flag_only", o->name);
@@ -308,6 +308,16 @@ opt_set_text(const struct cfg *c, const struct opt *o, const char *val, size_t l
         }
         want = "a duration (seconds, or 45s, 30m, 12h, 90d; at most 3650d)";
         break;
+    case OPT_JSON: {
+        json_t *j = json_loadb(val, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+        json_decref(j);
+        if (j != NULL) {
+            str_set(OPT_FIELD(c->settings, o, char *), val, len, o->secret);
+            return ST_OK;
+        }
+        want = "JSON text";
+        break;
+    }
     }
     if (o->secret)
         errf(c, "%s: expected %s", src, want);
@@ -338,6 +348,16 @@ opt_set_json(const struct cfg *c, const struct opt *o, const json_t *v, const ch
         }
         *OPT_FIELD(c->settings, o, bool) = json_is_true(v);
         return ST_OK;
+    case OPT_JSON: {
+        json_free_t jfree = NULL;
+        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text == NULL)
+            abort(); /* out of memory: as xmalloc */
+        str_set(OPT_FIELD(c->settings, o, char *), text, strlen(text), o->secret);
+        json_get_alloc_funcs(NULL, &jfree); /* jansson's allocator made it */
+        jfree(text);
+        return ST_OK;
+    }
     case OPT_UINT:
     case OPT_SIZE:
     case OPT_DURATION:
@@ -703,7 +723,7 @@ config_free(void *settings, const struct opt *table, size_t n_opts)
     if (settings == NULL || table == NULL)
         return;
     for (size_t i = 0; i < n_opts; i++) {
-        if (table[i].type != OPT_STRING)
+        if (table[i].type != OPT_STRING && table[i].type != OPT_JSON)
             continue;
         char **slot = OPT_FIELD(settings, &table[i], char *);
         str_free(*slot, table[i].secret);

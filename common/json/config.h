@@ -18,6 +18,8 @@ enum opt_type {
     OPT_UINT, /* uint64_t, decimal */
     OPT_SIZE, /* uint64_t bytes: 4096, "64k", "4MiB", "1m" */
     OPT_DURATION, /* int64_t seconds: integer, or "90d", "12h", "30m", "45s" */
+    OPT_JSON, /* char *, malloc'd JSON text: flags, variables and defaults give the text (it must
+               * parse), the config file any JSON value (kept compact); the command reads it */
 };
 
 struct opt {

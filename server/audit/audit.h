@@ -157,6 +157,21 @@ struct audit_status {
 };
 void audit_status(const struct audit *a, struct audit_status *out);
 
+/* This node's chain id (the service's instance in compliance reports). */
+const char *audit_chain_id(const struct audit *a);
+
+/* The head of every chain with events, now: this node's chain at its last committed event
+ * (an export signs up to it), another chain at its last stored checkpoint (where an export of
+ * it ends when it verifies). What a compliance report records, so that an auditor can require a
+ * later export to pass through it (audit verify --expect-head). This node's chain first; *out
+ * is malloc'd (free()). */
+struct audit_chain_head {
+    char chain_id[STORE_CHAIN_ID_MAX];
+    uint64_t seq;
+    uint8_t hash[AUDIT_HASH_BYTES];
+};
+NODISCARD enum status audit_heads(struct audit *a, struct audit_chain_head **out, size_t *n);
+
 /* Verify the whole trail as an auditor would: export every chain, then run the offline verifier
  * over the text with the service's public keys. valid also requires that no stored chain was
  * left out or cut short by the export (events nobody can vouch for). The result is remembered

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -325,9 +326,21 @@ audit_verify_trail(struct audit *a, struct audit_trail_check *out)
     enum status st;
 
     memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&a->chain_mu);
+    bool empty_before = a->head_seq == 0; /* before the export: an event after it is in it */
+    pthread_mutex_unlock(&a->chain_mu);
     if ((st = audit_export(a, NULL, 0, to_sbuf, &b, &rep)) != ST_OK) {
         sbuf_free(&b);
         return st;
+    }
+    if (b.len == 0 && empty_before && rep.unverified == 0) {
+        /* Nothing written yet, by this node or any other: an empty trail holds no checkpoint to
+         * check, and it is not a failed one (a fresh service's first compliance run). */
+        sbuf_free(&b);
+        out->valid = true;
+        atomic_store(&a->verified_ok, true);
+        atomic_store(&a->verified_at_ms, clock_now_ms());
+        return ST_OK;
     }
     size_t nk = audit_public_keys(a, &keys);
     st = audit_verify(b.p != NULL ? b.p : "", b.len, (const uint8_t(*)[AUDIT_PK_BYTES])keys, nk,
@@ -348,5 +361,66 @@ audit_verify_trail(struct audit *a, struct audit_trail_check *out)
     atomic_store(&a->verified_at_ms, clock_now_ms());
     if (!out->valid)
         log_msg(LOG_ERROR, "audit_trail_unverified", "detail", out->error, LOG_END);
+    return ST_OK;
+}
+
+const char *
+audit_chain_id(const struct audit *a)
+{
+    return a->chain_id;
+}
+
+/* Another chain's last stored checkpoint: its seq and the hash it covers. */
+static bool
+other_head(struct audit *a, const char *chain_id, struct audit_chain_head *h)
+{
+    char *line = NULL;
+    uint64_t seq = 0;
+    size_t n = 0;
+    json_t *o = NULL;
+    const char *hex;
+    bool ok = false;
+
+    if (store_audit_checkpoint_last(a->store, chain_id, NULL, &line, &seq) != ST_OK ||
+        line == NULL || seq == 0)
+        goto out;
+    o = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+    hex = json_string_value(json_object_get(o, "hash"));
+    ok = hex != NULL &&
+         sodium_hex2bin(h->hash, sizeof h->hash, hex, strlen(hex), NULL, &n, NULL) == 0 &&
+         n == sizeof h->hash;
+    snprintf(h->chain_id, sizeof h->chain_id, "%s", chain_id);
+    h->seq = seq;
+out:
+    json_decref(o);
+    free(line);
+    return ok;
+}
+
+enum status
+audit_heads(struct audit *a, struct audit_chain_head **out, size_t *n)
+{
+    char(*chains)[STORE_CHAIN_ID_MAX] = NULL;
+    size_t m = 0;
+    enum status st;
+
+    *out = NULL;
+    *n = 0;
+    if ((st = store_audit_chains(a->store, &chains, &m)) != ST_OK)
+        return st;
+    *out = xcalloc(m + 2, sizeof **out);
+    pthread_mutex_lock(&a->chain_mu);
+    if (a->head_seq > 0) {
+        struct audit_chain_head *h = &(*out)[(*n)++];
+        snprintf(h->chain_id, sizeof h->chain_id, "%s", a->chain_id);
+        h->seq = a->head_seq;
+        memcpy(h->hash, a->head_hash, AUDIT_HASH_BYTES);
+    }
+    pthread_mutex_unlock(&a->chain_mu);
+    for (size_t i = 0; i < m; i++) {
+        if (strcmp(chains[i], a->chain_id) != 0 && other_head(a, chains[i], &(*out)[*n]))
+            (*n)++;
+    }
+    free(chains);
     return ST_OK;
 }

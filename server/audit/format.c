@@ -129,6 +129,12 @@ time_format(char out[static TIME_CHARS + 1], int64_t ms)
     put_digits(out + 20, (unsigned)(rem % 1000), 3);
 }
 
+void
+auditfmt_time(char out[static AUDIT_TIME_CHARS + 1], int64_t ms)
+{
+    time_format(out, ms < 0 ? 0 : ms > TIME_MAX_MS ? TIME_MAX_MS : ms);
+}
+
 static bool
 digits_at(unsigned *out, const char *s, size_t n)
 {

@@ -26,7 +26,9 @@
 #define AUDIT_HASH_BYTES 32
 #define AUDIT_KEY_ID_CHARS 16 /* hex of the first 8 bytes of SHA-256(public key) */
 #define AUDIT_PK_BYTES 32
-#define AUDIT_SK_BYTES 64 /* libsodium Ed25519 secret key (seed || pk) */
+#define AUDIT_SK_BYTES 64      /* libsodium Ed25519 secret key (seed || pk) */
+#define AUDIT_CHAIN_ID_MAX 128 /* bytes of a chain id */
+#define AUDIT_TIME_CHARS 24    /* 2026-11-28T20:21:00.123Z */
 
 /* One audit event. Strings are NUL-terminated; NULL means absent (written as JSON null or
  * omitted, as documented). Values that identify callers or data are HMAC-ed by the writer
@@ -88,6 +90,9 @@ void auditfmt_key_id(char out[static AUDIT_KEY_ID_CHARS + 1],
                      const uint8_t pk[static AUDIT_PK_BYTES]);
 NODISCARD enum status auditfmt_parse_public_key(uint8_t pk[static AUDIT_PK_BYTES], const char *text,
                                                 size_t len);
+/* Unix milliseconds (clamped to 0 .. 9999-12-31T23:59:59.999Z) as the trail writes times: RFC 3339
+ * UTC with milliseconds, fixed width, so two such times order as their text does. */
+void auditfmt_time(char out[static AUDIT_TIME_CHARS + 1], int64_t ms);
 
 struct audit_verify_result {
     uint64_t events, checkpoints, chains;
@@ -108,6 +113,39 @@ NODISCARD enum status audit_verify(const char *text, size_t len,
                                    const uint8_t (*keys)[AUDIT_PK_BYTES], size_t n_keys,
                                    const char *since, size_t since_len,
                                    struct audit_verify_result *res);
+
+/* A chain's head: the last event (or anchor) a verification passed through, and the time of the
+ * chain's last checkpoint in the text. As an expectation (--expect-head), cp_time is unused. */
+struct audit_head {
+    char chain_id[AUDIT_CHAIN_ID_MAX + 1];
+    uint64_t seq;
+    uint8_t hash[AUDIT_HASH_BYTES];
+    char cp_time[AUDIT_TIME_CHARS + 1];
+};
+
+/* What an auditor adds to audit_verify (all optional: zero is none). */
+struct audit_verify_opts {
+    const char *since; /* as audit_verify */
+    size_t since_len;
+    /* Heads the export must pass through, e.g. from a signed compliance report: the chain must be
+     * in the export, its event at seq must have exactly that hash, and the export must not end
+     * before it (an export cut back to an earlier checkpoint fails). A head before the start of
+     * the export (behind an anchor or the --since checkpoint) fails too: it cannot be checked. */
+    const struct audit_head *expect;
+    size_t n_expect;
+    /* Every chain's last checkpoint must be made at or after this time (auditfmt_time form;
+     * NULL or "" = no bound): an export older than the auditor's last look fails. */
+    const char *not_before;
+};
+
+/* audit_verify with the options above; on success *heads (may be NULL) gets every chain of the
+ * export in order of first appearance, with the head it verified through (malloc'd: free();
+ * NULL and 0 on failure). ST_INVALID for unusable arguments (a malformed expectation or time). */
+NODISCARD enum status audit_verify_heads(const char *text, size_t len,
+                                         const uint8_t (*keys)[AUDIT_PK_BYTES], size_t n_keys,
+                                         const struct audit_verify_opts *o,
+                                         struct audit_verify_result *res, struct audit_head **heads,
+                                         size_t *n_heads);
 
 /* The hash of one stored event line: ST_OK when the line ends with its hash member and that
  * hash is the line's own (hash gets it), else ST_AUTH. Checks nothing else of the line. */

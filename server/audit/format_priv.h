@@ -18,13 +18,13 @@
 #define HASH_HEX (2 * AUDIT_HASH_BYTES)
 #define HASH_KEY ",\"hash\":\""
 #define HASH_SUFFIX_LEN (sizeof HASH_KEY - 1 + HASH_HEX + 2) /* ,"hash":"<hex>"} */
-#define TIME_CHARS 24                                        /* 2026-11-28T20:21:00.123Z */
-#define TIME_MAX_MS INT64_C(253402300799999)                 /* 9999-12-31T23:59:59.999Z */
+#define TIME_CHARS AUDIT_TIME_CHARS
+#define TIME_MAX_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
 #define DAY_MS INT64_C(86400000)
 #define SIG_BYTES crypto_sign_ed25519_BYTES
 #define SIG_B64_CHARS 88
 #define PK_B64_CHARS 44
-#define CHAIN_ID_MAX 128   /* bytes */
+#define CHAIN_ID_MAX AUDIT_CHAIN_ID_MAX
 #define VERIFY_MAX_KEYS 64 /* given plus learned from key changes */
 #define VERIFY_MAX_SIGS 8  /* signatures on one checkpoint */
 #define VERIFY_LINE_MAX ((size_t)16 << 20)

@@ -91,7 +91,7 @@ verify__chain_get(struct verifier *v, const char *id, size_t len)
     if (c->id == NULL) {
         c->id = xstrndup(id, len);
         c->id_len = len;
-        v->n_chains++;
+        c->order = v->n_chains++;
     }
     return c;
 }
@@ -369,7 +369,7 @@ event_link(struct verifier *v, const json_t *o, const uint8_t prev[static AUDIT_
     if (c->uncovered == 0)
         c->uncovered = v->line;
     v->res->events++;
-    return ST_OK;
+    return verify__expect_at(v, c);
 }
 
 static enum status
@@ -519,44 +519,114 @@ verifier_free(struct verifier *v)
     sbuf_free(&v->msg);
 }
 
+/* Accept the given keys, learn key changes, read the --since text, then the export. */
+static enum status
+verify_run(struct verifier *v, const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK_BYTES],
+           size_t n_keys, const char *since, size_t since_len)
+{
+    enum status st;
+
+    for (size_t i = 0; i < n_keys; i++)
+        (void)verify__key_accept(v, keys[i], ""); /* cannot fail: n_keys is bounded */
+    if (since != NULL)
+        verify__learn_key_changes(v, since, since_len);
+    verify__learn_key_changes(v, text, len);
+    if (since != NULL) {
+        v->in_since = true;
+        if ((st = verify_text(v, since, since_len)) != ST_OK)
+            return st;
+        if (v->n_chains == 0 && v->prefix == NULL)
+            return verify__reject(v, "holds no checkpoint");
+        v->in_since = false;
+        v->line = 0;
+        if (v->prefix != NULL)
+            v->prefix->has_cp = v->n_chains > 0;
+    }
+    return verify_text(v, text, len);
+}
+
+static bool
+args_ok(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK_BYTES], size_t n_keys,
+        const char *since, size_t since_len, struct audit_verify_result *res)
+{
+    if ((text == NULL && len > 0) || (since == NULL && since_len > 0) || keys == NULL ||
+        n_keys == 0 || n_keys > VERIFY_MAX_KEYS) {
+        snprintf(res->error, sizeof res->error, "no public key, or no input");
+        return false;
+    }
+    return true;
+}
+
+/* An expectation names a chain and a seq of 1 or more; a time bound has the checkpoint form. */
+static bool
+opts_ok(const struct audit_verify_opts *o, struct audit_verify_result *res)
+{
+    if (o->expect == NULL && o->n_expect > 0) {
+        snprintf(res->error, sizeof res->error, "expected heads are missing");
+        return false;
+    }
+    for (size_t i = 0; i < o->n_expect; i++) {
+        const struct audit_head *h = &o->expect[i];
+        size_t n = strnlen(h->chain_id, sizeof h->chain_id);
+        if (n == sizeof h->chain_id || !afmt_chain_id_ok(h->chain_id, n) || h->seq == 0 ||
+            h->seq > (uint64_t)INT64_MAX) {
+            snprintf(res->error, sizeof res->error,
+                     "an expected head needs a chain id and a seq of 1 or more");
+            return false;
+        }
+    }
+    if (o->not_before != NULL && o->not_before[0] != '\0' &&
+        !afmt_time_ok(o->not_before, strlen(o->not_before))) {
+        snprintf(res->error, sizeof res->error, "the time bound is not a checkpoint time");
+        return false;
+    }
+    return true;
+}
+
+enum status
+audit_verify_heads(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK_BYTES],
+                   size_t n_keys, const struct audit_verify_opts *o,
+                   struct audit_verify_result *res, struct audit_head **heads, size_t *n_heads)
+{
+    static const struct audit_verify_opts none = {0};
+    struct verifier v = {.res = res};
+    enum status st = ST_INVALID;
+
+    if (heads != NULL)
+        *heads = NULL;
+    if (n_heads != NULL)
+        *n_heads = 0;
+    if (res == NULL)
+        return ST_INVALID;
+    memset(res, 0, sizeof *res);
+    if (o == NULL)
+        o = &none;
+    if (!args_ok(text, len, keys, n_keys, o->since, o->since_len, res) || !opts_ok(o, res))
+        goto out;
+    v.expect = o->expect;
+    v.n_expect = o->n_expect;
+    v.matched = xcalloc(o->n_expect + 1, sizeof *v.matched);
+    v.not_before = o->not_before != NULL && o->not_before[0] != '\0' ? o->not_before : NULL;
+    if ((st = verify_run(&v, text, len, keys, n_keys, o->since, o->since_len)) != ST_OK ||
+        (st = verify_end(&v)) != ST_OK || (st = verify__expect_end(&v)) != ST_OK)
+        goto out;
+    for (size_t i = 0; i < v.cap; i++)
+        res->chains += v.chains[i].id != NULL && v.chains[i].lines > 0;
+    if (heads != NULL && n_heads != NULL)
+        verify__heads_out(&v, heads, n_heads);
+out:
+    free(v.matched);
+    verifier_free(&v);
+    return st;
+}
+
 enum status
 audit_verify(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK_BYTES], size_t n_keys,
              const char *since, size_t since_len, struct audit_verify_result *res)
 {
-    struct verifier v = {.res = res};
-    enum status st = ST_INVALID;
+    const struct audit_verify_opts o = {.since = since, .since_len = since_len};
 
-    if (res == NULL)
-        return ST_INVALID;
-    memset(res, 0, sizeof *res);
-    if ((text == NULL && len > 0) || (since == NULL && since_len > 0) || keys == NULL ||
-        n_keys == 0 || n_keys > VERIFY_MAX_KEYS) {
-        snprintf(res->error, sizeof res->error, "no public key, or no input");
-        goto out;
-    }
-    for (size_t i = 0; i < n_keys; i++)
-        (void)verify__key_accept(&v, keys[i], ""); /* cannot fail: n_keys is bounded */
-    if (since != NULL)
-        verify__learn_key_changes(&v, since, since_len);
-    verify__learn_key_changes(&v, text, len);
-    if (since != NULL) {
-        v.in_since = true;
-        if ((st = verify_text(&v, since, since_len)) != ST_OK)
-            goto out;
-        if (v.n_chains == 0) {
-            st = verify__reject(&v, "holds no checkpoint");
-            goto out;
-        }
-        v.in_since = false;
-        v.line = 0;
-    }
-    if ((st = verify_text(&v, text, len)) != ST_OK || (st = verify_end(&v)) != ST_OK)
-        goto out;
-    for (size_t i = 0; i < v.cap; i++)
-        res->chains += v.chains[i].id != NULL && v.chains[i].lines > 0;
-out:
-    verifier_free(&v);
-    return st;
+    return audit_verify_heads(text, len, keys, n_keys, &o, res, NULL, NULL);
 }
 
 enum status
@@ -571,26 +641,8 @@ audit_verify_prefix(const char *text, size_t len, const uint8_t (*keys)[AUDIT_PK
         return ST_INVALID;
     memset(res, 0, sizeof *res);
     memset(out, 0, sizeof *out);
-    if ((text == NULL && len > 0) || (since == NULL && since_len > 0) || keys == NULL ||
-        n_keys == 0 || n_keys > VERIFY_MAX_KEYS) {
-        snprintf(res->error, sizeof res->error, "no public key, or no input");
-        goto out;
-    }
-    for (size_t i = 0; i < n_keys; i++)
-        (void)verify__key_accept(&v, keys[i], "");
-    if (since != NULL)
-        verify__learn_key_changes(&v, since, since_len);
-    verify__learn_key_changes(&v, text, len);
-    if (since != NULL) {
-        v.in_since = true;
-        if ((st = verify_text(&v, since, since_len)) != ST_OK)
-            goto out;
-        v.in_since = false;
-        v.line = 0;
-        out->has_cp = v.n_chains > 0;
-    }
-    st = verify_text(&v, text, len);
-out:
+    if (args_ok(text, len, keys, n_keys, since, since_len, res))
+        st = verify_run(&v, text, len, keys, n_keys, since, since_len);
     for (size_t i = 0; i < v.cap; i++) {
         const struct chain *c = &v.chains[i];
         if (c->id == NULL)

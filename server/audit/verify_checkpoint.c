@@ -164,9 +164,9 @@ cp_since(struct verifier *v, const struct cp_text *t, const uint8_t hash[static 
         return verify__reject(v, "two checkpoints for chain \"%s\"",
                               verify__shown(sh, t->chain_id, t->chain_len));
     c->origin = ORIGIN_SINCE;
-    c->seq = t->seq;
+    c->seq = c->start_seq = t->seq;
     memcpy(c->hash, hash, AUDIT_HASH_BYTES);
-    return ST_OK;
+    return verify__expect_at(v, c);
 }
 
 /* A checkpoint covers its chain's head, or starts a chain when it is an anchor. */
@@ -179,8 +179,10 @@ cp_apply(struct verifier *v, const struct cp_text *t, const uint8_t hash[static 
     verify__shown(sh, t->chain_id, t->chain_len);
     if (c->lines == 0 && c->origin == ORIGIN_GENESIS && t->kind == CP_ANCHOR) {
         c->origin = ORIGIN_ANCHOR; /* events up to seq were pruned behind this anchor */
-        c->seq = t->seq;
+        c->seq = c->start_seq = t->seq;
         memcpy(c->hash, hash, AUDIT_HASH_BYTES);
+        if (verify__expect_at(v, c) != ST_OK)
+            return ST_AUTH;
     } else if (t->seq != c->seq) {
         return verify__reject(
             v,
@@ -197,6 +199,7 @@ cp_apply(struct verifier *v, const struct cp_text *t, const uint8_t hash[static 
     c->last_kind = t->kind;
     c->cp_seq = c->seq;
     memcpy(c->cp_hash, c->hash, AUDIT_HASH_BYTES);
+    memcpy(c->cp_time, t->time, sizeof c->cp_time);
     v->res->checkpoints++;
     return ST_OK;
 }

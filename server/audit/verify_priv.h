@@ -29,8 +29,11 @@ struct chain {
     enum cp_kind last_kind;
     uint64_t cp_seq; /* what its last checkpoint in the text covers */
     uint8_t cp_hash[AUDIT_HASH_BYTES];
-    uint64_t retired; /* bit k: keys[k] signed a key change of this chain: from
+    uint64_t retired;             /* bit k: keys[k] signed a key change of this chain: from
                                      * there on it no longer counts for this chain */
+    uint64_t start_seq;           /* where the text starts it: anchor or --since (else 0) */
+    char cp_time[TIME_CHARS + 1]; /* its last checkpoint's time in the text */
+    size_t order;                 /* first appearance, for the heads' order */
 };
 
 struct vkey {
@@ -49,10 +52,14 @@ struct verifier {
     struct sbuf msg; /* scratch: a checkpoint's signed message */
     struct audit_verify_result *res;
     uint64_t line;
-    bool in_since;               /* reading the --since checkpoints */
-    bool quiet;                  /* the key-change pre-pass: problems are not reported */
-    struct audit_prefix *prefix; /* audit_verify_prefix: the text may end anywhere */
-    bool cp_applied;             /* the line just verified was a checkpoint of the text */
+    bool in_since;                   /* reading the --since checkpoints */
+    bool quiet;                      /* the key-change pre-pass: problems are not reported */
+    struct audit_prefix *prefix;     /* audit_verify_prefix: the text may end anywhere */
+    bool cp_applied;                 /* the line just verified was a checkpoint of the text */
+    const struct audit_head *expect; /* audit_verify_heads: heads the export must pass */
+    size_t n_expect;
+    bool *matched;          /* one per expectation */
+    const char *not_before; /* NULL: none */
 };
 
 /* Members of a JSON object: allowed types, required or not, in this order. */
@@ -79,5 +86,12 @@ bool verify__jint_min(const json_t *o, const char *key, json_int_t min);
 void verify__learn_key_changes(struct verifier *v, const char *text, size_t len);
 enum status verify__verify_checkpoint(struct verifier *v, const json_t *o);
 bool verify__learn_key_change(struct verifier *v, const char *p, size_t n);
+
+/* verify_heads.c: the auditor's expectations. verify__expect_at runs whenever a chain's head
+ * moves (an event, an anchor, a --since checkpoint); verify__expect_end after the end rules;
+ * verify__heads_out copies the verified heads out. */
+enum status verify__expect_at(struct verifier *v, const struct chain *c);
+enum status verify__expect_end(struct verifier *v);
+void verify__heads_out(const struct verifier *v, struct audit_head **heads, size_t *n);
 
 #endif

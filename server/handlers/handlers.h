@@ -79,6 +79,8 @@ void h_cert_history(struct req *r);
  * *s (its pem malloc'd: cert_spec_free). ST_INVALID with a fixed *msg, never echoing input. */
 struct cert_spec;
 NODISCARD enum status certs_spec_parse(const json_t *o, struct cert_spec *s, const char **msg);
+void h_compliance_report(struct req *r);
+void h_compliance_public_key(struct req *r);
 
 /* Parse a crypto request body the way the handler does, without keys or crypto: for the fuzzer
  * and tests. *n_items counts the items that parsed. */

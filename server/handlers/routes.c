@@ -45,6 +45,8 @@ static const struct route v[] = {
     {"GET", "/v1/certificates/{id}", h_cert_get, SCOPE_CERTS_READ, "cert.get", AUTH},
     {"DELETE", "/v1/certificates/{id}", h_cert_delete, SCOPE_CERTS_WRITE, "cert.delete", AUTH},
     {"GET", "/v1/certificates/{id}/history", h_cert_history, SCOPE_CERTS_READ, "cert.history", AUTH},
+    {"GET", "/v1/compliance/report", h_compliance_report, SCOPE_COMPLIANCE_READ, "compliance.report", AUTH},
+    {"GET", "/v1/compliance/public-key", h_compliance_public_key, SCOPE_COMPLIANCE_READ, "compliance.public_key", AUTH},
 };
 /* clang-format on */
 

@@ -122,6 +122,9 @@ VALID = {
     ("/v1/certificates/{id}", "delete"): lambda w: (f"/v1/certificates/{w.cert}", None, None),
     ("/v1/certificates/{id}/history", "get"):
         lambda w: (f"/v1/certificates/{w.cert}/history", None, None),
+    ("/v1/compliance/report", "get"):
+        lambda w: ("/v1/compliance/report", None, {"pack": "baseline"}),
+    ("/v1/compliance/public-key", "get"): lambda w: ("/v1/compliance/public-key", None, None),
     ("/healthz", "get"): lambda w: ("/healthz", None, None),
     ("/readyz", "get"): lambda w: ("/readyz", None, None),
     ("/metrics", "get"): lambda w: ("/metrics", None, None),
@@ -136,6 +139,12 @@ def operations(openapi, status, v1_only=True):
     unknown = [op for op in ops if op not in VALID]
     assert not unknown, f"operations without a request in VALID: {unknown}"
     return ops
+
+
+def other_scope(op):
+    """A read-only scope that op does not take: compliance:read for the certificate routes,
+    certs:read for every other."""
+    return "compliance:read" if op[0].startswith("/v1/certificates") else "certs:read"
 
 
 def send(api, w, op, body=conftest._UNSET, **kw):
@@ -196,13 +205,14 @@ def test_every_operation_refuses_a_missing_key_401(w, openapi):
 
 
 def test_every_operation_refuses_a_key_without_its_scope_403(w, openapi):
-    """A key whose only scope no route grants (compliance:read, until the compliance routes
-    land) is refused by every operation with 403 forbidden, the message saying what refused
-    (`scope:`)."""
-    api, _ = w.srv.issue_key(["compliance:read"], app=w.app)
+    """A key with one read-only scope (certs:read, or compliance:read for the certificate
+    routes) is refused by every operation that needs another with 403 forbidden, the message
+    saying what refused (`scope:`)."""
+    keys = {s: w.srv.issue_key([s], app=w.app)[0] for s in ("certs:read", "compliance:read")}
     dk, _ = w.srv.issue_key(["datakey"], app=w.app)
     before = state(w)
     for op in operations(openapi, 403):
+        api = keys[other_scope(op)]
         err = expect(send(api, w, op), 403, "forbidden")
         assert err["error"]["message"].startswith("scope:"), (op, err)
     # a data key's plaintext needs its own scope
@@ -261,17 +271,20 @@ def test_every_crypto_call_refuses_a_batch_over_the_limit_413(w, op):
 
 
 def test_every_operation_refuses_a_key_over_its_rate_429(w, openapi):
-    """A key with rate 1 and burst 1 (and a scope no route grants, so whatever passes the limit
-    is refused 403 without effect): every operation answers 429 rate_limited with Retry-After
-    once the bucket is empty."""
-    obj = expect(w.admin.post(f"/v1/apps/{w.app}/keys",
-                              {"scopes": ["compliance:read"], "rate": 1, "burst": 1}), 201)
-    conftest.register_api_key(obj["key"])
-    limited = w.srv.client(obj["key"])
+    """A key with rate 1 and burst 1 (and a scope the operation does not take, so whatever
+    passes the limit is refused 403 without effect): every operation answers 429 rate_limited
+    with Retry-After once the bucket is empty."""
+    keys = {}
+    for scope in ("certs:read", "compliance:read"):
+        obj = expect(w.admin.post(f"/v1/apps/{w.app}/keys",
+                                  {"scopes": [scope], "rate": 1, "burst": 1}), 201)
+        conftest.register_api_key(obj["key"])
+        keys[scope] = w.srv.client(obj["key"])
     before = state(w)
     counted = metric(w, 'difyguard_auth_failures_total{reason="rate_limited"}')
     ops = operations(openapi, 429)
     for op in ops:
+        limited = keys[other_scope(op)]
         for _ in range(20):
             r = send(limited, w, op)
             if r.status_code == 429:

@@ -546,6 +546,39 @@ test_parse_json_direct(void **state)
     assert_int_equal(config_parse_json(&s, table, N_OPTS, "{}", 2, NULL, 0), ST_OK);
 }
 
+/* OPT_JSON: any JSON value from the file (kept compact), JSON text from a flag or variable. */
+static void
+test_json_option(void **state)
+{
+    struct jsettings {
+        char *params;
+    } j = {0};
+    static const struct opt jt[] = {
+        {"params", OPT_JSON, offsetof(struct jsettings, params), NULL, "parameters", false, false},
+    };
+    static const char file[] = "{\"params\": {\"pci\": {\"k\": { \"max_age\" : \"180d\"}}}}";
+    char *argv[] = {"x", "--params", "{\"a\": [1, 2]}", NULL};
+    char *bad[] = {"x", "--params", "{\"a\": ", NULL};
+    char err[256];
+
+    (void)state;
+    assert_int_equal(config_parse_json(&j, jt, 1, file, strlen(file), err, sizeof err), ST_OK);
+    assert_string_equal(j.params, "{\"pci\":{\"k\":{\"max_age\":\"180d\"}}}");
+    config_free(&j, jt, 1);
+    assert_null(j.params);
+    assert_int_equal(config_parse(&j, jt, 1, 3, argv, NULL, err, sizeof err), ST_OK);
+    assert_string_equal(j.params, "{\"a\": [1, 2]}");
+    config_free(&j, jt, 1);
+    assert_int_equal(config_parse(&j, jt, 1, 3, bad, NULL, err, sizeof err), ST_INVALID);
+    assert_non_null(strstr(err, "expected JSON text"));
+    config_free(&j, jt, 1);
+    setenv("DIFYGUARD_PARAMS", "[true]", 1);
+    assert_int_equal(config_parse(&j, jt, 1, 1, argv, NULL, err, sizeof err), ST_OK);
+    assert_string_equal(j.params, "[true]");
+    unsetenv("DIFYGUARD_PARAMS");
+    config_free(&j, jt, 1);
+}
+
 static void
 test_durations(void **state)
 {
@@ -874,6 +907,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_file_via_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_json_direct, setup, teardown),
         cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_json_option),
         cmocka_unit_test_setup_teardown(test_duration_cap_every_layer, setup, teardown),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test_setup_teardown(test_empty_env_is_unset, setup, teardown),

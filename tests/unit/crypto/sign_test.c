@@ -131,6 +131,24 @@ test_mac_hex_and_key_id(void **state)
     secret_free(k2);
 }
 
+/* A key id is the first 8 bytes of SHA-256 of the public key, in lowercase hex. */
+static void
+test_key_id(void **state)
+{
+    static const uint8_t zero[SIGN_PK_BYTES] = {0};
+    uint8_t pk[SIGN_PK_BYTES];
+    char id[SIGN_KEY_ID_CHARS + 1], id2[SIGN_KEY_ID_CHARS + 1];
+
+    (void)state;
+    sign_key_id(id, zero); /* SHA-256 of 32 zero bytes starts 66687aadf862bd77 */
+    assert_string_equal(id, "66687aadf862bd77");
+    memcpy(pk, zero, sizeof pk);
+    pk[31] = 1;
+    sign_key_id(id2, pk);
+    assert_int_equal(strlen(id2), SIGN_KEY_ID_CHARS);
+    assert_string_not_equal(id, id2);
+}
+
 int
 main(void)
 {
@@ -139,6 +157,7 @@ main(void)
         cmocka_unit_test(test_rfc8032_vector),
         cmocka_unit_test(test_wycheproof_ed25519),
         cmocka_unit_test(test_mac_hex_and_key_id),
+        cmocka_unit_test(test_key_id),
     };
     if (crypto_init() != ST_OK)
         return 1;

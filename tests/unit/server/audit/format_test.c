@@ -19,6 +19,7 @@
 #include "server/audit/format.c"
 #include "server/audit/verify.c"
 #include "server/audit/verify_checkpoint.c"
+#include "server/audit/verify_heads.c"
 
 #define MAX_LINES 64
 
@@ -1299,14 +1300,18 @@ test_cli(void **state)
 
     (void)state;
     assert_int_equal(run("verify", "%trail", "--public-key", pk_b64[0], NULL), 0);
-    assert_string_equal(out_text, "verified: 10 events, 6 checkpoints, 2 chains\n");
+    assert_non_null(strstr(out_text, "verified: 10 events, 6 checkpoints, 2 chains\n"
+                                     "head node-a:6:"));
+    assert_non_null(strstr(out_text, "\nhead node-b:14:"));
     assert_string_equal(err_text, "");
     snprintf(kflag, sizeof kflag, "--public-key=%s", pk_b64[2]);
     assert_int_equal(run("verify", kflag, "%trail", "--public-key", pk_b64[0], NULL), 0);
     assert_int_equal(run("verify", "%trail", "--public-key", "@%keys", NULL), 0);
     assert_int_equal(run("verify", "--json", "%trail", "--public-key", pk_b64[0], NULL), 0);
-    assert_string_equal(out_text, "{\"verified\":true,\"events\":10,\"checkpoints\":6,"
-                                  "\"chains\":2}\n");
+    assert_ptr_equal(strstr(out_text,
+                            "{\"verified\":true,\"events\":10,\"checkpoints\":6,"
+                            "\"chains\":2,\"heads\":[{\"chain_id\":\"node-a\",\"seq\":6,"),
+                     out_text);
     assert_int_equal(run("verify", "%trail", "--public-key", pk_b64[2], NULL), 1);
     assert_non_null(strstr(err_text, "difyguard: audit verify: line 3: checkpoint is not signed"));
     assert_int_equal(run("verify", "%tampered", "--public-key", pk_b64[0], NULL), 1);
