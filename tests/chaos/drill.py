@@ -10,11 +10,14 @@ fault / acknowledged / found in the trail / recovery time / verdict.
 Faults: kill9 (kill -9 mid-load, then a restart as a supervisor would), sigstop (the process
 stopped for longer than the clients' timeout), disk_full (the data directory's filesystem filled:
 a small tmpfs), clock (the wall clock stepped a day forward, then back behind the start, through
-libfaketime). Exit status 1 when any fault loses an acknowledged request, breaks the trail or
+libfaketime), tls_rotate (the served certificate replaced under load the way the kubelet updates
+a cert-manager secret mount: an atomic swap of its ..data link; recovery is the time until a new
+connection gets the new certificate). Exit status 1 when any fault loses an acknowledged request, breaks the trail or
 does not recover; 2 when the drill itself cannot run."""
 import argparse
 import json
 import os
+import ssl
 import shutil
 import signal
 import socket
@@ -49,10 +52,12 @@ class Node:
         self.port = free_port()
         self.proc = None
         self.log = open(log_path, "ab")
+        self.verify = True           # a CA file when serving TLS
+        self.scheme = "http"
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self):
         self.proc = subprocess.Popen(
@@ -67,7 +72,7 @@ class Node:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"serve exited with {self.proc.returncode}")
             try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/readyz", timeout=1, verify=self.verify).status_code == 200:
                     return time.monotonic() - t0
             except requests.RequestException:
                 pass
@@ -87,7 +92,7 @@ class Node:
 
 def api(node, token, method, path, body=None, timeout=10):
     return requests.request(method, node.url + path, json=body, timeout=timeout,
-                            headers={"Authorization": f"Bearer {token}"})
+                            verify=node.verify, headers={"Authorization": f"Bearer {token}"})
 
 
 class Load:
@@ -103,16 +108,19 @@ class Load:
         self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
 
     def run(self):
-        s = requests.Session()
+        s = requests.Session()   # verify per request: REQUESTS_CA_BUNDLE beats Session.verify
         n = 0
         while not self.stopping.is_set():
             n += 1
             try:
                 r = s.post(f"{self.node.url}/v1/keyrings/{self.keyring}/encrypt",
                            json={"text": f"chaos-{n}"}, timeout=CLIENT_TIMEOUT,
+                           verify=self.node.verify,
                            headers={"Authorization": f"Bearer {self.token}"})
                 ok = r.status_code == 200
-            except requests.RequestException:
+            except requests.RequestException as e:
+                if os.environ.get("DG_CHAOS_DEBUG"):
+                    print("load:", e, file=sys.stderr)
                 ok = False
                 s = requests.Session()
                 time.sleep(0.05)
@@ -144,13 +152,15 @@ class Load:
         return None
 
 
-def setup(root, log_path, env=None, extra=()):
-    """init, serve, a keyring and an app key allowed to encrypt on it."""
+def setup(root, log_path, env=None, extra=(), ca=None):
+    """init, serve (TLS when ca is given), a keyring and an app key allowed to encrypt on it."""
     data = os.path.join(root, "data")
     proc = subprocess.run([BIN, "init", "--data-dir", data, "--json"], capture_output=True,
                           text=True, check=True)
     admin = json.loads(proc.stdout)["admin_key"]
     node = Node(data, log_path, env=env, extra=extra)
+    if ca is not None:
+        node.scheme, node.verify = "https", ca
     node.start()
     assert api(node, admin, "POST", "/v1/keyrings", {"name": "chaos"}).status_code == 201
     assert api(node, admin, "POST", "/v1/apps", {"name": "load"}).status_code == 201
@@ -169,7 +179,7 @@ def found_in_trail(node, admin, key_id):
         if cursor:
             params["cursor"] = cursor
         r = requests.get(node.url + "/v1/audit/events", params=params, timeout=30,
-                         headers={"Authorization": f"Bearer {admin}"})
+                         verify=node.verify, headers={"Authorization": f"Bearer {admin}"})
         if r.status_code != 200:
             raise RuntimeError(f"GET /v1/audit/events: {r.status_code} {r.text[:300]}")
         page = r.json()
@@ -182,13 +192,15 @@ def found_in_trail(node, admin, key_id):
 def trail_verifies(node, admin, work):
     """Both the server's whole-trail check and the offline verifier on an export."""
     h = {"Authorization": f"Bearer {admin}"}
-    v = requests.get(node.url + "/v1/audit/verify", headers=h, timeout=60).json()
+    get = lambda path, timeout: requests.get(node.url + path, headers=h, timeout=timeout,  # noqa: E731
+                                             verify=node.verify)
+    v = get("/v1/audit/verify", 60).json()
     if not v.get("valid"):
         return False, f"server: {v.get('error')}"
     export = os.path.join(work, "trail.ndjson")
     with open(export, "wb") as f:
-        f.write(requests.get(node.url + "/v1/audit/export", headers=h, timeout=60).content)
-    keys = requests.get(node.url + "/v1/audit/public-key", headers=h, timeout=10).json()
+        f.write(get("/v1/audit/export", 60).content)
+    keys = get("/v1/audit/public-key", 10).json()
     args = [BIN, "audit", "verify", export]
     for k in keys["keys"]:
         args += ["--public-key", k["public_key"]]
@@ -251,11 +263,86 @@ def fault_clock(node, load, seconds):
     return rec, "+1 day, then -2 hours"
 
 
+class Mount:
+    """A Kubernetes secret volume as the kubelet writes it: tls.crt and tls.key are links through
+    ..data, which one atomic rename points at a new version's directory. Certificates are made
+    with the openssl command: a CA and leaves for localhost and 127.0.0.1."""
+
+    def __init__(self, root):
+        self.root, self.n = root, 0
+        os.makedirs(root)
+        self.ca = os.path.join(root, "ca.pem")
+        self.ca_key = os.path.join(root, "ca.key")
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", self.ca_key, "-out", self.ca, "-days", "30",
+                      "-subj", "/CN=difyguard chaos CA")
+        self.install()
+        for f in ("tls.crt", "tls.key"):
+            os.symlink(f"..data/{f}", os.path.join(root, f))
+
+    @staticmethod
+    def _openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    def install(self):
+        """A new leaf in a new version directory, then the swap; its serial (hex, upper)."""
+        self.n += 1
+        d = os.path.join(self.root, f"..v{self.n}")
+        os.makedirs(d)
+        key, csr, crt = (os.path.join(d, x) for x in ("tls.key", "tls.csr", "tls.crt"))
+        ext = os.path.join(d, "ext.cnf")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        self._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                      "-keyout", key, "-out", csr, "-subj", f"/CN=localhost v{self.n}")
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+                      "-CAcreateserial", "-out", crt, "-days", "20", "-extfile", ext)
+        os.chmod(key, 0o600)
+        tmp = os.path.join(self.root, "..data_tmp")
+        os.symlink(f"..v{self.n}", tmp)
+        os.replace(tmp, os.path.join(self.root, "..data"))
+        with open(crt, "rb") as f:
+            return __import__("ssl").PEM_cert_to_DER_cert(f.read().decode())
+
+    @property
+    def args(self):
+        return ["--tls-cert", os.path.join(self.root, "tls.crt"),
+                "--tls-key", os.path.join(self.root, "tls.key"), "--tls-reload-interval", "1s"]
+
+
+def served_der(node):
+    """The certificate a new TLS connection gets (DER), verified against the mount's CA."""
+    ctx = ssl.create_default_context(cafile=node.verify)
+    with socket.create_connection(("127.0.0.1", node.port), timeout=5) as s:
+        with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+            return t.getpeercert(binary_form=True)
+
+
+def fault_tls_rotate(node, load, seconds):
+    with load.lock:
+        failed0 = load.failed
+    new = node.mount.install()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < RECOVERY_DEADLINE:
+        try:
+            if served_der(node) == new:
+                rec = time.monotonic() - t0
+                # the load goes on over the new certificate
+                going = load.ok_after(time.monotonic()) is not None
+                return (rec if going else None), \
+                    f"new certificate served after {rec:.1f}s; {load.failed - failed0} failed"
+        except (OSError, ssl.SSLError):
+            pass
+        time.sleep(0.05)
+    return None, "the new certificate was never served"
+
+
 FAULTS = {
     "kill9": (fault_kill9, None),
     "sigstop": (fault_sigstop, None),
     "disk_full": (fault_disk_full, "tmpfs"),
     "clock": (fault_clock, "faketime"),
+    "tls_rotate": (fault_tls_rotate, "tls"),
 }
 
 
@@ -280,9 +367,14 @@ def drill(name, seconds, work):
                # an ASan build wants its runtime first; libfaketime only wraps clock calls
                "ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") +
                                 ":verify_asan_link_order=0").lstrip(":")}
-    node = None
+    node, extra, mount = None, (), None
+    if needs == "tls":
+        mount = Mount(os.path.join(root, "tls"))
+        extra = mount.args
     try:
-        node, admin, key, key_id = setup(root, os.path.join(work, f"{name}.serve.log"), env=env)
+        node, admin, key, key_id = setup(root, os.path.join(work, f"{name}.serve.log"), env=env,
+                                         extra=extra, ca=mount.ca if mount else None)
+        node.mount = mount
         load = Load(node, key, "chaos")
         load.start()
         time.sleep(seconds / 2)

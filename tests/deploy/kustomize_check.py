@@ -10,7 +10,9 @@
   secret-looking names;
 - every Secret and ConfigMap referenced is defined in the render, made by a Certificate, or
   declared external in the base's header comment;
-- Services, PodDisruptionBudgets and autoscalers select or target the Deployment.
+- Services, PodDisruptionBudgets and autoscalers select or target the Deployment;
+- the PrometheusRule holds exactly the groups of deploy/prometheus/alerts.yml (the rules promtool
+  tests), so the cluster alerts on what CI tested.
 Prints one line per problem; exit 1 when there is any."""
 import os
 import re
@@ -145,6 +147,15 @@ def check(path, external):
             t = o["spec"]["scaleTargetRef"]
             if not any(d["metadata"]["name"] == t["name"] for d in deployments):
                 problems.append(f"{w}: targets no Deployment")
+    rules = [o for o in objs if o["kind"] == "PrometheusRule"]
+    if deployments and len(rules) != 1:
+        problems.append(f"{where}: {len(rules)} PrometheusRules (want 1)")
+    with open(os.path.join(SRC, "deploy", "prometheus", "alerts.yml")) as f:
+        tested = yaml.safe_load(f)["groups"]
+    for o in rules:
+        if o["spec"].get("groups") != tested:
+            problems.append(f"{where}: PrometheusRule/{o['metadata']['name']} differs from "
+                            "deploy/prometheus/alerts.yml (run scripts/gen-prometheusrule.py)")
     return objs, problems
 
 

@@ -23,6 +23,8 @@ PLANTS = [
      "              value: dgk_inline\n", "inline value"),
     ("deploy/kustomize/base/service.yaml", "    app.kubernetes.io/name: difyguard\n",
      "    app.kubernetes.io/name: difyguard\n    tier: api\n", "selects no"),
+    # an alert edited in the tested rules but not regenerated into the cluster's PrometheusRule
+    ("deploy/prometheus/alerts.yml", "for: 2m", "for: 20m", "differs from"),
 ]
 
 
