@@ -55,7 +55,7 @@ struct opts {
     bool audit_durable, audit_new_chain;
     int64_t audit_checkpoint_interval, audit_retention;
     char *audit_archive_dir, *jwt_config, *trusted_proxies, *metrics_listen;
-    bool metrics_on_api;
+    bool metrics_on_api, metrics_tls;
     char *policy_dir, *policy_params;
     int64_t compliance_interval;
     uint64_t threads, max_body_bytes, max_batch_items, max_batch_bytes, max_connections,
@@ -156,6 +156,9 @@ static const struct opt serve_opts[] = {
       "allowed on any address)"),
     O("metrics-on-api", OPT_BOOL, metrics_on_api, "true",
       "serve /metrics on the API listener too (false: only on --metrics-listen)"),
+    O("metrics-tls", OPT_BOOL, metrics_tls, "false",
+      "serve --metrics-listen over TLS with the API's --tls-cert/--tls-key (reloaded with it; "
+      "--tls-client-ca applies too)"),
     O("policy-dir", OPT_STRING, policy_dir, NULL,
       "directory of compliance policy packs (*.json) added to the shipped ones (a pack with a "
       "shipped pack's id replaces it)"),
@@ -599,6 +602,7 @@ facts_fill(struct inventory_facts *f, const struct opts *o, const struct service
         snprintf(m->name, sizeof m->name, "metrics");
         snprintf(m->addr, sizeof m->addr, "%s", o->metrics_listen);
         m->loopback = http_is_loopback(o->metrics_listen);
+        m->tls = o->metrics_tls;
     }
 }
 
@@ -631,9 +635,9 @@ listener_routes(struct listener_routes *lr, bool public_only, bool with_metrics)
 /* --metrics-listen: plain HTTP on any address (it serves no secret and no /v1 route). */
 static int
 start_metrics_listener(struct http_server **out, struct service *svc, const struct opts *o,
-                       struct listener_routes *lr, const struct http_obs *obs)
+                       struct listener_routes *lr, const struct http_obs *obs, struct tls *tls)
 {
-    struct http_listen ml = {o->metrics_listen, NULL, true, NULL};
+    struct http_listen ml = {o->metrics_listen, o->metrics_tls ? tls : NULL, true, NULL};
     char err[512];
 
     *out = NULL;
@@ -707,6 +711,11 @@ cmd_serve(int argc, char **argv)
         rc = fail(EXIT_USAGE, "%s", "--metrics-on-api=false needs --metrics-listen");
         goto out;
     }
+    if (o.metrics_tls && (o.metrics_listen == NULL || o.tls_cert == NULL)) {
+        rc =
+            fail(EXIT_USAGE, "%s", "--metrics-tls needs --metrics-listen and --tls-cert/--tls-key");
+        goto out;
+    }
     listener_routes(&api_routes, false, o.metrics_on_api);
     if (service_observe(svc, &api_routes.table, err, sizeof err) != ST_OK) {
         rc = fail(EXIT_USAGE, "%s", err);
@@ -725,7 +734,7 @@ cmd_serve(int argc, char **argv)
         rc = fail(st == ST_INVALID ? EXIT_USAGE : 1, "%s", err);
         goto out;
     }
-    if ((rc = start_metrics_listener(&mhttp, svc, &o, &metrics_routes, &obs)) >= 0)
+    if ((rc = start_metrics_listener(&mhttp, svc, &o, &metrics_routes, &obs, tls)) >= 0)
         goto out;
     atomic_store(&svc->ready, true);
     log_msg(LOG_INFO, "listening", "addr", o.listen, "version", DG_VERSION, "tls",

@@ -233,3 +233,41 @@ def test_bad_pair_at_start_is_refused(new_datadir, pki, mount):
     rc, err, _ = run_serve_expecting_exit(new_datadir().path, f"127.0.0.1:{conftest.free_port()}",
                                           ["--tls-client-ca", mount.ca])
     assert rc == 2 and "--tls-client-ca needs --tls-cert" in err, err
+
+
+def test_metrics_listener_over_tls_follows_the_api_certificate(new_datadir, pki, mount):
+    """--metrics-tls serves --metrics-listen with the API's pair: Prometheus scrapes it over
+    TLS, plain HTTP there gets no answer, and a rotated pair reaches it too (one TLS identity,
+    one reload)."""
+    import requests
+    a, b = served_chain(pki), served_chain(pki)
+    mount.publish(a)
+    mport = conftest.free_port()
+    srv = certkit.TlsServer(new_datadir(), mount.args + [
+        "--tls-reload-interval", "1s", "--metrics-listen", f"127.0.0.1:{mport}",
+        "--metrics-tls"], mount.ca)
+    s = requests.Session()
+    s.trust_env = False
+    r = s.get(f"https://localhost:{mport}/metrics", verify=mount.ca, timeout=10)
+    assert r.status_code == 200 and "difyguard_build_info" in r.text
+    assert s.get(f"https://localhost:{mport}/v1/keyrings", verify=mount.ca,
+                 timeout=10).status_code == 404          # still only the public routes
+    with pytest.raises(requests.exceptions.RequestException):
+        s.get(f"http://127.0.0.1:{mport}/metrics", timeout=5)
+    assert certkit.serial_of(certkit.peer_cert(mport, ca=mount.ca)) == a.serial
+    mount.publish(b)
+    poll_until(lambda: certkit.serial_of(certkit.peer_cert(mport, ca=mount.ca)) == b.serial,
+               what="the new certificate on the metrics listener")
+    srv.stop()
+
+
+def test_metrics_tls_needs_a_metrics_listener_and_a_pair(new_datadir, mount, pki):
+    mount.publish(served_chain(pki))
+    code, err, _ = run_serve_expecting_exit(new_datadir().path, f"127.0.0.1:{conftest.free_port()}",
+                                            extra=mount.args + ["--metrics-tls"])
+    assert code == 2 and "--metrics-tls needs --metrics-listen" in err, err
+    code, err, _ = run_serve_expecting_exit(new_datadir().path, f"127.0.0.1:{conftest.free_port()}",
+                                            extra=["--metrics-listen",
+                                                f"127.0.0.1:{conftest.free_port()}",
+                                                "--metrics-tls"])
+    assert code == 2 and "--tls-cert/--tls-key" in err, err
