@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "common/clock.h"
 #include "common/json/jsonx.h"
@@ -98,6 +99,28 @@ wait_events(struct fx *f, const char *op, size_t n)
     fail_msg("fewer than %zu %s events after 20 s", n, op);
 }
 
+/* Edit (or restore) the line of this chain's first stored event directly in the database, as an
+ * insider with write access to it would. */
+static void
+tamper_first_event(struct fx *f, bool edit)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL, path[128];
+    const char *sql = edit ? "UPDATE audit_events SET line = replace(line, '\"SYSTEM\"', "
+                             "'\"SYSTEX\"') WHERE seq = 1"
+                           : "UPDATE audit_events SET line = replace(line, '\"SYSTEX\"', "
+                             "'\"SYSTEM\"') WHERE seq = 1";
+
+    snprintf(path, sizeof path, "%s/difyguard.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("tamper: %s", msg != NULL ? msg : "?");
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+}
+
 static void
 test_scheduled_runs(void **state)
 {
@@ -117,13 +140,22 @@ test_scheduled_runs(void **state)
     wait_events(f, "compliance.run", 1);
     audit_status(f->svc->audit, &s);
     assert_true(s.verified_at_ms != 0);
-    assert_false(s.verified_ok); /* the trail was empty then: nothing signed to verify */
+    assert_true(s.verified_ok); /* the trail was empty then: nothing written is nothing broken */
+    /* A failed verification (a stored event edited behind the service's back) ... */
+    tamper_first_event(f, true);
+    struct audit_trail_check chk;
+    assert_int_equal(audit_verify_trail(f->svc->audit, &chk), ST_OK);
+    assert_false(chk.valid);
+    audit_status(f->svc->audit, &s);
+    assert_false(s.verified_ok);
     int64_t verified = s.verified_at_ms;
-    janitor_tick(j, t0 + 1000); /* not due */
+    tamper_first_event(f, false);
+    nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL); /* a later verified_at_ms */
+    janitor_tick(j, t0 + 1000);                              /* not due */
     janitor_tick(j, t0 + 3600 * 1000);
     wait_events(f, "compliance.run", 2);
     audit_status(f->svc->audit, &s);
-    assert_true(s.verified_ok); /* a failed verification is tried again at the next run */
+    assert_true(s.verified_ok); /* ... is tried again at the next run, though not 12 h old */
     assert_true(s.verified_at_ms > verified);
     verified = s.verified_at_ms;
     janitor_tick(j, t0 + 2 * 3600 * 1000);
@@ -157,6 +189,20 @@ test_scheduled_runs(void **state)
     assert_non_null(strstr(text.p, "difyguard_compliance_runs_total 3\n"));
     sbuf_free(&text);
     metrics_free(m);
+
+    /* A trail wiped behind the service's back is not an empty one: this node wrote events. */
+    sqlite3 *db = NULL;
+    char path[128];
+    snprintf(path, sizeof path, "%s/difyguard.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM audit_events; DELETE FROM audit_checkpoints",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    struct audit_trail_check wiped;
+    assert_int_equal(audit_verify_trail(f->svc->audit, &wiped), ST_OK);
+    assert_false(wiped.valid);
 }
 
 static void
