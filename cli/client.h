@@ -59,6 +59,11 @@ void client_free(struct client *c);
 NODISCARD enum status client_call(struct client *c, json_t **resp, long *code, const char *method,
                                   const char *path, const json_t *body);
 
+/* While buf is not NULL (cap > 0), client_call keeps its error line in buf (cap bytes, with the
+ * line end) instead of printing it: for callers that retry. client_quiet(c, NULL, 0) prints
+ * again. */
+void client_quiet(struct client *c, char *buf, size_t cap);
+
 /* Build a path from `fmt`, whose only conversions are "%s": each argument is percent-escaped
  * (everything but A-Z a-z 0-9 - . _ ~), so names can go in path segments and query values.
  * Returns a malloc'd string (free()). */
