@@ -45,7 +45,7 @@ extern char **environ;
 
 struct env_opts {
     struct client_opts conn;
-    char *keyring, *environment, *only, *except, *out;
+    char *keyring, *environment, *only, *except, *out, *format;
     int64_t wait;
     bool in_place, quiet;
 };
@@ -73,6 +73,9 @@ static const struct opt encrypt_opts[] = {
 };
 static const struct opt decrypt_opts[] = {
     ENV_CONN,
+    EF("format", OPT_STRING, format, "dotenv",
+       "dotenv (the file as written, values decrypted) or shell (export NAME='value' lines a "
+       "POSIX shell sources exactly)"),
     EF("out", OPT_STRING, out, NULL,
        "required: where the clear file goes (mode 0600, written atomically, missing directories "
        "made 0700), or - for stdout"),
@@ -484,16 +487,42 @@ decrypt_values(struct env_run *r, struct sbuf **vals)
     return rc;
 }
 
+/* `export NAME='value'` lines: single quotes keep everything literal in a POSIX shell, and a
+ * quote in a value is written '\'' . */
+static void
+render_shell(struct sbuf *out, const struct env_run *r, const struct sbuf *vals)
+{
+    for (size_t i = 0; i < r->d.n; i++) {
+        const char *v = vals[i].p != NULL ? vals[i].p : r->d.v[i].value;
+        size_t n = vals[i].p != NULL ? vals[i].len : r->d.v[i].value_len;
+        sbuf_addf(out, "export %s='", r->d.v[i].name);
+        for (size_t k = 0; k < n; k++) {
+            if (v[k] == '\'')
+                sbuf_adds(out, "'\\''");
+            else
+                sbuf_add(out, v + k, 1);
+        }
+        sbuf_adds(out, "'\n");
+    }
+}
+
 static int
 env_decrypt(struct env_run *r)
 {
     struct sbuf *vals = NULL, *repl = xcalloc(r->d.n + 1, sizeof *repl), text = {.secret = true};
+    bool shell = r->o.format != NULL && strcmp(r->o.format, "shell") == 0;
     int rc = 0;
 
     if (r->o.out == NULL)
         rc = say(r, EXIT_USAGE, "--out PATH is required (--out - for stdout)");
+    else if (!shell && (r->o.format == NULL || strcmp(r->o.format, "dotenv") != 0))
+        rc = say(r, EXIT_USAGE, "--format must be dotenv or shell");
     if (rc == 0)
         rc = decrypt_values(r, &vals);
+    for (size_t i = 0; i < r->d.n && rc == 0 && shell; i++)
+        if (vals[i].p != NULL && memchr(vals[i].p, '\0', vals[i].len) != NULL)
+            rc = say(r, EXIT_FAIL, "%s:%zu: %s decrypts to a value with a NUL byte", r->shown,
+                     r->d.v[i].line, r->d.v[i].name);
     for (size_t i = 0; i < r->d.n && rc == 0; i++) {
         if (vals[i].p == NULL)
             continue;
@@ -501,7 +530,10 @@ env_decrypt(struct env_run *r)
         dotenv_quote(&repl[i], vals[i].p, vals[i].len, r->d.v[i].quote);
     }
     if (rc == 0) {
-        dotenv_render(&text, &r->d, repl);
+        if (shell)
+            render_shell(&text, r, vals);
+        else
+            dotenv_render(&text, &r->d, repl);
         rc = emit(r, r->o.out, &text, 0600, true);
     }
     sbuf_free(&text);
@@ -669,7 +701,7 @@ static const struct env_sub subs[] = {
     {"encrypt", "FILE [--environment E] [--only GLOBS] [--except GLOBS] [--in-place | --out P]",
      "Encrypt the clear values of a dotenv file, keeping everything else as written.", encrypt_opts,
      NOPTS(encrypt_opts), true, false, env_encrypt},
-    {"decrypt", "FILE --out PATH|- [--environment E]",
+    {"decrypt", "FILE --out PATH|- [--environment E] [--format dotenv|shell]",
      "Write the file with its values decrypted (one batched call).", decrypt_opts,
      NOPTS(decrypt_opts), true, false, env_decrypt},
     {"exec", "FILE [--environment E] -- COMMAND [ARGS...]",

@@ -115,7 +115,7 @@ class DifyguardKeyProvider(BaseKeyProvider):
         for text in texts:
             if not isinstance(text, str):
                 raise ValueError("difyguard: a value to encrypt must be a str")
-            items.append({"text": text, "context": {CONTEXT_KEY: tenant_id}})
+            items.append({"text": text, "context": _context(tenant_id)})
         out = []
         for res in self._run("encrypt", items):
             out.append(_blob_of(res.get("ciphertext")))
@@ -124,8 +124,7 @@ class DifyguardKeyProvider(BaseKeyProvider):
     def batch_decrypt(self, tenant_id: str, values: list) -> list:
         """Decrypt many values of one tenant (bytes as encrypt returned them)."""
         _check_tenant(tenant_id)
-        items = [{"ciphertext": _text_of(v), "context": {CONTEXT_KEY: tenant_id}}
-                 for v in values]
+        items = [{"ciphertext": _text_of(v), "context": _context(tenant_id)} for v in values]
         out = []
         for res in self._run("decrypt", items):
             b64 = res.get("plaintext")
@@ -234,6 +233,11 @@ class DifyguardKeyProvider(BaseKeyProvider):
 def _check_tenant(tenant_id):
     if not isinstance(tenant_id, str) or not tenant_id or "\x00" in tenant_id:
         raise ValueError("difyguard: tenant id missing")
+
+
+def _context(tenant_id):
+    """The encryption context binding a value to its tenant (a permanent format)."""
+    return {CONTEXT_KEY: tenant_id}
 
 
 def _code(code):

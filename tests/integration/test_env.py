@@ -387,3 +387,29 @@ def test_check_without_decrypting(server, key, kr, tmp_path, pair):
     assert ":1: DB_PASSWORD" in proc.stdout and ":2: CELERY_BROKER_URL" in proc.stdout
     assert ":3: ALPHA" in proc.stdout and ":4:" not in proc.stdout
     assert "3 problems" in proc.stderr
+
+
+def test_decrypt_for_a_shell(server, key, kr, tmp_path):
+    """--format shell: export lines a POSIX shell sources to exactly the values (the pattern of
+    the compose and Kubernetes examples, where the Dify image sources a tmpfs file)."""
+    register_values()
+    SECRETS.add_text("it's a 'quoted' `cmd` $(x)", "dotenv value")
+    cases = CASES + [("QUOTES", "QUOTES=\"it's a 'quoted' `cmd` $(x)\"",
+                      "it's a 'quoted' `cmd` $(x)")]
+    src = "\n".join(w for _, w, _ in cases) + "\n"
+    enc = write(tmp_path / "s.env", encrypt(server, key, kr, write(tmp_path / "c.env", src)))
+    out = tmp_path / "run" / "env.sh"
+    env_cli(server, key, "decrypt", enc, "--keyring", kr, "--environment", "prod",
+            "--format", "shell", "--out", str(out))
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    names = [n for n, _, _ in cases]
+    code = ("import json,os,sys; json.dump({k: os.environ.get(k) for k in sys.argv[1:]}, "
+            "sys.stdout)")
+    proc = subprocess.run(["/bin/sh", "-c", f'. "$1" && shift && exec "$@"', "sh", str(out),
+                           sys.executable, "-c", code] + names,
+                          capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {n: v for n, _, v in cases}
+    proc = env_cli(server, key, "decrypt", enc, "--keyring", kr, "--environment", "prod",
+                   "--format", "yaml", "--out", "-", ok=False)
+    one_line(proc, 2)
