@@ -29,6 +29,7 @@ struct client {
     char *cacert; /* borrowed from the options */
     long timeout;
     struct curl_slist *headers; /* holds the Authorization header (wiped when freed) */
+    bool retryable;             /* the last call failed in a way that may pass on retry */
     char *quiet;                /* client_quiet(): error lines go here instead of stderr */
     size_t quiet_cap;
 };
@@ -47,6 +48,12 @@ say(const struct client *c, const char *fmt, ...)
     else
         vfprintf(stderr, fmt, ap);
     va_end(ap);
+}
+
+bool
+client_retryable(const struct client *c)
+{
+    return c->retryable;
 }
 
 void
@@ -399,11 +406,17 @@ client_call(struct client *c, json_t **resp, long *code, const char *method, con
     CURLcode rc;
 
     *resp = NULL;
+    c->retryable = false;
     if (code != NULL)
         *code = 0;
     strcat(strcpy(url, c->base), path);
     setup(c, &in, errbuf, method, url, out, out != NULL ? strlen(out) : 0);
     if ((rc = curl_easy_perform(c->curl)) != CURLE_OK) {
+        /* nobody listening yet, a name not resolvable yet, no answer in time, a dropped
+         * connection: a service starting up; TLS and protocol failures are not */
+        c->retryable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                       rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_GOT_NOTHING ||
+                       rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR;
         if (rc == CURLE_WRITE_ERROR)
             say(c, "difyguard: %s %s: the answer is larger than %zu bytes\n", method, path,
                 CLIENT_RESPONSE_MAX);
@@ -416,6 +429,7 @@ client_call(struct client *c, json_t **resp, long *code, const char *method, con
     if (code != NULL)
         *code = http;
     if (http < 200 || http > 299) {
+        c->retryable = http == 503 || http == 429 || http == 502 || http == 504;
         st = report_error(c, method, path, http, &in);
         goto out;
     }

@@ -64,6 +64,11 @@ NODISCARD enum status client_call(struct client *c, json_t **resp, long *code, c
  * again. */
 void client_quiet(struct client *c, char *buf, size_t cap);
 
+/* Whether the last client_call failed in a way a retry may cure: the service unreachable, not
+ * answering in time or dropping the connection, or answering 429, 502, 503 or 504. TLS failures,
+ * other HTTP errors and bad answers are not. */
+bool client_retryable(const struct client *c);
+
 /* Build a path from `fmt`, whose only conversions are "%s": each argument is percent-escaped
  * (everything but A-Z a-z 0-9 - . _ ~), so names can go in path segments and query values.
  * Returns a malloc'd string (free()). */

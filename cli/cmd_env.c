@@ -231,7 +231,7 @@ post(struct env_run *r, json_t **resp, const char *path, const json_t *body)
         if (st == ST_OK)
             return 0;
         int64_t now = clock_mono_ns() / 1000000;
-        if ((st != ST_IO && st != ST_UNAVAILABLE && st != ST_RATE_LIMITED) || now >= deadline) {
+        if (!client_retryable(r->c) || now >= deadline) {
             fputs(line, stderr);
             return EXIT_FAIL;
         }

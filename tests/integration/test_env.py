@@ -413,3 +413,40 @@ def test_decrypt_for_a_shell(server, key, kr, tmp_path):
     proc = env_cli(server, key, "decrypt", enc, "--keyring", kr, "--environment", "prod",
                    "--format", "yaml", "--out", "-", ok=False)
     one_line(proc, 2)
+
+
+def test_over_tls_with_the_environment_from_a_variable(start_server, tmp_path):
+    key, crt = tmp_path / "tls.key", tmp_path / "tls.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(crt),
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    key.chmod(0o600)
+    conftest.register_root_key(str(key))
+    srv = start_server(args=["--tls-cert", str(crt), "--tls-key", str(key)], wait=False)
+    env = {"DIFYGUARD_ADDR": f"https://localhost:{srv.port}", "DIFYGUARD_TOKEN": srv.admin_key,
+           "DIFYGUARD_CACERT": str(crt), "DIFYGUARD_ENVIRONMENT": "staging"}
+    SECRETS.add_text("tls-dotenv-secret-1", "dotenv value")
+    src = write(tmp_path / "t.env", "T=tls-dotenv-secret-1\n")
+
+    def encrypted():
+        p = run_cli(["keyring", "create", "dotenv"], env=env)
+        p = run_cli(["env", "encrypt", src], env=env)
+        return p if p.returncode == 0 else None
+    proc = poll_until(encrypted, what="https listener")
+    for ct in CT.findall(proc.stdout):
+        conftest.register_ciphertext(ct)
+    enc = write(tmp_path / "t.enc", proc.stdout)
+    proc = run_cli(["env", "decrypt", enc, "--out", "-"], env=env)
+    assert proc.returncode == 0 and proc.stdout == "T=tls-dotenv-secret-1\n", proc.stderr
+    # bound to the environment the variable named
+    proc = run_cli(["env", "decrypt", enc, "--out", "-", "--environment", "prod"], env=env)
+    one_line(proc, 1)
+    # an unknown CA is refused at once: not retried until --wait
+    t0 = time.monotonic()
+    proc = run_cli(["env", "decrypt", enc, "--out", "-", "--wait", "600"],
+                   env={k: v for k, v in env.items() if k != "DIFYGUARD_CACERT"})
+    one_line(proc, 1)
+    assert time.monotonic() - t0 < 300
+    srv.stop()
