@@ -596,7 +596,7 @@ env_exec(struct env_run *r)
         free_results(vals, r->d.n);
         return rc;
     }
-    char **env = child_env(r, vals);
+    char **env = child_env(r, vals), **saved = environ;
     free_results(vals, r->d.n);
     client_free(r->c); /* wipes the token */
     r->c = NULL;
@@ -611,6 +611,17 @@ env_exec(struct env_run *r)
     execvp(r->child[0], r->child);
     int err = errno;
     sigprocmask(SIG_BLOCK, &set, NULL);
+    for (size_t k = 0; env[k] != NULL; k++) { /* not from our environment: the file's, wiped */
+        bool ours = true;
+        for (size_t i = 0; saved[i] != NULL && ours; i++)
+            ours = env[k] != saved[i];
+        if (ours) {
+            sodium_memzero(env[k], strlen(env[k]));
+            free(env[k]);
+        }
+    }
+    free(env);
+    environ = saved;
     return say(r, err == ENOENT ? 127 : 126, "cannot run %s: %s",
                client_printable(r->shown, SHOW, r->child[0]), strerror(err));
 }
