@@ -138,7 +138,9 @@ def dify_db(path, keys):
         key_text = secret(f"sk-tenant{n}-provider-key")
         cfg = {"openai_api_key": b64(dify_rsa.hybrid_encrypt(pub, key_text)),
                "openai_api_base": "https://api.example.com/v1",
-               "not_a_secret_b64": b64(os.urandom(40))}
+               "not_a_secret_b64": b64(os.urandom(40)),
+               # shaped like a difyguard blob (format 1, version 1) but not one
+               "looks_like_ours": b64(b"\x01\x00\x00\x00\x01" + os.urandom(60))}
         db.execute("INSERT INTO provider_credentials VALUES (?, ?, ?)",
                    (f"pc{n}", tenant, json.dumps(cfg)))
         url = secret(f"https://mcp.example.com/{n}/sse?key=url-secret")
@@ -153,7 +155,7 @@ def dify_db(path, keys):
                {"name": "PLAIN", "value_type": "string", "value": "hello"}]
         db.execute("INSERT INTO workflows VALUES (?, ?, ?)", (f"wf{n}", tenant, json.dumps(env)))
         expect[tenant] = {"cfg": key_text, "url": url, "hdr": hdr, "var": var,
-                          "b64": cfg["not_a_secret_b64"]}
+                          "b64": cfg["not_a_secret_b64"], "ours": cfg["looks_like_ours"]}
     db.commit()
     return db, expect
 
@@ -198,5 +200,8 @@ def test_walker(prov, keys, tmp_path):
         url = db.execute("SELECT server_url FROM tool_mcp_providers WHERE tenant_id = ?",
                          (tenant,)).fetchone()[0]
         assert mh._rsa_decrypt(k, mh.PKCS1_OAEP.new(k), base64.b64decode(url)) == e["url"]
+        cfg = json.loads(db.execute("SELECT encrypted_config FROM provider_credentials "
+                                    "WHERE tenant_id = ?", (tenant,)).fetchone()[0])
+        assert cfg["looks_like_ours"] == e["ours"] and cfg["not_a_secret_b64"] == e["b64"]
     assert mc.Walker(db, prov, rollback=True, out=lines.append).run() == 0
     assert not any(e["cfg"] in ln for e in expect.values() for ln in lines)
