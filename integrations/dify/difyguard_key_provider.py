@@ -32,6 +32,7 @@ import re
 import ssl
 import threading
 import urllib.parse
+import uuid
 
 from libs.key_providers.base import BaseKeyProvider
 
@@ -92,15 +93,14 @@ class DifyguardKeyProvider(BaseKeyProvider):
     def generate_key_pair(self, tenant_id: str) -> str:
         """Nothing to provision: every tenant's values live in one keyring, bound to the tenant
         by the encryption context. Returns a non-secret reference that nothing depends on."""
-        _check_tenant(tenant_id)
+        _tenant(tenant_id)
         return "difyguard:" + self._keyring
 
     def encrypt(self, tenant_id: str, text: str) -> bytes:
         return self.batch_encrypt(tenant_id, [text])[0]
 
     def get_decrypt_decoding(self, tenant_id: str):
-        _check_tenant(tenant_id)
-        return tenant_id
+        return _tenant(tenant_id)
 
     def decrypt_with_decoding(self, encrypted_text: bytes, decoding) -> str:
         return self.batch_decrypt(decoding, [encrypted_text])[0]
@@ -110,7 +110,7 @@ class DifyguardKeyProvider(BaseKeyProvider):
     def batch_encrypt(self, tenant_id: str, texts: list) -> list:
         """Encrypt many values of one tenant: order kept, batches split at the service's limits,
         a bad item raises ValueError."""
-        _check_tenant(tenant_id)
+        tenant_id = _tenant(tenant_id)
         items = []
         for text in texts:
             if not isinstance(text, str):
@@ -123,7 +123,7 @@ class DifyguardKeyProvider(BaseKeyProvider):
 
     def batch_decrypt(self, tenant_id: str, values: list) -> list:
         """Decrypt many values of one tenant (bytes as encrypt returned them)."""
-        _check_tenant(tenant_id)
+        tenant_id = _tenant(tenant_id)
         items = [{"ciphertext": _text_of(v), "context": _context(tenant_id)} for v in values]
         out = []
         for res in self._run("decrypt", items):
@@ -230,9 +230,13 @@ class DifyguardKeyProvider(BaseKeyProvider):
 
 # ---- formats -----------------------------------------------------------------------------------
 
-def _check_tenant(tenant_id):
+def _tenant(tenant_id):
+    """The tenant id as the context holds it: a non-empty str (a uuid.UUID in its text form)."""
+    if isinstance(tenant_id, uuid.UUID):
+        tenant_id = str(tenant_id)
     if not isinstance(tenant_id, str) or not tenant_id or "\x00" in tenant_id:
         raise ValueError("difyguard: tenant id missing")
+    return tenant_id
 
 
 def _context(tenant_id):

@@ -94,6 +94,9 @@ def test_tenant_binding(monkeypatch, server, dify):
     msg = value_error(lambda: p.decrypt(TENANT_B, blob), t, dify)
     assert "decryption_failed" in msg
     assert p.decrypt(TENANT_A, blob) == t
+    # Dify's StringUUID may hand over a uuid.UUID: the same tenant
+    import uuid
+    assert p.decrypt(uuid.UUID(TENANT_A), blob) == t
 
 
 def test_stored_size_below_the_rsa_provider(monkeypatch, server, dify):
