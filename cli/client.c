@@ -29,7 +29,41 @@ struct client {
     char *cacert; /* borrowed from the options */
     long timeout;
     struct curl_slist *headers; /* holds the Authorization header (wiped when freed) */
+    bool retryable;             /* the last call failed in a way that may pass on retry */
+    char *quiet;                /* client_quiet(): error lines go here instead of stderr */
+    size_t quiet_cap;
 };
+
+/* One error line: on stderr, or kept for client_quiet()'s caller. */
+static void say(const struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+say(const struct client *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (c->quiet != NULL)
+        vsnprintf(c->quiet, c->quiet_cap, fmt, ap);
+    else
+        vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+bool
+client_retryable(const struct client *c)
+{
+    return c->retryable;
+}
+
+void
+client_quiet(struct client *c, char *buf, size_t cap)
+{
+    c->quiet = cap > 0 ? buf : NULL;
+    c->quiet_cap = cap;
+    if (c->quiet != NULL)
+        c->quiet[0] = '\0';
+}
 
 /* ---- libcurl's allocator: every block is zeroed before it goes back to the heap ---------- */
 
@@ -303,7 +337,8 @@ status_of(long code)
 
 /* One stderr line for a non-2xx answer: the API's error code and message when it sent them. */
 static enum status
-report_error(const char *method, const char *path, long code, const struct sbuf *in)
+report_error(const struct client *c, const char *method, const char *path, long code,
+             const struct sbuf *in)
 {
     char c_shown[CLIENT_SHOW_MAX + 4], m_shown[CLIENT_SHOW_MAX + 4];
     json_error_t je;
@@ -313,11 +348,10 @@ report_error(const char *method, const char *path, long code, const struct sbuf 
     const char *em = json_string_value(json_object_get(e, "message"));
 
     if (ec != NULL)
-        fprintf(stderr, "difyguard: %s %s: %ld %s: %s\n", method, path, code, show(c_shown, ec),
-                em != NULL ? show(m_shown, em) : "(no message)");
+        say(c, "difyguard: %s %s: %ld %s: %s\n", method, path, code, show(c_shown, ec),
+            em != NULL ? show(m_shown, em) : "(no message)");
     else
-        fprintf(stderr, "difyguard: %s %s: %ld (the answer carries no error object)\n", method,
-                path, code);
+        say(c, "difyguard: %s %s: %ld (the answer carries no error object)\n", method, path, code);
     json_decref(j);
     sodium_memzero(&je, sizeof je);
     return status_of(code);
@@ -372,29 +406,36 @@ client_call(struct client *c, json_t **resp, long *code, const char *method, con
     CURLcode rc;
 
     *resp = NULL;
+    c->retryable = false;
     if (code != NULL)
         *code = 0;
     strcat(strcpy(url, c->base), path);
     setup(c, &in, errbuf, method, url, out, out != NULL ? strlen(out) : 0);
     if ((rc = curl_easy_perform(c->curl)) != CURLE_OK) {
+        /* nobody listening yet, a name not resolvable yet, no answer in time, a dropped
+         * connection: a service starting up; TLS and protocol failures are not */
+        c->retryable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                       rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_GOT_NOTHING ||
+                       rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR;
         if (rc == CURLE_WRITE_ERROR)
-            fprintf(stderr, "difyguard: %s %s: the answer is larger than %zu bytes\n", method, path,
-                    CLIENT_RESPONSE_MAX);
+            say(c, "difyguard: %s %s: the answer is larger than %zu bytes\n", method, path,
+                CLIENT_RESPONSE_MAX);
         else
-            fprintf(stderr, "difyguard: %s %s: %s\n", method, path,
-                    show(shown, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
+            say(c, "difyguard: %s %s: %s\n", method, path,
+                show(shown, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
         goto out;
     }
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http);
     if (code != NULL)
         *code = http;
     if (http < 200 || http > 299) {
-        st = report_error(method, path, http, &in);
+        c->retryable = http == 503 || http == 429 || http == 502 || http == 504;
+        st = report_error(c, method, path, http, &in);
         goto out;
     }
     st = ST_OK;
     if (in.len > 0 && (*resp = json_loadb(in.p, in.len, 0, &je)) == NULL) {
-        fprintf(stderr, "difyguard: %s %s: %ld but the answer is not JSON\n", method, path, http);
+        say(c, "difyguard: %s %s: %ld but the answer is not JSON\n", method, path, http);
         st = ST_INTERNAL;
     }
     sodium_memzero(&je, sizeof je); /* its text may quote the answer */

@@ -59,6 +59,16 @@ void client_free(struct client *c);
 NODISCARD enum status client_call(struct client *c, json_t **resp, long *code, const char *method,
                                   const char *path, const json_t *body);
 
+/* While buf is not NULL (cap > 0), client_call keeps its error line in buf (cap bytes, with the
+ * line end) instead of printing it: for callers that retry. client_quiet(c, NULL, 0) prints
+ * again. */
+void client_quiet(struct client *c, char *buf, size_t cap);
+
+/* Whether the last client_call failed in a way a retry may cure: the service unreachable, not
+ * answering in time or dropping the connection, or answering 429, 502, 503 or 504. TLS failures,
+ * other HTTP errors and bad answers are not. */
+bool client_retryable(const struct client *c);
+
 /* Build a path from `fmt`, whose only conversions are "%s": each argument is percent-escaped
  * (everything but A-Z a-z 0-9 - . _ ~), so names can go in path segments and query values.
  * Returns a malloc'd string (free()). */

@@ -13,6 +13,8 @@ pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 # pulled in by libmicrohttpd-dev, named here because the code includes them), certificates made
 # by the tests (python3-cryptography).
 pkgs+=(libgnutls28-dev python3-cryptography)
+# issue 8: Dify-format (RSA-OAEP + AES-EAX) ciphertexts made by the provider and migrator tests.
+pkgs+=(python3-pycryptodome)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(wrk nginx-light); fi
 # `kubectl kustomize` renders deploy/kustomize in the tests: any kubectl on PATH will do (the
 # manifests stay within what Debian's kubectl 1.20 renders), else Debian's.

@@ -20,6 +20,7 @@
 
 #include "cli/audit_verify.h"
 #include "cli/cmd_admin.h"
+#include "cli/cmd_env.h"
 #include "cli/report_verify.h"
 #include "common/json/config.h"
 #include "common/json/jsonx.h"
@@ -783,6 +784,7 @@ usage(FILE *f)
             "  key              create, list, show, revoke and rotate API keys (over the API)\n"
             "  keyring          create, list, show and rotate keyrings (over the API)\n"
             "  cert             add, list, show, history and remove certificate sources (API)\n"
+            "  env              encrypted dotenv files: encrypt, decrypt, exec, check\n"
             "  version          print the version\n\n"
             "Every option also reads DIFYGUARD_<OPTION> (e.g. DIFYGUARD_DATA_DIR) and the JSON\n"
             "file given by --config; flags win over variables, variables over the file. Options\n"
@@ -808,6 +810,7 @@ main(int argc, char **argv)
         {"key", cmd_key},
         {"keyring", cmd_keyring},
         {"cert", cmd_cert},
+        {"env", cmd_env},
     };
     sigset_t set;
 
