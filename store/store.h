@@ -256,10 +256,15 @@ NODISCARD enum status store_audit_checkpoint_add(struct store *s, const char *ch
 NODISCARD enum status store_audit_checkpoint_last(struct store *s, const char *chain_id,
                                                   const char *kind, char **line, uint64_t *seq);
 
+/* Events are listed by (time_ms, chain_id, seq): oldest first, or newest first when
+ * newest_first. The cursor is the last row of the previous page: rows strictly after
+ * (after_time_ms, after_chain, after_seq) in the listing's order. */
 struct store_audit_filter {
-    const char *app, *key_id, *op, *outcome; /* NULL = any */
-    int64_t from_ms, to_ms;                  /* 0 = open */
-    const char *after_chain;                 /* cursor: rows after (after_chain, after_seq) */
+    const char *app, *key_id, *op, *outcome, *keyring; /* NULL = any */
+    int64_t from_ms, to_ms;                            /* 0 = open */
+    bool newest_first;
+    const char *after_chain; /* cursor (NULL: the first page) */
+    int64_t after_time_ms;
     uint64_t after_seq;
     size_t limit;
 };

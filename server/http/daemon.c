@@ -201,8 +201,17 @@ dispatch(struct http_req *hr)
     bool path_known = false;
     const struct route *rt = http_route(app->routes, &hr->pub, &path_known);
 
+    if (rt == NULL && path_known) {
+        /* RFC 9110: a 405 names the methods the path does allow. */
+        char allow[64];
+        http_route_allow(app->routes, hr->pub.path, allow, sizeof allow);
+        refuse_early(hr, ST_METHOD, NULL);
+        if (hr->resp != NULL)
+            MHD_add_response_header(hr->resp, "Allow", allow);
+        return;
+    }
     if (rt == NULL) {
-        refuse_early(hr, path_known ? ST_METHOD : ST_NOT_FOUND, NULL);
+        refuse_early(hr, ST_NOT_FOUND, NULL);
         return;
     }
     hr->pub.route = rt;

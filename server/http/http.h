@@ -132,6 +132,8 @@ void req_release(struct req *r, enum status st);
 /* Header and query lookups (NULL when absent). */
 const char *req_header(struct req *r, const char *name);
 const char *req_query(struct req *r, const char *name);
+/* The first query parameter whose name is not in `known` (NULL-terminated); NULL when none. */
+const char *req_query_unknown(struct req *r, const char *const *known);
 /* The client address as text: the socket peer, or, when the peer is a trusted proxy, the hop of
  * X-Forwarded-For (every header line, walked from the right past trusted proxies). */
 void req_client_addr(struct req *r, char out[static 64]);
@@ -148,6 +150,8 @@ void req_reply_empty(struct req *r, unsigned code);
 void req_fail(struct req *r, enum status st, const char *msg);
 
 unsigned http_code_for(enum status st);
+/* The fixed human message of a status ("decryption failed"), as req_fail answers it. */
+const char *http_status_text(enum status st);
 
 /* What the transport reports: per-route histograms and counters (stats), the server span of each
  * request (tracer, also read by the application through req->trace). Either may be NULL. */

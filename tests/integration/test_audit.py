@@ -777,8 +777,11 @@ def test_signing_key_rotation(start_server, tmp_path):
     # the key change line removed: the new key's checkpoints are no longer accepted
     cut = [line for line in lines_of(text) if parse(line).get("kind") != "key_change"]
     assert_invalid(cli_verify(tmp_path, join_lines(cut), old), "export without its key change")
-    e = all_events(aud, op="audit.rotate_key")
+    e = all_events(aud, op="audit.rotate_key", order="asc")
     assert [x["status"] for x in e] == [403, 200], e
+    # newest first by default
+    e = all_events(aud, op="audit.rotate_key")
+    assert [x["status"] for x in e] == [200, 403], e
 
 
 # ----------------------------------------------------------------------------------------------
