@@ -205,10 +205,10 @@ report(const struct verify_opts *o, enum status st, const struct audit_verify_re
     json_t *j = NULL;
 
     if (o->json && st == ST_OK)
-        j = json_pack("{s:b, s:I, s:I, s:I}", "verified", 1, "events", (json_int_t)r->events,
+        j = json_pack("{s:b, s:I, s:I, s:I}", "valid", 1, "events", (json_int_t)r->events,
                       "checkpoints", (json_int_t)r->checkpoints, "chains", (json_int_t)r->chains);
     else if (o->json)
-        j = json_pack("{s:b, s:I, s:s}", "verified", 0, "line", (json_int_t)r->line, "error",
+        j = json_pack("{s:b, s:I, s:s}", "valid", 0, "line", (json_int_t)r->line, "error",
                       r->error);
     else if (st == ST_OK)
         printf("verified: %llu events, %llu checkpoints, %llu chains\n",

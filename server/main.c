@@ -228,7 +228,7 @@ cmd_init(int argc, char **argv)
         rc = fail(1, "init failed: %s", err);
     } else if (o.json) {
         json_t *j =
-            json_pack("{s:s, s:s, s:b, s:s, s:s}", "admin_key", key, "root_key_id", root_id,
+            json_pack("{s:s, s:s, s:b, s:s, s:s}", "key", key, "root_key_id", root_id,
                       "root_key_adopted", adopted, "data_dir", p.data_dir, "database", p.database);
         char *s = json_dumps(j, JSON_COMPACT);
         printf("%s\n", s);
@@ -283,7 +283,7 @@ cmd_admin_key(int argc, char **argv)
         goto out;
     }
     if (o.json)
-        printf("{\"admin_key\":\"%s\"}\n", key);
+        printf("{\"key\":\"%s\"}\n", key);
     else
         printf("Admin API key (shown once, store it now):\n%s\n", key);
     sodium_memzero(key, sizeof key);

@@ -15,7 +15,9 @@
 static json_t *
 app_json(const struct app_info *a)
 {
-    return json_pack("{s:s, s:s, s:o}", "name", a->name, "description", a->description,
+    /* No description is null, not "" (issue 14: one spelling of "none" across the API). */
+    return json_pack("{s:s, s:o, s:o}", "name", a->name, "description",
+                     a->description[0] != '\0' ? json_string(a->description) : json_null(),
                      "created_at", jx_time(a->created_at));
 }
 

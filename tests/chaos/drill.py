@@ -149,7 +149,7 @@ def setup(root, log_path, env=None, extra=()):
     data = os.path.join(root, "data")
     proc = subprocess.run([BIN, "init", "--data-dir", data, "--json"], capture_output=True,
                           text=True, check=True)
-    admin = json.loads(proc.stdout)["admin_key"]
+    admin = json.loads(proc.stdout)["key"]
     node = Node(data, log_path, env=env, extra=extra)
     node.start()
     assert api(node, admin, "POST", "/v1/keyrings", {"name": "chaos"}).status_code == 201

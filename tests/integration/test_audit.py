@@ -519,7 +519,7 @@ def test_verify_json_stdin_key_file_and_env(trail, tmp_path):
         keys += ["--public-key", k]
     proc = run_cli(["audit", "verify", str(path), "--json"] + keys)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"verified": True, "events": n_ev, "checkpoints": n_cp,
+    assert json.loads(proc.stdout) == {"valid": True, "events": n_ev, "checkpoints": n_cp,
                                        "chains": 1}, proc.stdout
     proc = run_cli(["audit", "verify", "-"] + keys, input_text=trail["text"])
     assert proc.returncode == 0, ("FILE - reads standard input", proc.stderr)
@@ -538,7 +538,7 @@ def test_verify_json_stdin_key_file_and_env(trail, tmp_path):
     proc = run_cli(["audit", "verify", str(path), "--json"] + keys)
     assert proc.returncode == 1, proc.returncode
     res = json.loads(proc.stdout)
-    assert res["verified"] is False and res["line"] == li + 1 and res["error"], res
+    assert res["valid"] is False and res["line"] == li + 1 and res["error"], res
 
 
 def test_verify_usage_errors(trail, tmp_path):

@@ -1305,14 +1305,14 @@ test_cli(void **state)
     assert_int_equal(run("verify", kflag, "%trail", "--public-key", pk_b64[0], NULL), 0);
     assert_int_equal(run("verify", "%trail", "--public-key", "@%keys", NULL), 0);
     assert_int_equal(run("verify", "--json", "%trail", "--public-key", pk_b64[0], NULL), 0);
-    assert_string_equal(out_text, "{\"verified\":true,\"events\":10,\"checkpoints\":6,"
+    assert_string_equal(out_text, "{\"valid\":true,\"events\":10,\"checkpoints\":6,"
                                   "\"chains\":2}\n");
     assert_int_equal(run("verify", "%trail", "--public-key", pk_b64[2], NULL), 1);
     assert_non_null(strstr(err_text, "difyguard: audit verify: line 3: checkpoint is not signed"));
     assert_int_equal(run("verify", "%tampered", "--public-key", pk_b64[0], NULL), 1);
     assert_non_null(strstr(err_text, "difyguard: audit verify: line "));
     assert_int_equal(run("verify", "%tampered", "--json", "--public-key", pk_b64[0], NULL), 1);
-    assert_non_null(strstr(out_text, "{\"verified\":false,\"line\":"));
+    assert_non_null(strstr(out_text, "{\"valid\":false,\"line\":"));
     assert_int_equal(run("verify", "%trail", "--public-key", pk_b64[0], "--since", "%since", NULL),
                      1);
     assert_non_null(strstr(err_text, "line 1: chain \"node-a\" does not continue"));
