@@ -266,9 +266,17 @@ static void
 audit_usage(FILE *f)
 {
     fprintf(f,
-            "usage: difyguard audit verify %s\n\n"
-            "commands:\n"
-            "  verify   verify an audit export offline against the audit public key(s)\n",
+            "usage: difyguard audit SUBCOMMAND [options]   (difyguard audit SUBCOMMAND --help "
+            "for its options)\n\n"
+            "subcommands:\n"
+            "  audit verify %s\n"
+            "        verify an audit export offline against the audit public key(s)\n"
+            "  audit events [--app A] [--keyring K] [--op OP] [--from T] [--to T] [--all]\n"
+            "        list audit events, newest first (over the API, audit:read)\n"
+            "  audit public-key\n"
+            "        show the audit signing keys (over the API)\n"
+            "  audit export [-o FILE]\n"
+            "        export the trail as NDJSON; with -o also FILE.keys (over the API)\n",
             verify_synopsis);
 }
 

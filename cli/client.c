@@ -406,6 +406,60 @@ out:
     return st;
 }
 
+struct file_sink {
+    CURL *h;
+    FILE *f;
+    struct sbuf err; /* a non-2xx answer's body */
+    bool failed;
+};
+
+static size_t
+on_file_data(char *p, size_t size, size_t n, void *ud)
+{
+    struct file_sink *s = ud;
+    size_t len = size * n;
+    long http = 0;
+
+    curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &http);
+    if (http >= 200 && http <= 299) {
+        if (fwrite(p, 1, len, s->f) != len) {
+            s->failed = true;
+            return 0;
+        }
+        return len;
+    }
+    return on_data(p, size, n, &s->err);
+}
+
+enum status
+client_call_file(struct client *c, const char *method, const char *path, FILE *f)
+{
+    struct file_sink sink = {.h = c->curl, .f = f, .err = {0}};
+    char errbuf[CURL_ERROR_SIZE] = "", shown[CLIENT_SHOW_MAX + 4];
+    char *url = xmalloc(strlen(c->base) + strlen(path) + 1);
+    long http = 0;
+    enum status st = ST_IO;
+    CURLcode rc;
+
+    strcat(strcpy(url, c->base), path);
+    setup(c, &sink.err, errbuf, method, url, NULL, 0);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_file_data);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
+    if ((rc = curl_easy_perform(c->curl)) != CURLE_OK) {
+        fprintf(stderr, "difyguard: %s %s: %s\n", method, path,
+                sink.failed ? "could not write the output file"
+                            : show(shown, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
+        goto out;
+    }
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http);
+    st = http >= 200 && http <= 299 ? ST_OK : report_error(method, path, http, &sink.err);
+out:
+    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+    sbuf_free(&sink.err);
+    free(url);
+    return st;
+}
+
 /* ---- paths ------------------------------------------------------------------------------- */
 
 static void

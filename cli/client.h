@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -58,6 +59,11 @@ void client_free(struct client *c);
  * the HTTP code (ST_NOT_FOUND, ST_CONFLICT, ...). Response bytes are wiped after parsing. */
 NODISCARD enum status client_call(struct client *c, json_t **resp, long *code, const char *method,
                                   const char *path, const json_t *body);
+
+/* One call whose 2xx answer is streamed to f as it comes (an NDJSON export); other answers are
+ * reported as client_call does. */
+NODISCARD enum status client_call_file(struct client *c, const char *method, const char *path,
+                                       FILE *f);
 
 /* Build a path from `fmt`, whose only conversions are "%s": each argument is percent-escaped
  * (everything but A-Z a-z 0-9 - . _ ~), so names can go in path segments and query values.

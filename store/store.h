@@ -34,6 +34,9 @@ void store_close(struct store *s); /* NULL-safe */
  * cap bytes or more. Commands lock the database through a file beside it (server/datalock.h). */
 NODISCARD enum status store_file_path(const char *url, char *out, size_t cap);
 const char *store_backend(const struct store *s); /* "sqlite" */
+/* The database client libraries this build links, for `difyguard version`: "SQLite 3.40.1"
+ * (each backend adds its own, e.g. ", libpq 15"). */
+void store_library_versions(char *out, size_t cap);
 
 /* Connection pool health, for metrics (difyguard_db_pool_*): never blocks and takes no lock of
  * the pool (it is read while other threads hold every connection). SQLite has one connection

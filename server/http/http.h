@@ -169,6 +169,8 @@ NODISCARD enum status http_start(struct http_server **out, struct service *svc,
                                  char *err, size_t err_len);
 /* Stop accepting, wait (up to grace seconds) for in-flight requests, then stop. */
 void http_stop(struct http_server *h, int grace_seconds);
+/* True when listen is HOST:PORT or [V6]:PORT (a port is given). */
+bool http_listen_has_port(const char *listen);
 /* True when the listen host is a loopback address or "localhost". */
 bool http_is_loopback(const char *listen);
 

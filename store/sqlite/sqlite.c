@@ -4,9 +4,12 @@
  * connection, migrations and helpers are in db.c).
  * Every value is bound, never spliced into SQL. */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sqlite3.h>
 
 #include "common/xmem.h"
 #include "store/private/migrations.h"
@@ -662,4 +665,10 @@ store_sqlite_open(struct store **out, const char *path, char *err, size_t err_le
     q->d = d;
     *out = &q->base;
     return ST_OK;
+}
+
+void
+store_library_versions(char *out, size_t cap)
+{
+    snprintf(out, cap, "SQLite %s", sqlite3_libversion());
 }

@@ -20,7 +20,7 @@ from conftest import (SECRETS, expect, free_port, new_text, poll_until, register
 GROUPS = {
     "app": ["create", "list", "show", "usage"],
     "key": ["create", "list", "show", "revoke", "rotate"],
-    "keyring": ["create", "list", "show", "rotate"],
+    "keyring": ["create", "list", "show", "rotate", "update", "delete"],
 }
 
 
