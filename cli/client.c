@@ -220,7 +220,11 @@ client_new(struct client **out, const struct client_opts *o, char *err, size_t e
         snprintf(err, err_len, "could not start libcurl");
         return ST_INTERNAL;
     }
-    c->cacert = o->cacert;
+    /* --cacert / DIFYGUARD_CACERT, else SSL_CERT_FILE as OpenSSL tools read it (libcurl would
+     * use its built-in bundle path instead), else the system store. */
+    c->cacert = o->cacert != NULL ? o->cacert : getenv("SSL_CERT_FILE");
+    if (c->cacert != NULL && c->cacert[0] == '\0')
+        c->cacert = NULL;
     c->timeout = o->timeout > 0 && o->timeout < 86400 * 365 ? (long)o->timeout : 0;
     if ((st = base_url(&c->base, o->addr, err, err_len)) != ST_OK ||
         (st = auth_header(c, o->token, err, err_len)) != ST_OK)

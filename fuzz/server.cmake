@@ -43,3 +43,7 @@ dg_fuzz(fuzz_trace
 dg_fuzz(fuzz_cert_source
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_cert_source.c
     LIBS dg_server)
+# Query-string times and the unknown-field message (issue 14).
+dg_fuzz(fuzz_query
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_query.c
+    LIBS dg_server)
