@@ -192,3 +192,23 @@ def test_startup_messages(tmp_path):
                     "--tls-cert", str(bad), "--tls-key", str(bad)], timeout=60)
     assert proc.returncode != 0 and "--tls-cert" in proc.stderr, proc.stderr
     assert "already in use" not in proc.stderr
+
+
+# --- the key file rule as the README states it -------------------------------------------------
+
+@pytest.mark.parametrize("mode,ok", [(0o600, True), (0o400, True), (0o640, True), (0o440, True),
+                                     (0o644, False), (0o660, False), (0o620, False),
+                                     (0o602, False)])
+def test_root_key_mode_rule_as_documented(tmp_path, mode, ok):
+    from conftest import DataDir, run_serve_expecting_exit, Server
+    dd = DataDir(tmp_path / "d")
+    os.chmod(dd.root_key, mode)
+    if ok:
+        srv = Server(dd.path, admin_key=dd.admin_key)
+        srv.start()
+        srv.stop()
+        return
+    rc, err, _ = run_serve_expecting_exit(dd.path, f"127.0.0.1:{free_port()}")
+    assert rc == 1 and "too open" in err and "defaultMode 0400" in err, (oct(mode), rc, err)
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert "defaultMode: 0400" in readme and f"`0{mode:o}`" in readme
