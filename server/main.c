@@ -55,6 +55,7 @@ struct opts {
     int64_t audit_checkpoint_interval, audit_retention;
     char *audit_archive_dir, *jwt_config, *trusted_proxies, *metrics_listen;
     bool metrics_on_api;
+    uint64_t log_buffer;
     uint64_t threads, max_body_bytes, max_batch_items, max_batch_bytes, max_connections,
         max_connections_per_ip, kek_max_encryptions, reserve_block;
     int64_t idle_timeout, maintenance_interval, shutdown_grace;
@@ -134,6 +135,8 @@ static const struct opt serve_opts[] = {
       "how often due rotations are checked"),
     O("shutdown-grace", OPT_DURATION, shutdown_grace, "30s",
       "on SIGTERM, how long in-flight requests may take"),
+    O("log-buffer", OPT_SIZE, log_buffer, "4MiB",
+      "log lines waiting for stdout; when full, lines are dropped and counted (min 16KiB)"),
     O("audit-durable", OPT_BOOL, audit_durable, "true",
       "answer only after the request's audit event is fsync'd"),
     O("audit-checkpoint-interval", OPT_DURATION, audit_checkpoint_interval, "60s",
@@ -642,6 +645,13 @@ cmd_serve(int argc, char **argv)
                    "Run the service. TLS is required on non-loopback addresses.");
     if (rc >= 0)
         return rc;
+    /* A stalled stdout must never block request threads: lines go through a bounded buffer
+     * written by its own thread; what does not fit is dropped and counted (issue 14). */
+    if (o.log_buffer < 16384) {
+        rc = fail(EXIT_USAGE, "%s", "--log-buffer must be at least 16KiB");
+        goto out;
+    }
+    log_set_buffered((size_t)o.log_buffer);
     struct http_listen l = {o.listen, NULL, o.tls_terminated_upstream, o.trusted_proxies};
     if (!http_listen_has_port(o.listen)) {
         rc = fail(EXIT_USAGE,
@@ -734,6 +744,7 @@ out:
     datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, serve_opts, N(serve_opts));
+    log_flush(2000);
     return rc;
 }
 

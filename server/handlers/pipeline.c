@@ -264,6 +264,7 @@ make_record(struct req *r)
     audit_hmac_hex(a, rec->h_request_id, r->request_id, strlen(r->request_id));
     req_client_addr(r, addr);
     audit_hmac_hex(a, rec->h_client, addr, strlen(addr));
+    snprintf(r->log_client, sizeof r->log_client, "%s", rec->h_client); /* the log line's too */
     rec->h_context = r->au.h_context; /* the record takes the arrays */
     rec->n_h_context = r->au.n_context;
     rec->h_reference = r->au.h_reference;

@@ -107,6 +107,10 @@ struct req {
     bool audited;                /* its event is committed already */
     struct trace_ctx audit_span; /* the wait for the durable audit event */
     int64_t audit_start_ns;
+    /* For the request log line: the HMAC of the client address the application computed (the
+     * audit event's), "" when none; the error code of a failure answer (NULL: none). */
+    char log_client[65];
+    const char *error_code;
 };
 
 /* The application around the transport. */

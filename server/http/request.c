@@ -188,6 +188,7 @@ req_fail(struct req *r, enum status st, const char *msg)
         msg != NULL ? msg
                     : ((unsigned)st < ST__COUNT && status_table[st].text ? status_table[st].text
                                                                          : "internal error");
+    r->error_code = err; /* a static string of the table */
     sbuf_adds(&b, "{\"error\":{\"code\":\"");
     sbuf_adds(&b, err);
     sbuf_adds(&b, "\",\"message\":");
@@ -412,5 +413,6 @@ http_log_request(const struct http_req *hr)
     log_msg(lvl, "request", "request_id", r->request_id, "trace_id", tid, "span_id", sid, "method",
             r->method, "route", r->route != NULL ? r->route->path : "", "path", r->path, "#status",
             status, "#duration_ms", ms, "app", r->authenticated ? r->principal.app : "", "key_id",
-            r->authenticated ? r->principal.key_id : "", LOG_END);
+            r->authenticated ? r->principal.key_id : "", "error",
+            r->error_code != NULL ? r->error_code : "", "client", r->log_client, LOG_END);
 }
