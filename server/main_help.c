@@ -60,6 +60,11 @@ main_help(int argc, char **argv, int (*run)(int argc, char **argv))
         main_usage(stdout);
         return 0;
     }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        printf("usage: difyguard help [COMMAND [SUBCOMMAND]]\n"
+               "Print a command's help: the same text as difyguard COMMAND [SUBCOMMAND] --help.\n");
+        return 0;
+    }
     if (argc > 3) {
         fprintf(stderr, "difyguard: help takes a command and, optionally, a subcommand\n");
         return 2;

@@ -212,3 +212,19 @@ def test_root_key_mode_rule_as_documented(tmp_path, mode, ok):
     assert rc == 1 and "too open" in err and "defaultMode 0400" in err, (oct(mode), rc, err)
     readme = open(os.path.join(ROOT, "README.md")).read()
     assert "defaultMode: 0400" in readme and f"`0{mode:o}`" in readme
+
+
+def test_every_command_and_audit_subcommand_has_help():
+    top = run_cli(["--help"]).stdout
+    cmds = re.findall(r"^  ([a-z-]+)\s{2,}", top, flags=re.M)
+    assert {"init", "serve", "audit", "keyring", "help", "completion", "version"} <= set(cmds)
+    for cmd in cmds:
+        proc = run_cli(["help", cmd])
+        assert proc.returncode == 0 and "usage" in proc.stdout.lower(), (cmd, proc.stderr)
+    audit = run_cli(["audit", "--help"]).stdout
+    for sub in ("verify", "events", "public-key", "export"):
+        assert f"audit {sub}" in audit, audit
+    for sub in ("events", "public-key", "export"):
+        text = run_cli(["audit", sub, "--help"]).stdout
+        assert text.startswith(f"usage: difyguard audit {sub}") and "DIFYGUARD_ADDR" in text, text
+        assert "--output" in text and "DIFYGUARD_TOKEN" in text
