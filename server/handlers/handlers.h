@@ -105,6 +105,9 @@ bool when_parse(const char *s, bool end_of_day, int64_t *ms);
 bool when_day(const char *s, char out[static 11]);
 #define WHEN_FORMS "unix seconds, RFC 3339 or a UTC day (YYYY-MM-DD) up to 9999-12-31"
 
+/* The 403 message for a keyring outside the caller's allow-list, naming both (pipeline.c). */
+const char *allow_list_refusal(struct req *r, const char *keyring);
+
 /* Reply with a jansson value (takes the reference), as a secret body: wiped when freed. */
 void reply_jansson(struct req *r, unsigned code, json_t *j);
 

@@ -53,7 +53,7 @@ allowed_name(struct req *r, const char *keyring)
 {
     if (principal_allows(&r->principal, SCOPE_KEYRINGS_ADMIN, keyring))
         return true;
-    req_fail(r, ST_FORBIDDEN, "allow-list: the keyring is not in the API key's keyring allow-list");
+    req_fail(r, ST_FORBIDDEN, allow_list_refusal(r, keyring));
     return false;
 }
 

@@ -103,7 +103,9 @@ def test_scope_errors_name_the_scope(server):
     name = server.create_keyring()
     limited, _ = server.issue_key(["encrypt"], keyrings=[uniq("elsewhere")])
     body = expect(limited.post(enc(name), {"text": "x"}), 403)
-    assert body["error"]["message"].startswith("allow-list:"), body
+    msg = body["error"]["message"]
+    assert msg.startswith(f'allow-list: keyring "{name}" is not in the API key') and \
+        "elsewhere" in msg, body                     # the keyring and the list that refused
 
 
 def test_not_found_says_what(server, crypto):
