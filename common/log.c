@@ -251,7 +251,7 @@ static struct {
     size_t cap, head, len; /* bytes [head, head + len) mod cap are queued */
     bool on, writing;
     atomic_ullong dropped;
-    unsigned long long reported;
+    atomic_ullong reported;
     pthread_t thread;
 } ring = {.mu = PTHREAD_MUTEX_INITIALIZER,
           .more = PTHREAD_COND_INITIALIZER,
@@ -403,9 +403,9 @@ log_msg(enum log_level lvl, const char *msg, ...)
     line_write(&l);
     /* Say once the ring has room again that lines were dropped (and how many in all). */
     unsigned long long d = ring.on ? atomic_load(&ring.dropped) : 0;
-    if (d != 0 && d != ring.reported && strcmp(msg, "log_lines_dropped") != 0) {
+    if (d != 0 && atomic_exchange(&ring.reported, d) != d &&
+        strcmp(msg, "log_lines_dropped") != 0) {
         char n[32];
-        ring.reported = d; /* racy by design: at worst a second report */
         snprintf(n, sizeof n, "%llu", d);
         log_msg(LOG_WARN, "log_lines_dropped", "#dropped_total", n, "detail",
                 "log lines were dropped: the log output (stdout) was not read fast enough",
