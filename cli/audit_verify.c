@@ -26,6 +26,7 @@ struct verify_opts {
     char *public_key; /* from DIFYGUARD_PUBLIC_KEY; flags are taken out first */
     char *since;
     bool json;
+    char *output; /* table (text) or json: as the API commands' --output */
 };
 
 static const struct opt verify_table[] = {
@@ -37,6 +38,8 @@ static const struct opt verify_table[] = {
      false},
     {"json", OPT_BOOL, offsetof(struct verify_opts, json), NULL,
      "print the result as one JSON object", false, false},
+    {"output", OPT_STRING, offsetof(struct verify_opts, output), NULL,
+     "table (text, the default) or json (as --json)", false, false},
 };
 #define N_VERIFY_OPTS (sizeof verify_table / sizeof verify_table[0])
 
@@ -179,6 +182,17 @@ verify_args_parse(struct verify_args *a, int argc, char **argv, char *err, size_
     if (st != ST_OK)
         goto out;
     st = ST_INVALID;
+    if (a->o.output != NULL && strcmp(a->o.output, "json") != 0 &&
+        strcmp(a->o.output, "table") != 0) {
+        snprintf(err, err_len, "--output must be table or json");
+        goto out;
+    }
+    if (a->o.output != NULL && strcmp(a->o.output, "table") == 0 && a->o.json) {
+        snprintf(err, err_len, "--output table and --json contradict each other");
+        goto out;
+    }
+    if (a->o.output != NULL && strcmp(a->o.output, "json") == 0)
+        a->o.json = true;
     if (pos[0] == NULL || pos[1] != NULL) {
         snprintf(err, err_len, "expected exactly one FILE (the export; - for stdin)");
         goto out;

@@ -146,6 +146,10 @@ def test_audit_events_public_key_and_export(server, tmp_path):
     assert "difyguard audit verify" in proc.stderr
     v = run_cli(["audit", "verify", str(out), "--public-key", f"@{out}.keys", "--json"])
     assert v.returncode == 0 and json.loads(v.stdout)["valid"] is True, v.stderr
+    v = run_cli(["audit", "verify", str(out), "--public-key", f"@{out}.keys", "--output", "json"])
+    assert v.returncode == 0 and json.loads(v.stdout)["valid"] is True, v.stderr
+    assert run_cli(["audit", "verify", str(out), "--public-key", f"@{out}.keys", "--output",
+                    "xml"]).returncode == 2
 
 
 def test_client_config_file(server, tmp_path):
