@@ -719,10 +719,10 @@ cmd_serve(int argc, char **argv)
     if ((rc = start_metrics_listener(&mhttp, svc, &o, &metrics_routes, &obs)) >= 0)
         goto out;
     atomic_store(&svc->ready, true);
-    log_msg(LOG_INFO, "listening", "addr", o.listen, "version", DG_VERSION, "tls",
-            o.tls_cert != NULL ? "on" : "off", "database", store_backend(svc->store), "root_key_id",
-            rootkey_id(svc->root), "metrics_addr", o.metrics_listen, "tracing",
-            svc->tracer != NULL ? "on" : "off", LOG_END);
+    log_msg(LOG_INFO, "listening", "addr", o.listen, "version", DG_VERSION, "commit",
+            main_revision(), "tls", o.tls_cert != NULL ? "on" : "off", "database",
+            store_backend(svc->store), "root_key_id", rootkey_id(svc->root), "metrics_addr",
+            o.metrics_listen, "tracing", svc->tracer != NULL ? "on" : "off", LOG_END);
     int sig = serve_wait(svc, tls, o.jwt_config);
     atomic_store(&svc->ready, false);
     log_msg(LOG_INFO, "shutting_down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", LOG_END);

@@ -76,6 +76,12 @@ main_help(int argc, char **argv, int (*run)(int argc, char **argv))
     return run(argc == 3 ? 3 : 2, args);
 }
 
+const char *
+main_revision(void)
+{
+    return DG_REVISION;
+}
+
 void
 main_version_libraries(char *out, size_t cap)
 {

@@ -15,6 +15,8 @@ int main_help(int argc, char **argv, int (*run)(int argc, char **argv));
 int main_version(int argc, char **argv);
 /* The libraries' versions as one line of text. */
 void main_version_libraries(char *out, size_t cap);
+/* The source commit this binary was built from ("unknown" outside git). */
+const char *main_revision(void);
 /* `difyguard completion bash|zsh`. */
 int main_completion(int argc, char **argv);
 

@@ -81,6 +81,15 @@ def test_version_names_commit_and_libraries():
     assert j["version"] == lines[0].split()[1] and j["commit"] == lines[1].split()[1]
 
 
+def test_listening_line_and_build_info_name_the_commit(server):
+    commit = json.loads(run_cli(["version", "--json"]).stdout)["commit"]
+    listening = [json.loads(ln) for ln in server.stdout().splitlines()
+                 if '"msg":"listening"' in ln]
+    assert listening and listening[0]["commit"] == commit, listening
+    metrics = server.client(None).get("/metrics").text
+    assert f'revision="{commit}"' in metrics
+
+
 def test_bash_completion_completes_commands_and_options():
     script = run_cli(["completion", "bash"]).stdout
     bin_path = os.environ["DIFYGUARD_BIN"]
