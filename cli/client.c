@@ -18,7 +18,7 @@
 #include "common/xmem.h"
 
 #define CLIENT_RESPONSE_MAX ((size_t)64 << 20) /* far above any admin answer */
-#define CLIENT_CONNECT_TIMEOUT 10L             /* seconds, when the call timeout is longer */
+#define CLIENT_CONNECT_TIMEOUT 10000L          /* milliseconds, when the call timeout is longer */
 #define CLIENT_SHOW_MAX 200                    /* characters of server text in an error line */
 #define CLIENT_USER_AGENT "difyguard-cli/" DG_VERSION
 #define AUTH_PREFIX "Authorization: Bearer "
@@ -225,7 +225,7 @@ client_new(struct client **out, const struct client_opts *o, char *err, size_t e
     c->cacert = o->cacert != NULL ? o->cacert : getenv("SSL_CERT_FILE");
     if (c->cacert != NULL && c->cacert[0] == '\0')
         c->cacert = NULL;
-    c->timeout = o->timeout > 0 && o->timeout < 86400 * 365 ? (long)o->timeout : 0;
+    c->timeout = o->timeout > 0 && o->timeout < 86400LL * 365 * 1000 ? (long)o->timeout : 0;
     if ((st = base_url(&c->base, o->addr, err, err_len)) != ST_OK ||
         (st = auth_header(c, o->token, err, err_len)) != ST_OK)
         goto out;
@@ -340,8 +340,8 @@ setup(struct client *c, struct sbuf *in, char *errbuf, const char *method, const
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(h, CURLOPT_USERAGENT, CLIENT_USER_AGENT);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      c->timeout > 0 && c->timeout < CLIENT_CONNECT_TIMEOUT
                          ? c->timeout
                          : CLIENT_CONNECT_TIMEOUT);

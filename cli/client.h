@@ -22,7 +22,7 @@ struct client_opts {
     char *addr;      /* base URL: http[s]://HOST[:PORT][/prefix], the scheme required */
     char *token;     /* the API key (or JWT); secret: DIFYGUARD_TOKEN only, never a flag */
     char *cacert;    /* PEM CA file for https; NULL = the system store */
-    int64_t timeout; /* seconds one call may take in all */
+    int64_t timeout; /* milliseconds one call may take in all ("30s", "500ms") */
 };
 
 /* The option table entries for the struct client_opts member `m` of the settings type `T`:
@@ -35,7 +35,7 @@ struct client_opts {
      "API key to call the API with (apps:admin, keyrings:admin)", true, false},                \
     {"cacert", OPT_STRING, offsetof(T, m.cacert), NULL,                                        \
      "PEM CA file that signed the server's certificate (https)", false, false},                \
-    {"timeout", OPT_DURATION, offsetof(T, m.timeout), "30s",                                   \
+    {"timeout", OPT_DURATION_MS, offsetof(T, m.timeout), "30s",                                \
      "give up on a call after this long", false, false}
 /* clang-format on */
 

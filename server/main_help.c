@@ -44,8 +44,8 @@ main_usage(FILE *f)
             "file given by --config; flags win over variables, variables over the file. Options\n"
             "of app/key/keyring that say what is granted or changed are flags only. The API\n"
             "commands also read ~/.config/difyguard/client.json (addr, cacert, token; mode 0600).\n"
-            "Durations: 90d, 12h, 30m, 45s, or compounds such as 1h30m. A boolean flag takes\n"
-            "--flag, --flag=false or --flag false.\n"
+            "Durations: 90d, 12h, 30m, 45s, compounds such as 1h30m (--timeout: also 500ms).\n"
+            "A boolean flag takes --flag, --flag=false or --flag false.\n"
             "Exit codes: 0 ok, 1 runtime failure, 2 usage error (audit verify: 1 when the trail\n"
             "does not verify). These are not Vault's (which exits 2 for API errors too).\n");
 }

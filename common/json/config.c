@@ -69,7 +69,7 @@ table_check(const struct opt *table, size_t n)
         contract(strspn(o->name, "abcdefghijklmnopqrstuvwxyz0123456789-") == len,
                  "name must be [a-z0-9-]", o->name);
         contract(strcmp(o->name, "help") != 0, "\"help\" is reserved", o->name);
-        contract(o->type <= OPT_DURATION, "bad type", o->name);
+        contract(o->type <= OPT_DURATION_MS, "bad type", o->name);
         contract(strcmp(o->name, "config") != 0 || o->type == OPT_STRING,
                  "\"config\" must be OPT_STRING", o->name);
         contract(!(o->secret && o->flag_only), "a secret is never a flag: not flag_only", o->name);
@@ -182,11 +182,11 @@ parse_bool(bool *out, const char *s, size_t len)
 }
 
 /* Seconds, or terms of a number and a unit, largest unit first, each unit once: d, h, m, s and
- * ms ("90d", "1h30m", "2m30s", "1500ms" is refused: durations are whole seconds, so an ms term
- * must leave the total a whole second, as "1s500ms" does not and "2000ms" does). No sign,
- * spaces or fractions; at most DURATION_MAX_SECONDS, so every later "now + duration" fits. */
+ * ms ("90d", "1h30m", "2m30s", "1s500ms"), as milliseconds. config_duration takes only whole
+ * seconds ("2000ms" but not "1500ms"). No sign, spaces or fractions; at most
+ * DURATION_MAX_SECONDS, so every later "now + duration" fits. */
 enum status
-config_duration(int64_t *out, const char *s, size_t len)
+config_duration_ms(int64_t *out, const char *s, size_t len)
 {
     static const struct {
         const char *name;
@@ -205,7 +205,7 @@ config_duration(int64_t *out, const char *s, size_t len)
     if (n == len) { /* bare seconds */
         if (v > (uint64_t)DURATION_MAX_SECONDS)
             return ST_INVALID;
-        *out = (int64_t)v;
+        *out = (int64_t)v * 1000;
         return ST_OK;
     }
     while (pos < len) {
@@ -226,9 +226,18 @@ config_duration(int64_t *out, const char *s, size_t len)
             total > cap_ms)
             return ST_INVALID;
     }
-    if (total % 1000 != 0)
-        return ST_INVALID;
-    *out = total / 1000;
+    *out = total;
+    return ST_OK;
+}
+
+enum status
+config_duration(int64_t *out, const char *s, size_t len)
+{
+    int64_t ms;
+    *out = 0;
+    if (config_duration_ms(&ms, s, len) != ST_OK || ms % 1000 != 0)
+        return ST_INVALID; /* whole seconds only: "1500ms" is not one */
+    *out = ms / 1000;
     return ST_OK;
 }
 
@@ -318,7 +327,14 @@ opt_set_text(const struct cfg *c, const struct opt *o, const char *val, size_t l
             *OPT_FIELD(c->settings, o, int64_t) = d;
             return ST_OK;
         }
-        want = "a duration (seconds, or 45s, 30m, 12h, 90d; at most 3650d)";
+        want = "a duration (seconds, or 45s, 30m, 12h, 90d, 1h30m; at most 3650d)";
+        break;
+    case OPT_DURATION_MS:
+        if (config_duration_ms(&d, val, len) == ST_OK) {
+            *OPT_FIELD(c->settings, o, int64_t) = d;
+            return ST_OK;
+        }
+        want = "a duration (seconds, or 500ms, 45s, 30m, 12h, 1h30m; at most 3650d)";
         break;
     }
     if (o->secret)
@@ -353,6 +369,7 @@ opt_set_json(const struct cfg *c, const struct opt *o, const json_t *v, const ch
     case OPT_UINT:
     case OPT_SIZE:
     case OPT_DURATION:
+    case OPT_DURATION_MS:
         if (json_is_string(v))
             return opt_set_text(c, o, json_string_value(v), json_string_length(v), src);
         if (!json_is_integer(v))
@@ -361,13 +378,16 @@ opt_set_json(const struct cfg *c, const struct opt *o, const json_t *v, const ch
             errf(c, "%s must not be negative", src);
             return ST_INVALID;
         }
-        if (o->type != OPT_DURATION) {
+        if (o->type != OPT_DURATION && o->type != OPT_DURATION_MS) {
             *OPT_FIELD(c->settings, o, uint64_t) = (uint64_t)json_integer_value(v);
             return ST_OK;
         }
         if (config_duration_seconds(OPT_FIELD(c->settings, o, int64_t),
-                                    (int64_t)json_integer_value(v)) == ST_OK)
+                                    (int64_t)json_integer_value(v)) == ST_OK) {
+            if (o->type == OPT_DURATION_MS) /* a JSON number is seconds: stored as ms */
+                *OPT_FIELD(c->settings, o, int64_t) *= 1000;
             return ST_OK;
+        }
         errf(c, "%s must be a duration of at most 3650d (315360000 seconds)", src);
         return ST_INVALID;
     }

@@ -241,3 +241,17 @@ def test_every_command_and_audit_subcommand_has_help():
         text = run_cli(["audit", sub, "--help"]).stdout
         assert text.startswith(f"usage: difyguard audit {sub}") and "DIFYGUARD_ADDR" in text, text
         assert "--output" in text and "DIFYGUARD_TOKEN" in text
+
+
+def test_sub_second_timeout(tmp_path):
+    """--timeout takes milliseconds too: a server that accepts and never answers times out."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        addr = f"http://127.0.0.1:{s.getsockname()[1]}"
+        env = {"DIFYGUARD_ADDR": addr, "DIFYGUARD_TOKEN": "dgk_" + "A" * 16 + "B" * 43 + "000000"}
+        proc = run_cli(["keyring", "list", "--timeout", "500ms"], env=env, timeout=60)
+        assert proc.returncode == 1 and "timed out" in proc.stderr.lower(), proc.stderr
+        proc = run_cli(["keyring", "list", "--timeout", "1s500ms"], env=env, timeout=60)
+        assert proc.returncode == 1 and "timed out" in proc.stderr.lower(), proc.stderr
+    assert run_cli(["keyring", "list", "--timeout", "500xs"], env=env).returncode == 2

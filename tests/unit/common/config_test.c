@@ -644,6 +644,17 @@ test_durations(void **state)
         if (config_duration(&v, bad[i], strlen(bad[i])) != ST_INVALID || v != 0)
             fail_msg("duration \"%s\" accepted", bad[i]);
     }
+    /* milliseconds (OPT_DURATION_MS): sub-second terms, bare numbers are seconds */
+    assert_int_equal(config_duration_ms(&v, "500ms", 5), ST_OK);
+    assert_int_equal(v, 500);
+    assert_int_equal(config_duration_ms(&v, "1s500ms", 7), ST_OK);
+    assert_int_equal(v, 1500);
+    assert_int_equal(config_duration_ms(&v, "2", 1), ST_OK);
+    assert_int_equal(v, 2000);
+    assert_int_equal(config_duration_ms(&v, "1m30s", 5), ST_OK);
+    assert_int_equal(v, 90000);
+    assert_int_equal(config_duration_ms(&v, "500ms1s", 7), ST_INVALID);
+    assert_int_equal(config_duration_ms(&v, "3650d1ms", 8), ST_INVALID);
     assert_int_equal(config_duration(&v, "90d and more", 3), ST_OK); /* (ptr, len) */
     assert_int_equal(v, 7776000);
     assert_int_equal(config_duration(&v, "1\0s", 3), ST_INVALID);
