@@ -453,7 +453,7 @@ dg_setup() {
     return 1
   fi
   local admin
-  # The admin key is in the JSON object that has "admin_key" (log lines may share stdout).
+  # The admin key is the "key" of the JSON object init prints (log lines may share stdout).
   admin=$("$PY" -c 'import json,sys
 text = open(sys.argv[1]).read()
 for chunk in [text] + text.splitlines():
@@ -461,9 +461,9 @@ for chunk in [text] + text.splitlines():
         d = json.loads(chunk)
     except ValueError:
         continue
-    if isinstance(d, dict) and isinstance(d.get("admin_key"), str):
-        print(d["admin_key"]); break' "$TMP/init.json" 2>/dev/null || true)
-  if [ -z "$admin" ]; then broke "difyguard init --json printed no admin_key"; return 1; fi
+    if isinstance(d, dict) and isinstance(d.get("key"), str):
+        print(d["key"]); break' "$TMP/init.json" 2>/dev/null || true)
+  if [ -z "$admin" ]; then broke "difyguard init --json printed no key"; return 1; fi
   set_token "$admin"; KEY_KIND="admin"
   start_difyguard || { broke "difyguard serve did not start (see $DG_LOG.err)"; return 1; }
 

@@ -2,6 +2,8 @@
 /* cli/admin.c -- the engine of the admin commands: subcommand dispatch and options, one API call
  * per subcommand, answers printed as text or JSON. Never takes a secret from argv, never prints
  * the token, prints a new API key once and then wipes it (stdout's buffer is ours). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,7 +126,7 @@ admin_duration_arg(const struct run *r, int64_t *out, const char *flag, const ch
     if (config_duration(out, val, strlen(val)) == ST_OK)
         return true;
     admin_say(r, EXIT_USAGE,
-              "--%s: expected a duration (seconds, or 45s, 30m, 12h, 90d), got \"%s\"", flag,
+              "--%s: expected a duration (seconds, or 45s, 30m, 12h, 90d, 1h30m), got \"%s\"", flag,
               admin_shown(s, val));
     return false;
 }
@@ -354,10 +357,12 @@ group_usage(FILE *f, const char *group, const struct sub *subs, size_t n)
 static int
 parse(struct run *r, const struct sub *s, int argc, char **argv)
 {
-    char err[512];
+    char err[512], sh[SHOW_MAX + 4];
     size_t n = 0;
     enum status st = ST_OK;
 
+    if ((st = admin_client_config(err, sizeof err)) != ST_OK)
+        return admin_say(r, EXIT_USAGE, "%s", err);
     if (s->repeats &&
         ((st = take_repeated(&r->scopes, "--scope", &argc, argv, err, sizeof err)) != ST_OK ||
          (st = take_repeated(&r->keyrings, "--keyring", &argc, argv, err, sizeof err)) != ST_OK))
@@ -369,6 +374,17 @@ parse(struct run *r, const struct sub *s, int argc, char **argv)
     }
     if (st != ST_OK)
         return admin_say(r, EXIT_USAGE, "%s", err);
+    if (r->o.output != NULL) {
+        if (strcmp(r->o.output, "json") == 0)
+            r->o.json = true;
+        else if (strcmp(r->o.output, "table") == 0 && !r->o.json)
+            r->o.json = false;
+        else if (strcmp(r->o.output, "table") == 0)
+            return admin_say(r, EXIT_USAGE, "--output table and --json contradict each other");
+        else
+            return admin_say(r, EXIT_USAGE, "--output must be table or json, got \"%s\"",
+                             admin_shown(sh, r->o.output));
+    }
     /* --scope and --keyring were taken from argv above (they repeat); being flag-only, no
      * variable sets them, so r->o.scope and r->o.keyring stay NULL. */
     while (r->pos[n] != NULL)
@@ -413,5 +429,99 @@ admin_dispatch(const char *group, const struct sub *subs, size_t n, int argc, ch
     strlist_free(&r.scopes);
     strlist_free(&r.keyrings);
     config_free(&r.o, s->opts, s->n_opts);
+    return rc;
+}
+
+/* ---- the client config file -------------------------------------------------------------- */
+
+#define CLIENT_CONFIG_MAX 65536
+
+enum status
+admin_client_config(char *err, size_t err_len)
+{
+    static const struct {
+        const char *key, *var;
+    } fields[] = {
+        {"addr", "DIFYGUARD_ADDR"}, {"cacert", "DIFYGUARD_CACERT"}, {"token", "DIFYGUARD_TOKEN"}};
+    const char *path = getenv("DIFYGUARD_CLIENT_CONFIG"), *home = getenv("HOME");
+    char def[4096], buf[CLIENT_CONFIG_MAX + 1];
+    struct stat sb;
+    json_error_t je;
+    enum status st = ST_INVALID;
+    ssize_t n;
+    size_t len = 0;
+    int fd;
+
+    if (path == NULL || path[0] == '\0') {
+        if (home == NULL || home[0] == '\0')
+            return ST_OK;
+        snprintf(def, sizeof def, "%s/.config/difyguard/client.json", home);
+        path = def;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        if (errno == ENOENT && path == def)
+            return ST_OK; /* no file: nothing to use */
+        snprintf(err, err_len, "client config %s: %s", path, strerror(errno));
+        return ST_INVALID;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(err, err_len, "client config %s: not a regular file", path);
+        goto out;
+    }
+    if ((sb.st_mode & 077) != 0) {
+        snprintf(err, err_len,
+                 "client config %s: mode %03o gives others or its group access; it may hold a "
+                 "token: chmod 600 %s",
+                 path, (unsigned)(sb.st_mode & 0777), path);
+        goto out;
+    }
+    while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    sodium_memzero(buf, sizeof buf);
+    sodium_memzero(&je, sizeof je);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        snprintf(err, err_len, "client config %s: not a JSON object", path);
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    st = ST_OK;
+    json_object_foreach (j, key, v) {
+        size_t i = 0;
+        while (i < sizeof fields / sizeof fields[0] && strcmp(key, fields[i].key) != 0)
+            i++;
+        if (i == sizeof fields / sizeof fields[0] || !json_is_string(v)) {
+            char s[SHOW_MAX + 4];
+            snprintf(err, err_len,
+                     "client config %s: \"%s\" is not one of addr, cacert, token (strings)", path,
+                     admin_shown(s, key));
+            st = ST_INVALID;
+            break;
+        }
+        if (getenv(fields[i].var) == NULL)
+            setenv(fields[i].var, json_string_value(v), 0);
+    }
+    json_decref(j); /* the wiping allocator wipes the token's copy */
+out:
+    close(fd);
+    return st;
+}
+
+/* ---- raw answers ------------------------------------------------------------------------- */
+
+int
+admin_api_file(struct run *r, const char *method, char *path, FILE *f)
+{
+    char err[512];
+    enum status st = ST_OK;
+    int rc = 0;
+
+    if (r->c == NULL && (st = client_new(&r->c, &r->o.conn, err, sizeof err)) != ST_OK)
+        rc = admin_say(r, st == ST_INVALID ? EXIT_USAGE : EXIT_FAIL, "%s", err);
+    else if (client_call_file(r->c, method, path, f) != ST_OK)
+        rc = EXIT_FAIL;
+    free(path);
     return rc;
 }

@@ -24,6 +24,7 @@
 struct admin_opts {
     struct client_opts conn;
     bool json;
+    char *output;                       /* json | table (--json is --output json) */
     char *description;                  /* app create */
     char *from, *to;                    /* app usage */
     char *scope, *keyring, *expires_in; /* key create */
@@ -34,6 +35,12 @@ struct admin_opts {
     /* cert add (issue 9) */
     char *file, *dir, *pem_file, *endpoint, *server_name, *renew_before, *warning, *critical;
     bool recursive, self_signed_ok;
+    /* keyring update (issue 14): strings, so "not given" differs from any value */
+    char *min_decryption_version, *min_encryption_version, *deletion_allowed_s;
+    /* audit events / export (issue 14) */
+    char *app, *op, *outcome, *order, *out_file, *chain_id, *after_seq;
+    uint64_t limit;
+    bool all;
 };
 
 /* O: a global setting (also DIFYGUARD_<NAME>). F: flag only -- what a command grants or
@@ -46,7 +53,8 @@ struct admin_opts {
     {name, type, offsetof(struct admin_opts, field), def, help, false, true}
 #define BASE_OPTS                                                                              \
     CLIENT_OPTS(struct admin_opts, conn),                                                      \
-    O("json", OPT_BOOL, json, NULL, "print the API's JSON answer instead of text")
+    O("json", OPT_BOOL, json, NULL, "print the API's JSON answer instead of text"),            \
+    O("output", OPT_STRING, output, NULL, "table (text, the default) or json (as --json)")
 /* clang-format on */
 
 #define N(a) (sizeof a / sizeof a[0])
@@ -103,5 +111,13 @@ int admin_list(struct run *r, const char *title, char *path, const char *member,
                const struct col *cols, size_t n);
 int admin_done(const struct run *r, int rc, json_t *obj, const struct col *cols, size_t n);
 int admin_dispatch(const char *group, const struct sub *subs, size_t n, int argc, char **argv);
+
+/* The client config file (~/.config/difyguard/client.json, or DIFYGUARD_CLIENT_CONFIG): "addr",
+ * "cacert" and "token", each used when neither its flag nor its DIFYGUARD_* variable is given.
+ * Refused (usage error, err set) unless it is a regular file that gives its group and others no
+ * access (0600 or 0400). ST_OK when there is none. Sets the variables it supplies. */
+NODISCARD enum status admin_client_config(char *err, size_t err_len);
+/* A raw call (NDJSON, text) streamed to f: 0, or the exit code with the failure printed. */
+int admin_api_file(struct run *r, const char *method, char *path, FILE *f);
 
 #endif

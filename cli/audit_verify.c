@@ -31,6 +31,7 @@ struct verify_opts {
     char *not_before;
     char *expect_head; /* listed for --help only: the flags are taken out first */
     bool json;
+    char *output; /* table (text) or json: as the API commands' --output */
 };
 
 static const struct opt verify_table[] = {
@@ -50,6 +51,8 @@ static const struct opt verify_table[] = {
      false, false},
     {"json", OPT_BOOL, offsetof(struct verify_opts, json), NULL,
      "print the result as one JSON object", false, false},
+    {"output", OPT_STRING, offsetof(struct verify_opts, output), NULL,
+     "table (text, the default) or json (as --json)", false, false},
 };
 #define N_VERIFY_OPTS (sizeof verify_table / sizeof verify_table[0])
 
@@ -140,6 +143,17 @@ verify_args_parse(struct verify_args *a, int argc, char **argv, char *err, size_
     if (st != ST_OK)
         goto out;
     st = ST_INVALID;
+    if (a->o.output != NULL && strcmp(a->o.output, "json") != 0 &&
+        strcmp(a->o.output, "table") != 0) {
+        snprintf(err, err_len, "--output must be table or json");
+        goto out;
+    }
+    if (a->o.output != NULL && strcmp(a->o.output, "table") == 0 && a->o.json) {
+        snprintf(err, err_len, "--output table and --json contradict each other");
+        goto out;
+    }
+    if (a->o.output != NULL && strcmp(a->o.output, "json") == 0)
+        a->o.json = true;
     if (pos[0] == NULL || pos[1] != NULL) {
         snprintf(err, err_len, "expected exactly one FILE (the export; - for stdin)");
         goto out;
@@ -203,11 +217,11 @@ report(const struct verify_opts *o, enum status st, const struct audit_verify_re
     json_t *j = NULL;
 
     if (o->json && st == ST_OK)
-        j = json_pack("{s:b, s:I, s:I, s:I, s:o}", "verified", 1, "events", (json_int_t)r->events,
+        j = json_pack("{s:b, s:I, s:I, s:I, s:o}", "valid", 1, "events", (json_int_t)r->events,
                       "checkpoints", (json_int_t)r->checkpoints, "chains", (json_int_t)r->chains,
                       "heads", heads_json(h, n));
     else if (o->json)
-        j = json_pack("{s:b, s:I, s:s}", "verified", 0, "line", (json_int_t)r->line, "error",
+        j = json_pack("{s:b, s:I, s:s}", "valid", 0, "line", (json_int_t)r->line, "error",
                       r->error);
     else if (st == ST_OK) {
         printf("verified: %llu events, %llu checkpoints, %llu chains\n",
@@ -279,9 +293,17 @@ static void
 audit_usage(FILE *f)
 {
     fprintf(f,
-            "usage: difyguard audit verify %s\n\n"
-            "commands:\n"
-            "  verify   verify an audit export offline against the audit public key(s)\n",
+            "usage: difyguard audit SUBCOMMAND [options]   (difyguard audit SUBCOMMAND --help "
+            "for its options)\n\n"
+            "subcommands:\n"
+            "  audit verify %s\n"
+            "        verify an audit export offline against the audit public key(s)\n"
+            "  audit events [--app A] [--keyring K] [--op OP] [--from T] [--to T] [--all]\n"
+            "        list audit events, newest first (over the API, audit:read)\n"
+            "  audit public-key\n"
+            "        show the audit signing keys (over the API)\n"
+            "  audit export [-o FILE]\n"
+            "        export the trail as NDJSON; with -o also FILE.keys (over the API)\n",
             verify_synopsis);
 }
 

@@ -18,7 +18,7 @@
 #include "common/xmem.h"
 
 #define CLIENT_RESPONSE_MAX ((size_t)64 << 20) /* far above any admin answer */
-#define CLIENT_CONNECT_TIMEOUT 10L             /* seconds, when the call timeout is longer */
+#define CLIENT_CONNECT_TIMEOUT 10000L          /* milliseconds, when the call timeout is longer */
 #define CLIENT_SHOW_MAX 200                    /* characters of server text in an error line */
 #define CLIENT_USER_AGENT "difyguard-cli/" DG_VERSION
 #define AUTH_PREFIX "Authorization: Bearer "
@@ -254,8 +254,12 @@ client_new(struct client **out, const struct client_opts *o, char *err, size_t e
         snprintf(err, err_len, "could not start libcurl");
         return ST_INTERNAL;
     }
-    c->cacert = o->cacert;
-    c->timeout = o->timeout > 0 && o->timeout < 86400 * 365 ? (long)o->timeout : 0;
+    /* --cacert / DIFYGUARD_CACERT, else SSL_CERT_FILE as OpenSSL tools read it (libcurl would
+     * use its built-in bundle path instead), else the system store. */
+    c->cacert = o->cacert != NULL ? o->cacert : getenv("SSL_CERT_FILE");
+    if (c->cacert != NULL && c->cacert[0] == '\0')
+        c->cacert = NULL;
+    c->timeout = o->timeout > 0 && o->timeout < 86400LL * 365 * 1000 ? (long)o->timeout : 0;
     if ((st = base_url(&c->base, o->addr, err, err_len)) != ST_OK ||
         (st = auth_header(c, o->token, err, err_len)) != ST_OK)
         goto out;
@@ -370,8 +374,8 @@ setup(struct client *c, struct sbuf *in, char *errbuf, const char *method, const
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(h, CURLOPT_USERAGENT, CLIENT_USER_AGENT);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      c->timeout > 0 && c->timeout < CLIENT_CONNECT_TIMEOUT
                          ? c->timeout
                          : CLIENT_CONNECT_TIMEOUT);
@@ -444,6 +448,60 @@ out:
     sbuf_free(&in);
     free(url);
     jx_free_str(out);
+    return st;
+}
+
+struct file_sink {
+    CURL *h;
+    FILE *f;
+    struct sbuf err; /* a non-2xx answer's body */
+    bool failed;
+};
+
+static size_t
+on_file_data(char *p, size_t size, size_t n, void *ud)
+{
+    struct file_sink *s = ud;
+    size_t len = size * n;
+    long http = 0;
+
+    curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &http);
+    if (http >= 200 && http <= 299) {
+        if (fwrite(p, 1, len, s->f) != len) {
+            s->failed = true;
+            return 0;
+        }
+        return len;
+    }
+    return on_data(p, size, n, &s->err);
+}
+
+enum status
+client_call_file(struct client *c, const char *method, const char *path, FILE *f)
+{
+    struct file_sink sink = {.h = c->curl, .f = f, .err = {0}};
+    char errbuf[CURL_ERROR_SIZE] = "", shown[CLIENT_SHOW_MAX + 4];
+    char *url = xmalloc(strlen(c->base) + strlen(path) + 1);
+    long http = 0;
+    enum status st = ST_IO;
+    CURLcode rc;
+
+    strcat(strcpy(url, c->base), path);
+    setup(c, &sink.err, errbuf, method, url, NULL, 0);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_file_data);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
+    if ((rc = curl_easy_perform(c->curl)) != CURLE_OK) {
+        fprintf(stderr, "difyguard: %s %s: %s\n", method, path,
+                sink.failed ? "could not write the output file"
+                            : show(shown, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
+        goto out;
+    }
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http);
+    st = http >= 200 && http <= 299 ? ST_OK : report_error(c, method, path, http, &sink.err);
+out:
+    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+    sbuf_free(&sink.err);
+    free(url);
     return st;
 }
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -21,7 +22,7 @@ struct client_opts {
     char *addr;      /* base URL: http[s]://HOST[:PORT][/prefix], the scheme required */
     char *token;     /* the API key (or JWT); secret: DIFYGUARD_TOKEN only, never a flag */
     char *cacert;    /* PEM CA file for https; NULL = the system store */
-    int64_t timeout; /* seconds one call may take in all */
+    int64_t timeout; /* milliseconds one call may take in all ("30s", "500ms") */
 };
 
 /* The option table entries for the struct client_opts member `m` of the settings type `T`:
@@ -34,7 +35,7 @@ struct client_opts {
      "API key to call the API with (apps:admin, keyrings:admin)", true, false},                \
     {"cacert", OPT_STRING, offsetof(T, m.cacert), NULL,                                        \
      "PEM CA file that signed the server's certificate (https)", false, false},                \
-    {"timeout", OPT_DURATION, offsetof(T, m.timeout), "30s",                                   \
+    {"timeout", OPT_DURATION_MS, offsetof(T, m.timeout), "30s",                                \
      "give up on a call after this long", false, false}
 /* clang-format on */
 
@@ -68,6 +69,11 @@ void client_quiet(struct client *c, char *buf, size_t cap);
  * answering in time or dropping the connection, or answering 429, 502, 503 or 504. TLS failures,
  * other HTTP errors and bad answers are not. */
 bool client_retryable(const struct client *c);
+
+/* One call whose 2xx answer is streamed to f as it comes (an NDJSON export); other answers are
+ * reported as client_call does. */
+NODISCARD enum status client_call_file(struct client *c, const char *method, const char *path,
+                                       FILE *f);
 
 /* Build a path from `fmt`, whose only conversions are "%s": each argument is percent-escaped
  * (everything but A-Z a-z 0-9 - . _ ~), so names can go in path segments and query values.

@@ -15,5 +15,8 @@ int cmd_app(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_keyring(int argc, char **argv);
 int cmd_cert(int argc, char **argv); /* cmd_cert.c: the certificate inventory (issue 9) */
+/* cmd_audit.c: `difyguard audit ...`: events|public-key|export over the API, and verify (offline,
+ * cmd_audit of cli/audit_verify.h) and the group's help. */
+int cmd_audit_all(int argc, char **argv);
 
 #endif

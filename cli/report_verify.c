@@ -65,7 +65,7 @@ print_json(const struct report_summary *s)
                               json_pack("{s:s, s:I, s:s}", "chain_id", s->heads[i].chain_id, "seq",
                                         (json_int_t)s->heads[i].seq, "hash", s->heads[i].hash));
     json_t *j =
-        json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "verified", 1,
+        json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "valid", 1,
                   "key_id", s->key_id, "generated_at", s->generated_at, "version", s->version,
                   "instance", s->instance, "packs", (json_int_t)s->packs, "controls",
                   (json_int_t)s->controls, "pass", (json_int_t)s->counts[CTL_PASS], "fail",
@@ -136,7 +136,7 @@ report_verify_cmd(int argc, char **argv)
     if (report_verify(text.p != NULL ? text.p : "", text.len, (const uint8_t(*)[SIGN_PK_BYTES])keys,
                       n_keys, &s, err, sizeof err) != ST_OK) {
         if (o.json)
-            printf("{\"verified\":false}\n");
+            printf("{\"valid\":false}\n");
         goto out;
     }
     if (o.json)

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -204,6 +205,8 @@ line_field(struct line *l, const char *key, const char *val)
     size_t mark = l->len;
     bool raw = key[0] == '#';
 
+    if (val != NULL && val[0] == '\0')
+        return; /* empty fields are left out (issue 14): absent means "none" */
     if (line_add(l, ",", 1) && line_str(l, raw ? key + 1 : key) && line_add(l, ":", 1)) {
         if (val != NULL && !(raw && is_json_number(val))) {
             line_str(l, val); /* keeps what fits and marks the line cut */
@@ -238,11 +241,130 @@ line_start(struct line *l, enum log_level lvl, const char *msg)
     line_str(l, msg ? msg : "");
 }
 
+/* ---- the bounded buffer (serve): a stalled stdout never blocks a request thread --------------
+ * Lines are copied into a ring under ring_mu and written by one thread; when the ring is full
+ * the line is dropped and counted (log_dropped), and a log_lines_dropped line says so later. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t more, drained;
+    char *p;
+    size_t cap, head, len; /* bytes [head, head + len) mod cap are queued */
+    bool on, writing;
+    atomic_ullong dropped;
+    atomic_ullong reported;
+    pthread_t thread;
+} ring = {.mu = PTHREAD_MUTEX_INITIALIZER,
+          .more = PTHREAD_COND_INITIALIZER,
+          .drained = PTHREAD_COND_INITIALIZER};
+
+static void
+fd_write_all(const char *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(atomic_load(&log_fd), p + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break; /* stdout is gone: nowhere left to say so */
+        off += (size_t)w;
+    }
+}
+
+static void *
+ring_writer(void *arg)
+{
+    static char chunk[1 << 16];
+    (void)arg;
+    pthread_mutex_lock(&ring.mu);
+    for (;;) {
+        while (ring.len == 0)
+            pthread_cond_wait(&ring.more, &ring.mu);
+        size_t n = ring.len < sizeof chunk ? ring.len : sizeof chunk;
+        size_t first = ring.cap - ring.head < n ? ring.cap - ring.head : n;
+        memcpy(chunk, ring.p + ring.head, first);
+        memcpy(chunk + first, ring.p, n - first);
+        ring.writing = true;
+        pthread_mutex_unlock(&ring.mu);
+        fd_write_all(chunk, n); /* may block: only this thread waits */
+        pthread_mutex_lock(&ring.mu);
+        ring.head = (ring.head + n) % ring.cap;
+        ring.len -= n;
+        ring.writing = false;
+        if (ring.len == 0)
+            pthread_cond_broadcast(&ring.drained);
+    }
+    return NULL;
+}
+
+/* Queue whole lines only; false when the ring has no room (the caller counts the drop). */
+static bool
+ring_put(const char *p, size_t n)
+{
+    pthread_mutex_lock(&ring.mu);
+    bool ok = ring.cap - ring.len >= n;
+    if (ok) {
+        size_t tail = (ring.head + ring.len) % ring.cap;
+        size_t first = ring.cap - tail < n ? ring.cap - tail : n;
+        memcpy(ring.p + tail, p, first);
+        memcpy(ring.p, p + first, n - first);
+        ring.len += n;
+        pthread_cond_signal(&ring.more);
+    }
+    pthread_mutex_unlock(&ring.mu);
+    return ok;
+}
+
+bool
+log_set_buffered(size_t bytes)
+{
+    static char *mem;
+    if (ring.on || bytes < LOG_LINE_MAX * 2 || (mem = calloc(1, bytes)) == NULL)
+        return ring.on;
+    ring.p = mem;
+    ring.cap = bytes;
+    if (pthread_create(&ring.thread, NULL, ring_writer, NULL) != 0)
+        return false;
+    pthread_detach(ring.thread);
+    ring.on = true;
+    return true;
+}
+
+unsigned long long
+log_dropped(void)
+{
+    return atomic_load(&ring.dropped);
+}
+
+void
+log_flush(int timeout_ms)
+{
+    struct timespec dl;
+    if (!ring.on)
+        return;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&ring.mu);
+    while (ring.len > 0 && pthread_cond_timedwait(&ring.drained, &ring.mu, &dl) == 0)
+        ;
+    pthread_mutex_unlock(&ring.mu);
+}
+
 static void
 line_write(const struct line *l)
 {
     size_t off = 0;
 
+    if (ring.on) {
+        if (!ring_put(l->p, l->len))
+            atomic_fetch_add(&ring.dropped, 1);
+        return;
+    }
     pthread_mutex_lock(&log_mu);
     while (off < l->len) {
         ssize_t w = write(atomic_load(&log_fd), l->p + off, l->len - off);
@@ -279,5 +401,15 @@ log_msg(enum log_level lvl, const char *msg, ...)
     else
         line_add(&l, "}\n", 2);
     line_write(&l);
+    /* Say once the ring has room again that lines were dropped (and how many in all). */
+    unsigned long long d = ring.on ? atomic_load(&ring.dropped) : 0;
+    if (d != 0 && atomic_exchange(&ring.reported, d) != d &&
+        strcmp(msg, "log_lines_dropped") != 0) {
+        char n[32];
+        snprintf(n, sizeof n, "%llu", d);
+        log_msg(LOG_WARN, "log_lines_dropped", "#dropped_total", n, "detail",
+                "log lines were dropped: the log output (stdout) was not read fast enough",
+                LOG_END);
+    }
     errno = saved;
 }

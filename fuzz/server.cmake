@@ -55,3 +55,8 @@ dg_fuzz(fuzz_report_verify
     LIBS dg_policies dg_crypto dg_json dg_common PkgConfig::JANSSON PkgConfig::SODIUM)
 target_compile_definitions(fuzz_report_verify PRIVATE
     DG_FUZZ_SEEDS="${CMAKE_CURRENT_SOURCE_DIR}/corpus/fuzz_report_verify")
+
+# Query-string times and the unknown-field message (issue 14).
+dg_fuzz(fuzz_query
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_query.c
+    LIBS dg_server)

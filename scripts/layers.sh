@@ -25,7 +25,7 @@ rules=(
 "auth;^server/auth/;^(common/|crypto/|store/store\.h$|server/auth/|server/obs/);microhttpd|sqlite3|libpq"
 "audit;^server/audit/;^(common/|crypto/|store/store\.h$|server/audit/|server/obs/|server/(sealed|svckey)\.h$);microhttpd|sqlite3|libpq"
 "handlers;^server/handlers/;^(common/|crypto/|server/);sqlite3|libpq"
-"main;^server/main(_tls)?\.[ch]$;^(common/|crypto/|store/store\.h$|cli/|server/);sqlite3|libpq"
+"main;^server/main(_tls|_help)?\.[ch]$;^(common/|crypto/|store/store\.h$|cli/|server/);sqlite3|libpq"
 "service;^server/service\.[ch]$;^(common/|crypto/|policies/|store/store\.h$|server/[a-z_]+\.h$|server/(audit|auth|obs)/[a-z_]+\.h$|server/http/http\.h$);sqlite3|libpq|microhttpd"
 "managers;^server/[a-z_]+\.[ch]$;^(common/|crypto/|policies/|store/store\.h$|server/(apps|keyrings|keyrings_priv|keymetrics|svckey|sealed|datalock|janitor|certs|certs_priv|inventory|compliance)\.h$|server/(audit|auth|obs)/[a-z_]+\.h$);sqlite3|libpq|microhttpd"
 )

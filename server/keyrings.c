@@ -452,7 +452,8 @@ check_create(const struct keyring_spec *c, struct store_keyring *r, const char *
     r->deterministic = det;
     r->rotation_period = period;
     r->deletion_allowed = c->deletion_allowed;
-    r->latest_version = r->min_decryption_version = r->min_encryption_version = 1;
+    r->latest_version = r->min_decryption_version = 1;
+    r->min_encryption_version = 0; /* the latest version */
     r->created_at = r->updated_at = r->rotated_at = clock_now_s();
     return ST_OK;
 }
@@ -543,25 +544,48 @@ keyrings_rotate(struct keyrings *k, const char *name, struct keyring_info *out,
     return st;
 }
 
+/* min_encryption_version 0 means "the latest version" (the default, as in Vault): encryption
+ * always uses the latest, and an explicit key_version may be any version still decryptable. A
+ * nonzero min_encryption_version the body does not name is raised with min_decryption_version,
+ * so retiring versions takes one field. The messages say exactly what to send (per thread). */
+static _Thread_local char patch_msg[200];
+
 static enum status
 apply_patch(struct store_keyring *r, const struct keyring_patch *p, const char **msg)
 {
+    const uint32_t latest = r->latest_version;
+
     if (p->min_decryption_version >= 0)
         r->min_decryption_version = (uint32_t)p->min_decryption_version;
     if (p->min_encryption_version >= 0)
         r->min_encryption_version = (uint32_t)p->min_encryption_version;
+    else if (r->min_encryption_version != 0 &&
+             r->min_encryption_version < r->min_decryption_version)
+        r->min_encryption_version = r->min_decryption_version;
     if (p->rotation_period >= 0)
         r->rotation_period = p->rotation_period;
     if (p->deletion_allowed >= 0)
         r->deletion_allowed = p->deletion_allowed;
-    if (p->min_decryption_version > (int64_t)r->latest_version ||
-        p->min_encryption_version > (int64_t)r->latest_version || r->min_decryption_version < 1 ||
-        r->min_encryption_version < 1) {
-        *msg = "min versions must be between 1 and latest_version";
+    if (p->min_decryption_version > (int64_t)latest || r->min_decryption_version < 1) {
+        snprintf(patch_msg, sizeof patch_msg,
+                 "min_decryption_version must be between 1 and latest_version (%u)", latest);
+        *msg = patch_msg;
         return ST_INVALID;
     }
-    if (r->min_encryption_version < r->min_decryption_version) {
-        *msg = "min_encryption_version must be >= min_decryption_version";
+    if (p->min_encryption_version > (int64_t)latest) {
+        snprintf(patch_msg, sizeof patch_msg,
+                 "min_encryption_version must be 0 (latest) or between 1 and latest_version (%u)",
+                 latest);
+        *msg = patch_msg;
+        return ST_INVALID;
+    }
+    if (r->min_encryption_version != 0 && r->min_encryption_version < r->min_decryption_version) {
+        snprintf(patch_msg, sizeof patch_msg,
+                 "min_encryption_version (%u) is below min_decryption_version (%u): send "
+                 "min_encryption_version 0 (latest) or a version from %u to %u",
+                 r->min_encryption_version, r->min_decryption_version, r->min_decryption_version,
+                 latest);
+        *msg = patch_msg;
         return ST_INVALID;
     }
     if (r->rotation_period != 0 &&

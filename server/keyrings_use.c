@@ -144,7 +144,10 @@ keyrings_kek_encrypt(struct keyring_use *u, uint32_t version, const struct kek *
         version = kr->row.latest_version;
     if (version > kr->row.latest_version)
         return ST_UNKNOWN_VERSION;
-    if (version < kr->row.min_encryption_version)
+    /* 0: the latest, and explicit versions down to min_decryption_version. */
+    uint32_t lo = kr->row.min_encryption_version != 0 ? kr->row.min_encryption_version
+                                                      : kr->row.min_decryption_version;
+    if (version < lo)
         return ST_VERSION_DISABLED;
     struct kver *kv = &kr->v[version - 1];
     if ((st = kek_of(u->k, kr, kv, out)) != ST_OK)

@@ -37,6 +37,7 @@
 #include "server/http/tls.h"
 #include "server/janitor.h"
 #include "server/keymetrics.h"
+#include "server/main_help.h"
 #include "server/main_tls.h"
 #include "server/obs/metrics.h"
 #include "server/service.h"
@@ -59,6 +60,7 @@ struct opts {
     bool metrics_on_api, metrics_tls;
     char *policy_dir, *policy_params;
     int64_t compliance_interval;
+    uint64_t log_buffer;
     uint64_t threads, max_body_bytes, max_batch_items, max_batch_bytes, max_connections,
         max_connections_per_ip, kek_max_encryptions, reserve_block;
     int64_t idle_timeout, maintenance_interval, shutdown_grace;
@@ -138,6 +140,8 @@ static const struct opt serve_opts[] = {
       "how often due rotations are checked"),
     O("shutdown-grace", OPT_DURATION, shutdown_grace, "30s",
       "on SIGTERM, how long in-flight requests may take"),
+    O("log-buffer", OPT_SIZE, log_buffer, "4MiB",
+      "log lines waiting for stdout; when full, lines are dropped and counted (min 16KiB)"),
     O("audit-durable", OPT_BOOL, audit_durable, "true",
       "answer only after the request's audit event is fsync'd"),
     O("audit-checkpoint-interval", OPT_DURATION, audit_checkpoint_interval, "60s",
@@ -243,7 +247,7 @@ cmd_init(int argc, char **argv)
         rc = fail(1, "init failed: %s", err);
     } else if (o.json) {
         json_t *j =
-            json_pack("{s:s, s:s, s:b, s:s, s:s}", "admin_key", key, "root_key_id", root_id,
+            json_pack("{s:s, s:s, s:b, s:s, s:s}", "key", key, "root_key_id", root_id,
                       "root_key_adopted", adopted, "data_dir", p.data_dir, "database", p.database);
         char *s = json_dumps(j, JSON_COMPACT);
         printf("%s\n", s);
@@ -270,6 +274,11 @@ open_service(struct service **svc, const struct service_paths *p,
 {
     char err[512];
     enum status st = service_open(svc, p, ks, as, err, sizeof err);
+    if (st != ST_OK && access(p->root_key, F_OK) != 0 && errno == ENOENT)
+        return fail(1,
+                    "%s. A new data dir? Run `difyguard init --data-dir %s` "
+                    "first (or point --root-key at the key file)",
+                    err, p->data_dir);
     if (st != ST_OK)
         return fail(1, "%s", err);
     return -1;
@@ -298,7 +307,7 @@ cmd_admin_key(int argc, char **argv)
         goto out;
     }
     if (o.json)
-        printf("{\"admin_key\":\"%s\"}\n", key);
+        printf("{\"key\":\"%s\"}\n", key);
     else
         printf("Admin API key (shown once, store it now):\n%s\n", key);
     sodium_memzero(key, sizeof key);
@@ -673,7 +682,21 @@ cmd_serve(int argc, char **argv)
                    "Run the service. TLS is required on non-loopback addresses.");
     if (rc >= 0)
         return rc;
+    /* A stalled stdout must never block request threads: lines go through a bounded buffer
+     * written by its own thread; what does not fit is dropped and counted (issue 14). */
+    if (o.log_buffer < 16384) {
+        rc = fail(EXIT_USAGE, "%s", "--log-buffer must be at least 16KiB");
+        goto out;
+    }
+    log_set_buffered((size_t)o.log_buffer);
     struct http_listen l = {o.listen, NULL, o.tls_terminated_upstream, o.trusted_proxies};
+    if (!http_listen_has_port(o.listen)) {
+        rc = fail(EXIT_USAGE,
+                  "--listen %s: a port is required: HOST:PORT, e.g. --listen %s:8080 (IPv6: "
+                  "[::1]:8080)",
+                  o.listen, strchr(o.listen, ':') == NULL ? o.listen : "127.0.0.1");
+        goto out;
+    }
     if (o.tls_cert == NULL && !o.tls_terminated_upstream && !http_is_loopback(o.listen)) {
         rc = fail(EXIT_USAGE,
                   "refusing plain HTTP on non-loopback address %s: give --tls-cert "
@@ -738,10 +761,10 @@ cmd_serve(int argc, char **argv)
     if ((rc = start_metrics_listener(&mhttp, svc, &o, &metrics_routes, &obs, tls)) >= 0)
         goto out;
     atomic_store(&svc->ready, true);
-    log_msg(LOG_INFO, "listening", "addr", o.listen, "version", DG_VERSION, "tls",
-            o.tls_cert != NULL ? "on" : "off", "database", store_backend(svc->store), "root_key_id",
-            rootkey_id(svc->root), "metrics_addr", o.metrics_listen, "tracing",
-            svc->tracer != NULL ? "on" : "off", LOG_END);
+    log_msg(LOG_INFO, "listening", "addr", o.listen, "version", DG_VERSION, "commit",
+            main_revision(), "tls", o.tls_cert != NULL ? "on" : "off", "database",
+            store_backend(svc->store), "root_key_id", rootkey_id(svc->root), "metrics_addr",
+            o.metrics_listen, "tracing", svc->tracer != NULL ? "on" : "off", LOG_END);
     int sig = serve_wait(svc, tls, o.jwt_config);
     atomic_store(&svc->ready, false);
     log_msg(LOG_INFO, "shutting_down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", LOG_END);
@@ -763,48 +786,35 @@ out:
     datalock_release(lock);
     service_paths_free(&p);
     config_free(&o, serve_opts, N(serve_opts));
+    log_flush(2000);
     return rc;
 }
 
-static void
-usage(FILE *f)
+static int run_command(int argc, char **argv);
+
+static int
+cmd_help(int argc, char **argv)
 {
-    fprintf(f,
-            "usage: difyguard COMMAND [options]   (difyguard COMMAND --help for its options)\n\n"
-            "Secrets and compliance guard for Dify: envelope encryption over HTTP.\n\n"
-            "commands:\n"
-            "  init             create the root key, database and admin API key\n"
-            "  serve            run the HTTP service\n"
-            "  admin-key        break-glass: mint a new admin API key with the root key\n"
-            "  rotate-root-key  rewrap all key versions under a new root key\n"
-            "  migrate          apply database migrations and exit\n"
-            "  audit verify     verify an exported audit trail offline\n"
-            "  report verify    verify a signed compliance report offline\n"
-            "  app              create, list and show apps; their usage (over the API)\n"
-            "  key              create, list, show, revoke and rotate API keys (over the API)\n"
-            "  keyring          create, list, show and rotate keyrings (over the API)\n"
-            "  cert             add, list, show, history and remove certificate sources (API)\n"
-            "  env              encrypted dotenv files: encrypt, decrypt, exec, check\n"
-            "  version          print the version\n\n"
-            "Every option also reads DIFYGUARD_<OPTION> (e.g. DIFYGUARD_DATA_DIR) and the JSON\n"
-            "file given by --config; flags win over variables, variables over the file. Options\n"
-            "of app/key/keyring that say what is granted or changed are flags only.\n"
-            "Exit codes: 0 ok, 1 runtime failure, 2 usage error.\n");
+    return main_help(argc, argv, run_command);
 }
 
-int
-main(int argc, char **argv)
+/* argv[0] is the command: run it, or say it is unknown (exit 2). */
+static int
+run_command(int argc, char **argv)
 {
     static const struct {
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
+        {"help", cmd_help},
+        {"completion", main_completion},
+        {"version", main_version},
         {"init", cmd_init},
         {"serve", cmd_serve},
         {"admin-key", cmd_admin_key},
         {"rotate-root-key", cmd_rotate_root},
         {"migrate", cmd_migrate},
-        {"audit", cmd_audit},
+        {"audit", cmd_audit_all},
         {"report", cmd_report},
         {"app", cmd_app},
         {"key", cmd_key},
@@ -812,26 +822,28 @@ main(int argc, char **argv)
         {"cert", cmd_cert},
         {"env", cmd_env},
     };
+    for (size_t i = 0; i < N(cmds); i++)
+        if (strcmp(argv[0], cmds[i].name) == 0)
+            return cmds[i].fn(argc, argv);
+    fprintf(stderr, "difyguard: unknown command '%s' (difyguard --help lists them)\n", argv[0]);
+    return EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
     sigset_t set;
 
     if (argc < 2) {
-        usage(stderr);
+        main_usage(stderr);
         return EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(stdout);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        main_usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        if (argc > 2 && strcmp(argv[2], "--help") != 0 && strcmp(argv[2], "-h") != 0) {
-            fprintf(stderr, "difyguard: version takes no options\n");
-            return EXIT_USAGE;
-        }
-        printf(argc > 2 ? "usage: difyguard version\nPrint the version.\n" : "difyguard %s\n",
-               DG_VERSION);
-        return 0;
-    }
+    if (strcmp(argv[1], "--version") == 0)
+        return main_version(1, argv + 1);
     /* Block the stop signals before any thread starts: serve waits for them with sigwait. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -845,10 +857,5 @@ main(int argc, char **argv)
     jx_init();
     if (strcmp(argv[1], "serve") != 0)
         log_set_fd(STDERR_FILENO);
-    for (size_t i = 0; i < N(cmds); i++)
-        if (strcmp(argv[1], cmds[i].name) == 0)
-            return cmds[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "difyguard: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return EXIT_USAGE;
+    return run_command(argc - 1, argv + 1);
 }

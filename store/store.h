@@ -34,6 +34,9 @@ void store_close(struct store *s); /* NULL-safe */
  * cap bytes or more. Commands lock the database through a file beside it (server/datalock.h). */
 NODISCARD enum status store_file_path(const char *url, char *out, size_t cap);
 const char *store_backend(const struct store *s); /* "sqlite" */
+/* The database client libraries this build links, for `difyguard version`: "SQLite 3.40.1"
+ * (each backend adds its own, e.g. ", libpq 15"). */
+void store_library_versions(char *out, size_t cap);
 
 /* Connection pool health, for metrics (difyguard_db_pool_*): never blocks and takes no lock of
  * the pool (it is read while other threads hold every connection). SQLite has one connection
@@ -256,10 +259,15 @@ NODISCARD enum status store_audit_checkpoint_add(struct store *s, const char *ch
 NODISCARD enum status store_audit_checkpoint_last(struct store *s, const char *chain_id,
                                                   const char *kind, char **line, uint64_t *seq);
 
+/* Events are listed by (time_ms, chain_id, seq): oldest first, or newest first when
+ * newest_first. The cursor is the last row of the previous page: rows strictly after
+ * (after_time_ms, after_chain, after_seq) in the listing's order. */
 struct store_audit_filter {
-    const char *app, *key_id, *op, *outcome; /* NULL = any */
-    int64_t from_ms, to_ms;                  /* 0 = open */
-    const char *after_chain;                 /* cursor: rows after (after_chain, after_seq) */
+    const char *app, *key_id, *op, *outcome, *keyring; /* NULL = any */
+    int64_t from_ms, to_ms;                            /* 0 = open */
+    bool newest_first;
+    const char *after_chain; /* cursor (NULL: the first page) */
+    int64_t after_time_ms;
     uint64_t after_seq;
     size_t limit;
 };

@@ -181,42 +181,63 @@ parse_bool(bool *out, const char *s, size_t len)
     return true;
 }
 
-/* Seconds, or a number with one unit: s, m, h, d ("90d"). No sign, spaces or fractions; at
- * most DURATION_MAX_SECONDS, so every later "now + duration" fits. */
+/* Seconds, or terms of a number and a unit, largest unit first, each unit once: d, h, m, s and
+ * ms ("90d", "1h30m", "2m30s", "1s500ms"), as milliseconds. config_duration takes only whole
+ * seconds ("2000ms" but not "1500ms"). No sign, spaces or fractions; at most
+ * DURATION_MAX_SECONDS, so every later "now + duration" fits. */
 enum status
-config_duration(int64_t *out, const char *s, size_t len)
+config_duration_ms(int64_t *out, const char *s, size_t len)
 {
-    uint64_t v, mult = 1;
-    int64_t secs;
-    size_t n;
+    static const struct {
+        const char *name;
+        int64_t ms;
+    } units[] = {{"d", 86400000}, {"h", 3600000}, {"ms", 1}, {"m", 60000}, {"s", 1000}};
+    static const int rank[] = {5, 4, 1, 3, 2}; /* d > h > m > s > ms */
+    const int64_t cap_ms = DURATION_MAX_SECONDS * 1000;
+    int64_t total = 0, term;
+    int last = 6;
+    uint64_t v;
+    size_t n, pos = 0;
 
     *out = 0;
     if (s == NULL || (n = scan_u64(&v, s, len)) == 0)
         return ST_INVALID;
-    if (len == n + 1) {
-        switch (s[n]) {
-        case 's':
-            mult = 1;
-            break;
-        case 'm':
-            mult = 60;
-            break;
-        case 'h':
-            mult = 3600;
-            break;
-        case 'd':
-            mult = 86400;
-            break;
-        default:
+    if (n == len) { /* bare seconds */
+        if (v > (uint64_t)DURATION_MAX_SECONDS)
             return ST_INVALID;
-        }
-    } else if (len != n) {
-        return ST_INVALID;
+        *out = (int64_t)v * 1000;
+        return ST_OK;
     }
-    if (v > (uint64_t)DURATION_MAX_SECONDS || !checked_mul(&secs, (int64_t)v, (int64_t)mult) ||
-        secs > DURATION_MAX_SECONDS)
-        return ST_INVALID;
-    *out = secs;
+    while (pos < len) {
+        size_t u = 0, ul = 0;
+        if ((n = scan_u64(&v, s + pos, len - pos)) == 0 || v > (uint64_t)cap_ms)
+            return ST_INVALID;
+        pos += n;
+        for (u = 0; u < sizeof units / sizeof units[0]; u++) {
+            ul = strlen(units[u].name);
+            if (pos + ul <= len && memcmp(s + pos, units[u].name, ul) == 0)
+                break;
+        }
+        if (u == sizeof units / sizeof units[0] || rank[u] >= last)
+            return ST_INVALID; /* no unit, an unknown one, or out of order */
+        last = rank[u];
+        pos += ul;
+        if (!checked_mul(&term, (int64_t)v, units[u].ms) || !checked_add(&total, total, term) ||
+            total > cap_ms)
+            return ST_INVALID;
+    }
+    *out = total;
+    return ST_OK;
+}
+
+enum status
+config_duration(int64_t *out, const char *s, size_t len)
+{
+    int64_t ms;
+    *out = 0;
+    if (config_duration_ms(&ms, s, len) != ST_OK || ms % 1000 != 0)
+        return ST_INVALID; /* whole seconds only: "1500ms" is not one */
+    *out = ms / 1000;
     return ST_OK;
 }
 
@@ -306,7 +327,14 @@ opt_set_text(const struct cfg *c, const struct opt *o, const char *val, size_t l
             *OPT_FIELD(c->settings, o, int64_t) = d;
             return ST_OK;
         }
-        want = "a duration (seconds, or 45s, 30m, 12h, 90d; at most 3650d)";
+        want = "a duration (seconds, or 45s, 30m, 12h, 90d, 1h30m; at most 3650d)";
+        break;
+    case OPT_DURATION_MS:
+        if (config_duration_ms(&d, val, len) == ST_OK) {
+            *OPT_FIELD(c->settings, o, int64_t) = d;
+            return ST_OK;
+        }
+        want = "a duration (seconds, or 500ms, 45s, 30m, 12h, 1h30m; at most 3650d)";
         break;
     case OPT_JSON: {
         json_t *j = json_loadb(val, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
@@ -361,6 +389,7 @@ opt_set_json(const struct cfg *c, const struct opt *o, const json_t *v, const ch
     case OPT_UINT:
     case OPT_SIZE:
     case OPT_DURATION:
+    case OPT_DURATION_MS:
         if (json_is_string(v))
             return opt_set_text(c, o, json_string_value(v), json_string_length(v), src);
         if (!json_is_integer(v))
@@ -369,13 +398,16 @@ opt_set_json(const struct cfg *c, const struct opt *o, const json_t *v, const ch
             errf(c, "%s must not be negative", src);
             return ST_INVALID;
         }
-        if (o->type != OPT_DURATION) {
+        if (o->type != OPT_DURATION && o->type != OPT_DURATION_MS) {
             *OPT_FIELD(c->settings, o, uint64_t) = (uint64_t)json_integer_value(v);
             return ST_OK;
         }
         if (config_duration_seconds(OPT_FIELD(c->settings, o, int64_t),
-                                    (int64_t)json_integer_value(v)) == ST_OK)
+                                    (int64_t)json_integer_value(v)) == ST_OK) {
+            if (o->type == OPT_DURATION_MS) /* a JSON number is seconds: stored as ms */
+                *OPT_FIELD(c->settings, o, int64_t) *= 1000;
             return ST_OK;
+        }
         errf(c, "%s must be a duration of at most 3650d (315360000 seconds)", src);
         return ST_INVALID;
     }
@@ -564,7 +596,16 @@ env_free(const struct cfg *c, char **env)
     free(env);
 }
 
-/* One "--name[=value]" at argv[*i]; may consume argv[*i + 1] as its value. */
+/* true, false (any case), 1 or 0: the word after a boolean flag that is its value. */
+static bool
+bool_word(const char *w)
+{
+    bool b;
+    return parse_bool(&b, w, strlen(w));
+}
+
+/* One "--name[=value]" at argv[*i]; may consume argv[*i + 1] as its value (a boolean flag only
+ * when that is a boolean word). */
 static enum status
 argv_flag(const struct cfg *c, const char **flags, int argc, char **argv, int *i)
 {
@@ -585,6 +626,8 @@ argv_flag(const struct cfg *c, const char **flags, int argc, char **argv, int *i
     }
     if (eq != NULL)
         flags[o - c->table] = eq + 1;
+    else if (o->type == OPT_BOOL && *i + 1 < argc && bool_word(argv[*i + 1]))
+        flags[o - c->table] = argv[++*i]; /* "--flag false" as well as "--flag=false" */
     else if (o->type == OPT_BOOL)
         flags[o - c->table] = "true";
     else if (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0)

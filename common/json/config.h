@@ -17,7 +17,8 @@ enum opt_type {
     OPT_BOOL, /* bool; a bare flag sets true; flags/env take true/false/1/0, the file JSON bools */
     OPT_UINT, /* uint64_t, decimal */
     OPT_SIZE, /* uint64_t bytes: 4096, "64k", "4MiB", "1m" */
-    OPT_DURATION, /* int64_t seconds: integer, or "90d", "12h", "30m", "45s" */
+    OPT_DURATION,    /* int64_t seconds: integer, or "90d", "12h", "30m", "45s", "1h30m" */
+    OPT_DURATION_MS, /* int64_t milliseconds: as OPT_DURATION (integer: seconds), plus "500ms" */
     OPT_JSON, /* char *, malloc'd JSON text: flags, variables and defaults give the text (it must
                * parse), the config file any JSON value (kept compact); the command reads it */
 };
@@ -64,6 +65,8 @@ void config_help(FILE *out, const char *cmd, const char *synopsis, const char *s
  * negatives or overflow; a duration is also refused above DURATION_MAX_SECONDS (3650 days,
  * common/checked.h), so adding one to a sane time never overflows. *out is 0 on failure. */
 NODISCARD enum status config_duration(int64_t *out, const char *s, size_t len);
+/* The same text as milliseconds, sub-second terms included ("500ms", "1s500ms"). */
+NODISCARD enum status config_duration_ms(int64_t *out, const char *s, size_t len);
 /* The same bound for a duration given as integer seconds (JSON numbers). */
 NODISCARD enum status config_duration_seconds(int64_t *out, int64_t secs);
 NODISCARD enum status config_size(uint64_t *out, const char *s, size_t len);

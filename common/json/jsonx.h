@@ -21,7 +21,15 @@ void jx_free_str(char *s);
 /* Parse a request body; must be an object. *msg gets a fixed message on failure. */
 NODISCARD enum status jx_parse_object(json_t **out, const char *body, size_t len, const char **msg);
 
-/* ST_INVALID when obj has a key outside `allowed` (NULL-terminated). */
+/* The name of `names` (NULL-terminated) closest to `name`, within an edit distance of 2; NULL
+ * when none is that close. */
+const char *jx_closest(const char *name, const char *const *names);
+#define JX_NAME_MAX 40 /* longest field name an error message shows back */
+/* The message for an unknown field: its name (when a plain short name) with a hint for names
+ * other services use, or the closest allowed name. Thread-local storage, valid until the next
+ * call on the same thread. */
+const char *jx_unknown_field_msg(const char *key, const char *const *allowed);
+/* ST_INVALID when obj has a key outside `allowed` (NULL-terminated); *msg names it. */
 NODISCARD enum status jx_only(const json_t *obj, const char *const *allowed, const char **msg);
 
 /* Typed getters: ST_OK (absent leaves *out unchanged and sets *present=false), or ST_INVALID for a

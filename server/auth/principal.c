@@ -6,9 +6,15 @@
 
 static const char *const scope_names[] = {
     "encrypt",    "decrypt",    "rewrap",     "datakey",     "datakey:plaintext", "keyrings:admin",
-    "apps:admin", "audit:read", "certs:read", "certs:write", "compliance:read",
+    "apps:admin", "audit:read", "certs:read", "certs:write", "compliance:read",   NULL,
 };
-#define N_SCOPES (sizeof scope_names / sizeof scope_names[0])
+#define N_SCOPES (sizeof scope_names / sizeof scope_names[0] - 1)
+
+const char *const *
+scope_all_names(void)
+{
+    return scope_names;
+}
 
 uint32_t
 scope_parse(const char *name, size_t len)

@@ -40,6 +40,8 @@ struct principal {
 /* Parse a scope name; 0 if unknown. scope_name(bit) for one bit. */
 uint32_t scope_parse(const char *name, size_t len);
 const char *scope_name(uint32_t bit);
+/* Every scope name, NULL-terminated (for suggestions in errors). */
+const char *const *scope_all_names(void);
 
 /* True when p holds every bit of `scopes` and, if keyring != NULL, its allow-list names the
  * keyring exactly (an empty allow-list allows every keyring). keyring == NULL is only for

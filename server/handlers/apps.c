@@ -15,7 +15,9 @@
 static json_t *
 app_json(const struct app_info *a)
 {
-    return json_pack("{s:s, s:s, s:o}", "name", a->name, "description", a->description,
+    /* No description is null, not "" (issue 14: one spelling of "none" across the API). */
+    return json_pack("{s:s, s:o, s:o}", "name", a->name, "description",
+                     a->description[0] != '\0' ? json_string(a->description) : json_null(),
                      "created_at", jx_time(a->created_at));
 }
 
@@ -52,7 +54,8 @@ static void
 reply_issued(struct req *r, enum status st, struct apikey_issued *k, const char *msg)
 {
     if (st != ST_OK) {
-        req_fail(r, st, msg);
+        req_fail(r, st,
+                 or_not_found(st, msg, "not found (no such app, or no such key of that app)"));
     } else {
         json_t *j = key_json(&k->info);
         json_object_set_new(j, "key", json_string(k->key));
@@ -85,7 +88,7 @@ h_app_get(struct req *r)
     struct app_info app;
     enum status st = apps_get(r->svc->apps, r->p1, &app);
     if (st != ST_OK)
-        req_fail(r, st, NULL);
+        req_fail(r, st, or_not_found(st, NULL, "app not found"));
     else
         reply_jansson(r, 200, app_json(&app));
 }
@@ -127,7 +130,7 @@ h_keys_list(struct req *r)
     enum status st = apps_key_list(r->svc->apps, r->p1, &keys, &n);
 
     if (st != ST_OK) {
-        req_fail(r, st, NULL);
+        req_fail(r, st, or_not_found(st, NULL, "app not found"));
         return;
     }
     json_t *arr = json_array();
@@ -137,18 +140,41 @@ h_keys_list(struct req *r)
     reply_jansson(r, 200, json_pack("{s:o}", "keys", arr));
 }
 
+#define SCOPES_KNOWN                                                                               \
+    "encrypt, decrypt, rewrap, datakey, datakey:plaintext, keyrings:admin, apps:admin, "           \
+    "audit:read, certs:read, certs:write, compliance:read"
+
+/* An unknown scope's message, naming it (a plain short name only) and the closest known one. */
+static const char *
+unknown_scope(struct req *r, const char *name)
+{
+    char text[320];
+    size_t n = strlen(name);
+    bool plain = n > 0 && n <= 40 && strspn(name, "abcdefghijklmnopqrstuvwxyz:_-") == n;
+    const char *near = plain ? jx_closest(name, scope_all_names()) : NULL;
+    if (near != NULL)
+        snprintf(text, sizeof text, "unknown scope \"%s\" (did you mean \"%s\"?)", name, near);
+    else if (plain)
+        snprintf(text, sizeof text, "unknown scope \"%s\"; known scopes: " SCOPES_KNOWN, name);
+    else
+        snprintf(text, sizeof text, "unknown scope; known scopes: " SCOPES_KNOWN);
+    return arena_strndup(r->arena, text, strlen(text));
+}
+
 static enum status
-parse_scopes(const json_t *arr, uint32_t *scopes, const char **msg)
+parse_scopes(struct req *r, const json_t *arr, uint32_t *scopes, const char **msg)
 {
     size_t i;
     json_t *v;
     *scopes = 0;
-    *msg = "scopes must be a non-empty array of known scope names";
+    *msg = "scopes must be a non-empty array of scope names: " SCOPES_KNOWN;
     if (!json_is_array(arr) || json_array_size(arr) == 0)
         return ST_INVALID;
     json_array_foreach (arr, i, v) {
         uint32_t s =
             json_is_string(v) ? scope_parse(json_string_value(v), json_string_length(v)) : 0;
+        if (s == 0 && json_is_string(v))
+            *msg = unknown_scope(r, json_string_value(v));
         if (s == 0)
             return ST_INVALID;
         *scopes |= s;
@@ -192,7 +218,7 @@ h_keys_create(struct req *r)
 
     if ((st = jx_parse_object(&body, r->body, r->body_len, &msg)) != ST_OK ||
         (st = jx_only(body, allowed, &msg)) != ST_OK ||
-        (st = parse_scopes(json_object_get(body, "scopes"), &scopes, &msg)) != ST_OK)
+        (st = parse_scopes(r, json_object_get(body, "scopes"), &scopes, &msg)) != ST_OK)
         goto out;
     if ((kr = json_object_get(body, "keyrings")) != NULL && !json_is_null(kr) &&
         (st = parse_keyrings(kr, keyrings, &msg)) != ST_OK)
@@ -219,6 +245,30 @@ out:
     json_decref(body);
 }
 
+/* GET /v1/apps/{app}/keys/{id}: one key's metadata (never its text). */
+void
+h_key_get(struct req *r)
+{
+    struct apikey_info *keys = NULL;
+    size_t n = 0;
+    enum status st = apps_key_list(r->svc->apps, r->p1, &keys, &n);
+
+    if (st != ST_OK) {
+        req_fail(r, st, or_not_found(st, NULL, "app not found"));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(keys[i].id, r->p2) == 0) {
+            json_t *j = key_json(&keys[i]);
+            free(keys);
+            reply_jansson(r, 200, j);
+            return;
+        }
+    }
+    free(keys);
+    req_fail(r, ST_NOT_FOUND, "key not found (no such key of that app)");
+}
+
 void
 h_key_revoke(struct req *r)
 {
@@ -227,7 +277,7 @@ h_key_revoke(struct req *r)
         apps_key_revoke(r->svc->apps, r->p1, r->p2, &r->principal, &msg, req_admin_event(r, 204));
     req_admin_done(r, st);
     if (st != ST_OK)
-        req_fail(r, st, msg);
+        req_fail(r, st, or_not_found(st, msg, "key not found (no such key of that app)"));
     else
         req_reply_empty(r, 204);
 }

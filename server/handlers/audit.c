@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/checked.h"
+#include "common/clock.h"
 #include "common/json/jsonx.h"
 #include "server/audit/audit.h"
 #include "server/audit/format.h"
@@ -23,64 +24,135 @@ require(struct req *r)
     return false;
 }
 
-/* RFC 3339 ("2026-11-28T20:21:00Z", optional fraction) or unix seconds, to unix ms. Times
- * from 1970 to 9999-12-31T23:59:59Z only (TIME_MAX_SECONDS), so the ms value always fits. */
-static bool
-parse_time(const char *s, int64_t *ms)
-{
-    struct tm tm = {0};
-    char *end;
-    int64_t secs;
+static const char *const audit_ops[] = {"keyring.create",
+                                        "keyring.list",
+                                        "keyring.get",
+                                        "keyring.update",
+                                        "keyring.delete",
+                                        "keyring.rotate",
+                                        "encrypt",
+                                        "decrypt",
+                                        "rewrap",
+                                        "datakey",
+                                        "app.create",
+                                        "app.list",
+                                        "app.get",
+                                        "key.create",
+                                        "key.list",
+                                        "key.get",
+                                        "key.revoke",
+                                        "key.rotate",
+                                        "app.usage",
+                                        "audit.events",
+                                        "audit.export",
+                                        "audit.verify",
+                                        "audit.public_key",
+                                        "audit.hash",
+                                        "audit.rotate_key",
+                                        "admin_key.break_glass",
+                                        "audit.chain_restart",
+                                        "unrecordable",
+                                        "unknown",
+                                        "cert.list",
+                                        "cert.create",
+                                        "cert.get",
+                                        "cert.delete",
+                                        "cert.history",
+                                        "cert.rotation",
+                                        "compliance.report",
+                                        "compliance.public_key",
+                                        "compliance.run",
+                                        NULL};
+static const char *const audit_outcomes[] = {"ok", "denied", "invalid", "error", NULL};
 
+/* Is v one of set? Else *msg names the parameter, the value when it is a plain short name
+ * (with the closest accepted one), and where the accepted values are listed. */
+static bool
+enum_ok(struct req *r, const char *param, const char *v, const char *const *set, const char **msg)
+{
+    char text[240];
+    size_t n = strlen(v);
+
+    for (size_t i = 0; set[i] != NULL; i++)
+        if (strcmp(v, set[i]) == 0)
+            return true;
+    const char *near =
+        n <= 40 && strspn(v, "abcdefghijklmnopqrstuvwxyz._") == n ? jx_closest(v, set) : NULL;
+    if (set == audit_outcomes)
+        snprintf(text, sizeof text, "%s must be one of ok, denied, invalid, error", param);
+    else if (near != NULL)
+        snprintf(text, sizeof text, "unknown %s \"%s\" (did you mean \"%s\"?)", param, v, near);
+    else
+        snprintf(text, sizeof text,
+                 "unknown %s (the operations are listed in docs/openapi.yaml, AuditOp)", param);
+    *msg = arena_strndup(r->arena, text, strlen(text));
+    return false;
+}
+
+/* The cursor is "TIME_MS:SEQ:CHAIN", the last event of the previous page. */
+static bool
+parse_cursor(const char *cursor, struct store_audit_filter *f,
+             char chain[static STORE_CHAIN_ID_MAX])
+{
+    char *end;
     errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*s != '\0' && *end == '\0') {
-        secs = errno == 0 ? (int64_t)v : -1;
-    } else {
-        end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (end == NULL)
-            return false;
-        if (*end == '.')
-            end += 1 + strspn(end + 1, "0123456789");
-        if (strcmp(end, "Z") != 0)
-            return false;
-        secs = (int64_t)timegm(&tm);
-    }
-    return secs >= 0 && secs <= TIME_MAX_SECONDS && checked_mul(ms, secs, 1000);
+    long long t = strtoll(cursor, &end, 10);
+    if (end == cursor || *end != ':' || errno != 0 || t < 0)
+        return false;
+    const char *p = end + 1;
+    unsigned long long seq = strtoull(p, &end, 10);
+    if (end == p || *end != ':' || errno != 0 || end[1] == '\0' ||
+        strlen(end + 1) >= STORE_CHAIN_ID_MAX)
+        return false;
+    snprintf(chain, STORE_CHAIN_ID_MAX, "%s", end + 1);
+    f->after_time_ms = (int64_t)t;
+    f->after_seq = (uint64_t)seq;
+    f->after_chain = chain;
+    return true;
 }
 
 static enum status
-events_filter(struct req *r, struct store_audit_filter *f, char chain[static STORE_CHAIN_ID_MAX])
+events_filter(struct req *r, struct store_audit_filter *f, char chain[static STORE_CHAIN_ID_MAX],
+              const char **msg)
 {
     const char *from = req_query(r, "from"), *to = req_query(r, "to");
     const char *cursor = req_query(r, "cursor"), *limit = req_query(r, "limit");
+    const char *order = req_query(r, "order");
 
     memset(f, 0, sizeof *f);
     f->app = req_query(r, "app");
     f->key_id = req_query(r, "key_id");
     f->op = req_query(r, "op");
     f->outcome = req_query(r, "outcome");
+    f->keyring = req_query(r, "keyring");
     f->limit = 100;
-    if ((from != NULL && !parse_time(from, &f->from_ms)) ||
-        (to != NULL && !parse_time(to, &f->to_ms)))
+    f->newest_first = true;
+    if (order != NULL && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+        *msg = "order must be asc (oldest first) or desc (newest first, the default)";
         return ST_INVALID;
+    }
+    if (order != NULL)
+        f->newest_first = strcmp(order, "desc") == 0;
+    if ((f->op != NULL && !enum_ok(r, "op", f->op, audit_ops, msg)) ||
+        (f->outcome != NULL && !enum_ok(r, "outcome", f->outcome, audit_outcomes, msg)))
+        return ST_INVALID;
+    if ((from != NULL && !when_parse(from, false, &f->from_ms)) ||
+        (to != NULL && !when_parse(to, true, &f->to_ms))) {
+        *msg = "from and to are " WHEN_FORMS " (a day in to includes that whole day)";
+        return ST_INVALID;
+    }
     if (limit != NULL) {
         char *end;
         long v = strtol(limit, &end, 10);
-        if (*end != '\0' || v < 1 || v > 1000)
+        if (*limit == '\0' || *end != '\0' || v < 1 || v > 1000) {
+            *msg = "limit must be an integer from 1 to 1000";
             return ST_INVALID;
+        }
         f->limit = (size_t)v;
     }
-    if (cursor != NULL) {
-        const char *colon = strchr(cursor, ':');
-        char *end;
-        if (colon == NULL || colon == cursor || (size_t)(colon - cursor) >= STORE_CHAIN_ID_MAX)
-            return ST_INVALID;
-        snprintf(chain, STORE_CHAIN_ID_MAX, "%.*s", (int)(colon - cursor), cursor);
-        f->after_seq = strtoull(colon + 1, &end, 10);
-        if (*end != '\0')
-            return ST_INVALID;
-        f->after_chain = chain;
+    if (cursor != NULL && !parse_cursor(cursor, f, chain)) {
+        *msg = "cursor must be the next_cursor of a previous page (TIME:SEQ:CHAIN)";
+        return ST_INVALID;
     }
     return ST_OK;
 }
@@ -88,18 +160,19 @@ events_filter(struct req *r, struct store_audit_filter *f, char chain[static STO
 void
 h_audit_events(struct req *r)
 {
+    static const char *const known[] = {"app", "key_id", "op",    "outcome", "keyring", "from",
+                                        "to",  "cursor", "limit", "order",   NULL};
     struct store_audit_filter f;
     struct store_audit_row *rows = NULL;
     char chain[STORE_CHAIN_ID_MAX];
+    const char *msg = NULL;
     size_t n = 0;
     enum status st;
 
-    if (!require(r))
+    if (!require(r) || !query_only(r, known))
         return;
-    if ((st = events_filter(r, &f, chain)) != ST_OK) {
-        req_fail(r, st,
-                 "bad filter: from/to are RFC 3339 or unix seconds from 1970 to "
-                 "9999-12-31, limit 1..1000, cursor CHAIN:SEQ");
+    if ((st = events_filter(r, &f, chain, &msg)) != ST_OK) {
+        req_fail(r, st, msg);
         return;
     }
     if ((st = audit_events(r->svc->audit, &f, &rows, &n)) != ST_OK) {
@@ -113,11 +186,16 @@ h_audit_events(struct req *r)
             sbuf_adds(&b, ",");
         sbuf_adds(&b, rows[i].line); /* the stored line is already JSON */
     }
-    sbuf_adds(&b, "],\"next_cursor\":");
-    if (n == f.limit)
-        sbuf_addf(&b, "\"%s:%llu\"}", rows[n - 1].chain_id, (unsigned long long)rows[n - 1].seq);
-    else
+    sbuf_addf(&b, "],\"order\":\"%s\",\"next_cursor\":", f.newest_first ? "desc" : "asc");
+    if (n == f.limit) {
+        char cur[STORE_CHAIN_ID_MAX + 48];
+        int k = snprintf(cur, sizeof cur, "%lld:%llu:%s", (long long)rows[n - 1].time_ms,
+                         (unsigned long long)rows[n - 1].seq, rows[n - 1].chain_id);
+        sbuf_add_jstr(&b, cur, k > 0 ? strlen(cur) : 0);
+        sbuf_adds(&b, "}");
+    } else {
         sbuf_adds(&b, "null}");
+    }
     audit_events_free(rows, n);
     req_reply_json(r, 200, &b);
 }
@@ -222,18 +300,40 @@ h_audit_hash(struct req *r)
     req_reply_json(r, 200, &b);
 }
 
+#define USAGE_DEFAULT_DAYS 30
+
+/* from and to of a usage query: days (or any time form, taken as its UTC day); to defaults to
+ * today (UTC), from to 30 days ending at to. */
 static bool
-day_ok(const char *s)
+usage_days(struct req *r, char from[static 11], char to[static 11])
 {
-    struct tm tm = {0};
-    const char *end = s != NULL ? strptime(s, "%Y-%m-%d", &tm) : NULL;
-    return end != NULL && *end == '\0' && strlen(s) == 10;
+    const char *qf = req_query(r, "from"), *qt = req_query(r, "to");
+    int64_t ms;
+
+    if (qt != NULL) {
+        if (!when_day(qt, to))
+            return false;
+    } else {
+        time_t now = (time_t)clock_now_s();
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(to, 11, "%Y-%m-%d", &tm);
+    }
+    if (qf != NULL)
+        return when_day(qf, from);
+    if (!when_parse(to, false, &ms))
+        return false;
+    time_t t = (time_t)(ms / 1000) - (time_t)(USAGE_DEFAULT_DAYS - 1) * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return strftime(from, 11, "%Y-%m-%d", &tm) == 10;
 }
 
 void
 h_app_usage(struct req *r)
 {
-    const char *from = req_query(r, "from"), *to = req_query(r, "to");
+    static const char *const known[] = {"from", "to", NULL};
+    char from[11], to[11];
     struct store_usage *u = NULL;
     size_t n = 0;
     enum status st;
@@ -243,12 +343,16 @@ h_app_usage(struct req *r)
         req_fail(r, ST_FORBIDDEN, "scope: needs apps:admin or audit:read");
         return;
     }
-    if (!day_ok(from) || !day_ok(to) || strcmp(from, to) > 0) {
-        req_fail(r, ST_INVALID, "from and to are required days (YYYY-MM-DD), from <= to");
+    if (!query_only(r, known))
+        return;
+    if (!usage_days(r, from, to) || strcmp(from, to) > 0) {
+        req_fail(r, ST_INVALID,
+                 "from and to are days (YYYY-MM-DD) or any time form (" WHEN_FORMS
+                 "), from <= to; by default the 30 days up to today (UTC)");
         return;
     }
     if ((st = apps_usage(r->svc->apps, r->p1, from, to, &u, &n)) != ST_OK) {
-        req_fail(r, st, NULL);
+        req_fail(r, st, or_not_found(st, NULL, "app not found"));
         return;
     }
     json_t *arr = json_array();

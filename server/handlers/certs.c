@@ -214,7 +214,7 @@ h_certs_list(struct req *r)
     enum status st = certs_list(r->svc->certs, clock_now_s(), &v, &n);
 
     if (st != ST_OK) {
-        req_fail(r, st, NULL);
+        req_fail(r, st, or_not_found(st, NULL, "certificate not found"));
         return;
     }
     json_t *arr = json_array();
@@ -233,7 +233,7 @@ h_cert_get(struct req *r)
         return;
     enum status st = certs_get(r->svc->certs, r->p1, clock_now_s(), &v);
     if (st != ST_OK)
-        req_fail(r, st, NULL);
+        req_fail(r, st, or_not_found(st, NULL, "certificate not found"));
     else
         reply_jansson(r, 200, source_json(&v, r->svc));
     cert_source_view_free(&v);
@@ -265,7 +265,7 @@ h_certs_create(struct req *r)
     if (st == ST_OK) {
         reply_jansson(r, 201, source_json(&v, r->svc));
     } else {
-        req_fail(r, st, msg);
+        req_fail(r, st, or_not_found(st, msg, "certificate not found"));
     }
     cert_source_view_free(&v);
     cert_spec_free(&s);
@@ -285,7 +285,7 @@ h_cert_delete(struct req *r)
     if (st == ST_OK)
         req_reply_empty(r, 204);
     else
-        req_fail(r, st, msg);
+        req_fail(r, st, or_not_found(st, msg, "certificate not found"));
 }
 
 void
@@ -298,7 +298,7 @@ h_cert_history(struct req *r)
         return;
     enum status st = certs_history(r->svc->certs, r->p1, &h, &n);
     if (st != ST_OK) {
-        req_fail(r, st, NULL);
+        req_fail(r, st, or_not_found(st, NULL, "certificate not found"));
         return;
     }
     json_t *arr = json_array();

@@ -373,7 +373,7 @@ static void
 run_batch(struct opctx *c, enum crypto_op op, const json_t *items, struct sbuf *out)
 {
     const char *msg = NULL;
-    size_t i;
+    size_t i, ok = 0, failed = 0;
     json_t *o;
 
     sbuf_adds(out, "{\"items\":[");
@@ -389,11 +389,16 @@ run_batch(struct opctx *c, enum crypto_op op, const json_t *items, struct sbuf *
         } else {
             st = one_item(c, op, o, true, out, &msg);
         }
+        if (st == ST_OK)
+            ok++;
+        else
+            failed++;
         if (st != ST_OK) {
+            /* The same code and message a single call answers with. */
             sbuf_adds(out, "{\"error\":{\"code\":\"");
             sbuf_adds(out, status_error_code(st));
             sbuf_adds(out, "\",\"message\":");
-            const char *text = msg != NULL ? msg : status_error_code(st);
+            const char *text = msg != NULL ? msg : http_status_text(st);
             sbuf_add_jstr(out, text, strlen(text));
             sbuf_adds(out, "}");
         }
@@ -404,7 +409,8 @@ run_batch(struct opctx *c, enum crypto_op op, const json_t *items, struct sbuf *
         sbuf_adds(out, "}");
         msg = NULL;
     }
-    sbuf_adds(out, "]}");
+    /* The answer is 200 whatever the items' outcomes: the counts say how many failed. */
+    sbuf_addf(out, "],\"ok\":%zu,\"failed\":%zu}", ok, failed);
 }
 
 /* Check sizes and shape; *items is the batch array or NULL for a single call. */
@@ -552,7 +558,7 @@ h_crypto(struct req *r, enum crypto_op op)
     json_decref(body);
     if (st != ST_OK) {
         sbuf_free(&out);
-        req_fail(r, st, msg);
+        req_fail(r, st, or_not_found(st, msg, "keyring not found"));
     } else if (c.raw_out) {
         req_reply_raw(r, 200, "application/octet-stream", &out);
     } else {

@@ -58,6 +58,7 @@ void h_apps_create(struct req *r);
 void h_app_get(struct req *r);
 void h_keys_list(struct req *r);
 void h_keys_create(struct req *r);
+void h_key_get(struct req *r);
 void h_key_revoke(struct req *r);
 void h_key_rotate(struct req *r);
 void h_app_usage(struct req *r);
@@ -86,6 +87,28 @@ void h_compliance_public_key(struct req *r);
  * and tests. *n_items counts the items that parsed. */
 NODISCARD enum status crypto_request_check(enum crypto_op op, const char *body, size_t len,
                                            size_t *n_items);
+
+/* The message of a failure: msg, or for ST_NOT_FOUND without one, `not_found` (what was not
+ * found: "keyring not found"). */
+static inline const char *
+or_not_found(enum status st, const char *msg, const char *not_found)
+{
+    return st == ST_NOT_FOUND && msg == NULL ? not_found : msg;
+}
+
+/* Query strings (issue 14): false after answering 400 when the query has a parameter outside
+ * `known` (NULL-terminated), naming it and the known ones. */
+bool query_only(struct req *r, const char *const *known);
+/* A time as every endpoint accepts it: unix seconds, RFC 3339 ("2026-11-28T20:21:00Z", optional
+ * fraction, Z or +hh:mm) or a UTC day ("2026-11-28": its first millisecond, or with end_of_day
+ * the first millisecond of the next day), from 1970 to 9999-12-31T23:59:59Z, in unix ms. */
+bool when_parse(const char *s, bool end_of_day, int64_t *ms);
+/* Any of those forms as its UTC day, "YYYY-MM-DD". */
+bool when_day(const char *s, char out[static 11]);
+#define WHEN_FORMS "unix seconds, RFC 3339 or a UTC day (YYYY-MM-DD) up to 9999-12-31"
+
+/* The 403 message for a keyring outside the caller's allow-list, naming both (pipeline.c). */
+const char *allow_list_refusal(struct req *r, const char *keyring);
 
 /* Reply with a jansson value (takes the reference), as a secret body: wiped when freed. */
 void reply_jansson(struct req *r, unsigned code, json_t *j);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server/handlers/keyrings.c -- keyring administration routes (metadata only, never keys). A
  * key with a keyring allow-list administers, lists and creates only the keyrings it names. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/json/jsonx.h"
+#include "common/names.h"
 #include "server/handlers/handlers.h"
 #include "server/service.h"
 
@@ -38,7 +40,7 @@ static void
 reply_keyring(struct req *r, enum status st, unsigned code, struct keyring_info *k, const char *msg)
 {
     if (st != ST_OK)
-        req_fail(r, st, msg);
+        req_fail(r, st, or_not_found(st, msg, "keyring not found"));
     else
         reply_jansson(r, code, keyring_json(k));
     keyring_info_free(k);
@@ -51,33 +53,79 @@ allowed_name(struct req *r, const char *keyring)
 {
     if (principal_allows(&r->principal, SCOPE_KEYRINGS_ADMIN, keyring))
         return true;
-    req_fail(r, ST_FORBIDDEN, "allow-list: the keyring is not in the API key's keyring allow-list");
+    req_fail(r, ST_FORBIDDEN, allow_list_refusal(r, keyring));
     return false;
 }
 
-/* keyrings_list's filter: a restricted caller sees only the keyrings of its allow-list. */
+/* keyrings_list's filter: a restricted caller sees only the keyrings of its allow-list; a page
+ * only the names after its cursor. */
+struct list_filter {
+    const struct principal *p;
+    const char *after; /* NULL: from the first */
+};
+
 static bool
 listed(const void *arg, const char *name)
 {
-    return principal_allows(arg, SCOPE_KEYRINGS_ADMIN, name);
+    const struct list_filter *f = arg;
+    return (f->after == NULL || strcmp(name, f->after) > 0) &&
+           principal_allows(f->p, SCOPE_KEYRINGS_ADMIN, name);
 }
 
+static int
+by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct keyring_info *)a)->name, ((const struct keyring_info *)b)->name);
+}
+
+#define KEYRINGS_PAGE_DEFAULT 1000
+#define KEYRINGS_PAGE_MAX 1000
+
+/* GET /v1/keyrings: by name, `limit` (1..1000, default 1000) per page, `cursor` (the previous
+ * page's next_cursor: its last name), `view=names` for names only. */
 void
 h_keyrings_list(struct req *r)
 {
+    static const char *const known[] = {"limit", "cursor", "view", NULL};
+    const char *limit = req_query(r, "limit"), *view = req_query(r, "view");
+    struct list_filter f = {&r->principal, req_query(r, "cursor")};
     struct keyring_info *list = NULL;
-    size_t n = 0;
-    enum status st = keyrings_list(r->svc->keyrings, listed, &r->principal, &list, &n);
+    size_t n = 0, max = KEYRINGS_PAGE_DEFAULT;
+    bool names = false;
 
+    if (!query_only(r, known))
+        return;
+    if (limit != NULL) {
+        char *end;
+        long v = strtol(limit, &end, 10);
+        if (*limit == '\0' || *end != '\0' || v < 1 || v > KEYRINGS_PAGE_MAX) {
+            req_fail(r, ST_INVALID, "limit must be an integer from 1 to 1000");
+            return;
+        }
+        max = (size_t)v;
+    }
+    if (view != NULL && strcmp(view, "names") != 0 && strcmp(view, "full") != 0) {
+        req_fail(r, ST_INVALID, "view must be full (the default) or names");
+        return;
+    }
+    names = view != NULL && strcmp(view, "names") == 0;
+    if (f.after != NULL && !names_valid(f.after)) {
+        req_fail(r, ST_INVALID, "cursor must be the next_cursor of a previous page");
+        return;
+    }
+    enum status st = keyrings_list(r->svc->keyrings, listed, &f, &list, &n);
     if (st != ST_OK) {
         req_fail(r, st, NULL);
         return;
     }
+    qsort(list, n, sizeof *list, by_name);
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, keyring_json(&list[i]));
+    for (size_t i = 0; i < n && i < max; i++)
+        json_array_append_new(arr, names ? json_string(list[i].name) : keyring_json(&list[i]));
+    json_t *next = n > max ? json_string(list[max - 1].name) : json_null();
     keyring_infos_free(list, n);
-    reply_jansson(r, 200, json_pack("{s:o}", "keyrings", arr));
+    reply_jansson(r, 200,
+                  json_pack("{s:o, s:o}", names ? "names" : "keyrings", arr, "next_cursor", next));
 }
 
 static enum status
@@ -181,8 +229,8 @@ parse_patch(json_t *body, struct keyring_patch *p, const char **msg)
         *msg = "min_decryption_version must be at least 1";
         return ST_INVALID;
     }
-    if (json_object_get(body, "min_encryption_version") && p->min_encryption_version < 1) {
-        *msg = "min_encryption_version must be at least 1";
+    if (json_object_get(body, "min_encryption_version") && p->min_encryption_version < 0) {
+        *msg = "min_encryption_version must be 0 (the latest version) or a version number";
         return ST_INVALID;
     }
     if (has_del)
@@ -216,7 +264,7 @@ h_keyring_delete(struct req *r)
     if (st == ST_CONFLICT)
         req_fail(r, st, "deletion_allowed is false for this keyring");
     else if (st != ST_OK)
-        req_fail(r, st, NULL);
+        req_fail(r, st, or_not_found(st, NULL, "keyring not found"));
     else
         req_reply_empty(r, 204);
 }

@@ -93,6 +93,20 @@ scope_refusal(struct req *r, uint32_t missing)
     return arena_strndup(r->arena, text, strlen(text));
 }
 
+/* The 403 text for a keyring outside the caller's allow-list: names the keyring (a valid name
+ * only) and, since it is the caller's own, the allow-list that refused. */
+const char *
+allow_list_refusal(struct req *r, const char *keyring)
+{
+    char text[STORE_KEYRINGS_MAX + 200];
+    if (keyring == NULL || !names_valid(keyring))
+        return "allow-list: the keyring is not in the API key's keyring allow-list";
+    snprintf(text, sizeof text,
+             "allow-list: keyring \"%s\" is not in the API key's keyring allow-list (%s)", keyring,
+             r->principal.keyrings[0] != '\0' ? r->principal.keyrings : "none");
+    return arena_strndup(r->arena, text, strlen(text));
+}
+
 /* The transport's admit hook: authenticate, then the route's scopes (and, on keyring routes, the
  * key's allow-list) before the handler runs; a refusal is answered here. Routes with scopes 0
  * decide in their handler. */
@@ -140,9 +154,7 @@ admit(struct req *r)
         req_fail(r, ST_FORBIDDEN, scope_refusal(r, need & ~r->principal.scopes));
     else if (need != 0 && (rt->flags & ROUTE_KEYRING) != 0 &&
              !principal_allows(&r->principal, need, r->p1))
-        req_fail(r, ST_FORBIDDEN,
-                 "allow-list: the keyring is not in the API key's keyring "
-                 "allow-list");
+        req_fail(r, ST_FORBIDDEN, allow_list_refusal(r, r->p1));
     else
         return true;
     return false;
@@ -264,6 +276,7 @@ make_record(struct req *r)
     audit_hmac_hex(a, rec->h_request_id, r->request_id, strlen(r->request_id));
     req_client_addr(r, addr);
     audit_hmac_hex(a, rec->h_client, addr, strlen(addr));
+    snprintf(r->log_client, sizeof r->log_client, "%s", rec->h_client); /* the log line's too */
     rec->h_context = r->au.h_context; /* the record takes the arrays */
     rec->n_h_context = r->au.n_context;
     rec->h_reference = r->au.h_reference;

@@ -32,6 +32,7 @@ static const struct route v[] = {
     {"GET", "/v1/apps/{app}/usage", h_app_usage, 0, "app.usage", AUTH},
     {"GET", "/v1/apps/{app}/keys", h_keys_list, SCOPE_APPS_ADMIN, "key.list", AUTH},
     {"POST", "/v1/apps/{app}/keys", h_keys_create, SCOPE_APPS_ADMIN, "key.create", AUTH},
+    {"GET", "/v1/apps/{app}/keys/{id}", h_key_get, SCOPE_APPS_ADMIN, "key.get", AUTH},
     {"DELETE", "/v1/apps/{app}/keys/{id}", h_key_revoke, SCOPE_APPS_ADMIN, "key.revoke", AUTH},
     {"POST", "/v1/apps/{app}/keys/{id}/rotate", h_key_rotate, SCOPE_APPS_ADMIN, "key.rotate", AUTH},
     {"GET", "/v1/audit/events", h_audit_events, SCOPE_AUDIT_READ, "audit.events", AUTH},

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -201,8 +202,17 @@ dispatch(struct http_req *hr)
     bool path_known = false;
     const struct route *rt = http_route(app->routes, &hr->pub, &path_known);
 
+    if (rt == NULL && path_known) {
+        /* RFC 9110: a 405 names the methods the path does allow. */
+        char allow[64];
+        http_route_allow(app->routes, hr->pub.path, allow, sizeof allow);
+        refuse_early(hr, ST_METHOD, NULL);
+        if (hr->resp != NULL)
+            MHD_add_response_header(hr->resp, "Allow", allow);
+        return;
+    }
     if (rt == NULL) {
-        refuse_early(hr, path_known ? ST_METHOD : ST_NOT_FOUND, NULL);
+        refuse_early(hr, ST_NOT_FOUND, NULL);
         return;
     }
     hr->pub.route = rt;
@@ -419,6 +429,48 @@ resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t err_l
     return ST_OK;
 }
 
+/* Why the daemon could not listen: bind the address once more to learn the error, so a busy
+ * port, a privileged one and an address this host does not have read differently (and none of
+ * them like a bad TLS file, which fails before this). */
+static void
+bind_failure(const struct sockaddr_storage *ss, const char *listen, char *err, size_t err_len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), e = 0, one = 1;
+    socklen_t len =
+        ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (fd < 0) {
+        e = errno;
+    } else {
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (const struct sockaddr *)ss, len) != 0)
+            e = errno;
+        close(fd);
+    }
+    if (e == EADDRINUSE)
+        snprintf(err, err_len,
+                 "cannot listen on %s: the address is already in use (another process listens "
+                 "on that port; `ss -ltnp` shows which) - pick another port with --listen",
+                 listen);
+    else if (e == EACCES)
+        snprintf(err, err_len,
+                 "cannot listen on %s: permission denied (ports below 1024 need "
+                 "CAP_NET_BIND_SERVICE; use a port from 1024 up)",
+                 listen);
+    else if (e == EADDRNOTAVAIL)
+        snprintf(err, err_len, "cannot listen on %s: this host has no such address", listen);
+    else if (e != 0)
+        snprintf(err, err_len, "cannot listen on %s: %s", listen, strerror(e));
+    else
+        snprintf(err, err_len, "cannot listen on %s (the HTTP server did not start)", listen);
+}
+
+bool
+http_listen_has_port(const char *listen)
+{
+    char host[256], port[16];
+    return listen != NULL && split_listen(listen, host, port);
+}
+
 static unsigned
 ncores(void)
 {
@@ -506,7 +558,7 @@ http_start(struct http_server **out, struct service *svc, const struct http_app 
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts,
                             MHD_OPTION_END);
     if (h->d == NULL) {
-        snprintf(err, err_len, "cannot listen on %s (address in use?)", l->listen);
+        bind_failure(&ss, l->listen, err, err_len);
         http_stop(h, 0);
         return ST_IO;
     }

@@ -107,6 +107,10 @@ struct req {
     bool audited;                /* its event is committed already */
     struct trace_ctx audit_span; /* the wait for the durable audit event */
     int64_t audit_start_ns;
+    /* For the request log line: the HMAC of the client address the application computed (the
+     * audit event's), "" when none; the error code of a failure answer (NULL: none). */
+    char log_client[65];
+    const char *error_code;
 };
 
 /* The application around the transport. */
@@ -132,6 +136,8 @@ void req_release(struct req *r, enum status st);
 /* Header and query lookups (NULL when absent). */
 const char *req_header(struct req *r, const char *name);
 const char *req_query(struct req *r, const char *name);
+/* The first query parameter whose name is not in `known` (NULL-terminated); NULL when none. */
+const char *req_query_unknown(struct req *r, const char *const *known);
 /* The client address as text: the socket peer, or, when the peer is a trusted proxy, the hop of
  * X-Forwarded-For (every header line, walked from the right past trusted proxies). */
 void req_client_addr(struct req *r, char out[static 64]);
@@ -148,6 +154,8 @@ void req_reply_empty(struct req *r, unsigned code);
 void req_fail(struct req *r, enum status st, const char *msg);
 
 unsigned http_code_for(enum status st);
+/* The fixed human message of a status ("decryption failed"), as req_fail answers it. */
+const char *http_status_text(enum status st);
 
 /* What the transport reports: per-route histograms and counters (stats), the server span of each
  * request (tracer, also read by the application through req->trace). Either may be NULL. */
@@ -165,6 +173,8 @@ NODISCARD enum status http_start(struct http_server **out, struct service *svc,
                                  char *err, size_t err_len);
 /* Stop accepting, wait (up to grace seconds) for in-flight requests, then stop. */
 void http_stop(struct http_server *h, int grace_seconds);
+/* True when listen is HOST:PORT or [V6]:PORT (a port is given). */
+bool http_listen_has_port(const char *listen);
 /* True when the listen host is a loopback address or "localhost". */
 bool http_is_loopback(const char *listen);
 

@@ -60,6 +60,9 @@ void http_log_request(const struct http_req *hr);
 /* router.c: the route of method and path (a canonical path: checked before routing), its
  * parameters copied into the request's arena. NULL when none: *path_known tells 405 from 404. */
 const struct route *http_route(const struct route_table *t, struct req *r, bool *path_known);
+/* The methods of every route whose template matches path, as an Allow header value ("GET,
+ * PATCH, DELETE": the order of the table); "" when none. */
+void http_route_allow(const struct route_table *t, const char *path, char *out, size_t cap);
 /* True when raw_path is exactly the path of a public route (no audit operation: health and
  * metrics), which answer while the server drains. */
 bool http_route_public(const struct route_table *t, const char *raw_path);

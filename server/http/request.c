@@ -50,6 +50,14 @@ http_code_for(enum status st)
 }
 
 const char *
+http_status_text(enum status st)
+{
+    if ((unsigned)st >= ST__COUNT || status_table[st].text == NULL)
+        return "internal error";
+    return status_table[st].text;
+}
+
+const char *
 req_header(struct req *r, const char *name)
 {
     return MHD_lookup_connection_value(http_req_of(r)->conn, MHD_HEADER_KIND, name);
@@ -59,6 +67,32 @@ const char *
 req_query(struct req *r, const char *name)
 {
     return MHD_lookup_connection_value(http_req_of(r)->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct unknown_arg {
+    const char *const *known;
+    const char *found;
+};
+
+static enum MHD_Result
+find_unknown(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct unknown_arg *u = cls;
+    (void)kind;
+    (void)value;
+    for (size_t i = 0; u->known[i] != NULL; i++)
+        if (strcmp(key, u->known[i]) == 0)
+            return MHD_YES;
+    u->found = key;
+    return MHD_NO;
+}
+
+const char *
+req_query_unknown(struct req *r, const char *const *known)
+{
+    struct unknown_arg u = {known, NULL};
+    MHD_get_connection_values(http_req_of(r)->conn, MHD_GET_ARGUMENT_KIND, find_unknown, &u);
+    return u.found;
 }
 
 struct secret_body {
@@ -154,6 +188,7 @@ req_fail(struct req *r, enum status st, const char *msg)
         msg != NULL ? msg
                     : ((unsigned)st < ST__COUNT && status_table[st].text ? status_table[st].text
                                                                          : "internal error");
+    r->error_code = err; /* a static string of the table */
     sbuf_adds(&b, "{\"error\":{\"code\":\"");
     sbuf_adds(&b, err);
     sbuf_adds(&b, "\",\"message\":");
@@ -378,5 +413,6 @@ http_log_request(const struct http_req *hr)
     log_msg(lvl, "request", "request_id", r->request_id, "trace_id", tid, "span_id", sid, "method",
             r->method, "route", r->route != NULL ? r->route->path : "", "path", r->path, "#status",
             status, "#duration_ms", ms, "app", r->authenticated ? r->principal.app : "", "key_id",
-            r->authenticated ? r->principal.key_id : "", LOG_END);
+            r->authenticated ? r->principal.key_id : "", "error",
+            r->error_code != NULL ? r->error_code : "", "client", r->log_client, LOG_END);
 }

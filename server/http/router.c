@@ -60,6 +60,29 @@ http_route(const struct route_table *t, struct req *r, bool *path_known)
     return NULL;
 }
 
+void
+http_route_allow(const struct route_table *t, const char *path, char *out, size_t cap)
+{
+    const char *caps[MAX_PARAMS];
+    size_t lens[MAX_PARAMS], n = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < t->n; i++) {
+        const struct route *rt = &t->v[i];
+        if (!match(rt->path, path, caps, lens))
+            continue;
+        size_t m = strlen(rt->method);
+        if (n + m + 3 > cap)
+            break;
+        if (n > 0) {
+            memcpy(out + n, ", ", 2);
+            n += 2;
+        }
+        memcpy(out + n, rt->method, m + 1);
+        n += m;
+    }
+}
+
 bool
 http_route_public(const struct route_table *t, const char *raw_path)
 {

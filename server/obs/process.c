@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "server/obs/metrics.h"
 
 #ifndef DG_REVISION
@@ -95,6 +96,9 @@ process_metrics(const void *self, struct metrics_out *o)
     metrics_family(o, "difyguard_build_info", "gauge",
                    "Build metadata: the version and source revision of this binary (value 1).");
     metrics_sample2(o, "difyguard_build_info", "version", DG_VERSION, "revision", DG_REVISION, 1);
+    metrics_family(o, "difyguard_log_lines_dropped_total", "counter",
+                   "Log lines dropped because the log output (stdout) was not read fast enough.");
+    metrics_sample(o, "difyguard_log_lines_dropped_total", (double)log_dropped());
     if (!process_stats_read(&s))
         return;
     metrics_family(o, "process_cpu_seconds_total", "counter",

@@ -213,16 +213,18 @@ sq_audit_list(struct store *s, const struct store_audit_filter *f, struct store_
     void *arr = NULL;
     enum status st;
 
-    if ((st = sqdb_prep(d, SQ_AU_LIST, &b)) == ST_OK) {
+    if ((st = sqdb_prep(d, f->newest_first ? SQ_AU_LIST_DESC : SQ_AU_LIST, &b)) == ST_OK) {
         sqdb_bind_text(&b, f->app);
         sqdb_bind_text(&b, f->key_id);
         sqdb_bind_text(&b, f->op);
         sqdb_bind_text(&b, f->outcome);
         sqdb_bind_i64(&b, f->from_ms);
         sqdb_bind_i64(&b, f->to_ms);
-        sqdb_bind_text(&b, f->after_chain != NULL ? f->after_chain : "");
+        sqdb_bind_text(&b, f->after_chain);
         sqdb_bind_i64(&b, (int64_t)f->after_seq);
         sqdb_bind_i64(&b, (int64_t)(f->limit ? f->limit : 100));
+        sqdb_bind_text(&b, f->keyring);
+        sqdb_bind_i64(&b, f->after_time_ms);
         st = sqdb_fetch_all(&b, read_audit_row, sizeof **out, &arr, n);
     }
     sqdb_unlock(d);

@@ -50,6 +50,7 @@ enum sq_id {
     SQ_AU_CP_ADD,
     SQ_AU_CP_LAST,
     SQ_AU_LIST,
+    SQ_AU_LIST_DESC,
     SQ_AU_LINES,
     SQ_AU_CHAINS,
     SQ_AU_PRUNE_EV,

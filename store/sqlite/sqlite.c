@@ -4,9 +4,12 @@
  * connection, migrations and helpers are in db.c).
  * Every value is bound, never spliced into SQL. */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sqlite3.h>
 
 #include "common/xmem.h"
 #include "store/private/migrations.h"
@@ -121,8 +124,18 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
                                   "(?1 IS NULL OR app = ?1) AND (?2 IS NULL OR key_id = ?2) AND "
                                   "(?3 IS NULL OR op = ?3) AND (?4 IS NULL OR outcome = ?4) AND "
                                   "(?5 = 0 OR time_ms >= ?5) AND (?6 = 0 OR time_ms < ?6) AND "
-                                  "(chain_id > ?7 OR (chain_id = ?7 AND seq > ?8)) "
-                                  "ORDER BY chain_id, seq LIMIT ?9"},
+                                  "(?10 IS NULL OR keyring = ?10) AND (?7 IS NULL OR "
+                                  "(time_ms, chain_id, seq) > (?11, ?7, ?8)) "
+                                  "ORDER BY time_ms, chain_id, seq LIMIT ?9"},
+    [SQ_AU_LIST_DESC] = {"audit_list_desc",
+                         "SELECT chain_id, seq, time_ms, app, key_id, op, keyring, "
+                         "outcome, status, hash, line FROM audit_events WHERE "
+                         "(?1 IS NULL OR app = ?1) AND (?2 IS NULL OR key_id = ?2) AND "
+                         "(?3 IS NULL OR op = ?3) AND (?4 IS NULL OR outcome = ?4) AND "
+                         "(?5 = 0 OR time_ms >= ?5) AND (?6 = 0 OR time_ms < ?6) AND "
+                         "(?10 IS NULL OR keyring = ?10) AND (?7 IS NULL OR "
+                         "(time_ms, chain_id, seq) < (?11, ?7, ?8)) "
+                         "ORDER BY time_ms DESC, chain_id DESC, seq DESC LIMIT ?9"},
     /* Checkpoints of one seq in the order they were written: by time, then by rowid when
      * two share a millisecond (a periodic checkpoint signed by the old key just before a
      * key_change must stay before it, or the old key's signature reads as a retired key's). */
@@ -652,4 +665,10 @@ store_sqlite_open(struct store **out, const char *path, char *err, size_t err_le
     q->d = d;
     *out = &q->base;
     return ST_OK;
+}
+
+void
+store_library_versions(char *out, size_t cap)
+{
+    snprintf(out, cap, "SQLite %s", sqlite3_libversion());
 }

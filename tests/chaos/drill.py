@@ -157,7 +157,7 @@ def setup(root, log_path, env=None, extra=(), ca=None):
     data = os.path.join(root, "data")
     proc = subprocess.run([BIN, "init", "--data-dir", data, "--json"], capture_output=True,
                           text=True, check=True)
-    admin = json.loads(proc.stdout)["admin_key"]
+    admin = json.loads(proc.stdout)["key"]
     node = Node(data, log_path, env=env, extra=extra)
     if ca is not None:
         node.scheme, node.verify = "https", ca

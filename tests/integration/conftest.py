@@ -402,10 +402,10 @@ def init_data_dir(data_dir):
         info = json.loads(proc.stdout)
     except ValueError:
         pytest.fail(f"init --json printed no JSON object: {proc.stdout[:300]!r}")
-    for k in ("admin_key", "root_key_id", "data_dir", "database"):
+    for k in ("key", "root_key_id", "data_dir", "database"):
         assert k in info, f"init --json lacks {k}: keys {sorted(info)}"
-    SECRETS.add(info["admin_key"], "admin key")
-    SECRETS.add(info["admin_key"][20:63], "admin key secret part")
+    SECRETS.add(info["key"], "admin key")
+    SECRETS.add(info["key"][20:63], "admin key secret part")
     register_root_key(os.path.join(str(data_dir), "root.key"))
     return info
 
@@ -715,7 +715,7 @@ class DataDir:
 
     @property
     def admin_key(self):
-        return self.info["admin_key"]
+        return self.info["key"]
 
     @property
     def root_key(self):

@@ -521,7 +521,7 @@ def test_verify_json_stdin_key_file_and_env(trail, tmp_path):
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     heads = res.pop("heads")
-    assert res == {"verified": True, "events": n_ev, "checkpoints": n_cp, "chains": 1}, res
+    assert res == {"valid": True, "events": n_ev, "checkpoints": n_cp, "chains": 1}, res
     last = trail["objs"][trail["events"][-1]]
     assert [(h["chain_id"], h["seq"], h["hash"]) for h in heads] == [
         (last["chain_id"], last["seq"], last["hash"])], heads
@@ -542,7 +542,7 @@ def test_verify_json_stdin_key_file_and_env(trail, tmp_path):
     proc = run_cli(["audit", "verify", str(path), "--json"] + keys)
     assert proc.returncode == 1, proc.returncode
     res = json.loads(proc.stdout)
-    assert res["verified"] is False and res["line"] == li + 1 and res["error"], res
+    assert res["valid"] is False and res["line"] == li + 1 and res["error"], res
 
 
 def test_verify_usage_errors(trail, tmp_path):
@@ -781,8 +781,11 @@ def test_signing_key_rotation(start_server, tmp_path):
     # the key change line removed: the new key's checkpoints are no longer accepted
     cut = [line for line in lines_of(text) if parse(line).get("kind") != "key_change"]
     assert_invalid(cli_verify(tmp_path, join_lines(cut), old), "export without its key change")
-    e = all_events(aud, op="audit.rotate_key")
+    e = all_events(aud, op="audit.rotate_key", order="asc")
     assert [x["status"] for x in e] == [403, 200], e
+    # newest first by default
+    e = all_events(aud, op="audit.rotate_key")
+    assert [x["status"] for x in e] == [200, 403], e
 
 
 # ----------------------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def test_events_appended_to_a_closed_chain_are_not_signed(start_server, tmp_path
     proc = run_cli(["admin-key", "--data-dir", srv.data_dir, "--json"])
     assert proc.returncode == 0, proc.stderr
     from conftest import register_api_key
-    register_api_key(json.loads(proc.stdout)["admin_key"])
+    register_api_key(json.loads(proc.stdout)["key"])
     conn = db_of(srv)
     own = own_chain(srv)
     chains = [c for (c,) in conn.execute("SELECT DISTINCT chain_id FROM audit_events")]

@@ -8,7 +8,7 @@ from conftest import expect, new_text, poll_until, uniq
 def events(srv, **params):
     out, cursor = [], None
     while True:
-        q = dict(params, limit=100)
+        q = dict(params, limit=100, order="asc")   # oldest first (the default is newest first)
         if cursor:
             q["cursor"] = cursor
         page = expect(srv.admin.get("/v1/audit/events", params=q), 200)

@@ -35,7 +35,7 @@ def test_init_adopts_a_provisioned_root_key_and_serves_with_it(tmp_path):
     proc = init(data, path)
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
-    SECRETS.add(info["admin_key"], "admin key (adopted root key)")
+    SECRETS.add(info["key"], "admin key (adopted root key)")
     assert info["root_key_adopted"] is True
     with open(path, "rb") as f:
         assert f.read() == content, "the provisioned key file was rewritten"
@@ -43,7 +43,7 @@ def test_init_adopts_a_provisioned_root_key_and_serves_with_it(tmp_path):
     assert os.path.exists(data / "difyguard.db")
     assert not os.path.exists(data / "root.key"), "init wrote a second root key"
 
-    srv = Server(data, args=["--root-key", path], admin_key=info["admin_key"])
+    srv = Server(data, args=["--root-key", path], admin_key=info["key"])
     srv.start()
     try:
         name = "adopted"
@@ -67,7 +67,7 @@ def test_a_fresh_key_is_still_created_and_reported_as_not_adopted(tmp_path):
     proc = run_cli(["init", "--data-dir", str(data), "--json"])
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
-    SECRETS.add(info["admin_key"], "admin key (fresh)")
+    SECRETS.add(info["key"], "admin key (fresh)")
     register_root_key(str(data / "root.key"))
     assert info["root_key_adopted"] is False
     assert stat.S_IMODE(os.stat(data / "root.key").st_mode) == 0o600

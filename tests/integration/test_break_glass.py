@@ -44,7 +44,7 @@ def test_admin_key_fails_closed_when_its_audit_event_cannot_be_written(new_datad
     execute(dd.db, "DROP TRIGGER test_no_audit")
     proc = run_cli(["admin-key", "--data-dir", dd.path, "--json"])
     assert proc.returncode == 0, proc.stderr
-    key = json.loads(proc.stdout)["admin_key"]
+    key = json.loads(proc.stdout)["key"]
     register_api_key(key)
     assert count(dd.db, "SELECT count(*) FROM api_keys") == keys_before + 1
     key_id = key[4:20]
@@ -100,7 +100,7 @@ def test_new_keys_usable_within_seconds_during_an_unknown_key_flood(start_server
         for _ in range(4):
             proc = run_cli(["admin-key", "--data-dir", srv.data_dir, "--json"])
             assert proc.returncode == 0, proc.stderr
-            key = json.loads(proc.stdout)["admin_key"]
+            key = json.loads(proc.stdout)["key"]
             register_api_key(key)
             waiting[key] = srv.client(key)
         statuses = []

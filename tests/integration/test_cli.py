@@ -95,14 +95,15 @@ def test_init_json_output(tmp_path):
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     from conftest import SECRETS, register_root_key
-    SECRETS.add(info["admin_key"], "admin key (test_init_json_output)")
+    SECRETS.add(info["key"], "admin key (test_init_json_output)")
     register_root_key(str(d / "root.key"))
-    assert set(info) >= {"admin_key", "root_key_id", "data_dir", "database"}
-    assert info["admin_key"].startswith("dgk_") and len(info["admin_key"]) == 69
+    assert set(info) >= {"key", "root_key_id", "data_dir", "database"}
+    assert "admin_key" not in info     # issue 14: one name for a key's text, as the API's
+    assert info["key"].startswith("dgk_") and len(info["key"]) == 69
     assert len(info["root_key_id"]) == 16
     assert os.path.exists(d / "root.key") and os.path.exists(d / "difyguard.db")
     assert stat.S_IMODE(os.stat(d / "root.key").st_mode) == 0o600
-    assert info["admin_key"] not in proc.stderr
+    assert info["key"] not in proc.stderr
 
 
 def test_env_variable_sets_data_dir(tmp_path):
@@ -110,6 +111,6 @@ def test_env_variable_sets_data_dir(tmp_path):
     proc = run_cli(["init", "--json"], env={"DIFYGUARD_DATA_DIR": str(d)})
     assert proc.returncode == 0, proc.stderr
     from conftest import SECRETS, register_root_key
-    SECRETS.add(json.loads(proc.stdout)["admin_key"], "admin key (env init)")
+    SECRETS.add(json.loads(proc.stdout)["key"], "admin key (env init)")
     register_root_key(str(d / "root.key"))
     assert os.path.exists(d / "root.key")

@@ -20,7 +20,7 @@ from conftest import (SECRETS, expect, free_port, new_text, poll_until, register
 GROUPS = {
     "app": ["create", "list", "show", "usage"],
     "key": ["create", "list", "show", "revoke", "rotate"],
-    "keyring": ["create", "list", "show", "rotate"],
+    "keyring": ["create", "list", "show", "rotate", "update", "delete"],
 }
 
 
@@ -449,6 +449,13 @@ def test_https_with_cacert(start_server, tls_files):
     assert "admin" in [a["name"] for a in json.loads(proc.stdout)["apps"]]
     proc = run_cli(["app", "list", "--cacert", crt], env=env)
     assert proc.returncode == 0 and "admin" in proc.stdout
+    # SSL_CERT_FILE is honoured when neither --cacert nor DIFYGUARD_CACERT is given (issue 14)
+    proc = run_cli(["app", "list"], env=dict(env, SSL_CERT_FILE=crt))
+    assert proc.returncode == 0 and "admin" in proc.stdout, proc.stderr
+    # ...and DIFYGUARD_CACERT wins over it
+    proc = run_cli(["app", "list"], env=dict(env, SSL_CERT_FILE="/nonexistent/ca.pem",
+                                             DIFYGUARD_CACERT=crt))
+    assert proc.returncode == 0, proc.stderr
     # an unknown CA is refused, in one line
     line = one_error_line(run_cli(["app", "list"], env=env), 1)
     assert line.startswith("difyguard: GET /v1/apps: "), line

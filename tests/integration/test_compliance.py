@@ -251,7 +251,7 @@ def test_the_report_request_is_audited_with_its_counts(world):
     _, body = signed_report(world.reader, pack="baseline")
     ev = poll_until(lambda: expect(world.auditor.get("/v1/audit/events", params={
         "op": "compliance.report", "limit": 1000}), 200)["events"], what="report event")
-    last = ev[-1]
+    last = ev[0]                      # newest first
     assert last["status"] == 200 and last["items"]["total"] == body["summary"]["controls"]
     assert last["items"]["ok"] == body["summary"]["pass"]
     assert last["items"]["failed"] == body["summary"]["fail"]
@@ -293,7 +293,7 @@ def test_scheduled_runs_are_audited_and_exported_as_metrics(start_server):
         assert set(labels) == {"pack", "control", "result"}, line
         assert labels["result"] in RESULTS and labels["pack"] in PACKS, line
         per.setdefault((labels["pack"], labels["control"]), []).append(float(line.split()[-1]))
-    assert len(status) == 4 * len(per) and len(per) == evs[-1]["items"]["total"]
+    assert len(status) == 4 * len(per) and len(per) == evs[0]["items"]["total"]
     assert all(sorted(v) == [0, 0, 0, 1] for v in per.values()), "one current result each"
     counts = metric_lines(srv, "difyguard_compliance_controls")
     assert len(counts) == 4 * len(PACKS)

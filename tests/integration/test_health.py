@@ -64,10 +64,22 @@ def test_request_id_in_error_bodies(server):
 def test_unlisted_method_is_405(server, openapi):
     # 405 belongs to no documented operation, so this one response is checked by hand against
     # the Error schema instead of through the per-operation check.
+    # RFC 9110: the Allow header names the methods the path has (the route table's)
+    allow = {"/v1/keyrings": "GET, POST", "/v1/apps": "GET, POST",
+             "/v1/keyrings/x/encrypt": "POST", "/healthz": "GET",
+             "/v1/keyrings/x": "GET, PATCH, DELETE", "/v1/apps/a/keys/k": "GET, DELETE",
+             "/v1/audit/events": "GET", "/v1/certificates/c": "GET, DELETE"}
     for method, path in [("PUT", "/v1/keyrings"), ("DELETE", "/v1/apps"),
-                         ("GET", "/v1/keyrings/x/encrypt"), ("POST", "/healthz")]:
+                         ("GET", "/v1/keyrings/x/encrypt"), ("POST", "/healthz"),
+                         ("POST", "/v1/keyrings/x"), ("PUT", "/v1/apps/a/keys/k"),
+                         ("DELETE", "/v1/audit/events"), ("PATCH", "/v1/certificates/c")]:
         r = server.admin.request(method, path, check=False)
         assert r.status_code == 405, (method, path, r.status_code)
+        assert r.headers.get("Allow") == allow[path], (method, path, r.headers.get("Allow"))
+        documented = {m.upper() for m in openapi.doc["paths"].get(
+            path.replace("/x", "/{name}").replace("/a/keys/k", "/{app}/keys/{id}")
+                .replace("/certificates/c", "/certificates/{id}"), {}) if m != "parameters"}
+        assert set(allow[path].split(", ")) == documented, (path, documented)
         assert RID.match(r.headers["X-Request-Id"])
         body = r.json()
         openapi.validate_schema({"$ref": "#/components/schemas/Error"}, body, f"{method} {path}")

@@ -14,7 +14,7 @@ def test_create_defaults(server):
     assert kr["rotation_period"] == 90 * 86400
     assert kr["deletion_allowed"] is False
     assert kr["latest_version"] == 1
-    assert kr["min_decryption_version"] == 1 and kr["min_encryption_version"] == 1
+    assert kr["min_decryption_version"] == 1 and kr["min_encryption_version"] == 0  # 0 = latest
     assert kr["next_rotation_at"] is not None
     assert [v["version"] for v in kr["versions"]] == [1]
     assert kr["versions"][0]["encryptions"] == 0
@@ -104,7 +104,8 @@ def test_patch(server):
     {"min_decryption_version": 0},
     {"min_decryption_version": 3},                          # above latest (2)
     {"min_encryption_version": 3},
-    {"min_decryption_version": 2},                          # would exceed min_encryption (1)
+    {"min_decryption_version": 2, "min_encryption_version": 1},  # min_encryption below it
+    {"min_encryption_version": -1},
     {"rotation_period": "5m"},
     {"deletion_allowed": 1},
     {"latest_version": 5},                                  # not patchable

@@ -238,7 +238,7 @@ def test_init_twice_does_not_overwrite(new_datadir):
         db_before = f.read()
     proc = run_cli(["init", "--data-dir", dd.path, "--json"])
     assert proc.returncode == 1, (proc.returncode, proc.stderr)
-    assert proc.stdout.strip() == "" or "admin_key" not in proc.stdout
+    assert proc.stdout.strip() == "" or '"key"' not in proc.stdout
     assert len(stderr_lines(proc.stderr)) == 1, proc.stderr
     with open(dd.root_key, "rb") as f:
         assert f.read() == key_before
@@ -273,7 +273,7 @@ def test_admin_key_command_mints_working_key(start_server):
     srv = start_server()
     proc = run_cli(["admin-key", "--data-dir", srv.data_dir, "--json"])
     assert proc.returncode == 0, proc.stderr
-    key = json.loads(proc.stdout)["admin_key"]
+    key = json.loads(proc.stdout)["key"]
     register_api_key(key)
     assert key.startswith("dgk_") and key != srv.admin_key
     api = srv.client(key)

@@ -103,6 +103,8 @@ VALID = {
     ("/v1/apps/{app}/keys", "get"): lambda w: (f"/v1/apps/{w.app}/keys", None, None),
     ("/v1/apps/{app}/keys", "post"):
         lambda w: (f"/v1/apps/{w.app}/keys", {"scopes": ["encrypt"]}, None),
+    ("/v1/apps/{app}/keys/{id}", "get"):
+        lambda w: (f"/v1/apps/{w.app}/keys/{w.key_id}", None, None),
     ("/v1/apps/{app}/keys/{id}", "delete"):
         lambda w: (f"/v1/apps/{w.app}/keys/{w.key_id}", None, None),
     ("/v1/apps/{app}/keys/{id}/rotate", "post"):

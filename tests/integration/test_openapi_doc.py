@@ -184,8 +184,9 @@ def test_schemas_accept_and_reject_samples(openapi):
     assert not schema_ok(openapi, "EncryptResponse", {"ciphertext": "dg:v1:AQ==", "key_version": 1})
     batch = {"items": [{"ciphertext": "dg:v2:AA", "key_version": 2, "reference": "r1"},
                        {"error": {"code": "invalid_request", "message": "bad"},
-                        "reference": "r2"}]}
+                        "reference": "r2"}], "ok": 1, "failed": 1}
     assert schema_ok(openapi, "EncryptBatchResponse", batch)
+    assert not schema_ok(openapi, "EncryptBatchResponse", {"items": batch["items"]})
     assert schema_ok(openapi, "Health", {"status": "ok"})
     assert not schema_ok(openapi, "Health", {"status": "ready"})
     ts = "2026-11-28T20:21:00Z"

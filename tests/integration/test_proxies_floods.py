@@ -15,8 +15,8 @@ def events(api, **params):
 
 
 def last_event(api, op):
-    evs = events(api, op=op, limit=1000)
-    return evs[-1]
+    evs = events(api, op=op, limit=1)      # newest first (issue 14)
+    return evs[0]
 
 
 def test_forwarded_for_only_from_trusted_proxies(start_server):

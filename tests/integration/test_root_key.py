@@ -69,7 +69,7 @@ def test_second_server_rotation_and_migrate_refused_while_serving(start_server, 
     # break-glass keeps working while the server runs
     proc = run_cli(["admin-key", "--data-dir", srv.data_dir, "--json"])
     assert proc.returncode == 0, proc.stderr
-    key = proc.stdout.split('"admin_key":"')[1].split('"')[0]
+    key = proc.stdout.split('"key":"')[1].split('"')[0]
     register_api_key(key)
     expect(srv.client(key).get("/v1/keyrings"), 200)
 

@@ -323,15 +323,29 @@ test_bool_forms(void **state)
         config_free(&s, table, N_OPTS);
     }
 
-    /* A boolean flag never swallows the next argument. */
+    /* A boolean flag never swallows the next argument, unless that is a boolean word. */
     struct settings s;
     const char **pos;
     char err[256];
+    unsetenv("DIFYGUARD_JSON");
     assert_int_equal(parse_args(&s, &pos, err, sizeof err, "--json", "file.env", NULL), ST_OK);
     assert_true(s.json);
     assert_string_equal(pos[0], "file.env");
     assert_null(pos[1]);
     config_free(&s, table, N_OPTS);
+    /* "--flag false" as well as "--flag=false" (issue 14) */
+    setenv("DIFYGUARD_JSON", "true", 1);
+    assert_int_equal(parse_args(&s, &pos, err, sizeof err, "--json", "false", "file.env", NULL),
+                     ST_OK);
+    assert_false(s.json);
+    assert_string_equal(pos[0], "file.env");
+    assert_null(pos[1]);
+    config_free(&s, table, N_OPTS);
+    assert_int_equal(parse_args(&s, &pos, err, sizeof err, "--json", "0", NULL), ST_OK);
+    assert_false(s.json);
+    assert_null(pos[0]);
+    config_free(&s, table, N_OPTS);
+    unsetenv("DIFYGUARD_JSON");
 }
 
 static void
@@ -601,6 +615,14 @@ test_durations(void **state)
         {"5256000m", 315360000},
         {"315360000", 315360000},
         {"315360000s", 315360000},
+        /* compound (issue 14): largest unit first, each once; ms only to whole seconds */
+        {"1h30m", 5400},
+        {"2m30s", 150},
+        {"1d12h", 129600},
+        {"1h0m5s", 3605},
+        {"2000ms", 2},
+        {"1s1000ms", 2},
+        {"3649d23h59m60s", 315360000},
     };
     static const char *const bad[] = {
         "",
@@ -613,7 +635,13 @@ test_durations(void **state)
         "1x",
         "1.5h",
         "1hh",
-        "1h30m",
+        "30m1h",
+        "1h1h",
+        "1m1m",
+        "500ms",
+        "1s500ms",
+        "1h30",
+        "3650d1s",
         "1D",
         "1H",
         "0x10",
@@ -649,6 +677,17 @@ test_durations(void **state)
         if (config_duration(&v, bad[i], strlen(bad[i])) != ST_INVALID || v != 0)
             fail_msg("duration \"%s\" accepted", bad[i]);
     }
+    /* milliseconds (OPT_DURATION_MS): sub-second terms, bare numbers are seconds */
+    assert_int_equal(config_duration_ms(&v, "500ms", 5), ST_OK);
+    assert_int_equal(v, 500);
+    assert_int_equal(config_duration_ms(&v, "1s500ms", 7), ST_OK);
+    assert_int_equal(v, 1500);
+    assert_int_equal(config_duration_ms(&v, "2", 1), ST_OK);
+    assert_int_equal(v, 2000);
+    assert_int_equal(config_duration_ms(&v, "1m30s", 5), ST_OK);
+    assert_int_equal(v, 90000);
+    assert_int_equal(config_duration_ms(&v, "500ms1s", 7), ST_INVALID);
+    assert_int_equal(config_duration_ms(&v, "3650d1ms", 8), ST_INVALID);
     assert_int_equal(config_duration(&v, "90d and more", 3), ST_OK); /* (ptr, len) */
     assert_int_equal(v, 7776000);
     assert_int_equal(config_duration(&v, "1\0s", 3), ST_INVALID);

@@ -195,7 +195,7 @@ test_numeric_keys(void **state)
     capture_begin();
     log_msg(LOG_INFO, "request", "#status", "404", "#ratio", "0.25", "#big", "-1.5e+10", "#zero",
             "0", "#lead", "012", "#junk", "12abc", "#empty", "", "#inj", "1,\"x\":2", "path", "/v1",
-            "none", NULL, NULL);
+            "none", NULL, "blank", "", NULL);
     out = capture_end(&len);
     o = parse_line(out, len);
     assert_true(json_is_integer(json_object_get(o, "status")));
@@ -206,11 +206,12 @@ test_numeric_keys(void **state)
     assert_int_equal(json_integer_value(json_object_get(o, "zero")), 0);
     assert_string_equal(get_str(o, "lead"), "012"); /* not JSON numbers: strings */
     assert_string_equal(get_str(o, "junk"), "12abc");
-    assert_string_equal(get_str(o, "empty"), "");
+    assert_null(json_object_get(o, "empty")); /* empty values are left out (issue 14) */
     assert_string_equal(get_str(o, "inj"), "1,\"x\":2");
     assert_null(json_object_get(o, "x"));
     assert_string_equal(get_str(o, "path"), "/v1");
     assert_true(json_is_null(json_object_get(o, "none")));
+    assert_null(json_object_get(o, "blank"));
     assert_non_null(strstr(out, "\"status\":404,"));
     json_decref(o);
     free(out);

@@ -646,6 +646,82 @@ test_audit_export_keeps_checkpoint_order(void **state)
     assert_string_equal(l.text[4], "P2");
 }
 
+/* store_audit_list (issue 14): by time, oldest or newest first; the keyring filter; cursors that
+ * walk every row exactly once in either order, across chains whose events share a millisecond. */
+static void
+test_audit_list_order_and_filters(void **state)
+{
+    struct fx *f = *state;
+    const int64_t t = 1700000000000;
+    /* chain, seq, time offset, keyring */
+    static const struct {
+        const char *chain;
+        uint64_t seq;
+        int64_t dt;
+        const char *keyring;
+    } ev[] = {{"b", 1, 0, "k1"}, {"b", 2, 5, "k2"}, {"a", 1, 5, "k1"},
+              {"a", 2, 7, "k1"}, {"b", 3, 9, "k2"}, {"a", 3, 9, "k1"}};
+    /* the order by (time, chain, seq) */
+    static const size_t asc[] = {0, 2, 1, 3, 5, 4};
+    const size_t n_ev = sizeof ev / sizeof ev[0];
+    struct store_audit_row rows[6];
+    char lines[6][16];
+
+    memset(rows, 0, sizeof rows);
+    for (size_t i = 0; i < n_ev; i++) {
+        snprintf(rows[i].chain_id, sizeof rows[i].chain_id, "%s", ev[i].chain);
+        rows[i].seq = ev[i].seq;
+        rows[i].time_ms = t + ev[i].dt;
+        snprintf(rows[i].app, sizeof rows[i].app, "app");
+        snprintf(rows[i].op, sizeof rows[i].op, "encrypt");
+        snprintf(rows[i].keyring, sizeof rows[i].keyring, "%s", ev[i].keyring);
+        snprintf(rows[i].outcome, sizeof rows[i].outcome, "ok");
+        rows[i].status = 200;
+        rows[i].hash[0] = (uint8_t)i;
+        snprintf(lines[i], sizeof lines[i], "L%zu", i);
+        rows[i].line = lines[i];
+    }
+    assert_int_equal(store_audit_append(f->s, rows, n_ev, NULL, 0), ST_OK);
+
+    for (int desc = 0; desc <= 1; desc++) {
+        for (size_t limit = 1; limit <= 4; limit++) {
+            struct store_audit_filter fl = {.newest_first = desc != 0, .limit = limit};
+            char chain[STORE_CHAIN_ID_MAX];
+            size_t got = 0;
+            for (;;) {
+                struct store_audit_row *out = NULL;
+                size_t n = 0;
+                assert_int_equal(store_audit_list(f->s, &fl, &out, &n), ST_OK);
+                for (size_t i = 0; i < n; i++) {
+                    size_t want = asc[desc ? n_ev - 1 - got : got];
+                    assert_true(got < n_ev);
+                    assert_string_equal(out[i].line, lines[want]);
+                    got++;
+                }
+                if (n < limit) {
+                    store_audit_rows_free(out, n);
+                    break;
+                }
+                snprintf(chain, sizeof chain, "%s", out[n - 1].chain_id);
+                fl.after_chain = chain;
+                fl.after_seq = out[n - 1].seq;
+                fl.after_time_ms = out[n - 1].time_ms;
+                store_audit_rows_free(out, n);
+            }
+            assert_int_equal(got, n_ev);
+        }
+    }
+
+    struct store_audit_filter by_keyring = {.keyring = "k2", .newest_first = true, .limit = 10};
+    struct store_audit_row *out = NULL;
+    size_t n = 0;
+    assert_int_equal(store_audit_list(f->s, &by_keyring, &out, &n), ST_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(out[0].line, "L4");
+    assert_string_equal(out[1].line, "L1");
+    store_audit_rows_free(out, n);
+}
+
 /* contract_certs.c: certificate sources and the certificates seen at them (issue 9). */
 void test_cert_sources(void **state);
 void test_cert_seen_history(void **state);
@@ -672,6 +748,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_audit_export_keeps_checkpoint_order, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_list_order_and_filters, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cert_sources, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cert_seen_history, fx_setup, fx_teardown),
     };

@@ -1309,7 +1309,7 @@ test_cli(void **state)
     assert_int_equal(run("verify", "%trail", "--public-key", "@%keys", NULL), 0);
     assert_int_equal(run("verify", "--json", "%trail", "--public-key", pk_b64[0], NULL), 0);
     assert_ptr_equal(strstr(out_text,
-                            "{\"verified\":true,\"events\":10,\"checkpoints\":6,"
+                            "{\"valid\":true,\"events\":10,\"checkpoints\":6,"
                             "\"chains\":2,\"heads\":[{\"chain_id\":\"node-a\",\"seq\":6,"),
                      out_text);
     assert_int_equal(run("verify", "%trail", "--public-key", pk_b64[2], NULL), 1);
@@ -1317,7 +1317,7 @@ test_cli(void **state)
     assert_int_equal(run("verify", "%tampered", "--public-key", pk_b64[0], NULL), 1);
     assert_non_null(strstr(err_text, "difyguard: audit verify: line "));
     assert_int_equal(run("verify", "%tampered", "--json", "--public-key", pk_b64[0], NULL), 1);
-    assert_non_null(strstr(out_text, "{\"verified\":false,\"line\":"));
+    assert_non_null(strstr(out_text, "{\"valid\":false,\"line\":"));
     assert_int_equal(run("verify", "%trail", "--public-key", pk_b64[0], "--since", "%since", NULL),
                      1);
     assert_non_null(strstr(err_text, "line 1: chain \"node-a\" does not continue"));

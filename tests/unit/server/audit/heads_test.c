@@ -360,7 +360,7 @@ test_cli(void **state)
     assert_string_equal(out_text, want);
     assert_int_equal(run("%now", "--json", "--public-key", pk_b64, NULL), 0);
     snprintf(want, sizeof want,
-             "{\"verified\":true,\"events\":6,\"checkpoints\":2,\"chains\":1,\"heads\":[{"
+             "{\"valid\":true,\"events\":6,\"checkpoints\":2,\"chains\":1,\"heads\":[{"
              "\"chain_id\":\"node-a\",\"seq\":6,\"hash\":\"%s\",\"checkpoint_time\":\"%s\"}]}\n",
              hex, t);
     assert_string_equal(out_text, want);
