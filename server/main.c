@@ -223,13 +223,15 @@ cmd_init(int argc, char **argv)
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
     if ((rc = lock_database(&lock, p.database, "init", "refusing to initialise it")) >= 0)
         goto out;
+    char shown[512];
+    store_url_display(p.database, shown, sizeof shown); /* never a password */
     if (service_init(&p, key, sizeof key, root_id, sizeof root_id, &adopted, err, sizeof err) !=
         ST_OK) {
         rc = fail(1, "init failed: %s", err);
     } else if (o.json) {
         json_t *j =
             json_pack("{s:s, s:s, s:b, s:s, s:s}", "admin_key", key, "root_key_id", root_id,
-                      "root_key_adopted", adopted, "data_dir", p.data_dir, "database", p.database);
+                      "root_key_adopted", adopted, "data_dir", p.data_dir, "database", shown);
         char *s = json_dumps(j, JSON_COMPACT);
         printf("%s\n", s);
         jx_free_str(s);
@@ -238,7 +240,7 @@ cmd_init(int argc, char **argv)
     } else {
         printf("Root key:  %s (id %s%s)\nDatabase:  %s\nAdmin API key (shown once, store it "
                "now):\n%s\n",
-               p.root_key, root_id, adopted ? ", adopted" : "", p.database, key);
+               p.root_key, root_id, adopted ? ", adopted" : "", shown, key);
         rc = 0;
     }
 out:

@@ -105,7 +105,9 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
     if ((s = store_open(&st, p->database, err, err_len)) != ST_OK)
         return s;
     if (store_meta_get(st, "initialized_at", marker, sizeof marker) == ST_OK) {
-        snprintf(err, err_len, "database %s is already initialised", p->database);
+        char shown[512];
+        store_url_display(p->database, shown, sizeof shown);
+        snprintf(err, err_len, "database %s is already initialised", shown);
         store_close(st);
         return ST_CONFLICT;
     }
@@ -271,19 +273,22 @@ service_start(struct service *s, const struct service_paths *p, const struct key
 {
     enum status st;
 
+    char shown[512]; /* the database as logs may show it: never a password */
+
+    store_url_display(p->database, shown, sizeof shown);
     if ((st = store_open(&s->store, p->database, err, err_len)) != ST_OK ||
         (st = service_keys_load(s, err, err_len)) != ST_OK)
         return st;
     if ((st = root_key_record(s->store, s->root)) != ST_OK) {
-        snprintf(err, err_len, "cannot record the root key id in %s", p->database);
+        snprintf(err, err_len, "cannot record the root key id in %s", shown);
         return st;
     }
     if ((st = keyrings_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
-        snprintf(err, err_len, "cannot load keyrings from %s", p->database);
+        snprintf(err, err_len, "cannot load keyrings from %s", shown);
         return st;
     }
     if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK) {
-        snprintf(err, err_len, "cannot load apps and API keys from %s", p->database);
+        snprintf(err, err_len, "cannot load apps and API keys from %s", shown);
         return st;
     }
     if (as != NULL &&

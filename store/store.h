@@ -26,14 +26,22 @@ struct store;
 struct store_audit_row;
 
 /* Open (creating if needed) and migrate under a lock. url: "sqlite:PATH", or a plain path for
- * SQLite; "postgres://..." is ST_INVALID until that backend lands. err gets one line. */
+ * SQLite; "postgres://...", "postgresql://..." or a libpq conninfo string ("host=... dbname=...")
+ * for PostgreSQL (every libpq parameter and environment variable honoured: PGPASSFILE, sslmode...).
+ * err gets one line and never the password. */
 NODISCARD enum status store_open(struct store **out, const char *url, char *err, size_t err_len);
 void store_close(struct store *s); /* NULL-safe */
 /* The file behind a SQLite URL (the forms store_open takes) into out: ST_OK; ST_NOT_FOUND when
  * the database is not a file (":memory:"); ST_INVALID for a URL store_open refuses or a path of
  * cap bytes or more. Commands lock the database through a file beside it (server/datalock.h). */
 NODISCARD enum status store_file_path(const char *url, char *out, size_t cap);
-const char *store_backend(const struct store *s); /* "sqlite" */
+const char *store_backend(const struct store *s); /* "sqlite", "postgres" */
+/* The database URL as an operator may see it in logs and errors: SQLite paths as given,
+ * PostgreSQL as host, port, dbname, user and sslmode only (never a password). */
+void store_url_display(const char *url, char *out, size_t cap);
+/* Is the database reachable now? SQLite: always ST_OK. PostgreSQL: one "SELECT 1" through the
+ * pool; ST_UNAVAILABLE at once while the circuit breaker is open. */
+NODISCARD enum status store_ping(struct store *s);
 
 /* Connection pool health, for metrics (difyguard_db_pool_*): never blocks and takes no lock of
  * the pool (it is read while other threads hold every connection). SQLite has one connection
@@ -47,6 +55,7 @@ struct store_pool_stats {
     uint64_t wait_ns_total; /* time they waited, nanoseconds */
     uint64_t errors_total;  /* operations that failed on a database error (not on a conflict
                              * or a missing row) */
+    uint64_t breaker_open;  /* 1 while the circuit breaker refuses operations (PostgreSQL) */
 };
 void store_pool_stats(const struct store *s, struct store_pool_stats *out);
 int store_schema_version(struct store *s); /* highest applied migration */

@@ -14,6 +14,7 @@ struct store_ops {
     void (*close)(struct store *s);
     int (*schema_version)(struct store *s);
     void (*pool_stats)(const struct store *s, struct store_pool_stats *out); /* no lock */
+    enum status (*ping)(struct store *s); /* optional: NULL is always reachable */
 
     enum status (*meta_get)(struct store *s, const char *key, char *val, size_t val_cap);
     enum status (*meta_set)(struct store *s, const char *key, const char *val);
@@ -108,5 +109,12 @@ struct store {
  * ":memory:". On failure *out is NULL and err holds one line. */
 NODISCARD enum status store_sqlite_open(struct store **out, const char *path, char *err,
                                         size_t err_len);
+
+/* Connect to PostgreSQL (conninfo: a URL or key=value string), migrate under an advisory lock
+ * and keep a pool (store/postgres/). */
+NODISCARD enum status store_postgres_open(struct store **out, const char *conninfo, char *err,
+                                          size_t err_len);
+/* conninfo without its password, for logs (store_url_display). */
+void store_postgres_display(const char *conninfo, char *out, size_t cap);
 
 #endif
