@@ -239,6 +239,9 @@ store_metrics(const void *self, struct metrics_out *o)
                    "Time operations spent waiting for a database connection.");
     metrics_sample1(o, "difyguard_db_pool_wait_seconds_total", "backend", b,
                     (double)p.wait_ns_total / 1e9);
+    metrics_family(o, "difyguard_db_circuit_open", "gauge",
+                   "1 while the circuit breaker refuses database operations (PostgreSQL).");
+    metrics_sample1(o, "difyguard_db_circuit_open", "backend", b, (double)p.breaker_open);
     metrics_family(o, "difyguard_db_errors_total", "counter",
                    "Database operations that failed on a database error.");
     metrics_sample1(o, "difyguard_db_errors_total", "backend", b, (double)p.errors_total);
@@ -507,4 +510,10 @@ service_rotate_root(struct service *s, const struct rootkey *to, size_t *count, 
     log_msg(LOG_WARN, "root_key_rotated", "from", rootkey_id(s->root), "to", rootkey_id(to),
             "#key_versions", n, LOG_END);
     return ST_OK;
+}
+
+bool
+service_db_ready(struct service *s)
+{
+    return s->store == NULL || store_ping(s->store) == ST_OK;
 }

@@ -99,7 +99,9 @@ is_postgres(const char *url)
 {
     size_t i = 0;
 
-    if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://"))
+    /* "postgres:" without "//" too: libpq refuses it without echoing it, where a SQLite path
+     * error would show the password. */
+    if (has_prefix(url, "postgres:") || has_prefix(url, "postgresql:"))
         return true;
     while ((url[i] >= 'a' && url[i] <= 'z') || url[i] == '_')
         i++;
