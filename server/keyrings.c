@@ -236,6 +236,60 @@ keyrings_close(struct keyrings *k)
     free(k);
 }
 
+/* Another replica rotated, changed or deleted a keyring: reload what differs from the store.
+ * Rows are compared by latest version and MAC (the MAC covers every mutable column); changed
+ * ones are loaded outside the lock and swapped in under the write lock, so crypto calls wait
+ * only for the swap. A version's count restarts at the durable reservation, which never falls
+ * below what this process used. */
+void
+keyrings_sync(struct keyrings *k)
+{
+    struct store_keyring *rows = NULL;
+    size_t n = 0;
+
+    if (store_keyring_list(k->store, &rows, &n) != ST_OK) {
+        log_msg(LOG_WARN, "keyring_sync_failed", "detail", "cannot list keyrings", LOG_END);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct keyring *fresh = NULL;
+        pthread_rwlock_rdlock(&k->lock);
+        const struct keyring *kr = keyrings__find(k, rows[i].name, NULL);
+        bool same = kr == NULL ||
+                    (kr->row.id == rows[i].id && kr->row.latest_version == rows[i].latest_version &&
+                     memcmp(kr->row.mac, rows[i].mac, sizeof kr->row.mac) == 0);
+        pthread_rwlock_unlock(&k->lock);
+        /* One not cached yet is loaded at its first use, as before. */
+        if (same || keyring_load(k, &rows[i], &fresh) != ST_OK)
+            continue;
+        size_t pos = 0;
+        pthread_rwlock_wrlock(&k->lock);
+        if (keyrings__find(k, rows[i].name, &pos) != NULL) {
+            keyring_free(k->items[pos]);
+            k->items[pos] = fresh;
+            fresh = NULL;
+        }
+        pthread_rwlock_unlock(&k->lock);
+        if (fresh != NULL)
+            keyring_free(fresh);
+        log_msg(LOG_INFO, "keyring_synced", "keyring", rows[i].name, "detail",
+                "changed by another replica", LOG_END);
+    }
+    pthread_rwlock_wrlock(&k->lock);
+    for (size_t pos = k->n; pos-- > 0;) {
+        bool found = false;
+        for (size_t i = 0; i < n && !found; i++)
+            found = strcmp(rows[i].name, k->items[pos]->row.name) == 0;
+        if (!found) {
+            log_msg(LOG_INFO, "keyring_synced", "keyring", k->items[pos]->row.name, "detail",
+                    "deleted by another replica", LOG_END);
+            remove_at(k, pos);
+        }
+    }
+    pthread_rwlock_unlock(&k->lock);
+    free(rows);
+}
+
 #define ROTATION_MSG "rotation_period must be 0 (off) or from 1h to 3650d"
 
 /* --- metadata --- */

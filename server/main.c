@@ -65,7 +65,7 @@ struct opts {
 #define COMMON_OPTS                                                                            \
     O("config", OPT_STRING, config, NULL, "JSON config file (keys are option names)"),         \
     O("data-dir", OPT_STRING, data_dir, "./data", "directory for the root key and database"),  \
-    O("database", OPT_STRING, database, NULL, "database URL (default sqlite:DATA_DIR/difyguard.db)"), \
+    O("database", OPT_STRING, database, NULL, "database: sqlite:PATH (default sqlite:DATA_DIR/difyguard.db), postgresql://... or a libpq conninfo string (keep the password in PGPASSFILE)"), \
     O("root-key", OPT_STRING, root_key, NULL, "root key file (default DATA_DIR/root.key)"),    \
     O("log-level", OPT_STRING, log_level, "info", "debug, info, warn or error")
 /* clang-format on */
@@ -513,6 +513,16 @@ duty_rotation(void *arg, int64_t now_ms)
     keyrings_maintain(arg, now_ms / 1000);
 }
 
+#define REPLICA_SYNC_MS 1000
+#define REPLICA_KEY_TTL_S 2
+
+static void
+duty_replica_sync(void *arg, int64_t now_ms)
+{
+    (void)now_ms;
+    keyrings_sync(arg);
+}
+
 static void
 kick_rotation(void *arg)
 {
@@ -524,13 +534,20 @@ static int
 start_janitor(struct janitor **out, struct service *svc, const struct opts *o, struct tls *tls)
 {
     int64_t rotation_every_s = o->maintenance_interval;
-    struct duty duties[5] = {
+    struct duty duties[6] = {
         {"rotation", (rotation_every_s > 0 ? rotation_every_s : 60) * 1000, duty_rotation,
          svc->keyrings},
         {"api_key_metrics", KEYMETRICS_EVERY_MS, keymetrics_refresh, svc->keymetrics},
     };
     size_t n = 2;
 
+    /* Several replicas on one PostgreSQL database: keyrings changed through another replica
+     * reach this one within REPLICA_SYNC_MS (polling), key rows within REPLICA_KEY_TTL_S. */
+    if (strcmp(store_backend(svc->store), "postgres") == 0) {
+        duties[n++] =
+            (struct duty){"replica_sync", REPLICA_SYNC_MS, duty_replica_sync, svc->keyrings};
+        apps_set_cache_ttl(svc->apps, REPLICA_KEY_TTL_S);
+    }
     if (svc->audit != NULL)
         duties[n++] = (struct duty){"audit", 1000, audit_janitor, svc->audit};
     if (svc->certs != NULL) /* reads files, wakes the prober for endpoints */
@@ -658,7 +675,8 @@ cmd_serve(int argc, char **argv)
                                 o.audit_retention,
                                 o.audit_archive_dir != NULL ? o.audit_archive_dir : archive,
                                 false,
-                                o.audit_new_chain};
+                                o.audit_new_chain,
+                                false /* service_open: one chain per process on PostgreSQL */};
     /* One server per database, for its whole life: rotate-root-key and migrate wait for it. */
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
     struct serve_tls_opts to = {o.tls_cert, o.tls_key, o.tls_client_ca, o.tls_min_version,

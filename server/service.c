@@ -294,9 +294,17 @@ service_start(struct service *s, const struct service_paths *p, const struct key
         snprintf(err, err_len, "cannot load apps and API keys from %s", shown);
         return st;
     }
-    if (as != NULL &&
-        (st = audit_open(&s->audit, s->store, s->root, s->mac_key, as, err, err_len)) != ST_OK)
-        return st;
+    struct audit_settings aset;
+    if (as != NULL) {
+        /* Several replicas share a PostgreSQL database: each process writes a chain of its own
+         * (SQLite has one serve per database, which continues its chain). */
+        aset = *as;
+        aset.chain_per_process =
+            aset.chain_per_process || strcmp(store_backend(s->store), "postgres") == 0;
+        if ((st = audit_open(&s->audit, s->store, s->root, s->mac_key, &aset, err, err_len)) !=
+            ST_OK)
+            return st;
+    }
     keyrings_set_audit(s->keyrings, s->audit);
     metrics_sources(s);
     return ST_OK;

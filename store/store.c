@@ -399,6 +399,16 @@ store_version_reserve(struct store *s, int64_t keyring_id, uint32_t version, int
 }
 
 enum status
+store_version_reserve_from(struct store *s, int64_t keyring_id, uint32_t version, int64_t expected,
+                           int64_t reserved, const uint8_t mac[static STORE_MAC_BYTES])
+{
+    assert(s != NULL && mac != NULL);
+    if (reserved <= expected)
+        return ST_INVALID;
+    return s->ops->version_reserve_from(s, keyring_id, version, expected, reserved, mac);
+}
+
+enum status
 store_version_rewrap(struct store *s, const struct store_version *v)
 {
     assert(s != NULL && v != NULL);

@@ -149,6 +149,15 @@ NODISCARD enum status store_version_get(struct store *s, int64_t keyring_id, uin
 NODISCARD enum status store_version_reserve(struct store *s, int64_t keyring_id, uint32_t version,
                                             int64_t reserved,
                                             const uint8_t mac[static STORE_MAC_BYTES]);
+/* Raise encryptions_reserved from `expected` to `reserved` (> expected) and store the new row
+ * MAC, only if it still is `expected`: ST_CONFLICT when another process (a replica) reserved
+ * since (read the row again and reserve from its value), ST_NOT_FOUND when the version is gone.
+ * Each process then owns the range it raised the count over: encryption counts stay an upper
+ * bound with any number of processes. */
+NODISCARD enum status store_version_reserve_from(struct store *s, int64_t keyring_id,
+                                                 uint32_t version, int64_t expected,
+                                                 int64_t reserved,
+                                                 const uint8_t mac[static STORE_MAC_BYTES]);
 /* Replace root_key_id, wrapped and mac (root key rotation). */
 NODISCARD enum status store_version_rewrap(struct store *s, const struct store_version *v);
 /* Every version of every keyring (root key rotation). */

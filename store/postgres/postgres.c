@@ -535,6 +535,33 @@ pg_version_reserve(struct store *s, int64_t keyring_id, uint32_t version, int64_
     return t.st;
 }
 
+/* Compare and set: replicas reserving at once each get a range of their own (the loser rereads). */
+static enum status
+pg_version_reserve_from(struct store *s, int64_t keyring_id, uint32_t version, int64_t expected,
+                        int64_t reserved, const uint8_t mac[static STORE_MAC_BYTES])
+{
+    struct pgtx t = PGTX_INIT(POOL(s), true);
+
+    while (pgtx_next(&t)) {
+        struct pgq q = PGQ("version_reserve_from",
+                           "UPDATE key_versions SET encryptions_reserved = $4, mac = $5 "
+                           "WHERE keyring_id = $1 AND version = $2 AND encryptions_reserved = $3");
+        int changes = 0;
+        pgq_i64(&q, keyring_id);
+        pgq_i64(&q, version);
+        pgq_i64(&q, expected);
+        pgq_i64(&q, reserved);
+        pgq_blob(&q, mac, STORE_MAC_BYTES);
+        if ((t.st = pg_run(&t, &q, &changes)) == ST_OK && changes == 0) {
+            t.st = exists(&t, "version_exists",
+                          "SELECT 1 FROM key_versions WHERE keyring_id = $1 AND version = $2",
+                          keyring_id, version, 2);
+            t.st = t.st == ST_OK ? ST_CONFLICT : t.st;
+        }
+    }
+    return t.st;
+}
+
 static enum status
 pg_version_rewrap(struct store *s, const struct store_version *v)
 {
@@ -1236,6 +1263,7 @@ static const struct store_ops pg_ops = {
     .version_list = pg_version_list,
     .version_get = pg_version_get,
     .version_reserve = pg_version_reserve,
+    .version_reserve_from = pg_version_reserve_from,
     .version_rewrap = pg_version_rewrap,
     .version_list_all = pg_version_list_all,
     .app_create = pg_app_create,

@@ -44,6 +44,9 @@ struct store_ops {
                                struct store_version *out);
     enum status (*version_reserve)(struct store *s, int64_t keyring_id, uint32_t version,
                                    int64_t reserved, const uint8_t mac[static STORE_MAC_BYTES]);
+    enum status (*version_reserve_from)(struct store *s, int64_t keyring_id, uint32_t version,
+                                        int64_t expected, int64_t reserved,
+                                        const uint8_t mac[static STORE_MAC_BYTES]);
     enum status (*version_rewrap)(struct store *s, const struct store_version *v);
     enum status (*version_list_all)(struct store *s, struct store_version **out, size_t *n);
 

@@ -75,6 +75,9 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     [SQ_V_RESERVE] = {"version_reserve", "UPDATE key_versions SET encryptions_reserved = ?3, "
                                          "mac = ?4 WHERE keyring_id = ?1 AND version = ?2 "
                                          "AND encryptions_reserved < ?3"},
+    [SQ_V_RESERVE_FROM] = {"version_reserve_from",
+                           "UPDATE key_versions SET encryptions_reserved = ?4, mac = ?5 "
+                           "WHERE keyring_id = ?1 AND version = ?2 AND encryptions_reserved = ?3"},
     [SQ_V_EXISTS] = {"version_exists", "SELECT 1 FROM key_versions "
                                        "WHERE keyring_id = ?1 AND version = ?2"},
     [SQ_V_REWRAP] = {"version_rewrap", "UPDATE key_versions SET root_key_id = ?3, wrapped = ?4, "
@@ -605,6 +608,7 @@ static const struct store_ops sq_ops = {
     .version_list = sq_version_list,
     .version_get = sq_version_get,
     .version_reserve = sq_version_reserve,
+    .version_reserve_from = sq_version_reserve_from,
     .version_rewrap = sq_version_rewrap,
     .version_list_all = sq_version_list_all,
     .app_create = sq_app_create,

@@ -7,7 +7,9 @@ stopped under load: fail closed with 503, /readyz not ready, recovery without a 
 acknowledged request missing from a trail that verifies."""
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -17,15 +19,35 @@ import pytest
 from conftest import (CRYPTO_SCOPES, SECRETS, Server, expect, init_data_dir, new_text,
                       poll_until, run_cli, uniq)
 
-PG_URL = os.environ.get("DG_PG_URL")
-PG_DIR = os.environ.get("DG_PG_DIR")
 SRC = os.environ.get("DG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 PGTEST = os.path.join(SRC, "scripts", "pgtest.sh")
+PG_URL = os.environ.get("DG_PG_URL")
+PG_DIR = os.environ.get("DG_PG_DIR")
 # Trust authentication ignores it, but libpq keeps it: it must show up nowhere.
 PASSWORD = "pw-" + "Zq9" * 6
 SECRETS.add(PASSWORD, "PostgreSQL password")
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="needs DG_PG_URL (scripts/pgtest.sh with ...)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    """The cluster of DG_PG_URL, or (run alone: a mutant's pytest node) one of our own. Its
+    directory is outside pytest's (0700: the postgres user could not enter it as root) and short
+    (a unix socket path has at most 107 bytes)."""
+    global PG_URL, PG_DIR
+    if os.environ.get("DG_PG_URL"):
+        yield
+        return
+    d = tempfile.mkdtemp(prefix="dg-pg.")
+    os.chmod(d, 0o755)
+    PG_DIR = os.path.join(d, "c")
+    PG_URL = subprocess.run([PGTEST, "start", PG_DIR], check=True, capture_output=True,
+                            text=True, timeout=180).stdout.strip()
+    try:
+        yield
+    finally:
+        subprocess.run([PGTEST, "stop", PG_DIR], timeout=120, stdout=subprocess.DEVNULL)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def psql(sql, db=None):
@@ -142,7 +164,7 @@ def test_database_stopped_fails_closed_and_recovers(pgserver):
     kr = srv.create_keyring()
     api, _ = srv.issue_key(["encrypt"], keyrings=[kr])
     probe = srv.client()
-    acked, statuses, stop = [], {}, threading.Event()
+    acked, statuses, unexpected, stop = [], {}, [], threading.Event()
 
     def load():
         while not stop.is_set():
@@ -152,12 +174,30 @@ def test_database_stopped_fails_closed_and_recovers(pgserver):
             except Exception:  # noqa: BLE001 -- a refused connection counts as not acknowledged
                 continue
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-            assert r.status_code in (200, 503), r.text
+            if r.status_code not in (200, 503):
+                unexpected.append((r.status_code, r.text[:200]))
             if r.status_code == 200:
                 acked.append(1)
 
-    t = threading.Thread(target=load)
+    t = threading.Thread(target=load, daemon=True)
     t.start()
+    try:
+        outage(probe, acked, statuses)
+    finally:
+        stop.set()
+        t.join(timeout=60)
+    assert not unexpected, f"only 200 or 503 while PostgreSQL comes and goes: {unexpected[:5]}"
+    assert srv.running()
+    # every acknowledged encryption has its event, and the trail verifies
+    events = int(psql("SELECT count(*) FROM audit_events WHERE op = 'encrypt' "
+                      "AND outcome = 'ok'", srv.db))
+    assert events >= len(acked), f"{len(acked)} acknowledged, {events} events"
+    body = expect(srv.admin.get("/v1/audit/verify"), 200)
+    assert body["valid"] is True, body
+
+
+def outage(probe, acked, statuses):
+    """Stop PostgreSQL under load, check the service fails closed, start it, see it recover."""
     try:
         poll_until(lambda: len(acked) >= 20, what="some encryptions before the outage")
         pg_ctl("stop")
@@ -165,6 +205,9 @@ def test_database_stopped_fails_closed_and_recovers(pgserver):
                    what="/readyz not ready while PostgreSQL is down")
         before = statuses.get(503, 0)
         poll_until(lambda: statuses.get(503, 0) > before, what="503 while PostgreSQL is down")
+        poll_until(lambda: 'difyguard_db_circuit_open{backend="postgres"} 1'
+                   in probe.get("/metrics", check=False).text,
+                   what="the circuit breaker open while PostgreSQL is down")
         m = probe.get("/metrics", check=False).text
         assert 'difyguard_db_errors_total{backend="postgres"} 0' not in m
     finally:
@@ -173,12 +216,101 @@ def test_database_stopped_fails_closed_and_recovers(pgserver):
                what="/readyz ready again without a restart")
     n0 = len(acked)
     poll_until(lambda: len(acked) > n0 + 10, deadline=30, what="encryptions succeed again")
-    stop.set()
-    t.join(timeout=60)
-    assert srv.running()
-    # every acknowledged encryption has its event, and the trail verifies
-    events = int(psql("SELECT count(*) FROM audit_events WHERE op = 'encrypt' "
-                      "AND outcome = 'ok'", srv.db))
-    assert events >= len(acked), f"{len(acked)} acknowledged, {events} events"
-    body = expect(srv.admin.get("/v1/audit/verify"), 200)
-    assert body["valid"] is True, body
+
+
+# ----------------------------------------------------------------------------------------------
+# several replicas on one database
+
+SYNC_DEADLINE = 6.0  # README: changes reach other replicas within 2 s; 3x that for slow CI
+
+
+def replicas(pgserver, tmp_path, n=2, extra=()):
+    """n servers on one database, sharing the root key (a Secret mounted in every pod)."""
+    first = pgserver()
+    url = db_url(first.db)
+    out = [first]
+    for i in range(1, n):
+        dd = tmp_path / f"replica{i}"
+        os.makedirs(dd)
+        shutil.copy(os.path.join(first.data_dir, "root.key"), dd / "root.key")
+        os.chmod(dd / "root.key", 0o600)
+        srv = Server(str(dd), args=["--database", url] + list(extra),
+                     admin_key=first.admin_key)
+        srv.db = first.db
+        out.append(srv.start())
+    return out
+
+
+def test_two_replicas_behave_as_one(pgserver, tmp_path):
+    a, b = replicas(pgserver, tmp_path)
+    try:
+        kr = a.create_keyring()
+        app = uniq("app")
+        expect(a.admin.post("/v1/apps", {"name": app, "description": "pg"}), 201)
+        # a key minted on A is accepted by B at once (its Bloom filter learns ids from the store)
+        api_a, key = a.issue_key(CRYPTO_SCOPES, keyrings=[kr], app=app)
+        api_b = b.client(api_a.token)
+        text = new_text("replicas")
+        ct1 = expect(api_b.post(f"/v1/keyrings/{kr}/encrypt", {"text": text}), 200)["ciphertext"]
+        assert api_a.decrypt(kr, ct1)["text"] == text
+        assert ct1.startswith("dg:v1:")
+
+        # rotated through A: B encrypts with version 2 within the bound
+        expect(a.admin.post(f"/v1/keyrings/{kr}/rotate", {}), 200)
+        poll_until(lambda: api_b.encrypt(kr, text=text)["ciphertext"].startswith("dg:v2:"),
+                   deadline=SYNC_DEADLINE, what="B encrypts with the version rotated on A")
+
+        # version 1 disabled through A: B refuses it within the bound
+        expect(a.admin.patch(f"/v1/keyrings/{kr}", {"min_encryption_version": 2,
+                                                   "min_decryption_version": 2}), 200)
+        poll_until(lambda: api_b.post(f"/v1/keyrings/{kr}/decrypt", {"ciphertext": ct1},
+                                      check=False).status_code == 422,
+                   deadline=SYNC_DEADLINE, what="B refuses the version disabled on A")
+
+        # the key revoked through A: B refuses it within the bound
+        expect(a.admin.delete(f"/v1/apps/{app}/keys/{key['id']}"), 204)
+        poll_until(lambda: api_b.post(f"/v1/keyrings/{kr}/encrypt", {"text": "x"},
+                                      check=False).status_code == 401,
+                   deadline=SYNC_DEADLINE, what="B refuses the key revoked on A")
+
+        # each replica writes its own chain; verify covers both, on either replica
+        chains = int(psql("SELECT count(DISTINCT chain_id) FROM audit_events", a.db))
+        assert chains >= 2, chains
+        for s in (a, b):
+            body = expect(s.admin.get("/v1/audit/verify"), 200)
+            assert body["valid"] is True and body["chains"] >= 2, body
+    finally:
+        b.stop()
+
+
+def test_encryption_counts_across_replicas(pgserver, tmp_path):
+    """Each replica reserves a range of encryptions of its own: the durable count is an upper
+    bound of what both did (with a reservation that only raised a shared value, the second
+    replica would count inside the first one's range)."""
+    block = 16
+    first = pgserver()
+    first.stop()
+    first.args += ["--reserve-block", str(block)]
+    first.start()
+    dd = tmp_path / "replica-count"
+    os.makedirs(dd)
+    shutil.copy(os.path.join(first.data_dir, "root.key"), dd / "root.key")
+    os.chmod(dd / "root.key", 0o600)
+    b = Server(str(dd), args=["--database", db_url(first.db), "--reserve-block", str(block)],
+               admin_key=first.admin_key).start()
+    try:
+        kr = first.create_keyring()
+        api_a, _ = first.issue_key(["encrypt"], keyrings=[kr])
+        api_b = b.client(api_a.token)
+        n_a, n_b = 3 * block + 1, 2 * block + 1
+        for _ in range(n_a):
+            api_a.encrypt(kr, text="a")
+        for _ in range(n_b):
+            api_b.encrypt(kr, text="b")
+        for _ in range(3):  # interleaved: A's next reservation meets B's
+            api_a.encrypt(kr, text="a")
+        reserved = int(psql("SELECT v.encryptions_reserved FROM key_versions v JOIN keyrings k "
+                            f"ON k.id = v.keyring_id WHERE k.name = '{kr}'", first.db))
+        assert reserved >= n_a + n_b + 3, f"reserved {reserved} < {n_a + n_b + 3} done"
+    finally:
+        b.stop()
