@@ -156,15 +156,25 @@ read_i64(struct pgrow *r, void *dst)
 
 /* --- generic runners --- */
 
-/* One read statement: pg_one into dst, or (size != 0) pg_all into *arr. */
+/* One read statement: at most one row into dst. */
 static enum status
-pg_read(struct store *s, struct pgq *q, pg_reader read, void *dst, size_t size, void **arr,
-        size_t *n)
+pg_get(struct store *s, struct pgq *q, pg_reader read, void *dst)
 {
     struct pgtx t = PGTX_INIT(POOL(s), false);
 
     while (pgtx_next(&t))
-        t.st = size == 0 ? pg_one(&t, q, read, dst) : pg_all(&t, q, read, size, arr, n);
+        t.st = pg_one(&t, q, read, dst);
+    return t.st;
+}
+
+/* One read statement: every row into a malloc'd array. */
+static enum status
+pg_list(struct store *s, struct pgq *q, pg_reader read, size_t size, void **arr, size_t *n)
+{
+    struct pgtx t = PGTX_INIT(POOL(s), false);
+
+    while (pgtx_next(&t))
+        t.st = pg_all(&t, q, read, size, arr, n);
     return t.st;
 }
 
@@ -244,7 +254,7 @@ pg_meta_get(struct store *s, const char *key, char *val, size_t val_cap)
     enum status st;
 
     pgq_text(&q, key);
-    if ((st = pg_read(s, &q, read_text_buf, &t, 0, NULL, NULL)) == ST_INTEGRITY)
+    if ((st = pg_get(s, &q, read_text_buf, &t)) == ST_INTEGRITY)
         st = ST_INTERNAL; /* the value is larger than the caller's buffer */
     return st;
 }
@@ -264,7 +274,7 @@ pg_svckey_get(struct store *s, const char *purpose, struct store_svckey *out)
 {
     struct pgq q = PGQ("svckey_get", "SELECT " SVC_COLS " FROM service_keys WHERE purpose = $1");
     pgq_text(&q, purpose);
-    return pg_read(s, &q, read_svckey, out, 0, NULL, NULL);
+    return pg_get(s, &q, read_svckey, out);
 }
 
 static void
@@ -315,7 +325,7 @@ pg_svckey_list(struct store *s, struct store_svckey **out, size_t *n)
 {
     struct pgq q =
         PGQ("svckey_list", "SELECT " SVC_COLS " FROM service_keys ORDER BY purpose COLLATE \"C\"");
-    return pg_read(s, &q, read_svckey, NULL, sizeof **out, (void **)out, n);
+    return pg_list(s, &q, read_svckey, sizeof **out, (void **)out, n);
 }
 
 /* --- keyrings and versions --- */
@@ -383,7 +393,7 @@ pg_keyring_get(struct store *s, const char *name, struct store_keyring *out)
 {
     struct pgq q = PGQ("keyring_get", "SELECT " KR_COLS " FROM keyrings WHERE name = $1");
     pgq_text(&q, name);
-    return pg_read(s, &q, read_keyring, out, 0, NULL, NULL);
+    return pg_get(s, &q, read_keyring, out);
 }
 
 static enum status
@@ -391,7 +401,7 @@ pg_keyring_list(struct store *s, struct store_keyring **out, size_t *n)
 {
     struct pgq q =
         PGQ("keyring_list", "SELECT " KR_COLS " FROM keyrings ORDER BY name COLLATE \"C\"");
-    return pg_read(s, &q, read_keyring, NULL, sizeof **out, (void **)out, n);
+    return pg_list(s, &q, read_keyring, sizeof **out, (void **)out, n);
 }
 
 static enum status
@@ -497,7 +507,7 @@ pg_version_list(struct store *s, int64_t keyring_id, struct store_version **out,
     struct pgq q = PGQ("version_list", "SELECT " V_COLS " FROM key_versions "
                                        "WHERE keyring_id = $1 ORDER BY version");
     pgq_i64(&q, keyring_id);
-    return pg_read(s, &q, read_version, NULL, sizeof **out, (void **)out, n);
+    return pg_list(s, &q, read_version, sizeof **out, (void **)out, n);
 }
 
 static enum status
@@ -507,7 +517,7 @@ pg_version_get(struct store *s, int64_t keyring_id, uint32_t version, struct sto
                                       "WHERE keyring_id = $1 AND version = $2");
     pgq_i64(&q, keyring_id);
     pgq_i64(&q, version);
-    return pg_read(s, &q, read_version, out, 0, NULL, NULL);
+    return pg_get(s, &q, read_version, out);
 }
 
 /* Never lowers: a smaller `reserved` touches nothing and is still ST_OK. Replicas reserve blocks
@@ -580,7 +590,7 @@ pg_version_list_all(struct store *s, struct store_version **out, size_t *n)
 {
     struct pgq q =
         PGQ("version_list_all", "SELECT " V_COLS " FROM key_versions ORDER BY keyring_id, version");
-    return pg_read(s, &q, read_version, NULL, sizeof **out, (void **)out, n);
+    return pg_list(s, &q, read_version, sizeof **out, (void **)out, n);
 }
 
 /* --- apps and API keys --- */
@@ -627,14 +637,14 @@ pg_app_get(struct store *s, const char *name, struct store_app *out)
 {
     struct pgq q = PGQ("app_get", "SELECT " APP_COLS " FROM apps WHERE name = $1");
     pgq_text(&q, name);
-    return pg_read(s, &q, read_app, out, 0, NULL, NULL);
+    return pg_get(s, &q, read_app, out);
 }
 
 static enum status
 pg_app_list(struct store *s, struct store_app **out, size_t *n)
 {
     struct pgq q = PGQ("app_list", "SELECT " APP_COLS " FROM apps ORDER BY name COLLATE \"C\"");
-    return pg_read(s, &q, read_app, NULL, sizeof **out, (void **)out, n);
+    return pg_list(s, &q, read_app, sizeof **out, (void **)out, n);
 }
 
 static enum status
@@ -693,7 +703,7 @@ pg_apikey_get(struct store *s, const char *id, struct store_apikey *out)
 {
     struct pgq q = PGQ("apikey_get", KEY_SELECT "WHERE k.id = $1");
     pgq_text(&q, id);
-    return pg_read(s, &q, read_apikey, out, 0, NULL, NULL);
+    return pg_get(s, &q, read_apikey, out);
 }
 
 static enum status
@@ -703,7 +713,7 @@ pg_apikey_list(struct store *s, int64_t app_id, struct store_apikey **out, size_
     struct pgq q = PGQ("apikey_list", KEY_SELECT "WHERE $1 = 0 OR k.app_id = $1 "
                                                  "ORDER BY k.created_at, k.id COLLATE \"C\"");
     pgq_i64(&q, app_id);
-    return pg_read(s, &q, read_apikey, NULL, sizeof **out, (void **)out, n);
+    return pg_list(s, &q, read_apikey, sizeof **out, (void **)out, n);
 }
 
 static enum status
@@ -772,7 +782,7 @@ pg_apikey_ids_since(struct store *s, int64_t since, char (**out)[STORE_KEY_ID_MA
 {
     struct pgq q = PGQ("apikey_ids_since", "SELECT id FROM api_keys WHERE created_at >= $1");
     pgq_i64(&q, since);
-    return pg_read(s, &q, read_key_id, NULL, STORE_KEY_ID_MAX, (void **)out, n);
+    return pg_list(s, &q, read_key_id, STORE_KEY_ID_MAX, (void **)out, n);
 }
 
 /* --- audit trail --- */
@@ -826,7 +836,7 @@ pg_audit_head(struct store *s, const char *chain_id, uint64_t *seq, uint8_t hash
     enum status st;
 
     pgq_text(&q, chain_id);
-    st = pg_read(s, &q, read_seq_hash, &h, 0, NULL, NULL);
+    st = pg_get(s, &q, read_seq_hash, &h);
     *seq = st == ST_OK ? h.seq : 0;
     return st;
 }
@@ -842,7 +852,7 @@ pg_audit_seq_before(struct store *s, const char *chain_id, int64_t time_ms, uint
 
     pgq_text(&q, chain_id);
     pgq_i64(&q, time_ms);
-    st = pg_read(s, &q, read_seq_hash, &h, 0, NULL, NULL);
+    st = pg_get(s, &q, read_seq_hash, &h);
     *seq = st == ST_OK ? h.seq : 0;
     return st == ST_NOT_FOUND ? ST_OK : st;
 }
@@ -888,7 +898,7 @@ pg_audit_checkpoint_last(struct store *s, const char *chain_id, const char *kind
 
     pgq_text(&q, chain_id);
     pgq_text(&q, kind);
-    if ((st = pg_read(s, &q, read_line_seq, &l, 0, NULL, NULL)) != ST_OK) {
+    if ((st = pg_get(s, &q, read_line_seq, &l)) != ST_OK) {
         free(l.line);
         l.line = NULL;
     }
@@ -941,7 +951,7 @@ pg_audit_list(struct store *s, const struct store_audit_filter *f, struct store_
     pgq_text(&q, f->after_chain != NULL ? f->after_chain : "");
     pgq_i64(&q, (int64_t)f->after_seq);
     pgq_i64(&q, (int64_t)(f->limit ? f->limit : 100));
-    st = pg_read(s, &q, read_audit_row, NULL, sizeof *rows, (void **)&rows, &count);
+    st = pg_list(s, &q, read_audit_row, sizeof *rows, (void **)&rows, &count);
     *out = rows;
     *n = count;
     return st;
@@ -1009,7 +1019,7 @@ pg_audit_chains(struct store *s, char (**out)[STORE_CHAIN_ID_MAX], size_t *n)
     struct pgq q = PGQ("audit_chains", "SELECT chain_id FROM (SELECT chain_id FROM audit_events "
                                        "UNION SELECT chain_id FROM audit_checkpoints) AS c "
                                        "ORDER BY chain_id COLLATE \"C\"");
-    return pg_read(s, &q, read_chain, NULL, STORE_CHAIN_ID_MAX, (void **)out, n);
+    return pg_list(s, &q, read_chain, STORE_CHAIN_ID_MAX, (void **)out, n);
 }
 
 static enum status
@@ -1055,7 +1065,7 @@ pg_usage_list(struct store *s, const char *app, const char *from_day, const char
     pgq_text(&q, app);
     pgq_text(&q, from_day);
     pgq_text(&q, to_day);
-    return pg_read(s, &q, read_usage, NULL, sizeof **out, (void **)out, n);
+    return pg_list(s, &q, read_usage, sizeof **out, (void **)out, n);
 }
 
 /* --- certificates --- */
@@ -1209,7 +1219,7 @@ pg_cert_seen_list(struct store *s, const char *source_id, struct store_cert_seen
             : PGQ("cert_seen_list", "SELECT id, " CERT_SEEN_COLS " FROM cert_history ORDER BY id");
     if (source_id != NULL)
         pgq_text(&q, source_id);
-    return pg_read(s, &q, read_seen, NULL, sizeof **out, (void **)out, n);
+    return pg_list(s, &q, read_seen, sizeof **out, (void **)out, n);
 }
 
 /* --- open and close --- */
@@ -1238,7 +1248,7 @@ pg_ping(struct store *s)
 {
     struct pgq q = PGQ("ping", "SELECT 1");
     int64_t one = 0;
-    return pg_read(s, &q, read_i64, &one, 0, NULL, NULL);
+    return pg_get(s, &q, read_i64, &one);
 }
 
 static const struct store_ops pg_ops = {
