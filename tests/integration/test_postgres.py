@@ -314,3 +314,54 @@ def test_encryption_counts_across_replicas(pgserver, tmp_path):
         assert reserved >= n_a + n_b + 3, f"reserved {reserved} < {n_a + n_b + 3} done"
     finally:
         b.stop()
+
+
+def test_connections_killed_and_a_replica_killed(pgserver, tmp_path):
+    """pg_terminate_backend on every connection, twice, under load on two replicas, then one
+    replica killed with SIGKILL mid-load: the other keeps serving, no acknowledged encryption is
+    missing from the trail, and every chain (the dead replica's too) verifies."""
+    a, b = replicas(pgserver, tmp_path)
+    kr = a.create_keyring()
+    api_a, _ = a.issue_key(["encrypt"], keyrings=[kr])
+    api_b = b.client(api_a.token)
+    acked, unexpected, stop = {"a": 0, "b": 0}, [], threading.Event()
+
+    def load(name, api):
+        while not stop.is_set():
+            try:
+                r = api.post(f"/v1/keyrings/{kr}/encrypt", {"text": "x"}, check=False,
+                             timeout=30)
+            except Exception:  # noqa: BLE001 -- B killed: not acknowledged
+                continue
+            if r.status_code == 200:
+                acked[name] += 1
+            elif r.status_code != 503:
+                unexpected.append((r.status_code, r.text[:200]))
+
+    threads = [threading.Thread(target=load, args=(n, api), daemon=True)
+               for n, api in (("a", api_a), ("b", api_b))]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(2):
+            n0 = acked["a"] + acked["b"]
+            poll_until(lambda: acked["a"] + acked["b"] > n0 + 20, what="encryptions")
+            psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                 f"WHERE datname = '{a.db}' AND pid <> pg_backend_pid()")
+        n0 = acked["b"]
+        poll_until(lambda: acked["b"] > n0 + 10, what="encryptions on B")
+        b.kill()
+        n0 = acked["a"]
+        poll_until(lambda: acked["a"] > n0 + 20, deadline=30, what="A serves on")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert not unexpected, unexpected[:5]
+    done = acked["a"] + acked["b"]
+    events = int(psql("SELECT count(*) FROM audit_events WHERE op = 'encrypt' "
+                      "AND outcome = 'ok'", a.db))
+    assert events >= done, f"{done} acknowledged, {events} events"
+    body = expect(a.admin.get("/v1/audit/verify"), 200)
+    assert body["valid"] is True and body["chains"] >= 2, body
+    assert body["events"] >= done, f"{done} acknowledged, {body['events']} events verified"
