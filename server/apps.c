@@ -202,6 +202,15 @@ apps_open(struct apps **out, struct store *st, const struct secret *mac_key,
 }
 
 void
+apps_forget_all(struct apps *a)
+{
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        a->cache[i].used = false;
+    pthread_mutex_unlock(&a->mu);
+}
+
+void
 apps_set_cache_ttl(struct apps *a, int64_t seconds)
 {
     atomic_store(&a->cache_ttl, seconds);

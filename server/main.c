@@ -56,7 +56,7 @@ struct opts {
     bool metrics_on_api;
     uint64_t threads, max_body_bytes, max_batch_items, max_batch_bytes, max_connections,
         max_connections_per_ip, kek_max_encryptions, reserve_block;
-    int64_t idle_timeout, maintenance_interval, shutdown_grace;
+    int64_t idle_timeout, maintenance_interval, shutdown_grace, replica_sync_interval;
 };
 
 /* clang-format off */
@@ -131,6 +131,9 @@ static const struct opt serve_opts[] = {
       "encryption counts reserved per durable write"),
     O("maintenance-interval", OPT_DURATION, maintenance_interval, "60s",
       "how often due rotations are checked"),
+    O("replica-sync-interval", OPT_DURATION, replica_sync_interval, "1s",
+      "PostgreSQL: how often keyrings changed by other replicas are polled for (LISTEN/NOTIFY "
+      "brings most changes sooner)"),
     O("shutdown-grace", OPT_DURATION, shutdown_grace, "30s",
       "on SIGTERM, how long in-flight requests may take"),
     O("audit-durable", OPT_BOOL, audit_durable, "true",
@@ -513,14 +516,29 @@ duty_rotation(void *arg, int64_t now_ms)
     keyrings_maintain(arg, now_ms / 1000);
 }
 
-#define REPLICA_SYNC_MS 1000
-#define REPLICA_KEY_TTL_S 2
-
 static void
 duty_replica_sync(void *arg, int64_t now_ms)
 {
     (void)now_ms;
     keyrings_sync(arg);
+}
+
+/* LISTEN/NOTIFY (store_watch): another replica committed a change. */
+struct watch_ctx {
+    struct janitor *janitor;
+    struct apps *apps;
+};
+
+static void
+watch_changes(void *arg, const char *what)
+{
+    const struct watch_ctx *w = arg;
+    bool all = strcmp(what, "resync") == 0;
+
+    if (all || strcmp(what, "keyrings") == 0)
+        janitor_kick(w->janitor, "replica_sync");
+    if (all || strcmp(what, "apikeys") == 0)
+        apps_forget_all(w->apps);
 }
 
 static void
@@ -542,11 +560,14 @@ start_janitor(struct janitor **out, struct service *svc, const struct opts *o, s
     size_t n = 2;
 
     /* Several replicas on one PostgreSQL database: keyrings changed through another replica
-     * reach this one within REPLICA_SYNC_MS (polling), key rows within REPLICA_KEY_TTL_S. */
+     * reach this one at the next --replica-sync-interval (polling), key rows within twice that
+     * (their cache lifetime); LISTEN/NOTIFY (watch_changes) brings both sooner. */
     if (strcmp(store_backend(svc->store), "postgres") == 0) {
-        duties[n++] =
-            (struct duty){"replica_sync", REPLICA_SYNC_MS, duty_replica_sync, svc->keyrings};
-        apps_set_cache_ttl(svc->apps, REPLICA_KEY_TTL_S);
+        duties[n++] = (struct duty){
+            "replica_sync", (o->replica_sync_interval > 0 ? o->replica_sync_interval : 1) * 1000,
+            duty_replica_sync, svc->keyrings};
+        apps_set_cache_ttl(svc->apps,
+                           2 * (o->replica_sync_interval > 0 ? o->replica_sync_interval : 1));
     }
     if (svc->audit != NULL)
         duties[n++] = (struct duty){"audit", 1000, audit_janitor, svc->audit};
@@ -642,6 +663,7 @@ cmd_serve(int argc, char **argv)
     struct http_server *http = NULL, *mhttp = NULL;
     struct listener_routes api_routes = {0}, metrics_routes = {0};
     struct janitor *janitor = NULL;
+    struct watch_ctx watch = {0};
     struct datalock *lock = NULL;
     struct tls *tls = NULL;
     char err[512];
@@ -707,6 +729,8 @@ cmd_serve(int argc, char **argv)
     facts_fill(&svc->facts, &o, &p, rootkey_id(svc->root));
     if ((rc = start_janitor(&janitor, svc, &o, tls)) >= 0)
         goto out;
+    watch = (struct watch_ctx){janitor, svc->apps};
+    store_watch(svc->store, watch_changes, &watch);
     enum status st =
         http_start(&http, svc, &api_routes.app, &l, &svc->limits, &obs, err, sizeof err);
     if (st != ST_OK) {
@@ -731,8 +755,10 @@ cmd_serve(int argc, char **argv)
 out:
     http_stop(mhttp, 0); /* after a failed start: whichever listener is up */
     http_stop(http, 0);
-    if (svc != NULL)
+    if (svc != NULL) {
+        store_watch(svc->store, NULL, NULL); /* before the janitor it kicks */
         keyrings_set_kick(svc->keyrings, NULL, NULL);
+    }
     janitor_free(janitor); /* before the modules its duties use */
     service_close(svc);
     free(api_routes.v);

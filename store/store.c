@@ -196,6 +196,14 @@ store_pool_stats(const struct store *s, struct store_pool_stats *out)
         s->ops->pool_stats(s, out);
 }
 
+void
+store_watch(struct store *s, store_change_fn cb, void *arg)
+{
+    assert(s != NULL);
+    if (s->ops->watch != NULL)
+        s->ops->watch(s, cb, arg);
+}
+
 enum status
 store_ping(struct store *s)
 {

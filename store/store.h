@@ -60,6 +60,15 @@ struct store_pool_stats {
 void store_pool_stats(const struct store *s, struct store_pool_stats *out);
 int store_schema_version(struct store *s); /* highest applied migration */
 
+/* Changes committed through other processes on the same database (several replicas on
+ * PostgreSQL: LISTEN/NOTIFY). cb(arg, what) runs on a thread of the store for each: "keyrings" (a
+ * keyring rotated, changed or deleted), "apikeys" (an API key revoked, changed or rotated), and
+ * "resync" after the listening connection (re)connects (changes may have been missed). cb NULL
+ * stops it; store_close stops it too. SQLite: nothing (one process owns the database). Best
+ * effort: callers keep polling as well. */
+typedef void (*store_change_fn)(void *arg, const char *what);
+void store_watch(struct store *s, store_change_fn cb, void *arg);
+
 /* Admin changes below take `ev`: when not NULL, that audit event row is inserted in the
  * change's own transaction, so a committed change always has its event. A caller whose event
  * could not be made passes &store_audit_refused: the change is then refused (ST_UNAVAILABLE)

@@ -5,6 +5,7 @@
 #include "store/postgres/pg.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,6 +41,12 @@ struct pgpool {
     _Atomic uint64_t in_use, waiting, waits, wait_ns, errors;
     _Atomic int fails;             /* connection failures in a row */
     _Atomic int64_t open_until_ns; /* breaker open until then (monotonic) */
+    /* pgpool_watch */
+    pthread_t watch_thread;
+    bool watching;
+    atomic_bool watch_stop;
+    void (*watch_cb)(void *arg, const char *what);
+    void *watch_arg;
 };
 
 /* --- diagnostics --- */
@@ -770,11 +777,81 @@ pgpool_open(struct pgpool **out, const char *conninfo, const struct store_migrat
     return ST_OK;
 }
 
+/* --- LISTEN --- */
+
+static void
+nap_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void *
+watch_main(void *arg)
+{
+    struct pgpool *p = arg;
+    PGconn *c = NULL;
+
+    while (!atomic_load(&p->watch_stop)) {
+        if (c == NULL) {
+            char err[300];
+            if ((c = pg_connect(p->conninfo, err, sizeof err)) != NULL) {
+                PGresult *r = PQexec(c, "LISTEN difyguard");
+                bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+                PQclear(r);
+                if (!ok) {
+                    PQfinish(c);
+                    c = NULL;
+                }
+            }
+            if (c == NULL) { /* the pool's breaker and logs cover the database being down */
+                for (int i = 0; i < 10 && !atomic_load(&p->watch_stop); i++)
+                    nap_ms(100);
+                continue;
+            }
+            p->watch_cb(p->watch_arg, "resync"); /* what was sent while not listening */
+        }
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+        if (pfd.fd < 0 || (poll(&pfd, 1, 200) < 0 && errno != EINTR) || !PQconsumeInput(c) ||
+            PQstatus(c) != CONNECTION_OK) {
+            PQfinish(c);
+            c = NULL;
+            continue;
+        }
+        PGnotify *n;
+        while ((n = PQnotifies(c)) != NULL) {
+            p->watch_cb(p->watch_arg, n->extra != NULL ? n->extra : "");
+            PQfreemem(n);
+        }
+    }
+    PQfinish(c);
+    return NULL;
+}
+
+void
+pgpool_watch(struct pgpool *p, void (*cb)(void *arg, const char *what), void *arg)
+{
+    if (p->watching) {
+        atomic_store(&p->watch_stop, true);
+        pthread_join(p->watch_thread, NULL);
+        p->watching = false;
+    }
+    if (cb == NULL)
+        return;
+    p->watch_cb = cb;
+    p->watch_arg = arg;
+    atomic_store(&p->watch_stop, false);
+    p->watching = pthread_create(&p->watch_thread, NULL, watch_main, p) == 0;
+    if (!p->watching)
+        pg_log("store_watch_failed", "listen", NULL, "cannot start the LISTEN thread");
+}
+
 void
 pgpool_close(struct pgpool *p)
 {
     if (p == NULL)
         return;
+    pgpool_watch(p, NULL, NULL);
     for (size_t i = 0; i < PG_POOL_MAX; i++)
         PQfinish(p->slots[i].c);
     pthread_mutex_destroy(&p->mu);

@@ -103,6 +103,11 @@ NODISCARD enum status pg_one(struct pgtx *t, struct pgq *q, pg_reader read, void
 NODISCARD enum status pg_all(struct pgtx *t, struct pgq *q, pg_reader read, size_t size, void **out,
                              size_t *n);
 
+/* Changes made through other processes: a thread with a connection of its own LISTENs on channel
+ * "difyguard" and calls cb(arg, payload) for each notification, and cb(arg, "resync") after each
+ * (re)connection (notifications sent meanwhile are lost). cb NULL stops the thread. */
+void pgpool_watch(struct pgpool *p, void (*cb)(void *arg, const char *what), void *arg);
+
 void pg_log(const char *event, const char *op, const char *sqlstate, const char *detail);
 
 #endif

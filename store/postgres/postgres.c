@@ -223,6 +223,16 @@ audit_insert(struct pgtx *t, const struct store_audit_row *a)
     return pg_run(t, &m, NULL);
 }
 
+/* Tell the other replicas (LISTEN difyguard) what changed: delivered when the transaction
+ * commits, never when it rolls back. */
+static enum status
+notify(struct pgtx *t, const char *what)
+{
+    struct pgq q = PGQ("notify", "SELECT pg_notify('difyguard', $1)");
+    pgq_text(&q, what);
+    return pg_run(t, &q, NULL);
+}
+
 /* The end of an admin change's body: its event, in the same transaction. */
 static enum status
 with_event(struct pgtx *t, enum status st, const struct store_audit_row *ev)
@@ -446,8 +456,10 @@ pg_keyring_update(struct store *s, const struct store_keyring *kr, const struct 
 {
     struct pgtx t = PGTX_INIT(POOL(s), true);
 
-    while (pgtx_next(&t))
+    while (pgtx_next(&t)) {
         t.st = with_event(&t, keyring_set(&t, false, kr, 0), ev);
+        t.st = notify(&t, "keyrings");
+    }
     return t.st;
 }
 
@@ -462,6 +474,7 @@ pg_keyring_rotate(struct store *s, const struct store_keyring *kr, const struct 
         if (t.st == ST_OK)
             t.st = version_insert(&t, kr->id, v);
         t.st = with_event(&t, t.st, ev);
+        t.st = notify(&t, "keyrings");
     }
     return t.st;
 }
@@ -481,6 +494,7 @@ pg_keyring_delete(struct store *s, int64_t keyring_id, const struct store_audit_
         if ((t.st = pg_run(&t, &qk, &changes)) == ST_OK && changes == 0)
             t.st = ST_NOT_FOUND;
         t.st = with_event(&t, t.st, ev);
+        t.st = notify(&t, "keyrings");
     }
     return t.st;
 }
@@ -732,6 +746,7 @@ pg_apikey_revoke(struct store *s, const char *id, int64_t revoked_at,
         if ((t.st = pg_run(&t, &q, &changes)) == ST_OK && changes == 0)
             t.st = ST_NOT_FOUND;
         t.st = with_event(&t, t.st, ev);
+        t.st = notify(&t, "apikeys");
     }
     return t.st;
 }
@@ -741,8 +756,10 @@ pg_apikey_update(struct store *s, const struct store_apikey *k, const struct sto
 {
     struct pgtx t = PGTX_INIT(POOL(s), true);
 
-    while (pgtx_next(&t))
+    while (pgtx_next(&t)) {
         t.st = with_event(&t, apikey_update(&t, k), ev);
+        t.st = notify(&t, "apikeys");
+    }
     return t.st;
 }
 
@@ -757,6 +774,7 @@ pg_apikey_rotate(struct store *s, const struct store_apikey *fresh, const struct
         if (t.st == ST_OK)
             t.st = apikey_update(&t, old);
         t.st = with_event(&t, t.st, ev);
+        t.st = notify(&t, "apikeys");
     }
     return t.st;
 }
@@ -1251,11 +1269,18 @@ pg_ping(struct store *s)
     return pg_get(s, &q, read_i64, &one);
 }
 
+static void
+pg_watch(struct store *s, store_change_fn cb, void *arg)
+{
+    pgpool_watch(POOL(s), cb, arg);
+}
+
 static const struct store_ops pg_ops = {
     .name = "postgres",
     .close = pg_close,
     .pool_stats = pg_pool_stats,
     .ping = pg_ping,
+    .watch = pg_watch,
     .schema_version = pg_schema_version,
     .meta_get = pg_meta_get,
     .meta_set = pg_meta_set,

@@ -15,6 +15,7 @@ struct store_ops {
     int (*schema_version)(struct store *s);
     void (*pool_stats)(const struct store *s, struct store_pool_stats *out); /* no lock */
     enum status (*ping)(struct store *s); /* optional: NULL is always reachable */
+    void (*watch)(struct store *s, store_change_fn cb, void *arg); /* optional */
 
     enum status (*meta_get)(struct store *s, const char *key, char *val, size_t val_cap);
     enum status (*meta_set)(struct store *s, const char *key, const char *val);

@@ -367,3 +367,25 @@ def test_connections_killed_and_a_replica_killed(pgserver, tmp_path):
     body = expect(a.admin.get("/v1/audit/verify"), 200)
     assert body["valid"] is True and body["chains"] >= 2, body
     assert body["events"] >= done, f"{done} acknowledged, {body['events']} events verified"
+
+
+def test_notify_brings_changes_without_polling(pgserver, tmp_path):
+    """LISTEN/NOTIFY: with polling every hour (and key rows trusted for two), a rotation and a
+    revocation through A still reach B."""
+    a, b = replicas(pgserver, tmp_path, extra=["--replica-sync-interval", "1h"])
+    try:
+        kr = a.create_keyring()
+        app = uniq("app")
+        expect(a.admin.post("/v1/apps", {"name": app, "description": "pg"}), 201)
+        api_a, key = a.issue_key(["encrypt"], keyrings=[kr], app=app)
+        api_b = b.client(api_a.token)
+        assert api_b.encrypt(kr, text="before")["ciphertext"].startswith("dg:v1:")
+        expect(a.admin.post(f"/v1/keyrings/{kr}/rotate", {}), 200)
+        poll_until(lambda: api_b.encrypt(kr, text="after")["ciphertext"].startswith("dg:v2:"),
+                   deadline=SYNC_DEADLINE, what="B learns of the rotation by NOTIFY")
+        expect(a.admin.delete(f"/v1/apps/{app}/keys/{key['id']}"), 204)
+        poll_until(lambda: api_b.post(f"/v1/keyrings/{kr}/encrypt", {"text": "x"},
+                                      check=False).status_code == 401,
+                   deadline=SYNC_DEADLINE, what="B learns of the revocation by NOTIFY")
+    finally:
+        b.stop()
