@@ -38,14 +38,14 @@ trap cleanup EXIT
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# serve DATA_DIR DATABASE -> the port, the pid appended to PIDS
+# serve DATA_DIR DATABASE -> PORT set, the pid appended to PIDS (no subshell: PIDS must stay)
 serve() {
     local port; port=$(free_port)
     "$BIN" serve --data-dir "$1" --database "$2" --listen "127.0.0.1:$port" \
         >"$1/serve.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 200); do
-        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && { echo "$port"; return; }
+        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && { PORT=$port; return; }
         sleep 0.05
     done
     echo "postgres.sh: serve on $2 did not get ready" >&2; tail -5 "$1/serve.log" >&2; exit 1
@@ -96,17 +96,17 @@ psql -qtAX "$PGURL" -c "CREATE DATABASE bench" >/dev/null
 DB="${PGURL/\/postgres?//bench?}"
 
 key=$(init "$TMP/sq" "sqlite:$TMP/sq/difyguard.db")
-p=$(serve "$TMP/sq" "sqlite:$TMP/sq/difyguard.db")
+serve "$TMP/sq" "sqlite:$TMP/sq/difyguard.db"; p=$PORT
 setup "$p" "$key"
 sqlite_rps=$(load "$p")
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 key=$(init "$TMP/pg1" "$DB")
-p1=$(serve "$TMP/pg1" "$DB")
+serve "$TMP/pg1" "$DB"; p1=$PORT
 setup "$p1" "$key"
 pg1_rps=$(load "$p1")
 mkdir -p "$TMP/pg2" && cp "$TMP/pg1/root.key" "$TMP/pg2/root.key" && chmod 600 "$TMP/pg2/root.key"
-p2=$(serve "$TMP/pg2" "$DB")
+serve "$TMP/pg2" "$DB"; p2=$PORT
 pg2_rps=$(load "$p1" "$p2")
 
 ratio=$(awk -v a="$pg1_rps" -v b="$sqlite_rps" 'BEGIN { printf "%.2f", a / b }')

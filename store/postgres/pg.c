@@ -27,9 +27,14 @@
 /* Any constant: the key of the advisory lock migrations run under (every replica uses it). */
 #define PG_MIGRATE_LOCK "7136428001"
 
+/* Statements are prepared once per connection (named "dg<slot>", the slot of their SQL text in
+ * stmt_slots): every SQL text is a string literal of this backend, so its address names it. */
+#define STMT_SLOTS 512
+
 struct pgconn {
     PGconn *c; /* NULL: not connected (yet, or dropped after a failure) */
     bool busy;
+    uint8_t prepared[STMT_SLOTS / 8]; /* bitmap: statements prepared on c */
 };
 
 struct pgpool {
@@ -193,6 +198,7 @@ pool_acquire(struct pgpool *p, struct pgconn **out)
     }
     atomic_fetch_add_explicit(&p->in_use, 1, memory_order_relaxed);
     if (slot->c == NULL) {
+        memset(slot->prepared, 0, sizeof slot->prepared);
         char err[300];
         if ((slot->c = pg_connect(p->conninfo, err, sizeof err)) == NULL ||
             !pg_session_setup(slot->c)) {
@@ -342,10 +348,47 @@ pg_status(struct pgtx *t, PGresult *r, const char *op)
     return ST_UNAVAILABLE;
 }
 
+static const char *_Atomic stmt_slots[STMT_SLOTS];
+
+/* The slot of a SQL text (lock-free open addressing by address), -1 when the table is full. */
+static int
+stmt_slot(const char *sql)
+{
+    uintptr_t h = (uintptr_t)sql;
+    size_t i = (size_t)((h >> 3) ^ (h >> 13)) % STMT_SLOTS;
+
+    for (size_t n = 0; n < STMT_SLOTS; n++, i = (i + 1) % STMT_SLOTS) {
+        const char *cur = atomic_load(&stmt_slots[i]);
+        if (cur == sql)
+            return (int)i;
+        if (cur == NULL) {
+            const char *expected = NULL;
+            if (atomic_compare_exchange_strong(&stmt_slots[i], &expected, sql) || expected == sql)
+                return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Run q: prepared on this connection at its first use there, then executed by name. */
 static PGresult *
 pg_exec(struct pgtx *t, struct pgq *q)
 {
-    return PQexecParams(t->c, q->sql, q->n, q->types, q->v, q->len, q->fmt, 0);
+    int slot = stmt_slot(q->sql);
+    char name[16];
+
+    if (slot < 0)
+        return PQexecParams(t->c, q->sql, q->n, q->types, q->v, q->len, q->fmt, 0);
+    snprintf(name, sizeof name, "dg%d", slot);
+    uint8_t *bits = &t->conn->prepared[slot / 8], bit = (uint8_t)(1u << (slot % 8));
+    if ((*bits & bit) == 0) {
+        PGresult *r = PQprepare(t->c, name, q->sql, q->n, q->types);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            return r; /* the caller maps the failure */
+        PQclear(r);
+        *bits |= bit;
+    }
+    return PQexecPrepared(t->c, name, q->n, q->v, q->len, q->fmt, 0);
 }
 
 enum status
