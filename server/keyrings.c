@@ -253,40 +253,75 @@ keyrings_sync(struct keyrings *k)
     }
     for (size_t i = 0; i < n; i++) {
         struct keyring *fresh = NULL;
+        struct store_keyring seen = {0}, again;
         pthread_rwlock_rdlock(&k->lock);
         const struct keyring *kr = keyrings__find(k, rows[i].name, NULL);
         bool same = kr == NULL ||
                     (kr->row.id == rows[i].id && kr->row.latest_version == rows[i].latest_version &&
                      memcmp(kr->row.mac, rows[i].mac, sizeof kr->row.mac) == 0);
+        if (kr != NULL)
+            seen = kr->row;
         pthread_rwlock_unlock(&k->lock);
         /* One not cached yet is loaded at its first use, as before. */
         if (same || keyring_load(k, &rows[i], &fresh) != ST_OK)
             continue;
+        /* The row and its versions are read one after the other: a rotation committed between
+         * the two reads looks like a version too many. Only a failure the row still shows when
+         * read again is real; otherwise the next sync looks again. */
+        if (fresh->integrity_failed &&
+            (store_keyring_get(k->store, rows[i].name, &again) != ST_OK ||
+             again.latest_version != rows[i].latest_version ||
+             memcmp(again.mac, rows[i].mac, sizeof again.mac) != 0)) {
+            keyring_free(fresh);
+            continue;
+        }
         size_t pos = 0;
         pthread_rwlock_wrlock(&k->lock);
-        if (keyrings__find(k, rows[i].name, &pos) != NULL) {
+        /* Swapped only if this process did not change the keyring meanwhile (its own change is
+         * newer than what was read; the next sync compares again). */
+        kr = keyrings__find(k, rows[i].name, &pos);
+        if (kr != NULL && kr->row.latest_version == seen.latest_version &&
+            memcmp(kr->row.mac, seen.mac, sizeof seen.mac) == 0) {
             keyring_free(k->items[pos]);
             k->items[pos] = fresh;
             fresh = NULL;
         }
         pthread_rwlock_unlock(&k->lock);
-        if (fresh != NULL)
+        if (fresh != NULL) {
             keyring_free(fresh);
+            continue;
+        }
         log_msg(LOG_INFO, "keyring_synced", "keyring", rows[i].name, "detail",
                 "changed by another replica", LOG_END);
     }
-    pthread_rwlock_wrlock(&k->lock);
-    for (size_t pos = k->n; pos-- > 0;) {
+    /* Cached keyrings the list lacks: gone, unless created here after the list was read. */
+    char(*gone)[STORE_NAME_MAX] = NULL;
+    size_t ng = 0;
+    pthread_rwlock_rdlock(&k->lock);
+    for (size_t pos = 0; pos < k->n; pos++) {
         bool found = false;
         for (size_t i = 0; i < n && !found; i++)
             found = strcmp(rows[i].name, k->items[pos]->row.name) == 0;
         if (!found) {
-            log_msg(LOG_INFO, "keyring_synced", "keyring", k->items[pos]->row.name, "detail",
-                    "deleted by another replica", LOG_END);
-            remove_at(k, pos);
+            gone = xrealloc(gone, (ng + 1) * sizeof *gone);
+            snprintf(gone[ng++], sizeof *gone, "%s", k->items[pos]->row.name);
         }
     }
     pthread_rwlock_unlock(&k->lock);
+    for (size_t g = 0; g < ng; g++) {
+        struct store_keyring again;
+        size_t pos = 0;
+        if (store_keyring_get(k->store, gone[g], &again) != ST_NOT_FOUND)
+            continue;
+        pthread_rwlock_wrlock(&k->lock);
+        if (keyrings__find(k, gone[g], &pos) != NULL) {
+            log_msg(LOG_INFO, "keyring_synced", "keyring", gone[g], "detail",
+                    "deleted by another replica", LOG_END);
+            remove_at(k, pos);
+        }
+        pthread_rwlock_unlock(&k->lock);
+    }
+    free(gone);
     free(rows);
 }
 

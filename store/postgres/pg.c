@@ -337,8 +337,10 @@ pg_status(struct pgtx *t, PGresult *r, const char *op)
         t->retry = true; /* serialization_failure, deadlock_detected */
     } else if (PQstatus(t->c) != CONNECTION_OK || code == NULL || strncmp(code, "08", 2) == 0 ||
                strncmp(code, "57P", 3) == 0) {
-        t->retry = true; /* connection lost, or the server is shutting down */
-        breaker_fail(t->p);
+        /* Connection lost, or the server is shutting down: retried on a new connection. Not a
+         * breaker failure by itself (after a restart every pooled connection is stale while
+         * the server is fine); failing to connect is. */
+        t->retry = true;
     }
     first_line(r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL, line,
                sizeof line);

@@ -23,9 +23,10 @@
 #define PG_CONNECT_TIMEOUT_S "5"
 #define PG_ATTEMPTS 4 /* one try and up to three retries of a transient failure */
 #define PG_BACKOFF_MS 20
-/* The breaker opens after PG_BREAKER_FAILURES connection failures in a row and stays open
+/* The breaker opens after PG_BREAKER_FAILURES failed connects in a row and stays open
  * PG_BREAKER_OPEN_MS: every operation then fails at once (ST_UNAVAILABLE) without touching the
- * network; after that one operation may try again (half-open) and a success closes it. */
+ * network; after that operations try again: the next failed connect opens it again, a success
+ * closes it. */
 #define PG_BREAKER_FAILURES 3
 #define PG_BREAKER_OPEN_MS 1000
 

@@ -389,3 +389,29 @@ def test_notify_brings_changes_without_polling(pgserver, tmp_path):
                    deadline=SYNC_DEADLINE, what="B learns of the revocation by NOTIFY")
     finally:
         b.stop()
+
+
+def test_rapid_rotations_with_sync_racing(pgserver, tmp_path):
+    """Rotations in quick succession on both replicas while each syncs from the database (every
+    change is also NOTIFYed to the replica that made it): a sync that reads a keyring row and its
+    versions across a rotation must not mark the keyring broken, nor undo a newer local change."""
+    a, b = replicas(pgserver, tmp_path)
+    try:
+        kr = a.create_keyring()
+        api_a, _ = a.issue_key(["encrypt"], keyrings=[kr])
+        api_b = b.client(api_a.token)
+        for i in range(40):
+            src = a if i % 2 == 0 else b
+            r = src.admin.post(f"/v1/keyrings/{kr}/rotate", {}, check=False)
+            assert r.status_code in (200, 409), r.text  # 409: the other replica rotated first
+            api_a.encrypt(kr, text="a")
+            api_b.encrypt(kr, text="b")
+        latest = int(psql(f"SELECT latest_version FROM keyrings WHERE name = '{kr}'", a.db))
+        for s in (a, b):
+            poll_until(lambda: expect(s.admin.get(f"/v1/keyrings/{kr}"), 200)["latest_version"]
+                       == latest, deadline=SYNC_DEADLINE, what="both replicas at the latest version")
+        for s in (a, b):
+            for line in open(s.stdout_path):
+                assert "keyring_integrity_failure" not in line, line
+    finally:
+        b.stop()
