@@ -98,10 +98,18 @@ kver_set(struct kver *kv, const struct store_version *row)
     atomic_store(&kv->reserved, row->encryptions_reserved);
 }
 
+static void
+log_integrity_failure(const char *name)
+{
+    log_msg(LOG_ERROR, "keyring_integrity_failure", "keyring", name, "detail",
+            "a keyring or key version row does not match its MAC; refusing it", LOG_END);
+}
+
 /* Build a cache entry from the store, checking every MAC. Never fails on a MAC mismatch: the
  * entry is marked and refused at use, so one bad row does not take the service down. */
 static enum status
-keyring_load(struct keyrings *k, const struct store_keyring *row, struct keyring **out)
+keyring_load(struct keyrings *k, const struct store_keyring *row, struct keyring **out,
+             bool log_failure)
 {
     struct store_version *vs = NULL;
     size_t n = 0;
@@ -129,9 +137,8 @@ keyring_load(struct keyrings *k, const struct store_keyring *row, struct keyring
     }
     if (n != row->latest_version)
         kr->integrity_failed = true;
-    if (kr->integrity_failed)
-        log_msg(LOG_ERROR, "keyring_integrity_failure", "keyring", row->name, "detail",
-                "a keyring or key version row does not match its MAC; refusing it", LOG_END);
+    if (kr->integrity_failed && log_failure)
+        log_integrity_failure(row->name);
     sodium_memzero(vs, n * sizeof *vs);
     free(vs);
     *out = kr;
@@ -212,7 +219,7 @@ keyrings_open(struct keyrings **out, struct store *st, const struct rootkey *rk,
         goto out;
     for (size_t i = 0; i < n; i++) {
         struct keyring *kr;
-        if ((s = keyring_load(k, &rows[i], &kr)) != ST_OK)
+        if ((s = keyring_load(k, &rows[i], &kr, true)) != ST_OK)
             goto out;
         insert(k, kr);
     }
@@ -263,7 +270,7 @@ keyrings_sync(struct keyrings *k)
             seen = kr->row;
         pthread_rwlock_unlock(&k->lock);
         /* One not cached yet is loaded at its first use, as before. */
-        if (same || keyring_load(k, &rows[i], &fresh) != ST_OK)
+        if (same || keyring_load(k, &rows[i], &fresh, false) != ST_OK)
             continue;
         /* The row and its versions are read one after the other: a rotation committed between
          * the two reads looks like a version too many. Only a failure the row still shows when
@@ -275,6 +282,8 @@ keyrings_sync(struct keyrings *k)
             keyring_free(fresh);
             continue;
         }
+        if (fresh->integrity_failed)
+            log_integrity_failure(rows[i].name);
         size_t pos = 0;
         pthread_rwlock_wrlock(&k->lock);
         /* Swapped only if this process did not change the keyring meanwhile (its own change is
@@ -404,7 +413,7 @@ keyrings__acquire_read(struct keyrings *k, const char *name, struct keyring **ou
         return ST_NOT_FOUND;
     if ((st = store_keyring_get(k->store, name, &row)) != ST_OK)
         return st;
-    if ((st = keyring_load(k, &row, &kr)) != ST_OK)
+    if ((st = keyring_load(k, &row, &kr, true)) != ST_OK)
         return st;
     pthread_rwlock_wrlock(&k->lock);
     if (keyrings__find(k, name, NULL) == NULL)
@@ -566,7 +575,7 @@ keyrings_create(struct keyrings *k, const struct keyring_spec *c, struct keyring
     keyring_mac(k, &r, r.mac);
     pthread_rwlock_wrlock(&k->lock);
     if ((st = store_keyring_create(k->store, &r, &v, ev)) == ST_OK &&
-        (st = keyring_load(k, &r, &kr)) == ST_OK) {
+        (st = keyring_load(k, &r, &kr, true)) == ST_OK) {
         insert(k, kr);
         describe(k, kr, out);
     }
