@@ -393,9 +393,11 @@ def run_cli(args, timeout=120, env=None, input_text=None):
     return proc
 
 
-# DG_TEST_PG_URL (ctest integration_postgres_suite): every data dir gets a database of its own on
-# that PostgreSQL server, passed as --database to every command naming the data dir.
-PG_SUITE_URL = os.environ.get("DG_TEST_PG_URL")
+# DG_TEST_PG_URL, or DG_PG_URL with DG_TEST_PG_SUITE=1 (ctest integration_postgres_suite): every
+# data dir gets a database of its own on that PostgreSQL server, passed as --database to every
+# command naming the data dir. Tests that work on the SQLite file skip (DataDir.db).
+PG_SUITE_URL = os.environ.get("DG_TEST_PG_URL") or (
+    os.environ.get("DG_PG_URL") if os.environ.get("DG_TEST_PG_SUITE") == "1" else None)
 _PG_DBS = {}
 _PG_N = itertools.count(1)
 
