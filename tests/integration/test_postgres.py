@@ -418,3 +418,45 @@ def test_rapid_rotations_with_sync_racing(pgserver, tmp_path):
                 assert "keyring_integrity_failure" not in line, line
     finally:
         b.stop()
+
+
+def test_password_from_pgpassfile(tmp_path):
+    """A role that must give a password (SCRAM): difyguard gets it from PGPASSFILE like any libpq
+    client, the URL carries none, and neither a refusal nor a log line shows it."""
+    secret = "pgpass-" + "Kx7" * 6
+    SECRETS.add(secret, "PostgreSQL password (PGPASSFILE)")
+    role, db = f"dgpw_{os.getpid()}", fresh_db()
+    psql(f"CREATE ROLE {role} LOGIN PASSWORD '{secret}'")
+    psql(f"ALTER DATABASE {db} OWNER TO {role}")
+    hba = os.path.join(PG_DIR, "data", "pg_hba.conf")
+    with open(hba) as f:
+        rules = f.read()
+    with open(hba, "w") as f:
+        f.write(f"local all {role} scram-sha-256\n" + rules)
+    psql("SELECT pg_reload_conf()")
+    u = urllib.parse.urlsplit(PG_URL)
+    host = urllib.parse.parse_qs(u.query)["host"][0]
+    url = f"postgresql:///{db}?host={host}&user={role}"
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"*:*:*:{role}:{secret}\n")
+    os.chmod(passfile, 0o600)
+    dd = tmp_path / "data"
+    os.makedirs(dd)
+    refused = run_cli(["init", "--data-dir", str(dd), "--database", url, "--json"],
+                      env={"PGPASSFILE": str(tmp_path / "none")})
+    assert refused.returncode != 0 and "cannot connect to PostgreSQL" in refused.stderr
+    proc = run_cli(["init", "--data-dir", str(dd), "--database", url, "--json"],
+                   env={"PGPASSFILE": str(passfile)})
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    SECRETS.add(info["admin_key"], "admin key")
+    srv = Server(str(dd), args=["--database", url], admin_key=info["admin_key"],
+                 env={"PGPASSFILE": str(passfile)}).start()
+    try:
+        kr = srv.create_keyring()
+        api, _ = srv.issue_key(["encrypt", "decrypt"], keyrings=[kr])
+        assert api.decrypt(kr, api.encrypt(kr, text="pw")["ciphertext"])["text"] == "pw"
+    finally:
+        srv.stop()
+    for out in (refused.stdout + refused.stderr, proc.stdout + proc.stderr):
+        assert secret not in out
