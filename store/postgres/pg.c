@@ -813,11 +813,14 @@ pgpool_open(struct pgpool **out, const char *conninfo, const struct store_migrat
     p->conninfo = xstrdup(conninfo);
     if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->cv, NULL) != 0)
         abort();
+    /* The first connection joins the pool, with the session's settings as any other's (the
+     * migrations ran under a longer statement timeout). */
+    PQclear(PQexec(c, "RESET statement_timeout"));
     if (!pg_session_setup(c)) {
         PQfinish(c);
         c = NULL;
     }
-    p->slots[0].c = c; /* the first connection joins the pool */
+    p->slots[0].c = c;
     *out = p;
     return ST_OK;
 }

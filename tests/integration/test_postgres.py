@@ -460,3 +460,30 @@ def test_password_from_pgpassfile(tmp_path):
         srv.stop()
     for out in (refused.stdout + refused.stderr, proc.stdout + proc.stderr):
         assert secret not in out
+
+
+def test_statement_timeout_fails_closed(pgserver):
+    """A table locked by someone else for longer than the statement timeout (5 s): the request
+    that needs it is answered 503 instead of hanging until the lock goes, and the service works
+    again once it is gone."""
+    srv = pgserver()
+    locker = subprocess.Popen(["psql", "-qtAX", db_url(srv.db, password=False), "-c",
+                               "BEGIN; LOCK TABLE keyrings IN ACCESS EXCLUSIVE MODE; "
+                               "SELECT pg_sleep(60); COMMIT;"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=dict(os.environ, PGAPPNAME="dg_locker"))
+    try:
+        poll_until(lambda: psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
+                                "c.oid = l.relation WHERE c.relname = 'keyrings' AND "
+                                "l.mode = 'AccessExclusiveLock' AND l.granted", srv.db) == "1",
+                   what="the lock held")
+        r = srv.admin.post("/v1/keyrings", {"name": uniq("kr")}, check=False, timeout=55)
+        assert r.status_code == 503, r.text
+        assert locker.poll() is None, "the lock went before the request ended"
+    finally:  # the server notices a killed client only when its sleep ends: end it there
+        psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE application_name = 'dg_locker'")
+        locker.wait(timeout=30)
+    poll_until(lambda: srv.admin.post("/v1/keyrings", {"name": uniq("kr")},
+                                      check=False).status_code == 201,
+               deadline=30, what="keyrings created again once the lock is gone")
