@@ -70,10 +70,10 @@ def main():
             except OSError:
                 time.sleep(0.05)
         req = urllib.request.Request(url + "/v1/keyrings", data=b'{"name":"dify"}',
-                                     headers={"Authorization": "Bearer " + info["admin_key"],
+                                     headers={"Authorization": "Bearer " + info["key"],
                                               "Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=10)
-        os.environ.update({"DIFYGUARD_ADDR": url, "DIFYGUARD_TOKEN": info["admin_key"]})
+        os.environ.update({"DIFYGUARD_ADDR": url, "DIFYGUARD_TOKEN": info["key"]})
         p = dkp.DifyguardKeyProvider()
         blob = p.encrypt(TENANT, SECRET)
         dec = p.get_decrypt_decoding(TENANT)

@@ -15,6 +15,9 @@ pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 pkgs+=(libgnutls28-dev python3-cryptography)
 # issue 8: Dify-format (RSA-OAEP + AES-EAX) ciphertexts made by the provider and migrator tests.
 pkgs+=(python3-pycryptodome)
+# issue 12: the PostgreSQL backend links libpq; its tests start a throwaway PostgreSQL server
+# (scripts/pgtest.sh: initdb into a temporary directory, a unix socket there).
+pkgs+=(libpq-dev postgresql)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(wrk nginx-light); fi
 # `kubectl kustomize` renders deploy/kustomize in the tests: any kubectl on PATH will do (the
 # manifests stay within what Debian's kubectl 1.20 renders), else Debian's.

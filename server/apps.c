@@ -24,7 +24,7 @@
 #include "server/keyrings.h"
 
 #define CACHE_SLOTS 4096
-#define CACHE_TTL 10 /* seconds before a cached key row is read again */
+#define CACHE_TTL 10 /* seconds before a cached key row is read again (apps_set_cache_ttl) */
 
 struct cached_key {
     bool used;
@@ -44,6 +44,7 @@ struct apps {
     _Atomic int64_t refreshed_since; /* wall seconds: the last read (or load) began then */
     struct ratelimit *limits;
     atomic_uint_fast64_t failures[AUTH_FAIL__COUNT];
+    _Atomic int64_t cache_ttl; /* seconds */
 };
 
 #define LAST_USED_EVERY 10 /* seconds between last_used_at writes per key */
@@ -189,6 +190,7 @@ apps_open(struct apps **out, struct store *st, const struct secret *mac_key,
 {
     struct apps *a = xcalloc(1, sizeof *a);
     a->store = st;
+    atomic_init(&a->cache_ttl, CACHE_TTL);
     a->mac_key = mac_key;
     a->hash_key = hash_key;
     a->cache = xcalloc(CACHE_SLOTS, sizeof *a->cache);
@@ -197,6 +199,21 @@ apps_open(struct apps **out, struct store *st, const struct secret *mac_key,
     *out = a;
     enum status s = seal_legacy_apps(a);
     return s == ST_OK ? load_bloom(a) : s;
+}
+
+void
+apps_forget_all(struct apps *a)
+{
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        a->cache[i].used = false;
+    pthread_mutex_unlock(&a->mu);
+}
+
+void
+apps_set_cache_ttl(struct apps *a, int64_t seconds)
+{
+    atomic_store(&a->cache_ttl, seconds);
 }
 
 void
@@ -546,7 +563,8 @@ key_row(struct apps *a, const char *id, struct store_apikey *out)
 
     pthread_mutex_lock(&a->mu);
     struct cached_key *c = slot_of(a, id);
-    bool hit = c->used && strcmp(c->row.id, id) == 0 && now - c->loaded_at < CACHE_TTL;
+    bool hit =
+        c->used && strcmp(c->row.id, id) == 0 && now - c->loaded_at < atomic_load(&a->cache_ttl);
     if (hit)
         *out = c->row;
     pthread_mutex_unlock(&a->mu);

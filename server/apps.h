@@ -22,6 +22,11 @@ struct apps;
 NODISCARD enum status apps_open(struct apps **out, struct store *st, const struct secret *mac_key,
                                 const struct secret *hash_key);
 void apps_close(struct apps *a);
+/* How long a key row read from the store is trusted before it is read again (default 10 s): the
+ * bound within which a revocation or rotation through another replica is enforced here. */
+void apps_set_cache_ttl(struct apps *a, int64_t seconds);
+/* Drop every cached key row (another replica changed keys: LISTEN/NOTIFY). Thread-safe. */
+void apps_forget_all(struct apps *a);
 
 /* An app (a Dify component that calls difyguard), as seen from outside. */
 struct app_info {

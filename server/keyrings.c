@@ -98,10 +98,18 @@ kver_set(struct kver *kv, const struct store_version *row)
     atomic_store(&kv->reserved, row->encryptions_reserved);
 }
 
+static void
+log_integrity_failure(const char *name)
+{
+    log_msg(LOG_ERROR, "keyring_integrity_failure", "keyring", name, "detail",
+            "a keyring or key version row does not match its MAC; refusing it", LOG_END);
+}
+
 /* Build a cache entry from the store, checking every MAC. Never fails on a MAC mismatch: the
  * entry is marked and refused at use, so one bad row does not take the service down. */
 static enum status
-keyring_load(struct keyrings *k, const struct store_keyring *row, struct keyring **out)
+keyring_load(struct keyrings *k, const struct store_keyring *row, struct keyring **out,
+             bool log_failure)
 {
     struct store_version *vs = NULL;
     size_t n = 0;
@@ -129,9 +137,8 @@ keyring_load(struct keyrings *k, const struct store_keyring *row, struct keyring
     }
     if (n != row->latest_version)
         kr->integrity_failed = true;
-    if (kr->integrity_failed)
-        log_msg(LOG_ERROR, "keyring_integrity_failure", "keyring", row->name, "detail",
-                "a keyring or key version row does not match its MAC; refusing it", LOG_END);
+    if (kr->integrity_failed && log_failure)
+        log_integrity_failure(row->name);
     sodium_memzero(vs, n * sizeof *vs);
     free(vs);
     *out = kr;
@@ -212,7 +219,7 @@ keyrings_open(struct keyrings **out, struct store *st, const struct rootkey *rk,
         goto out;
     for (size_t i = 0; i < n; i++) {
         struct keyring *kr;
-        if ((s = keyring_load(k, &rows[i], &kr)) != ST_OK)
+        if ((s = keyring_load(k, &rows[i], &kr, true)) != ST_OK)
             goto out;
         insert(k, kr);
     }
@@ -234,6 +241,97 @@ keyrings_close(struct keyrings *k)
     free(k->items);
     pthread_rwlock_destroy(&k->lock);
     free(k);
+}
+
+/* Another replica rotated, changed or deleted a keyring: reload what differs from the store.
+ * Rows are compared by latest version and MAC (the MAC covers every mutable column); changed
+ * ones are loaded outside the lock and swapped in under the write lock, so crypto calls wait
+ * only for the swap. A version's count restarts at the durable reservation, which never falls
+ * below what this process used. */
+void
+keyrings_sync(struct keyrings *k)
+{
+    struct store_keyring *rows = NULL;
+    size_t n = 0;
+
+    if (store_keyring_list(k->store, &rows, &n) != ST_OK) {
+        log_msg(LOG_WARN, "keyring_sync_failed", "detail", "cannot list keyrings", LOG_END);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct keyring *fresh = NULL;
+        struct store_keyring seen = {0}, again;
+        pthread_rwlock_rdlock(&k->lock);
+        const struct keyring *kr = keyrings__find(k, rows[i].name, NULL);
+        bool same = kr == NULL ||
+                    (kr->row.id == rows[i].id && kr->row.latest_version == rows[i].latest_version &&
+                     memcmp(kr->row.mac, rows[i].mac, sizeof kr->row.mac) == 0);
+        if (kr != NULL)
+            seen = kr->row;
+        pthread_rwlock_unlock(&k->lock);
+        /* One not cached yet is loaded at its first use, as before. */
+        if (same || keyring_load(k, &rows[i], &fresh, false) != ST_OK)
+            continue;
+        /* The row and its versions are read one after the other: a rotation committed between
+         * the two reads looks like a version too many. Only a failure the row still shows when
+         * read again is real; otherwise the next sync looks again. */
+        if (fresh->integrity_failed &&
+            (store_keyring_get(k->store, rows[i].name, &again) != ST_OK ||
+             again.latest_version != rows[i].latest_version ||
+             memcmp(again.mac, rows[i].mac, sizeof again.mac) != 0)) {
+            keyring_free(fresh);
+            continue;
+        }
+        if (fresh->integrity_failed)
+            log_integrity_failure(rows[i].name);
+        size_t pos = 0;
+        pthread_rwlock_wrlock(&k->lock);
+        /* Swapped only if this process did not change the keyring meanwhile (its own change is
+         * newer than what was read; the next sync compares again). */
+        kr = keyrings__find(k, rows[i].name, &pos);
+        if (kr != NULL && kr->row.latest_version == seen.latest_version &&
+            memcmp(kr->row.mac, seen.mac, sizeof seen.mac) == 0) {
+            keyring_free(k->items[pos]);
+            k->items[pos] = fresh;
+            fresh = NULL;
+        }
+        pthread_rwlock_unlock(&k->lock);
+        if (fresh != NULL) {
+            keyring_free(fresh);
+            continue;
+        }
+        log_msg(LOG_INFO, "keyring_synced", "keyring", rows[i].name, "detail",
+                "changed by another replica", LOG_END);
+    }
+    /* Cached keyrings the list lacks: gone, unless created here after the list was read. */
+    char(*gone)[STORE_NAME_MAX] = NULL;
+    size_t ng = 0;
+    pthread_rwlock_rdlock(&k->lock);
+    for (size_t pos = 0; pos < k->n; pos++) {
+        bool found = false;
+        for (size_t i = 0; i < n && !found; i++)
+            found = strcmp(rows[i].name, k->items[pos]->row.name) == 0;
+        if (!found) {
+            gone = xrealloc(gone, (ng + 1) * sizeof *gone);
+            snprintf(gone[ng++], sizeof *gone, "%s", k->items[pos]->row.name);
+        }
+    }
+    pthread_rwlock_unlock(&k->lock);
+    for (size_t g = 0; g < ng; g++) {
+        struct store_keyring again;
+        size_t pos = 0;
+        if (store_keyring_get(k->store, gone[g], &again) != ST_NOT_FOUND)
+            continue;
+        pthread_rwlock_wrlock(&k->lock);
+        if (keyrings__find(k, gone[g], &pos) != NULL) {
+            log_msg(LOG_INFO, "keyring_synced", "keyring", gone[g], "detail",
+                    "deleted by another replica", LOG_END);
+            remove_at(k, pos);
+        }
+        pthread_rwlock_unlock(&k->lock);
+    }
+    free(gone);
+    free(rows);
 }
 
 #define ROTATION_MSG "rotation_period must be 0 (off) or from 1h to 3650d"
@@ -315,7 +413,7 @@ keyrings__acquire_read(struct keyrings *k, const char *name, struct keyring **ou
         return ST_NOT_FOUND;
     if ((st = store_keyring_get(k->store, name, &row)) != ST_OK)
         return st;
-    if ((st = keyring_load(k, &row, &kr)) != ST_OK)
+    if ((st = keyring_load(k, &row, &kr, true)) != ST_OK)
         return st;
     pthread_rwlock_wrlock(&k->lock);
     if (keyrings__find(k, name, NULL) == NULL)
@@ -478,7 +576,7 @@ keyrings_create(struct keyrings *k, const struct keyring_spec *c, struct keyring
     keyring_mac(k, &r, r.mac);
     pthread_rwlock_wrlock(&k->lock);
     if ((st = store_keyring_create(k->store, &r, &v, ev)) == ST_OK &&
-        (st = keyring_load(k, &r, &kr)) == ST_OK) {
+        (st = keyring_load(k, &r, &kr, true)) == ST_OK) {
         insert(k, kr);
         describe(k, kr, out);
     }

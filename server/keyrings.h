@@ -127,6 +127,9 @@ struct audit;
 void keyrings_set_audit(struct keyrings *k, struct audit *a);
 void keyrings_set_kick(struct keyrings *k, void (*kick)(void *arg), void *arg);
 void keyrings_maintain(struct keyrings *k, int64_t now);
+/* Several replicas on one database (PostgreSQL): bring the cache in line with the store (keyrings
+ * rotated, changed or deleted elsewhere). Called by the janitor every second. */
+void keyrings_sync(struct keyrings *k);
 
 /* Rewrap every KEK version to `to` from whichever of from[0..n) its row records (root key
  * rotation and its recovery; rows already under `to` are skipped, so an interrupted run can be

@@ -95,6 +95,48 @@ wake_maintenance(struct keyrings *k)
         k->kick(k->kick_arg);
 }
 
+/* Raise the durable count of kv from what this process last stored to *want, compare and set:
+ * when another process (a replica) reserved meanwhile, read its value, move this process's count
+ * past it by as much (each process owns the range it raised the count over) and try again. A
+ * few attempts; kr->mu held. */
+static enum status
+reserve_from_store(struct keyrings *k, struct keyring *kr, struct kver *kv, int64_t *want,
+                   int64_t limit)
+{
+    enum status st = ST_UNAVAILABLE;
+
+    for (int attempt = 0; attempt < 8; attempt++) {
+        struct store_version v = kv->row, cur;
+        uint8_t mac[ROWMAC_BYTES];
+        v.encryptions_reserved = *want;
+        keyrings__version_mac(k, kr->row.name, &v, v.mac);
+        st = store_version_reserve_from(k->store, kr->row.id, v.version,
+                                        kv->row.encryptions_reserved, *want, v.mac);
+        if (st != ST_CONFLICT)
+            return st;
+        if ((st = store_version_get(k->store, kr->row.id, v.version, &cur)) != ST_OK)
+            return st;
+        keyrings__version_mac(k, kr->row.name, &cur, mac);
+        if (sodium_memcmp(mac, cur.mac, sizeof mac) != 0 ||
+            cur.encryptions_reserved < kv->row.encryptions_reserved) {
+            log_msg(LOG_ERROR, "keyring_integrity_failure", "keyring", kr->row.name, "detail",
+                    "a key version row does not match its MAC; refusing it", LOG_END);
+            return ST_INTEGRITY;
+        }
+        int64_t shift = cur.encryptions_reserved - kv->row.encryptions_reserved;
+        atomic_fetch_add(&kv->used, shift);
+        *want += shift;
+        if (*want > limit)
+            *want = limit;
+        kv->row.encryptions_reserved = cur.encryptions_reserved;
+        memcpy(kv->row.mac, cur.mac, sizeof kv->row.mac);
+        atomic_store(&kv->reserved, cur.encryptions_reserved);
+        if (*want <= cur.encryptions_reserved)
+            return ST_VERSION_DISABLED; /* the bound is used up across the replicas */
+    }
+    return st;
+}
+
 /* Count one encryption. A crash may over-count by up to one block, never under-count. */
 static enum status
 count_one(struct keyrings *k, struct keyring *kr, struct kver *kv)
@@ -111,18 +153,18 @@ count_one(struct keyrings *k, struct keyring *kr, struct kver *kv)
         if (want > limit)
             want = limit;
         if (n > atomic_load(&kv->reserved)) {
-            struct store_version v = kv->row;
-            v.encryptions_reserved = want;
-            keyrings__version_mac(k, kr->row.name, &v, v.mac);
-            st = store_version_reserve(k->store, kr->row.id, v.version, want, v.mac);
+            st = reserve_from_store(k, kr, kv, &want, limit);
             if (st == ST_OK) {
+                struct store_version v = kv->row;
+                v.encryptions_reserved = want;
+                keyrings__version_mac(k, kr->row.name, &v, v.mac);
                 kv->row.encryptions_reserved = want;
                 memcpy(kv->row.mac, v.mac, sizeof v.mac);
                 atomic_store(&kv->reserved, want);
             } else {
                 atomic_fetch_sub(&kv->used, 1);
                 log_msg(LOG_ERROR, "reservation_failed", "keyring", kr->row.name, LOG_END);
-                st = ST_UNAVAILABLE;
+                st = st == ST_VERSION_DISABLED ? st : ST_UNAVAILABLE;
             }
         }
         pthread_mutex_unlock(&kr->mu);

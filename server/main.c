@@ -63,7 +63,7 @@ struct opts {
     uint64_t log_buffer;
     uint64_t threads, max_body_bytes, max_batch_items, max_batch_bytes, max_connections,
         max_connections_per_ip, kek_max_encryptions, reserve_block;
-    int64_t idle_timeout, maintenance_interval, shutdown_grace;
+    int64_t idle_timeout, maintenance_interval, shutdown_grace, replica_sync_interval;
 };
 
 /* clang-format off */
@@ -72,7 +72,7 @@ struct opts {
 #define COMMON_OPTS                                                                            \
     O("config", OPT_STRING, config, NULL, "JSON config file (keys are option names)"),         \
     O("data-dir", OPT_STRING, data_dir, "./data", "directory for the root key and database"),  \
-    O("database", OPT_STRING, database, NULL, "database URL (default sqlite:DATA_DIR/difyguard.db)"), \
+    O("database", OPT_STRING, database, NULL, "database: sqlite:PATH (default sqlite:DATA_DIR/difyguard.db), postgresql://... or a libpq conninfo string (keep the password in PGPASSFILE)"), \
     O("root-key", OPT_STRING, root_key, NULL, "root key file (default DATA_DIR/root.key)"),    \
     O("log-level", OPT_STRING, log_level, "info", "debug, info, warn or error")
 /* clang-format on */
@@ -138,6 +138,9 @@ static const struct opt serve_opts[] = {
       "encryption counts reserved per durable write"),
     O("maintenance-interval", OPT_DURATION, maintenance_interval, "60s",
       "how often due rotations are checked"),
+    O("replica-sync-interval", OPT_DURATION, replica_sync_interval, "1s",
+      "PostgreSQL: how often keyrings changed by other replicas are polled for (LISTEN/NOTIFY "
+      "brings most changes sooner)"),
     O("shutdown-grace", OPT_DURATION, shutdown_grace, "30s",
       "on SIGTERM, how long in-flight requests may take"),
     O("log-buffer", OPT_SIZE, log_buffer, "4MiB",
@@ -242,13 +245,15 @@ cmd_init(int argc, char **argv)
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
     if ((rc = lock_database(&lock, p.database, "init", "refusing to initialise it")) >= 0)
         goto out;
+    char shown[512];
+    store_url_display(p.database, shown, sizeof shown); /* never a password */
     if (service_init(&p, key, sizeof key, root_id, sizeof root_id, &adopted, err, sizeof err) !=
         ST_OK) {
         rc = fail(1, "init failed: %s", err);
     } else if (o.json) {
         json_t *j =
             json_pack("{s:s, s:s, s:b, s:s, s:s}", "key", key, "root_key_id", root_id,
-                      "root_key_adopted", adopted, "data_dir", p.data_dir, "database", p.database);
+                      "root_key_adopted", adopted, "data_dir", p.data_dir, "database", shown);
         char *s = json_dumps(j, JSON_COMPACT);
         printf("%s\n", s);
         jx_free_str(s);
@@ -257,7 +262,7 @@ cmd_init(int argc, char **argv)
     } else {
         printf("Root key:  %s (id %s%s)\nDatabase:  %s\nAdmin API key (shown once, store it "
                "now):\n%s\n",
-               p.root_key, root_id, adopted ? ", adopted" : "", p.database, key);
+               p.root_key, root_id, adopted ? ", adopted" : "", shown, key);
         rc = 0;
     }
 out:
@@ -536,6 +541,31 @@ duty_rotation(void *arg, int64_t now_ms)
 }
 
 static void
+duty_replica_sync(void *arg, int64_t now_ms)
+{
+    (void)now_ms;
+    keyrings_sync(arg);
+}
+
+/* LISTEN/NOTIFY (store_watch): another replica committed a change. */
+struct watch_ctx {
+    struct janitor *janitor;
+    struct apps *apps;
+};
+
+static void
+watch_changes(void *arg, const char *what)
+{
+    const struct watch_ctx *w = arg;
+    bool all = strcmp(what, "resync") == 0;
+
+    if (all || strcmp(what, "keyrings") == 0)
+        janitor_kick(w->janitor, "replica_sync");
+    if (all || strcmp(what, "apikeys") == 0)
+        apps_forget_all(w->apps);
+}
+
+static void
 kick_rotation(void *arg)
 {
     janitor_kick(arg, "rotation");
@@ -553,6 +583,16 @@ start_janitor(struct janitor **out, struct service *svc, const struct opts *o, s
     };
     size_t n = 2;
 
+    /* Several replicas on one PostgreSQL database: keyrings changed through another replica
+     * reach this one at the next --replica-sync-interval (polling), key rows within twice that
+     * (their cache lifetime); LISTEN/NOTIFY (watch_changes) brings both sooner. */
+    if (strcmp(store_backend(svc->store), "postgres") == 0) {
+        duties[n++] = (struct duty){
+            "replica_sync", (o->replica_sync_interval > 0 ? o->replica_sync_interval : 1) * 1000,
+            duty_replica_sync, svc->keyrings};
+        apps_set_cache_ttl(svc->apps,
+                           2 * (o->replica_sync_interval > 0 ? o->replica_sync_interval : 1));
+    }
     if (svc->audit != NULL)
         duties[n++] = (struct duty){"audit", 1000, audit_janitor, svc->audit};
     if (svc->certs != NULL) /* reads files, wakes the prober for endpoints */
@@ -669,6 +709,7 @@ cmd_serve(int argc, char **argv)
     struct http_server *http = NULL, *mhttp = NULL;
     struct listener_routes api_routes = {0}, metrics_routes = {0};
     struct janitor *janitor = NULL;
+    struct watch_ctx watch = {0};
     struct datalock *lock = NULL;
     struct tls *tls = NULL;
     char err[512];
@@ -716,7 +757,8 @@ cmd_serve(int argc, char **argv)
                                 o.audit_retention,
                                 o.audit_archive_dir != NULL ? o.audit_archive_dir : archive,
                                 false,
-                                o.audit_new_chain};
+                                o.audit_new_chain,
+                                false /* service_open: one chain per process on PostgreSQL */};
     /* One server per database, for its whole life: rotate-root-key and migrate wait for it. */
     service_paths_resolve(&p, o.data_dir, o.database, o.root_key);
     struct serve_tls_opts to = {o.tls_cert, o.tls_key, o.tls_client_ca, o.tls_min_version,
@@ -752,6 +794,8 @@ cmd_serve(int argc, char **argv)
     facts_fill(&svc->facts, &o, &p, rootkey_id(svc->root));
     if ((rc = open_compliance(svc, &o)) >= 0 || (rc = start_janitor(&janitor, svc, &o, tls)) >= 0)
         goto out;
+    watch = (struct watch_ctx){janitor, svc->apps};
+    store_watch(svc->store, watch_changes, &watch);
     enum status st =
         http_start(&http, svc, &api_routes.app, &l, &svc->limits, &obs, err, sizeof err);
     if (st != ST_OK) {
@@ -776,8 +820,10 @@ cmd_serve(int argc, char **argv)
 out:
     http_stop(mhttp, 0); /* after a failed start: whichever listener is up */
     http_stop(http, 0);
-    if (svc != NULL)
+    if (svc != NULL) {
+        store_watch(svc->store, NULL, NULL); /* before the janitor it kicks */
         keyrings_set_kick(svc->keyrings, NULL, NULL);
+    }
     janitor_free(janitor); /* before the modules its duties use */
     service_close(svc);
     free(api_routes.v);

@@ -105,7 +105,9 @@ init_database(const struct service_paths *p, struct rootkey *rk, char *admin_key
     if ((s = store_open(&st, p->database, err, err_len)) != ST_OK)
         return s;
     if (store_meta_get(st, "initialized_at", marker, sizeof marker) == ST_OK) {
-        snprintf(err, err_len, "database %s is already initialised", p->database);
+        char shown[512];
+        store_url_display(p->database, shown, sizeof shown);
+        snprintf(err, err_len, "database %s is already initialised", shown);
         store_close(st);
         return ST_CONFLICT;
     }
@@ -237,6 +239,9 @@ store_metrics(const void *self, struct metrics_out *o)
                    "Time operations spent waiting for a database connection.");
     metrics_sample1(o, "difyguard_db_pool_wait_seconds_total", "backend", b,
                     (double)p.wait_ns_total / 1e9);
+    metrics_family(o, "difyguard_db_circuit_open", "gauge",
+                   "1 while the circuit breaker refuses database operations (PostgreSQL).");
+    metrics_sample1(o, "difyguard_db_circuit_open", "backend", b, (double)p.breaker_open);
     metrics_family(o, "difyguard_db_errors_total", "counter",
                    "Database operations that failed on a database error.");
     metrics_sample1(o, "difyguard_db_errors_total", "backend", b, (double)p.errors_total);
@@ -271,24 +276,35 @@ service_start(struct service *s, const struct service_paths *p, const struct key
 {
     enum status st;
 
+    char shown[512]; /* the database as logs may show it: never a password */
+
+    store_url_display(p->database, shown, sizeof shown);
     if ((st = store_open(&s->store, p->database, err, err_len)) != ST_OK ||
         (st = service_keys_load(s, err, err_len)) != ST_OK)
         return st;
     if ((st = root_key_record(s->store, s->root)) != ST_OK) {
-        snprintf(err, err_len, "cannot record the root key id in %s", p->database);
+        snprintf(err, err_len, "cannot record the root key id in %s", shown);
         return st;
     }
     if ((st = keyrings_open(&s->keyrings, s->store, s->root, s->mac_key, ks)) != ST_OK) {
-        snprintf(err, err_len, "cannot load keyrings from %s", p->database);
+        snprintf(err, err_len, "cannot load keyrings from %s", shown);
         return st;
     }
     if ((st = apps_open(&s->apps, s->store, s->mac_key, s->hash_key)) != ST_OK) {
-        snprintf(err, err_len, "cannot load apps and API keys from %s", p->database);
+        snprintf(err, err_len, "cannot load apps and API keys from %s", shown);
         return st;
     }
-    if (as != NULL &&
-        (st = audit_open(&s->audit, s->store, s->root, s->mac_key, as, err, err_len)) != ST_OK)
-        return st;
+    struct audit_settings aset;
+    if (as != NULL) {
+        /* Several replicas share a PostgreSQL database: each process writes a chain of its own
+         * (SQLite has one serve per database, which continues its chain). */
+        aset = *as;
+        aset.chain_per_process =
+            aset.chain_per_process || strcmp(store_backend(s->store), "postgres") == 0;
+        if ((st = audit_open(&s->audit, s->store, s->root, s->mac_key, &aset, err, err_len)) !=
+            ST_OK)
+            return st;
+    }
     keyrings_set_audit(s->keyrings, s->audit);
     metrics_sources(s);
     return ST_OK;
@@ -503,4 +519,10 @@ service_rotate_root(struct service *s, const struct rootkey *to, size_t *count, 
     log_msg(LOG_WARN, "root_key_rotated", "from", rootkey_id(s->root), "to", rootkey_id(to),
             "#key_versions", n, LOG_END);
     return ST_OK;
+}
+
+bool
+service_db_ready(struct service *s)
+{
+    return s->store == NULL || store_ping(s->store) == ST_OK;
 }

@@ -90,6 +90,9 @@ NODISCARD enum status service_jwt_verify(struct service *s, const char *token, s
                                          int64_t now, struct jwt_claims *out, int64_t *rate,
                                          int64_t *burst);
 bool service_jwt_on(struct service *s);
+/* The database answers now (SQLite: always; PostgreSQL: a ping through the pool, refused at once
+ * while the circuit breaker is open). /readyz is not ready without it. */
+bool service_db_ready(struct service *s);
 /* Replace the JWT configuration (takes v; the old one is freed once no request uses it). */
 void service_jwt_set(struct service *s, struct jwt_verifier *v);
 

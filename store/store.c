@@ -91,6 +91,25 @@ url_scheme_len(const char *url)
     return strncmp(url + i, "://", 3) == 0 ? i : 0;
 }
 
+/* A PostgreSQL URL, or a libpq key=value conninfo string ("host=... dbname=..."): it starts with
+ * a keyword of lower-case letters and underscores followed by '='. A path never does in
+ * practice; "sqlite:" forces SQLite for one that would. */
+static bool
+is_postgres(const char *url)
+{
+    size_t i = 0;
+
+    /* "postgres:" without "//" too: libpq refuses it without echoing it, where a SQLite path
+     * error would show the password. */
+    if (has_prefix(url, "postgres:") || has_prefix(url, "postgresql:"))
+        return true;
+    while ((url[i] >= 'a' && url[i] <= 'z') || url[i] == '_')
+        i++;
+    while (i > 0 && url[i] == ' ')
+        i++;
+    return i > 0 && url[i] == '=';
+}
+
 /* The SQLite file of url into *path (a pointer into url), or ST_INVALID with err set. */
 static enum status
 sqlite_path_of(const char *url, const char **path, char *err, size_t err_len)
@@ -99,8 +118,8 @@ sqlite_path_of(const char *url, const char **path, char *err, size_t err_len)
 
     *path = url;
     /* Never echo the URL in err: a PostgreSQL URL may carry a password. */
-    if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
-        snprintf(err, err_len, "PostgreSQL backend not built yet");
+    if (is_postgres(url)) {
+        snprintf(err, err_len, "not a SQLite database: PostgreSQL");
         return ST_INVALID;
     }
     if (has_prefix(url, "sqlite://"))
@@ -129,6 +148,8 @@ store_open(struct store **out, const char *url, char *err, size_t err_len)
     *out = NULL;
     if (err_len > 0)
         err[0] = '\0';
+    if (is_postgres(url))
+        return store_postgres_open(out, url, err, err_len);
     if ((st = sqlite_path_of(url, &path, err, err_len)) != ST_OK)
         return st;
     return store_sqlite_open(out, path, err, err_len);
@@ -159,6 +180,15 @@ store_close(struct store *s)
         s->ops->close(s);
 }
 
+void
+store_library_versions(char *out, size_t cap)
+{
+    int pq = store_postgres_library_version();
+
+    snprintf(out, cap, "SQLite %s, libpq %d.%d", store_sqlite_library_version(), pq / 10000,
+             pq % 10000);
+}
+
 const char *
 store_backend(const struct store *s)
 {
@@ -173,6 +203,31 @@ store_pool_stats(const struct store *s, struct store_pool_stats *out)
     memset(out, 0, sizeof *out);
     if (s->ops->pool_stats != NULL)
         s->ops->pool_stats(s, out);
+}
+
+void
+store_watch(struct store *s, store_change_fn cb, void *arg)
+{
+    assert(s != NULL);
+    if (s->ops->watch != NULL)
+        s->ops->watch(s, cb, arg);
+}
+
+enum status
+store_ping(struct store *s)
+{
+    assert(s != NULL);
+    return s->ops->ping != NULL ? s->ops->ping(s) : ST_OK;
+}
+
+void
+store_url_display(const char *url, char *out, size_t cap)
+{
+    assert(url != NULL && out != NULL && cap > 0);
+    if (is_postgres(url))
+        store_postgres_display(url, out, cap);
+    else
+        snprintf(out, cap, "%s", url);
 }
 
 int
@@ -358,6 +413,16 @@ store_version_reserve(struct store *s, int64_t keyring_id, uint32_t version, int
 {
     assert(s != NULL && mac != NULL);
     return s->ops->version_reserve(s, keyring_id, version, reserved, mac);
+}
+
+enum status
+store_version_reserve_from(struct store *s, int64_t keyring_id, uint32_t version, int64_t expected,
+                           int64_t reserved, const uint8_t mac[static STORE_MAC_BYTES])
+{
+    assert(s != NULL && mac != NULL);
+    if (reserved <= expected)
+        return ST_INVALID;
+    return s->ops->version_reserve_from(s, keyring_id, version, expected, reserved, mac);
 }
 
 enum status

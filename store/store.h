@@ -26,17 +26,25 @@ struct store;
 struct store_audit_row;
 
 /* Open (creating if needed) and migrate under a lock. url: "sqlite:PATH", or a plain path for
- * SQLite; "postgres://..." is ST_INVALID until that backend lands. err gets one line. */
+ * SQLite; "postgres://...", "postgresql://..." or a libpq conninfo string ("host=... dbname=...")
+ * for PostgreSQL (every libpq parameter and environment variable honoured: PGPASSFILE, sslmode...).
+ * err gets one line and never the password. */
 NODISCARD enum status store_open(struct store **out, const char *url, char *err, size_t err_len);
 void store_close(struct store *s); /* NULL-safe */
 /* The file behind a SQLite URL (the forms store_open takes) into out: ST_OK; ST_NOT_FOUND when
  * the database is not a file (":memory:"); ST_INVALID for a URL store_open refuses or a path of
  * cap bytes or more. Commands lock the database through a file beside it (server/datalock.h). */
 NODISCARD enum status store_file_path(const char *url, char *out, size_t cap);
-const char *store_backend(const struct store *s); /* "sqlite" */
+const char *store_backend(const struct store *s); /* "sqlite", "postgres" */
 /* The database client libraries this build links, for `difyguard version`: "SQLite 3.40.1"
  * (each backend adds its own, e.g. ", libpq 15"). */
 void store_library_versions(char *out, size_t cap);
+/* The database URL as an operator may see it in logs and errors: SQLite paths as given,
+ * PostgreSQL as host, port, dbname, user and sslmode only (never a password). */
+void store_url_display(const char *url, char *out, size_t cap);
+/* Is the database reachable now? SQLite: always ST_OK. PostgreSQL: one "SELECT 1" through the
+ * pool; ST_UNAVAILABLE at once while the circuit breaker is open. */
+NODISCARD enum status store_ping(struct store *s);
 
 /* Connection pool health, for metrics (difyguard_db_pool_*): never blocks and takes no lock of
  * the pool (it is read while other threads hold every connection). SQLite has one connection
@@ -50,9 +58,19 @@ struct store_pool_stats {
     uint64_t wait_ns_total; /* time they waited, nanoseconds */
     uint64_t errors_total;  /* operations that failed on a database error (not on a conflict
                              * or a missing row) */
+    uint64_t breaker_open;  /* 1 while the circuit breaker refuses operations (PostgreSQL) */
 };
 void store_pool_stats(const struct store *s, struct store_pool_stats *out);
 int store_schema_version(struct store *s); /* highest applied migration */
+
+/* Changes committed through other processes on the same database (several replicas on
+ * PostgreSQL: LISTEN/NOTIFY). cb(arg, what) runs on a thread of the store for each: "keyrings" (a
+ * keyring rotated, changed or deleted), "apikeys" (an API key revoked, changed or rotated), and
+ * "resync" after the listening connection (re)connects (changes may have been missed). cb NULL
+ * stops it; store_close stops it too. SQLite: nothing (one process owns the database). Best
+ * effort: callers keep polling as well. */
+typedef void (*store_change_fn)(void *arg, const char *what);
+void store_watch(struct store *s, store_change_fn cb, void *arg);
 
 /* Admin changes below take `ev`: when not NULL, that audit event row is inserted in the
  * change's own transaction, so a committed change always has its event. A caller whose event
@@ -143,6 +161,15 @@ NODISCARD enum status store_version_get(struct store *s, int64_t keyring_id, uin
 NODISCARD enum status store_version_reserve(struct store *s, int64_t keyring_id, uint32_t version,
                                             int64_t reserved,
                                             const uint8_t mac[static STORE_MAC_BYTES]);
+/* Raise encryptions_reserved from `expected` to `reserved` (> expected) and store the new row
+ * MAC, only if it still is `expected`: ST_CONFLICT when another process (a replica) reserved
+ * since (read the row again and reserve from its value), ST_NOT_FOUND when the version is gone.
+ * Each process then owns the range it raised the count over: encryption counts stay an upper
+ * bound with any number of processes. */
+NODISCARD enum status store_version_reserve_from(struct store *s, int64_t keyring_id,
+                                                 uint32_t version, int64_t expected,
+                                                 int64_t reserved,
+                                                 const uint8_t mac[static STORE_MAC_BYTES]);
 /* Replace root_key_id, wrapped and mac (root key rotation). */
 NODISCARD enum status store_version_rewrap(struct store *s, const struct store_version *v);
 /* Every version of every keyring (root key rotation). */

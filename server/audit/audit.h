@@ -27,6 +27,9 @@ struct audit_settings {
     const char *archive_dir;     /* pruned events are exported here first */
     bool own_chain;              /* a one-off chain for this process (CLI commands) */
     bool new_chain_on_break;     /* --audit-new-chain: see audit_open */
+    /* A new chain at each start, continued and sealed like any other (several replicas on one
+     * PostgreSQL database: one chain per replica process, never shared). */
+    bool chain_per_process;
 };
 
 /* What the request pipeline knows about one finished request. Strings are copies (the request may go away

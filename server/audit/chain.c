@@ -224,8 +224,11 @@ audit__chain_open(struct audit *a, char *err, size_t err_len)
     bool legacy = false;
     enum status st;
 
-    if (a->set.own_chain) {
-        new_chain_id(a); /* a short-lived process never shares a chain */
+    if (a->set.own_chain || a->set.chain_per_process) {
+        new_chain_id(a); /* a short-lived process, or a replica, never shares a chain */
+        if (a->set.chain_per_process)
+            log_msg(LOG_INFO, "audit_chain_started", "chain_id", a->chain_id, "detail",
+                    "one chain per replica process", LOG_END);
         return ST_OK;
     }
     if ((st = chain_id_load(a, &legacy, err, err_len)) == ST_OK &&

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/xmem.h"
 #include "server/audit/priv.h"
+#include "server/sealed.h"
 
 struct export_ctx {
     store_line_cb cb;
@@ -106,10 +107,29 @@ emit_after(struct export_ctx *x, const char *text, size_t len, uint64_t after_se
     return st;
 }
 
+/* Is (seq, hash) the head its writer sealed for chain_id (the meta row audit_head:<chain>, MAC'd
+ * with the row-MAC key in the transaction of its last group commit)? */
+static bool
+sealed_head_is(struct audit *a, const char *chain_id, uint64_t seq,
+               const uint8_t hash[static AUDIT_HASH_BYTES])
+{
+    char key[STORE_CHAIN_ID_MAX + 16], val[128], want[128], hex[2 * AUDIT_HASH_BYTES + 1];
+
+    snprintf(key, sizeof key, "audit_head:%s", chain_id);
+    if (seq == 0 || sealed_get(a->store, a->mac_key, key, val, sizeof val) != ST_OK)
+        return false;
+    sodium_bin2hex(hex, sizeof hex, hash, AUDIT_HASH_BYTES);
+    snprintf(want, sizeof want, "%" PRIu64 ":%s", seq, hex);
+    return strcmp(val, want) == 0;
+}
+
 /* Another node's chain: verified from its start; exported up to its last checkpoint that
  * verifies, then re-attested there with an export checkpoint of this node. Events after that
- * checkpoint are not signed here (its own node checkpoints them); a chain with no valid
- * checkpoint, or one that stops verifying, is reported and cut at what verified. */
+ * checkpoint are not signed here (its own node checkpoints them), unless the whole chain verifies
+ * and ends at the head its writer sealed: the chain of a replica that stopped or was killed
+ * before checkpointing its last events (several replicas on PostgreSQL) is then attested up to
+ * that head. A chain with neither, or one that stops verifying, is reported and cut at what
+ * verified. */
 static enum status
 export_other(struct audit *a, const char *chain_id, uint64_t after_seq, struct export_ctx *x,
              struct audit_export_report *rep)
@@ -123,11 +143,20 @@ export_other(struct audit *a, const char *chain_id, uint64_t after_seq, struct e
     if (st != ST_OK || text.len == 0)
         goto out;
     size_t n_keys = audit_public_keys(a, &keys);
-    if (audit_verify_prefix(text.p, text.len, (const uint8_t(*)[AUDIT_PK_BYTES])keys, n_keys, NULL,
-                            0, &pre, &res) != ST_OK)
+    bool whole = audit_verify_prefix(text.p, text.len, (const uint8_t(*)[AUDIT_PK_BYTES])keys,
+                                     n_keys, NULL, 0, &pre, &res) == ST_OK;
+    bool sealed = whole && sealed_head_is(a, chain_id, pre.head_seq, pre.head_hash) &&
+                  (!pre.has_cp || pre.head_seq > pre.cp_seq);
+    if (!whole)
         unverified(a, rep, chain_id, res.error);
-    else if (!pre.has_cp)
+    else if (!pre.has_cp && !sealed)
         unverified(a, rep, chain_id, "no checkpoint signed by an accepted audit key");
+    if (sealed) { /* attest up to the sealed head: every line of the text */
+        pre.has_cp = true;
+        pre.cp_seq = pre.head_seq;
+        memcpy(pre.cp_hash, pre.head_hash, sizeof pre.cp_hash);
+        pre.cp_end = text.len;
+    }
     if (!pre.has_cp || pre.cp_seq < after_seq)
         goto out;
     if ((st = audit__sign_line(a, &cp, chain_id, "export", pre.cp_seq, pre.cp_hash,

@@ -36,6 +36,9 @@ struct audit {
     pthread_mutex_t chain_mu; /* head and every write to the chain */
     uint64_t head_seq;
     uint8_t head_hash[AUDIT_HASH_BYTES];
+    /* A group commit failed without a clear answer (a connection lost around COMMIT): it may
+     * have committed. The next group first reads the chain's head back from the store. */
+    bool head_unsure;
     uint64_t checkpoint_seq; /* head at the last checkpoint */
     int64_t checkpoint_at_ms;
     int64_t retention_at_ms;

@@ -405,6 +405,33 @@ event_line(struct audit *a, const struct audit_rec *r, struct audit_event *e, st
     return st;
 }
 
+/* After a failed group commit whose outcome is unknown (the database went away around COMMIT):
+ * this node alone writes its chain, so the head the store holds is the truth. A group that did
+ * commit is adopted (its requests were answered 503: the trail holds events of requests that
+ * were not acknowledged, never the reverse). Called with chain_mu held. */
+static enum status
+head_resync(struct audit *a)
+{
+    uint8_t hash[AUDIT_HASH_BYTES];
+    uint64_t seq = 0;
+    enum status st = store_audit_head(a->store, a->chain_id, &seq, hash);
+
+    if (st == ST_NOT_FOUND)
+        st = ST_OK;
+    if (st != ST_OK)
+        return ST_UNAVAILABLE;
+    if (seq > a->head_seq) {
+        char n[24];
+        snprintf(n, sizeof n, "%llu", (unsigned long long)(seq - a->head_seq));
+        log_msg(LOG_WARN, "audit_head_resynced", "chain_id", a->chain_id, "#events", n, "detail",
+                "a group commit reported as failed had committed", LOG_END);
+        a->head_seq = seq;
+        memcpy(a->head_hash, hash, sizeof hash);
+    }
+    a->head_unsure = false;
+    return ST_OK;
+}
+
 /* Chain, write and commit one group. Each record's result is set: ST_OK when its event is
  * committed, else the failure (the store's, for all of them). */
 static enum status
@@ -419,6 +446,15 @@ commit_group(struct audit *a, struct audit_rec *list, size_t n)
     g.lines = xcalloc(n, sizeof *g.lines);
     g.usage = xcalloc(n, sizeof *g.usage);
     pthread_mutex_lock(&a->chain_mu);
+    if (a->head_unsure && (st = head_resync(a)) != ST_OK) {
+        pthread_mutex_unlock(&a->chain_mu);
+        for (struct audit_rec *r = list; r != NULL; r = r->next)
+            r->result = st;
+        free(g.rows);
+        free(g.lines);
+        free(g.usage);
+        return st;
+    }
     uint64_t seq0 = a->head_seq;
     uint8_t hash0[AUDIT_HASH_BYTES];
     memcpy(hash0, a->head_hash, sizeof hash0);
@@ -441,6 +477,8 @@ commit_group(struct audit *a, struct audit_rec *list, size_t n)
          * follow it, every group fails until an operator looks. */
         a->head_seq = seq0;
         memcpy(a->head_hash, hash0, sizeof hash0);
+        if (st == ST_UNAVAILABLE)
+            a->head_unsure = true;
         if (st == ST_CONFLICT)
             log_msg(LOG_ERROR, "audit_chain_conflict", "chain_id", a->chain_id, "detail",
                     "another writer appended to this node's chain", LOG_END);

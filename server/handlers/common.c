@@ -40,7 +40,8 @@ void
 h_readyz(struct req *r)
 {
     struct sbuf b = {0};
-    bool ready = atomic_load(&r->svc->ready);
+    /* Not ready while the database does not answer: requests would fail closed (503) anyway. */
+    bool ready = atomic_load(&r->svc->ready) && service_db_ready(r->svc);
     sbuf_adds(&b, ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not_ready\"}");
     req_reply_json(r, ready ? 200 : 503, &b);
 }

@@ -14,6 +14,8 @@ struct store_ops {
     void (*close)(struct store *s);
     int (*schema_version)(struct store *s);
     void (*pool_stats)(const struct store *s, struct store_pool_stats *out); /* no lock */
+    enum status (*ping)(struct store *s); /* optional: NULL is always reachable */
+    void (*watch)(struct store *s, store_change_fn cb, void *arg); /* optional */
 
     enum status (*meta_get)(struct store *s, const char *key, char *val, size_t val_cap);
     enum status (*meta_set)(struct store *s, const char *key, const char *val);
@@ -43,6 +45,9 @@ struct store_ops {
                                struct store_version *out);
     enum status (*version_reserve)(struct store *s, int64_t keyring_id, uint32_t version,
                                    int64_t reserved, const uint8_t mac[static STORE_MAC_BYTES]);
+    enum status (*version_reserve_from)(struct store *s, int64_t keyring_id, uint32_t version,
+                                        int64_t expected, int64_t reserved,
+                                        const uint8_t mac[static STORE_MAC_BYTES]);
     enum status (*version_rewrap)(struct store *s, const struct store_version *v);
     enum status (*version_list_all)(struct store *s, struct store_version **out, size_t *n);
 
@@ -108,5 +113,17 @@ struct store {
  * ":memory:". On failure *out is NULL and err holds one line. */
 NODISCARD enum status store_sqlite_open(struct store **out, const char *path, char *err,
                                         size_t err_len);
+
+/* Connect to PostgreSQL (conninfo: a URL or key=value string), migrate under an advisory lock
+ * and keep a pool (store/postgres/). */
+NODISCARD enum status store_postgres_open(struct store **out, const char *conninfo, char *err,
+                                          size_t err_len);
+/* conninfo without its password, for logs (store_url_display). */
+void store_postgres_display(const char *conninfo, char *out, size_t cap);
+
+/* The client library each backend links, for store_library_versions: "3.40.1", and libpq's
+ * PQlibVersion() (150004 for 15.4). */
+const char *store_sqlite_library_version(void);
+int store_postgres_library_version(void);
 
 #endif

@@ -242,6 +242,29 @@ sq_version_reserve(struct store *s, int64_t keyring_id, uint32_t version, int64_
 }
 
 enum status
+sq_version_reserve_from(struct store *s, int64_t keyring_id, uint32_t version, int64_t expected,
+                        int64_t reserved, const uint8_t mac[static STORE_MAC_BYTES])
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    int changes = 0;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_V_RESERVE_FROM, &b)) == ST_OK) {
+        sqdb_bind_i64(&b, keyring_id);
+        sqdb_bind_i64(&b, version);
+        sqdb_bind_i64(&b, expected);
+        sqdb_bind_i64(&b, reserved);
+        sqdb_bind_blob(&b, mac, STORE_MAC_BYTES);
+        if ((st = sqdb_run(&b, &changes)) == ST_OK && changes == 0)
+            st = sq_exists(d, SQ_V_EXISTS, keyring_id, version) == ST_OK ? ST_CONFLICT
+                                                                         : ST_NOT_FOUND;
+    }
+    sqdb_unlock(d);
+    return st;
+}
+
+enum status
 sq_version_rewrap(struct store *s, const struct store_version *v)
 {
     struct sqdb *d = sq_lock(s);

@@ -30,6 +30,7 @@ enum sq_id {
     SQ_V_LIST,
     SQ_V_LIST_ALL,
     SQ_V_RESERVE,
+    SQ_V_RESERVE_FROM,
     SQ_V_EXISTS,
     SQ_V_REWRAP,
     SQ_APP_INSERT,
@@ -106,6 +107,9 @@ enum status sq_version_get(struct store *s, int64_t keyring_id, uint32_t version
                            struct store_version *out);
 enum status sq_version_reserve(struct store *s, int64_t keyring_id, uint32_t version,
                                int64_t reserved, const uint8_t mac[static STORE_MAC_BYTES]);
+enum status sq_version_reserve_from(struct store *s, int64_t keyring_id, uint32_t version,
+                                    int64_t expected, int64_t reserved,
+                                    const uint8_t mac[static STORE_MAC_BYTES]);
 enum status sq_version_rewrap(struct store *s, const struct store_version *v);
 enum status sq_version_list_all(struct store *s, struct store_version **out, size_t *n);
 

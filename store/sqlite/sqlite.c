@@ -78,6 +78,9 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
     [SQ_V_RESERVE] = {"version_reserve", "UPDATE key_versions SET encryptions_reserved = ?3, "
                                          "mac = ?4 WHERE keyring_id = ?1 AND version = ?2 "
                                          "AND encryptions_reserved < ?3"},
+    [SQ_V_RESERVE_FROM] = {"version_reserve_from",
+                           "UPDATE key_versions SET encryptions_reserved = ?4, mac = ?5 "
+                           "WHERE keyring_id = ?1 AND version = ?2 AND encryptions_reserved = ?3"},
     [SQ_V_EXISTS] = {"version_exists", "SELECT 1 FROM key_versions "
                                        "WHERE keyring_id = ?1 AND version = ?2"},
     [SQ_V_REWRAP] = {"version_rewrap", "UPDATE key_versions SET root_key_id = ?3, wrapped = ?4, "
@@ -618,6 +621,7 @@ static const struct store_ops sq_ops = {
     .version_list = sq_version_list,
     .version_get = sq_version_get,
     .version_reserve = sq_version_reserve,
+    .version_reserve_from = sq_version_reserve_from,
     .version_rewrap = sq_version_rewrap,
     .version_list_all = sq_version_list_all,
     .app_create = sq_app_create,
@@ -667,8 +671,8 @@ store_sqlite_open(struct store **out, const char *path, char *err, size_t err_le
     return ST_OK;
 }
 
-void
-store_library_versions(char *out, size_t cap)
+const char *
+store_sqlite_library_version(void)
 {
-    snprintf(out, cap, "SQLite %s", sqlite3_libversion());
+    return sqlite3_libversion();
 }

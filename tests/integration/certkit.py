@@ -194,8 +194,9 @@ class TlsServer:
         self.stderr_path = conftest._CTX.log_path(f"serve-tls-{self.port}.stderr")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [conftest.BIN, "serve", "--data-dir", datadir.path, "--listen",
-                 f"127.0.0.1:{self.port}"] + list(tls_args) + list(extra),
+                conftest._with_database([conftest.BIN, "serve", "--data-dir", datadir.path,
+                                         "--listen", f"127.0.0.1:{self.port}"]
+                                        + list(tls_args) + list(extra)),
                 stdout=out, stderr=err, env=conftest.child_env(), stdin=subprocess.DEVNULL)
         conftest._LIVE_SERVERS.append(self)
         end = time.monotonic() + conftest.READY_DEADLINE

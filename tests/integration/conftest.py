@@ -384,13 +384,47 @@ def run_cli(args, timeout=120, env=None, input_text=None):
     """Run `difyguard args...`; stderr is captured to a scanned log. Returns CompletedProcess
     with .stdout and .stderr as text."""
     require_binary()
-    proc = subprocess.run([BIN] + list(args), capture_output=True, timeout=timeout,
+    proc = subprocess.run([BIN] + _with_database(args), capture_output=True, timeout=timeout,
                           env=child_env(env), input=input_text, text=True)
     if _CTX is not None:
         name = "cli-" + (args[0] if args else "none").replace("/", "_") + ".stderr"
         with open(_CTX.log_path(name), "w") as f:
             f.write(proc.stderr)
     return proc
+
+
+# DG_TEST_PG_URL, or DG_PG_URL with DG_TEST_PG_SUITE=1 (ctest integration_postgres_suite): every
+# data dir gets a database of its own on that PostgreSQL server, passed as --database to every
+# command naming the data dir. Tests that work on the SQLite file skip (DataDir.db).
+PG_SUITE_URL = os.environ.get("DG_TEST_PG_URL") or (
+    os.environ.get("DG_PG_URL") if os.environ.get("DG_TEST_PG_SUITE") == "1" else None)
+_PG_DBS = {}
+_PG_N = itertools.count(1)
+
+
+def pg_database_for(data_dir):
+    """The --database arguments of a data dir (none on SQLite); a new database the first time."""
+    if not PG_SUITE_URL:
+        return []
+    key = os.path.abspath(str(data_dir))
+    if key not in _PG_DBS:
+        name = f"dgs_{os.getpid()}_{next(_PG_N)}"
+        out = subprocess.run(["psql", "-qtAX", PG_SUITE_URL, "-c", f"CREATE DATABASE {name}"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        base, _, query = PG_SUITE_URL.partition("?")
+        _PG_DBS[key] = base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+    return ["--database", _PG_DBS[key]]
+
+
+def _with_database(args):
+    """args of a command naming --data-dir D, plus D's --database on PostgreSQL."""
+    args = list(args)
+    if PG_SUITE_URL and "--data-dir" in args and "--database" not in args:
+        i = args.index("--data-dir")
+        if i + 1 < len(args):
+            args += pg_database_for(args[i + 1])
+    return args
 
 
 def init_data_dir(data_dir):
@@ -430,8 +464,8 @@ def run_serve_expecting_exit(data_dir, listen, extra=(), deadline=READY_DEADLINE
     err_path = _CTX.log_path("serve-refused.stderr")
     out_path = _CTX.log_path("serve-refused.stdout")
     with open(err_path, "wb") as err, open(out_path, "wb") as out:
-        proc = subprocess.Popen([BIN, "serve", "--data-dir", str(data_dir), "--listen", listen]
-                                + list(extra), stdout=out, stderr=err, env=child_env(),
+        proc = subprocess.Popen(_with_database([BIN, "serve", "--data-dir", str(data_dir),
+                                                "--listen", listen] + list(extra)), stdout=out, stderr=err, env=child_env(),
                                 stdin=subprocess.DEVNULL)
     try:
         rc = proc.wait(timeout=deadline)
@@ -484,8 +518,8 @@ class Server:
             out = open(self.stdout_path, "wb")
             err = open(self.stderr_path, "wb")
             self.proc = subprocess.Popen(
-                [BIN, "serve", "--data-dir", self.data_dir,
-                 "--listen", f"127.0.0.1:{self.port}"] + self.args,
+                _with_database([BIN, "serve", "--data-dir", self.data_dir,
+                                "--listen", f"127.0.0.1:{self.port}"] + self.args),
                 stdout=out, stderr=err, env=child_env(self.env), stdin=subprocess.DEVNULL)
             out.close()
             err.close()
@@ -723,6 +757,8 @@ class DataDir:
 
     @property
     def db(self):
+        if PG_SUITE_URL:  # the test edits or reads the SQLite file behind the service's back
+            pytest.skip("works on the SQLite file (the suite runs on PostgreSQL)")
         return os.path.join(self.path, "difyguard.db")
 
 

@@ -7,6 +7,9 @@ import json
 import os
 import stat
 
+import pytest
+
+import conftest
 from conftest import SECRETS, Server, expect, new_text, register_root_key, run_cli
 
 
@@ -29,6 +32,7 @@ def init(data_dir, root_key):
     return run_cli(["init", "--data-dir", str(data_dir), "--root-key", root_key, "--json"])
 
 
+@pytest.mark.skipif(bool(conftest.PG_SUITE_URL), reason="checks the SQLite file init makes")
 def test_init_adopts_a_provisioned_root_key_and_serves_with_it(tmp_path):
     path, content = provisioned_key(tmp_path)
     data = tmp_path / "data"

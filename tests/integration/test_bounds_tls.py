@@ -95,8 +95,9 @@ def test_tls_listener(new_datadir, tls_files, host):
     err_path = conftest._CTX.log_path(f"serve-tls-{port}.stderr")
     out = open(conftest._CTX.log_path(f"serve-tls-{port}.stdout"), "wb")
     err = open(err_path, "wb")
-    proc = subprocess.Popen([BIN, "serve", "--data-dir", dd.path, "--listen", f"{host}:{port}",
-                             "--tls-cert", crt, "--tls-key", key],
+    proc = subprocess.Popen(conftest._with_database(
+                                [BIN, "serve", "--data-dir", dd.path, "--listen", f"{host}:{port}",
+                                 "--tls-cert", crt, "--tls-key", key]),
                             stdout=out, stderr=err, env=child_env(), stdin=subprocess.DEVNULL)
     out.close()
     err.close()

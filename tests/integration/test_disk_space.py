@@ -9,7 +9,11 @@ import subprocess
 
 import pytest
 
+import conftest
 from conftest import DataDir, expect, poll_until
+
+pytestmark = pytest.mark.skipif(bool(conftest.PG_SUITE_URL),
+                                reason="the SQLite data directory's disk (the suite runs on PostgreSQL)")
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 import requests
 import yaml
 
+import conftest
 from conftest import CRYPTO_SCOPES, DataDir, Server, expect, free_port, new_text, poll_until
 
 SRC = os.environ.get("DG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -104,6 +105,7 @@ def short_load(srv, stop):
     return keyring
 
 
+@pytest.mark.skipif(bool(conftest.PG_SUITE_URL), reason="queries the SQLite pool series")
 def test_prometheus_scrapes_rules_and_dashboard_evaluate(stack):
     srv, base = stack
     stop = threading.Event()

@@ -22,6 +22,8 @@ NOT_RUN = {
     "difyguard serve": "starts a server of its own with files the example assumes",
     "difyguard keyring create dify\n": "installs into a Dify checkout (test_dify_deploy.py applies "
                                         "the patch, test_dify_provider.py runs the provider)",
+    "difyguard init  --data-dir /etc/difyguard": "needs a PostgreSQL server named in the example "
+                                                 "(test_postgres.py runs both forms)",
     "python migrate_command.py": "runs inside Dify's api container (test_dify_migrate.py runs "
                                  "the migration on a stand-in of Dify's tables)",
 }

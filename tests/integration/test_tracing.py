@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+import conftest
 from conftest import CRYPTO_SCOPES, expect, free_port, new_text, poll_until
 
 
@@ -233,7 +234,9 @@ def test_bad_otel_settings_refuse_to_start(new_datadir):
                       (otel_env(free_port(), OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="2"), "OTEL_TRACES_SAMPLER_ARG"),
                       (otel_env(free_port(), OTEL_EXPORTER_OTLP_PROTOCOL="grpc"), "http/json"),
                       (otel_env(free_port(), OTEL_EXPORTER_OTLP_HEADERS="bad key=secretvalue1"), "OTEL_EXPORTER_OTLP_HEADERS")):
-        p = subprocess.run([BIN, "serve", "--data-dir", dd.path, "--listen", f"127.0.0.1:{free_port()}"],
+        p = subprocess.run(conftest._with_database(
+                               [BIN, "serve", "--data-dir", dd.path, "--listen",
+                                f"127.0.0.1:{free_port()}"]),
                            env=child_env(env), capture_output=True, text=True, timeout=30)
         assert p.returncode == 2 and word in p.stderr, (env, p.stderr)
         assert "secretvalue1" not in p.stderr and "tok-" not in p.stderr

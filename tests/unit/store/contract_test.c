@@ -352,6 +352,21 @@ test_version_reserve_rewrap(void **state)
     assert_int_equal(got.encryptions_reserved, 100);
     assert_memory_equal(got.mac, mac100, sizeof mac100);
 
+    /* Compare and set: two processes reserving from the same value, the second one loses and
+     * reserves again from what it reads; each owns the range it raised the count over. */
+    assert_int_equal(store_version_reserve_from(f->s, kr.id, 1, 100, 200, mac50), ST_OK);
+    assert_int_equal(store_version_reserve_from(f->s, kr.id, 1, 100, 200, mac100), ST_CONFLICT);
+    assert_int_equal(store_version_reserve_from(f->s, kr.id, 1, 100, 300, mac100), ST_CONFLICT);
+    assert_int_equal(store_version_get(f->s, kr.id, 1, &got), ST_OK);
+    assert_int_equal(got.encryptions_reserved, 200);
+    assert_memory_equal(got.mac, mac50, sizeof mac50);
+    assert_int_equal(store_version_reserve_from(f->s, kr.id, 1, 200, 150, mac100), ST_INVALID);
+    assert_int_equal(store_version_reserve_from(f->s, kr.id, 2, 0, 10, mac50), ST_NOT_FOUND);
+    assert_int_equal(store_version_reserve_from(f->s, kr.id, 1, 200, 100 + 100, mac50), ST_INVALID);
+    assert_int_equal(store_version_reserve(f->s, kr.id, 1, 100, mac100), ST_OK); /* no lower */
+    assert_int_equal(store_version_get(f->s, kr.id, 1, &got), ST_OK);
+    assert_int_equal(got.encryptions_reserved, 200);
+    memcpy(mac100, got.mac, sizeof mac100); /* what the rewrap below keeps */
     assert_int_equal(store_version_reserve(f->s, kr.id, 2, 10, mac50), ST_NOT_FOUND);
     assert_int_equal(store_version_reserve(f->s, kr.id + 100, 1, 10, mac50), ST_NOT_FOUND);
     assert_int_equal(store_version_get(f->s, kr.id, 2, &got), ST_NOT_FOUND);
@@ -367,7 +382,7 @@ test_version_reserve_rewrap(void **state)
     assert_int_equal(store_version_list_all(f->s, &all, &n), ST_OK);
     assert_int_equal(n, 1);
     assert_version_eq(&all[0], &rw);
-    assert_int_equal(all[0].encryptions_reserved, 100);
+    assert_int_equal(all[0].encryptions_reserved, 200);
     free(all);
     rw.version = 5;
     assert_int_equal(store_version_rewrap(f->s, &rw), ST_NOT_FOUND);
