@@ -159,6 +159,12 @@ store_close(struct store *s)
         s->ops->close(s);
 }
 
+void
+store_library_versions(char *out, size_t cap)
+{
+    snprintf(out, cap, "SQLite %s", store_sqlite_library_version());
+}
+
 const char *
 store_backend(const struct store *s)
 {

@@ -108,5 +108,8 @@ struct store {
  * ":memory:". On failure *out is NULL and err holds one line. */
 NODISCARD enum status store_sqlite_open(struct store **out, const char *path, char *err,
                                         size_t err_len);
+/* The client library a backend links, for `difyguard version` ("SQLite 3.40.1"); each backend
+ * adds one and store_library_versions (store.c) lists them all. */
+const char *store_sqlite_library_version(void);
 
 #endif

@@ -4,7 +4,6 @@
  * connection, migrations and helpers are in db.c).
  * Every value is bound, never spliced into SQL. */
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -667,8 +666,8 @@ store_sqlite_open(struct store **out, const char *path, char *err, size_t err_le
     return ST_OK;
 }
 
-void
-store_library_versions(char *out, size_t cap)
+const char *
+store_sqlite_library_version(void)
 {
-    snprintf(out, cap, "SQLite %s", sqlite3_libversion());
+    return sqlite3_libversion();
 }
