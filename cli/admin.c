@@ -437,16 +437,64 @@ admin_dispatch(const char *group, const struct sub *subs, size_t n, int argc, ch
 #define CLIENT_CONFIG_MAX 65536
 
 enum status
-admin_client_config(char *err, size_t err_len)
+admin_client_config_parse(const char *text, size_t len, const char *path,
+                          void (*set)(void *arg, const char *var, const char *value), void *arg,
+                          char *err, size_t err_len)
 {
     static const struct {
         const char *key, *var;
     } fields[] = {
         {"addr", "DIFYGUARD_ADDR"}, {"cacert", "DIFYGUARD_CACERT"}, {"token", "DIFYGUARD_TOKEN"}};
+    json_error_t je;
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    const char *key;
+    json_t *v;
+    enum status st = ST_OK;
+
+    sodium_memzero(&je, sizeof je); /* its text may quote the token */
+    if (!json_is_object(j)) {
+        json_decref(j);
+        snprintf(err, err_len, "client config %s: not a JSON object", path);
+        return ST_INVALID;
+    }
+    json_object_foreach (j, key, v) {
+        size_t i = 0;
+        while (i < sizeof fields / sizeof fields[0] && strcmp(key, fields[i].key) != 0)
+            i++;
+        if (i == sizeof fields / sizeof fields[0] || !json_is_string(v)) {
+            char s[SHOW_MAX + 4];
+            snprintf(err, err_len,
+                     "client config %s: \"%s\" is not one of addr, cacert, token (strings)", path,
+                     admin_shown(s, key));
+            st = ST_INVALID;
+            break;
+        }
+    }
+    /* all or nothing: a file with a bad member supplies nothing */
+    json_object_foreach (j, key, v) {
+        for (size_t i = 0; st == ST_OK && i < sizeof fields / sizeof fields[0]; i++)
+            if (strcmp(key, fields[i].key) == 0)
+                set(arg, fields[i].var, json_string_value(v));
+    }
+    json_decref(j); /* the wiping allocator wipes the token's copy */
+    return st;
+}
+
+/* The environment wins over the file. */
+static void
+set_unset(void *arg, const char *var, const char *value)
+{
+    (void)arg;
+    if (getenv(var) == NULL)
+        setenv(var, value, 0);
+}
+
+enum status
+admin_client_config(char *err, size_t err_len)
+{
     const char *path = getenv("DIFYGUARD_CLIENT_CONFIG"), *home = getenv("HOME");
     char def[4096], buf[CLIENT_CONFIG_MAX + 1];
     struct stat sb;
-    json_error_t je;
     enum status st = ST_INVALID;
     ssize_t n;
     size_t len = 0;
@@ -477,33 +525,8 @@ admin_client_config(char *err, size_t err_len)
     }
     while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
         len += (size_t)n;
-    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    st = admin_client_config_parse(buf, len, path, set_unset, NULL, err, err_len);
     sodium_memzero(buf, sizeof buf);
-    sodium_memzero(&je, sizeof je);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        snprintf(err, err_len, "client config %s: not a JSON object", path);
-        goto out;
-    }
-    const char *key;
-    json_t *v;
-    st = ST_OK;
-    json_object_foreach (j, key, v) {
-        size_t i = 0;
-        while (i < sizeof fields / sizeof fields[0] && strcmp(key, fields[i].key) != 0)
-            i++;
-        if (i == sizeof fields / sizeof fields[0] || !json_is_string(v)) {
-            char s[SHOW_MAX + 4];
-            snprintf(err, err_len,
-                     "client config %s: \"%s\" is not one of addr, cacert, token (strings)", path,
-                     admin_shown(s, key));
-            st = ST_INVALID;
-            break;
-        }
-        if (getenv(fields[i].var) == NULL)
-            setenv(fields[i].var, json_string_value(v), 0);
-    }
-    json_decref(j); /* the wiping allocator wipes the token's copy */
 out:
     close(fd);
     return st;

@@ -117,6 +117,14 @@ int admin_dispatch(const char *group, const struct sub *subs, size_t n, int argc
  * Refused (usage error, err set) unless it is a regular file that gives its group and others no
  * access (0600 or 0400). ST_OK when there is none. Sets the variables it supplies. */
 NODISCARD enum status admin_client_config(char *err, size_t err_len);
+/* The client config file's text (fuzzed): a JSON object of "addr", "cacert" and "token" strings
+ * and nothing else; set(arg, "DIFYGUARD_ADDR", value) for each, only when all are valid.
+ * ST_INVALID with err naming the file (path) and the bad member (a printable prefix), never
+ * a value. */
+NODISCARD enum status admin_client_config_parse(const char *text, size_t len, const char *path,
+                                                void (*set)(void *arg, const char *var,
+                                                            const char *value),
+                                                void *arg, char *err, size_t err_len);
 /* A raw call (NDJSON, text) streamed to f: 0, or the exit code with the failure printed. */
 int admin_api_file(struct run *r, const char *method, char *path, FILE *f);
 

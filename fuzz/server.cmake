@@ -60,3 +60,7 @@ target_compile_definitions(fuzz_report_verify PRIVATE
 dg_fuzz(fuzz_query
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_query.c
     LIBS dg_server)
+# The CLI's client config file (issue 14).
+dg_fuzz(fuzz_client_config
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_client_config.c
+    LIBS dg_cli)

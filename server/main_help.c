@@ -16,9 +16,7 @@
 
 #include "store/store.h"
 
-#ifndef DG_REVISION
-#define DG_REVISION "unknown"
-#endif
+#include "dg_revision.h" /* generated at build time: DG_REVISION */
 
 void
 main_usage(FILE *f)

@@ -13,9 +13,7 @@
 #include "common/log.h"
 #include "server/obs/metrics.h"
 
-#ifndef DG_REVISION
-#define DG_REVISION "unknown"
-#endif
+#include "dg_revision.h" /* generated at build time: DG_REVISION */
 
 /* The boot time (unix seconds) from /proc/stat's btime line. */
 static double

@@ -962,12 +962,10 @@ pg_audit_list(struct store *s, const struct store_audit_filter *f, struct store_
 {
     struct pgq q =
         f->newest_first
-            ? PGQ("audit_list_desc",
-                  PG_AUDIT_LIST_WHERE
+            ? PGQ("audit_list_desc", PG_AUDIT_LIST_WHERE
                   "($7::text IS NULL OR (time_ms, chain_id COLLATE \"C\", seq) < ($11, $7, $8)) "
                   "ORDER BY time_ms DESC, chain_id COLLATE \"C\" DESC, seq DESC LIMIT $9")
-            : PGQ("audit_list",
-                  PG_AUDIT_LIST_WHERE
+            : PGQ("audit_list", PG_AUDIT_LIST_WHERE
                   "($7::text IS NULL OR (time_ms, chain_id COLLATE \"C\", seq) > ($11, $7, $8)) "
                   "ORDER BY time_ms, chain_id COLLATE \"C\", seq LIMIT $9");
     struct store_audit_row *rows = NULL;

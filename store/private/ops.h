@@ -113,7 +113,6 @@ struct store {
  * ":memory:". On failure *out is NULL and err holds one line. */
 NODISCARD enum status store_sqlite_open(struct store **out, const char *path, char *err,
                                         size_t err_len);
-
 /* Connect to PostgreSQL (conninfo: a URL or key=value string), migrate under an advisory lock
  * and keep a pool (store/postgres/). */
 NODISCARD enum status store_postgres_open(struct store **out, const char *conninfo, char *err,

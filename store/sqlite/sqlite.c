@@ -4,7 +4,6 @@
  * connection, migrations and helpers are in db.c).
  * Every value is bound, never spliced into SQL. */
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

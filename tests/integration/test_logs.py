@@ -42,11 +42,12 @@ def test_a_stalled_stdout_never_blocks_requests(tmp_path):
     dropped and counted, and a log_lines_dropped line says so once the pipe is read again."""
     import os
     import subprocess
-    from conftest import BIN, DataDir, child_env, free_port, register_api_key, Api
+    from conftest import BIN, DataDir, child_env, free_port, register_api_key, Api, pg_database_for
     dd = DataDir(tmp_path / "d")
     port = free_port()
     proc = subprocess.Popen([BIN, "serve", "--data-dir", dd.path, "--listen",
-                             f"127.0.0.1:{port}", "--log-level", "debug", "--log-buffer", "16KiB"],
+                             f"127.0.0.1:{port}", "--log-level", "debug", "--log-buffer", "16KiB"]
+                            + pg_database_for(dd.path),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env())
     try:
         api = Api(f"http://127.0.0.1:{port}", dd.admin_key)

@@ -79,6 +79,12 @@ def test_version_names_commit_and_libraries():
         assert lib in lines[2], lines[2]
     j = json.loads(run_cli(["version", "--json"]).stdout)
     assert j["version"] == lines[0].split()[1] and j["commit"] == lines[1].split()[1]
+    # the commit is taken at build time, not at configure time: it is the tree's HEAD
+    src = os.environ.get("DG_SOURCE_DIR", ROOT)
+    head = subprocess.run(["git", "-C", src, "rev-parse", "--short=12", "HEAD"],
+                          capture_output=True, text=True)
+    if head.returncode == 0 and os.path.realpath(src) == os.path.realpath(ROOT):
+        assert j["commit"] == head.stdout.strip(), "a stale commit: rebuild after committing"
 
 
 def test_listening_line_and_build_info_name_the_commit(server):
