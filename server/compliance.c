@@ -192,13 +192,16 @@ key_load(struct compliance *c, char *err, size_t err_len)
         struct secret *sk = NULL;
         uint8_t pk[SIGN_PK_BYTES];
         sign_keypair(&sk, pk);
-        st = svckey_put(c->d.store, c->d.root, SVCKEY_COMPLIANCE_SIGN, secret_ro(sk),
+        /* Insert only: replicas starting together on one database race here, and every one
+         * must sign with the key that was stored (the winner's), never its own. */
+        st = svckey_add(c->d.store, c->d.root, SVCKEY_COMPLIANCE_SIGN, secret_ro(sk),
                         secret_len(sk));
         secret_free(sk);
-        if (st == ST_OK)
+        bool made = st == ST_OK;
+        if (st == ST_OK || st == ST_CONFLICT)
             st = svckey_load(c->d.store, c->d.root, SVCKEY_COMPLIANCE_SIGN, &c->sk,
                              &c->key_created_at, err, err_len);
-        if (st == ST_OK)
+        if (st == ST_OK && made)
             log_msg(LOG_INFO, "compliance_key_created", LOG_END);
     }
     if (st == ST_OK && secret_len(c->sk) != SIGN_SK_BYTES) {

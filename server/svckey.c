@@ -62,6 +62,20 @@ svckey_put(struct store *st, const struct rootkey *rk, const char *purpose, cons
     return s;
 }
 
+enum status
+svckey_add(struct store *st, const struct rootkey *rk, const char *purpose, const uint8_t *key,
+           size_t len)
+{
+    struct store_svckey row = {0};
+    enum status s;
+
+    row.created_at = clock_now_s();
+    if ((s = svckey_wrap(&row, rk, purpose, key, len)) == ST_OK)
+        s = store_svckey_add(st, &row);
+    sodium_memzero(&row, sizeof row);
+    return s;
+}
+
 /* Unwrap a row already read (its root key id checked by the caller). */
 static enum status
 svckey_open(const struct store_svckey *row, const struct rootkey *rk, struct secret **out,

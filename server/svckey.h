@@ -16,6 +16,10 @@
 /* Wrap key under the root key and store it (replacing any key of that purpose). */
 NODISCARD enum status svckey_put(struct store *st, const struct rootkey *rk, const char *purpose,
                                  const uint8_t *key, size_t len);
+/* As svckey_put, but only when the purpose has no key yet: ST_CONFLICT when another process
+ * stored one first (load that one). */
+NODISCARD enum status svckey_add(struct store *st, const struct rootkey *rk, const char *purpose,
+                                 const uint8_t *key, size_t len);
 
 /* Load and unwrap. ST_NOT_FOUND when absent; ST_AUTH when it is wrapped under another root key
  * or does not open. created_at may be NULL. err (may be NULL) gets one line naming the purpose

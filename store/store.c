@@ -288,6 +288,15 @@ store_svckey_put(struct store *s, const struct store_svckey *k)
 }
 
 enum status
+store_svckey_add(struct store *s, const struct store_svckey *k)
+{
+    assert(s != NULL && k != NULL);
+    if (!svckey_ok(k))
+        return ST_INVALID;
+    return s->ops->svckey_add(s, k);
+}
+
+enum status
 store_svckey_put_all(struct store *s, const struct store_svckey *keys, size_t n,
                      const char *root_key_id)
 {

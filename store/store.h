@@ -93,6 +93,9 @@ struct store_svckey {
 NODISCARD enum status store_svckey_get(struct store *s, const char *purpose,
                                        struct store_svckey *out);
 NODISCARD enum status store_svckey_put(struct store *s, const struct store_svckey *k); /* upsert */
+/* Insert only: ST_CONFLICT when the purpose has a key already (another process made it first:
+ * read that one). For keys made lazily by a running service, where replicas may race. */
+NODISCARD enum status store_svckey_add(struct store *s, const struct store_svckey *k);
 /* Array owned by the caller: free(). */
 NODISCARD enum status store_svckey_list(struct store *s, struct store_svckey **out, size_t *n);
 /* Upsert n service keys and, when root_key_id is not NULL, record it as meta root_key_id, all in

@@ -303,6 +303,18 @@ q_svckey_put(struct pgq *q, const struct store_svckey *k)
 }
 
 static enum status
+pg_svckey_add(struct store *s, const struct store_svckey *k)
+{
+    struct pgq q =
+        PGQ("svckey_add", "INSERT INTO service_keys (" SVC_COLS ") VALUES ($1, $2, $3, $4)");
+    pgq_text(&q, k->purpose);
+    pgq_text(&q, k->root_key_id);
+    pgq_blob(&q, k->wrapped, k->wrapped_len);
+    pgq_i64(&q, k->created_at);
+    return pg_write1(s, &q, false); /* unique_violation: ST_CONFLICT */
+}
+
+static enum status
 pg_svckey_put(struct store *s, const struct store_svckey *k)
 {
     struct pgq q;
@@ -1300,6 +1312,7 @@ static const struct store_ops pg_ops = {
     .meta_set = pg_meta_set,
     .svckey_get = pg_svckey_get,
     .svckey_put = pg_svckey_put,
+    .svckey_add = pg_svckey_add,
     .svckey_list = pg_svckey_list,
     .svckey_put_all = pg_svckey_put_all,
     .keyring_create = pg_keyring_create,

@@ -22,6 +22,7 @@ struct store_ops {
 
     enum status (*svckey_get)(struct store *s, const char *purpose, struct store_svckey *out);
     enum status (*svckey_put)(struct store *s, const struct store_svckey *k);
+    enum status (*svckey_add)(struct store *s, const struct store_svckey *k);
     enum status (*svckey_list)(struct store *s, struct store_svckey **out, size_t *n);
     enum status (*svckey_put_all)(struct store *s, const struct store_svckey *keys, size_t n,
                                   const char *root_key_id);

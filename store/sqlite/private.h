@@ -16,6 +16,7 @@ enum sq_id {
     SQ_META_SET,
     SQ_SVC_GET,
     SQ_SVC_PUT,
+    SQ_SVC_ADD,
     SQ_SVC_LIST,
     SQ_KR_INSERT,
     SQ_KR_GET,

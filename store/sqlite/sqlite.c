@@ -52,6 +52,8 @@ static const struct sqdb_stmt sq_sql[SQ__COUNT] = {
                                   "ON CONFLICT (purpose) DO UPDATE SET "
                                   "root_key_id = excluded.root_key_id, wrapped = excluded.wrapped, "
                                   "created_at = excluded.created_at"},
+    [SQ_SVC_ADD] = {"svckey_add", "INSERT INTO service_keys (" SQ_SVC_COLS ") "
+                                  "VALUES (?1, ?2, ?3, ?4)"},
     [SQ_SVC_LIST] = {"svckey_list", "SELECT " SQ_SVC_COLS " FROM service_keys ORDER BY purpose"},
     [SQ_KR_INSERT] = {"keyring_insert", "INSERT INTO keyrings (" SQ_KR_COLS ") VALUES (NULL, "
                                         "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
@@ -368,6 +370,24 @@ sq_svckey_put1(struct sqdb *d, const struct store_svckey *k)
 }
 
 static enum status
+sq_svckey_add(struct store *s, const struct store_svckey *k)
+{
+    struct sqdb *d = sq_lock(s);
+    struct sqdb_bind b;
+    enum status st;
+
+    if ((st = sqdb_prep(d, SQ_SVC_ADD, &b)) == ST_OK) {
+        sqdb_bind_text(&b, k->purpose);
+        sqdb_bind_text(&b, k->root_key_id);
+        sqdb_bind_blob(&b, k->wrapped, k->wrapped_len);
+        sqdb_bind_i64(&b, k->created_at);
+        st = sqdb_run(&b, NULL); /* a second key of the purpose: ST_CONFLICT */
+    }
+    sqdb_unlock(d);
+    return st;
+}
+
+static enum status
 sq_svckey_put(struct store *s, const struct store_svckey *k)
 {
     struct sqdb *d = sq_lock(s);
@@ -608,6 +628,7 @@ static const struct store_ops sq_ops = {
     .meta_set = sq_meta_set,
     .svckey_get = sq_svckey_get,
     .svckey_put = sq_svckey_put,
+    .svckey_add = sq_svckey_add,
     .svckey_list = sq_svckey_list,
     .svckey_put_all = sq_svckey_put_all,
     .keyring_create = sq_keyring_create,

@@ -101,6 +101,20 @@ test_svckey(void **state)
     assert_int_equal(got.wrapped[59], 1);
     assert_int_equal(got.created_at, 1700000000);
 
+    /* Insert only: a second key of a purpose is refused and the first one stays (replicas
+     * racing to make a key lazily keep the winner's). */
+    struct store_svckey other = k;
+    snprintf(other.purpose, sizeof other.purpose, "rowmac");
+    memset(other.wrapped, 0x77, other.wrapped_len);
+    assert_int_equal(store_svckey_add(f->s, &other), ST_CONFLICT);
+    assert_int_equal(store_svckey_get(f->s, "rowmac", &got), ST_OK);
+    assert_string_equal(got.root_key_id, "00000000000000a0");
+    assert_int_equal(got.wrapped[0], 1);
+    snprintf(other.purpose, sizeof other.purpose, "compliance_sign");
+    assert_int_equal(store_svckey_add(f->s, &other), ST_OK);
+    assert_int_equal(store_svckey_get(f->s, "compliance_sign", &got), ST_OK);
+    assert_int_equal(got.wrapped[0], 0x77);
+
     /* Upsert: root key rotation replaces the wrap. */
     snprintf(k.purpose, sizeof k.purpose, "rowmac");
     snprintf(k.root_key_id, sizeof k.root_key_id, "ffffffffffffffff");
@@ -113,10 +127,11 @@ test_svckey(void **state)
     assert_memory_equal(got.wrapped, k.wrapped, 72);
 
     assert_int_equal(store_svckey_list(f->s, &list, &n), ST_OK);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
     assert_string_equal(list[0].purpose, "apikey_hash");
     assert_string_equal(list[1].purpose, "audit_hmac");
-    assert_string_equal(list[2].purpose, "rowmac");
+    assert_string_equal(list[2].purpose, "compliance_sign");
+    assert_string_equal(list[3].purpose, "rowmac");
     free(list);
 
     k.wrapped_len = STORE_WRAPPED_MAX + 1;
