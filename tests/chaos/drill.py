@@ -12,7 +12,10 @@ stopped for longer than the clients' timeout), disk_full (the data directory's f
 a small tmpfs), clock (the wall clock stepped a day forward, then back behind the start, through
 libfaketime), tls_rotate (the served certificate replaced under load the way the kubelet updates
 a cert-manager secret mount: an atomic swap of its ..data link; recovery is the time until a new
-connection gets the new certificate). Exit status 1 when any fault loses an acknowledged request, breaks the trail or
+connection gets the new certificate), db_restart (the service on a PostgreSQL server started by
+the drill, scripts/pgtest.sh, which is stopped under load and started again: requests fail
+closed with 503 meanwhile; recovery is the time from the restart to the next acknowledged
+request). Exit status 1 when any fault loses an acknowledged request, breaks the trail or
 does not recover; 2 when the drill itself cannot run."""
 import argparse
 import json
@@ -152,13 +155,14 @@ class Load:
         return None
 
 
-def setup(root, log_path, env=None, extra=(), ca=None):
-    """init, serve (TLS when ca is given), a keyring and an app key allowed to encrypt on it."""
+def setup(root, log_path, env=None, extra=(), ca=None, db=()):
+    """init, serve (TLS when ca is given; db: --database arguments), a keyring and an app key
+    allowed to encrypt on it."""
     data = os.path.join(root, "data")
-    proc = subprocess.run([BIN, "init", "--data-dir", data, "--json"], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run([BIN, "init", "--data-dir", data, "--json"] + list(db),
+                          capture_output=True, text=True, check=True)
     admin = json.loads(proc.stdout)["key"]
-    node = Node(data, log_path, env=env, extra=extra)
+    node = Node(data, log_path, env=env, extra=list(extra) + list(db))
     if ca is not None:
         node.scheme, node.verify = "https", ca
     node.start()
@@ -337,12 +341,34 @@ def fault_tls_rotate(node, load, seconds):
     return None, "the new certificate was never served"
 
 
+PGTEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                      "pgtest.sh")
+
+
+def fault_db_restart(node, load, seconds):
+    down = max(2.0, seconds / 2)
+    with load.lock:
+        acked0, failed0 = load.acked, load.failed
+    subprocess.run([PGTEST, "stop", node.pg_dir], check=True, capture_output=True)
+    time.sleep(down)
+    with load.lock:
+        acked_down, failed_down = load.acked - acked0, load.failed - failed0
+    ready = requests.get(node.url + "/readyz", timeout=5).status_code
+    t0 = time.monotonic()
+    subprocess.run([PGTEST, "start", node.pg_dir], check=True, capture_output=True)
+    rec = load.ok_after(t0)
+    if ready != 503:
+        return None, f"/readyz answered {ready} with the database down"
+    return rec, (f"down {down:.0f}s: {failed_down} refused, {acked_down} acked, /readyz 503")
+
+
 FAULTS = {
     "kill9": (fault_kill9, None),
     "sigstop": (fault_sigstop, None),
     "disk_full": (fault_disk_full, "tmpfs"),
     "clock": (fault_clock, "faketime"),
     "tls_rotate": (fault_tls_rotate, "tls"),
+    "db_restart": (fault_db_restart, "postgres"),
 }
 
 
@@ -367,14 +393,22 @@ def drill(name, seconds, work):
                # an ASan build wants its runtime first; libfaketime only wraps clock calls
                "ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") +
                                 ":verify_asan_link_order=0").lstrip(":")}
-    node, extra, mount = None, (), None
+    node, extra, mount, db, pg_dir = None, (), None, (), None
     if needs == "tls":
         mount = Mount(os.path.join(root, "tls"))
         extra = mount.args
+    if needs == "postgres":
+        pg_dir = os.path.join(root, "pg")
+        for d in (work, root):            # the cluster runs as the postgres user when we are root
+            os.chmod(d, 0o755)
+        proc = subprocess.run([PGTEST, "start", pg_dir], capture_output=True, text=True)
+        if proc.returncode != 0:
+            return [name, "-", "-", "-", f"SKIP (no PostgreSQL: {proc.stderr.strip()[:80]})"], True
+        db = ("--database", proc.stdout.strip())
     try:
         node, admin, key, key_id = setup(root, os.path.join(work, f"{name}.serve.log"), env=env,
-                                         extra=extra, ca=mount.ca if mount else None)
-        node.mount = mount
+                                         extra=extra, ca=mount.ca if mount else None, db=db)
+        node.mount, node.pg_dir = mount, pg_dir
         load = Load(node, key, "chaos")
         load.start()
         time.sleep(seconds / 2)
@@ -399,6 +433,8 @@ def drill(name, seconds, work):
     finally:
         if node is not None:
             node.stop()
+        if pg_dir is not None:
+            subprocess.run([PGTEST, "stop", pg_dir], capture_output=True)
         if mounted:
             subprocess.run(["umount", "-l", root], capture_output=True)
 
