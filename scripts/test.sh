@@ -4,7 +4,7 @@
 # (normal build), a rotating subset of the mutation check (tests/mutants/README.md), the same
 # tests again under ASan+UBSan, and each libFuzzer target briefly. Warnings are errors here
 # (-DDG_WERROR=ON); a plain user build only warns.
-#   FUZZ_SECONDS=30   seconds per fuzz target (0 skips fuzzing)
+#   FUZZ_SECONDS=20   seconds per fuzz target (0 skips fuzzing)
 #   SKIP_ASAN=1       skip the sanitizer pass
 #   DG_REQUIRE_VECTORS=1  fail (not skip) the Wycheproof tests when their files are missing; the
 #                     default when ../shared/vectors is beside the checkout
@@ -46,8 +46,8 @@ if [ "${SKIP_ASAN:-0}" != "1" ]; then
         ctest --output-on-failure --timeout 900)
 fi
 
-if [ "${FUZZ_SECONDS:-30}" != "0" ]; then
-    echo "== fuzz smoke (${FUZZ_SECONDS:-30}s per target, ASan+UBSan)"
-    scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}"
+if [ "${FUZZ_SECONDS:-20}" != "0" ]; then
+    echo "== fuzz smoke (${FUZZ_SECONDS:-20}s per target, ASan+UBSan)"
+    scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
 fi
 echo "== all tests passed"
