@@ -4,7 +4,8 @@
  * rotation by rotation_period is due exactly when the period has passed since the last rotation,
  * and is audited (keyring.rotate, method SYSTEM, route janitor, the new version) in a trail that
  * verifies. The smallest period the service accepts is an hour, so the integration tests cannot
- * wait for it. */
+ * wait for it. And the replica sync's one race no HTTP test can hit on purpose (a rotation here
+ * while the sync loads another replica's change), through a hooked store operation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include "server/audit/audit.h"
 #include "server/audit/format.h"
 #include "server/keyrings.h"
+#include "store/private/ops.h"
 #include "store/store.h"
 
 #define HOUR 3600
@@ -226,12 +228,66 @@ test_rotation_is_durable(void **state)
     assert_int_equal(latest(f->k, "hourly"), 3);
 }
 
+/* A sync that read another replica's change must not swap it in over a change this process made
+ * while the sync was loading (a rotation here is newer than what the sync read). The store's
+ * version_list is hooked so that this process rotates exactly inside the sync's load, the
+ * window no HTTP test can hit on purpose. */
+static struct keyrings *hook_k;
+static const struct store_ops *hook_real;
+static bool hook_armed;
+
+static enum status
+hooked_version_list(struct store *s, int64_t keyring_id, struct store_version **out, size_t *n)
+{
+    enum status st = hook_real->version_list(s, keyring_id, out, n);
+    if (hook_armed) {
+        struct keyring_info info;
+        hook_armed = false;
+        assert_int_equal(keyrings_rotate(hook_k, "raced", &info, NULL), ST_OK);
+        assert_int_equal(info.latest_version, 2);
+        keyring_info_free(&info);
+    }
+    return st;
+}
+
+static void
+test_sync_keeps_a_newer_local_change(void **state)
+{
+    struct fixture *f = *state;
+    struct keyrings_settings set = {.kek_limit = 0, .reserve_block = 16};
+    struct keyrings *other = NULL;
+    struct keyring_patch p = {-1, -1, 2 * HOUR, -1};
+    const char *msg = NULL;
+
+    create(f->k, "raced", 0, HOUR);
+    /* another replica changes the keyring: this one's cached row is now stale */
+    assert_int_equal(keyrings_open(&other, f->st, f->rk, f->mac, &set), ST_OK);
+    struct keyring_info patched;
+    assert_int_equal(keyrings_patch(other, "raced", &p, &patched, &msg, NULL), ST_OK);
+    keyring_info_free(&patched);
+    keyrings_close(other);
+
+    struct store_ops ops = *f->st->ops;
+    hook_real = f->st->ops;
+    hook_k = f->k;
+    ops.version_list = hooked_version_list;
+    f->st->ops = &ops;
+    hook_armed = true;
+    keyrings_sync(f->k); /* reads the patched row, and this process rotates while it loads */
+    f->st->ops = hook_real;
+    assert_false(hook_armed);
+    assert_int_equal(latest(f->k, "raced"), 2); /* the rotation stays: not swapped back to v1 */
+    keyrings_sync(f->k);                        /* the next sync reads the rotated row */
+    assert_int_equal(latest(f->k, "raced"), 2);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rotation_period_is_due_and_audited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_is_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_keeps_a_newer_local_change, setup, teardown),
     };
     if (crypto_init() != ST_OK)
         return 1;
