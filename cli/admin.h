@@ -57,7 +57,7 @@ struct admin_opts {
     O("output", OPT_STRING, output, NULL, "table (text, the default) or json (as --json)")
 /* clang-format on */
 
-#define N(a) (sizeof a / sizeof a[0])
+#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Repeated flag values (config_parse keeps only the last one of a flag). */
 struct strlist {

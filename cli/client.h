@@ -28,6 +28,8 @@ struct client_opts {
 /* The option table entries for the struct client_opts member `m` of the settings type `T`:
  * global settings, so each also reads its DIFYGUARD_* variable (the token only from there). */
 /* clang-format off */
+/* m is a member designator (offsetof), which parentheses would break. */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define CLIENT_OPTS(T, m)                                                                      \
     {"addr", OPT_STRING, offsetof(T, m.addr), CLIENT_DEFAULT_ADDR,                            \
      "difyguard API base URL", false, false},                                                  \
@@ -37,6 +39,7 @@ struct client_opts {
      "PEM CA file that signed the server's certificate (https)", false, false},                \
     {"timeout", OPT_DURATION_MS, offsetof(T, m.timeout), "30s",                                \
      "give up on a call after this long", false, false}
+/* NOLINTEND(bugprone-macro-parentheses) */
 /* clang-format on */
 
 struct client;

@@ -707,7 +707,7 @@ struct env_sub {
     int (*fn)(struct env_run *r);
 };
 
-#define NOPTS(a) (sizeof a / sizeof a[0])
+#define NOPTS(a) (sizeof(a) / sizeof((a)[0]))
 static const struct env_sub subs[] = {
     {"encrypt", "FILE [--environment E] [--only GLOBS] [--except GLOBS] [--in-place | --out P]",
      "Encrypt the clear values of a dotenv file, keeping everything else as written.", encrypt_opts,

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Install what difyguard needs on Debian 12, only when something is missing.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
+pkgs=(build-essential cmake pkg-config clang clang-format clang-tidy libclang-rt-14-dev
       libsodium-dev libssl-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libcmocka-dev libjwt-dev
       curl libcurl4-openssl-dev ca-certificates openssl sqlite3
       cppcheck python3 python3-pytest python3-requests python3-yaml python3-jsonschema

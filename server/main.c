@@ -175,7 +175,7 @@ static const struct opt serve_opts[] = {
     O("compliance-interval", OPT_DURATION, compliance_interval, "1h",
       "how often the compliance controls are evaluated (0 = only when a report is asked for)"),
 };
-#define N(a) (sizeof a / sizeof a[0])
+#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

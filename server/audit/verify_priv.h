@@ -69,7 +69,7 @@ struct field {
     unsigned types;
     bool required;
 };
-#define N_FIELDS(t) (sizeof t / sizeof t[0])
+#define N_FIELDS(t) (sizeof(t) / sizeof((t)[0]))
 
 /* The first problem wins; --since problems have no export line (line 0). */
 enum status verify__reject(struct verifier *v, const char *fmt, ...)

@@ -390,6 +390,8 @@ check_signature(const struct jwt_key *key, const struct jwt_parts *parts, const 
     enum jwt_reason r = JWT_R_BAD_SIGNATURE;
     int rc;
 
+    if (key == NULL) /* check_header admits no token without its pinned key */
+        return JWT_R_UNKNOWN_KID;
     if (parts->len[2] == 0 ||
         b64_url_decode(sig, sizeof sig, &sig_len, parts->p[2], parts->len[2]) != ST_OK)
         goto out;

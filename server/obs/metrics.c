@@ -336,7 +336,7 @@ table_find(struct metrics_table *t, char v[][METRICS_TABLE_VALUE_BYTES], bool in
 void
 metrics_table_add(struct metrics_table *t, const char *const *values, uint64_t delta)
 {
-    char v[METRICS_TABLE_LABELS][METRICS_TABLE_VALUE_BYTES];
+    char v[METRICS_TABLE_LABELS][METRICS_TABLE_VALUE_BYTES] = {{0}}; /* rows past n_labels too */
     struct table_slot *s;
 
     for (size_t i = 0; i < t->n_labels; i++)
