@@ -5,6 +5,7 @@
 #   scripts/pgtest.sh start DIR   prints the libpq URL of the database "postgres" on it
 #   scripts/pgtest.sh stop DIR    stops it (fast) and keeps DIR
 #   scripts/pgtest.sh url DIR     prints the URL again
+#   PGTEST_OPTS="-c ssl=on ..."   more server settings for start (e.g. a TCP listener with TLS)
 #   scripts/pgtest.sh with CMD... runs CMD with a new cluster in a temporary directory, its URL
 #                                 in DG_PG_URL and DG_STORE_URL, DG_PG_DIR naming the directory
 #                                 (tests stop and start it there); stops and removes it after
@@ -60,7 +61,7 @@ start)
     fi
     as_owner "$bin/pg_ctl" -D "$abs/data" -l "$abs/server.log" -w -t 60 \
         -o "-c listen_addresses='' -c unix_socket_directories='$abs' -c fsync=off \
-            -c max_connections=200 -c shared_buffers=32MB" start >/dev/null \
+            -c max_connections=200 -c shared_buffers=32MB ${PGTEST_OPTS:-}" start >/dev/null \
         || { tail -20 "$abs/server.log" >&2; exit 1; }
     echo "$url"
     ;;

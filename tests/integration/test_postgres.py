@@ -487,3 +487,71 @@ def test_statement_timeout_fails_closed(pgserver):
     poll_until(lambda: srv.admin.post("/v1/keyrings", {"name": uniq("kr")},
                                       check=False).status_code == 201,
                deadline=30, what="keyrings created again once the lock is gone")
+
+
+def test_tls_to_postgresql_verify_full(tmp_path):
+    """`sslmode=verify-full` reaches libpq as given: against a cluster serving TLS on 127.0.0.1
+    with a certificate our CA issued for that address, every connection of the pool is
+    encrypted (pg_stat_ssl); with another CA, or a name the certificate does not carry, `init`
+    and `serve` refuse to start with libpq's reason and no password in it."""
+    import pwd
+    import certkit
+    from conftest import free_port, run_serve_expecting_exit
+
+    pki, other = certkit.Pki("PG"), certkit.Pki("Other")
+    d = tempfile.mkdtemp(prefix="dg-pgtls.")
+    os.chmod(d, 0o755)
+    owner = pwd.getpwnam("postgres") if os.getuid() == 0 else None
+    leaf = pki.leaf("localhost", sans=("localhost", "127.0.0.1"))
+    crt, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+    certkit.write(crt, pki.chain_pem(leaf))
+    certkit.write_key(key, leaf)
+    if owner is not None:               # the cluster runs as postgres; its key must be its own
+        for f in (crt, key):
+            os.chown(f, owner.pw_uid, owner.pw_gid)
+    ca = certkit.write(tmp_path / "ca.pem", pki.root.pem)
+    wrong_ca = certkit.write(tmp_path / "other-ca.pem", other.root.pem)
+    port = free_port()
+    cdir = os.path.join(d, "c")
+    env = dict(os.environ, PGTEST_OPTS=f"-c listen_addresses=127.0.0.1 -c port={port} "
+                                       f"-c ssl=on -c ssl_cert_file={crt} -c ssl_key_file={key}")
+    subprocess.run([PGTEST, "start", cdir], check=True, capture_output=True, env=env, timeout=180)
+    user = "postgres" if owner is not None else pwd.getpwuid(os.getuid()).pw_name
+
+    def conninfo(host, root, db="postgres"):
+        return (f"host={host} hostaddr=127.0.0.1 port={port} dbname={db} user={user} "
+                f"password={PASSWORD} sslmode=verify-full sslrootcert={root}")
+    try:
+        subprocess.run(["psql", "-qtAX", conninfo("127.0.0.1", ca), "-c", "CREATE DATABASE tls"],
+                       check=True, capture_output=True, timeout=60)
+        good = conninfo("127.0.0.1", ca, "tls")
+        dd = tmp_path / "data"
+        proc = run_cli(["init", "--data-dir", str(dd), "--database", good, "--json"])
+        assert proc.returncode == 0, proc.stderr
+        info = json.loads(proc.stdout)
+        SECRETS.add(info["key"], "admin key")
+        assert PASSWORD not in proc.stdout
+        srv = Server(str(dd), args=["--database", good], admin_key=info["key"]).start()
+        kr = srv.create_keyring()
+        ct = expect(srv.admin.post(f"/v1/keyrings/{kr}/encrypt", {"text": "over tls"}),
+                    200)["ciphertext"]
+        assert expect(srv.admin.post(f"/v1/keyrings/{kr}/decrypt", {"ciphertext": ct}),
+                      200)["text"] == "over tls"
+        rows = subprocess.run(
+            ["psql", "-qtAX", conninfo("127.0.0.1", ca), "-c",
+             "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+             "WHERE a.datname = 'tls'"], check=True, capture_output=True, text=True,
+            timeout=60).stdout.split()
+        assert rows and set(rows) == {"t"}, rows     # every pooled connection is TLS
+        srv.stop()
+        for bad, why in [(conninfo("127.0.0.1", wrong_ca, "tls"), "certificate verify failed"),
+                         (conninfo("db.example", ca, "tls"), "does not match host name")]:
+            proc = run_cli(["init", "--data-dir", str(tmp_path / uniq("d")), "--database", bad])
+            assert proc.returncode != 0 and why in proc.stderr, proc.stderr
+            assert PASSWORD not in proc.stderr + proc.stdout
+            rc, err, _ = run_serve_expecting_exit(str(dd), f"127.0.0.1:{free_port()}",
+                                                  extra=["--database", bad])
+            assert rc != 0 and why in err and PASSWORD not in err, err
+    finally:
+        subprocess.run([PGTEST, "stop", cdir], timeout=120, capture_output=True, env=env)
+        shutil.rmtree(d, ignore_errors=True)
