@@ -30,7 +30,8 @@ done
 echo "== build and test (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDG_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
-(cd build && ctest --output-on-failure --timeout 900)
+# two at a time: the SQLite and PostgreSQL integration suites overlap (the chaos drill runs alone)
+(cd build && ctest -j"$jobs" --output-on-failure --timeout 900)
 
 if [ "${SKIP_MUTANTS:-0}" != "1" ]; then
     echo "== mutation check (rotating subset; scripts/mutants.sh --all runs every mutant)"
