@@ -5,6 +5,7 @@
 if(NOT SQL_DIR OR NOT PREFIX OR NOT OUT)
     message(FATAL_ERROR "embed_sql.cmake: SQL_DIR, PREFIX and OUT are required")
 endif()
+include("${CMAKE_CURRENT_LIST_DIR}/../cmake/embed_text.cmake")
 
 file(GLOB files RELATIVE "${SQL_DIR}" "${SQL_DIR}/*.sql")
 list(SORT files)
@@ -29,13 +30,7 @@ foreach(name IN LISTS files)
     math(EXPR expect "${expect} + 1")
 
     file(READ "${SQL_DIR}/${name}" sql)
-    # Escape for a C string literal; "??" would start a trigraph under -std=c11.
-    string(REPLACE "\\" "\\\\" sql "${sql}")
-    string(REPLACE "\"" "\\\"" sql "${sql}")
-    string(REPLACE "??" "?\\?" sql "${sql}")
-    string(REPLACE "\t" "\\t" sql "${sql}")
-    string(REPLACE "\r" "" sql "${sql}")
-    string(REPLACE "\n" "\\n\"\n    \"" sql "${sql}")
+    dg_c_literal(sql "${sql}")
     string(REGEX REPLACE "_[a-z0-9_]+\\.sql$" "" ident "${name}")
     string(REPLACE ".sql" "" label "${name}")
     string(APPEND body "static const char ${PREFIX}_${ident}[] =\n    \"${sql}\";\n\n")
@@ -47,10 +42,4 @@ string(APPEND body "const struct store_migration store_migrations_${PREFIX}[] = 
 string(APPEND body "const size_t store_migrations_${PREFIX}_n = ${count};\n")
 
 # Only touch the output when it changes, so an unrelated re-run does not rebuild dg_store.
-if(EXISTS "${OUT}")
-    file(READ "${OUT}" old)
-    if(old STREQUAL body)
-        return()
-    endif()
-endif()
-file(WRITE "${OUT}" "${body}")
+dg_write_if_changed("${OUT}" "${body}")
