@@ -362,19 +362,17 @@ audit_verify_trail(struct audit *a, struct audit_trail_check *out)
         sbuf_free(&b);
         return st;
     }
-    if (b.len == 0 && empty_before && rep.unverified == 0) {
-        /* Nothing written yet, by this node or any other: an empty trail holds no checkpoint to
-         * check, and it is not a failed one (a fresh service's first compliance run). */
-        sbuf_free(&b);
-        out->valid = true;
-        atomic_store(&a->verified_ok, true);
-        atomic_store(&a->verified_at_ms, clock_now_ms());
-        return ST_OK;
+    /* Nothing written yet, by this node or any other: an empty trail holds no checkpoint to
+     * check, and it is not a failed one (a fresh service's first compliance run). */
+    bool empty = b.len == 0 && empty_before;
+    memset(&res, 0, sizeof res);
+    st = ST_OK;
+    if (!empty) {
+        size_t nk = audit_public_keys(a, &keys);
+        st = audit_verify(b.p != NULL ? b.p : "", b.len, (const uint8_t(*)[AUDIT_PK_BYTES])keys, nk,
+                          NULL, 0, &res);
+        free(keys);
     }
-    size_t nk = audit_public_keys(a, &keys);
-    st = audit_verify(b.p != NULL ? b.p : "", b.len, (const uint8_t(*)[AUDIT_PK_BYTES])keys, nk,
-                      NULL, 0, &res);
-    free(keys);
     sbuf_free(&b);
     out->valid = st == ST_OK && rep.unverified == 0;
     out->events = res.events;
